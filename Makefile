@@ -1,0 +1,29 @@
+# py-in-mem: `make run` and `make test` set everything up themselves.
+#
+# Every target builds against the interpreter in .venv (PYO3_PYTHON), which
+# `make setup` creates with numpy in it. PYTHON picks the base interpreter.
+
+PYTHON ?= python3
+VENV   := $(CURDIR)/.venv
+VENV_PYTHON := $(VENV)/bin/python
+
+export PYO3_PYTHON := $(VENV_PYTHON)
+
+.PHONY: setup run test clean
+
+setup: $(VENV_PYTHON)
+	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
+		$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+run: setup
+	cargo run --quiet --example outliers
+
+test: setup
+	cargo test
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

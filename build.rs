@@ -1,0 +1,120 @@
+//! Compiles `csrc/glue.c` against the headers of the one Python that
+//! `pyo3-ffi` links, and bakes that interpreter's path into the crate so the
+//! embedded Python finds its own prefix and site-packages at run time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Prints the include directories, one a line: Python's, then numpy's; or a
+/// line starting with `missing:` that names what is absent.
+const PROBE: &str = r#"
+import sys, sysconfig
+print(sysconfig.get_paths()["include"])
+try:
+    import numpy
+except Exception as e:
+    print("missing:" + type(e).__name__ + ": " + str(e))
+else:
+    print(numpy.get_include())
+"#;
+
+fn main() {
+    if let Err(message) = build() {
+        // One actionable line, not a compiler error. cargo fails the build on
+        // it; exiting non-zero as well would add a dump of all our output.
+        println!("cargo::error={message}");
+    }
+}
+
+fn build() -> Result<(), String> {
+    println!("cargo:rerun-if-changed=csrc");
+    println!("cargo:rerun-if-changed=build.rs");
+    // pyo3-build-config picks the interpreter from these; so do we, through it.
+    for var in ["PYO3_PYTHON", "VIRTUAL_ENV", "CONDA_PREFIX", "PATH"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+
+    let config = pyo3_build_config::get();
+    let python = config.executable().map(str::to_owned).ok_or(
+        "pyo3-build-config found no Python executable; set PYO3_PYTHON or run `make setup`",
+    )?;
+
+    let output = Command::new(&python)
+        .args(["-c", PROBE])
+        .output()
+        .map_err(|e| format!("could not run the Python interpreter {python}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{python} failed to report its include directories: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut lines = stdout.lines();
+    let python_include = PathBuf::from(lines.next().unwrap_or_default());
+    let numpy_line = lines.next().unwrap_or_default();
+    if let Some(why) = numpy_line.strip_prefix("missing:") {
+        return Err(format!(
+            "numpy is not installed for the Python interpreter {python} ({why}): run `make setup`, or `{python} -m pip install numpy`"
+        ));
+    }
+    let numpy_include = PathBuf::from(numpy_line);
+    require_header(
+        &python_include,
+        "Python.h",
+        &python,
+        "install the interpreter's development headers (Debian: python3-dev)",
+    )?;
+    require_header(
+        &numpy_include,
+        "numpy/arrayobject.h",
+        &python,
+        &format!("reinstall numpy: `{python} -m pip install --force-reinstall numpy`"),
+    )?;
+
+    let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
+    cc::Build::new()
+        .file(manifest_dir.join("csrc/glue.c"))
+        .include(manifest_dir.join("csrc"))
+        .include(&python_include)
+        .include(&numpy_include)
+        .warnings(true)
+        .extra_warnings(true)
+        .flag_if_supported("-Wno-unused-parameter")
+        .flag_if_supported("-Wno-missing-field-initializers")
+        .try_compile("py_in_mem_glue")
+        .map_err(|e| format!("compiling csrc/glue.c against {python} failed: {e}"))?;
+
+    // What the crate reads at run time: the interpreter to take the prefix
+    // and site-packages from, and the directory holding `outliers.py`.
+    println!("cargo:rustc-env=PY_IN_MEM_PYTHON={python}");
+    println!(
+        "cargo:rustc-env=PY_IN_MEM_MODULE_DIR={}",
+        manifest_dir.join("python").display()
+    );
+    let lib_dir = config.lib_dir().unwrap_or_default();
+    println!("cargo:rustc-env=PY_IN_MEM_LIBDIR={lib_dir}");
+    // Metadata for dependents' build scripts (`links`): DEP_PY_IN_MEM_GLUE_*.
+    println!("cargo:python={python}");
+    println!("cargo:libdir={lib_dir}");
+    // For this package's own tests, examples and binaries: load the libpython
+    // that was linked, not another of the same version on the default path.
+    // Downstream binaries do the same in their build.rs (see the README).
+    pyo3_build_config::add_libpython_rpath_link_args();
+    Ok(())
+}
+
+fn require_header(dir: &Path, header: &str, python: &str, fix: &str) -> Result<(), String> {
+    if dir.join(header).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{header} not found in {} for the Python interpreter {python}: {fix}",
+            dir.display()
+        ))
+    }
+}
+
+fn env_var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("cargo did not set {name}"))
+}

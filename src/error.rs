@@ -1,0 +1,110 @@
+//! The crate's error type: every Python failure as an owned, typed value.
+
+use std::fmt;
+
+/// A Python exception, copied out of the interpreter and cleared there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyException {
+    /// The exception's type: `ValueError` for builtins, `module.Class`
+    /// otherwise; empty for a start-up failure that Python reported as a
+    /// status rather than an exception.
+    pub type_name: String,
+    /// `str(exception)`; may be empty.
+    pub message: String,
+    /// The formatted traceback, as Python would print it, when one was made.
+    pub traceback: Option<String>,
+}
+
+impl fmt::Display for PyException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            f.write_str(&self.type_name)
+        } else if self.type_name.is_empty() {
+            // Start-up failures are statuses, not exceptions: no type.
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.type_name, self.message)
+        }
+    }
+}
+
+/// Everything that can go wrong calling Python through this crate.
+///
+/// `Display` of a Python exception reads `TypeName: message`, for example
+/// `ValueError: boom`; [`Error::traceback`] gives the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Python or numpy could not be started. Cached: every later call in the
+    /// process returns the same error, since Python starts only once.
+    Init {
+        /// The interpreter whose prefix and site-packages were used.
+        python: String,
+        /// What failed, as Python reported it.
+        cause: PyException,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Python raised an exception (including `SystemExit` and
+    /// `KeyboardInterrupt`, which never end the host process here).
+    Python(PyException),
+    /// The Python function returned something other than what was expected.
+    BadResult {
+        /// `module.function` that returned it.
+        function: String,
+        /// What the crate expected.
+        expected: &'static str,
+        /// What it got.
+        found: String,
+    },
+    /// A name or path that C cannot carry: it holds a NUL byte, or a path is
+    /// not UTF-8.
+    InvalidName(String),
+}
+
+impl Error {
+    /// The Python exception behind this error, if there is one.
+    pub fn exception(&self) -> Option<&PyException> {
+        match self {
+            Error::Init { cause, .. } => Some(cause),
+            Error::Python(exception) => Some(exception),
+            _ => None,
+        }
+    }
+
+    /// The Python exception's type name, such as `ValueError`.
+    pub fn py_type(&self) -> Option<&str> {
+        self.exception().map(|e| e.type_name.as_str())
+    }
+
+    /// The Python traceback, when the error came from a Python exception.
+    pub fn traceback(&self) -> Option<&str> {
+        self.exception().and_then(|e| e.traceback.as_deref())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Init {
+                python,
+                cause,
+                hint,
+            } => write!(f, "Python start-up failed ({python}): {cause}; {hint}"),
+            Error::Python(exception) => exception.fmt(f),
+            Error::BadResult {
+                function,
+                expected,
+                found,
+            } => write!(f, "{function} returned {found}, expected {expected}"),
+            Error::InvalidName(name) => {
+                write!(
+                    f,
+                    "invalid name {name:?}: it contains a NUL byte or is not UTF-8"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,68 @@
+//! Shared by the integration tests: test data, the test Python module, and
+//! running one test of this binary in a child process.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use py_in_mem::Outliers;
+
+/// Set in a child process started by [`child_command`].
+pub const CHILD_VAR: &str = "PY_IN_MEM_TEST_CHILD";
+
+/// The article's data: `n` uniform values in [0, 1) from a fixed seed, with
+/// +97 at indices 7, 113 and 835 (when they are in range).
+pub fn article_data(n: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed;
+    let mut data: Vec<f64> = (0..n)
+        .map(|_| {
+            // SplitMix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
+        })
+        .collect();
+    for i in [7, 113, 835] {
+        if i < n {
+            data[i] += 97.0;
+        }
+    }
+    data
+}
+
+/// A function from `tests/python/pim_testfuncs.py`.
+pub fn test_func(name: &str) -> Outliers {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
+    py_in_mem::add_sys_path(&dir).expect("add tests/python to sys.path");
+    Outliers::new("pim_testfuncs", name).expect("load test function")
+}
+
+/// A command running only `test` of this test binary, in a child process
+/// marked with [`CHILD_VAR`]. Child tests are `#[ignore]`d and check the
+/// variable, so a plain `cargo test -- --ignored` does not run their bodies.
+pub fn child_command(test: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+    command
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_VAR, "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to completion, capturing its output.
+pub fn run(mut command: Command) -> Output {
+    command.output().expect("spawn child test process")
+}
+
+/// True in a child started by [`child_command`].
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD_VAR).is_some()
+}

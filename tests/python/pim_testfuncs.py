@@ -1,0 +1,180 @@
+"""Python functions that misbehave on purpose, for py-in-mem's tests.
+
+Every function takes the borrowed input array `data`.
+"""
+import sys
+
+import numpy as np
+
+
+class CustomError(Exception):
+    """An exception type defined outside builtins."""
+
+
+# --- exceptions ---------------------------------------------------------------
+
+def raise_value(data):
+    raise ValueError("boom")
+
+
+def raise_custom(data):
+    raise CustomError(f"custom with {len(data)} values")
+
+
+def raise_empty_message(data):
+    raise RuntimeError()
+
+
+def raise_system_exit(data):
+    sys.exit(3)
+
+
+def raise_keyboard_interrupt(data):
+    raise KeyboardInterrupt("from python")
+
+
+def raise_after_local_store(data):
+    kept_in_frame = data  # the frame holds it, and the traceback holds the frame
+    raise RuntimeError(f"failed after storing {kept_in_frame.size} values locally")
+
+
+# --- results of the wrong kind ----------------------------------------------
+
+def returns_none(data):
+    return None
+
+
+def returns_list(data):
+    return [0]
+
+
+def returns_input(data):
+    return data
+
+
+def returns_floats(data):
+    return np.array([0.0, 1.0])
+
+
+def returns_bools(data):
+    return np.array([True, False])
+
+
+def returns_2d(data):
+    return np.zeros((1, 1), dtype=np.int64)
+
+
+def returns_0d(data):
+    return np.array(0)
+
+
+def returns_scalar(data):
+    return np.int64(0)
+
+
+def returns_len(data):
+    return np.array([len(data)])
+
+
+def returns_negative(data):
+    return np.array([0, -1])
+
+
+def returns_huge_unsigned(data):
+    return np.array([2**64 - 1], dtype=np.uint64)
+
+
+# --- results of the right kind, in every shape numpy can give ---------------
+
+def returns_int32(data):
+    return np.array([0, len(data) - 1], dtype=np.int32)
+
+
+def returns_uint8(data):
+    return np.array([1, 0], dtype=np.uint8)
+
+
+def returns_big_endian(data):
+    return np.array([2, 1], dtype=">i8")
+
+
+def returns_reversed_stride(data):
+    return np.arange(len(data), dtype=np.int16)[::-2]
+
+
+def returns_zero_stride(data):
+    return np.broadcast_to(np.uint32(1), (3,))
+
+
+def returns_unaligned(data):
+    buf = bytearray(1 + 4 * 3)
+    arr = np.frombuffer(buf, dtype="<i4", offset=1)
+    arr[:] = [2, 0, 1]
+    return arr
+
+
+def returns_empty(data):
+    return np.array([], dtype=np.intp)
+
+
+# --- writes to the read-only input -------------------------------------------
+
+def write_input(data):
+    data[0] = -1.0
+    return np.array([0])
+
+
+def write_view(data):
+    view = data[1:]
+    view[0] = -1.0
+    return np.array([0])
+
+
+def set_writeable(data):
+    data.flags.writeable = True
+    data[0] = -1.0
+    return np.array([0])
+
+
+def write_through_copyto(data):
+    np.copyto(data, 0.0)
+    return np.array([0])
+
+
+# --- reference cycles that are garbage, not retention ------------------------
+
+def dead_cycle(data):
+    holder = [data]
+    holder.append(holder)  # unreachable after return, freed by gc.collect
+    return np.array([0])
+
+
+# --- retention: the function keeps its input ---------------------------------
+
+KEPT = []
+
+
+def keep_global(data):
+    global KEPT_ARRAY
+    KEPT_ARRAY = data
+    return np.array([0])
+
+
+def keep_in_list(data):
+    KEPT.append(data)
+    return np.array([0])
+
+
+def keep_view(data):
+    KEPT.append(data[1:])
+    return np.array([0])
+
+
+def keep_memoryview(data):
+    KEPT.append(memoryview(data))
+    return np.array([0])
+
+
+def keep_then_raise(data):
+    KEPT.append(data)
+    raise ValueError("kept, then raised")
