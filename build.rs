@@ -74,7 +74,7 @@ fn build() -> Result<(), String> {
 
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     cc::Build::new()
-        .file(manifest_dir.join("csrc/glue.c"))
+        .files(["glue.c", "arrays.c", "retention.c"].map(|f| manifest_dir.join("csrc").join(f)))
         .include(manifest_dir.join("csrc"))
         .include(&python_include)
         .include(&numpy_include)

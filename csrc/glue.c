@@ -1,18 +1,15 @@
 /*
- * glue.c: the C side of py-in-mem. Ownership of every pointer is documented
- * on each function in glue.h; the notes here say why the code is shaped so.
+ * glue.c: the C side of py-in-mem: start-up, loading, errors. Arrays are in
+ * arrays.c, retention in retention.c. Ownership of every pointer is
+ * documented on each function in glue.h; the notes here say why the code is
+ * shaped so.
  */
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include "glue.h"
+#define PY_IN_MEM_DEFINE_ARRAY_API /* numpy's API table lives here */
+#include "internal.h"
 
-#include <numpy/arrayobject.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The capsule every borrowed array points at as its base. It has no buffer,
- * so numpy refuses `flags.writeable = True` on the array and on its views. */
-static const char BORROW_CAPSULE_NAME[] = "py_in_mem.borrowed";
 
 /* A malloc'ed copy of s. s: borrowed. Returns an owned string or NULL. */
 static char *dup_cstr(const char *s) {
@@ -24,10 +21,7 @@ static char *dup_cstr(const char *s) {
     return copy;
 }
 
-/* A malloc'ed UTF-8 copy of str(obj); characters UTF-8 cannot carry (lone
- * surrogates) are backslash-escaped. obj: borrowed. GIL held. Returns an
- * owned string, or NULL with no exception set. */
-static char *dup_str(PyObject *obj) {
+char *glue_dup_str(PyObject *obj) {
     char *copy = NULL;
     PyObject *text = PyObject_Str(obj);
     PyObject *bytes = NULL;
@@ -53,11 +47,11 @@ static char *dup_type_name(PyObject *type) {
         PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
         PyObject *full = PyUnicode_FromFormat("%U.%S", module, qualname);
         if (full != NULL) {
-            name = dup_str(full);
+            name = glue_dup_str(full);
             Py_DECREF(full);
         }
     } else if (qualname != NULL) {
-        name = dup_str(qualname);
+        name = glue_dup_str(qualname);
     }
     Py_XDECREF(module);
     Py_XDECREF(qualname);
@@ -85,7 +79,7 @@ static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
         joined = PyUnicode_Join(empty, lines);
     }
     if (joined != NULL) {
-        text = dup_str(joined);
+        text = glue_dup_str(joined);
     }
     Py_XDECREF(joined);
     Py_XDECREF(empty);
@@ -115,7 +109,7 @@ void py_last_error(py_error *err) {
         return;
     }
     err->type_name = dup_type_name(type);
-    err->message = value != NULL ? dup_str(value) : dup_cstr("");
+    err->message = value != NULL ? glue_dup_str(value) : dup_cstr("");
     err->traceback = dup_traceback(type, value, tb);
     /* Releasing the exception releases its traceback, and with it the frames
      * that still refer to the call's arguments. */
@@ -253,89 +247,54 @@ PyObject *load_func(const char *module, const char *func) {
     return fn;
 }
 
-PyObject *borrow_f64(const double *data, Py_ssize_t len) {
-    npy_intp dims[1];
-    PyObject *base, *arr;
-    dims[0] = (npy_intp)len;
-    base = PyCapsule_New((void *)data, BORROW_CAPSULE_NAME, NULL);
-    if (base == NULL) {
-        return NULL;
+/* Let tracebacks show the lines of source compiled under `filename`, as they
+ * do for files: linecache.cache[filename] = (size, None, lines, filename).
+ * filename, source: borrowed. GIL held. Failure is harmless and cleared. */
+static void remember_source_lines(PyObject *filename, const char *source) {
+    PyObject *linecache = PyImport_ImportModule("linecache");
+    PyObject *cache = linecache ? PyObject_GetAttrString(linecache, "cache") : NULL;
+    PyObject *text = cache ? PyUnicode_FromString(source) : NULL;
+    PyObject *lines = text ? PyObject_CallMethod(text, "splitlines", "O", Py_True) : NULL;
+    PyObject *entry = lines ? Py_BuildValue("(nOOO)", PyUnicode_GetLength(text), Py_None,
+                                            lines, filename)
+                            : NULL;
+    if (entry != NULL) {
+        (void)PyObject_SetItem(cache, filename, entry);
     }
-    /* No NPY_ARRAY_WRITEABLE: Python sees the Rust slice read-only. */
-    arr = PyArray_New(&PyArray_Type, 1, dims, NPY_FLOAT64, NULL, (void *)data, 0,
-                      NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
-    if (arr == NULL) {
-        Py_DECREF(base);
-        return NULL;
-    }
-    /* Steals base, even on failure. */
-    if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) {
-        Py_DECREF(arr);
-        return NULL;
-    }
-    return arr;
+    Py_XDECREF(entry);
+    Py_XDECREF(lines);
+    Py_XDECREF(text);
+    Py_XDECREF(cache);
+    Py_XDECREF(linecache);
+    PyErr_Clear();
 }
 
-/* Does anything but our own reference hold arr, or a view of it? Views made
- * by numpy point at the array's base (the capsule), not at the array. */
-static int borrow_is_retained(PyObject *arr, PyObject *base) {
-    return Py_REFCNT(arr) != 1 || Py_REFCNT(base) != 1;
-}
-
-int borrow_release(PyObject *arr) {
-    PyObject *base = PyArray_BASE((PyArrayObject *)arr);
-    int retained = borrow_is_retained(arr, base);
-    if (retained) {
-        /* Rare path: a dead reference cycle (a frame kept by a traceback kept
-         * by a local, say) is not retention, so collect before deciding.
-         * gc.collect(), unlike PyGC_Collect, runs even if gc is disabled. */
-        PyObject *gc = PyImport_ImportModule("gc");
-        PyObject *collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
-        Py_XDECREF(collected);
-        Py_XDECREF(gc);
-        PyErr_Clear();
-        retained = borrow_is_retained(arr, base);
+PyObject *load_source(const char *module, const char *source, const char *func) {
+    PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
+    name = PyUnicode_FromString(module);
+    /* A name no file has, so tracebacks take the lines from linecache. */
+    filename = name ? PyUnicode_FromFormat("<py-in-mem:%s>", module) : NULL;
+    if (filename != NULL) {
+        code = Py_CompileStringObject(source, filename, Py_file_input, NULL, -1);
     }
-    Py_DECREF(arr);
-    return retained;
-}
-
-int detect(PyObject *fn, PyObject *arr, detect_result *out) {
-    PyObject *result;
-    PyArrayObject *array;
-    memset(out, 0, sizeof *out);
-
-    result = PyObject_CallOneArg(fn, arr);
-    if (result == NULL) {
-        return DETECT_PY_ERROR;
+    if (code != NULL) {
+        remember_source_lines(filename, source);
+        /* Registers the module in sys.modules (replacing one of that name). */
+        mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
     }
-    out->obj = result;
-    if (!PyArray_Check(result)) {
-        snprintf(out->found, sizeof out->found, "an object of type %s",
-                 Py_TYPE(result)->tp_name);
-        return DETECT_BAD_RESULT;
+    if (mod != NULL) {
+        fn = PyObject_GetAttrString(mod, func);
     }
-    array = (PyArrayObject *)result;
-    if (PyArray_NDIM(array) != 1) {
-        snprintf(out->found, sizeof out->found, "a %d-D numpy array", PyArray_NDIM(array));
-        return DETECT_BAD_RESULT;
+    if (fn != NULL && !PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
+                     Py_TYPE(fn)->tp_name);
+        Py_CLEAR(fn);
     }
-    out->itemsize = (int)PyArray_ITEMSIZE(array);
-    if (!PyArray_ISINTEGER(array) ||
-        (out->itemsize != 1 && out->itemsize != 2 && out->itemsize != 4 &&
-         out->itemsize != 8)) {
-        char *dtype = dup_str((PyObject *)PyArray_DESCR(array));
-        snprintf(out->found, sizeof out->found, "a numpy array of dtype %s",
-                 dtype ? dtype : "?");
-        free(dtype);
-        return DETECT_BAD_RESULT;
-    }
-    out->data = PyArray_BYTES(array);
-    out->len = (Py_ssize_t)PyArray_DIM(array, 0);
-    out->stride = (Py_ssize_t)PyArray_STRIDE(array, 0);
-    out->is_signed = PyArray_ISSIGNED(array) ? 1 : 0;
-    out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
-    return DETECT_OK;
+    Py_XDECREF(mod);
+    Py_XDECREF(code);
+    Py_XDECREF(filename);
+    Py_XDECREF(name);
+    return fn;
 }
 
 void py_decref(PyObject *obj) { Py_XDECREF(obj); }

@@ -20,6 +20,8 @@
 #endif
 #include <Python.h>
 
+/* ---- Errors ------------------------------------------------------------- */
+
 /* An exception turned into owned C strings.
  * Every non-NULL field is malloc'ed and owned by the struct's holder; free
  * them all with py_error_free. */
@@ -29,24 +31,15 @@ typedef struct {
     char *traceback; /* traceback.format_exception(...), or NULL */
 } py_error;
 
-/* What detect found in the Python function's result. */
-typedef struct {
-    PyObject *obj;        /* new reference to the result (set on success and on
-                             DETECT_BAD_RESULT), or NULL */
-    const char *data;     /* borrowed from obj: address of element 0 */
-    Py_ssize_t len;       /* number of elements */
-    Py_ssize_t stride;    /* bytes between elements; may be 0 or negative */
-    int itemsize;         /* 1, 2, 4 or 8 */
-    int is_signed;        /* 1 for int8..int64, 0 for uint8..uint64 */
-    int byteswapped;      /* 1 when not in the machine's byte order */
-    char found[160];      /* on DETECT_BAD_RESULT: what the result was */
-} detect_result;
+/* Fetch and clear the current exception into err. GIL held.
+ * err: out; filled with owned strings (free with py_error_free). If no
+ * exception is set, fills a generic one. Never leaves an exception set. */
+void py_last_error(py_error *err);
 
-enum {
-    DETECT_OK = 0,
-    DETECT_PY_ERROR = -1,  /* the call raised: fetch it with py_last_error */
-    DETECT_BAD_RESULT = -2 /* not a 1-D integer array: see found */
-};
+/* Free the strings of err and set them to NULL. No GIL needed. */
+void py_error_free(py_error *err);
+
+/* ---- Start-up and loading ------------------------------------------------ */
 
 /* Start Python once per process, without its signal handlers, import numpy's
  * C API, and put module_dir last on sys.path.
@@ -67,33 +60,95 @@ int add_sys_path(const char *dir);
  * exception set. */
 PyObject *load_func(const char *module, const char *func);
 
-/* A read-only 1-D float64 array over data, without a copy. GIL held.
- * data: borrowed; the caller keeps it alive and unchanged until it has passed
- * the array to borrow_release. The array's base is a capsule the glue owns, so
- * every numpy view of the array points at it and retention can be counted.
- * Returns a new reference, or NULL with an exception set. */
-PyObject *borrow_f64(const double *data, Py_ssize_t len);
-
-/* Give back the reference from borrow_f64 and tell whether Python kept the
- * array or a view of it. GIL held. arr: owned; this call consumes it.
- * Returns 0 when Python holds nothing that points into data, 1 when it does
- * (checked again after a garbage collection, so dead cycles do not count). */
-int borrow_release(PyObject *arr);
-
-/* Call fn(arr) and check that the result is a 1-D integer numpy array. GIL
- * held. fn, arr: borrowed. out: filled as documented on detect_result; on
- * DETECT_OK and DETECT_BAD_RESULT out->obj is a new reference. */
-int detect(PyObject *fn, PyObject *arr, detect_result *out);
-
-/* Fetch and clear the current exception into err. GIL held.
- * err: out; filled with owned strings (free with py_error_free). If no
- * exception is set, fills a generic one. Never leaves an exception set. */
-void py_last_error(py_error *err);
-
-/* Free the strings of err and set them to NULL. No GIL needed. */
-void py_error_free(py_error *err);
+/* Compile source as the module `module` (registered in sys.modules, its
+ * tracebacks showing the source's lines) and return module.func if callable.
+ * GIL held. module, source, func: borrowed UTF-8. Returns a new reference, or
+ * NULL with an exception set (a SyntaxError names the module and line). */
+PyObject *load_source(const char *module, const char *source, const char *func);
 
 /* Release one reference. GIL held. obj: owned, consumed; may be NULL. */
 void py_decref(PyObject *obj);
+
+/* ---- Arrays in: Rust memory lent or given to numpy ------------------------ */
+
+/* numpy's type number for an element of kind 'b' (bool), 'i' (signed), 'u'
+ * (unsigned) or 'f' (float) and itemsize bytes; -1 if numpy has none. */
+int npy_typenum(char kind, int itemsize);
+
+/* A read-only, C-ordered numpy array over data, without a copy. GIL held.
+ * data: borrowed; the caller keeps it alive and unchanged until it has passed
+ * the array to borrow_release. dims: borrowed, ndim entries (1 or 2).
+ * The array's base is a capsule the glue owns, so every numpy view of the
+ * array points at it and retention can be counted, and numpy refuses to make
+ * the array or its views writable.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum);
+
+/* What borrow_release found. */
+enum {
+    BORROW_FREE = 0,  /* nothing in Python points into data any more */
+    BORROW_MOVED = 1, /* only the array object was kept: it now reads a
+                         private copy of data, taken at release */
+    BORROW_PINNED = 2 /* a view, a buffer, or an unknown holder still points
+                         into data: the caller must not let data be freed */
+};
+
+/* Give back the reference from borrow_array and tell whether Python kept the
+ * array. GIL held. arr: owned; consumed. Retention is decided after a garbage
+ * collection (dead cycles do not count); see retention.c for the rules. */
+int borrow_release(PyObject *arr);
+
+/* Like borrow_array, but with no base capsule: nothing can tell afterwards
+ * whether Python kept the array. For callers that guarantee it does not. GIL
+ * held. Release the result with py_decref. */
+PyObject *borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
+                                 int typenum);
+
+/* Called with the GIL held, on whatever thread drops the last reference. */
+typedef void (*owner_release_fn)(void *owner);
+
+/* A numpy array over data that Python owns from now on. GIL held.
+ * data: owned by `owner` (opaque); release(owner) frees both, once, when the
+ * array and all its views are gone. dims: borrowed, ndim entries.
+ * On failure release(owner) has been called. Returns a new reference, or NULL
+ * with an exception set. */
+PyObject *own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
+                    int writeable, void *owner, owner_release_fn release);
+
+/* ---- Calls and results --------------------------------------------------- */
+
+/* fn(*args[:nargs], **dict(zip(kwnames, args[nargs:]))). GIL held.
+ * fn, args, kwnames (a tuple of str, or NULL): borrowed.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames);
+
+/* A numpy array as a caller can read it in place. */
+typedef struct {
+    PyObject *obj;          /* see each function */
+    const char *data;       /* borrowed from obj: element [0, 0, ...] */
+    int ndim;
+    Py_ssize_t shape[2];    /* the first two dimensions */
+    Py_ssize_t strides[2];  /* bytes; may be 0 or negative */
+    int itemsize;
+    char kind;              /* numpy's dtype.kind: 'b', 'i', 'u', 'f', 'c', ... */
+    int byteswapped;        /* 1 when not in the machine's byte order */
+    int sole_owner;         /* 1 when obj owns its data and the caller holds
+                               the only reference: nothing else can write it */
+    char what[160];         /* "a numpy array of dtype float64", or for
+                               a non-array "an object of type list" */
+} array_view;
+
+/* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed).
+ * Returns 0 for a numpy array, -2 for anything else (out->what says what). */
+int describe_array(PyObject *obj, array_view *out);
+
+/* The article's entry point: fn(arr), described. GIL held. fn, arr: borrowed.
+ * Returns -1 with an exception set, else describe_array's status, with
+ * out->obj a new reference to the result. */
+int detect(PyObject *fn, PyObject *arr, array_view *out);
+
+/* A C-ordered copy of arr that owns its data. GIL held. arr: borrowed.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *array_copy(PyObject *arr);
 
 #endif /* PY_IN_MEM_GLUE_H */

@@ -1,63 +1,149 @@
-//! A Rust slice lent to Python as a read-only numpy array, for one call.
+//! Rust memory lent to Python as a read-only numpy array, for one call.
 //!
 //! This is the Rust form of the article's `runtime.KeepAlive(data)`: the
 //! lifetime `'a` ties the array to the slice's borrow, so the slice cannot be
 //! freed or changed while the array exists. What the lifetime cannot see is
-//! Python keeping the array (or a view of it) after the call; `release`
-//! counts the references and stops the process before Rust could free memory
-//! that Python still points at.
+//! Python keeping the array after the call; [`BorrowedArray::release`] finds
+//! out (see `csrc/retention.c` for the rules), moves a kept array onto a
+//! private copy where that is safe, and stops the process where it is not.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use libc::c_int;
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
-use crate::error::PyException;
-use crate::glue::{last_error, Gil, Python};
+use crate::element::Element;
+use crate::error::{Error, PyException};
+use crate::glue::{last_error, npy_typenum, Gil, PyRef, Python};
 use crate::raw;
 
-/// A read-only numpy array over `&'a [f64]`, owned by the crate.
+/// A Rust array as numpy will see it: address, shape and element type, with
+/// the borrow it came from.
+#[derive(Clone, Copy)]
+pub struct RustArray<'a> {
+    data: *const u8,
+    ndim: usize,
+    dims: [usize; 2],
+    typenum: c_int,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+impl<'a> RustArray<'a> {
+    /// A 1-D array over `data`.
+    pub(crate) fn vector<T: Element>(data: &'a [T]) -> Self {
+        Self::new(data, 1, [data.len(), 0])
+    }
+
+    /// A `rows` × `cols` C-ordered array over `data`, whose length the
+    /// caller has checked is `rows * cols`.
+    pub(crate) fn matrix<T: Element>(data: &'a [T], rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(rows * cols, data.len());
+        Self::new(data, 2, [rows, cols])
+    }
+
+    fn new<T: Element>(data: &'a [T], ndim: usize, dims: [usize; 2]) -> Self {
+        let typenum = npy_typenum(T::KIND, std::mem::size_of::<T>())
+            .expect("every Element has a numpy type number");
+        RustArray {
+            data: data.as_ptr().cast(),
+            ndim,
+            dims,
+            typenum,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The numpy dims (Rust allocations never exceed isize::MAX bytes).
+    fn py_dims(&self) -> [Py_ssize_t; 2] {
+        self.dims.map(|d| d as Py_ssize_t)
+    }
+}
+
+/// What [`BorrowedArray::release`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// Nothing in Python points into the Rust memory.
+    Free,
+    /// Python kept the array object; it now reads a private copy.
+    Moved,
+}
+
+/// A read-only numpy array over `'a` Rust memory, owned by the crate.
 pub(crate) struct BorrowedArray<'a> {
-    arr: NonNull<PyObject>,
+    arr: Option<NonNull<PyObject>>,
     /// Who the array was lent to, for the retention message.
     lent_to: &'a str,
-    _slice: PhantomData<&'a [f64]>,
+    _data: PhantomData<&'a [u8]>,
 }
 
 impl<'a> BorrowedArray<'a> {
-    /// Lends `data` to Python, without a copy, until the value is dropped.
-    pub(crate) fn new(gil: &Gil, data: &'a [f64], lent_to: &'a str) -> Result<Self, PyException> {
-        // Rust allocations never exceed isize::MAX bytes, so this holds.
-        let len = data.len() as Py_ssize_t;
-        // SAFETY: the GIL is held; data is valid for `'a`, which outlives the
-        // array because BorrowedArray<'a> releases it on drop.
-        let arr = unsafe { raw::borrow_f64(data.as_ptr(), len) };
+    /// Lends `array` to Python, without a copy, until released.
+    pub(crate) fn new(
+        gil: &Gil,
+        array: RustArray<'a>,
+        lent_to: &'a str,
+    ) -> Result<Self, PyException> {
+        let dims = array.py_dims();
+        // SAFETY: the GIL is held; data is valid for 'a, which outlives the
+        // numpy array because BorrowedArray<'a> releases it (and stops the
+        // process if Python pins it) before 'a ends.
+        let arr = unsafe {
+            raw::borrow_array(
+                array.data.cast(),
+                array.ndim as c_int,
+                dims.as_ptr(),
+                array.typenum,
+            )
+        };
         match NonNull::new(arr) {
             Some(arr) => Ok(BorrowedArray {
-                arr,
+                arr: Some(arr),
                 lent_to,
-                _slice: PhantomData,
+                _data: PhantomData,
             }),
             None => Err(last_error(gil)),
         }
     }
 
     /// The array, for passing to a call.
-    pub(crate) fn as_ptr(&self) -> NonNull<PyObject> {
-        self.arr
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.arr.map_or(std::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// Gives back the crate's reference and checks that Python kept nothing
+    /// pointing into the Rust memory. Call it after the result and any
+    /// exception are released, since they may refer to the array.
+    ///
+    /// # Aborts
+    /// If Python still points into the memory in a way that cannot be moved
+    /// (a view, an exported buffer, an unknown holder).
+    pub(crate) fn release(mut self) -> Release {
+        self.release_once()
+    }
+
+    fn release_once(&mut self) -> Release {
+        let Some(arr) = self.arr.take() else {
+            return Release::Free;
+        };
+        // SAFETY: a BorrowedArray exists only once Python is initialized.
+        let gil = unsafe { Python::assume_started() }.gil();
+        // SAFETY: the GIL is held and we give up our own reference here.
+        let verdict = unsafe { raw::borrow_release(arr.as_ptr()) };
+        drop(gil);
+        match verdict {
+            raw::BORROW_FREE => Release::Free,
+            raw::BORROW_MOVED => Release::Moved,
+            _ => retention_abort(self.lent_to),
+        }
     }
 }
 
 impl Drop for BorrowedArray<'_> {
+    /// The fallback when a call did not release explicitly (a panic): the
+    /// memory must still never be left to Python.
     fn drop(&mut self) {
-        // SAFETY: a BorrowedArray exists only once Python is initialized.
-        let gil = unsafe { Python::assume_started() }.gil();
-        // SAFETY: the GIL is held and we give up our own reference here.
-        let retained = unsafe { raw::borrow_release(self.arr.as_ptr()) } != 0;
-        drop(gil);
-        if retained {
-            retention_abort(self.lent_to);
-        }
+        self.release_once();
     }
 }
 
@@ -66,11 +152,55 @@ impl Drop for BorrowedArray<'_> {
 #[cold]
 fn retention_abort(lent_to: &str) -> ! {
     eprintln!(
-        "py-in-mem: fatal: the Python function {lent_to} kept a reference to its \
-         borrowed input array (or a view or buffer of it) after returning. The array \
-         points into Rust memory that is valid only during the call, so the process \
-         is aborted rather than let Python read freed memory. A function must not \
-         store its argument; store data.copy() instead."
+        "py-in-mem: fatal: the Python function {lent_to} kept a view or a buffer of its \
+         borrowed input array (or a reference this crate cannot account for) after \
+         returning. The array points into Rust memory that is valid only during the \
+         call, and a view cannot be moved to a copy, so the process is aborted rather \
+         than let Python read freed memory. A function must not keep its borrowed \
+         input; keep data.copy() instead, or pass the input with call_owned."
     );
     std::process::abort();
+}
+
+/// The error for a call whose function kept its input array (now a copy).
+pub(crate) fn retained_error(function: &str) -> Error {
+    Error::InputRetained {
+        function: function.to_owned(),
+    }
+}
+
+/// A Rust array lent without retention checks. See `Function::call_unchecked`.
+pub(crate) struct UntrackedArray<'a> {
+    arr: PyRef,
+    _data: PhantomData<&'a [u8]>,
+}
+
+impl<'a> UntrackedArray<'a> {
+    /// # Safety
+    /// Python must not keep the array, or anything pointing into it, once the
+    /// call it is passed to returns.
+    pub(crate) unsafe fn new(gil: &Gil, array: RustArray<'a>) -> Result<Self, PyException> {
+        let dims = array.py_dims();
+        // SAFETY: the GIL is held; data is valid for 'a; the caller promises
+        // Python drops the array before 'a ends.
+        let arr = unsafe {
+            crate::glue::owned_or_error(
+                gil,
+                raw::borrow_array_untracked(
+                    array.data.cast(),
+                    array.ndim as c_int,
+                    dims.as_ptr(),
+                    array.typenum,
+                ),
+            )
+        }?;
+        Ok(UntrackedArray {
+            arr,
+            _data: PhantomData,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.arr.as_ptr()
+    }
 }

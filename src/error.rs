@@ -53,10 +53,22 @@ pub enum Error {
         /// `module.function` that returned it.
         function: String,
         /// What the crate expected.
-        expected: &'static str,
+        expected: String,
         /// What it got.
         found: String,
     },
+    /// The function kept its borrowed input array after returning (in a
+    /// global, a list, a dict, a closure). The crate moved the kept array
+    /// onto a private copy, so Python reads the values of the call, never
+    /// Rust memory; the call's result is discarded. See
+    /// [the retention rule](crate::Function#the-retention-rule).
+    InputRetained {
+        /// `module.function` that kept its input.
+        function: String,
+    },
+    /// An argument the crate cannot pass, such as a matrix whose shape does
+    /// not match its slice.
+    InvalidArgument(String),
     /// A name or path that C cannot carry: it holds a NUL byte, or a path is
     /// not UTF-8.
     InvalidName(String),
@@ -97,6 +109,12 @@ impl fmt::Display for Error {
                 expected,
                 found,
             } => write!(f, "{function} returned {found}, expected {expected}"),
+            Error::InputRetained { function } => write!(
+                f,
+                "{function} retained its input array after returning; the kept array \
+                 now reads a private copy (keep data.copy() in Python, or use call_owned)"
+            ),
+            Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::InvalidName(name) => {
                 write!(
                     f,

@@ -41,7 +41,7 @@ impl Python {
 
 /// The GIL, held by this thread until the guard drops. Not `Send`: it must be
 /// released on the thread that took it.
-pub(crate) struct Gil {
+pub struct Gil {
     state: PyGILState_STATE,
     _not_send: PhantomData<*mut ()>,
 }
@@ -55,7 +55,7 @@ impl Drop for Gil {
 }
 
 /// One owned strong reference to a Python object.
-pub(crate) struct PyRef {
+pub struct PyRef {
     ptr: NonNull<PyObject>,
 }
 
@@ -74,6 +74,13 @@ impl PyRef {
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
         self.ptr.as_ptr()
+    }
+
+    /// Gives up ownership, for an API that steals the reference.
+    pub(crate) fn into_raw(self) -> *mut PyObject {
+        let ptr = self.ptr.as_ptr();
+        std::mem::forget(self);
+        ptr
     }
 }
 
@@ -158,59 +165,126 @@ pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<PyRef, 
     func.ok_or_else(|| last_error(gil))
 }
 
-/// A Python function's result that passed `detect`'s checks: a 1-D integer
-/// numpy array, read in place while `obj` keeps it alive.
-pub(crate) struct IntArrayView {
-    /// Keeps the array, and so `data`, alive until the view drops.
-    _owner: PyRef,
-    pub(crate) data: *const u8,
-    pub(crate) len: usize,
-    pub(crate) stride: isize,
-    pub(crate) itemsize: usize,
-    pub(crate) is_signed: bool,
-    pub(crate) byteswapped: bool,
+/// Compiles `source` as module `module` and returns `module.func`.
+pub(crate) fn load_source(
+    gil: &Gil,
+    module: &CStr,
+    source: &CStr,
+    func: &CStr,
+) -> Result<PyRef, PyException> {
+    // SAFETY: the GIL is held; the strings are valid for the call;
+    // load_source returns a new reference or NULL.
+    let func = unsafe {
+        PyRef::from_owned(raw::load_source(
+            module.as_ptr(),
+            source.as_ptr(),
+            func.as_ptr(),
+        ))
+    };
+    func.ok_or_else(|| last_error(gil))
 }
 
-/// How `detect` failed.
-pub(crate) enum DetectError {
-    /// The function raised.
-    Python(PyException),
-    /// The function returned this instead of a 1-D integer array.
-    BadResult(String),
-}
-
-/// Calls `func(arr)` and checks the result is a 1-D integer numpy array.
+/// Turns a glue call's new reference (or NULL with an exception set) into a
+/// `Result`.
 ///
 /// # Safety
-/// `arr` is a live numpy array (the caller owns a reference to it).
+/// `ptr` is a new reference or NULL, returned with `gil` held.
+pub(crate) unsafe fn owned_or_error(gil: &Gil, ptr: *mut PyObject) -> Result<PyRef, PyException> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { PyRef::from_owned(ptr) }.ok_or_else(|| last_error(gil))
+}
+
+/// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`.
+///
+/// # Safety
+/// Every pointer in `args` is a live object; `kwnames` is NULL or a tuple of
+/// `args.len() - nargs` strings.
+pub(crate) unsafe fn call(
+    gil: &Gil,
+    func: &PyRef,
+    args: &[*mut PyObject],
+    nargs: usize,
+    kwnames: *mut PyObject,
+) -> Result<PyRef, PyException> {
+    // SAFETY: the GIL is held, the objects are live (caller), and
+    // call_function borrows them for the call only.
+    unsafe {
+        let result = raw::call_function(func.as_ptr(), args.as_ptr(), nargs, kwnames);
+        owned_or_error(gil, result)
+    }
+}
+
+/// The article's call: `func(arr)`, whose result is then described.
+///
+/// # Safety
+/// `arr` is a live object.
 pub(crate) unsafe fn detect(
     gil: &Gil,
     func: &PyRef,
-    arr: NonNull<PyObject>,
-) -> Result<IntArrayView, DetectError> {
-    let mut out = raw::DetectResultRaw::default();
-    // SAFETY: the GIL is held, func and arr are live; detect fills `out` and
-    // hands us a new reference in out.obj on success and on a bad result.
-    let status = unsafe { raw::detect(func.as_ptr(), arr.as_ptr(), &mut out) };
-    // SAFETY: out.obj is NULL or a new reference we now own.
-    let obj = unsafe { PyRef::from_owned(out.obj) };
-    match (status, obj) {
-        (raw::DETECT_OK, Some(owner)) => Ok(IntArrayView {
-            _owner: owner,
-            data: out.data.cast(),
-            len: out.len as usize,
-            stride: out.stride,
-            itemsize: out.itemsize as usize,
-            is_signed: out.is_signed != 0,
-            byteswapped: out.byteswapped != 0,
-        }),
-        (raw::DETECT_BAD_RESULT, _) => {
-            // SAFETY: `found` is a NUL-terminated buffer written by snprintf.
-            let found = unsafe { CStr::from_ptr(out.found.as_ptr()) };
-            Err(DetectError::BadResult(found.to_string_lossy().into_owned()))
-        }
-        // DETECT_PY_ERROR, or a status the glue does not return: either
-        // way an exception is set, or py_last_error reports that none was.
-        _ => Err(DetectError::Python(last_error(gil))),
+    arr: *mut PyObject,
+) -> Result<PyRef, PyException> {
+    let mut out = raw::ArrayViewRaw::default();
+    // SAFETY: the GIL is held; func and arr are live; on success detect
+    // returns with out.obj a new reference we own; on -1 it is NULL.
+    unsafe {
+        raw::detect(func.as_ptr(), arr, &mut out);
+        owned_or_error(gil, out.obj)
     }
+}
+
+/// A numpy array, described for reading in place; borrowed from a `PyRef`
+/// that outlives it.
+pub(crate) struct ArrayDesc<'r> {
+    pub(crate) data: *const u8,
+    pub(crate) ndim: usize,
+    pub(crate) shape: [usize; 2],
+    pub(crate) strides: [isize; 2],
+    pub(crate) itemsize: usize,
+    pub(crate) kind: u8,
+    pub(crate) byteswapped: bool,
+    pub(crate) sole_owner: bool,
+    /// "a numpy array of dtype float64", for messages.
+    pub(crate) what: String,
+    _array: PhantomData<&'r PyRef>,
+}
+
+/// Describes `obj` if it is a numpy array; otherwise says what it is.
+pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r PyRef) -> Result<ArrayDesc<'r>, String> {
+    let mut out = raw::ArrayViewRaw::default();
+    // SAFETY: the GIL is held and obj is live; describe_array only reads it.
+    let status = unsafe { raw::describe_array(obj.as_ptr(), &mut out) };
+    // SAFETY: `what` is a NUL-terminated buffer written by snprintf.
+    let what = unsafe { CStr::from_ptr(out.what.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    if status != raw::ARRAY_OK {
+        return Err(what);
+    }
+    let dim = |i: usize| out.shape[i].max(0) as usize;
+    Ok(ArrayDesc {
+        data: out.data.cast(),
+        ndim: out.ndim.max(0) as usize,
+        shape: [dim(0), dim(1)],
+        strides: [out.strides[0], out.strides[1]],
+        itemsize: out.itemsize.max(0) as usize,
+        kind: out.kind as u8,
+        byteswapped: out.byteswapped != 0,
+        sole_owner: out.sole_owner != 0,
+        what,
+        _array: PhantomData,
+    })
+}
+
+/// A C-ordered copy of the array `obj` that owns its data.
+pub(crate) fn array_copy(gil: &Gil, obj: &PyRef) -> Result<PyRef, PyException> {
+    // SAFETY: the GIL is held, obj is a live numpy array (callers describe
+    // it first); array_copy returns a new reference or NULL.
+    unsafe { owned_or_error(gil, raw::array_copy(obj.as_ptr())) }
+}
+
+/// numpy's type number for elements of `kind` and `itemsize`, if any.
+pub(crate) fn npy_typenum(kind: u8, itemsize: usize) -> Option<libc::c_int> {
+    // SAFETY: a pure lookup of numpy's constants; no Python state involved.
+    let typenum = unsafe { raw::npy_typenum(kind as c_char, itemsize as libc::c_int) };
+    (typenum >= 0).then_some(typenum)
 }

@@ -31,14 +31,24 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod args;
 mod borrow;
+mod convert;
+mod element;
 mod error;
+mod function;
 mod glue;
-mod indices;
 mod outliers;
+mod owned;
 mod raw;
 mod runtime;
+mod view;
 
+pub use args::{IntoArray, Matrix, Scalar};
+pub use element::Element;
 pub use error::{Error, PyException};
+pub use function::{Call, Function};
 pub use outliers::Outliers;
+pub use owned::OwnedArray;
 pub use runtime::{add_sys_path, BUILD_PYTHON, MODULE_DIR};
+pub use view::ArrayView;

@@ -1,17 +1,12 @@
 //! The safe API of the article: `Outliers`, a Python outlier-detection
-//! function called on a Rust slice in place.
+//! function called on a Rust slice in place. A thin user of [`Function`].
 
-use std::ffi::CString;
 use std::fmt;
 
-use crate::borrow::BorrowedArray;
+use crate::borrow::RustArray;
+use crate::convert::{expected_indices, to_indices};
 use crate::error::Error;
-use crate::glue::{self, DetectError, PyRef, Python};
-use crate::indices::to_indices;
-use crate::runtime;
-
-/// What a detect function must return.
-const EXPECTED_RESULT: &str = "a 1-D numpy array of integer indices";
+use crate::function::Function;
 
 /// A Python function `f(data) -> indices`, such as `outliers.detect`, called
 /// on Rust data without a copy.
@@ -19,8 +14,7 @@ const EXPECTED_RESULT: &str = "a 1-D numpy array of integer indices";
 /// `Outliers` is `Send + Sync`: any thread may call it, at the same time as
 /// others (each call takes the GIL). The input is lent to Python as a
 /// read-only numpy array for the duration of the call only; a function that
-/// keeps it (in a global, say) aborts the process, since Python would
-/// otherwise read Rust memory after it is freed.
+/// keeps it breaks [the retention rule](crate::Function#the-retention-rule).
 ///
 /// ```
 /// use py_in_mem::Outliers;
@@ -32,10 +26,7 @@ const EXPECTED_RESULT: &str = "a 1-D numpy array of integer indices";
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub struct Outliers {
-    func: PyRef,
-    /// `module.function`, for messages.
-    name: String,
-    python: Python,
+    function: Function,
 }
 
 impl Outliers {
@@ -50,17 +41,7 @@ impl Outliers {
     /// assert_eq!(err.to_string(), "ModuleNotFoundError: No module named 'nope'");
     /// ```
     pub fn new(module: &str, func: &str) -> Result<Outliers, Error> {
-        let c_module = CString::new(module).map_err(|_| Error::InvalidName(module.into()))?;
-        let c_func = CString::new(func).map_err(|_| Error::InvalidName(func.into()))?;
-        let python = runtime::python()?;
-        let gil = python.gil();
-        let func_ref = glue::load_func(&gil, &c_module, &c_func).map_err(Error::Python)?;
-        drop(gil);
-        Ok(Outliers {
-            func: func_ref,
-            name: format!("{module}.{func}"),
-            python,
-        })
+        Function::load(module, func).map(|function| Outliers { function })
     }
 
     /// Calls the function on `data`, shared with Python as a read-only numpy
@@ -69,52 +50,53 @@ impl Outliers {
     /// Empty input returns an empty `Vec` without calling Python. The result
     /// must be a 1-D numpy array of any integer dtype, byte order and stride,
     /// with every value in `0..data.len()`; anything else is
-    /// [`Error::BadResult`]. An exception is [`Error::Python`].
+    /// [`Error::BadResult`]. An exception is [`Error::Python`]; a function
+    /// that kept its input is [`Error::InputRetained`] (or an abort, for a
+    /// kept view).
     ///
-    /// # Aborts
-    /// If the function keeps a reference to its input array, or to a view or
-    /// buffer of it, after returning (see the type's docs).
+    /// ```
+    /// let outliers = py_in_mem::Outliers::new("outliers", "detect")?;
+    /// assert!(outliers.detect(&[]).unwrap().is_empty());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn detect(&self, data: &[f64]) -> Result<Vec<usize>, Error> {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let gil = self.python.gil();
-        let input = BorrowedArray::new(&gil, data, &self.name).map_err(Error::Python)?;
-        // SAFETY: `input` owns a live reference to the array until it drops.
-        let indices = match unsafe { glue::detect(&gil, &self.func, input.as_ptr()) } {
-            Ok(view) => to_indices(&view, data.len()).map_err(|found| Error::BadResult {
-                function: self.name.clone(),
-                expected: "indices into the input",
-                found,
-            }),
-            Err(DetectError::Python(exception)) => Err(Error::Python(exception)),
-            Err(DetectError::BadResult(found)) => Err(Error::BadResult {
-                function: self.name.clone(),
-                expected: EXPECTED_RESULT,
-                found,
-            }),
-        };
-        // The result and any exception are released by now, so the count of
-        // references to the input is exact: release it and check for retention.
-        drop(input);
-        drop(gil);
-        indices
+        let function = &self.function;
+        function.invoke(&[RustArray::vector(data)], &[], |gil, result| {
+            function.convert(gil, result, expected_indices, |desc| {
+                to_indices(desc, data.len())
+            })
+        })
     }
 
     /// Releases the Python function. Dropping does the same; after either,
     /// the value is gone, so use after close does not compile.
+    ///
+    /// ```
+    /// let outliers = py_in_mem::Outliers::new("outliers", "detect")?;
+    /// outliers.close();
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn close(self) {}
 
     /// `module.function`, as given to [`Outliers::new`].
+    ///
+    /// ```
+    /// let outliers = py_in_mem::Outliers::new("outliers", "detect")?;
+    /// assert_eq!(outliers.name(), "outliers.detect");
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.function.name()
     }
 }
 
 impl fmt::Debug for Outliers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outliers")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .finish()
     }
 }

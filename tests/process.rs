@@ -1,6 +1,6 @@
 //! What only a separate process can show: Ctrl-C still stops the host,
-//! Python is found with the environment cleared, the right libpython is
-//! loaded, and a function that keeps its input stops the process.
+//! Python is found with the environment cleared, and the right libpython is
+//! loaded. (Retention aborts are in tests/retention.rs.)
 //!
 //! Each `child_*` test is the body run in the child; it is `#[ignore]`d and
 //! does nothing unless started by `common::child_command`.
@@ -12,7 +12,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{article_data, child_command, is_child, run, test_func};
+use common::{article_data, child_command, is_child, run};
 use py_in_mem::Outliers;
 
 // ---- Ctrl-C -------------------------------------------------------------------
@@ -153,49 +153,4 @@ fn build_python_is_the_interpreter_pyo3_chose() {
         assert_eq!(py_in_mem::BUILD_PYTHON, chosen);
     }
     assert!(std::path::Path::new(py_in_mem::BUILD_PYTHON).exists());
-}
-
-// ---- Retention: Python keeping Rust memory stops the process --------------------
-
-#[test]
-#[ignore = "child process body"]
-fn child_retains_input() {
-    if !is_child() {
-        return;
-    }
-    let func = std::env::var("PIM_RETAINING_FUNC").unwrap();
-    let retaining = test_func(&func);
-    let data = vec![1.0, 2.0, 3.0];
-    let result = retaining.detect(&data);
-    // Not reached: the call above aborts.
-    println!("returned {result:?}");
-}
-
-#[test]
-fn a_function_that_keeps_its_input_aborts_the_process_with_a_message() {
-    for func in [
-        "keep_global",
-        "keep_in_list",
-        "keep_view",
-        "keep_memoryview",
-        "keep_then_raise",
-    ] {
-        let mut command = child_command("child_retains_input");
-        command.env("PIM_RETAINING_FUNC", func);
-        let output = run(command);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(
-            output.status.signal(),
-            Some(libc::SIGABRT),
-            "{func}: {stdout}\n{stderr}"
-        );
-        assert!(
-            stderr.contains(&format!(
-                "the Python function pim_testfuncs.{func} kept a reference to its borrowed input"
-            )),
-            "{func}: {stderr}"
-        );
-        assert!(!stdout.contains("returned"), "{func}: {stdout}");
-    }
 }

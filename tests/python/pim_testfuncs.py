@@ -150,8 +150,13 @@ def dead_cycle(data):
 
 
 # --- retention: the function keeps its input ---------------------------------
+# Plain containers: the crate moves the kept array onto a copy and the call
+# returns Error::InputRetained.
 
 KEPT = []
+KEPT_DICT = {}
+KEPT_CLOSURES = []
+KEPT_ARRAY = None
 
 
 def keep_global(data):
@@ -165,6 +170,63 @@ def keep_in_list(data):
     return np.array([0])
 
 
+def keep_in_dict(data):
+    KEPT_DICT[len(KEPT_DICT)] = data
+    return np.array([0])
+
+
+def keep_in_closure_cycle(data):
+    def reader():
+        return data
+
+    reader.myself = reader  # a reference cycle, kept alive through KEPT_CLOSURES
+    KEPT_CLOSURES.append(reader)
+    return np.array([0])
+
+
+def dead_closure_cycle(data):
+    def reader():
+        return data
+
+    reader.myself = reader  # a reference cycle nobody can reach: garbage
+    return np.array([0])
+
+
+def keep_then_raise(data):
+    KEPT.append(data)
+    raise ValueError("kept, then raised")
+
+
+def kept_global(data):
+    return KEPT_ARRAY.copy()
+
+
+def kept_in_list(data):
+    return KEPT[-1].copy()
+
+
+def kept_in_dict(data):
+    return KEPT_DICT[len(KEPT_DICT) - 1].copy()
+
+
+def kept_in_closure(data):
+    return KEPT_CLOSURES[-1]().copy()
+
+
+def write_kept(data):
+    KEPT[-1][0] = 0.0
+    return np.array([0])
+
+
+# Views, buffers and unknown holders point into the memory itself: abort.
+
+class Holder:
+    pass
+
+
+HOLDERS = []
+
+
 def keep_view(data):
     KEPT.append(data[1:])
     return np.array([0])
@@ -175,6 +237,104 @@ def keep_memoryview(data):
     return np.array([0])
 
 
-def keep_then_raise(data):
-    KEPT.append(data)
-    raise ValueError("kept, then raised")
+def keep_as_attribute(data):
+    holder = Holder()
+    holder.data = data
+    HOLDERS.append(holder)
+    return np.array([0])
+
+
+def keep_flat_iterator(data):
+    KEPT.append(data.flat)
+    return np.array([0])
+
+
+def keep_sliding_window(data):
+    KEPT.append(np.lib.stride_tricks.sliding_window_view(data, 2))
+    return np.array([0])
+
+
+def keep_base(data):
+    KEPT.append(data.base)
+    return np.array([0])
+
+
+# --- typed calls ---------------------------------------------------------------
+
+def identity(x):
+    return x
+
+
+def view_of_input(x):
+    return x[::2]
+
+
+def shape_of(m):
+    return np.array(m.shape, dtype=np.int64)
+
+
+def row_sums(m):
+    return m.sum(axis=1)
+
+
+def first_row(m):
+    return m[0].copy()
+
+
+def add(a, b):
+    return a + b
+
+
+def kwarg_kinds(a, flag=False, n=0, x=0.0, s=""):
+    return np.array([flag is True, n == 7, x == 2.5, s == "hi", len(a) == 3])
+
+
+def no_args(n=3):
+    return np.arange(n)
+
+
+def returns_complex(x):
+    return np.array([1 + 2j])
+
+
+def returns_float16(x):
+    return np.array([1.0], dtype=np.float16)
+
+
+def returns_strings(x):
+    return np.array(["a"])
+
+
+def returns_objects(x):
+    return np.array([1, "a"], dtype=object)
+
+
+def returns_big_endian_floats(x):
+    return np.array([1.5, 2.5], dtype=">f8")
+
+
+def returns_bool_bytes(x):
+    return np.array([0, 1, 2], dtype=np.uint8).view(np.bool_)
+
+
+def returns_nan(x):
+    return np.array([np.nan, np.inf, -np.inf])
+
+
+def clear_kept(x):
+    KEPT.clear()
+    return np.array([len(KEPT)])
+
+
+def keep_owned(x):
+    KEPT.append(x)
+    return x.cumsum()
+
+
+def sum_kept_owned(x):
+    return np.array([KEPT[-1].sum()])
+
+
+def mutate_owned(x):
+    x[0] = 100
+    return x.copy()

@@ -1,0 +1,183 @@
+/*
+ * arrays.c: numpy arrays over Rust memory (lent or given), calls, and results
+ * described for reading in place. Ownership: see each function in glue.h.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int npy_typenum(char kind, int itemsize) {
+    switch (kind) {
+    case 'b':
+        return itemsize == 1 ? NPY_BOOL : -1;
+    case 'i':
+        return itemsize == 1   ? NPY_INT8
+               : itemsize == 2 ? NPY_INT16
+               : itemsize == 4 ? NPY_INT32
+               : itemsize == 8 ? NPY_INT64
+                               : -1;
+    case 'u':
+        return itemsize == 1   ? NPY_UINT8
+               : itemsize == 2 ? NPY_UINT16
+               : itemsize == 4 ? NPY_UINT32
+               : itemsize == 8 ? NPY_UINT64
+                               : -1;
+    case 'f':
+        return itemsize == 4 ? NPY_FLOAT32 : itemsize == 8 ? NPY_FLOAT64 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* A C-ordered array over data with the given flags, no base. data: borrowed
+ * by the array. Returns a new reference or NULL with an exception set. */
+static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims, int typenum,
+                            int flags) {
+    npy_intp shape[2];
+    int i;
+    if (ndim < 1 || ndim > 2) {
+        PyErr_Format(PyExc_ValueError, "py-in-mem lends 1-D and 2-D arrays, not %d-D", ndim);
+        return NULL;
+    }
+    for (i = 0; i < ndim; i++) {
+        shape[i] = (npy_intp)dims[i];
+    }
+    return PyArray_New(&PyArray_Type, ndim, shape, typenum, NULL, (void *)data, 0, flags, NULL);
+}
+
+PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum) {
+    PyObject *base, *arr;
+    /* No NPY_ARRAY_WRITEABLE: Python sees the Rust slice read-only. */
+    arr = array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    if (arr == NULL) {
+        return NULL;
+    }
+    /* The capsule remembers what was lent (data, and its size as context),
+     * so retention.c can move a kept array onto a copy. Rust never lends a
+     * NULL pointer, not even for an empty slice. */
+    base = PyCapsule_New((void *)data, GLUE_BORROW_CAPSULE, NULL);
+    if (base == NULL || PyCapsule_SetContext(
+                            base, (void *)(uintptr_t)PyArray_NBYTES((PyArrayObject *)arr)) < 0) {
+        Py_XDECREF(base);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    /* Steals base, even on failure. */
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+PyObject *borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
+                                 int typenum) {
+    return array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+}
+
+/* The owner of a given buffer and how to free it, kept by the array's base. */
+typedef struct {
+    void *owner;
+    owner_release_fn release;
+} owned_buffer;
+
+static const char OWNED_CAPSULE[] = "py_in_mem.owned";
+
+/* Capsule destructor: runs once, with the GIL, when the last array or view
+ * over the buffer is gone. */
+static void owned_capsule_free(PyObject *capsule) {
+    owned_buffer *buffer = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
+    if (buffer != NULL) {
+        buffer->release(buffer->owner);
+        PyMem_RawFree(buffer);
+    }
+    PyErr_Clear();
+}
+
+PyObject *own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
+                    int writeable, void *owner, owner_release_fn release) {
+    PyObject *base, *arr;
+    owned_buffer *buffer = PyMem_RawMalloc(sizeof *buffer);
+    int flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+    if (buffer == NULL) {
+        release(owner);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    buffer->owner = owner;
+    buffer->release = release;
+    base = PyCapsule_New(buffer, OWNED_CAPSULE, owned_capsule_free);
+    if (base == NULL) {
+        release(owner);
+        PyMem_RawFree(buffer);
+        return NULL;
+    }
+    if (writeable) {
+        flags |= NPY_ARRAY_WRITEABLE;
+    }
+    arr = array_over(data, ndim, dims, typenum, flags);
+    if (arr == NULL) {
+        Py_DECREF(base); /* frees the buffer through the destructor */
+        return NULL;
+    }
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) { /* steals base */
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+PyObject *call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames) {
+    return PyObject_Vectorcall(fn, args, nargs, kwnames);
+}
+
+int describe_array(PyObject *obj, array_view *out) {
+    PyArrayObject *array;
+    char *dtype;
+    int i;
+    memset(out, 0, sizeof *out);
+    out->obj = obj;
+    if (!PyArray_Check(obj)) {
+        snprintf(out->what, sizeof out->what, "an object of type %s", Py_TYPE(obj)->tp_name);
+        return -2;
+    }
+    array = (PyArrayObject *)obj;
+    out->data = PyArray_BYTES(array);
+    out->ndim = PyArray_NDIM(array);
+    for (i = 0; i < out->ndim && i < 2; i++) {
+        out->shape[i] = (Py_ssize_t)PyArray_DIM(array, i);
+        out->strides[i] = (Py_ssize_t)PyArray_STRIDE(array, i);
+    }
+    out->itemsize = (int)PyArray_ITEMSIZE(array);
+    out->kind = PyArray_DESCR(array)->kind;
+    out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
+    /* The caller's reference is the only one, and the data is the array's
+     * own: no other Python object can reach or write this memory. */
+    out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1;
+    dtype = glue_dup_str((PyObject *)PyArray_DESCR(array));
+    if (out->ndim == 1) {
+        snprintf(out->what, sizeof out->what, "a numpy array of dtype %s", dtype ? dtype : "?");
+    } else {
+        snprintf(out->what, sizeof out->what, "a %d-D numpy array of dtype %s", out->ndim,
+                 dtype ? dtype : "?");
+    }
+    free(dtype);
+    return 0;
+}
+
+int detect(PyObject *fn, PyObject *arr, array_view *out) {
+    PyObject *result = PyObject_CallOneArg(fn, arr);
+    int status;
+    if (result == NULL) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    status = describe_array(result, out); /* out->obj = result: ours to release */
+    return status;
+}
+
+PyObject *array_copy(PyObject *arr) {
+    return PyArray_NewCopy((PyArrayObject *)arr, NPY_CORDER);
+}

@@ -1,0 +1,36 @@
+/*
+ * internal.h: what the files of csrc/ share and nobody else sees: numpy's C
+ * API, included the same way everywhere, and a few helpers.
+ *
+ * numpy's C API is a table of function pointers filled by import_array. With
+ * several translation units they must share one table: glue.c defines it
+ * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in init_python; the others see
+ * it as extern.
+ */
+#ifndef PY_IN_MEM_INTERNAL_H
+#define PY_IN_MEM_INTERNAL_H
+
+#include "glue.h"
+
+#define PY_ARRAY_UNIQUE_SYMBOL py_in_mem_ARRAY_API
+#ifndef PY_IN_MEM_DEFINE_ARRAY_API
+#define NO_IMPORT_ARRAY
+#endif
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+/* Runs on numpy >= 1.22 whatever headers it is compiled against; 1.22 is
+ * also the first API level that declares PyArrayObject_fields._buffer_info,
+ * which retention.c reads. */
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+/* The name of the capsule every borrowed array has as its base (arrays.c,
+ * retention.c). It has no buffer, so numpy refuses to make the array or its
+ * views writable. */
+#define GLUE_BORROW_CAPSULE "py_in_mem.borrowed"
+
+/* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
+ * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
+ * exception set. (glue.c) */
+char *glue_dup_str(PyObject *obj);
+
+#endif /* PY_IN_MEM_INTERNAL_H */

@@ -1,0 +1,180 @@
+//! The Rust element types that cross to numpy and back, and the lossless
+//! conversions between numpy dtypes and them.
+
+use std::fmt;
+
+/// A numpy value read from an array, before it is converted to a Rust type.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// numpy `bool`.
+    Bool(bool),
+    /// Any numpy integer, signed or not.
+    Int(i128),
+    /// numpy `float32` or `float64`.
+    Float(f64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(v) => write!(f, "{}", if *v { "True" } else { "False" }),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An element type that numpy shares with Rust as is: `f32`, `f64`, `i8` to
+/// `i64`, `u8` to `u64` and `bool`, each the numpy dtype of the same name
+/// (`bool` is numpy's `bool`).
+///
+/// Input arrays take their dtype from the element type. Results convert to it
+/// only without loss: an `int32` result reads as `i64`, a `float32` as `f64`,
+/// and an integer as a float only when the float holds it exactly; floats never
+/// read as integers, and a value out of range (negative for unsigned) is an
+/// error.
+///
+/// ```
+/// use py_in_mem::Element;
+/// fn dtype<T: Element>() -> &'static str { T::NUMPY_DTYPE }
+/// assert_eq!(dtype::<f64>(), "float64");
+/// assert_eq!(dtype::<u8>(), "uint8");
+/// ```
+pub trait Element: sealed::Sealed + Copy + Send + Sync + fmt::Debug + 'static {
+    /// The numpy dtype name (`"float64"`, `"int32"`, `"bool"`, ...).
+    const NUMPY_DTYPE: &'static str;
+    /// The Rust type name, for messages.
+    #[doc(hidden)]
+    const RUST_NAME: &'static str;
+    /// numpy's dtype kind: `b'f'`, `b'i'`, `b'u'` or `b'b'`.
+    #[doc(hidden)]
+    const KIND: u8;
+    /// `value` as this type, if that loses nothing.
+    #[doc(hidden)]
+    fn from_value(value: Value) -> Option<Self>;
+}
+
+macro_rules! int_element {
+    ($($t:ty => $kind:literal, $dtype:literal;)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const NUMPY_DTYPE: &'static str = $dtype;
+            const RUST_NAME: &'static str = stringify!($t);
+            const KIND: u8 = $kind;
+            fn from_value(value: Value) -> Option<Self> {
+                match value {
+                    Value::Int(v) => <$t>::try_from(v).ok(),
+                    Value::Bool(_) | Value::Float(_) => None,
+                }
+            }
+        }
+    )*};
+}
+
+int_element! {
+    i8 => b'i', "int8";
+    i16 => b'i', "int16";
+    i32 => b'i', "int32";
+    i64 => b'i', "int64";
+    u8 => b'u', "uint8";
+    u16 => b'u', "uint16";
+    u32 => b'u', "uint32";
+    u64 => b'u', "uint64";
+}
+
+impl sealed::Sealed for f64 {}
+impl Element for f64 {
+    const NUMPY_DTYPE: &'static str = "float64";
+    const RUST_NAME: &'static str = "f64";
+    const KIND: u8 = b'f';
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Float(v) => Some(v),
+            // Exact when it round-trips (every integer up to 2^53 does).
+            Value::Int(v) => Some(v as f64).filter(|f| *f as i128 == v && f.is_finite()),
+            Value::Bool(_) => None,
+        }
+    }
+}
+
+impl sealed::Sealed for f32 {}
+impl Element for f32 {
+    const NUMPY_DTYPE: &'static str = "float32";
+    const RUST_NAME: &'static str = "f32";
+    const KIND: u8 = b'f';
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            // NaN stays NaN; any other value must survive the narrowing.
+            Value::Float(v) if v.is_nan() => Some(f32::NAN),
+            Value::Float(v) => Some(v as f32).filter(|f| f64::from(*f) == v),
+            Value::Int(v) => Some(v as f32).filter(|f| *f as i128 == v && f.is_finite()),
+            Value::Bool(_) => None,
+        }
+    }
+}
+
+impl sealed::Sealed for bool {}
+impl Element for bool {
+    const NUMPY_DTYPE: &'static str = "bool";
+    const RUST_NAME: &'static str = "bool";
+    const KIND: u8 = b'b';
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Bool(v) => Some(v),
+            Value::Int(_) | Value::Float(_) => None,
+        }
+    }
+}
+
+/// Reads one element of numpy `kind` and `itemsize` at `element`, or `None`
+/// for a dtype this crate does not read (float16, complex, object, ...).
+///
+/// # Safety
+/// `element` is valid for reading `itemsize` bytes.
+pub(crate) unsafe fn read_value(
+    element: *const u8,
+    kind: u8,
+    itemsize: usize,
+    swapped: bool,
+) -> Option<Value> {
+    macro_rules! read {
+        ($t:ty) => {{
+            // SAFETY: the caller guarantees `itemsize` == size_of::<$t>()
+            // readable bytes; elements of a strided view may be unaligned.
+            let bits = unsafe { element.cast::<$t>().read_unaligned() };
+            if swapped {
+                bits.swap_bytes()
+            } else {
+                bits
+            }
+        }};
+    }
+    Some(match (kind, itemsize) {
+        // numpy stores True as 1, but a view may hold any byte: nonzero is True.
+        (b'b', 1) => Value::Bool(read!(u8) != 0),
+        (b'i', 1) => Value::Int(read!(i8).into()),
+        (b'i', 2) => Value::Int(read!(i16).into()),
+        (b'i', 4) => Value::Int(read!(i32).into()),
+        (b'i', 8) => Value::Int(read!(i64).into()),
+        (b'u', 1) => Value::Int(read!(u8).into()),
+        (b'u', 2) => Value::Int(read!(u16).into()),
+        (b'u', 4) => Value::Int(read!(u32).into()),
+        (b'u', 8) => Value::Int(read!(u64).into()),
+        (b'f', 4) => Value::Float(f32::from_bits(read!(u32)).into()),
+        (b'f', 8) => Value::Float(f64::from_bits(read!(u64))),
+        _ => return None,
+    })
+}
+
+/// Can a whole array of `kind` convert to `U`, values permitting?
+pub(crate) fn kind_converts_to<U: Element>(kind: u8) -> bool {
+    matches!(
+        (kind, U::KIND),
+        (b'b', b'b') | (b'i' | b'u', b'i' | b'u' | b'f') | (b'f', b'f')
+    )
+}

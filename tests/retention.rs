@@ -1,0 +1,137 @@
+//! The retention rule: a function that keeps its borrowed input gets
+//! `Error::InputRetained` with the kept array moved onto a copy (plain
+//! containers), or stops the process (views, buffers, unknown holders).
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+
+use common::{child_command, is_child, run, test_func};
+use py_in_mem::{Error, Function};
+
+fn function(name: &str) -> Function {
+    test_func(name); // puts tests/python on sys.path
+    Function::load("pim_testfuncs", name).unwrap()
+}
+
+/// Calls `keep` on a slice, then overwrites and frees the slice, then asks
+/// `read` (from Python) for what the kept array holds.
+fn kept_after_rust_is_done(keep: &str, read: &str) -> (Error, Vec<f64>) {
+    let mut data = vec![1.0, 2.0, 3.0];
+    let err = function(keep).call::<f64, i64>(&data).unwrap_err();
+    data.iter_mut().for_each(|x| *x = -9.0);
+    drop(data);
+    // Churn the allocator so the freed block is reused.
+    let churn: Vec<Vec<f64>> = (0..64).map(|i| vec![i as f64; 3]).collect();
+    let kept = function(read).call::<f64, f64>(&[0.0]).unwrap();
+    drop(churn);
+    (err, kept)
+}
+
+#[test]
+fn kept_arrays_in_plain_containers_are_moved_and_reported() {
+    let cases = [
+        ("keep_global", "kept_global"),
+        ("keep_in_list", "kept_in_list"),
+        ("keep_in_dict", "kept_in_dict"),
+        ("keep_in_closure_cycle", "kept_in_closure"),
+    ];
+    for (keep, read) in cases {
+        let (err, kept) = kept_after_rust_is_done(keep, read);
+        assert_eq!(
+            err,
+            Error::InputRetained {
+                function: format!("pim_testfuncs.{keep}")
+            },
+            "{keep}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("pim_testfuncs.{keep} retained its input array")),
+            "{err}"
+        );
+        assert_eq!(kept, [1.0, 2.0, 3.0], "{keep}: the kept array lost the call's values");
+    }
+}
+
+#[test]
+fn a_moved_array_is_still_read_only() {
+    let data = vec![1.0, 2.0, 3.0];
+    let err = function("keep_in_list").call::<f64, i64>(&data).unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }));
+    let err = function("write_kept").call::<f64, i64>(&[0.0]).unwrap_err();
+    assert_eq!(err.to_string(), "ValueError: assignment destination is read-only");
+}
+
+#[test]
+fn keeping_then_raising_reports_the_retention() {
+    let err = function("keep_then_raise").call::<f64, i64>(&[1.0]).unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+}
+
+#[test]
+fn garbage_cycles_and_frames_are_not_retention() {
+    assert_eq!(function("dead_closure_cycle").call::<f64, i64>(&[1.0]).unwrap(), [0]);
+    assert_eq!(function("dead_cycle").call::<f64, i64>(&[1.0]).unwrap(), [0]);
+    let err = function("raise_after_local_store").call::<f64, i64>(&[1.0]).unwrap_err();
+    assert_eq!(err.py_type(), Some("RuntimeError"));
+}
+
+#[test]
+fn returning_the_input_is_not_retention() {
+    let data = [1.0, 2.0, 3.0];
+    assert_eq!(function("identity").call::<f64, f64>(&data).unwrap(), data);
+    let view = function("view_of_input").call_view::<f64, f64>(&data).unwrap();
+    assert_eq!(&*view, &[1.0, 3.0]);
+    // The view reads Python memory, not the slice.
+    let range = data.as_ptr_range();
+    assert!(!range.contains(&view.as_ptr()));
+    let view = function("identity").call_view::<f64, f64>(&data).unwrap();
+    assert!(!range.contains(&view.as_ptr()));
+    assert_eq!(&*view, &data);
+}
+
+// ---- What cannot be moved stops the process ------------------------------------
+
+#[test]
+#[ignore = "child process body"]
+fn child_keeps_input() {
+    if !is_child() {
+        return;
+    }
+    let func = std::env::var("PIM_RETAINING_FUNC").unwrap();
+    let data = vec![1.0, 2.0, 3.0];
+    let result = function(&func).call::<f64, i64>(&data);
+    // Not reached: the call above aborts.
+    println!("returned {result:?}");
+}
+
+#[test]
+fn kept_views_buffers_and_unknown_holders_abort_with_a_message() {
+    for func in [
+        "keep_view",
+        "keep_memoryview",
+        "keep_as_attribute",
+        "keep_flat_iterator",
+        "keep_sliding_window",
+        "keep_base",
+    ] {
+        let mut command = child_command("child_keeps_input");
+        command.env("PIM_RETAINING_FUNC", func);
+        let output = run(command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGABRT),
+            "{func}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "the Python function pim_testfuncs.{func} kept a view or a buffer of its borrowed input"
+            )),
+            "{func}: {stderr}"
+        );
+        assert!(!stdout.contains("returned"), "{func}: {stdout}");
+    }
+}
