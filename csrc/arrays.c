@@ -133,14 +133,29 @@ PyObject *call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObj
     return PyObject_Vectorcall(fn, args, nargs, kwnames);
 }
 
+void describe_what(PyObject *obj, char *what, size_t size) {
+    PyArrayObject *array = (PyArrayObject *)obj;
+    char *dtype;
+    if (!PyArray_Check(obj)) {
+        snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
+        return;
+    }
+    dtype = glue_dup_str((PyObject *)PyArray_DESCR(array));
+    if (PyArray_NDIM(array) == 1) {
+        snprintf(what, size, "a numpy array of dtype %s", dtype ? dtype : "?");
+    } else {
+        snprintf(what, size, "a %d-D numpy array of dtype %s", PyArray_NDIM(array),
+                 dtype ? dtype : "?");
+    }
+    free(dtype);
+}
+
 int describe_array(PyObject *obj, array_view *out) {
     PyArrayObject *array;
-    char *dtype;
     int i;
-    memset(out, 0, sizeof *out);
+    /* No memset and no strings: this is on every call's path. */
     out->obj = obj;
     if (!PyArray_Check(obj)) {
-        snprintf(out->what, sizeof out->what, "an object of type %s", Py_TYPE(obj)->tp_name);
         return -2;
     }
     array = (PyArrayObject *)obj;
@@ -156,14 +171,6 @@ int describe_array(PyObject *obj, array_view *out) {
     /* The caller's reference is the only one, and the data is the array's
      * own: no other Python object can reach or write this memory. */
     out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1;
-    dtype = glue_dup_str((PyObject *)PyArray_DESCR(array));
-    if (out->ndim == 1) {
-        snprintf(out->what, sizeof out->what, "a numpy array of dtype %s", dtype ? dtype : "?");
-    } else {
-        snprintf(out->what, sizeof out->what, "a %d-D numpy array of dtype %s", out->ndim,
-                 dtype ? dtype : "?");
-    }
-    free(dtype);
     return 0;
 }
 
@@ -171,7 +178,7 @@ int detect(PyObject *fn, PyObject *arr, array_view *out) {
     PyObject *result = PyObject_CallOneArg(fn, arr);
     int status;
     if (result == NULL) {
-        memset(out, 0, sizeof *out);
+        out->obj = NULL;
         return -1;
     }
     status = describe_array(result, out); /* out->obj = result: ours to release */

@@ -134,13 +134,17 @@ typedef struct {
     int byteswapped;        /* 1 when not in the machine's byte order */
     int sole_owner;         /* 1 when obj owns its data and the caller holds
                                the only reference: nothing else can write it */
-    char what[160];         /* "a numpy array of dtype float64", or for
-                               a non-array "an object of type list" */
 } array_view;
 
-/* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed).
- * Returns 0 for a numpy array, -2 for anything else (out->what says what). */
+/* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed); the
+ * other fields are set only for a numpy array.
+ * Returns 0 for a numpy array, -2 for anything else. */
 int describe_array(PyObject *obj, array_view *out);
+
+/* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
+ * array of dtype int64", "an object of type list". GIL held. obj: borrowed;
+ * what: caller's buffer of size bytes, always NUL-terminated on return. */
+void describe_what(PyObject *obj, char *what, size_t size);
 
 /* The article's entry point: fn(arr), described. GIL held. fn, arr: borrowed.
  * Returns -1 with an exception set, else describe_array's status, with

@@ -32,7 +32,7 @@ pub(crate) fn read_1d<T>(
         let Some(value) = value else {
             return Err(Mismatch {
                 expected: "a numpy array of bool, integer or float32/float64 values".into(),
-                found: desc.what.clone(),
+                found: desc.what(),
             });
         };
         match convert(value) {
@@ -40,7 +40,7 @@ pub(crate) fn read_1d<T>(
             Err(expected) => {
                 return Err(Mismatch {
                     expected,
-                    found: format!("{value} at position {position} of {}", desc.what),
+                    found: format!("{value} at position {position} of {}", desc.what()),
                 })
             }
         }
@@ -61,7 +61,7 @@ pub(crate) fn to_vec<U: Element>(desc: &ArrayDesc<'_>) -> Result<Vec<U>, Mismatc
     if desc.ndim != 1 || !kind_converts_to::<U>(desc.kind) {
         return Err(Mismatch {
             expected: expected_vec::<U>(),
-            found: desc.what.clone(),
+            found: desc.what(),
         });
     }
     if is_exact::<U>(desc) {
@@ -121,7 +121,7 @@ pub(crate) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize
     if desc.ndim != 1 || !matches!(desc.kind, b'i' | b'u') {
         return Err(Mismatch {
             expected: expected_indices(),
-            found: desc.what.clone(),
+            found: desc.what(),
         });
     }
     read_1d(desc, |value| match value {

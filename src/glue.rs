@@ -243,9 +243,28 @@ pub(crate) struct ArrayDesc<'r> {
     pub(crate) kind: u8,
     pub(crate) byteswapped: bool,
     pub(crate) sole_owner: bool,
-    /// "a numpy array of dtype float64", for messages.
-    pub(crate) what: String,
-    _array: PhantomData<&'r PyRef>,
+    array: &'r PyRef,
+}
+
+impl ArrayDesc<'_> {
+    /// "a numpy array of dtype float64", for messages (with the GIL held,
+    /// as it is for as long as a description is used).
+    pub(crate) fn what(&self) -> String {
+        what(self.array)
+    }
+}
+
+/// What `obj` is, for a message. Needs the GIL, held by every caller.
+fn what(obj: &PyRef) -> String {
+    let mut buffer = [0 as c_char; 160];
+    // SAFETY: callers hold the GIL; obj is live; describe_what writes a
+    // NUL-terminated string of at most buffer.len() bytes.
+    unsafe {
+        raw::describe_what(obj.as_ptr(), buffer.as_mut_ptr(), buffer.len());
+        CStr::from_ptr(buffer.as_ptr())
+    }
+    .to_string_lossy()
+    .into_owned()
 }
 
 /// Describes `obj` if it is a numpy array; otherwise says what it is.
@@ -253,12 +272,8 @@ pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r PyRef) -> Result<ArrayDesc<'r>, 
     let mut out = raw::ArrayViewRaw::default();
     // SAFETY: the GIL is held and obj is live; describe_array only reads it.
     let status = unsafe { raw::describe_array(obj.as_ptr(), &mut out) };
-    // SAFETY: `what` is a NUL-terminated buffer written by snprintf.
-    let what = unsafe { CStr::from_ptr(out.what.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
     if status != raw::ARRAY_OK {
-        return Err(what);
+        return Err(what(obj));
     }
     let dim = |i: usize| out.shape[i].max(0) as usize;
     Ok(ArrayDesc {
@@ -270,8 +285,7 @@ pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r PyRef) -> Result<ArrayDesc<'r>, 
         kind: out.kind as u8,
         byteswapped: out.byteswapped != 0,
         sole_owner: out.sole_owner != 0,
-        what,
-        _array: PhantomData,
+        array: obj,
     })
 }
 

@@ -39,7 +39,6 @@ pub struct ArrayViewRaw {
     pub kind: c_char,
     pub byteswapped: c_int,
     pub sole_owner: c_int,
-    pub what: [c_char; 160],
 }
 
 impl Default for ArrayViewRaw {
@@ -54,14 +53,13 @@ impl Default for ArrayViewRaw {
             kind: 0,
             byteswapped: 0,
             sole_owner: 0,
-            what: [0; 160],
         }
     }
 }
 
 /// `describe_array` / `detect`: the object is a numpy array.
 pub const ARRAY_OK: c_int = 0;
-// -2: the object is not a numpy array (array_view.what says what it is).
+// -2: the object is not a numpy array.
 
 /// `borrow_release`: nothing in Python points into the lent memory.
 pub const BORROW_FREE: c_int = 0;
@@ -121,6 +119,7 @@ extern "C" {
         kwnames: *mut PyObject,
     ) -> *mut PyObject;
     pub fn describe_array(obj: *mut PyObject, out: *mut ArrayViewRaw) -> c_int;
+    pub fn describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
     pub fn detect(func: *mut PyObject, arr: *mut PyObject, out: *mut ArrayViewRaw) -> c_int;
     pub fn array_copy(arr: *mut PyObject) -> *mut PyObject;
 }

@@ -59,7 +59,7 @@ impl<U: Element> ArrayView<U> {
                     && desc.itemsize == size_of::<U>()
                     && !desc.byteswapped;
                 if !exact {
-                    return Err((expected(), desc.what));
+                    return Err((expected(), desc.what()));
                 }
                 let len = desc.shape[0];
                 let contiguous = len <= 1 || desc.strides[0] == size_of::<U>() as isize;

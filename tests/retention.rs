@@ -50,30 +50,51 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
                 .starts_with(&format!("pim_testfuncs.{keep} retained its input array")),
             "{err}"
         );
-        assert_eq!(kept, [1.0, 2.0, 3.0], "{keep}: the kept array lost the call's values");
+        assert_eq!(
+            kept,
+            [1.0, 2.0, 3.0],
+            "{keep}: the kept array lost the call's values"
+        );
     }
 }
 
 #[test]
 fn a_moved_array_is_still_read_only() {
     let data = vec![1.0, 2.0, 3.0];
-    let err = function("keep_in_list").call::<f64, i64>(&data).unwrap_err();
+    let err = function("keep_in_list")
+        .call::<f64, i64>(&data)
+        .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }));
     let err = function("write_kept").call::<f64, i64>(&[0.0]).unwrap_err();
-    assert_eq!(err.to_string(), "ValueError: assignment destination is read-only");
+    assert_eq!(
+        err.to_string(),
+        "ValueError: assignment destination is read-only"
+    );
 }
 
 #[test]
 fn keeping_then_raising_reports_the_retention() {
-    let err = function("keep_then_raise").call::<f64, i64>(&[1.0]).unwrap_err();
+    let err = function("keep_then_raise")
+        .call::<f64, i64>(&[1.0])
+        .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
 }
 
 #[test]
 fn garbage_cycles_and_frames_are_not_retention() {
-    assert_eq!(function("dead_closure_cycle").call::<f64, i64>(&[1.0]).unwrap(), [0]);
-    assert_eq!(function("dead_cycle").call::<f64, i64>(&[1.0]).unwrap(), [0]);
-    let err = function("raise_after_local_store").call::<f64, i64>(&[1.0]).unwrap_err();
+    assert_eq!(
+        function("dead_closure_cycle")
+            .call::<f64, i64>(&[1.0])
+            .unwrap(),
+        [0]
+    );
+    assert_eq!(
+        function("dead_cycle").call::<f64, i64>(&[1.0]).unwrap(),
+        [0]
+    );
+    let err = function("raise_after_local_store")
+        .call::<f64, i64>(&[1.0])
+        .unwrap_err();
     assert_eq!(err.py_type(), Some("RuntimeError"));
 }
 
@@ -81,7 +102,9 @@ fn garbage_cycles_and_frames_are_not_retention() {
 fn returning_the_input_is_not_retention() {
     let data = [1.0, 2.0, 3.0];
     assert_eq!(function("identity").call::<f64, f64>(&data).unwrap(), data);
-    let view = function("view_of_input").call_view::<f64, f64>(&data).unwrap();
+    let view = function("view_of_input")
+        .call_view::<f64, f64>(&data)
+        .unwrap();
     assert_eq!(&*view, &[1.0, 3.0]);
     // The view reads Python memory, not the slice.
     let range = data.as_ptr_range();

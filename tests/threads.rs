@@ -51,3 +51,33 @@ fn dropped_on_another_thread() {
     let outliers = Outliers::new("outliers", "detect").unwrap();
     thread::spawn(move || drop(outliers)).join().unwrap();
 }
+
+#[test]
+fn one_threads_retention_error_leaves_the_others_unharmed() {
+    common::test_func("keep_in_list"); // puts tests/python on sys.path
+    let outliers = Arc::new(Outliers::new("outliers", "detect").unwrap());
+    let keeping = Arc::new(py_in_mem::Function::load("pim_testfuncs", "keep_in_list").unwrap());
+    let workers: Vec<_> = (0..8u64)
+        .map(|worker| {
+            let outliers = Arc::clone(&outliers);
+            let keeping = Arc::clone(&keeping);
+            thread::spawn(move || {
+                let data = article_data(1000, worker);
+                for _ in 0..200 {
+                    if worker == 0 {
+                        let err = keeping.call::<f64, i64>(&data).unwrap_err();
+                        assert!(
+                            matches!(err, py_in_mem::Error::InputRetained { .. }),
+                            "{err:?}"
+                        );
+                    } else {
+                        assert_eq!(outliers.detect(&data).unwrap(), vec![7, 113, 835]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("worker thread panicked");
+    }
+}

@@ -1,0 +1,344 @@
+//! `Function`: every dtype pair through an identity function, every bad
+//! output kind as the right error, several arrays, keyword arguments, 2-D
+//! input, source compiled into the binary, and zero-copy results.
+
+mod common;
+
+use common::test_func;
+use py_in_mem::{Element, Error, Function, Matrix};
+
+fn function(name: &str) -> Function {
+    test_func(name); // puts tests/python on sys.path
+    Function::load("pim_testfuncs", name).unwrap()
+}
+
+/// What numpy's value `v` of `T` should read as in `U`: the crate's rule,
+/// written out independently of the crate: bool only to bool, integers to
+/// integers and floats, floats to floats; each value only if exact.
+fn expected<T: Element, U: Element>(
+    values: &[f64],
+    from_f64: fn(f64) -> Option<U>,
+) -> Option<Vec<U>> {
+    let kinds_ok = match (T::NUMPY_DTYPE, U::NUMPY_DTYPE) {
+        ("bool", "bool") => true,
+        ("bool", _) | (_, "bool") => false,
+        (t, u) if t.starts_with("float") => u.starts_with("float"),
+        _ => true,
+    };
+    if !kinds_ok {
+        return None;
+    }
+    values.iter().map(|v| from_f64(*v)).collect()
+}
+
+macro_rules! dtype_pairs {
+    ($values:expr; $($t:ty),*) => {{
+        let mut checked = 0;
+        $( checked += dtype_pairs!(@from $t; $values); )*
+        checked
+    }};
+    (@from $t:ty; $values:expr) => {{
+        let values: Vec<$t> = $values.iter().map(|v: &u8| *v as $t).collect();
+        let identity = function("identity");
+        let mut checked = 0;
+        dtype_pairs!(@pair $t, f64, values, identity, checked, |x: f64| Some(x));
+        dtype_pairs!(@pair $t, f32, values, identity, checked, |x: f64| Some(x as f32).filter(|f| f64::from(*f) == x));
+        dtype_pairs!(@pair $t, i8, values, identity, checked, |x: f64| Some(x as i8).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, i16, values, identity, checked, |x: f64| Some(x as i16).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, i32, values, identity, checked, |x: f64| Some(x as i32).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, i64, values, identity, checked, |x: f64| Some(x as i64).filter(|i| *i as f64 == x));
+        dtype_pairs!(@pair $t, u8, values, identity, checked, |x: f64| Some(x as u8).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, u16, values, identity, checked, |x: f64| Some(x as u16).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, u32, values, identity, checked, |x: f64| Some(x as u32).filter(|i| f64::from(*i) == x));
+        dtype_pairs!(@pair $t, u64, values, identity, checked, |x: f64| Some(x as u64).filter(|i| *i as f64 == x));
+        dtype_pairs!(@pair $t, bool, values, identity, checked, |x: f64| Some(x != 0.0));
+        checked
+    }};
+    (@pair $t:ty, $u:ty, $values:ident, $identity:ident, $checked:ident, $conv:expr) => {{
+        let got = $identity.call::<$t, $u>(&$values);
+        let as_f64: Vec<f64> = $values.iter().map(|v| *v as f64).collect();
+        match expected::<$t, $u>(&as_f64, $conv) {
+            Some(want) => assert_eq!(got.unwrap(), want, "{} -> {}", stringify!($t), stringify!($u)),
+            None => match got {
+                Err(Error::BadResult { expected, found, .. }) => {
+                    assert!(expected.contains(<$u>::NUMPY_DTYPE), "{expected}");
+                    assert!(found.contains(<$t>::NUMPY_DTYPE), "{found}");
+                }
+                other => panic!("{} -> {}: expected BadResult, got {other:?}", stringify!($t), stringify!($u)),
+            },
+        }
+        $checked += 1;
+    }};
+}
+
+#[test]
+fn every_dtype_pair_round_trips_through_identity() {
+    // 0 and 1 fit every type; all 11 × 11 pairs are checked.
+    let checked = dtype_pairs!([0u8, 1, 1, 0]; f64, f32, i8, i16, i32, i64, u8, u16, u32, u64);
+    assert_eq!(checked, 10 * 11);
+    let bools = [true, false, true];
+    let identity = function("identity");
+    assert_eq!(identity.call::<bool, bool>(&bools).unwrap(), bools);
+    for err in [
+        identity.call::<bool, i64>(&bools).unwrap_err(),
+        identity.call::<bool, f64>(&bools).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+    }
+}
+
+#[test]
+fn values_convert_only_without_loss() {
+    let identity = function("identity");
+    // Widening is always fine.
+    assert_eq!(
+        identity.call::<i32, i64>(&[i32::MIN, i32::MAX]).unwrap(),
+        [i32::MIN as i64, i32::MAX as i64]
+    );
+    assert_eq!(
+        identity.call::<f32, f64>(&[0.1]).unwrap(),
+        [f64::from(0.1f32)]
+    );
+    assert_eq!(identity.call::<u64, i8>(&[5]).unwrap(), [5]);
+    // Each lossy value is an error that names it.
+    let cases: [(Error, &str); 6] = [
+        (
+            identity.call::<i64, u8>(&[1, -1]).unwrap_err(),
+            "-1 at position 1 of a numpy array of dtype int64",
+        ),
+        (
+            identity.call::<i64, i8>(&[300]).unwrap_err(),
+            "300 at position 0 of a numpy array of dtype int64",
+        ),
+        (
+            identity.call::<i64, f64>(&[(1 << 53) + 1]).unwrap_err(),
+            "9007199254740993 at position 0",
+        ),
+        (
+            identity.call::<f64, f32>(&[0.1]).unwrap_err(),
+            "0.1 at position 0 of a numpy array of dtype float64",
+        ),
+        (
+            identity.call::<f64, i64>(&[1.0]).unwrap_err(),
+            "a numpy array of dtype float64",
+        ),
+        (
+            identity.call::<u64, i64>(&[u64::MAX]).unwrap_err(),
+            "18446744073709551615 at position 0",
+        ),
+    ];
+    for (err, found_start) in cases {
+        match err {
+            Error::BadResult {
+                function, found, ..
+            } => {
+                assert_eq!(function, "pim_testfuncs.identity");
+                assert!(found.starts_with(found_start), "{found}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // NaN and infinities are floats like any other.
+    let specials = function("returns_nan").call::<f64, f64>(&[0.0]).unwrap();
+    assert!(
+        specials[0].is_nan() && specials[1] == f64::INFINITY && specials[2] == f64::NEG_INFINITY
+    );
+    let narrowed = function("returns_nan").call::<f64, f32>(&[0.0]).unwrap();
+    assert!(narrowed[0].is_nan() && narrowed[1] == f32::INFINITY);
+}
+
+#[test]
+fn each_bad_output_kind_is_the_right_error() {
+    let cases = [
+        ("returns_none", "an object of type NoneType"),
+        ("returns_list", "an object of type list"),
+        ("returns_2d", "a 2-D numpy array of dtype int64"),
+        ("returns_0d", "a 0-D numpy array of dtype int64"),
+        ("returns_floats", "a numpy array of dtype float64"),
+        ("returns_complex", "a numpy array of dtype complex128"),
+        ("returns_strings", "a numpy array of dtype <U1"),
+        ("returns_objects", "a numpy array of dtype object"),
+    ];
+    for (func, found_expected) in cases {
+        match function(func).call::<f64, i64>(&[1.0]) {
+            Err(Error::BadResult {
+                expected, found, ..
+            }) => {
+                assert_eq!(found, found_expected, "{func}");
+                assert!(
+                    expected.starts_with("a 1-D numpy array of int64"),
+                    "{expected}"
+                );
+            }
+            other => panic!("{func}: {other:?}"),
+        }
+    }
+    // float16 is a float kind the crate does not read: the error says so.
+    match function("returns_float16").call::<f64, f64>(&[1.0]) {
+        Err(Error::BadResult { found, .. }) => assert_eq!(found, "a numpy array of dtype float16"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn byte_order_and_strides_are_read() {
+    assert_eq!(
+        function("returns_big_endian_floats")
+            .call::<f64, f64>(&[0.0])
+            .unwrap(),
+        [1.5, 2.5]
+    );
+    assert_eq!(
+        function("returns_reversed_stride")
+            .call::<f64, i64>(&[0.0; 5])
+            .unwrap(),
+        [4, 2, 0]
+    );
+    assert_eq!(
+        function("returns_unaligned")
+            .call::<f64, u8>(&[0.0])
+            .unwrap(),
+        [2, 0, 1]
+    );
+    // A bool view of bytes other than 0 and 1 reads as numpy's truth.
+    assert_eq!(
+        function("returns_bool_bytes")
+            .call::<f64, bool>(&[0.0])
+            .unwrap(),
+        [false, true, true]
+    );
+}
+
+#[test]
+fn several_arrays_and_scalar_keywords() {
+    let add = function("add");
+    assert_eq!(
+        add.arg(&[1i32, 2])
+            .arg(&vec![10i32, 20])
+            .call::<i64>()
+            .unwrap(),
+        [11, 22]
+    );
+    // Mixed dtypes promote in numpy as usual.
+    assert_eq!(
+        add.arg(&[1u8, 2])
+            .arg(&[0.5f64, 0.5])
+            .call::<f64>()
+            .unwrap(),
+        [1.5, 2.5]
+    );
+    let kinds = function("kwarg_kinds")
+        .arg(&[1.0, 2.0, 3.0])
+        .kwarg("flag", true)
+        .kwarg("n", 7)
+        .kwarg("x", 2.5)
+        .kwarg("s", "hi")
+        .call::<bool>()
+        .unwrap();
+    assert_eq!(kinds, [true; 5]);
+    assert_eq!(
+        function("no_args").kwarg("n", 4).call::<i64>().unwrap(),
+        [0, 1, 2, 3]
+    );
+    let err = add.arg(&[1.0]).kwarg("nope", 1).call::<f64>().unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
+    assert!(err.to_string().contains("'nope'"), "{err}");
+}
+
+#[test]
+fn matrices_are_lent_in_c_order() {
+    let data: Vec<f64> = (0..6).map(f64::from).collect();
+    let matrix = Matrix::new(&data, 2, 3).unwrap();
+    assert_eq!(
+        function("shape_of").arg(matrix).call::<i64>().unwrap(),
+        [2, 3]
+    );
+    assert_eq!(
+        function("row_sums").arg(matrix).call::<f64>().unwrap(),
+        [3.0, 12.0]
+    );
+    assert_eq!(
+        function("first_row").arg(matrix).call::<f64>().unwrap(),
+        [0.0, 1.0, 2.0]
+    );
+    let ints = [1i16, 2, 3, 4];
+    assert_eq!(
+        function("row_sums")
+            .arg(Matrix::new(&ints, 2, 2).unwrap())
+            .call::<i64>()
+            .unwrap(),
+        [3, 7]
+    );
+    assert!(matches!(
+        Matrix::new(&data, 4, 2),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Matrix::new(&data, usize::MAX, 2),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn source_compiled_into_the_binary() {
+    let source = "import numpy as np\n\ndef spread(x):\n    return np.array([x.max() - x.min()])\n\ndef fail(x):\n    raise KeyError('k')\n";
+    let spread = Function::from_source("pim_embedded", source, "spread").unwrap();
+    assert_eq!(spread.name(), "pim_embedded.spread");
+    assert_eq!(spread.call::<f64, f64>(&[1.0, 5.0, 3.0]).unwrap(), [4.0]);
+    // Tracebacks show the embedded source's lines.
+    let fail = Function::from_source("pim_embedded", source, "fail").unwrap();
+    let err = fail.call::<f64, f64>(&[1.0]).unwrap_err();
+    assert_eq!(err.to_string(), "KeyError: 'k'");
+    let traceback = err.traceback().unwrap();
+    assert!(
+        traceback.contains("File \"<py-in-mem:pim_embedded>\", line 7"),
+        "{traceback}"
+    );
+    assert!(traceback.contains("raise KeyError('k')"), "{traceback}");
+    // Errors in the source name the module and line.
+    let err = Function::from_source("pim_broken", "x = 1\ndef f(:\n", "f").unwrap_err();
+    assert_eq!(err.py_type(), Some("SyntaxError"));
+    assert!(
+        err.to_string().contains("<py-in-mem:pim_broken>, line 2"),
+        "{err}"
+    );
+    let err =
+        Function::from_source("pim_raises", "raise ImportError('at import')\n", "f").unwrap_err();
+    assert_eq!(err.to_string(), "ImportError: at import");
+    let err = Function::from_source("pim_embedded", source, "np").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "TypeError: pim_embedded.np is a module, not a function"
+    );
+}
+
+#[test]
+fn zero_copy_results_read_numpy_memory() {
+    let scale = Function::from_source("pim_view", "def f(x):\n    return x * 2\n", "f").unwrap();
+    let view = scale.call_view::<f64, f64>(&[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(&*view, &[2.0, 4.0, 6.0]);
+    let bools = function("identity")
+        .call_view::<bool, bool>(&[true, false])
+        .unwrap();
+    assert_eq!(&*bools, &[true, false]);
+    // Exact dtype only; strided and foreign results are copied once in numpy.
+    let err = scale.call_view::<f64, f32>(&[1.0]).unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+    let strided = function("returns_reversed_stride")
+        .call_view::<f64, i16>(&[0.0; 5])
+        .unwrap();
+    assert_eq!(&*strided, &[4, 2, 0]);
+    let err = function("returns_bool_bytes")
+        .call_view::<f64, bool>(&[0.0])
+        .unwrap_err();
+    match err {
+        Error::BadResult { found, .. } => assert!(found.contains("other than 0 and 1"), "{found}"),
+        other => panic!("{other:?}"),
+    }
+    let empty = function("returns_empty")
+        .call_view::<f64, i64>(&[0.0])
+        .unwrap();
+    assert!(empty.is_empty());
+    // Dropped on another thread.
+    std::thread::spawn(move || drop(view)).join().unwrap();
+}
