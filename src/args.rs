@@ -67,6 +67,17 @@ pub(crate) mod sealed {
 
 /// What can be lent to Python as an array argument: `&[T]`, `&Vec<T>`,
 /// `&[T; N]` (1-D) and [`Matrix`] (2-D), for any [`Element`] `T`.
+///
+/// ```
+/// # use py_in_mem::{Function, Matrix};
+/// let size = Function::from_source("doc_into_array", "import numpy as np\ndef f(a):\n    return np.array([a.size])\n", "f")?;
+/// let (slice, vec, array) = (&[1.0f32][..], vec![1u8, 2], [true; 3]);
+/// assert_eq!(size.arg(slice).call::<i64>()?, [1]);
+/// assert_eq!(size.arg(&vec).call::<i64>()?, [2]);
+/// assert_eq!(size.arg(&array).call::<i64>()?, [3]);
+/// assert_eq!(size.arg(Matrix::new(&[0i64; 4], 2, 2)?).call::<i64>()?, [4]);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 pub trait IntoArray<'a>: sealed::ArraySource<'a> {}
 impl<'a, A: sealed::ArraySource<'a>> IntoArray<'a> for A {}
 

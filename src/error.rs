@@ -3,6 +3,15 @@
 use std::fmt;
 
 /// A Python exception, copied out of the interpreter and cleared there.
+///
+/// ```
+/// let f = py_in_mem::Function::from_source("doc_exc", "def f(x):\n    raise ValueError('boom')\n", "f")?;
+/// let err = f.call::<f64, f64>(&[1.0]).unwrap_err();
+/// let exception = err.exception().unwrap();
+/// assert_eq!((exception.type_name.as_str(), exception.message.as_str()), ("ValueError", "boom"));
+/// assert_eq!(exception.to_string(), "ValueError: boom");
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyException {
     /// The exception's type: `ValueError` for builtins, `module.Class`
@@ -32,6 +41,15 @@ impl fmt::Display for PyException {
 ///
 /// `Display` of a Python exception reads `TypeName: message`, for example
 /// `ValueError: boom`; [`Error::traceback`] gives the rest.
+///
+/// ```
+/// use py_in_mem::{Error, Outliers};
+///
+/// match Outliers::new("outliers", "missing") {
+///     Err(Error::Python(exception)) => assert_eq!(exception.type_name, "AttributeError"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -76,6 +94,11 @@ pub enum Error {
 
 impl Error {
     /// The Python exception behind this error, if there is one.
+    ///
+    /// ```
+    /// let err = py_in_mem::Outliers::new("no_such_module", "f").unwrap_err();
+    /// assert_eq!(err.exception().unwrap().message, "No module named 'no_such_module'");
+    /// ```
     pub fn exception(&self) -> Option<&PyException> {
         match self {
             Error::Init { cause, .. } => Some(cause),
@@ -85,11 +108,23 @@ impl Error {
     }
 
     /// The Python exception's type name, such as `ValueError`.
+    ///
+    /// ```
+    /// let err = py_in_mem::Outliers::new("no_such_module", "f").unwrap_err();
+    /// assert_eq!(err.py_type(), Some("ModuleNotFoundError"));
+    /// ```
     pub fn py_type(&self) -> Option<&str> {
         self.exception().map(|e| e.type_name.as_str())
     }
 
     /// The Python traceback, when the error came from a Python exception.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_tb", "def f(x):\n    return 1 / 0\n", "f")?;
+    /// let err = f.call::<f64, f64>(&[1.0]).unwrap_err();
+    /// assert!(err.traceback().unwrap().contains("return 1 / 0"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn traceback(&self) -> Option<&str> {
         self.exception().and_then(|e| e.traceback.as_deref())
     }

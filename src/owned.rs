@@ -26,6 +26,15 @@ pub(crate) mod sealed {
 /// A buffer that Python can own: `Vec<T>` (handed over writable) or
 /// `Arc<[T]>` (shared read-only, since Rust may still read it). See
 /// [`Function::call_owned`](crate::Function::call_owned).
+///
+/// ```
+/// use std::sync::Arc;
+/// let total = py_in_mem::Function::from_source("doc_owned_array", "def f(a):\n    return a.sum(keepdims=True)\n", "f")?;
+/// assert_eq!(total.call_owned::<_, i64>(vec![1i64, 2, 3])?, [6]);
+/// let shared: Arc<[i64]> = Arc::from(vec![4i64, 5]);
+/// assert_eq!(total.call_owned::<_, i64>(Arc::clone(&shared))?, [9]);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 pub trait OwnedArray: sealed::GiveToNumpy + Send + 'static {
     /// The element type, which sets the numpy dtype.
     type Elem: Element;

@@ -10,10 +10,18 @@ use crate::glue::{self, Python};
 
 /// The interpreter build.rs compiled against: Python takes its prefix and
 /// site-packages (a virtualenv's too) from this path.
+///
+/// ```
+/// assert!(std::path::Path::new(py_in_mem::BUILD_PYTHON).exists());
+/// ```
 pub const BUILD_PYTHON: &str = env!("PY_IN_MEM_PYTHON");
 
 /// The crate's `python/` directory, appended to `sys.path` so `outliers`
 /// imports; a user's `PYTHONPATH` comes before it.
+///
+/// ```
+/// assert!(std::path::Path::new(py_in_mem::MODULE_DIR).join("outliers.py").is_file());
+/// ```
 pub const MODULE_DIR: &str = env!("PY_IN_MEM_MODULE_DIR");
 
 static PYTHON: OnceLock<Result<Python, Error>> = OnceLock::new();
