@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test clean
+.PHONY: setup run test lint clean
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -23,6 +23,12 @@ run: setup
 
 test: setup
 	cargo test
+
+# Formatting, clippy (every unsafe block documented) and rustdoc, warnings as errors.
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 clean:
 	cargo clean

@@ -2,6 +2,11 @@
 //! copy and no network: a Rust port of the cgo program in "Go ↔ Python:
 //! Part IV Using Python in Memory".
 //!
+//! # A tour
+//!
+//! The article's program: [`Outliers`] calls `outliers.detect` (in the
+//! crate's `python/` directory) on a Rust slice, lent to numpy read-only.
+//!
 //! ```
 //! use py_in_mem::Outliers;
 //!
@@ -11,7 +16,7 @@
 //! for i in [7, 113, 835] {
 //!     data[i] += 97.0;
 //! }
-//! // `data` is lent to numpy read-only for the call: no copy.
+//! // `data` is lent to numpy for the call: no copy.
 //! assert_eq!(outliers.detect(&data)?, vec![7, 113, 835]);
 //!
 //! // A Python exception is a typed error with the Python type and message.
@@ -20,9 +25,34 @@
 //! # Ok::<(), py_in_mem::Error>(())
 //! ```
 //!
-//! Layers, each in its own file: the C glue (`csrc/glue.c`), its raw
-//! declarations (`raw`), thin typed wrappers (`glue`, `borrow`), and the safe
-//! API ([`Outliers`], [`Error`]).
+//! Any other function: [`Function`], with typed results ([`Element`]),
+//! several arrays and keyword arguments ([`Call`]), matrices ([`Matrix`]),
+//! zero-copy results ([`ArrayView`]) and buffers Python may keep
+//! ([`Function::call_owned`]).
+//!
+//! ```
+//! use py_in_mem::Function;
+//!
+//! let zscore = Function::from_source(
+//!     "tour",
+//!     "def zscore(x, ddof=0):\n    return (x - x.mean()) / x.std(ddof=ddof)\n",
+//!     "zscore",
+//! )?;
+//! let z: Vec<f64> = zscore.arg(&[1.0, 2.0, 3.0]).kwarg("ddof", 1).call()?;
+//! assert_eq!(z, vec![-1.0, 0.0, 1.0]);
+//! # Ok::<(), py_in_mem::Error>(())
+//! ```
+//!
+//! What keeps it sound: a lent array lives only as long as the borrow (its
+//! lifetime), is read-only in Python, and is checked after every call for
+//! anything Python kept ([the retention rule](Function#the-retention-rule)).
+//!
+//! # Layers
+//!
+//! Each in its own place: the C glue (`csrc/`: the only code that uses the
+//! CPython and numpy C macros), its raw `extern "C"` declarations
+//! (`src/raw.rs`), thin typed wrappers (`src/glue.rs`, `src/borrow.rs`,
+//! `src/owned.rs`), and this safe API on top.
 //!
 //! Python is started once and never finalized (numpy cannot be initialized
 //! twice in a process). It starts without its signal handlers, so Ctrl-C
