@@ -86,7 +86,8 @@ typedef struct {
 static const char OWNED_CAPSULE[] = "py_in_mem.owned";
 
 /* Capsule destructor: runs once, with the GIL, when the last array or view
- * over the buffer is gone. */
+ * over the buffer is gone. capsule: borrowed (being freed); it owns the
+ * owned_buffer, freed here after release(owner). */
 static void owned_capsule_free(PyObject *capsule) {
     owned_buffer *buffer = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
     if (buffer != NULL) {
@@ -168,9 +169,11 @@ int describe_array(PyObject *obj, array_view *out) {
     out->itemsize = (int)PyArray_ITEMSIZE(array);
     out->kind = PyArray_DESCR(array)->kind;
     out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
-    /* The caller's reference is the only one, and the data is the array's
-     * own: no other Python object can reach or write this memory. */
-    out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1;
+    /* The caller's reference is the only one, no weak reference can revive
+     * another, and the data is the array's own: no other Python object can
+     * reach or write this memory. */
+    out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
+                      ((PyArrayObject_fields *)array)->weakreflist == NULL;
     return 0;
 }
 

@@ -128,7 +128,8 @@ void py_error_free(py_error *err) {
     err->traceback = NULL;
 }
 
-/* Fill err from a failed PyStatus (start-up errors are not exceptions). */
+/* Fill err from a failed PyStatus (start-up errors are not exceptions).
+ * err: out, filled with owned strings; status: by value, its strings static. */
 static void status_error(py_error *err, PyStatus status) {
     char text[512];
     if (PyStatus_IsExit(status)) {

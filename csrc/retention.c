@@ -55,11 +55,14 @@ typedef struct {
 static void scan_holder(PyObject *holder, holders *all, int depth);
 
 /* The collector lists only tracked objects; dicts and tuples holding only
- * untracked objects (such as arrays) are untracked, so follow them. */
+ * untracked objects (such as arrays) are untracked, so follow them.
+ * obj: borrowed. GIL held (for this and every function below). */
 static int is_untracked_container(PyObject *obj) {
     return (PyDict_CheckExact(obj) || PyTuple_CheckExact(obj)) && !PyObject_GC_IsTracked(obj);
 }
 
+/* tp_traverse callback. obj: borrowed from the object being traversed; arg:
+ * the caller's visit_state. */
 static int scan_visit(PyObject *obj, void *arg) {
     visit_state *state = arg;
     if (obj == state->all->target) {
@@ -75,7 +78,8 @@ static int scan_visit(PyObject *obj, void *arg) {
 }
 
 /* Appends obj to list (of n, at most MAX_RECORDED) unless there; returns 1
- * if it was there already. */
+ * if it was there already. obj: borrowed, and stored borrowed: the scan runs
+ * no Python code, so nothing is freed while the list is in use. */
 static int record(PyObject **list, int *n, PyObject *obj, int *overflow) {
     int i;
     for (i = 0; i < *n; i++) {
@@ -91,7 +95,8 @@ static int record(PyObject **list, int *n, PyObject *obj, int *overflow) {
     return 0;
 }
 
-/* Counts `holder`'s references to all->target, and judges the holder. */
+/* Counts `holder`'s references to all->target, and judges the holder.
+ * holder: borrowed; all: the caller's. */
 static void scan_holder(PyObject *holder, holders *all, int depth) {
     visit_state state = {all, 0, depth};
     traverseproc traverse = Py_TYPE(holder)->tp_traverse;
@@ -115,8 +120,9 @@ static void scan_holder(PyObject *holder, holders *all, int depth) {
     all->found += state.direct;
 }
 
-/* Finds every holder of `target` among `objects` (gc.get_objects()) and the
- * untracked containers they hold. Returns 1 when each passes `allowed` and
+/* Finds every holder of `target` among `objects` (gc.get_objects(): a list
+ * the caller owns) and the untracked containers they hold. target: borrowed;
+ * all: the caller's, overwritten. Returns 1 when each passes `allowed` and
  * together they account for every reference but `ours` (references held
  * outside Python objects). */
 static int holders_account_for(PyObject *target, PyObject *objects, Py_ssize_t ours,
@@ -131,20 +137,21 @@ static int holders_account_for(PyObject *target, PyObject *objects, Py_ssize_t o
     return !all->rejected && !all->overflow && all->found == Py_REFCNT(target) - ours;
 }
 
-/* May `holder` hold the array directly? */
+/* May `holder` (borrowed) hold the array directly? */
 static int plain_referrer(PyObject *holder) {
     return PyList_CheckExact(holder) || PyTuple_CheckExact(holder) ||
            PyDict_CheckExact(holder) || PyCell_Check(holder);
 }
 
-/* May `holder` hold a dict that holds the array? */
+/* May `holder` (borrowed) hold a dict that holds the array? */
 static int plain_dict_owner(PyObject *holder) {
     return plain_referrer(holder) || PyModule_CheckExact(holder) || PyFunction_Check(holder) ||
            PyFrame_Check(holder);
 }
 
 /* Rule 4: is every reference to arr, but ours, from plain containers, and
- * every dict among them held only by plain owners? */
+ * every dict among them held only by plain owners? arr: borrowed. Never
+ * leaves an exception set. */
 static int only_plain_holders(PyObject *arr) {
     PyObject *gc, *objects;
     holders *of_arr, *of_dict;
@@ -183,8 +190,10 @@ static const char RETAINED_COPY_CAPSULE[] = "py_in_mem.retained_copy";
 
 static void free_retained_copy(PyObject *capsule);
 
-/* The kept array reads a private copy from now on. base: the borrow capsule,
- * held only by arr. Returns 0, or -1 (out of memory: arr is unchanged). */
+/* The kept array reads a private copy from now on. arr: borrowed; base: the
+ * borrow capsule, held only by arr, whose reference this call releases on
+ * success. The copy is owned by a new capsule that arr holds as its base.
+ * Returns 0, or -1 (out of memory: arr is unchanged). */
 static int move_to_copy(PyArrayObject *arr, PyObject *base) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     char *lent = PyCapsule_GetPointer(base, GLUE_BORROW_CAPSULE);
@@ -216,12 +225,14 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base) {
     return 0;
 }
 
-/* Capsule destructor of a moved array's copy: the last view is gone. */
+/* Capsule destructor of a moved array's copy (capsule: borrowed, being
+ * freed): the last view is gone, so the copy is freed. */
 static void free_retained_copy(PyObject *capsule) {
     PyMem_RawFree(PyCapsule_GetPointer(capsule, RETAINED_COPY_CAPSULE));
     PyErr_Clear();
 }
 
+/* Rule 1, the fast path. arr, base: borrowed. */
 static int is_retained(PyObject *arr, PyObject *base) {
     return Py_REFCNT(arr) != 1 || Py_REFCNT(base) != 1;
 }

@@ -342,3 +342,21 @@ fn zero_copy_results_read_numpy_memory() {
     // Dropped on another thread.
     std::thread::spawn(move || drop(view)).join().unwrap();
 }
+
+#[test]
+fn a_zero_copy_result_python_can_still_reach_is_copied_first() {
+    // The function keeps a weak reference to its result; through it, Python
+    // could write the array while Rust reads it, so the view is of a copy.
+    let view = function("result_with_weakref")
+        .call_view::<f64, f64>(&[1.0, 2.0])
+        .unwrap();
+    let original_gone = function("write_through_weakref")
+        .call::<f64, bool>(&[0.0])
+        .unwrap();
+    assert_eq!(
+        &*view,
+        &[2.0, 4.0],
+        "Python wrote the memory the view reads"
+    );
+    assert_eq!(original_gone, [true], "the view kept Python's own array");
+}

@@ -338,3 +338,21 @@ def sum_kept_owned(x):
 def mutate_owned(x):
     x[0] = 100
     return x.copy()
+
+
+WEAK = []
+
+
+def result_with_weakref(x):
+    import weakref
+
+    result = x * 2
+    WEAK.append(weakref.ref(result))
+    return result
+
+
+def write_through_weakref(x):
+    target = WEAK[-1]()
+    if target is not None:
+        target[:] = -1.0
+    return np.array([target is None])
