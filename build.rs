@@ -39,6 +39,13 @@ fn build() -> Result<(), String> {
         "pyo3-build-config found no Python executable; set PYO3_PYTHON or run `make setup`",
     )?;
 
+    if config.is_free_threaded() {
+        // The retention check counts references, which a free-threaded
+        // build does not keep exactly.
+        return Err(format!(
+            "{python} is a free-threaded (no-GIL) CPython build, which py-in-mem does not support: set PYO3_PYTHON to a regular build"
+        ));
+    }
     let output = Command::new(&python)
         .args(["-c", PROBE])
         .output()
