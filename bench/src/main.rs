@@ -1,13 +1,15 @@
 //! `make bench`: py-in-mem against Python itself, pure Rust, PyO3 and gRPC,
 //! on the same data and the same Python function, in one interleaved run.
 //!
-//! Usage: `py-in-mem-bench [--quick] [--out DIR]`. Writes `results.md` and
+//! Usage: `py-in-mem-bench [--quick] [--malloc-default] [--out DIR]`. Writes `results.md` and
 //! `results.svg` to DIR (default: this crate's directory, or
 //! `target/bench-quick` with `--quick`) and prints the same Markdown.
 
 mod chart;
 mod data;
+mod faults;
 mod machine;
+mod malloc;
 mod paths;
 mod report;
 mod runner;
@@ -35,10 +37,12 @@ pub struct Config {
     pub sizes: Vec<usize>,
     pub thread_sizes: Vec<usize>,
     pub plan: Plan,
+    /// How malloc was set for the run (see `malloc`).
+    pub allocator: String,
 }
 
 impl Config {
-    fn new(quick: bool) -> Config {
+    fn new(quick: bool, allocator: String) -> Config {
         if quick {
             Config {
                 quick,
@@ -48,6 +52,7 @@ impl Config {
                     rounds: 9,
                     batch: Duration::from_millis(5),
                 },
+                allocator,
             }
         } else {
             Config {
@@ -58,6 +63,7 @@ impl Config {
                     rounds: 31,
                     batch: Duration::from_millis(20),
                 },
+                allocator,
             }
         }
     }
@@ -65,14 +71,16 @@ impl Config {
 
 fn main() -> anyhow::Result<()> {
     let mut quick = false;
+    let mut malloc_default = false;
     let mut out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--malloc-default" => malloc_default = true,
             "--out" => out = Some(args.next().context("--out needs a directory")?.into()),
             _ => anyhow::bail!(
-                "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--out DIR]"
+                "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--malloc-default] [--out DIR]"
             ),
         }
     }
@@ -84,7 +92,9 @@ fn main() -> anyhow::Result<()> {
             bench.to_path_buf()
         }
     });
-    let config = Config::new(quick);
+    // First, before any allocation worth the name and before any thread.
+    let fixed = !malloc_default && malloc::fix_thresholds();
+    let config = Config::new(quick, malloc::describe(fixed));
     let started = Instant::now();
 
     // py-in-mem starts Python (from the venv, without signal handlers) and

@@ -98,17 +98,19 @@ pub fn markdown(
         md,
         "From one {kind} run ({} interleaved rounds of about {} ms per path; {:.0} s in all). \
          Time per call in µs: median, with p10 and p90 over rounds. *Call only*: the same \
-         paths calling a Python function that returns a constant empty int64 array.\n",
+         paths calling a Python function that returns a constant empty int64 array. \
+         Allocator: {}.\n",
         config.plan.rounds,
         config.plan.batch.as_millis(),
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        config.allocator
     );
     summary(&mut md, sizes, threads);
     targets(&mut md, sizes);
     for result in sizes {
         size_table(&mut md, result);
     }
-    thread_table(&mut md, threads);
+    thread_table(&mut md, threads, sizes);
     machine_section(&mut md, machine);
     md
 }
@@ -261,11 +263,15 @@ fn targets(md: &mut String, sizes: &[SizeResult]) {
 fn size_table(md: &mut String, result: &SizeResult) {
     let python = |call_only| result.get(Key::Python, call_only).map(|s| s.median);
     let _ = writeln!(md, "## {} values\n", thousands(result.size));
-    let _ = writeln!(md, "| path | µs/call | p10 | p90 | ÷ Python itself |");
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| path | µs/call | p10 | p90 | ÷ Python itself | page faults/call |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for call_only in [false, true] {
         for key in Key::ALL {
-            if let Some(s) = result.get(key, call_only) {
+            if let Some(row) = result.row(key, call_only) {
+                let s = row.spread;
                 let label = if call_only {
                     format!("{}, call only", key.label())
                 } else {
@@ -274,10 +280,11 @@ fn size_table(md: &mut String, result: &SizeResult) {
                 let vs = python(call_only).map_or("n/a".to_owned(), |p| times(s.median / p));
                 let _ = writeln!(
                     md,
-                    "| {label} | {} | {} | {} | {vs} |",
+                    "| {label} | {} | {} | {} | {vs} | {:.0} |",
                     micros(s.median),
                     micros(s.p10),
-                    micros(s.p90)
+                    micros(s.p90),
+                    row.faults
                 );
             }
         }
@@ -285,7 +292,7 @@ fn size_table(md: &mut String, result: &SizeResult) {
     let _ = writeln!(md);
 }
 
-fn thread_table(md: &mut String, threads: &[ThreadResult]) {
+fn thread_table(md: &mut String, threads: &[ThreadResult], sizes: &[SizeResult]) {
     if threads.is_empty() {
         return;
     }
@@ -306,6 +313,24 @@ fn thread_table(md: &mut String, threads: &[ThreadResult]) {
                 micros(s.p10),
                 micros(s.p90),
                 thousands((1.0 / s.median).round() as usize)
+            );
+        }
+    }
+    for t in threads {
+        let main = sizes
+            .iter()
+            .find(|r| r.size == t.size)
+            .and_then(|r| r.get(Key::InMem, false));
+        if let Some(main) = main {
+            let _ = writeln!(
+                md,
+                "\nAt {} values, 1 thread here (a thread Python has never seen, as in any \
+                 worker pool) takes {} µs a call against {} µs on the main thread in the table \
+                 above: {}.",
+                thousands(t.size),
+                micros(t.one.median),
+                micros(main.median),
+                times(t.one.median / main.median)
             );
         }
     }

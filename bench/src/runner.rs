@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::faults::minor_faults;
 use crate::paths::Path;
 use crate::stats::Spread;
 
@@ -24,9 +25,18 @@ pub struct Entry<'a> {
     pub expected: &'a [usize],
 }
 
+/// What one entry measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    /// Seconds per call.
+    pub time: Spread,
+    /// The process's minor page faults per call, median over rounds.
+    pub faults: f64,
+}
+
 /// Checks every entry, then times them in interleaved rounds. Returns one
-/// spread of per-call seconds per entry, in order.
-pub fn measure(entries: &mut [Entry<'_>], plan: Plan) -> anyhow::Result<Vec<Spread>> {
+/// measurement per entry, in order.
+pub fn measure(entries: &mut [Entry<'_>], plan: Plan) -> anyhow::Result<Vec<Measured>> {
     for entry in entries.iter_mut() {
         let got = entry
             .path
@@ -47,15 +57,26 @@ pub fn measure(entries: &mut [Entry<'_>], plan: Plan) -> anyhow::Result<Vec<Spre
         .iter_mut()
         .map(|entry| calls_per_batch(entry.path.as_mut(), plan.batch))
         .collect::<anyhow::Result<_>>()?;
-    let mut samples = vec![Vec::with_capacity(plan.rounds); entries.len()];
+    let mut times = vec![Vec::with_capacity(plan.rounds); entries.len()];
+    let mut faults = times.clone();
     for round in 0..plan.rounds {
         for k in 0..entries.len() {
             let i = (round + k) % entries.len();
+            let faults_before = minor_faults();
             let took = entries[i].path.time(calls[i])?;
-            samples[i].push(took.as_secs_f64() / calls[i] as f64);
+            let faulted = minor_faults().saturating_sub(faults_before);
+            times[i].push(took.as_secs_f64() / calls[i] as f64);
+            faults[i].push(faulted as f64 / calls[i] as f64);
         }
     }
-    Ok(samples.into_iter().map(Spread::of).collect())
+    Ok(times
+        .into_iter()
+        .zip(faults)
+        .map(|(time, faults)| Measured {
+            time: Spread::of(time),
+            faults: Spread::of(faults).median,
+        })
+        .collect())
 }
 
 /// How many calls fill one batch; running them also warms the path up.

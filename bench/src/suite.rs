@@ -72,6 +72,8 @@ pub struct Row {
     pub key: Key,
     pub call_only: bool,
     pub spread: Spread,
+    /// Minor page faults per call (median over rounds).
+    pub faults: f64,
 }
 
 /// Every row measured at one size.
@@ -81,11 +83,14 @@ pub struct SizeResult {
 }
 
 impl SizeResult {
-    pub fn get(&self, key: Key, call_only: bool) -> Option<Spread> {
+    pub fn row(&self, key: Key, call_only: bool) -> Option<&Row> {
         self.rows
             .iter()
             .find(|row| row.key == key && row.call_only == call_only)
-            .map(|row| row.spread)
+    }
+
+    pub fn get(&self, key: Key, call_only: bool) -> Option<Spread> {
+        self.row(key, call_only).map(|row| row.spread)
     }
 }
 
@@ -162,14 +167,15 @@ pub fn measure_size(
             expected: if call_only { &[] } else { &case.expected },
         })
         .collect();
-    let spreads = measure(&mut entries, plan)?;
+    let measured = measure(&mut entries, plan)?;
     let rows = rows
         .into_iter()
-        .zip(spreads)
-        .map(|((key, call_only), spread)| Row {
+        .zip(measured)
+        .map(|((key, call_only), m)| Row {
             key,
             call_only,
-            spread,
+            spread: m.time,
+            faults: m.faults,
         })
         .collect();
     Ok(SizeResult {
@@ -201,10 +207,10 @@ pub fn measure_threads(funcs: &Funcs, case: &Case, plan: Plan) -> anyhow::Result
             expected: &case.expected,
         })
         .collect();
-    let spreads = measure(&mut entries, plan)?;
+    let measured = measure(&mut entries, plan)?;
     Ok(ThreadResult {
         size: data.len(),
-        one: spreads[0],
-        two: spreads[1],
+        one: measured[0].time,
+        two: measured[1].time,
     })
 }
