@@ -10,6 +10,7 @@ use crate::suite::{Key, SizeResult};
 fn color(key: Key) -> RGBColor {
     match key {
         Key::InMem => RGBColor(214, 39, 40),
+        Key::InMemHuge => RGBColor(240, 128, 128),
         Key::Python => RGBColor(31, 119, 180),
         Key::Native => RGBColor(127, 127, 127),
         Key::Pyo3Copy => RGBColor(255, 127, 14),

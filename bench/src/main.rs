@@ -8,6 +8,7 @@
 mod chart;
 mod data;
 mod faults;
+mod huge;
 mod machine;
 mod malloc;
 mod paths;

@@ -212,6 +212,18 @@ fn targets(md: &mut String, sizes: &[SizeResult]) {
         "- Within 5% of Python itself at every size: {}",
         over.join("; ")
     );
+    for result in sizes {
+        let huge = result.get(Key::InMemHuge, false);
+        if let (Some(huge), Some(python)) = (huge, result.get(Key::Python, false)) {
+            let _ = writeln!(
+                md,
+                "  - at {} values with the input in huge pages, as numpy's own arrays are: {} ({})",
+                thousands(result.size),
+                percent(huge.median / python.median),
+                verdict(huge.median / python.median <= 1.05)
+            );
+        }
+    }
     let pyo3: Vec<String> = ratios
         .iter()
         .filter_map(|r| Some((r.size, r.vs_pyo3_call_only?)))

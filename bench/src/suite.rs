@@ -7,6 +7,7 @@ use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
 use crate::data::Case;
+use crate::huge::{self, HugeCopy};
 use crate::paths::grpc::proto::outliers_client::OutliersClient;
 use crate::paths::grpc::{Grpc, Method};
 use crate::paths::in_mem::InMem;
@@ -22,6 +23,7 @@ use crate::stats::Spread;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Key {
     InMem,
+    InMemHuge,
     Python,
     Native,
     Pyo3Copy,
@@ -30,8 +32,9 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 6] = [
+    pub const ALL: [Key; 7] = [
         Key::InMem,
+        Key::InMemHuge,
         Key::Python,
         Key::Native,
         Key::Pyo3Copy,
@@ -42,6 +45,7 @@ impl Key {
     pub fn label(self) -> &'static str {
         match self {
             Key::InMem => "py-in-mem (borrowed)",
+            Key::InMemHuge => "py-in-mem, input in huge pages",
             Key::Python => "Python itself",
             Key::Native => "pure Rust",
             Key::Pyo3Copy => "PyO3 from_slice (copy)",
@@ -102,6 +106,11 @@ pub fn measure_size(
     plan: Plan,
 ) -> anyhow::Result<SizeResult> {
     let data = &case.data[..];
+    let huge = if std::mem::size_of_val(data) >= huge::MIN_BYTES {
+        Some(HugeCopy::new(data)?)
+    } else {
+        None
+    };
     let mut paths: Vec<(Key, bool, Box<dyn Path + '_>)> = Vec::new();
     for call_only in [false, true] {
         let (outliers, py_func, method) = if call_only {
@@ -119,6 +128,13 @@ pub fn measure_size(
                 data,
             }),
         ));
+        if let (Some(huge), false) = (&huge, call_only) {
+            let path = InMem {
+                func: outliers,
+                data: huge.as_slice(),
+            };
+            paths.push((Key::InMemHuge, call_only, Box::new(path)));
+        }
         paths.push((
             Key::Python,
             call_only,
