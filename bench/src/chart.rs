@@ -1,5 +1,5 @@
 //! `results.svg`: time per call against size, log–log, one line per path;
-//! call-only lines dashed.
+//! call-only lines dashed in the same colour (one legend entry per path).
 
 use std::path::Path;
 
@@ -46,7 +46,8 @@ pub fn draw(file: &Path, sizes: &[SizeResult]) -> anyhow::Result<()> {
         .y_label_area_size(72)
         .build_cartesian_2d(
             (x_min / 2.0..x_max * 2.0).log_scale(),
-            (y_min / 2.0..y_max * 2.0).log_scale(),
+            // Room below the lowest line for the legend.
+            (y_min / 1000.0..y_max * 2.0).log_scale(),
         )?;
     chart
         .configure_mesh()
@@ -67,10 +68,7 @@ pub fn draw(file: &Path, sizes: &[SizeResult]) -> anyhow::Result<()> {
         }
         let dashed = points(key, true);
         if !dashed.is_empty() {
-            chart
-                .draw_series(DashedLineSeries::new(dashed.clone(), 6, 4, style))?
-                .label(format!("{}, call only", key.label()))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 8, y)], style));
+            chart.draw_series(DashedLineSeries::new(dashed.clone(), 6, 4, style))?;
             chart.draw_series(
                 dashed
                     .iter()
@@ -80,7 +78,7 @@ pub fn draw(file: &Path, sizes: &[SizeResult]) -> anyhow::Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;
