@@ -61,8 +61,8 @@ impl Config {
                 sizes: vec![10, 1_000, 100_000, 1_000_000],
                 thread_sizes: vec![1_000, 1_000_000],
                 plan: Plan {
-                    rounds: 31,
-                    batch: Duration::from_millis(20),
+                    rounds: 41,
+                    batch: Duration::from_millis(25),
                 },
                 allocator,
             }
@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     let out = out.unwrap_or_else(|| {
         let bench = Path::new(BENCH_DIR);
         if quick {
-            bench.join("../target/bench-quick")
+            bench.parent().unwrap_or(bench).join("target/bench-quick")
         } else {
             bench.to_path_buf()
         }
