@@ -24,21 +24,28 @@ MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def load_stubs(proto_file):
-    """Compile the .proto with grpcio-tools' protoc into a temporary directory."""
-    out_dir = tempfile.mkdtemp(prefix="py-in-mem-bench-")
+    """Compile the .proto with grpcio-tools' protoc and import the stubs.
+
+    The stubs are generated into a temporary directory that is removed once
+    they are imported (they stay loaded), so nothing is left behind.
+    """
     proto_dir = os.path.dirname(os.path.abspath(proto_file))
-    rc = protoc.main([
-        "protoc",
-        f"-I{proto_dir}",
-        f"--python_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        os.path.abspath(proto_file),
-    ])
-    if rc != 0:
-        sys.exit(f"protoc failed on {proto_file} (exit {rc})")
-    sys.path.insert(0, out_dir)
-    import outliers_pb2
-    import outliers_pb2_grpc
+    with tempfile.TemporaryDirectory(prefix="py-in-mem-bench-") as out_dir:
+        rc = protoc.main([
+            "protoc",
+            f"-I{proto_dir}",
+            f"--python_out={out_dir}",
+            f"--grpc_python_out={out_dir}",
+            os.path.abspath(proto_file),
+        ])
+        if rc != 0:
+            sys.exit(f"protoc failed on {proto_file} (exit {rc})")
+        sys.path.insert(0, out_dir)
+        try:
+            import outliers_pb2
+            import outliers_pb2_grpc
+        finally:
+            sys.path.remove(out_dir)
     return outliers_pb2, outliers_pb2_grpc
 
 
