@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean bench bench-quick bench-setup
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -29,6 +29,20 @@ lint: setup
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+
+# The bench (bench/, its own workspace member) also needs grpcio and
+# grpcio-tools in the venv; `make test` never builds it.
+bench-setup: setup
+	@$(VENV_PYTHON) -c "import grpc, grpc_tools" 2>/dev/null || \
+		$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+
+# Writes bench/results.md and bench/results.svg (under 5 minutes on 2 cores).
+bench: bench-setup
+	cargo run --release --quiet -p py-in-mem-bench
+
+# A smoke run: sizes 10 and 1,000, fewer rounds; writes to target/bench-quick/.
+bench-quick: bench-setup
+	cargo run --release --quiet -p py-in-mem-bench -- --quick
 
 clean:
 	cargo clean

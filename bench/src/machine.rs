@@ -1,0 +1,71 @@
+//! The machine a run was made on, for the report.
+
+use pyo3::prelude::*;
+
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub python: String,
+    pub numpy: String,
+    pub grpcio: String,
+    /// OPENBLAS_CORETYPE and friends, as set for this process.
+    pub blas_env: String,
+    /// /proc/loadavg at the start: the machine may be shared.
+    pub load: String,
+    pub date: String,
+}
+
+impl Machine {
+    pub fn read() -> anyhow::Result<Machine> {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, name)| name.trim().to_owned());
+        let read = |path: &str| {
+            std::fs::read_to_string(path).map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
+        };
+        let blas_env: Vec<String> = std::env::vars()
+            .filter(|(name, _)| {
+                name.starts_with("OPENBLAS") || name.starts_with("OMP_") || name.starts_with("MKL")
+            })
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let (python, numpy, grpcio) = Python::attach(|py| -> PyResult<_> {
+            let version = |module: &str, attr: &str| -> PyResult<String> {
+                py.import(module)?.getattr(attr)?.extract()
+            };
+            let python = version("sys", "version")?.replace('\n', " ");
+            // grpcio's version without importing grpc into the bench process.
+            let grpcio = py
+                .import("importlib.metadata")?
+                .call_method1("version", ("grpcio",))?
+                .extract()?;
+            Ok((python, version("numpy", "__version__")?, grpcio))
+        })?;
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .map_or_else(
+                |_| "?".to_owned(),
+                |out| String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            );
+        Ok(Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel: read("/proc/sys/kernel/osrelease"),
+            python,
+            numpy,
+            grpcio,
+            blas_env: if blas_env.is_empty() {
+                "none set".to_owned()
+            } else {
+                blas_env.join(" ")
+            },
+            load: read("/proc/loadavg"),
+            date,
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! What is measured: for each size, every path on the work and on the call
+//! alone; and py-in-mem's throughput from 1 and 2 threads.
+
+use py_in_mem::Outliers;
+use pyo3::prelude::*;
+use tokio::runtime::Runtime;
+use tonic::transport::Channel;
+
+use crate::data::Case;
+use crate::huge::{self, HugeCopy};
+use crate::paths::grpc::proto::outliers_client::OutliersClient;
+use crate::paths::grpc::{Grpc, Method};
+use crate::paths::in_mem::InMem;
+use crate::paths::native::Native;
+use crate::paths::pyo3_numpy::{Array, Pyo3};
+use crate::paths::python_itself::PythonItself;
+use crate::paths::threads::Threads;
+use crate::paths::Path;
+use crate::runner::{measure, Entry, Plan};
+use crate::stats::Spread;
+
+/// A way of calling the function, a row of the tables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Key {
+    InMem,
+    InMemHuge,
+    Python,
+    Native,
+    Pyo3Copy,
+    Pyo3Borrowed,
+    Grpc,
+}
+
+impl Key {
+    pub const ALL: [Key; 7] = [
+        Key::InMem,
+        Key::InMemHuge,
+        Key::Python,
+        Key::Native,
+        Key::Pyo3Copy,
+        Key::Pyo3Borrowed,
+        Key::Grpc,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Key::InMem => "py-in-mem (borrowed)",
+            Key::InMemHuge => "py-in-mem, input in huge pages",
+            Key::Python => "Python itself",
+            Key::Native => "pure Rust",
+            Key::Pyo3Copy => "PyO3 from_slice (copy)",
+            Key::Pyo3Borrowed => "PyO3 borrow_from_array",
+            Key::Grpc => "gRPC (tonic → grpcio)",
+        }
+    }
+}
+
+/// The functions under test, loaded once.
+pub struct Funcs {
+    pub detect: Outliers,
+    pub constant: Outliers,
+    pub py_detect: Py<PyAny>,
+    pub py_const: Py<PyAny>,
+    pub timer: Py<PyAny>,
+}
+
+/// The gRPC client side: one runtime, one client (one channel).
+pub struct GrpcClient {
+    pub rt: Runtime,
+    pub client: OutliersClient<Channel>,
+}
+
+/// One measured row: a path, on the work or on the call alone.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub key: Key,
+    pub call_only: bool,
+    pub spread: Spread,
+    /// Minor page faults per call (median over rounds).
+    pub faults: f64,
+}
+
+/// Every row measured at one size.
+pub struct SizeResult {
+    pub size: usize,
+    pub rows: Vec<Row>,
+}
+
+impl SizeResult {
+    pub fn row(&self, key: Key, call_only: bool) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|row| row.key == key && row.call_only == call_only)
+    }
+
+    pub fn get(&self, key: Key, call_only: bool) -> Option<Spread> {
+        self.row(key, call_only).map(|row| row.spread)
+    }
+}
+
+/// Measures every path at `case`'s size, work and call only, interleaved.
+pub fn measure_size(
+    funcs: &Funcs,
+    grpc: &GrpcClient,
+    case: &Case,
+    plan: Plan,
+) -> anyhow::Result<SizeResult> {
+    let data = &case.data[..];
+    let huge = if std::mem::size_of_val(data) >= huge::MIN_BYTES {
+        Some(HugeCopy::new(data)?)
+    } else {
+        None
+    };
+    let mut paths: Vec<(Key, bool, Box<dyn Path + '_>)> = Vec::new();
+    for call_only in [false, true] {
+        let (outliers, py_func, method) = if call_only {
+            (&funcs.constant, &funcs.py_const, Method::Const)
+        } else {
+            (&funcs.detect, &funcs.py_detect, Method::Detect)
+        };
+        let py_func = || Python::attach(|py| py_func.clone_ref(py));
+        let timer = Python::attach(|py| funcs.timer.clone_ref(py));
+        paths.push((
+            Key::InMem,
+            call_only,
+            Box::new(InMem {
+                func: outliers,
+                data,
+            }),
+        ));
+        if let (Some(huge), false) = (&huge, call_only) {
+            let path = InMem {
+                func: outliers,
+                data: huge.as_slice(),
+            };
+            paths.push((Key::InMemHuge, call_only, Box::new(path)));
+        }
+        paths.push((
+            Key::Python,
+            call_only,
+            Box::new(PythonItself::new(py_func(), timer, data)),
+        ));
+        if !call_only {
+            paths.push((Key::Native, call_only, Box::new(Native { data })));
+        }
+        for (key, array) in [
+            (Key::Pyo3Copy, Array::Copy),
+            (Key::Pyo3Borrowed, Array::Borrowed),
+        ] {
+            paths.push((
+                key,
+                call_only,
+                Box::new(Pyo3 {
+                    func: py_func(),
+                    data,
+                    array,
+                }),
+            ));
+        }
+        let client = grpc.client.clone();
+        let path = Grpc {
+            rt: &grpc.rt,
+            client,
+            data,
+            method,
+        };
+        paths.push((Key::Grpc, call_only, Box::new(path)));
+    }
+    let rows: Vec<(Key, bool)> = paths
+        .iter()
+        .map(|(key, call_only, _)| (*key, *call_only))
+        .collect();
+    let mut entries: Vec<Entry<'_>> = paths
+        .into_iter()
+        .map(|(key, call_only, path)| Entry {
+            name: format!(
+                "{}{} at {} values",
+                key.label(),
+                if call_only { " (call only)" } else { "" },
+                data.len()
+            ),
+            path,
+            expected: if call_only { &[] } else { &case.expected },
+        })
+        .collect();
+    let measured = measure(&mut entries, plan)?;
+    let rows = rows
+        .into_iter()
+        .zip(measured)
+        .map(|((key, call_only), m)| Row {
+            key,
+            call_only,
+            spread: m.time,
+            faults: m.faults,
+        })
+        .collect();
+    Ok(SizeResult {
+        size: data.len(),
+        rows,
+    })
+}
+
+/// py-in-mem's time per call from 1 thread and from 2 at once (wall time ÷
+/// calls: the inverse of throughput).
+pub struct ThreadResult {
+    pub size: usize,
+    pub one: Spread,
+    pub two: Spread,
+}
+
+/// Measures 1 and 2 threads on `case`, interleaved.
+pub fn measure_threads(funcs: &Funcs, case: &Case, plan: Plan) -> anyhow::Result<ThreadResult> {
+    let data = &case.data[..];
+    let mut entries: Vec<Entry<'_>> = [1, 2]
+        .into_iter()
+        .map(|threads| Entry {
+            name: format!("py-in-mem from {threads} threads at {} values", data.len()),
+            path: Box::new(Threads {
+                func: &funcs.detect,
+                data,
+                threads,
+            }) as Box<dyn Path>,
+            expected: &case.expected,
+        })
+        .collect();
+    let measured = measure(&mut entries, plan)?;
+    Ok(ThreadResult {
+        size: data.len(),
+        one: measured[0].time,
+        two: measured[1].time,
+    })
+}
