@@ -47,6 +47,36 @@ static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims, 
     return PyArray_New(&PyArray_Type, ndim, shape, typenum, NULL, (void *)data, 0, flags, NULL);
 }
 
+/* One borrow capsule kept for the next call, so the common call does not
+ * allocate and free one. Guarded by the GIL, like every function here. */
+static PyObject *spare_borrow_capsule = NULL;
+
+/* A borrow capsule for data (size nbytes). Returns a new reference, or NULL
+ * with an exception set. data: recorded, not owned. */
+static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
+    PyObject *capsule = spare_borrow_capsule;
+    spare_borrow_capsule = NULL;
+    if (capsule == NULL) {
+        /* Rust never lends a NULL pointer, not even for an empty slice. */
+        capsule = PyCapsule_New((void *)data, GLUE_BORROW_CAPSULE, NULL);
+    } else if (PyCapsule_SetPointer(capsule, (void *)data) < 0) {
+        Py_DECREF(capsule);
+        return NULL;
+    }
+    if (capsule != NULL && PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0) {
+        Py_CLEAR(capsule);
+    }
+    return capsule;
+}
+
+void glue_return_borrow_capsule(PyObject *capsule) {
+    if (spare_borrow_capsule == NULL && Py_REFCNT(capsule) == 1) {
+        spare_borrow_capsule = capsule;
+    } else {
+        Py_DECREF(capsule);
+    }
+}
+
 PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum) {
     PyObject *base, *arr;
     /* No NPY_ARRAY_WRITEABLE: Python sees the Rust slice read-only. */
@@ -55,12 +85,9 @@ PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int t
         return NULL;
     }
     /* The capsule remembers what was lent (data, and its size as context),
-     * so retention.c can move a kept array onto a copy. Rust never lends a
-     * NULL pointer, not even for an empty slice. */
-    base = PyCapsule_New((void *)data, GLUE_BORROW_CAPSULE, NULL);
-    if (base == NULL || PyCapsule_SetContext(
-                            base, (void *)(uintptr_t)PyArray_NBYTES((PyArrayObject *)arr)) < 0) {
-        Py_XDECREF(base);
+     * so retention.c can move a kept array onto a copy. */
+    base = take_borrow_capsule(data, PyArray_NBYTES((PyArrayObject *)arr));
+    if (base == NULL) {
         Py_DECREF(arr);
         return NULL;
     }

@@ -28,6 +28,10 @@
  * views writable. */
 #define GLUE_BORROW_CAPSULE "py_in_mem.borrowed"
 
+/* Gives back a borrow capsule nothing else holds any more, for reuse by the
+ * next borrow_array. capsule: owned, consumed. GIL held. (arrays.c) */
+void glue_return_borrow_capsule(PyObject *capsule);
+
 /* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
  * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
  * exception set. (glue.c) */

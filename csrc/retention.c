@@ -240,24 +240,29 @@ static int is_retained(PyObject *arr, PyObject *base) {
 int borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
-    int verdict = BORROW_FREE;
-    if (is_retained(arr, base)) {
-        /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
-         * collector is disabled. */
-        PyObject *gc = PyImport_ImportModule("gc");
-        PyObject *collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
-        Py_XDECREF(collected);
-        Py_XDECREF(gc);
-        PyErr_Clear();
-        if (!is_retained(arr, base)) {
-            verdict = BORROW_FREE;
-        } else if (Py_REFCNT(base) != 1 ||
-                   ((PyArrayObject_fields *)arr)->_buffer_info != NULL ||
-                   !only_plain_holders(arr) || move_to_copy(array, base) < 0) {
-            verdict = BORROW_PINNED;
-        } else {
-            verdict = BORROW_MOVED;
-        }
+    PyObject *gc, *collected;
+    int verdict;
+    if (!is_retained(arr, base)) {
+        /* The common case: keep the capsule past the array, for reuse. */
+        Py_INCREF(base);
+        Py_DECREF(arr);
+        glue_return_borrow_capsule(base);
+        return BORROW_FREE;
+    }
+    /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
+     * collector is disabled. */
+    gc = PyImport_ImportModule("gc");
+    collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    Py_XDECREF(collected);
+    Py_XDECREF(gc);
+    PyErr_Clear();
+    if (!is_retained(arr, base)) {
+        verdict = BORROW_FREE;
+    } else if (Py_REFCNT(base) != 1 || ((PyArrayObject_fields *)arr)->_buffer_info != NULL ||
+               !only_plain_holders(arr) || move_to_copy(array, base) < 0) {
+        verdict = BORROW_PINNED;
+    } else {
+        verdict = BORROW_MOVED;
     }
     Py_DECREF(arr);
     return verdict;

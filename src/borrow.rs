@@ -118,24 +118,26 @@ impl<'a> BorrowedArray<'a> {
     /// # Aborts
     /// If Python still points into the memory in a way that cannot be moved
     /// (a view, an exported buffer, an unknown holder).
-    pub(crate) fn release(mut self) -> Release {
-        self.release_once()
+    pub(crate) fn release(mut self, _gil: &Gil) -> Release {
+        let arr = self.arr.take();
+        // SAFETY: `_gil` proves the GIL is held.
+        unsafe { release_held(arr, self.lent_to) }
     }
+}
 
-    fn release_once(&mut self) -> Release {
-        let Some(arr) = self.arr.take() else {
-            return Release::Free;
-        };
-        // SAFETY: a BorrowedArray exists only once Python is initialized.
-        let gil = unsafe { Python::assume_started() }.gil();
-        // SAFETY: the GIL is held and we give up our own reference here.
-        let verdict = unsafe { raw::borrow_release(arr.as_ptr()) };
-        drop(gil);
-        match verdict {
-            raw::BORROW_FREE => Release::Free,
-            raw::BORROW_MOVED => Release::Moved,
-            _ => retention_abort(self.lent_to),
-        }
+/// Gives back `arr` (if not yet given back) and applies the retention rule.
+///
+/// # Safety
+/// The GIL is held.
+unsafe fn release_held(arr: Option<NonNull<PyObject>>, lent_to: &str) -> Release {
+    let Some(arr) = arr else {
+        return Release::Free;
+    };
+    // SAFETY: the GIL is held (caller) and we give up our own reference.
+    match unsafe { raw::borrow_release(arr.as_ptr()) } {
+        raw::BORROW_FREE => Release::Free,
+        raw::BORROW_MOVED => Release::Moved,
+        _ => retention_abort(lent_to),
     }
 }
 
@@ -143,7 +145,13 @@ impl Drop for BorrowedArray<'_> {
     /// The fallback when a call did not release explicitly (a panic): the
     /// memory must still never be left to Python.
     fn drop(&mut self) {
-        self.release_once();
+        if self.arr.is_some() {
+            // SAFETY: a BorrowedArray exists only once Python is initialized.
+            let gil = unsafe { Python::assume_started() }.gil();
+            // SAFETY: the GIL is held just above.
+            unsafe { release_held(self.arr.take(), self.lent_to) };
+            drop(gil);
+        }
     }
 }
 

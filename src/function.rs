@@ -267,26 +267,34 @@ impl Function {
         finish: impl FnOnce(&Gil, PyRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let gil = self.python.gil();
-        let mut lent = Vec::with_capacity(arrays.len());
+        // One array (the common case) is lent without a heap allocation.
+        let mut lent_one = None;
+        let mut lent_many = Vec::new();
         let mut outcome = Ok(());
         for array in arrays {
             match BorrowedArray::new(&gil, *array, &self.name) {
-                Ok(borrowed) => lent.push(borrowed),
+                Ok(borrowed) if arrays.len() == 1 => lent_one = Some(borrowed),
+                Ok(borrowed) => lent_many.push(borrowed),
                 Err(exception) => {
                     outcome = Err(Error::Python(exception));
                     break;
                 }
             }
         }
+        let lent = match &lent_one {
+            Some(one) => std::slice::from_ref(one),
+            None => &lent_many[..],
+        };
         let outcome = outcome
-            .and_then(|()| self.call_lent(&gil, &lent, kwargs))
+            .and_then(|()| self.call_lent(&gil, lent, kwargs))
             .and_then(|result| finish(&gil, result));
         // The result and any exception are released by now, so the counts
         // are exact.
         let mut moved = false;
-        for borrowed in lent {
-            moved |= borrowed.release() == Release::Moved;
+        for borrowed in lent_one.into_iter().chain(lent_many) {
+            moved |= borrowed.release(&gil) == Release::Moved;
         }
+        drop(gil);
         if moved {
             return Err(retained_error(&self.name));
         }
