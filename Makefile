@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test clean
+.PHONY: setup run test clean old-numpy
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -23,6 +23,16 @@ run: setup
 
 test: setup
 	cargo test
+
+# A numpy older than the glue's C API (numpy < 1.25) must be refused at
+# start-up with a message: installs one beside the venv and runs that test.
+OLD_NUMPY := $(CURDIR)/target/old-numpy
+old-numpy: setup
+	@$(VENV_PYTHON) -c "import sys; sys.path.insert(0, '$(OLD_NUMPY)'); import numpy" 2>/dev/null || \
+		$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check \
+		--only-binary=:all: --target $(OLD_NUMPY) 'numpy<1.25'
+	PIM_OLD_NUMPY_DIR=$(OLD_NUMPY) cargo test --test startup -- --ignored --exact \
+		a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade
 
 clean:
 	cargo clean

@@ -29,7 +29,9 @@ fn main() -> Result<(), py_in_mem::Error> {
         .and_then(|arg| arg.parse().ok())
         .unwrap_or(1_000_000);
     let outliers = Outliers::new("outliers", "detect")?;
-    let mut data: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+    let mut data: Vec<f64> = (0..1000)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
     for i in [7, 113, 835] {
         data[i] += 97.0;
     }

@@ -41,4 +41,4 @@ mod runtime;
 
 pub use error::{Error, PyException};
 pub use outliers::Outliers;
-pub use runtime::{add_sys_path, BUILD_PYTHON, MODULE_DIR};
+pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
