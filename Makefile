@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test clean old-numpy
+.PHONY: setup run test clean old-numpy matrix
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -33,6 +33,11 @@ old-numpy: setup
 		--only-binary=:all: --target $(OLD_NUMPY) 'numpy<1.25'
 	PIM_OLD_NUMPY_DIR=$(OLD_NUMPY) cargo test --test startup -- --ignored --exact \
 		a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade
+
+# Every CPython 3.9-3.13 here x numpy 1.26 / 2.x: the whole suite per cell.
+# Long (about 20 minutes); not part of `make test` or CI.
+matrix:
+	bash scripts/matrix.sh
 
 clean:
 	cargo clean

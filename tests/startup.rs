@@ -168,7 +168,9 @@ fn a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade() {
     let display = marked(&stdout, "ERROR-DISPLAY:");
     for part in [
         "Python start-up failed",
-        "C-API version",
+        // numpy 2 headers: "compiled against NumPy C-API version 0x11";
+        // numpy 1.26 headers: "compiled against API version 0x11".
+        "API version 0x11",
         "older than the crate needs",
         "pip install --upgrade 'numpy>=1.26'",
         "PYTHONPATH",

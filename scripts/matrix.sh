@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# `make matrix`: build the crate and run the whole test suite against every
+# CPython 3.9-3.13 on this machine, with numpy 1.26 and the newest numpy 2.x,
+# then print a grid: Python x numpy, pass or fail, and the failing tests.
+#
+# Per Python (found under $PYENV_ROOT/versions, else as python3.X on PATH;
+# a missing one gets a line saying so), one venv under target/matrix/, and:
+#   np2       build against numpy 2.x headers, run on numpy 2.x
+#   2.x->1.26 the same build, run after numpy is downgraded to 1.26 in the
+#             venv (NPY_TARGET_VERSION: numpy 2 headers, numpy 1.26 at run
+#             time); the log is checked to show that nothing was rebuilt
+#   np1.26    build against numpy 1.26 headers, run on numpy 1.26
+#   old numpy a numpy < 1.25 on PYTHONPATH is refused at start-up with a
+#             message (tests/startup.rs, ignored by default)
+# Each build has its own CARGO_TARGET_DIR. Cells run one after another (the
+# machine has two cores). A cell is "n/a" when PyPI has no wheel for it.
+#
+# MATRIX_PYTHONS="3.11 3.12" limits the rows.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$ROOT/target/matrix"
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+VERSIONS=${MATRIX_PYTHONS:-"3.9 3.10 3.11 3.12 3.13"}
+PIP_FLAGS=(--quiet --disable-pip-version-check --only-binary=:all:)
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+
+say() { echo "matrix: $*"; }
+
+# The newest python3.X: pyenv's, else the one on PATH.
+find_python() {
+    local minor=$1 dir
+    dir=$(ls -d "$PYENV_ROOT/versions/$minor".* 2>/dev/null | grep -E "/$minor\.[0-9]+$" | sort -V | tail -1)
+    if [[ -n $dir && -x $dir/bin/python$minor ]]; then
+        echo "$dir/bin/python$minor"
+    else
+        command -v "python$minor" 2>/dev/null
+    fi
+}
+
+# Failing test names from a cargo test log, or the build error.
+failures() {
+    local log=$1 names
+    names=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | sort -u | tr '\n' ' ')
+    if [[ -z $names ]]; then
+        names=$(grep -m1 -E '^error' "$log")
+    fi
+    echo "${names:-see $log}"
+}
+
+# run_tests LOG TARGET_DIR VENV [cargo test args...]: 0 when all passed.
+run_tests() {
+    local log=$1 tdir=$2 venv=$3
+    shift 3
+    (cd "$ROOT" && PYO3_PYTHON="$venv/bin/python" CARGO_TARGET_DIR="$tdir" \
+        cargo test --no-fail-fast "$@") >"$log" 2>&1
+}
+
+# The numpy the build script compiled against, from its recorded output.
+built_numpy() {
+    grep -h -o 'PY_IN_MEM_NUMPY_VERSION=.*' "$1"/debug/build/py-in-mem-*/output 2>/dev/null |
+        tail -1 | cut -d= -f2
+}
+
+record() { # python column result detail
+    printf '%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" >>"$SUMMARY"
+    say "Python $1, $2: $3 $4"
+}
+
+for minor in $VERSIONS; do
+    python=$(find_python "$minor")
+    if [[ -z $python ]]; then
+        say "Python $minor: not installed on this machine, skipped"
+        record "$minor" "all" "SKIP" "not installed"
+        continue
+    fi
+    shared=$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_SHARED"))')
+    full=$("$python" -c 'import platform; print(platform.python_version())')
+    say "Python $minor: $python ($full, Py_ENABLE_SHARED=$shared)"
+    cell="$OUT/py$minor"
+    venv="$cell/venv"
+    mkdir -p "$cell"
+    [[ -x $venv/bin/python ]] || "$python" -m venv "$venv" || {
+        record "$minor" "all" "FAIL" "could not create a venv"
+        continue
+    }
+    vpy="$venv/bin/python"
+    npver() { "$vpy" -c 'import numpy; print(numpy.__version__)'; }
+
+    # numpy 2.x headers, numpy 2.x at run time.
+    if "$vpy" -m pip install "${PIP_FLAGS[@]}" 'numpy>=2,<3'; then
+        log="$cell/np2.log"
+        if run_tests "$log" "$cell/target-np2" "$venv"; then r=PASS d=""; else r=FAIL d=$(failures "$log"); fi
+        record "$minor" "numpy $(npver)" "$r" "$d"
+        have_np2=1
+    else
+        record "$minor" "numpy 2.x" "n/a" "no wheel"
+        have_np2=0
+    fi
+
+    # numpy 1.26: run the numpy-2 build on it, then build against its headers.
+    if "$vpy" -m pip install "${PIP_FLAGS[@]}" 'numpy>=1.26,<1.27'; then
+        v126=$(npver)
+        if [[ $have_np2 == 1 ]]; then
+            log="$cell/np2-on-126.log"
+            built=$(built_numpy "$cell/target-np2")
+            if run_tests "$log" "$cell/target-np2" "$venv"; then r=PASS d=""; else r=FAIL d=$(failures "$log"); fi
+            if grep -q 'Compiling py-in-mem' "$log"; then r=FAIL d="rebuilt: not a cross-version run $d"; fi
+            record "$minor" "built on $built, run on $v126" "$r" "$d"
+        fi
+        log="$cell/np126.log"
+        if run_tests "$log" "$cell/target-np126" "$venv"; then r=PASS d=""; else r=FAIL d=$(failures "$log"); fi
+        record "$minor" "numpy $v126 (built on $(built_numpy "$cell/target-np126"))" "$r" "$d"
+    else
+        record "$minor" "numpy 1.26" "n/a" "no numpy 1.26 wheel for Python $minor on PyPI"
+    fi
+
+    # A numpy older than the glue's C API, on PYTHONPATH: refused with a message.
+    old="$cell/old-numpy"
+    if [[ -d $old/numpy ]] || "$vpy" -m pip install "${PIP_FLAGS[@]}" --target "$old" 'numpy<1.25'; then
+        log="$cell/old-numpy.log"
+        tdir="$cell/target-np126"
+        [[ -d $tdir ]] || tdir="$cell/target-np2"
+        if PIM_OLD_NUMPY_DIR="$old" run_tests "$log" "$tdir" "$venv" --test startup -- --ignored --exact \
+            a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade; then
+            r=PASS d=""
+        else
+            r=FAIL d=$(failures "$log")
+        fi
+        record "$minor" "numpy $(PYTHONPATH="$old" npver) refused" "$r" "$d"
+    else
+        record "$minor" "numpy <1.25 refused" "n/a" "no numpy <1.25 wheel for Python $minor"
+    fi
+done
+
+echo
+echo "== make matrix: Python x numpy (each cell: the whole cargo test suite) =="
+printf '%-7s %-42s %-5s %s\n' "Python" "numpy" "result" "failing tests"
+while IFS='|' read -r py col res detail; do
+    printf '%-7s %-42s %-6s %s\n' "$py" "$col" "$res" "$detail"
+done <"$SUMMARY"
+if grep -q '|FAIL|' "$SUMMARY"; then
+    echo "matrix: some cells FAILED (logs under $OUT)"
+    exit 1
+fi
+echo "matrix: all cells that could run passed (logs under $OUT)"
