@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test clean old-numpy matrix
+.PHONY: setup run test clean old-numpy matrix soak
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -38,6 +38,10 @@ old-numpy: setup
 # Long (about 20 minutes); not part of `make test` or CI.
 matrix:
 	bash scripts/matrix.sh
+
+# 8 threads x 60 s of create/call/drop with RSS every 5 s (tests/soak.rs).
+soak: setup
+	cargo test --release --test soak -- --ignored --nocapture
 
 clean:
 	cargo clean
