@@ -51,10 +51,14 @@ failures() {
 }
 
 # run_tests LOG TARGET_DIR VENV [cargo test args...]: 0 when all passed.
+# A shell started in the background (`make matrix &`, nohup) ignores SIGINT
+# and its children inherit that; the Ctrl-C test needs the default, which
+# perl restores before exec'ing cargo.
 run_tests() {
     local log=$1 tdir=$2 venv=$3
     shift 3
     (cd "$ROOT" && PYO3_PYTHON="$venv/bin/python" CARGO_TARGET_DIR="$tdir" \
+        perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
         cargo test --no-fail-fast "$@") >"$log" 2>&1
 }
 
