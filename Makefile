@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test clean old-numpy matrix soak
+.PHONY: setup run test clean old-numpy matrix soak memcheck fuzz
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -42,6 +42,29 @@ matrix:
 # 8 threads x 60 s of create/call/drop with RSS every 5 s (tests/soak.rs).
 soak: setup
 	cargo test --release --test soak -- --ignored --nocapture
+
+# The integration tests under valgrind memcheck (scripts/memcheck.sh).
+memcheck: setup
+	bash scripts/memcheck.sh
+
+# The result_shapes fuzz target for FUZZ_SECS seconds (fuzz/). cargo-fuzz
+# needs nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain use
+# them. PYTHONMALLOC=malloc lets AddressSanitizer see every Python object.
+# Leaks are checked in a second pass over the corpus: libFuzzer's per-input
+# leak check slows the run down 100-fold (Python's caches trip it), and with
+# pymalloc LeakSanitizer cannot see pointers kept inside pymalloc's arenas.
+FUZZ_SECS ?= 600
+FUZZ_ENV := PYTHONMALLOC=malloc RUSTC_BOOTSTRAP=1
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && $(FUZZ_ENV) cargo fuzz build result_shapes
+	mkdir -p target/fuzz-corpus
+	cp fuzz/corpus/result_shapes/* target/fuzz-corpus/
+	cd fuzz && $(FUZZ_ENV) cargo fuzz run result_shapes ../target/fuzz-corpus -- \
+		-max_total_time=$(FUZZ_SECS) -detect_leaks=0 -print_final_stats=1
+	cd fuzz && $(FUZZ_ENV) cargo fuzz run result_shapes ../target/fuzz-corpus -- \
+		-runs=0 -detect_leaks=1
+	@echo "fuzz: corpus $$(ls target/fuzz-corpus | wc -l) files in target/fuzz-corpus"
 
 clean:
 	cargo clean

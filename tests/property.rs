@@ -267,8 +267,9 @@ fn make(len: usize, kind: Kind, special: Special, seed: u64) -> Vec<f64> {
 }
 
 proptest! {
+    // PROPTEST_CASES lowers the count under valgrind (`make memcheck`).
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make memcheck`: every integration test binary under valgrind memcheck,
+# children included, with PYTHONMALLOC=malloc (so every Python object is a
+# malloc block valgrind tracks, not a piece of a pymalloc arena), and the
+# suppressions in scripts/memcheck.supp. Fails on any error valgrind counts
+# (invalid reads or writes, uses of uninitialised values, ...) and on any
+# definitely-lost block.
+#
+# Not run under valgrind, and why:
+# - tests/memory.rs measures resident memory over 220,000 calls: valgrind's
+#   own allocator makes the number meaningless, and the leak it guards
+#   against is what memcheck's leak check finds directly.
+# - tests/soak.rs is ignored by default (make soak).
+# - doc tests are compiled by rustdoc at test time, not integration tests.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$ROOT/target/memcheck"
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+cd "$ROOT"
+
+cargo test --no-run --message-format=json 2>/dev/null >"$OUT/build.json" || {
+    cargo test --no-run
+    exit 1
+}
+mapfile -t BINARIES < <("$PYO3_PYTHON" - "$OUT/build.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    msg = json.loads(line)
+    target = msg.get("target", {})
+    if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
+            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak")):
+        print(msg["executable"])
+PY
+)
+
+status=0
+for bin in "${BINARIES[@]}"; do
+    name=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
+    echo "memcheck: $name"
+    # --trace-children: the child-process tests run the same binary again;
+    # the interpreters they start only to make a virtualenv are skipped.
+    # perl: a shell started in the background ignores SIGINT, and the
+    # Ctrl-C test needs the default (see scripts/matrix.sh).
+    PYTHONMALLOC=malloc PROPTEST_CASES=32 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+        valgrind --tool=memcheck --error-exitcode=99 \
+        --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        --suppressions="$ROOT/scripts/memcheck.supp" --gen-suppressions=all \
+        --trace-children=yes --trace-children-skip='*/python*,*/venv/bin/*' \
+        --log-file="$OUT/logs/$name.%p.log" \
+        "$bin" --test-threads=1 >"$OUT/$name.out" 2>&1
+    rc=$?
+    tail -n 3 "$OUT/$name.out" | grep -E 'test result' || true
+    if [[ $rc != 0 ]]; then
+        echo "memcheck: $name exited $rc (see $OUT/$name.out)"
+        status=1
+    fi
+done
+
+echo
+echo "== make memcheck: valgrind summaries, one line per process =="
+for log in "$OUT"/logs/*.log; do
+    summary=$(grep -h 'ERROR SUMMARY' "$log" | sed 's/^==[0-9]*== //')
+    lost=$(grep -h 'definitely lost:' "$log" | sed 's/^==[0-9]*== *//')
+    printf '%-36s %s | %s\n' "$(basename "$log" .log)" "${summary:-no summary (killed by a signal: see the test)}" "${lost:-definitely lost: 0 bytes (no leak record)}"
+done
+errors=$(grep -h 'ERROR SUMMARY' "$OUT"/logs/*.log | awk '{s += $4} END {print s + 0}')
+echo "memcheck: $(ls "$OUT"/logs/*.log | wc -l) processes, $errors errors in all"
+if [[ $errors != 0 ]]; then
+    status=1
+fi
+exit $status
