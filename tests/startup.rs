@@ -103,6 +103,35 @@ fn a_normal_start_up_starts() {
     assert!(stdout.contains("STARTED"), "{stdout}");
 }
 
+/// Records which numpy the glue was compiled against and which one runs, in
+/// the file named by `PIM_REPORT_FILE` when set: `make matrix` reads it to
+/// show that a cell built on numpy 2 headers really ran on numpy 1.26.
+#[test]
+fn the_numpy_compiled_against_and_the_one_running_are_known() {
+    py_in_mem::add_sys_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")).unwrap();
+    let running = Outliers::new("pim_verify", "numpy_version")
+        .unwrap()
+        .detect(&[0.0; 101])
+        .unwrap();
+    let compiled: Vec<usize> = py_in_mem::BUILD_NUMPY
+        .split('.')
+        .take(2)
+        .map(|part| part.parse().unwrap())
+        .collect();
+    // numpy 1.26 or newer at both ends (python/requirements.txt).
+    assert!(compiled >= vec![1, 26], "{compiled:?}");
+    assert!(running >= vec![1, 26], "{running:?}");
+    if let Some(file) = std::env::var_os("PIM_REPORT_FILE") {
+        let line = format!(
+            "compiled against numpy {}, ran on numpy {}.{}\n",
+            py_in_mem::BUILD_NUMPY,
+            running[0],
+            running[1]
+        );
+        std::fs::write(file, line).unwrap();
+    }
+}
+
 #[test]
 fn numpy_missing_at_run_time_is_an_init_error_that_says_to_install_it() {
     // A virtualenv of the same Python with nothing installed: what a user has
