@@ -62,6 +62,11 @@ run_tests() {
         cargo test --no-fail-fast "$@") >"$log" 2>&1
 }
 
+# How many tests passed, from a cargo test log.
+passed() {
+    grep -o 'ok\. [0-9]* passed' "$1" | awk '{s += $2} END {print s + 0 " passed"}'
+}
+
 record() { # python column result detail
     printf '%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" >>"$SUMMARY"
     say "Python $1, $2: $3 $4"
@@ -90,7 +95,7 @@ for minor in $VERSIONS; do
     # numpy 2.x headers, numpy 2.x at run time.
     if "$vpy" -m pip install "${PIP_FLAGS[@]}" 'numpy>=2,<3'; then
         log="$cell/np2.log"
-        if run_tests "$log" "$cell/target-np2" "$venv"; then r=PASS d=""; else r=FAIL d=$(failures "$log"); fi
+        if run_tests "$log" "$cell/target-np2" "$venv"; then r=PASS d=$(passed "$log"); else r=FAIL d=$(failures "$log"); fi
         record "$minor" "numpy $(npver)" "$r" "$d"
         have_np2=1
     else
@@ -104,7 +109,7 @@ for minor in $VERSIONS; do
         if [[ $have_np2 == 1 ]]; then
             log="$cell/np2-on-126.log"
             if PIM_REPORT_FILE="$cell/np2-on-126.versions" run_tests "$log" "$cell/target-np2" "$venv"; then
-                r=PASS d=""
+                r=PASS d=$(passed "$log")
             else
                 r=FAIL d=$(failures "$log")
             fi
@@ -117,8 +122,20 @@ for minor in $VERSIONS; do
             record "$minor" "${ran:-numpy 2 build on $v126}" "$r" "$d"
         fi
         log="$cell/np126.log"
-        if run_tests "$log" "$cell/target-np126" "$venv"; then r=PASS d=""; else r=FAIL d=$(failures "$log"); fi
+        if run_tests "$log" "$cell/target-np126" "$venv"; then r=PASS d=$(passed "$log"); else r=FAIL d=$(failures "$log"); fi
         record "$minor" "numpy $v126" "$r" "$d"
+        # numpy 2 on PYTHONPATH under this numpy 1.26 build: another ABI.
+        np2dir="$cell/numpy2"
+        if [[ -d $np2dir/numpy ]] || "$vpy" -m pip install "${PIP_FLAGS[@]}" --target "$np2dir" 'numpy>=2,<3'; then
+            log="$cell/np126-abi.log"
+            if PIM_NUMPY2_DIR="$np2dir" run_tests "$log" "$cell/target-np126" "$venv" --test startup -- \
+                --ignored --exact a_numpy_of_another_abi_is_an_init_error_that_says_to_rebuild; then
+                r=PASS d=$(passed "$log")
+            else
+                r=FAIL d=$(failures "$log")
+            fi
+            record "$minor" "numpy $(PYTHONPATH="$np2dir" npver) under a 1.26 build refused" "$r" "$d"
+        fi
     else
         record "$minor" "numpy 1.26" "n/a" "no numpy 1.26 wheel for Python $minor on PyPI"
     fi
@@ -131,7 +148,7 @@ for minor in $VERSIONS; do
         [[ -d $tdir ]] || tdir="$cell/target-np2"
         if PIM_OLD_NUMPY_DIR="$old" run_tests "$log" "$tdir" "$venv" --test startup -- --ignored --exact \
             a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade; then
-            r=PASS d=""
+            r=PASS d=$(passed "$log")
         else
             r=FAIL d=$(failures "$log")
         fi
@@ -143,9 +160,9 @@ done
 
 echo
 echo "== make matrix: Python x numpy (each cell: the whole cargo test suite) =="
-printf '%-7s %-42s %-5s %s\n' "Python" "numpy" "result" "failing tests"
+printf '%-7s %-52s %-6s %s\n' "Python" "numpy" "result" "tests passed / failing tests"
 while IFS='|' read -r py col res detail; do
-    printf '%-7s %-42s %-6s %s\n' "$py" "$col" "$res" "$detail"
+    printf '%-7s %-52s %-6s %s\n' "$py" "$col" "$res" "$detail"
 done <"$SUMMARY"
 if grep -q '|FAIL|' "$SUMMARY"; then
     echo "matrix: some cells FAILED (logs under $OUT)"

@@ -75,8 +75,11 @@ fn startup_hint(python: &str, cause: &PyException, pythonhome: Option<&OsStr>) -
              upgrade it with `{python} -m pip install --upgrade 'numpy>=1.26'`, and check \
              that PYTHONPATH does not put an older numpy first"
         )
-    } else if message.contains("compiled against ABI version") {
-        // import_array: numpy 1.x headers, numpy 2 at run time (or back).
+    } else if message.contains("compiled using NumPy 1.x")
+        || message.contains("compiled against ABI version")
+    {
+        // numpy 1.x headers, numpy 2 at run time: numpy 2 refuses with an
+        // ImportError before import_array's own ABI check could.
         format!(
             "the crate was compiled against numpy {BUILD_NUMPY}, whose binary interface \
              differs from the numpy imported at run time: rebuild the crate against the \

@@ -35,12 +35,15 @@
 //!   does this, so the reference does too.
 
 mod common;
+#[path = "support/rng.rs"]
+mod rng;
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use py_in_mem::Outliers;
+use rng::Rng;
 
 /// numpy's pairwise summation of float64 (numpy/_core/src/umath/loops_utils.h.src).
 fn pairwise_sum(a: &[f64]) -> f64 {
@@ -116,26 +119,6 @@ fn outliers() -> &'static Outliers {
     OUTLIERS.get_or_init(|| Outliers::new("outliers", "detect").unwrap())
 }
 
-/// SplitMix64: the inputs are made from a seed, so proptest shrinks the
-/// seed and the length instead of 100,000 values.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// What the values look like.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -197,6 +180,15 @@ fn special() -> impl Strategy<Value = Special> {
 
 fn length() -> impl Strategy<Value = usize> {
     prop_oneof![1..=16usize, 17..=2_000usize, 2_001..=100_000usize]
+}
+
+prop_compose! {
+    /// The inputs are made from a seed, so proptest shrinks the seed and the
+    /// length instead of 100,000 values.
+    fn input()(len in length(), kind in kind(), special in special(), seed in any::<u64>())
+        -> (usize, Kind, Special, u64) {
+        (len, kind, special, seed)
+    }
 }
 
 fn make(len: usize, kind: Kind, special: Special, seed: u64) -> Vec<f64> {
@@ -275,12 +267,7 @@ proptest! {
     })]
 
     #[test]
-    fn py_in_mem_equals_the_reference(
-        len in length(),
-        kind in kind(),
-        special in special(),
-        seed in any::<u64>(),
-    ) {
+    fn py_in_mem_equals_the_reference((len, kind, special, seed) in input()) {
         let data = make(len, kind, special, seed);
         let got = outliers().detect(&data).unwrap();
         let expected = reference(&data, numpy_sums_in_blocks());
@@ -288,12 +275,7 @@ proptest! {
     }
 
     #[test]
-    fn special_value_semantics(
-        len in length(),
-        kind in kind(),
-        special in special(),
-        seed in any::<u64>(),
-    ) {
+    fn special_value_semantics((len, kind, special, seed) in input()) {
         let data = make(len, kind, special, seed);
         let got = outliers().detect(&data).unwrap();
         // NaN or ±inf anywhere: no outliers.

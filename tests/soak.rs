@@ -7,6 +7,8 @@
 //! `PIM_SOAK_SECS` and `PIM_SOAK_THREADS` change the duration and threads.
 
 mod common;
+#[path = "support/rng.rs"]
+mod rng;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use py_in_mem::{Error, Outliers};
+use rng::Rng;
 
 fn vm_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -26,33 +29,13 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).map_or(default, |v| v.parse().unwrap())
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// `len` values in [0, 1) with +97 at 1 to 3 random places, and those
 /// places, sorted: the only outliers, by a wide margin. With `len` at least
 /// 1,000 the std is at most about 5.4 and 2 std at most 11, while each
 /// outlier is 96 or more from the mean and every other value less than 1.
 fn data_with_outliers(rng: &mut Rng, len: usize) -> (Vec<f64>, Vec<usize>) {
-    let mut data: Vec<f64> = (0..len)
-        .map(|_| (rng.next() >> 11) as f64 / (1u64 << 53) as f64)
-        .collect();
-    let mut places: Vec<usize> = (0..1 + rng.below(3))
-        .map(|_| rng.below(len as u64) as usize)
-        .collect();
+    let mut data: Vec<f64> = (0..len).map(|_| rng.unit()).collect();
+    let mut places: Vec<usize> = (0..1 + rng.below(3)).map(|_| rng.below(len)).collect();
     places.sort_unstable();
     places.dedup();
     for &at in &places {
@@ -64,7 +47,7 @@ fn data_with_outliers(rng: &mut Rng, len: usize) -> (Vec<f64>, Vec<usize>) {
 /// A size from 1,000 to 1,000,000, spread evenly over the orders of
 /// magnitude so small and large calls both happen often.
 fn random_len(rng: &mut Rng) -> usize {
-    let exponent = 3.0 + 3.0 * (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let exponent = 3.0 + 3.0 * rng.unit();
     10f64.powf(exponent) as usize
 }
 

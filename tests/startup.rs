@@ -208,6 +208,37 @@ fn a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade() {
     }
 }
 
+/// Needs a crate built against numpy 1.x headers and a numpy 2 installed
+/// with `pip install --target` in `PIM_NUMPY2_DIR`: numpy 2 refuses an
+/// extension built on numpy 1.x (another ABI) when it asks for the C API.
+/// `make matrix` runs it in each numpy 1.26 cell.
+#[test]
+#[ignore = "needs PIM_NUMPY2_DIR and a numpy 1.x build: run by `make matrix`"]
+fn a_numpy_of_another_abi_is_an_init_error_that_says_to_rebuild() {
+    assert!(
+        py_in_mem::BUILD_NUMPY.starts_with("1."),
+        "built against numpy {}, not 1.x",
+        py_in_mem::BUILD_NUMPY
+    );
+    let dir = std::env::var_os("PIM_NUMPY2_DIR").expect("set PIM_NUMPY2_DIR");
+    let stdout = startup_child(&[("PYTHONPATH", &dir)]);
+    assert_eq!(marked(&stdout, "ERROR-TYPE:"), "Some(\"ImportError\")");
+    // numpy's message spans lines: the hint is on the last one.
+    let display = &stdout[stdout.find("ERROR-DISPLAY:").unwrap()..];
+    let display = &display[..display.find("ERROR-TYPE:").unwrap()];
+    for part in [
+        "Python start-up failed",
+        "A module that was compiled using NumPy 1.x cannot be run in",
+        &format!(
+            "the crate was compiled against numpy {}",
+            py_in_mem::BUILD_NUMPY
+        ),
+        "rebuild the crate against the numpy you run",
+    ] {
+        assert!(display.contains(part), "{part:?} not in {display}");
+    }
+}
+
 // ---- Import failures of the user's module (after start-up) --------------------
 
 /// Writes `source` as `tests-tmp/<module>.py` and puts the directory on
