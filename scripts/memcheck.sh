@@ -43,8 +43,10 @@ for bin in "${BINARIES[@]}"; do
     # the interpreters they start only to make a virtualenv are skipped.
     # perl: a shell started in the background ignores SIGINT, and the
     # Ctrl-C test needs the default (see scripts/matrix.sh).
-    PYTHONMALLOC=malloc PROPTEST_CASES=32 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
-        valgrind --tool=memcheck --error-exitcode=99 \
+    # --fair-sched: valgrind runs one thread at a time, and without it a
+    # thread looping on calls can starve the one that is exiting.
+    PYTHONMALLOC=malloc PROPTEST_CASES=32 PIM_HANG_SECS=300 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+        valgrind --tool=memcheck --error-exitcode=99 --fair-sched=yes \
         --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
         --suppressions="$ROOT/scripts/memcheck.supp" --gen-suppressions=all \
         --trace-children=yes --trace-children-skip='*/python*,*/venv/bin/*' \
@@ -60,7 +62,7 @@ done
 
 echo
 echo "== make memcheck: valgrind summaries, one line per process =="
-untraced=0
+untraced=0 errors=0 lost_bytes=0
 for log in "$OUT"/logs/*.log; do
     summary=$(grep -h 'ERROR SUMMARY' "$log" | sed 's/^==[0-9]*== //')
     lost=$(grep -h 'definitely lost:' "$log" | sed 's/^==[0-9]*== *//')
@@ -71,12 +73,24 @@ for log in "$OUT"/logs/*.log; do
         untraced=$((untraced + 1))
         continue
     fi
+    signal=$(grep -h -o 'Process terminating with default action of signal [0-9]* ([A-Z]*)' "$log" | head -1)
+    if [[ -n $signal ]]; then
+        # Killed on purpose by its test (Ctrl-C, or the retention abort)
+        # in the middle of a call: the objects of that call are held only by
+        # the killed thread's registers, so a leak record says nothing of
+        # the crate. Its errors other than leaks still count.
+        others=$(grep -c -E '^==[0-9]+== (Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and dest)' "$log")
+        printf '%-36s %s: %s errors other than leaks (leak record not counted) | %s\n' \
+            "$(basename "$log" .log)" "${signal#Process terminating with default action of }" "$others" "${lost:-definitely lost: 0 bytes in 0 blocks}"
+        errors=$((errors + others))
+        continue
+    fi
     printf '%-36s %s | %s\n' "$(basename "$log" .log)" "$summary" "${lost:-definitely lost: 0 bytes in 0 blocks}"
+    errors=$((errors + $(echo "$summary" | awk '{print $3}')))
+    lost_bytes=$((lost_bytes + $(echo "${lost:-definitely lost: 0 bytes}" | awk '{gsub(",", "", $3); print $3}')))
 done
-errors=$(grep -h 'ERROR SUMMARY' "$OUT"/logs/*.log | awk '{s += $4} END {print s + 0}')
-lost=$(grep -h 'definitely lost:' "$OUT"/logs/*.log | awk '{gsub(",", "", $4); s += $4} END {print s + 0}')
-echo "memcheck: $(ls "$OUT"/logs/*.log | wc -l) processes ($untraced forked only to exec an untraced program), $errors errors, $lost bytes definitely lost"
-if [[ $errors != 0 || $lost != 0 ]]; then
+echo "memcheck: $(ls "$OUT"/logs/*.log | wc -l) processes ($untraced forked only to exec an untraced program), $errors errors, $lost_bytes bytes definitely lost"
+if [[ $errors != 0 || $lost_bytes != 0 ]]; then
     status=1
 fi
 exit $status
