@@ -62,6 +62,22 @@ run_tests() {
         cargo test --no-fail-fast "$@") >"$log" 2>&1
 }
 
+# cell LOG TARGET_DIR [cargo test args...]: runs the tests with $venv and
+# sets r (PASS or FAIL) and d (tests passed, or the failing tests).
+cell() {
+    local log=$1 tdir=$2
+    shift 2
+    if run_tests "$log" "$tdir" "$venv" "$@"; then r=PASS d=$(passed "$log"); else r=FAIL d=$(failures "$log"); fi
+}
+
+# startup_cell LOG TARGET_DIR VAR DIR TEST: cell for one ignored start-up
+# test that takes the numpy installed in DIR from the variable VAR.
+startup_cell() {
+    local log=$1 tdir=$2 var=$3 dir=$4 test=$5
+    local -x "$var=$dir"
+    cell "$log" "$tdir" --test startup -- --ignored --exact "$test"
+}
+
 # How many tests passed, from a cargo test log.
 passed() {
     grep -o 'ok\. [0-9]* passed' "$1" | awk '{s += $2} END {print s + 0 " passed"}'
@@ -94,8 +110,7 @@ for minor in $VERSIONS; do
 
     # numpy 2.x headers, numpy 2.x at run time.
     if "$vpy" -m pip install "${PIP_FLAGS[@]}" 'numpy>=2,<3'; then
-        log="$cell/np2.log"
-        if run_tests "$log" "$cell/target-np2" "$venv"; then r=PASS d=$(passed "$log"); else r=FAIL d=$(failures "$log"); fi
+        cell "$cell/np2.log" "$cell/target-np2"
         record "$minor" "numpy $(npver)" "$r" "$d"
         have_np2=1
     else
@@ -107,12 +122,7 @@ for minor in $VERSIONS; do
     if "$vpy" -m pip install "${PIP_FLAGS[@]}" 'numpy>=1.26,<1.27'; then
         v126=$(npver)
         if [[ $have_np2 == 1 ]]; then
-            log="$cell/np2-on-126.log"
-            if PIM_REPORT_FILE="$cell/np2-on-126.versions" run_tests "$log" "$cell/target-np2" "$venv"; then
-                r=PASS d=$(passed "$log")
-            else
-                r=FAIL d=$(failures "$log")
-            fi
+            PIM_REPORT_FILE="$cell/np2-on-126.versions" cell "$cell/np2-on-126.log" "$cell/target-np2"
             # What the test binary itself says it was compiled against and ran on.
             ran=$(cat "$cell/np2-on-126.versions" 2>/dev/null)
             case $ran in
@@ -121,19 +131,13 @@ for minor in $VERSIONS; do
             esac
             record "$minor" "${ran:-numpy 2 build on $v126}" "$r" "$d"
         fi
-        log="$cell/np126.log"
-        if run_tests "$log" "$cell/target-np126" "$venv"; then r=PASS d=$(passed "$log"); else r=FAIL d=$(failures "$log"); fi
+        cell "$cell/np126.log" "$cell/target-np126"
         record "$minor" "numpy $v126" "$r" "$d"
         # numpy 2 on PYTHONPATH under this numpy 1.26 build: another ABI.
         np2dir="$cell/numpy2"
         if [[ -d $np2dir/numpy ]] || "$vpy" -m pip install "${PIP_FLAGS[@]}" --target "$np2dir" 'numpy>=2,<3'; then
-            log="$cell/np126-abi.log"
-            if PIM_NUMPY2_DIR="$np2dir" run_tests "$log" "$cell/target-np126" "$venv" --test startup -- \
-                --ignored --exact a_numpy_of_another_abi_is_an_init_error_that_says_to_rebuild; then
-                r=PASS d=$(passed "$log")
-            else
-                r=FAIL d=$(failures "$log")
-            fi
+            startup_cell "$cell/np126-abi.log" "$cell/target-np126" PIM_NUMPY2_DIR "$np2dir" \
+                a_numpy_of_another_abi_is_an_init_error_that_says_to_rebuild
             record "$minor" "numpy $(PYTHONPATH="$np2dir" npver) under a 1.26 build refused" "$r" "$d"
         fi
     else
@@ -143,15 +147,10 @@ for minor in $VERSIONS; do
     # A numpy older than the glue's C API, on PYTHONPATH: refused with a message.
     old="$cell/old-numpy"
     if [[ -d $old/numpy ]] || "$vpy" -m pip install "${PIP_FLAGS[@]}" --target "$old" 'numpy<1.25'; then
-        log="$cell/old-numpy.log"
         tdir="$cell/target-np126"
         [[ -d $tdir ]] || tdir="$cell/target-np2"
-        if PIM_OLD_NUMPY_DIR="$old" run_tests "$log" "$tdir" "$venv" --test startup -- --ignored --exact \
-            a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade; then
-            r=PASS d=$(passed "$log")
-        else
-            r=FAIL d=$(failures "$log")
-        fi
+        startup_cell "$cell/old-numpy.log" "$tdir" PIM_OLD_NUMPY_DIR "$old" \
+            a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade
         record "$minor" "numpy $(PYTHONPATH="$old" npver) refused" "$r" "$d"
     else
         record "$minor" "numpy <1.25 refused" "n/a" "no numpy <1.25 wheel for Python $minor"
