@@ -9,7 +9,7 @@ VENV_PYTHON := $(VENV)/bin/python
 
 export PYO3_PYTHON := $(VENV_PYTHON)
 
-.PHONY: setup run test lint clean bench bench-quick bench-setup
+.PHONY: setup run test lint clean bench bench-quick bench-setup old-numpy matrix soak memcheck fuzz
 
 setup: $(VENV_PYTHON)
 	@$(VENV_PYTHON) -c "import numpy" 2>/dev/null || \
@@ -43,6 +43,48 @@ bench: bench-setup
 # A smoke run: sizes 10 and 1,000, fewer rounds; writes to target/bench-quick/.
 bench-quick: bench-setup
 	cargo run --release --quiet -p py-in-mem-bench -- --quick
+
+# A numpy older than the glue's C API (numpy < 1.25) must be refused at
+# start-up with a message: installs one beside the venv and runs that test.
+OLD_NUMPY := $(CURDIR)/target/old-numpy
+old-numpy: setup
+	@$(VENV_PYTHON) -c "import sys; sys.path.insert(0, '$(OLD_NUMPY)'); import numpy" 2>/dev/null || \
+		$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check \
+		--only-binary=:all: --target $(OLD_NUMPY) 'numpy<1.25'
+	PIM_OLD_NUMPY_DIR=$(OLD_NUMPY) cargo test --test startup -- --ignored --exact \
+		a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade
+
+# Every CPython 3.9-3.13 here x numpy 1.26 / 2.x: the whole suite per cell.
+# Long (about 20 minutes); not part of `make test` or CI.
+matrix:
+	bash scripts/matrix.sh
+
+# 8 threads x 60 s of create/call/drop with RSS every 5 s (tests/soak.rs).
+soak: setup
+	cargo test --release --test soak -- --ignored --nocapture
+
+# The integration tests under valgrind memcheck (scripts/memcheck.sh).
+memcheck: setup
+	bash scripts/memcheck.sh
+
+# The result_shapes fuzz target for FUZZ_SECS seconds (fuzz/). cargo-fuzz
+# needs nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain use
+# them. PYTHONMALLOC=malloc lets AddressSanitizer see every Python object.
+# Leaks are checked in a second pass over the corpus: libFuzzer's per-input
+# leak check slows the run down 100-fold (Python's caches trip it), and with
+# pymalloc LeakSanitizer cannot see pointers kept inside pymalloc's arenas.
+FUZZ_SECS ?= 600
+FUZZ_ENV := PYTHONMALLOC=malloc RUSTC_BOOTSTRAP=1
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && $(FUZZ_ENV) cargo fuzz build result_shapes
+	mkdir -p target/fuzz-corpus
+	cp fuzz/corpus/result_shapes/* target/fuzz-corpus/
+	cd fuzz && $(FUZZ_ENV) cargo fuzz run result_shapes ../target/fuzz-corpus -- \
+		-max_total_time=$(FUZZ_SECS) -detect_leaks=0 -print_final_stats=1
+	cd fuzz && $(FUZZ_ENV) cargo fuzz run result_shapes ../target/fuzz-corpus -- \
+		-runs=0 -detect_leaks=1
+	@echo "fuzz: corpus $$(ls target/fuzz-corpus | wc -l) files in target/fuzz-corpus"
 
 clean:
 	cargo clean

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Prints the include directories, one a line: Python's, then numpy's; or a
-/// line starting with `missing:` that names what is absent.
+/// Prints the include directories, one a line: Python's, then numpy's, then
+/// numpy's version; or a line starting with `missing:` that names what is
+/// absent.
 const PROBE: &str = r#"
 import sys, sysconfig
 print(sysconfig.get_paths()["include"])
@@ -16,6 +17,7 @@ except Exception as e:
     print("missing:" + type(e).__name__ + ": " + str(e))
 else:
     print(numpy.get_include())
+    print(numpy.__version__)
 "#;
 
 fn main() {
@@ -66,6 +68,7 @@ fn build() -> Result<(), String> {
         ));
     }
     let numpy_include = PathBuf::from(numpy_line);
+    let numpy_version = lines.next().unwrap_or("unknown").to_owned();
     require_header(
         &python_include,
         "Python.h",
@@ -85,6 +88,12 @@ fn build() -> Result<(), String> {
         .include(manifest_dir.join("csrc"))
         .include(&python_include)
         .include(&numpy_include)
+        // The oldest numpy C API the glue may use, whatever numpy's headers
+        // are: 1.25, the C API of numpy 1.26 (python/requirements.txt's
+        // floor). Built against numpy 2 headers, the glue then runs on numpy
+        // 1.26 too; an older numpy at run time is refused by import_array
+        // with a message (see runtime.rs), not met with missing functions.
+        .define("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")
         .warnings(true)
         .extra_warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
@@ -95,6 +104,7 @@ fn build() -> Result<(), String> {
     // What the crate reads at run time: the interpreter to take the prefix
     // and site-packages from, and the directory holding `outliers.py`.
     println!("cargo:rustc-env=PY_IN_MEM_PYTHON={python}");
+    println!("cargo:rustc-env=PY_IN_MEM_NUMPY_VERSION={numpy_version}");
     println!(
         "cargo:rustc-env=PY_IN_MEM_MODULE_DIR={}",
         manifest_dir.join("python").display()

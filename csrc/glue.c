@@ -7,6 +7,7 @@
 #define PY_IN_MEM_DEFINE_ARRAY_API /* numpy's API table lives here */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,11 +178,15 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
     int started_here = 0;
     int rc = 0;
     PyGILState_STATE gil = PyGILState_UNLOCKED;
+    struct sigaction host_sigint;
     memset(err, 0, sizeof *err);
+    memset(&host_sigint, 0, sizeof host_sigint);
 
     if (!Py_IsInitialized()) {
         PyConfig config;
         PyStatus status;
+        /* The host's SIGINT disposition, put back below. */
+        (void)sigaction(SIGINT, NULL, &host_sigint);
         /* The Python configuration, so PYTHONPATH and PYTHONHOME still work;
          * but no signal handlers: Ctrl-C must keep stopping the host. */
         PyConfig_InitPythonConfig(&config);
@@ -222,6 +227,15 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
     }
 
     if (started_here) {
+        /* install_signal_handlers = 0 is not enough before Python 3.10: the
+         * first import of _signal (which site or numpy may do) installs
+         * Python's SIGINT handler anyway, and Ctrl-C then only sets a flag
+         * nobody checks. Import it now, so that happens here and only once,
+         * then give the host its own disposition back. */
+        PyObject *signal_module = PyImport_ImportModule("_signal");
+        Py_XDECREF(signal_module);
+        PyErr_Clear();
+        (void)sigaction(SIGINT, &host_sigint, NULL);
         /* Hand the GIL back so any thread can take it; the thread state is
          * kept for good because Python is never finalized. */
         (void)PyEval_SaveThread();

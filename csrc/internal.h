@@ -17,10 +17,12 @@
 #define NO_IMPORT_ARRAY
 #endif
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-/* Runs on numpy >= 1.22 whatever headers it is compiled against; 1.22 is
- * also the first API level that declares PyArrayObject_fields._buffer_info,
+/* NPY_TARGET_VERSION comes from build.rs (numpy 1.25's C API); it must stay
+ * at 1.20 or later, the first that declares PyArrayObject_fields._buffer_info,
  * which retention.c reads. */
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
+#if !defined(NPY_TARGET_VERSION)
+#error "build.rs defines NPY_TARGET_VERSION"
+#endif
 #include <numpy/arrayobject.h>
 
 /* The name of the capsule every borrowed array has as its base (arrays.c,

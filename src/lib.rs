@@ -80,5 +80,5 @@ pub use error::{Error, PyException};
 pub use function::{Call, Function};
 pub use outliers::Outliers;
 pub use owned::OwnedArray;
-pub use runtime::{add_sys_path, BUILD_PYTHON, MODULE_DIR};
+pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
 pub use view::ArrayView;

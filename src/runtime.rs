@@ -1,7 +1,7 @@
 //! The process-wide Python: started once, on first use, and never shut down
-//! (numpy cannot be initialized twice in one process).
+//! (see [`python`] for why `Py_Finalize` is never called).
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -24,33 +24,99 @@ pub const BUILD_PYTHON: &str = env!("PY_IN_MEM_PYTHON");
 /// ```
 pub const MODULE_DIR: &str = env!("PY_IN_MEM_MODULE_DIR");
 
+/// The version of the numpy whose headers the glue was compiled against.
+pub const BUILD_NUMPY: &str = env!("PY_IN_MEM_NUMPY_VERSION");
+
+/// Environment variable naming another interpreter to take the prefix and
+/// site-packages from at run time (a virtualenv made from the same Python,
+/// say), instead of [`BUILD_PYTHON`]. It must be the same Python version as
+/// the libpython the binary is linked with.
+pub const PYTHON_ENV: &str = "PY_IN_MEM_PYTHON";
+
 static PYTHON: OnceLock<Result<Python, Error>> = OnceLock::new();
 
 /// Starts Python and numpy on first call; later calls return the first result.
+///
+/// Python is never finalized (`Py_Finalize` is never called), for three
+/// reasons: numpy's C extension cannot be initialized a second time in one
+/// process, so Python could not be started again; objects the host still
+/// holds (an `Outliers` in a static, another thread mid-call) would point
+/// into a dead interpreter; and finalizing while another thread is inside a
+/// call hangs or crashes. The operating system reclaims the interpreter at
+/// exit.
 pub(crate) fn python() -> Result<Python, Error> {
     PYTHON.get_or_init(start).clone()
 }
 
 fn start() -> Result<Python, Error> {
-    let init_error = |cause: PyException| {
-        let hint = if cause.message.contains("numpy") {
-            format!("install numpy for this interpreter: run `make setup`, or `{BUILD_PYTHON} -m pip install numpy`")
-        } else {
-            format!("check that {BUILD_PYTHON} runs, and PYTHONHOME and PYTHONPATH if set")
-        };
-        Error::Init {
-            python: BUILD_PYTHON.to_owned(),
-            cause,
-            hint,
-        }
+    let python = match std::env::var(PYTHON_ENV) {
+        Ok(chosen) if !chosen.is_empty() => chosen,
+        _ => BUILD_PYTHON.to_owned(),
     };
-    let program =
-        CString::new(BUILD_PYTHON).map_err(|_| Error::InvalidName(BUILD_PYTHON.into()))?;
+    let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
     let module_dir = CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))?;
     // SAFETY: OnceLock runs this once per process. If we start Python, no
     // thread can hold the GIL yet; if the host did, init_python only takes
     // the GIL with PyGILState_Ensure, which nests.
-    unsafe { glue::init_python(&program, &module_dir) }.map_err(init_error)
+    unsafe { glue::init_python(&program, &module_dir) }.map_err(|cause| {
+        let pythonhome = std::env::var_os("PYTHONHOME");
+        Error::Init {
+            hint: startup_hint(&python, &cause, pythonhome.as_deref()),
+            python,
+            cause,
+        }
+    })
+}
+
+/// What to do about a failed start-up: each known cause with its fix.
+fn startup_hint(python: &str, cause: &PyException, pythonhome: Option<&OsStr>) -> String {
+    let message = cause.message.as_str();
+    let install =
+        format!("`{python} -m pip install 'numpy>=1.26'` (in this repository: `make setup`)");
+    if message.contains("C-API version") || message.contains("compiled against API version") {
+        // import_array (numpy 2 headers, then 1.26 headers' wording): the
+        // running numpy's C API is older than the glue's NPY_TARGET_VERSION
+        // (numpy 1.25's C API, see build.rs).
+        format!(
+            "the numpy imported at run time is older than the crate needs (its C API is \
+             older than numpy 1.25's; the crate was compiled against numpy {BUILD_NUMPY}): \
+             upgrade it with `{python} -m pip install --upgrade 'numpy>=1.26'`, and check \
+             that PYTHONPATH does not put an older numpy first"
+        )
+    } else if message.contains("compiled using NumPy 1.x")
+        || message.contains("compiled against ABI version")
+    {
+        // numpy 1.x headers, numpy 2 at run time: numpy 2 refuses with an
+        // ImportError before import_array's own ABI check could.
+        format!(
+            "the crate was compiled against numpy {BUILD_NUMPY}, whose binary interface \
+             differs from the numpy imported at run time: rebuild the crate against the \
+             numpy you run (`cargo clean -p py-in-mem`, then build), or install a numpy of \
+             the same major version as {BUILD_NUMPY}"
+        )
+    } else if cause.type_name == "ModuleNotFoundError" && message.contains("'numpy") {
+        format!(
+            "numpy is not installed for the Python interpreter {python}: install it with {install}"
+        )
+    } else if cause.type_name.is_empty() {
+        // A PyStatus from Py_InitializeFromConfig: Python itself did not start.
+        match pythonhome {
+            Some(home) => format!(
+                "PYTHONHOME is set to {home:?}, where this Python's standard library was not \
+                 found: unset PYTHONHOME (the crate finds its prefix from {python}) or set it \
+                 to the prefix of {python}"
+            ),
+            None => format!(
+                "Python's standard library was not found from {python}: check that it runs \
+                 (`{python} -c 'import encodings'`), or set {PYTHON_ENV} to a working \
+                 interpreter of the version the crate was built with"
+            ),
+        }
+    } else if message.contains("numpy") || cause.type_name.contains("ImportError") {
+        format!("numpy failed to import in {python}: reinstall it with {install}")
+    } else {
+        format!("check that {python} runs, and PYTHONHOME and PYTHONPATH if set")
+    }
 }
 
 /// Puts `dir` first on Python's `sys.path`, starting Python if needed, so

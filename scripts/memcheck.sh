@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `make memcheck`: every integration test binary under valgrind memcheck,
+# children included, with PYTHONMALLOC=malloc (so every Python object is a
+# malloc block valgrind tracks, not a piece of a pymalloc arena), and the
+# suppressions in scripts/memcheck.supp. Fails on any error valgrind counts
+# (invalid reads or writes, uses of uninitialised values, ...) and on any
+# definitely-lost block.
+#
+# Not run under valgrind, and why:
+# - tests/memory.rs measures resident memory over 220,000 calls: valgrind's
+#   own allocator makes the number meaningless, and the leak it guards
+#   against is what memcheck's leak check finds directly.
+# - tests/soak.rs is ignored by default (make soak).
+# - doc tests are compiled by rustdoc at test time, not integration tests.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$ROOT/target/memcheck"
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+cd "$ROOT"
+
+cargo test --no-run --message-format=json 2>/dev/null >"$OUT/build.json" || {
+    cargo test --no-run
+    exit 1
+}
+mapfile -t BINARIES < <("$PYO3_PYTHON" - "$OUT/build.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    msg = json.loads(line)
+    target = msg.get("target", {})
+    if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
+            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak")):
+        print(msg["executable"])
+PY
+)
+
+status=0
+for bin in "${BINARIES[@]}"; do
+    name=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
+    echo "memcheck: $name"
+    # --trace-children: the child-process tests run the same binary again;
+    # the interpreters they start only to make a virtualenv are skipped.
+    # perl: a shell started in the background ignores SIGINT, and the
+    # Ctrl-C test needs the default (see scripts/matrix.sh).
+    # --fair-sched: valgrind runs one thread at a time, and without it a
+    # thread looping on calls can starve the one that is exiting.
+    PYTHONMALLOC=malloc PROPTEST_CASES=32 PIM_HANG_SECS=300 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+        valgrind --tool=memcheck --error-exitcode=99 --fair-sched=yes \
+        --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        --suppressions="$ROOT/scripts/memcheck.supp" --gen-suppressions=all \
+        --trace-children=yes --trace-children-skip='*/python*,*/venv/bin/*' \
+        --log-file="$OUT/logs/$name.%p.log" \
+        "$bin" --test-threads=1 >"$OUT/$name.out" 2>&1
+    rc=$?
+    tail -n 3 "$OUT/$name.out" | grep -E 'test result' || true
+    if [[ $rc != 0 ]]; then
+        echo "memcheck: $name exited $rc (see $OUT/$name.out)"
+        status=1
+    fi
+done
+
+echo
+echo "== make memcheck: valgrind summaries, one line per process =="
+untraced=0 errors=0 lost_bytes=0
+for log in "$OUT"/logs/*.log; do
+    summary=$(grep -h 'ERROR SUMMARY' "$log" | sed 's/^==[0-9]*== //')
+    lost=$(grep -h 'definitely lost:' "$log" | sed 's/^==[0-9]*== *//')
+    if [[ -z $summary ]]; then
+        # valgrind opens the log at fork; a child that then execs a program
+        # it does not trace (python -m venv) leaves only the header.
+        printf '%-36s %s\n' "$(basename "$log" .log)" "not traced: $(grep -h -o 'Command: .*' "$log" | head -1)"
+        untraced=$((untraced + 1))
+        continue
+    fi
+    signal=$(grep -h -o 'Process terminating with default action of signal [0-9]* ([A-Z]*)' "$log" | head -1)
+    if [[ -n $signal ]]; then
+        # Killed on purpose by its test (Ctrl-C, or the retention abort)
+        # in the middle of a call: the objects of that call are held only by
+        # the killed thread's registers, so a leak record says nothing of
+        # the crate. Its errors other than leaks still count.
+        others=$(grep -c -E '^==[0-9]+== (Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and dest)' "$log")
+        printf '%-36s %s: %s errors other than leaks (leak record not counted) | %s\n' \
+            "$(basename "$log" .log)" "${signal#Process terminating with default action of }" "$others" "${lost:-definitely lost: 0 bytes in 0 blocks}"
+        errors=$((errors + others))
+        continue
+    fi
+    printf '%-36s %s | %s\n' "$(basename "$log" .log)" "$summary" "${lost:-definitely lost: 0 bytes in 0 blocks}"
+    errors=$((errors + $(echo "$summary" | awk '{print $3}')))
+    lost_bytes=$((lost_bytes + $(echo "${lost:-definitely lost: 0 bytes}" | awk '{gsub(",", "", $3); print $3}')))
+done
+echo "memcheck: $(ls "$OUT"/logs/*.log | wc -l) processes ($untraced forked only to exec an untraced program), $errors errors, $lost_bytes bytes definitely lost"
+if [[ $errors != 0 || $lost_bytes != 0 ]]; then
+    status=1
+fi
+exit $status
