@@ -41,8 +41,10 @@ void py_error_free(py_error *err);
 
 /* ---- Start-up and loading ------------------------------------------------ */
 
-/* Start Python once per process, without its signal handlers, import numpy's
- * C API, and put module_dir last on sys.path.
+/* Start Python once per process, without its signal handlers (the host's
+ * SIGINT disposition is restored even where Python < 3.10 installs its own
+ * on importing _signal), import numpy's C API, and put module_dir last on
+ * sys.path. A failed start returns -1 with err filled; it does not exit.
  * program: borrowed UTF-8 path of the interpreter whose prefix and
  *          site-packages to use (a virtualenv's bin/python works); may be NULL.
  * module_dir: borrowed UTF-8 directory; may be NULL.
