@@ -96,10 +96,13 @@ fn build() -> Result<(), String> {
         .define("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")
         .warnings(true)
         .extra_warnings(true)
+        // A C API function missing from one Python's headers must fail the
+        // build there, not link against nothing.
+        .flag_if_supported("-Werror=implicit-function-declaration")
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-missing-field-initializers")
         .try_compile("py_in_mem_glue")
-        .map_err(|e| format!("compiling csrc/glue.c against {python} failed: {e}"))?;
+        .map_err(|e| format!("compiling csrc/ against {python} failed: {e}"))?;
 
     // What the crate reads at run time: the interpreter to take the prefix
     // and site-packages from, and the directory holding `outliers.py`.

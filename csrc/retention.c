@@ -25,6 +25,7 @@
  */
 #include "internal.h"
 
+#include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
 #include <string.h>
 
 /* How deep to follow untracked containers, and how many untracked holders
