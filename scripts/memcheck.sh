@@ -7,9 +7,9 @@
 # definitely-lost block.
 #
 # Not run under valgrind, and why:
-# - tests/memory.rs measures resident memory over 220,000 calls: valgrind's
-#   own allocator makes the number meaningless, and the leak it guards
-#   against is what memcheck's leak check finds directly.
+# - tests/memory.rs and tests/thread_states.rs measure resident memory:
+#   valgrind's own allocator makes the numbers meaningless, and the leaks
+#   they guard against are what memcheck's leak check finds directly.
 # - tests/soak.rs is ignored by default (make soak).
 # - doc tests are compiled by rustdoc at test time, not integration tests.
 set -uo pipefail
@@ -30,7 +30,7 @@ for line in open(sys.argv[1]):
     msg = json.loads(line)
     target = msg.get("target", {})
     if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
-            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak")):
+            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak", "thread_states")):
         print(msg["executable"])
 PY
 )
