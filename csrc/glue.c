@@ -245,9 +245,10 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
     return rc;
 }
 
-PyObject *load_func(const char *module, const char *func) {
+PyObject *load_func(const char *module, const char *func, int *importing) {
     PyObject *mod = PyImport_ImportModule(module);
     PyObject *fn;
+    *importing = mod == NULL;
     if (mod == NULL) {
         return NULL;
     }
@@ -284,7 +285,8 @@ static void remember_source_lines(PyObject *filename, const char *source) {
     PyErr_Clear();
 }
 
-PyObject *load_source(const char *module, const char *source, const char *func) {
+PyObject *load_source(const char *module, const char *source, const char *func,
+                      int *importing) {
     PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
     name = PyUnicode_FromString(module);
     /* A name no file has, so tracebacks take the lines from linecache. */
@@ -297,6 +299,7 @@ PyObject *load_source(const char *module, const char *source, const char *func) 
         /* Registers the module in sys.modules (replacing one of that name). */
         mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
     }
+    *importing = mod == NULL;
     if (mod != NULL) {
         fn = PyObject_GetAttrString(mod, func);
     }

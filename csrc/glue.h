@@ -58,15 +58,18 @@ int init_python(const char *program, const char *module_dir, py_error *err);
 int add_sys_path(const char *dir);
 
 /* import module; return module.func if it is callable. GIL held.
- * module, func: borrowed UTF-8. Returns a new reference, or NULL with an
- * exception set. */
-PyObject *load_func(const char *module, const char *func);
+ * module, func: borrowed UTF-8. importing: out; on failure, 1 if the import
+ * itself failed, 0 if getting func did. Returns a new reference, or NULL with
+ * an exception set. */
+PyObject *load_func(const char *module, const char *func, int *importing);
 
 /* Compile source as the module `module` (registered in sys.modules, its
  * tracebacks showing the source's lines) and return module.func if callable.
- * GIL held. module, source, func: borrowed UTF-8. Returns a new reference, or
- * NULL with an exception set (a SyntaxError names the module and line). */
-PyObject *load_source(const char *module, const char *source, const char *func);
+ * GIL held. module, source, func: borrowed UTF-8. importing: out, as for
+ * load_func. Returns a new reference, or NULL with an exception set (a
+ * SyntaxError names the module and line). */
+PyObject *load_source(const char *module, const char *source, const char *func,
+                      int *importing);
 
 /* Release one reference. GIL held. obj: owned, consumed; may be NULL. */
 void py_decref(PyObject *obj);

@@ -63,6 +63,25 @@ pub enum Error {
         /// What to do about it.
         hint: String,
     },
+    /// A module was found, but its own code failed while it was imported:
+    /// a syntax error, an exception, or a module it imports that is missing.
+    /// (The module itself missing, or a function missing from it, is
+    /// [`Error::Python`].)
+    ///
+    /// ```
+    /// let err = py_in_mem::Function::from_source("doc_import", "raise ValueError('bad config')\n", "f").unwrap_err();
+    /// assert!(matches!(err, py_in_mem::Error::Import { .. }));
+    /// assert_eq!(err.py_type(), Some("ValueError"));
+    /// assert!(err.to_string().starts_with("importing doc_import failed: ValueError: bad config; "));
+    /// ```
+    Import {
+        /// The module being imported.
+        module: String,
+        /// What its code raised.
+        cause: PyException,
+        /// What to do about it.
+        hint: String,
+    },
     /// Python raised an exception (including `SystemExit` and
     /// `KeyboardInterrupt`, which never end the host process here).
     Python(PyException),
@@ -101,7 +120,7 @@ impl Error {
     /// ```
     pub fn exception(&self) -> Option<&PyException> {
         match self {
-            Error::Init { cause, .. } => Some(cause),
+            Error::Init { cause, .. } | Error::Import { cause, .. } => Some(cause),
             Error::Python(exception) => Some(exception),
             _ => None,
         }
@@ -138,6 +157,11 @@ impl fmt::Display for Error {
                 cause,
                 hint,
             } => write!(f, "Python start-up failed ({python}): {cause}; {hint}"),
+            Error::Import {
+                module,
+                cause,
+                hint,
+            } => write!(f, "importing {module} failed: {cause}; {hint}"),
             Error::Python(exception) => exception.fmt(f),
             Error::BadResult {
                 function,

@@ -83,7 +83,7 @@ impl Function {
         let (c_module, c_name) = (c_string(module)?, c_string(name)?);
         let python = runtime::python()?;
         let gil = python.gil();
-        let func = glue::load_func(&gil, &c_module, &c_name).map_err(Error::Python)?;
+        let func = glue::load_func(&gil, &c_module, &c_name).map_err(|e| load_error(module, e))?;
         drop(gil);
         Ok(Function::new(func, module, name, python))
     }
@@ -106,7 +106,8 @@ impl Function {
         let (c_module, c_source, c_name) = (c_string(module)?, c_string(source)?, c_string(name)?);
         let python = runtime::python()?;
         let gil = python.gil();
-        let func = glue::load_source(&gil, &c_module, &c_source, &c_name).map_err(Error::Python)?;
+        let func = glue::load_source(&gil, &c_module, &c_source, &c_name)
+            .map_err(|e| load_error(module, e))?;
         drop(gil);
         Ok(Function::new(func, module, name, python))
     }
@@ -439,6 +440,48 @@ impl<'f, 'a> Call<'f, 'a> {
         function.invoke(&self.arrays, &self.kwargs, |gil, result| {
             function.view(gil, result)
         })
+    }
+}
+
+/// A failed load as an error: the module itself missing, or the function
+/// missing from it, is the Python exception as is; the module's own code
+/// failing while it imports (a syntax error, an exception, a dependency it
+/// imports that is missing) is [`Error::Import`], with what to do about it.
+fn load_error(module: &str, error: glue::LoadError) -> Error {
+    let cause = error.exception;
+    let missing = (cause.type_name == "ModuleNotFoundError")
+        .then(|| {
+            cause
+                .message
+                .strip_prefix("No module named '")?
+                .strip_suffix('\'')
+        })
+        .flatten();
+    // "pkg.sub" is itself missing when pkg or pkg.sub is.
+    let module_itself_missing = missing.is_some_and(|name| {
+        module == name
+            || module
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('.'))
+    });
+    if !error.importing || module_itself_missing {
+        return Error::Python(cause);
+    }
+    let python = runtime::interpreter();
+    let hint = match missing {
+        Some(name) => {
+            let top = name.split('.').next().unwrap_or(name);
+            format!("{module} imports {name}, which is not installed for {python}: install it (`{python} -m pip install {top}`, if that is its name on PyPI)")
+        }
+        None if cause.type_name == "SyntaxError" || cause.type_name == "IndentationError" => {
+            format!("fix the syntax of {module} where the message says")
+        }
+        None => format!("{module} raised while it was imported: fix it where the traceback (Error::traceback) shows"),
+    };
+    Error::Import {
+        module: module.to_owned(),
+        cause,
+        hint,
     }
 }
 

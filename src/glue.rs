@@ -4,7 +4,7 @@
 //! into Rust ones (`Result`, owned `String`s, RAII) and nothing more. The GIL
 //! is a value here: functions that need it take `&Gil`.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -204,11 +204,34 @@ pub(crate) fn add_sys_path(gil: &Gil, dir: &CStr) -> Result<(), PyException> {
     }
 }
 
+/// Why loading a function failed: the exception, and whether it came from
+/// importing the module (rather than from getting the function).
+pub(crate) struct LoadError {
+    pub(crate) exception: PyException,
+    pub(crate) importing: bool,
+}
+
+/// Turns a load's result and its `importing` flag into a `Result`.
+///
+/// # Safety
+/// As for [`owned_or_error`].
+unsafe fn loaded(gil: &Gil, ptr: *mut PyObject, importing: c_int) -> Result<PyRef, LoadError> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { owned_or_error(gil, ptr) }.map_err(|exception| LoadError {
+        exception,
+        importing: importing != 0,
+    })
+}
+
 /// `import module; module.func`, checked callable.
-pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<PyRef, PyException> {
-    // SAFETY: the GIL is held; load_func returns a new reference or NULL.
-    let func = unsafe { PyRef::from_owned(raw::load_func(module.as_ptr(), func.as_ptr())) };
-    func.ok_or_else(|| last_error(gil))
+pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<PyRef, LoadError> {
+    let mut importing = 0;
+    // SAFETY: the GIL is held; the strings are valid for the call; load_func
+    // returns a new reference or NULL, and sets `importing`.
+    unsafe {
+        let func = raw::load_func(module.as_ptr(), func.as_ptr(), &mut importing);
+        loaded(gil, func, importing)
+    }
 }
 
 /// Compiles `source` as module `module` and returns `module.func`.
@@ -217,17 +240,19 @@ pub(crate) fn load_source(
     module: &CStr,
     source: &CStr,
     func: &CStr,
-) -> Result<PyRef, PyException> {
+) -> Result<PyRef, LoadError> {
+    let mut importing = 0;
     // SAFETY: the GIL is held; the strings are valid for the call;
-    // load_source returns a new reference or NULL.
-    let func = unsafe {
-        PyRef::from_owned(raw::load_source(
+    // load_source returns a new reference or NULL, and sets `importing`.
+    unsafe {
+        let func = raw::load_source(
             module.as_ptr(),
             source.as_ptr(),
             func.as_ptr(),
-        ))
-    };
-    func.ok_or_else(|| last_error(gil))
+            &mut importing,
+        );
+        loaded(gil, func, importing)
+    }
 }
 
 /// Turns a glue call's new reference (or NULL with an exception set) into a

@@ -80,11 +80,16 @@ extern "C" {
         err: *mut PyErrorRaw,
     ) -> c_int;
     pub fn add_sys_path(dir: *const c_char) -> c_int;
-    pub fn load_func(module: *const c_char, func: *const c_char) -> *mut PyObject;
+    pub fn load_func(
+        module: *const c_char,
+        func: *const c_char,
+        importing: *mut c_int,
+    ) -> *mut PyObject;
     pub fn load_source(
         module: *const c_char,
         source: *const c_char,
         func: *const c_char,
+        importing: *mut c_int,
     ) -> *mut PyObject;
     pub fn py_decref(obj: *mut PyObject);
 

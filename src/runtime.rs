@@ -48,11 +48,17 @@ pub(crate) fn python() -> Result<Python, Error> {
     PYTHON.get_or_init(start).clone()
 }
 
-fn start() -> Result<Python, Error> {
-    let python = match std::env::var(PYTHON_ENV) {
+/// The interpreter whose prefix and site-packages Python takes: the one in
+/// [`PYTHON_ENV`] if set, else [`BUILD_PYTHON`]. For messages, too.
+pub(crate) fn interpreter() -> String {
+    match std::env::var(PYTHON_ENV) {
         Ok(chosen) if !chosen.is_empty() => chosen,
         _ => BUILD_PYTHON.to_owned(),
-    };
+    }
+}
+
+fn start() -> Result<Python, Error> {
+    let python = interpreter();
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
     let module_dir = CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))?;
     // SAFETY: OnceLock runs this once per process. If we start Python, no

@@ -304,7 +304,11 @@ fn source_compiled_into_the_binary() {
     );
     let err =
         Function::from_source("pim_raises", "raise ImportError('at import')\n", "f").unwrap_err();
-    assert_eq!(err.to_string(), "ImportError: at import");
+    assert!(matches!(err, Error::Import { .. }), "{err:?}");
+    assert_eq!(
+        err.exception().unwrap().to_string(),
+        "ImportError: at import"
+    );
     let err = Function::from_source("pim_embedded", source, "np").unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -259,8 +259,14 @@ fn a_module_that_raises_on_import_is_an_error_and_the_process_goes_on() {
     for _ in 0..2 {
         // Twice: a failed import leaves no half-made module in sys.modules.
         let err = Outliers::new("pim_raises_on_import", "detect").unwrap_err();
-        assert!(matches!(err, Error::Python(_)), "{err:?}");
-        assert_eq!(err.to_string(), "ValueError: bad configuration in module");
+        assert!(matches!(err, Error::Import { .. }), "{err:?}");
+        assert_eq!(err.py_type(), Some("ValueError"));
+        assert_eq!(
+            err.to_string(),
+            "importing pim_raises_on_import failed: ValueError: bad configuration in module; \
+             pim_raises_on_import raised while it was imported: fix it where the traceback \
+             (Error::traceback) shows"
+        );
         let traceback = err.traceback().unwrap();
         assert!(
             traceback.contains("pim_raises_on_import.py\", line 3"),
@@ -281,18 +287,48 @@ fn a_module_with_a_syntax_error_is_an_error_naming_file_and_line() {
         "import numpy as np\n\ndef detect(data)\n    return data\n",
     );
     let err = Outliers::new("pim_syntax_error", "detect").unwrap_err();
+    assert!(matches!(err, Error::Import { .. }), "{err:?}");
     assert_eq!(err.py_type(), Some("SyntaxError"));
     let message = err.to_string();
     // "SyntaxError: expected ':' (pim_syntax_error.py, line 3)" on 3.10+,
     // "SyntaxError: invalid syntax (pim_syntax_error.py, line 3)" on 3.9.
     assert!(
-        message.starts_with("SyntaxError: ") && message.ends_with("(pim_syntax_error.py, line 3)"),
+        message.starts_with("importing pim_syntax_error failed: SyntaxError: ")
+            && message.ends_with(
+                "(pim_syntax_error.py, line 3); fix the syntax of pim_syntax_error where the message says"
+            ),
         "{message}"
     );
     let outliers = Outliers::new("outliers", "detect").unwrap();
     assert_eq!(
         outliers.detect(&article_data(1000, 6)).unwrap(),
         [7, 113, 835]
+    );
+}
+
+#[test]
+fn a_module_whose_dependency_is_missing_says_what_to_install() {
+    user_module(
+        "pim_needs_a_dependency",
+        "import pim_no_such_dependency.sub\n\ndef detect(data):\n    return data\n",
+    );
+    let err = Outliers::new("pim_needs_a_dependency", "detect").unwrap_err();
+    assert!(matches!(err, Error::Import { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "importing pim_needs_a_dependency failed: ModuleNotFoundError: No module named \
+             'pim_no_such_dependency'; pim_needs_a_dependency imports pim_no_such_dependency, \
+             which is not installed for "
+        ) && message
+            .ends_with("-m pip install pim_no_such_dependency`, if that is its name on PyPI)"),
+        "{message}"
+    );
+    // The module itself missing stays the plain Python error.
+    let err = Outliers::new("pim_no_such_module.sub", "detect").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ModuleNotFoundError: No module named 'pim_no_such_module'"
     );
 }
 
