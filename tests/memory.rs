@@ -6,17 +6,8 @@
 
 mod common;
 
-use common::{article_data, test_func};
+use common::{article_data, test_func, vm_rss_kib};
 use py_in_mem::Outliers;
-
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 #[test]
 fn two_hundred_thousand_calls_keep_resident_memory_flat() {

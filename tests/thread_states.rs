@@ -5,18 +5,12 @@
 //!
 //! Alone in its own test binary, so no other test moves the numbers.
 
+mod common;
+
 use std::thread;
 
+use common::vm_rss_kib;
 use py_in_mem::Outliers;
-
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 #[test]
 fn short_lived_calling_threads_give_their_thread_state_back() {

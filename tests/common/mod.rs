@@ -66,3 +66,13 @@ pub fn run(mut command: Command) -> Output {
 pub fn is_child() -> bool {
     std::env::var_os(CHILD_VAR).is_some()
 }
+
+/// This process's resident memory (VmRSS), in KiB.
+pub fn vm_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
