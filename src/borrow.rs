@@ -7,6 +7,7 @@
 //! out (see `csrc/retention.c` for the rules), moves a kept array onto a
 //! private copy where that is safe, and stops the process where it is not.
 
+use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -15,7 +16,7 @@ use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::element::Element;
 use crate::error::{Error, PyException};
-use crate::glue::{last_error, npy_typenum, Gil, PyRef, Python};
+use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, PyRef, Python};
 use crate::raw;
 
 /// A Rust array as numpy will see it: address, shape and element type, with
@@ -54,11 +55,31 @@ impl<'a> RustArray<'a> {
         }
     }
 
-    /// The numpy dims (Rust allocations never exceed isize::MAX bytes).
-    fn py_dims(&self) -> [Py_ssize_t; 2] {
-        self.dims.map(|d| d as Py_ssize_t)
+    /// Makes the numpy array over this memory with `make` (`borrow_array` or
+    /// `borrow_array_untracked`, which share a signature).
+    ///
+    /// # Safety
+    /// The GIL is held, and the memory stays valid and unchanged for as long
+    /// as Python may read it (what that takes is up to the caller).
+    unsafe fn to_numpy(self, make: MakeArray) -> *mut PyObject {
+        // Rust allocations never exceed isize::MAX bytes, so the dims fit.
+        let dims = self.dims.map(|d| d as Py_ssize_t);
+        // SAFETY: data, ndim and dims describe live memory of the element
+        // type `typenum` names; the rest is the caller's promise.
+        unsafe {
+            make(
+                self.data.cast(),
+                self.ndim as c_int,
+                dims.as_ptr(),
+                self.typenum,
+            )
+        }
     }
 }
+
+/// The shape of `raw::borrow_array` and `raw::borrow_array_untracked`.
+type MakeArray =
+    unsafe extern "C" fn(*const c_void, c_int, *const Py_ssize_t, c_int) -> *mut PyObject;
 
 /// What [`BorrowedArray::release`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,18 +105,10 @@ impl<'a> BorrowedArray<'a> {
         array: RustArray<'a>,
         lent_to: &'a str,
     ) -> Result<Self, PyException> {
-        let dims = array.py_dims();
         // SAFETY: the GIL is held; data is valid for 'a, which outlives the
         // numpy array because BorrowedArray<'a> releases it (and stops the
         // process if Python pins it) before 'a ends.
-        let arr = unsafe {
-            raw::borrow_array(
-                array.data.cast(),
-                array.ndim as c_int,
-                dims.as_ptr(),
-                array.typenum,
-            )
-        };
+        let arr = unsafe { array.to_numpy(raw::borrow_array) };
         match NonNull::new(arr) {
             Some(arr) => Ok(BorrowedArray {
                 arr: Some(arr),
@@ -188,20 +201,9 @@ impl<'a> UntrackedArray<'a> {
     /// Python must not keep the array, or anything pointing into it, once the
     /// call it is passed to returns.
     pub(crate) unsafe fn new(gil: &Gil, array: RustArray<'a>) -> Result<Self, PyException> {
-        let dims = array.py_dims();
         // SAFETY: the GIL is held; data is valid for 'a; the caller promises
         // Python drops the array before 'a ends.
-        let arr = unsafe {
-            crate::glue::owned_or_error(
-                gil,
-                raw::borrow_array_untracked(
-                    array.data.cast(),
-                    array.ndim as c_int,
-                    dims.as_ptr(),
-                    array.typenum,
-                ),
-            )
-        }?;
+        let arr = unsafe { owned_or_error(gil, array.to_numpy(raw::borrow_array_untracked)) }?;
         Ok(UntrackedArray {
             arr,
             _data: PhantomData,

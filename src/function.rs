@@ -143,7 +143,7 @@ impl Function {
     /// ```
     pub fn call<T: Element, U: Element>(&self, input: &[T]) -> Result<Vec<U>, Error> {
         self.invoke(&[RustArray::vector(input)], &[], |gil, result| {
-            self.convert(gil, result, expected_vec::<U>, to_vec::<U>)
+            self.to_vec::<U>(gil, result)
         })
     }
 
@@ -184,7 +184,7 @@ impl Function {
         let result = unsafe { glue::detect(&gil, &self.func, array.as_ptr()) };
         drop(array);
         let result = result.map_err(Error::Python)?;
-        self.convert(&gil, result, expected_vec::<U>, to_vec::<U>)
+        self.to_vec::<U>(&gil, result)
     }
 
     /// [`call`](Self::call) without the retention check: no base object,
@@ -217,7 +217,7 @@ impl Function {
         let result = unsafe { glue::detect(&gil, &self.func, array.as_ptr()) };
         let converted = result
             .map_err(Error::Python)
-            .and_then(|result| self.convert(&gil, result, expected_vec::<U>, to_vec::<U>));
+            .and_then(|result| self.to_vec::<U>(&gil, result));
         drop(array);
         converted
     }
@@ -358,6 +358,11 @@ impl Function {
         Err(self.bad_result(mismatch.expected, mismatch.found))
     }
 
+    /// The 1-D result as a `Vec<U>`, converted without loss.
+    fn to_vec<U: Element>(&self, gil: &Gil, result: PyRef) -> Result<Vec<U>, Error> {
+        self.convert(gil, result, expected_vec::<U>, to_vec::<U>)
+    }
+
     fn view<U: Element>(&self, gil: &Gil, result: PyRef) -> Result<ArrayView<U>, Error> {
         ArrayView::new(gil, result).map_err(|(expected, found)| self.bad_result(expected, found))
     }
@@ -423,7 +428,7 @@ impl<'f, 'a> Call<'f, 'a> {
     pub fn call<U: Element>(self) -> Result<Vec<U>, Error> {
         let function = self.function;
         function.invoke(&self.arrays, &self.kwargs, |gil, result| {
-            function.convert(gil, result, expected_vec::<U>, to_vec::<U>)
+            function.to_vec::<U>(gil, result)
         })
     }
 
