@@ -84,7 +84,10 @@ fn build() -> Result<(), String> {
 
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     cc::Build::new()
-        .files(["glue.c", "arrays.c", "retention.c"].map(|f| manifest_dir.join("csrc").join(f)))
+        .files(
+            ["glue.c", "arrays.c", "retention.c", "layout.c"]
+                .map(|f| manifest_dir.join("csrc").join(f)),
+        )
         .include(manifest_dir.join("csrc"))
         .include(&python_include)
         .include(&numpy_include)

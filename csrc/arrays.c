@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int npy_typenum(char kind, int itemsize) {
+int pim_npy_typenum(char kind, int itemsize) {
     switch (kind) {
     case 'b':
         return itemsize == 1 ? NPY_BOOL : -1;
@@ -58,7 +58,7 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     spare_borrow_capsule = NULL;
     if (capsule == NULL) {
         /* Rust never lends a NULL pointer, not even for an empty slice. */
-        capsule = PyCapsule_New((void *)data, GLUE_BORROW_CAPSULE, NULL);
+        capsule = PyCapsule_New((void *)data, PIM_BORROW_CAPSULE, NULL);
     } else if (PyCapsule_SetPointer(capsule, (void *)data) < 0) {
         Py_DECREF(capsule);
         return NULL;
@@ -69,7 +69,7 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     return capsule;
 }
 
-void glue_return_borrow_capsule(PyObject *capsule) {
+void pim_return_borrow_capsule(PyObject *capsule) {
     if (spare_borrow_capsule == NULL && Py_REFCNT(capsule) == 1) {
         spare_borrow_capsule = capsule;
     } else {
@@ -77,7 +77,7 @@ void glue_return_borrow_capsule(PyObject *capsule) {
     }
 }
 
-PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum) {
+PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum) {
     PyObject *base, *arr;
     /* No NPY_ARRAY_WRITEABLE: Python sees the Rust slice read-only. */
     arr = array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
@@ -99,7 +99,7 @@ PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int t
     return arr;
 }
 
-PyObject *borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
+PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                  int typenum) {
     return array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
 }
@@ -107,7 +107,7 @@ PyObject *borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *d
 /* The owner of a given buffer and how to free it, kept by the array's base. */
 typedef struct {
     void *owner;
-    owner_release_fn release;
+    pim_release_fn release;
 } owned_buffer;
 
 static const char OWNED_CAPSULE[] = "py_in_mem.owned";
@@ -124,8 +124,8 @@ static void owned_capsule_free(PyObject *capsule) {
     PyErr_Clear();
 }
 
-PyObject *own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
-                    int writeable, void *owner, owner_release_fn release) {
+PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
+                    int writeable, void *owner, pim_release_fn release) {
     PyObject *base, *arr;
     owned_buffer *buffer = PyMem_RawMalloc(sizeof *buffer);
     int flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED;
@@ -157,18 +157,18 @@ PyObject *own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
     return arr;
 }
 
-PyObject *call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames) {
+PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames) {
     return PyObject_Vectorcall(fn, args, nargs, kwnames);
 }
 
-void describe_what(PyObject *obj, char *what, size_t size) {
+void pim_describe_what(PyObject *obj, char *what, size_t size) {
     PyArrayObject *array = (PyArrayObject *)obj;
     char *dtype;
     if (!PyArray_Check(obj)) {
         snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
         return;
     }
-    dtype = glue_dup_str((PyObject *)PyArray_DESCR(array));
+    dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));
     if (PyArray_NDIM(array) == 1) {
         snprintf(what, size, "a numpy array of dtype %s", dtype ? dtype : "?");
     } else {
@@ -178,13 +178,13 @@ void describe_what(PyObject *obj, char *what, size_t size) {
     free(dtype);
 }
 
-int describe_array(PyObject *obj, array_view *out) {
+pim_result_kind pim_describe_array(PyObject *obj, pim_array_view *out) {
     PyArrayObject *array;
     int i;
     /* No memset and no strings: this is on every call's path. */
     out->obj = obj;
     if (!PyArray_Check(obj)) {
-        return -2;
+        return PIM_NOT_ARRAY;
     }
     array = (PyArrayObject *)obj;
     out->data = PyArray_BYTES(array);
@@ -201,20 +201,18 @@ int describe_array(PyObject *obj, array_view *out) {
      * reach or write this memory. */
     out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
                       ((PyArrayObject_fields *)array)->weakreflist == NULL;
-    return 0;
+    return PIM_ARRAY;
 }
 
-int detect(PyObject *fn, PyObject *arr, array_view *out) {
+pim_result_kind pim_detect(PyObject *fn, PyObject *arr, pim_array_view *out) {
     PyObject *result = PyObject_CallOneArg(fn, arr);
-    int status;
     if (result == NULL) {
         out->obj = NULL;
-        return -1;
+        return PIM_RAISED;
     }
-    status = describe_array(result, out); /* out->obj = result: ours to release */
-    return status;
+    return pim_describe_array(result, out); /* out->obj = result: ours to release */
 }
 
-PyObject *array_copy(PyObject *arr) {
+PyObject *pim_array_copy(PyObject *arr) {
     return PyArray_NewCopy((PyArrayObject *)arr, NPY_CORDER);
 }

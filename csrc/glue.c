@@ -22,7 +22,7 @@ static char *dup_cstr(const char *s) {
     return copy;
 }
 
-char *glue_dup_str(PyObject *obj) {
+char *pim_dup_str(PyObject *obj) {
     char *copy = NULL;
     PyObject *text = PyObject_Str(obj);
     PyObject *bytes = NULL;
@@ -48,11 +48,11 @@ static char *dup_type_name(PyObject *type) {
         PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
         PyObject *full = PyUnicode_FromFormat("%U.%S", module, qualname);
         if (full != NULL) {
-            name = glue_dup_str(full);
+            name = pim_dup_str(full);
             Py_DECREF(full);
         }
     } else if (qualname != NULL) {
-        name = glue_dup_str(qualname);
+        name = pim_dup_str(qualname);
     }
     Py_XDECREF(module);
     Py_XDECREF(qualname);
@@ -80,7 +80,7 @@ static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
         joined = PyUnicode_Join(empty, lines);
     }
     if (joined != NULL) {
-        text = glue_dup_str(joined);
+        text = pim_dup_str(joined);
     }
     Py_XDECREF(joined);
     Py_XDECREF(empty);
@@ -90,7 +90,7 @@ static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
     return text;
 }
 
-void py_last_error(py_error *err) {
+void pim_last_error(pim_error *err) {
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     memset(err, 0, sizeof *err);
 #if PY_VERSION_HEX >= 0x030C0000
@@ -110,7 +110,7 @@ void py_last_error(py_error *err) {
         return;
     }
     err->type_name = dup_type_name(type);
-    err->message = value != NULL ? glue_dup_str(value) : dup_cstr("");
+    err->message = value != NULL ? pim_dup_str(value) : dup_cstr("");
     err->traceback = dup_traceback(type, value, tb);
     /* Releasing the exception releases its traceback, and with it the frames
      * that still refer to the call's arguments. */
@@ -120,7 +120,7 @@ void py_last_error(py_error *err) {
     PyErr_Clear();
 }
 
-void py_error_free(py_error *err) {
+void pim_error_free(pim_error *err) {
     free(err->type_name);
     free(err->message);
     free(err->traceback);
@@ -131,7 +131,7 @@ void py_error_free(py_error *err) {
 
 /* Fill err from a failed PyStatus (start-up errors are not exceptions).
  * err: out, filled with owned strings; status: by value, its strings static. */
-static void status_error(py_error *err, PyStatus status) {
+static void status_error(pim_error *err, PyStatus status) {
     char text[512];
     if (PyStatus_IsExit(status)) {
         snprintf(text, sizeof text, "Python start-up asked to exit with code %d",
@@ -172,11 +172,13 @@ static int sys_path_add(const char *dir, int front) {
     return rc;
 }
 
-int add_sys_path(const char *dir) { return sys_path_add(dir, 1); }
+pim_status pim_add_sys_path(const char *dir) {
+    return sys_path_add(dir, 1) < 0 ? PIM_ERR : PIM_OK;
+}
 
-int init_python(const char *program, const char *module_dir, py_error *err) {
+pim_status pim_init_python(const char *program, const char *module_dir, pim_error *err) {
     int started_here = 0;
-    int rc = 0;
+    pim_status rc = PIM_OK;
     PyGILState_STATE gil = PyGILState_UNLOCKED;
     struct sigaction host_sigint;
     memset(err, 0, sizeof *err);
@@ -199,14 +201,14 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
             if (PyStatus_Exception(status)) {
                 PyConfig_Clear(&config);
                 status_error(err, status);
-                return -1;
+                return PIM_ERR;
             }
         }
         status = Py_InitializeFromConfig(&config);
         PyConfig_Clear(&config);
         if (PyStatus_Exception(status)) {
             status_error(err, status);
-            return -1;
+            return PIM_ERR;
         }
         started_here = 1;
     } else {
@@ -215,15 +217,15 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
     }
 
     if (module_dir != NULL && sys_path_add(module_dir, 0) < 0) {
-        rc = -1;
+        rc = PIM_ERR;
     }
     /* _import_array, unlike import_array, reports failure (numpy missing, or
      * its C API older than the headers) instead of returning from us. */
-    if (rc == 0 && _import_array() < 0) {
-        rc = -1;
+    if (rc == PIM_OK && _import_array() < 0) {
+        rc = PIM_ERR;
     }
-    if (rc < 0) {
-        py_last_error(err);
+    if (rc == PIM_ERR) {
+        pim_last_error(err);
     }
 
     if (started_here) {
@@ -245,7 +247,7 @@ int init_python(const char *program, const char *module_dir, py_error *err) {
     return rc;
 }
 
-PyObject *load_func(const char *module, const char *func, int *importing) {
+PyObject *pim_load_func(const char *module, const char *func, int *importing) {
     PyObject *mod = PyImport_ImportModule(module);
     PyObject *fn;
     *importing = mod == NULL;
@@ -285,7 +287,7 @@ static void remember_source_lines(PyObject *filename, const char *source) {
     PyErr_Clear();
 }
 
-PyObject *load_source(const char *module, const char *source, const char *func,
+PyObject *pim_load_source(const char *module, const char *source, const char *func,
                       int *importing) {
     PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
     name = PyUnicode_FromString(module);
@@ -315,4 +317,4 @@ PyObject *load_source(const char *module, const char *source, const char *func,
     return fn;
 }
 
-void py_decref(PyObject *obj) { Py_XDECREF(obj); }
+void pim_decref(PyObject *obj) { Py_XDECREF(obj); }

@@ -5,9 +5,9 @@
  *  - "GIL held" means the caller holds the GIL (PyGILState_Ensure) for the
  *    whole call; the Rust side takes it with an RAII guard.
  *  - A function that fails leaves a Python exception set; the caller fetches
- *    and clears it with py_last_error while still holding the GIL.
+ *    and clears it with pim_last_error while still holding the GIL.
  *  - "new reference" means the caller owns one reference and must give it back
- *    with py_decref; "borrowed" means the caller owns nothing.
+ *    with pim_decref; "borrowed" means the caller owns nothing.
  */
 #ifndef PY_IN_MEM_GLUE_H
 #define PY_IN_MEM_GLUE_H
@@ -20,24 +20,38 @@
 #endif
 #include <Python.h>
 
+/* ---- Names and codes ------------------------------------------------------ */
+
+/* Every symbol the glue exports starts with pim_ (types and constants too),
+ * and every helper not called from Rust is static, so a host program's own C
+ * functions (detect, init_python, ...) never collide with the glue's.
+ * Return codes are enums, declared one for one in src/raw.rs as #[repr(C)]
+ * enums of the same names: a function returns only the values listed. */
+
+/* Success or failure of a call that reports nothing else. */
+typedef enum {
+    PIM_OK = 0,
+    PIM_ERR = -1 /* see the function: an exception is set, or err is filled */
+} pim_status;
+
 /* ---- Errors ------------------------------------------------------------- */
 
 /* An exception turned into owned C strings.
  * Every non-NULL field is malloc'ed and owned by the struct's holder; free
- * them all with py_error_free. */
+ * them all with pim_error_free. */
 typedef struct {
     char *type_name; /* "ValueError", or "module.Class" outside builtins */
     char *message;   /* str(exception) */
     char *traceback; /* traceback.format_exception(...), or NULL */
-} py_error;
+} pim_error;
 
 /* Fetch and clear the current exception into err. GIL held.
- * err: out; filled with owned strings (free with py_error_free). If no
+ * err: out; filled with owned strings (free with pim_error_free). If no
  * exception is set, fills a generic one. Never leaves an exception set. */
-void py_last_error(py_error *err);
+void pim_last_error(pim_error *err);
 
 /* Free the strings of err and set them to NULL. No GIL needed. */
-void py_error_free(py_error *err);
+void pim_error_free(pim_error *err);
 
 /* ---- Start-up and loading ------------------------------------------------ */
 
@@ -48,84 +62,85 @@ void py_error_free(py_error *err);
  * program: borrowed UTF-8 path of the interpreter whose prefix and
  *          site-packages to use (a virtualenv's bin/python works); may be NULL.
  * module_dir: borrowed UTF-8 directory; may be NULL.
- * err: out; on failure filled with owned strings (free with py_error_free).
+ * err: out; on failure filled with owned strings (free with pim_error_free).
  * Call without the GIL, from one thread, once. On return the GIL is released.
- * Returns 0 on success, -1 on failure. */
-int init_python(const char *program, const char *module_dir, py_error *err);
+ * Returns PIM_OK, or PIM_ERR with err filled. */
+pim_status pim_init_python(const char *program, const char *module_dir, pim_error *err);
 
 /* Put dir first on sys.path unless it is there already. GIL held.
- * dir: borrowed UTF-8. Returns 0, or -1 with an exception set. */
-int add_sys_path(const char *dir);
+ * dir: borrowed UTF-8. Returns PIM_OK, or PIM_ERR with an exception set. */
+pim_status pim_add_sys_path(const char *dir);
 
 /* import module; return module.func if it is callable. GIL held.
  * module, func: borrowed UTF-8. importing: out; on failure, 1 if the import
  * itself failed, 0 if getting func did. Returns a new reference, or NULL with
  * an exception set. */
-PyObject *load_func(const char *module, const char *func, int *importing);
+PyObject *pim_load_func(const char *module, const char *func, int *importing);
 
 /* Compile source as the module `module` (registered in sys.modules, its
  * tracebacks showing the source's lines) and return module.func if callable.
  * GIL held. module, source, func: borrowed UTF-8. importing: out, as for
- * load_func. Returns a new reference, or NULL with an exception set (a
+ * pim_load_func. Returns a new reference, or NULL with an exception set (a
  * SyntaxError names the module and line). */
-PyObject *load_source(const char *module, const char *source, const char *func,
+PyObject *pim_load_source(const char *module, const char *source, const char *func,
                       int *importing);
 
 /* Release one reference. GIL held. obj: owned, consumed; may be NULL. */
-void py_decref(PyObject *obj);
+void pim_decref(PyObject *obj);
 
 /* ---- Arrays in: Rust memory lent or given to numpy ------------------------ */
 
 /* numpy's type number for an element of kind 'b' (bool), 'i' (signed), 'u'
  * (unsigned) or 'f' (float) and itemsize bytes; -1 if numpy has none. */
-int npy_typenum(char kind, int itemsize);
+int pim_npy_typenum(char kind, int itemsize);
 
 /* A read-only, C-ordered numpy array over data, without a copy. GIL held.
  * data: borrowed; the caller keeps it alive and unchanged until it has passed
- * the array to borrow_release. dims: borrowed, ndim entries (1 or 2).
+ * the array to pim_borrow_release. dims: borrowed, ndim entries (1 or 2).
  * The array's base is a capsule the glue owns, so every numpy view of the
  * array points at it and retention can be counted, and numpy refuses to make
  * the array or its views writable.
  * Returns a new reference, or NULL with an exception set. */
-PyObject *borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum);
+PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum);
 
-/* What borrow_release found. */
-enum {
-    BORROW_FREE = 0,  /* nothing in Python points into data any more */
-    BORROW_MOVED = 1, /* only the array object was kept: it now reads a
-                         private copy of data, taken at release */
-    BORROW_PINNED = 2 /* a view, a buffer, or an unknown holder still points
-                         into data: the caller must not let data be freed */
-};
+/* What pim_borrow_release found. */
+typedef enum {
+    PIM_BORROW_FREE = 0,  /* nothing in Python points into data any more */
+    PIM_BORROW_MOVED = 1, /* only the array object was kept: it now reads a
+                             private copy of data, taken at release */
+    PIM_BORROW_PINNED = 2 /* a view, a buffer, or an unknown holder still
+                             points into data: the caller must not let data
+                             be freed */
+} pim_borrow_verdict;
 
-/* Give back the reference from borrow_array and tell whether Python kept the
+/* Give back the reference from pim_borrow_array and tell whether Python kept the
  * array. GIL held. arr: owned; consumed. Retention is decided after a garbage
  * collection (dead cycles do not count); see retention.c for the rules. */
-int borrow_release(PyObject *arr);
+pim_borrow_verdict pim_borrow_release(PyObject *arr);
 
-/* Like borrow_array, but with no base capsule: nothing can tell afterwards
+/* Like pim_borrow_array, but with no base capsule: nothing can tell afterwards
  * whether Python kept the array. For callers that guarantee it does not. GIL
- * held. Release the result with py_decref. */
-PyObject *borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
+ * held. Release the result with pim_decref. */
+PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                  int typenum);
 
 /* Called with the GIL held, on whatever thread drops the last reference. */
-typedef void (*owner_release_fn)(void *owner);
+typedef void (*pim_release_fn)(void *owner);
 
 /* A numpy array over data that Python owns from now on. GIL held.
  * data: owned by `owner` (opaque); release(owner) frees both, once, when the
  * array and all its views are gone. dims: borrowed, ndim entries.
  * On failure release(owner) has been called. Returns a new reference, or NULL
  * with an exception set. */
-PyObject *own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
-                    int writeable, void *owner, owner_release_fn release);
+PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
+                    int writeable, void *owner, pim_release_fn release);
 
 /* ---- Calls and results --------------------------------------------------- */
 
 /* fn(*args[:nargs], **dict(zip(kwnames, args[nargs:]))). GIL held.
  * fn, args, kwnames (a tuple of str, or NULL): borrowed.
  * Returns a new reference, or NULL with an exception set. */
-PyObject *call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames);
+PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames);
 
 /* A numpy array as a caller can read it in place. */
 typedef struct {
@@ -139,25 +154,42 @@ typedef struct {
     int byteswapped;        /* 1 when not in the machine's byte order */
     int sole_owner;         /* 1 when obj owns its data and the caller holds
                                the only reference: nothing else can write it */
-} array_view;
+} pim_array_view;
+
+/* What pim_describe_array and pim_detect found. */
+typedef enum {
+    PIM_ARRAY = 0,     /* a numpy array: every field of the view is set */
+    PIM_RAISED = -1,   /* (pim_detect) the call raised: an exception is set */
+    PIM_NOT_ARRAY = -2 /* anything else: only out->obj is set */
+} pim_result_kind;
 
 /* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed); the
  * other fields are set only for a numpy array.
- * Returns 0 for a numpy array, -2 for anything else. */
-int describe_array(PyObject *obj, array_view *out);
+ * Returns PIM_ARRAY or PIM_NOT_ARRAY. */
+pim_result_kind pim_describe_array(PyObject *obj, pim_array_view *out);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
  * array of dtype int64", "an object of type list". GIL held. obj: borrowed;
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
-void describe_what(PyObject *obj, char *what, size_t size);
+void pim_describe_what(PyObject *obj, char *what, size_t size);
 
 /* The article's entry point: fn(arr), described. GIL held. fn, arr: borrowed.
- * Returns -1 with an exception set, else describe_array's status, with
- * out->obj a new reference to the result. */
-int detect(PyObject *fn, PyObject *arr, array_view *out);
+ * Returns PIM_RAISED with an exception set and out->obj NULL, else
+ * pim_describe_array's kind, with out->obj a new reference to the result. */
+pim_result_kind pim_detect(PyObject *fn, PyObject *arr, pim_array_view *out);
 
 /* A C-ordered copy of arr that owns its data. GIL held. arr: borrowed.
  * Returns a new reference, or NULL with an exception set. */
-PyObject *array_copy(PyObject *arr);
+PyObject *pim_array_copy(PyObject *arr);
+
+/* ---- Layout ----------------------------------------------------------------- */
+
+/* The size of a type of this header ("pim_error", "pim_status", ...), the
+ * offset of one of its fields ("pim_array_view.ndim"), or the value of an
+ * enumerator ("PIM_ERR", as (size_t)-1), as this C compiler lays them out;
+ * (size_t)-1 also for a name it does not know (no enumerator needs telling
+ * apart from that: the test asks only for names it knows are there). For the test that
+ * ties src/raw.rs to this header. name: borrowed UTF-8. No GIL needed. */
+size_t pim_layout(const char *name);
 
 #endif /* PY_IN_MEM_GLUE_H */

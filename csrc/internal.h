@@ -4,7 +4,7 @@
  *
  * numpy's C API is a table of function pointers filled by import_array. With
  * several translation units they must share one table: glue.c defines it
- * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in init_python; the others see
+ * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in pim_init_python; the others see
  * it as extern.
  */
 #ifndef PY_IN_MEM_INTERNAL_H
@@ -12,7 +12,7 @@
 
 #include "glue.h"
 
-#define PY_ARRAY_UNIQUE_SYMBOL py_in_mem_ARRAY_API
+#define PY_ARRAY_UNIQUE_SYMBOL pim_ARRAY_API
 #ifndef PY_IN_MEM_DEFINE_ARRAY_API
 #define NO_IMPORT_ARRAY
 #endif
@@ -28,15 +28,20 @@
 /* The name of the capsule every borrowed array has as its base (arrays.c,
  * retention.c). It has no buffer, so numpy refuses to make the array or its
  * views writable. */
-#define GLUE_BORROW_CAPSULE "py_in_mem.borrowed"
+#define PIM_BORROW_CAPSULE "py_in_mem.borrowed"
+
+/* Helpers shared between the files of csrc/ (never called from Rust): not
+ * static, since another file calls them, but prefixed like every export and
+ * hidden from any shared object the glue ends up in. */
+#define PIM_INTERNAL __attribute__((visibility("hidden")))
 
 /* Gives back a borrow capsule nothing else holds any more, for reuse by the
- * next borrow_array. capsule: owned, consumed. GIL held. (arrays.c) */
-void glue_return_borrow_capsule(PyObject *capsule);
+ * next pim_borrow_array. capsule: owned, consumed. GIL held. (arrays.c) */
+PIM_INTERNAL void pim_return_borrow_capsule(PyObject *capsule);
 
 /* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
  * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
  * exception set. (glue.c) */
-char *glue_dup_str(PyObject *obj);
+PIM_INTERNAL char *pim_dup_str(PyObject *obj);
 
 #endif /* PY_IN_MEM_INTERNAL_H */

@@ -197,7 +197,7 @@ static void free_retained_copy(PyObject *capsule);
  * Returns 0, or -1 (out of memory: arr is unchanged). */
 static int move_to_copy(PyArrayObject *arr, PyObject *base) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
-    char *lent = PyCapsule_GetPointer(base, GLUE_BORROW_CAPSULE);
+    char *lent = PyCapsule_GetPointer(base, PIM_BORROW_CAPSULE);
     size_t nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);
     PyObject *owner;
     char *copy;
@@ -238,17 +238,17 @@ static int is_retained(PyObject *arr, PyObject *base) {
     return Py_REFCNT(arr) != 1 || Py_REFCNT(base) != 1;
 }
 
-int borrow_release(PyObject *arr) {
+pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
     PyObject *gc, *collected;
-    int verdict;
+    pim_borrow_verdict verdict;
     if (!is_retained(arr, base)) {
         /* The common case: keep the capsule past the array, for reuse. */
         Py_INCREF(base);
         Py_DECREF(arr);
-        glue_return_borrow_capsule(base);
-        return BORROW_FREE;
+        pim_return_borrow_capsule(base);
+        return PIM_BORROW_FREE;
     }
     /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
      * collector is disabled. */
@@ -258,12 +258,12 @@ int borrow_release(PyObject *arr) {
     Py_XDECREF(gc);
     PyErr_Clear();
     if (!is_retained(arr, base)) {
-        verdict = BORROW_FREE;
+        verdict = PIM_BORROW_FREE;
     } else if (Py_REFCNT(base) != 1 || ((PyArrayObject_fields *)arr)->_buffer_info != NULL ||
                !only_plain_holders(arr) || move_to_copy(array, base) < 0) {
-        verdict = BORROW_PINNED;
+        verdict = PIM_BORROW_PINNED;
     } else {
-        verdict = BORROW_MOVED;
+        verdict = PIM_BORROW_MOVED;
     }
     Py_DECREF(arr);
     return verdict;

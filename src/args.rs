@@ -6,7 +6,7 @@ use pyo3_ffi::PyObject;
 use crate::borrow::RustArray;
 use crate::element::Element;
 use crate::error::{Error, PyException};
-use crate::glue::{owned_or_error, Gil, PyRef};
+use crate::glue::{owned_or_error, Gil, StrongRef};
 
 /// A `rows` × `cols` matrix over a Rust slice in C (row-major) order, lent to
 /// Python as a 2-D numpy array.
@@ -146,7 +146,7 @@ impl<'a> From<&'a str> for Scalar<'a> {
 
 impl Scalar<'_> {
     /// The Python object for this value.
-    pub(crate) fn to_python(self, gil: &Gil) -> Result<PyRef, PyException> {
+    pub(crate) fn to_python(self, gil: &Gil) -> Result<StrongRef, PyException> {
         // SAFETY: the GIL is held; each constructor returns a new reference
         // or NULL with an exception set; the str pointer and length describe
         // valid UTF-8 for the call.
@@ -165,7 +165,7 @@ impl Scalar<'_> {
 }
 
 /// A tuple of keyword names, for a vectorcall.
-pub(crate) fn kwnames(gil: &Gil, names: &[&str]) -> Result<PyRef, PyException> {
+pub(crate) fn kwnames(gil: &Gil, names: &[&str]) -> Result<StrongRef, PyException> {
     // SAFETY: the GIL is held; PyTuple_New returns a new reference or NULL.
     let tuple = unsafe { owned_or_error(gil, pyo3_ffi::PyTuple_New(names.len() as isize)) }?;
     for (i, name) in names.iter().enumerate() {

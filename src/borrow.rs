@@ -16,7 +16,7 @@ use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::element::Element;
 use crate::error::{Error, PyException};
-use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, PyRef, Python};
+use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, Interpreter, StrongRef};
 use crate::raw;
 
 /// A Rust array as numpy will see it: address, shape and element type, with
@@ -55,8 +55,8 @@ impl<'a> RustArray<'a> {
         }
     }
 
-    /// Makes the numpy array over this memory with `make` (`borrow_array` or
-    /// `borrow_array_untracked`, which share a signature).
+    /// Makes the numpy array over this memory with `make` (`pim_borrow_array` or
+    /// `pim_borrow_array_untracked`, which share a signature).
     ///
     /// # Safety
     /// The GIL is held, and the memory stays valid and unchanged for as long
@@ -77,7 +77,7 @@ impl<'a> RustArray<'a> {
     }
 }
 
-/// The shape of `raw::borrow_array` and `raw::borrow_array_untracked`.
+/// The shape of `raw::pim_borrow_array` and `raw::pim_borrow_array_untracked`.
 type MakeArray =
     unsafe extern "C" fn(*const c_void, c_int, *const Py_ssize_t, c_int) -> *mut PyObject;
 
@@ -108,7 +108,7 @@ impl<'a> BorrowedArray<'a> {
         // SAFETY: the GIL is held; data is valid for 'a, which outlives the
         // numpy array because BorrowedArray<'a> releases it (and stops the
         // process if Python pins it) before 'a ends.
-        let arr = unsafe { array.to_numpy(raw::borrow_array) };
+        let arr = unsafe { array.to_numpy(raw::pim_borrow_array) };
         match NonNull::new(arr) {
             Some(arr) => Ok(BorrowedArray {
                 arr: Some(arr),
@@ -147,10 +147,10 @@ unsafe fn release_held(arr: Option<NonNull<PyObject>>, lent_to: &str) -> Release
         return Release::Free;
     };
     // SAFETY: the GIL is held (caller) and we give up our own reference.
-    match unsafe { raw::borrow_release(arr.as_ptr()) } {
-        raw::BORROW_FREE => Release::Free,
-        raw::BORROW_MOVED => Release::Moved,
-        _ => retention_abort(lent_to),
+    match unsafe { raw::pim_borrow_release(arr.as_ptr()) } {
+        raw::pim_borrow_verdict::PIM_BORROW_FREE => Release::Free,
+        raw::pim_borrow_verdict::PIM_BORROW_MOVED => Release::Moved,
+        raw::pim_borrow_verdict::PIM_BORROW_PINNED => retention_abort(lent_to),
     }
 }
 
@@ -160,7 +160,7 @@ impl Drop for BorrowedArray<'_> {
     fn drop(&mut self) {
         if self.arr.is_some() {
             // SAFETY: a BorrowedArray exists only once Python is initialized.
-            let gil = unsafe { Python::assume_started() }.gil();
+            let gil = unsafe { Interpreter::assume_started() }.gil();
             // SAFETY: the GIL is held just above.
             unsafe { release_held(self.arr.take(), self.lent_to) };
             drop(gil);
@@ -192,7 +192,7 @@ pub(crate) fn retained_error(function: &str) -> Error {
 
 /// A Rust array lent without retention checks. See `Function::call_unchecked`.
 pub(crate) struct UntrackedArray<'a> {
-    arr: PyRef,
+    arr: StrongRef,
     _data: PhantomData<&'a [u8]>,
 }
 
@@ -203,7 +203,7 @@ impl<'a> UntrackedArray<'a> {
     pub(crate) unsafe fn new(gil: &Gil, array: RustArray<'a>) -> Result<Self, PyException> {
         // SAFETY: the GIL is held; data is valid for 'a; the caller promises
         // Python drops the array before 'a ends.
-        let arr = unsafe { owned_or_error(gil, array.to_numpy(raw::borrow_array_untracked)) }?;
+        let arr = unsafe { owned_or_error(gil, array.to_numpy(raw::pim_borrow_array_untracked)) }?;
         Ok(UntrackedArray {
             arr,
             _data: PhantomData,

@@ -23,7 +23,7 @@ pub(crate) fn read_1d<T>(
     for position in 0..len {
         // SAFETY: numpy guarantees data + k*stride, k < len, addresses a
         // whole element of `itemsize` bytes inside the array, which the
-        // PyRef behind `desc` keeps alive; the GIL held by the caller keeps
+        // StrongRef behind `desc` keeps alive; the GIL held by the caller keeps
         // Python from changing it meanwhile.
         let value = unsafe {
             let element = desc.data.offset(position as isize * desc.strides[0]);

@@ -11,7 +11,7 @@ use crate::borrow::{retained_error, BorrowedArray, Release, RustArray, Untracked
 use crate::convert::{expected_vec, to_vec, Mismatch};
 use crate::element::Element;
 use crate::error::Error;
-use crate::glue::{self, describe, Gil, PyRef, Python};
+use crate::glue::{self, describe, Gil, Interpreter, StrongRef};
 use crate::owned::OwnedArray;
 use crate::runtime;
 use crate::view::ArrayView;
@@ -62,10 +62,10 @@ use crate::view::ArrayView;
 /// or `__array_interface__`, and C extensions that keep a raw pointer while
 /// holding the array only through plain containers, are beyond any check.
 pub struct Function {
-    func: PyRef,
+    func: StrongRef,
     /// `module.function`, for messages.
     name: String,
-    python: Python,
+    python: Interpreter,
 }
 
 impl Function {
@@ -112,7 +112,7 @@ impl Function {
         Ok(Function::new(func, module, name, python))
     }
 
-    fn new(func: PyRef, module: &str, name: &str, python: Python) -> Function {
+    fn new(func: StrongRef, module: &str, name: &str, python: Interpreter) -> Function {
         Function {
             func,
             name: format!("{module}.{name}"),
@@ -265,7 +265,7 @@ impl Function {
         &self,
         arrays: &[RustArray<'a>],
         kwargs: &[(&str, Scalar<'_>)],
-        finish: impl FnOnce(&Gil, PyRef) -> Result<R, Error>,
+        finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let gil = self.python.gil();
         // One array (the common case) is lent without a heap allocation.
@@ -307,7 +307,7 @@ impl Function {
         gil: &Gil,
         lent: &[BorrowedArray<'_>],
         kwargs: &[(&str, Scalar<'_>)],
-    ) -> Result<PyRef, Error> {
+    ) -> Result<StrongRef, Error> {
         if let ([single], []) = (lent, kwargs) {
             // SAFETY: the array is live until released, after this call.
             return unsafe { glue::detect(gil, &self.func, single.as_ptr()) }
@@ -316,14 +316,14 @@ impl Function {
         let values = kwargs
             .iter()
             .map(|(_, value)| value.to_python(gil))
-            .collect::<Result<Vec<PyRef>, _>>()
+            .collect::<Result<Vec<StrongRef>, _>>()
             .map_err(Error::Python)?;
         let names: Vec<&str> = kwargs.iter().map(|(name, _)| *name).collect();
         let kwnames = kwnames(gil, &names).map_err(Error::Python)?;
         let argv: Vec<*mut PyObject> = lent
             .iter()
             .map(BorrowedArray::as_ptr)
-            .chain(values.iter().map(PyRef::as_ptr))
+            .chain(values.iter().map(StrongRef::as_ptr))
             .collect();
         let kwnames_ptr = if kwargs.is_empty() {
             std::ptr::null_mut()
@@ -341,7 +341,7 @@ impl Function {
     pub(crate) fn convert<R>(
         &self,
         gil: &Gil,
-        result: PyRef,
+        result: StrongRef,
         expected: impl FnOnce() -> String,
         read: impl FnOnce(&glue::ArrayDesc<'_>) -> Result<R, Mismatch>,
     ) -> Result<R, Error> {
@@ -359,11 +359,11 @@ impl Function {
     }
 
     /// The 1-D result as a `Vec<U>`, converted without loss.
-    fn to_vec<U: Element>(&self, gil: &Gil, result: PyRef) -> Result<Vec<U>, Error> {
+    fn to_vec<U: Element>(&self, gil: &Gil, result: StrongRef) -> Result<Vec<U>, Error> {
         self.convert(gil, result, expected_vec::<U>, to_vec::<U>)
     }
 
-    fn view<U: Element>(&self, gil: &Gil, result: PyRef) -> Result<ArrayView<U>, Error> {
+    fn view<U: Element>(&self, gil: &Gil, result: StrongRef) -> Result<ArrayView<U>, Error> {
         ArrayView::new(gil, result).map_err(|(expected, found)| self.bad_result(expected, found))
     }
 

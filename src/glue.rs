@@ -17,17 +17,17 @@ use crate::error::PyException;
 use crate::raw;
 
 /// Proof that Python runs in this process. Only [`crate::runtime`] makes one,
-/// after `init_python` succeeded; Python is never finalized after that.
+/// after `pim_init_python` succeeded; Python is never finalized after that.
 #[derive(Clone, Copy)]
-pub(crate) struct Python {
+pub(crate) struct Interpreter {
     _private: (),
 }
 
-impl Python {
+impl Interpreter {
     /// # Safety
     /// Python must have been initialized in this process.
-    pub(crate) unsafe fn assume_started() -> Python {
-        Python { _private: () }
+    pub(crate) unsafe fn assume_started() -> Interpreter {
+        Interpreter { _private: () }
     }
 
     /// Takes the GIL on this thread, whichever thread it is.
@@ -55,7 +55,7 @@ struct KeptThreadState(PyGILState_STATE);
 
 thread_local! {
     static KEPT_THREAD_STATE: Option<KeptThreadState> = {
-        // SAFETY: only reached from Python::gil, so Python is initialized.
+        // SAFETY: only reached from Interpreter::gil, so Python is initialized.
         let state = unsafe { PyGILState_Ensure() };
         if matches!(state, PyGILState_STATE::PyGILState_UNLOCKED) {
             // SAFETY: we took the GIL just now; give it back, keeping the
@@ -101,21 +101,21 @@ impl Drop for Gil {
 }
 
 /// One owned strong reference to a Python object.
-pub struct PyRef {
+pub struct StrongRef {
     ptr: NonNull<PyObject>,
 }
 
 // SAFETY: the reference is only used, and released, with the GIL held (see
 // `Drop`), which serializes all access across threads.
-unsafe impl Send for PyRef {}
-// SAFETY: `&PyRef` only hands out the pointer; using it needs the GIL.
-unsafe impl Sync for PyRef {}
+unsafe impl Send for StrongRef {}
+// SAFETY: `&StrongRef` only hands out the pointer; using it needs the GIL.
+unsafe impl Sync for StrongRef {}
 
-impl PyRef {
+impl StrongRef {
     /// # Safety
     /// `ptr` is a new (owned) reference, or NULL; Python is initialized.
-    pub(crate) unsafe fn from_owned(ptr: *mut PyObject) -> Option<PyRef> {
-        NonNull::new(ptr).map(|ptr| PyRef { ptr })
+    pub(crate) unsafe fn from_owned(ptr: *mut PyObject) -> Option<StrongRef> {
+        NonNull::new(ptr).map(|ptr| StrongRef { ptr })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
@@ -130,12 +130,12 @@ impl PyRef {
     }
 }
 
-impl Drop for PyRef {
+impl Drop for StrongRef {
     fn drop(&mut self) {
-        // SAFETY: a PyRef exists only once Python is initialized.
-        let gil = unsafe { Python::assume_started() }.gil();
+        // SAFETY: a StrongRef exists only once Python is initialized.
+        let gil = unsafe { Interpreter::assume_started() }.gil();
         // SAFETY: we own this reference and hold the GIL.
-        unsafe { raw::py_decref(self.ptr.as_ptr()) };
+        unsafe { raw::pim_decref(self.ptr.as_ptr()) };
         drop(gil);
     }
 }
@@ -154,7 +154,7 @@ unsafe fn owned_c_string(ptr: *const c_char) -> Option<String> {
 }
 
 /// Copies a `py_error` into an owned exception and frees the C strings.
-fn take_error(mut raw_err: raw::PyErrorRaw) -> PyException {
+fn take_error(mut raw_err: raw::pim_error) -> PyException {
     // SAFETY: the glue fills each field with NULL or a malloc'ed,
     // NUL-terminated string that stays valid until py_error_free.
     let exception = unsafe {
@@ -165,15 +165,15 @@ fn take_error(mut raw_err: raw::PyErrorRaw) -> PyException {
         }
     };
     // SAFETY: the strings were malloc'ed by the glue and are freed once here.
-    unsafe { raw::py_error_free(&mut raw_err) };
+    unsafe { raw::pim_error_free(&mut raw_err) };
     exception
 }
 
 /// Fetches and clears the exception the last glue call left set.
 pub(crate) fn last_error(_gil: &Gil) -> PyException {
-    let mut raw_err = raw::PyErrorRaw::default();
-    // SAFETY: the GIL is held; py_last_error fills raw_err with owned strings.
-    unsafe { raw::py_last_error(&mut raw_err) };
+    let mut raw_err = raw::pim_error::default();
+    // SAFETY: the GIL is held; pim_last_error fills raw_err with owned strings.
+    unsafe { raw::pim_last_error(&mut raw_err) };
     take_error(raw_err)
 }
 
@@ -182,14 +182,18 @@ pub(crate) fn last_error(_gil: &Gil) -> PyException {
 ///
 /// # Safety
 /// Call once per process, without the GIL (it is released on return).
-pub(crate) unsafe fn init_python(program: &CStr, module_dir: &CStr) -> Result<Python, PyException> {
-    let mut raw_err = raw::PyErrorRaw::default();
+pub(crate) unsafe fn init_python(
+    program: &CStr,
+    module_dir: &CStr,
+) -> Result<Interpreter, PyException> {
+    let mut raw_err = raw::pim_error::default();
     // SAFETY: both strings are valid for the call; the caller guarantees the
     // once-per-process, no-GIL contract.
-    let status = unsafe { raw::init_python(program.as_ptr(), module_dir.as_ptr(), &mut raw_err) };
-    if status == 0 {
-        // SAFETY: init_python returned 0, so Python is initialized.
-        Ok(unsafe { Python::assume_started() })
+    let status =
+        unsafe { raw::pim_init_python(program.as_ptr(), module_dir.as_ptr(), &mut raw_err) };
+    if status == raw::pim_status::PIM_OK {
+        // SAFETY: pim_init_python returned PIM_OK, so Python is initialized.
+        Ok(unsafe { Interpreter::assume_started() })
     } else {
         Err(take_error(raw_err))
     }
@@ -198,9 +202,9 @@ pub(crate) unsafe fn init_python(program: &CStr, module_dir: &CStr) -> Result<Py
 /// Puts `dir` first on `sys.path` unless it is already there.
 pub(crate) fn add_sys_path(gil: &Gil, dir: &CStr) -> Result<(), PyException> {
     // SAFETY: the GIL is held; dir is a valid C string for the call.
-    match unsafe { raw::add_sys_path(dir.as_ptr()) } {
-        0 => Ok(()),
-        _ => Err(last_error(gil)),
+    match unsafe { raw::pim_add_sys_path(dir.as_ptr()) } {
+        raw::pim_status::PIM_OK => Ok(()),
+        raw::pim_status::PIM_ERR => Err(last_error(gil)),
     }
 }
 
@@ -215,7 +219,7 @@ pub(crate) struct LoadError {
 ///
 /// # Safety
 /// As for [`owned_or_error`].
-unsafe fn loaded(gil: &Gil, ptr: *mut PyObject, importing: c_int) -> Result<PyRef, LoadError> {
+unsafe fn loaded(gil: &Gil, ptr: *mut PyObject, importing: c_int) -> Result<StrongRef, LoadError> {
     // SAFETY: guaranteed by the caller.
     unsafe { owned_or_error(gil, ptr) }.map_err(|exception| LoadError {
         exception,
@@ -224,12 +228,12 @@ unsafe fn loaded(gil: &Gil, ptr: *mut PyObject, importing: c_int) -> Result<PyRe
 }
 
 /// `import module; module.func`, checked callable.
-pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<PyRef, LoadError> {
+pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<StrongRef, LoadError> {
     let mut importing = 0;
     // SAFETY: the GIL is held; the strings are valid for the call; load_func
     // returns a new reference or NULL, and sets `importing`.
     unsafe {
-        let func = raw::load_func(module.as_ptr(), func.as_ptr(), &mut importing);
+        let func = raw::pim_load_func(module.as_ptr(), func.as_ptr(), &mut importing);
         loaded(gil, func, importing)
     }
 }
@@ -240,12 +244,12 @@ pub(crate) fn load_source(
     module: &CStr,
     source: &CStr,
     func: &CStr,
-) -> Result<PyRef, LoadError> {
+) -> Result<StrongRef, LoadError> {
     let mut importing = 0;
     // SAFETY: the GIL is held; the strings are valid for the call;
     // load_source returns a new reference or NULL, and sets `importing`.
     unsafe {
-        let func = raw::load_source(
+        let func = raw::pim_load_source(
             module.as_ptr(),
             source.as_ptr(),
             func.as_ptr(),
@@ -260,9 +264,12 @@ pub(crate) fn load_source(
 ///
 /// # Safety
 /// `ptr` is a new reference or NULL, returned with `gil` held.
-pub(crate) unsafe fn owned_or_error(gil: &Gil, ptr: *mut PyObject) -> Result<PyRef, PyException> {
+pub(crate) unsafe fn owned_or_error(
+    gil: &Gil,
+    ptr: *mut PyObject,
+) -> Result<StrongRef, PyException> {
     // SAFETY: guaranteed by the caller.
-    unsafe { PyRef::from_owned(ptr) }.ok_or_else(|| last_error(gil))
+    unsafe { StrongRef::from_owned(ptr) }.ok_or_else(|| last_error(gil))
 }
 
 /// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`.
@@ -272,15 +279,15 @@ pub(crate) unsafe fn owned_or_error(gil: &Gil, ptr: *mut PyObject) -> Result<PyR
 /// `args.len() - nargs` strings.
 pub(crate) unsafe fn call(
     gil: &Gil,
-    func: &PyRef,
+    func: &StrongRef,
     args: &[*mut PyObject],
     nargs: usize,
     kwnames: *mut PyObject,
-) -> Result<PyRef, PyException> {
+) -> Result<StrongRef, PyException> {
     // SAFETY: the GIL is held, the objects are live (caller), and
-    // call_function borrows them for the call only.
+    // pim_call_function borrows them for the call only.
     unsafe {
-        let result = raw::call_function(func.as_ptr(), args.as_ptr(), nargs, kwnames);
+        let result = raw::pim_call_function(func.as_ptr(), args.as_ptr(), nargs, kwnames);
         owned_or_error(gil, result)
     }
 }
@@ -291,19 +298,19 @@ pub(crate) unsafe fn call(
 /// `arr` is a live object.
 pub(crate) unsafe fn detect(
     gil: &Gil,
-    func: &PyRef,
+    func: &StrongRef,
     arr: *mut PyObject,
-) -> Result<PyRef, PyException> {
-    let mut out = raw::ArrayViewRaw::default();
+) -> Result<StrongRef, PyException> {
+    let mut out = raw::pim_array_view::default();
     // SAFETY: the GIL is held; func and arr are live; on success detect
     // returns with out.obj a new reference we own; on -1 it is NULL.
     unsafe {
-        raw::detect(func.as_ptr(), arr, &mut out);
+        raw::pim_detect(func.as_ptr(), arr, &mut out);
         owned_or_error(gil, out.obj)
     }
 }
 
-/// A numpy array, described for reading in place; borrowed from a `PyRef`
+/// A numpy array, described for reading in place; borrowed from a `StrongRef`
 /// that outlives it.
 pub(crate) struct ArrayDesc<'r> {
     pub(crate) data: *const u8,
@@ -314,7 +321,7 @@ pub(crate) struct ArrayDesc<'r> {
     pub(crate) kind: u8,
     pub(crate) byteswapped: bool,
     pub(crate) sole_owner: bool,
-    array: &'r PyRef,
+    array: &'r StrongRef,
 }
 
 impl ArrayDesc<'_> {
@@ -326,12 +333,12 @@ impl ArrayDesc<'_> {
 }
 
 /// What `obj` is, for a message. Needs the GIL, held by every caller.
-fn what(obj: &PyRef) -> String {
+fn what(obj: &StrongRef) -> String {
     let mut buffer = [0 as c_char; 160];
     // SAFETY: callers hold the GIL; obj is live; describe_what writes a
     // NUL-terminated string of at most buffer.len() bytes.
     unsafe {
-        raw::describe_what(obj.as_ptr(), buffer.as_mut_ptr(), buffer.len());
+        raw::pim_describe_what(obj.as_ptr(), buffer.as_mut_ptr(), buffer.len());
         CStr::from_ptr(buffer.as_ptr())
     }
     .to_string_lossy()
@@ -339,11 +346,11 @@ fn what(obj: &PyRef) -> String {
 }
 
 /// Describes `obj` if it is a numpy array; otherwise says what it is.
-pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r PyRef) -> Result<ArrayDesc<'r>, String> {
-    let mut out = raw::ArrayViewRaw::default();
-    // SAFETY: the GIL is held and obj is live; describe_array only reads it.
-    let status = unsafe { raw::describe_array(obj.as_ptr(), &mut out) };
-    if status != raw::ARRAY_OK {
+pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r StrongRef) -> Result<ArrayDesc<'r>, String> {
+    let mut out = raw::pim_array_view::default();
+    // SAFETY: the GIL is held and obj is live; pim_describe_array only reads it.
+    let status = unsafe { raw::pim_describe_array(obj.as_ptr(), &mut out) };
+    if status != raw::pim_result_kind::PIM_ARRAY {
         return Err(what(obj));
     }
     let dim = |i: usize| out.shape[i].max(0) as usize;
@@ -361,15 +368,15 @@ pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r PyRef) -> Result<ArrayDesc<'r>, 
 }
 
 /// A C-ordered copy of the array `obj` that owns its data.
-pub(crate) fn array_copy(gil: &Gil, obj: &PyRef) -> Result<PyRef, PyException> {
+pub(crate) fn array_copy(gil: &Gil, obj: &StrongRef) -> Result<StrongRef, PyException> {
     // SAFETY: the GIL is held, obj is a live numpy array (callers describe
     // it first); array_copy returns a new reference or NULL.
-    unsafe { owned_or_error(gil, raw::array_copy(obj.as_ptr())) }
+    unsafe { owned_or_error(gil, raw::pim_array_copy(obj.as_ptr())) }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.
 pub(crate) fn npy_typenum(kind: u8, itemsize: usize) -> Option<libc::c_int> {
     // SAFETY: a pure lookup of numpy's constants; no Python state involved.
-    let typenum = unsafe { raw::npy_typenum(kind as c_char, itemsize as libc::c_int) };
+    let typenum = unsafe { raw::pim_npy_typenum(kind as c_char, itemsize as libc::c_int) };
     (typenum >= 0).then_some(typenum)
 }

@@ -9,17 +9,17 @@ use pyo3_ffi::Py_ssize_t;
 
 use crate::element::Element;
 use crate::error::PyException;
-use crate::glue::{npy_typenum, owned_or_error, Gil, PyRef};
+use crate::glue::{npy_typenum, owned_or_error, Gil, StrongRef};
 use crate::raw;
 
 pub(crate) mod sealed {
     use crate::error::PyException;
-    use crate::glue::{Gil, PyRef};
+    use crate::glue::{Gil, StrongRef};
 
     /// The part of [`OwnedArray`](super::OwnedArray) only this crate sees.
     pub trait GiveToNumpy {
         /// Gives the buffer to Python as a 1-D numpy array.
-        fn into_numpy(self, gil: &Gil) -> Result<PyRef, PyException>;
+        fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException>;
     }
 }
 
@@ -58,7 +58,7 @@ fn give<T: Element, B: Send + 'static>(
     data: *const T,
     len: usize,
     writeable: bool,
-) -> Result<PyRef, PyException> {
+) -> Result<StrongRef, PyException> {
     let typenum = npy_typenum(T::KIND, std::mem::size_of::<T>()).expect("Element has a numpy type");
     let dims: [Py_ssize_t; 1] = [len as Py_ssize_t];
     let owner = Box::into_raw(Box::new(owner));
@@ -68,7 +68,7 @@ fn give<T: Element, B: Send + 'static>(
     unsafe {
         owned_or_error(
             gil,
-            raw::own_array(
+            raw::pim_own_array(
                 data as *mut c_void,
                 1,
                 dims.as_ptr(),
@@ -85,7 +85,7 @@ impl<T: Element> OwnedArray for Vec<T> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for Vec<T> {
-    fn into_numpy(mut self, gil: &Gil) -> Result<PyRef, PyException> {
+    fn into_numpy(mut self, gil: &Gil) -> Result<StrongRef, PyException> {
         let (data, len) = (self.as_mut_ptr(), self.len());
         give::<T, Vec<T>>(gil, self, data, len, true)
     }
@@ -95,7 +95,7 @@ impl<T: Element> OwnedArray for Arc<[T]> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for Arc<[T]> {
-    fn into_numpy(self, gil: &Gil) -> Result<PyRef, PyException> {
+    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
         let (data, len) = (self.as_ptr(), self.len());
         give::<T, Arc<[T]>>(gil, self, data, len, false)
     }

@@ -1,25 +1,60 @@
-//! Raw declarations of the C glue in `csrc/glue.h`, one for one.
+//! Raw declarations of the C glue in `csrc/glue.h`, one for one and under
+//! the same names (as a `-sys` crate's bindings are).
 //!
 //! Nothing here checks anything: ownership and the GIL rules are those written
 //! on each function in `glue.h`. The thin wrappers in [`crate::glue`],
-//! [`crate::borrow`] and [`crate::owned`] are the only callers.
+//! [`crate::borrow`] and [`crate::owned`] are the only callers. The test at
+//! the bottom holds every type here to the C compiler's layout of glue.h.
+#![allow(non_camel_case_types)]
 
 use std::ffi::c_void;
 
 use libc::{c_char, c_int, size_t};
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
-/// `py_error`: an exception as owned C strings; free with [`py_error_free`].
+/// `pim_status`: success or failure of a call that reports nothing else.
 #[repr(C)]
-pub struct PyErrorRaw {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // the values are made by the C side
+pub enum pim_status {
+    PIM_OK = 0,
+    PIM_ERR = -1,
+}
+
+/// `pim_borrow_verdict`: what `pim_borrow_release` found.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // the values are made by the C side
+pub enum pim_borrow_verdict {
+    /// Nothing in Python points into the lent memory.
+    PIM_BORROW_FREE = 0,
+    /// The kept array was moved onto a private copy.
+    PIM_BORROW_MOVED = 1,
+    /// Something still points into the lent memory.
+    PIM_BORROW_PINNED = 2,
+}
+
+/// `pim_result_kind`: what `pim_describe_array` and `pim_detect` found.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // the values are made by the C side
+pub enum pim_result_kind {
+    PIM_ARRAY = 0,
+    PIM_RAISED = -1,
+    PIM_NOT_ARRAY = -2,
+}
+
+/// `pim_error`: an exception as owned C strings; free with [`pim_error_free`].
+#[repr(C)]
+pub struct pim_error {
     pub type_name: *mut c_char,
     pub message: *mut c_char,
     pub traceback: *mut c_char,
 }
 
-impl Default for PyErrorRaw {
+impl Default for pim_error {
     fn default() -> Self {
-        PyErrorRaw {
+        pim_error {
             type_name: std::ptr::null_mut(),
             message: std::ptr::null_mut(),
             traceback: std::ptr::null_mut(),
@@ -27,9 +62,9 @@ impl Default for PyErrorRaw {
     }
 }
 
-/// `array_view`: a numpy array described for reading in place.
+/// `pim_array_view`: a numpy array described for reading in place.
 #[repr(C)]
-pub struct ArrayViewRaw {
+pub struct pim_array_view {
     pub obj: *mut PyObject,
     pub data: *const c_char,
     pub ndim: c_int,
@@ -41,9 +76,9 @@ pub struct ArrayViewRaw {
     pub sole_owner: c_int,
 }
 
-impl Default for ArrayViewRaw {
+impl Default for pim_array_view {
     fn default() -> Self {
-        ArrayViewRaw {
+        pim_array_view {
             obj: std::ptr::null_mut(),
             data: std::ptr::null(),
             ndim: 0,
@@ -57,74 +92,148 @@ impl Default for ArrayViewRaw {
     }
 }
 
-/// `describe_array` / `detect`: the object is a numpy array.
-pub const ARRAY_OK: c_int = 0;
-// -2: the object is not a numpy array.
-
-/// `borrow_release`: nothing in Python points into the lent memory.
-pub const BORROW_FREE: c_int = 0;
-/// `borrow_release`: the kept array was moved onto a private copy.
-pub const BORROW_MOVED: c_int = 1;
-// BORROW_PINNED (2): anything else the glue returns means pinned.
-
-/// `owner_release_fn`.
-pub type OwnerReleaseFn = unsafe extern "C" fn(owner: *mut c_void);
+/// `pim_release_fn`.
+pub type pim_release_fn = unsafe extern "C" fn(owner: *mut c_void);
 
 extern "C" {
-    pub fn py_last_error(err: *mut PyErrorRaw);
-    pub fn py_error_free(err: *mut PyErrorRaw);
+    pub fn pim_last_error(err: *mut pim_error);
+    pub fn pim_error_free(err: *mut pim_error);
 
-    pub fn init_python(
+    pub fn pim_init_python(
         program: *const c_char,
         module_dir: *const c_char,
-        err: *mut PyErrorRaw,
-    ) -> c_int;
-    pub fn add_sys_path(dir: *const c_char) -> c_int;
-    pub fn load_func(
+        err: *mut pim_error,
+    ) -> pim_status;
+    pub fn pim_add_sys_path(dir: *const c_char) -> pim_status;
+    pub fn pim_load_func(
         module: *const c_char,
         func: *const c_char,
         importing: *mut c_int,
     ) -> *mut PyObject;
-    pub fn load_source(
+    pub fn pim_load_source(
         module: *const c_char,
         source: *const c_char,
         func: *const c_char,
         importing: *mut c_int,
     ) -> *mut PyObject;
-    pub fn py_decref(obj: *mut PyObject);
+    pub fn pim_decref(obj: *mut PyObject);
 
-    pub fn npy_typenum(kind: c_char, itemsize: c_int) -> c_int;
-    pub fn borrow_array(
+    pub fn pim_npy_typenum(kind: c_char, itemsize: c_int) -> c_int;
+    pub fn pim_borrow_array(
         data: *const c_void,
         ndim: c_int,
         dims: *const Py_ssize_t,
         typenum: c_int,
     ) -> *mut PyObject;
-    pub fn borrow_release(arr: *mut PyObject) -> c_int;
-    pub fn borrow_array_untracked(
+    pub fn pim_borrow_release(arr: *mut PyObject) -> pim_borrow_verdict;
+    pub fn pim_borrow_array_untracked(
         data: *const c_void,
         ndim: c_int,
         dims: *const Py_ssize_t,
         typenum: c_int,
     ) -> *mut PyObject;
-    pub fn own_array(
+    pub fn pim_own_array(
         data: *mut c_void,
         ndim: c_int,
         dims: *const Py_ssize_t,
         typenum: c_int,
         writeable: c_int,
         owner: *mut c_void,
-        release: OwnerReleaseFn,
+        release: pim_release_fn,
     ) -> *mut PyObject;
 
-    pub fn call_function(
+    pub fn pim_call_function(
         func: *mut PyObject,
         args: *const *mut PyObject,
         nargs: size_t,
         kwnames: *mut PyObject,
     ) -> *mut PyObject;
-    pub fn describe_array(obj: *mut PyObject, out: *mut ArrayViewRaw) -> c_int;
-    pub fn describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
-    pub fn detect(func: *mut PyObject, arr: *mut PyObject, out: *mut ArrayViewRaw) -> c_int;
-    pub fn array_copy(arr: *mut PyObject) -> *mut PyObject;
+    pub fn pim_describe_array(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
+    pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
+    pub fn pim_detect(
+        func: *mut PyObject,
+        arr: *mut PyObject,
+        out: *mut pim_array_view,
+    ) -> pim_result_kind;
+    pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;
+
+    #[cfg(test)]
+    pub fn pim_layout(name: *const c_char) -> size_t;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+
+    /// What the C compiler says of `name` (a type, `type.field`, or an
+    /// enumerator).
+    fn raw_layout(name: &str) -> usize {
+        let name = CString::new(name).unwrap();
+        // SAFETY: pim_layout only reads the NUL-terminated name.
+        unsafe { pim_layout(name.as_ptr()) }
+    }
+
+    /// The size or offset of `name`, which pim_layout must know.
+    fn c_layout(name: &str) -> usize {
+        let value = raw_layout(name);
+        assert_ne!(value, usize::MAX, "pim_layout does not know {name:?}");
+        value
+    }
+
+    /// The value of the enumerator `name`, as C gives it.
+    fn pim_layout_value(name: &str) -> isize {
+        raw_layout(name) as isize
+    }
+
+    /// An enum's size and each of its values, as in glue.h.
+    macro_rules! same_enum {
+        ($t:ident: $($variant:ident),*) => {{
+            assert_eq!(size_of::<$t>(), c_layout(stringify!($t)), "size of {}", stringify!($t));
+            $(assert_eq!(
+                $t::$variant as isize,
+                pim_layout_value(stringify!($variant)),
+                "value of {}", stringify!($variant),
+            );)*
+        }};
+    }
+
+    /// Each type's size, and each field's offset, as in glue.h.
+    macro_rules! same_layout {
+        ($t:ident $(, $field:ident)*) => {{
+            assert_eq!(size_of::<$t>(), c_layout(stringify!($t)), "size of {}", stringify!($t));
+            $(assert_eq!(
+                offset_of!($t, $field),
+                c_layout(concat!(stringify!($t), ".", stringify!($field))),
+                "offset of {}.{}", stringify!($t), stringify!($field),
+            );)*
+        }};
+    }
+
+    #[test]
+    fn every_type_is_laid_out_as_in_glue_h() {
+        same_enum!(pim_status: PIM_OK, PIM_ERR);
+        same_enum!(pim_borrow_verdict: PIM_BORROW_FREE, PIM_BORROW_MOVED, PIM_BORROW_PINNED);
+        same_enum!(pim_result_kind: PIM_ARRAY, PIM_RAISED, PIM_NOT_ARRAY);
+        same_layout!(pim_error, type_name, message, traceback);
+        same_layout!(
+            pim_array_view,
+            obj,
+            data,
+            ndim,
+            shape,
+            strides,
+            itemsize,
+            kind,
+            byteswapped,
+            sole_owner
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_is_reported_as_such() {
+        assert_eq!(raw_layout("pim_error.nope"), usize::MAX);
+    }
 }

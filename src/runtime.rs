@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::error::{Error, PyException};
-use crate::glue::{self, Python};
+use crate::glue::{self, Interpreter};
 
 /// The interpreter build.rs compiled against: Python takes its prefix and
 /// site-packages (a virtualenv's too) from this path.
@@ -33,7 +33,7 @@ pub const BUILD_NUMPY: &str = env!("PY_IN_MEM_NUMPY_VERSION");
 /// the libpython the binary is linked with.
 pub const PYTHON_ENV: &str = "PY_IN_MEM_PYTHON";
 
-static PYTHON: OnceLock<Result<Python, Error>> = OnceLock::new();
+static PYTHON: OnceLock<Result<Interpreter, Error>> = OnceLock::new();
 
 /// Starts Python and numpy on first call; later calls return the first result.
 ///
@@ -44,7 +44,7 @@ static PYTHON: OnceLock<Result<Python, Error>> = OnceLock::new();
 /// into a dead interpreter; and finalizing while another thread is inside a
 /// call hangs or crashes. The operating system reclaims the interpreter at
 /// exit.
-pub(crate) fn python() -> Result<Python, Error> {
+pub(crate) fn python() -> Result<Interpreter, Error> {
     PYTHON.get_or_init(start).clone()
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn interpreter() -> String {
     }
 }
 
-fn start() -> Result<Python, Error> {
+fn start() -> Result<Interpreter, Error> {
     let python = interpreter();
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
     let module_dir = CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))?;

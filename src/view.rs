@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use crate::element::Element;
-use crate::glue::{array_copy, describe, Gil, PyRef};
+use crate::glue::{array_copy, describe, Gil, StrongRef};
 
 /// A Python function's 1-D numpy result, read in place as a `&[U]` (no copy)
 /// for as long as the guard lives. Returned by
@@ -26,14 +26,14 @@ use crate::glue::{array_copy, describe, Gil, PyRef};
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub struct ArrayView<U: Element> {
-    _array: PyRef,
+    _array: StrongRef,
     data: NonNull<U>,
     len: usize,
 }
 
 // SAFETY: the data belongs to the array behind `_array`, which nothing else
 // references (see `ArrayView::new`), so no other thread can write it; U is
-// Send + Sync; PyRef releases the array under the GIL on any thread.
+// Send + Sync; StrongRef releases the array under the GIL on any thread.
 unsafe impl<U: Element> Send for ArrayView<U> {}
 // SAFETY: as for Send: shared access only reads memory nobody writes.
 unsafe impl<U: Element> Sync for ArrayView<U> {}
@@ -44,7 +44,7 @@ impl<U: Element> ArrayView<U> {
     /// contiguous and aligned. The copy also ensures the view never reads
     /// memory lent to the call, when the function returned its input.
     /// On failure, returns `(expected, found)`.
-    pub(crate) fn new(gil: &Gil, mut array: PyRef) -> Result<Self, (String, String)> {
+    pub(crate) fn new(gil: &Gil, mut array: StrongRef) -> Result<Self, (String, String)> {
         let expected = || {
             format!(
                 "a 1-D numpy array of dtype {} in native byte order (call_view reads it in place; call converts)",
