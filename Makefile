@@ -1,13 +1,13 @@
 # py-in-mem: `make run` and `make test` set everything up themselves.
 #
-# Every target builds against the interpreter in .venv (PYO3_PYTHON), which
-# `make setup` creates with numpy in it. PYTHON picks the base interpreter.
+# Every target builds against the interpreter in .venv, which `make setup`
+# creates with numpy in it. PYTHON picks the base interpreter. PYO3_PYTHON
+# comes from .cargo/config.toml, not from here, so `make test` and a plain
+# `cargo test` build and run the same thing.
 
 PYTHON ?= python3
 VENV   := $(CURDIR)/.venv
 VENV_PYTHON := $(VENV)/bin/python
-
-export PYO3_PYTHON := $(VENV_PYTHON)
 
 .PHONY: setup run test lint clean bench bench-quick bench-setup old-numpy matrix soak memcheck fuzz
 
@@ -24,9 +24,11 @@ run: setup
 test: setup
 	cargo test
 
-# Formatting, clippy (every unsafe block documented) and rustdoc, warnings as errors.
+# Formatting, clippy (every unsafe block documented) and rustdoc, warnings as
+# errors; and the formatting of the downstream fixture (its own workspace).
 lint: setup
 	cargo fmt --all --check
+	cargo fmt --all --check --manifest-path tests/downstream/Cargo.toml
 	cargo clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 

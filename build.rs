@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Prints the include directories, one a line: Python's, then numpy's, then
-/// numpy's version; or a line starting with `missing:` that names what is
-/// absent.
+/// Prints, one a line: Python's version and include directory, then numpy's
+/// include directory and version; or, for numpy, a line starting with
+/// `missing:` that names what is absent.
 const PROBE: &str = r#"
-import sys, sysconfig
+import platform, sys, sysconfig
+print(platform.python_version())
 print(sysconfig.get_paths()["include"])
 try:
     import numpy
@@ -60,6 +61,15 @@ fn build() -> Result<(), String> {
     }
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut lines = stdout.lines();
+    let python_version = lines.next().unwrap_or_default().to_owned();
+    // pyo3-ffi's build script ran the interpreter earlier; a venv remade with
+    // another Python since then leaves its configuration behind.
+    let configured = config.version();
+    if !python_version.starts_with(&format!("{}.{}.", configured.major, configured.minor)) {
+        return Err(format!(
+            "{python} is Python {python_version} but pyo3-ffi was configured for Python {configured}: the interpreter changed since pyo3-ffi's build script ran; run `cargo clean -p pyo3-ffi` and build again"
+        ));
+    }
     let python_include = PathBuf::from(lines.next().unwrap_or_default());
     let numpy_line = lines.next().unwrap_or_default();
     if let Some(why) = numpy_line.strip_prefix("missing:") {
@@ -117,14 +127,38 @@ fn build() -> Result<(), String> {
     );
     let lib_dir = config.lib_dir().unwrap_or_default();
     println!("cargo:rustc-env=PY_IN_MEM_LIBDIR={lib_dir}");
-    // Metadata for dependents' build scripts (`links`): DEP_PY_IN_MEM_GLUE_*.
+    // The libpython a binary must load, links resolved (src/libpython.rs
+    // compares it with the one mapped at run time); empty if linked statically.
+    println!("cargo:rustc-env=PY_IN_MEM_PYTHON_VERSION={python_version}");
+    println!(
+        "cargo:rustc-env=PY_IN_MEM_LIBPYTHON={}",
+        shared_libpython(config).display()
+    );
+    // Metadata for direct dependents' build scripts (`links`):
+    // DEP_PY_IN_MEM_GLUE_*, which bench/ and fuzz/ read. A binary at any
+    // depth uses pyo3-build-config instead (README, "Your own binary").
     println!("cargo:python={python}");
     println!("cargo:libdir={lib_dir}");
     // For this package's own tests, examples and binaries: load the libpython
     // that was linked, not another of the same version on the default path.
-    // Downstream binaries do the same in their build.rs (see the README).
+    // Downstream binaries make the same call in their build.rs (README).
     pyo3_build_config::add_libpython_rpath_link_args();
     Ok(())
+}
+
+/// The shared libpython pyo3-ffi linked, links resolved; empty when linked
+/// statically (no file to compare at run time).
+fn shared_libpython(config: &pyo3_build_config::InterpreterConfig) -> PathBuf {
+    let (Some(dir), Some(name), true) = (config.lib_dir(), config.lib_name(), config.shared())
+    else {
+        return PathBuf::new();
+    };
+    let extension = match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("macos" | "ios") => "dylib",
+        _ => "so",
+    };
+    let linked = Path::new(dir).join(format!("lib{name}.{extension}"));
+    linked.canonicalize().unwrap_or(linked)
 }
 
 fn require_header(dir: &Path, header: &str, python: &str, fix: &str) -> Result<(), String> {

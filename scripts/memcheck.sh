@@ -10,6 +10,8 @@
 # - tests/memory.rs and tests/thread_states.rs measure resident memory:
 #   valgrind's own allocator makes the numbers meaningless, and the leaks
 #   they guard against are what memcheck's leak check finds directly.
+# - tests/downstream.rs runs cargo to build the fixture binaries: under
+#   --trace-children, cargo and rustc would run under valgrind.
 # - tests/soak.rs is ignored by default (make soak).
 # - doc tests are compiled by rustdoc at test time, not integration tests.
 set -uo pipefail
@@ -24,13 +26,13 @@ cargo test --no-run --message-format=json 2>/dev/null >"$OUT/build.json" || {
     cargo test --no-run
     exit 1
 }
-mapfile -t BINARIES < <("$PYO3_PYTHON" - "$OUT/build.json" <<'PY'
+mapfile -t BINARIES < <("$ROOT/.venv/bin/python" - "$OUT/build.json" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     msg = json.loads(line)
     target = msg.get("target", {})
     if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
-            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak", "thread_states")):
+            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak", "thread_states", "downstream")):
         print(msg["executable"])
 PY
 )

@@ -53,8 +53,11 @@ impl fmt::Display for PyException {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// Python or numpy could not be started. Cached: every later call in the
-    /// process returns the same error, since Python starts only once.
+    /// Python or numpy could not be started, or the process loaded another
+    /// libpython than the one it must run on (then Python is not started, and
+    /// the message names both files and the fix: README, "Your own binary").
+    /// Cached: every later call in the process returns the same error, since
+    /// Python starts only once.
     Init {
         /// The interpreter whose prefix and site-packages were used.
         python: String,

@@ -59,6 +59,8 @@ pub(crate) fn interpreter() -> String {
 
 fn start() -> Result<Interpreter, Error> {
     let python = interpreter();
+    // Never start Python on another installation's libpython.
+    crate::libpython::check(&python)?;
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
     let module_dir = CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))?;
     // SAFETY: OnceLock runs this once per process. If we start Python, no

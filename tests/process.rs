@@ -153,9 +153,24 @@ fn a_user_pythonpath_is_still_honoured() {
 
 #[test]
 fn build_python_is_the_interpreter_pyo3_chose() {
-    // The Makefile points PYO3_PYTHON at .venv; when set, we must match it.
+    // PYO3_PYTHON, when set (in this checkout by .cargo/config.toml, for make
+    // and plain cargo alike), is what pyo3-build-config ran; the crate bakes
+    // in that interpreter's sys.executable.
     if let Some(chosen) = option_env!("PYO3_PYTHON") {
-        assert_eq!(py_in_mem::BUILD_PYTHON, chosen);
+        let output = std::process::Command::new(chosen)
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap();
+        let executable = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(executable.trim(), py_in_mem::BUILD_PYTHON);
+        // scripts/venv-python (the checkout's default) runs .venv's python.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        if std::path::Path::new(chosen) == root.join("scripts/venv-python") {
+            assert_eq!(
+                std::path::Path::new(py_in_mem::BUILD_PYTHON),
+                root.join(".venv/bin/python")
+            );
+        }
     }
     assert!(std::path::Path::new(py_in_mem::BUILD_PYTHON).exists());
 }
