@@ -63,22 +63,39 @@
 
 mod args;
 mod borrow;
+mod call;
 mod convert;
 mod element;
 mod error;
+mod from_result;
 mod function;
 mod glue;
+mod nd;
+mod object;
 mod outliers;
 mod owned;
 mod raw;
 mod runtime;
 mod view;
+#[cfg(feature = "ndarray")]
+mod with_ndarray;
 
-pub use args::{IntoArray, Matrix, Scalar};
+pub use args::{IntoArg, Matrix, Scalar};
+pub use call::Call;
 pub use element::Element;
 pub use error::{Error, PyException};
-pub use function::{Call, Function};
+pub use from_result::FromResult;
+pub use function::Function;
+pub use nd::{NdSlice, NdVec};
 pub use outliers::Outliers;
 pub use owned::OwnedArray;
 pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
-pub use view::ArrayView;
+pub use view::ResultView;
+
+/// The `ndarray` crate this one is built with (feature `ndarray`), so its
+/// types match the ones calls take and return.
+#[cfg(feature = "ndarray")]
+pub use ndarray;
+/// The `num-complex` crate this one is built with: [`num_complex::Complex32`]
+/// and [`num_complex::Complex64`] are numpy's `complex64` and `complex128`.
+pub use num_complex;

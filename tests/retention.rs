@@ -18,12 +18,12 @@ fn function(name: &str) -> Function {
 /// `read` (from Python) for what the kept array holds.
 fn kept_after_rust_is_done(keep: &str, read: &str) -> (Error, Vec<f64>) {
     let mut data = vec![1.0, 2.0, 3.0];
-    let err = function(keep).call::<f64, i64>(&data).unwrap_err();
+    let err = function(keep).call::<Vec<i64>>(&data).unwrap_err();
     data.iter_mut().for_each(|x| *x = -9.0);
     drop(data);
     // Churn the allocator so the freed block is reused.
     let churn: Vec<Vec<f64>> = (0..64).map(|i| vec![i as f64; 3]).collect();
-    let kept = function(read).call::<f64, f64>(&[0.0]).unwrap();
+    let kept = function(read).call::<Vec<f64>>(&[0.0]).unwrap();
     drop(churn);
     (err, kept)
 }
@@ -62,10 +62,10 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
 fn a_moved_array_is_still_read_only() {
     let data = vec![1.0, 2.0, 3.0];
     let err = function("keep_in_list")
-        .call::<f64, i64>(&data)
+        .call::<Vec<i64>>(&data)
         .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }));
-    let err = function("write_kept").call::<f64, i64>(&[0.0]).unwrap_err();
+    let err = function("write_kept").call::<Vec<i64>>(&[0.0]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "ValueError: assignment destination is read-only"
@@ -75,7 +75,7 @@ fn a_moved_array_is_still_read_only() {
 #[test]
 fn keeping_then_raising_reports_the_retention() {
     let err = function("keep_then_raise")
-        .call::<f64, i64>(&[1.0])
+        .call::<Vec<i64>>(&[1.0])
         .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
 }
@@ -84,16 +84,16 @@ fn keeping_then_raising_reports_the_retention() {
 fn garbage_cycles_and_frames_are_not_retention() {
     assert_eq!(
         function("dead_closure_cycle")
-            .call::<f64, i64>(&[1.0])
+            .call::<Vec<i64>>(&[1.0])
             .unwrap(),
         [0]
     );
     assert_eq!(
-        function("dead_cycle").call::<f64, i64>(&[1.0]).unwrap(),
+        function("dead_cycle").call::<Vec<i64>>(&[1.0]).unwrap(),
         [0]
     );
     let err = function("raise_after_local_store")
-        .call::<f64, i64>(&[1.0])
+        .call::<Vec<i64>>(&[1.0])
         .unwrap_err();
     assert_eq!(err.py_type(), Some("RuntimeError"));
 }
@@ -101,15 +101,13 @@ fn garbage_cycles_and_frames_are_not_retention() {
 #[test]
 fn returning_the_input_is_not_retention() {
     let data = [1.0, 2.0, 3.0];
-    assert_eq!(function("identity").call::<f64, f64>(&data).unwrap(), data);
-    let view = function("view_of_input")
-        .call_view::<f64, f64>(&data)
-        .unwrap();
+    assert_eq!(function("identity").call::<Vec<f64>>(&data).unwrap(), data);
+    let view = function("view_of_input").call_view::<f64>(&data).unwrap();
     assert_eq!(&*view, &[1.0, 3.0]);
     // The view reads Python memory, not the slice.
     let range = data.as_ptr_range();
     assert!(!range.contains(&view.as_ptr()));
-    let view = function("identity").call_view::<f64, f64>(&data).unwrap();
+    let view = function("identity").call_view::<f64>(&data).unwrap();
     assert!(!range.contains(&view.as_ptr()));
     assert_eq!(&*view, &data);
 }
@@ -124,7 +122,7 @@ fn child_keeps_input() {
     }
     let func = std::env::var("PIM_RETAINING_FUNC").unwrap();
     let data = vec![1.0, 2.0, 3.0];
-    let result = function(&func).call::<f64, i64>(&data);
+    let result = function(&func).call::<Vec<i64>>(&data);
     // Not reached: the call above aborts.
     println!("returned {result:?}");
 }
