@@ -218,6 +218,24 @@ def write_kept(data):
     return np.array([0])
 
 
+# Kept under a tag, so tests running at once do not read each other's.
+KEPT_TAGGED = {}
+
+
+def keep_tagged(data, tag):
+    KEPT_TAGGED[tag] = data
+    return np.array([0])
+
+
+def kept_tagged(data, tag):
+    return KEPT_TAGGED[tag].copy()
+
+
+def write_kept_tagged(data, tag):
+    KEPT_TAGGED[tag][...] = 0
+    return np.array([0])
+
+
 # Views, buffers and unknown holders point into the memory itself: abort.
 
 class Holder:
@@ -250,7 +268,7 @@ def keep_flat_iterator(data):
 
 
 def keep_sliding_window(data):
-    KEPT.append(np.lib.stride_tricks.sliding_window_view(data, 2))
+    KEPT.append(np.lib.stride_tricks.sliding_window_view(data, (2,) * data.ndim))
     return np.array([0])
 
 
