@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <numpy/arrayscalars.h> /* PyArrayScalar_VAL */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,9 +270,36 @@ static pim_result_kind scalar_view(pim_array_view *out, char kind, int itemsize)
  * a numpy scalar. Returns PIM_SCALAR, or PIM_OTHER for any other scalar type
  * (str_ is then told apart as a str by the caller). */
 static pim_result_kind numpy_scalar(PyObject *obj, pim_array_view *out) {
-    PyArray_Descr *descr = PyArray_DescrFromScalar(obj); /* new reference */
+    PyArray_Descr *descr;
     char kind = 0;
     int itemsize = 0, known;
+    /* The exact numpy types first: a type compare and a copy of the value
+     * each, where PyArray_DescrFromScalar looks the type up (twice, with
+     * PyArray_ScalarAsCtype). */
+#define PIM_EXACT(cls, k)                                                                          \
+    if (Py_IS_TYPE(obj, &Py##cls##ArrType_Type)) {                                                 \
+        memcpy(out->scalar.bytes, &PyArrayScalar_VAL(obj, cls), sizeof PyArrayScalar_VAL(obj, cls)); \
+        return scalar_view(out, k, (int)sizeof PyArrayScalar_VAL(obj, cls));                       \
+    }
+    PIM_EXACT(Double, 'f')
+    PIM_EXACT(Long, 'i')
+    PIM_EXACT(Bool, 'b')
+    PIM_EXACT(Float, 'f')
+    PIM_EXACT(CDouble, 'c')
+    PIM_EXACT(CFloat, 'c')
+    PIM_EXACT(LongLong, 'i')
+    PIM_EXACT(Int, 'i')
+    PIM_EXACT(Short, 'i')
+    PIM_EXACT(Byte, 'i')
+    PIM_EXACT(ULong, 'u')
+    PIM_EXACT(ULongLong, 'u')
+    PIM_EXACT(UInt, 'u')
+    PIM_EXACT(UShort, 'u')
+    PIM_EXACT(UByte, 'u')
+    PIM_EXACT(Half, 'f')
+#undef PIM_EXACT
+    /* A subclass of one of them, or another scalar type. */
+    descr = PyArray_DescrFromScalar(obj); /* new reference */
     if (descr == NULL) {
         PyErr_Clear();
         return PIM_OTHER;
