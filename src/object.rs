@@ -6,27 +6,30 @@
 
 use std::ffi::{c_char, CStr};
 use std::marker::PhantomData;
-use std::ptr::NonNull;
+use std::mem::ManuallyDrop;
 
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::error::PyException;
-use crate::glue::{last_error, Gil, StrongRef};
+use crate::glue::{owned_or_error, Gil, StrongRef};
 use crate::raw;
 
 /// One strong reference to a Python object, used and released while `'py`'s
 /// GIL is held: releasing it is a plain decref (a [`StrongRef`] takes the GIL
 /// to release itself, since it may be dropped anywhere).
 pub struct Held<'py> {
-    ptr: NonNull<PyObject>,
+    /// Released by `Held`'s own `Drop`, never by StrongRef's.
+    obj: ManuallyDrop<StrongRef>,
     gil: &'py Gil,
 }
 
 impl<'py> Held<'py> {
     /// Takes over `obj`'s reference for as long as `gil` is held.
     pub(crate) fn new(gil: &'py Gil, obj: StrongRef) -> Held<'py> {
-        let ptr = NonNull::new(obj.into_raw()).expect("a StrongRef is never NULL");
-        Held { ptr, gil }
+        Held {
+            obj: ManuallyDrop::new(obj),
+            gil,
+        }
     }
 
     /// A new reference to `ptr`, borrowed from an object the caller holds.
@@ -34,12 +37,14 @@ impl<'py> Held<'py> {
     /// # Safety
     /// `ptr` is a live object (not NULL).
     unsafe fn new_ref(gil: &'py Gil, ptr: *mut PyObject) -> Held<'py> {
-        // SAFETY: the GIL is held (`gil`) and ptr is live (caller).
-        unsafe { pyo3_ffi::Py_IncRef(ptr) };
-        Held {
-            // SAFETY: not NULL (caller).
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-            gil,
+        // SAFETY: the GIL is held (`gil`) and ptr is live (caller); the new
+        // reference is the one the StrongRef owns.
+        unsafe {
+            pyo3_ffi::Py_IncRef(ptr);
+            Held::new(
+                gil,
+                StrongRef::from_owned(ptr).expect("a live object is not NULL"),
+            )
         }
     }
 
@@ -51,27 +56,25 @@ impl<'py> Held<'py> {
         gil: &'py Gil,
         ptr: *mut PyObject,
     ) -> Result<Held<'py>, PyException> {
-        match NonNull::new(ptr) {
-            Some(ptr) => Ok(Held { ptr, gil }),
-            None => Err(last_error(gil)),
-        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { owned_or_error(gil, ptr) }.map(|obj| Held::new(gil, obj))
     }
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
-        self.ptr.as_ptr()
+        self.obj.as_ptr()
     }
 
     /// Gives up ownership, for an API that steals the reference.
     pub(crate) fn into_raw(self) -> *mut PyObject {
-        let ptr = self.ptr.as_ptr();
-        std::mem::forget(self);
-        ptr
+        self.into_strong().into_raw()
     }
 
     /// The reference as one that may outlive the GIL guard.
     pub(crate) fn into_strong(self) -> StrongRef {
-        // SAFETY: we owned this reference, and Python is initialized.
-        unsafe { StrongRef::from_owned(self.into_raw()) }.expect("a Held is never NULL")
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used again, nor dropped, so the
+        // StrongRef is taken out once.
+        unsafe { ManuallyDrop::take(&mut this.obj) }
     }
 
     /// What kind of object this is, described for reading.
@@ -164,8 +167,9 @@ impl<'py> Held<'py> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        // SAFETY: we own this reference, and `self.gil` proves the GIL is held.
-        unsafe { raw::pim_decref(self.ptr.as_ptr()) }
+        // SAFETY: we own this reference (the StrongRef is never dropped on
+        // its own), and `self.gil` proves the GIL is held.
+        unsafe { raw::pim_decref(self.obj.as_ptr()) }
     }
 }
 

@@ -184,10 +184,12 @@ fn round_trip<T: Sample>(layout: &Layout, data: &[T]) -> Result<(), TestCaseErro
     Ok(())
 }
 
+/// One proptest per element type: `$check::<T>(&layout, &data)` on
+/// layouts and values drawn for `T`.
 macro_rules! round_trips {
-    ($($name:ident: $t:ty),*) => {$(
+    ($check:ident, $cases:expr; $($name:ident: $t:ty),*) => {$(
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(48))]
+            #![proptest_config(ProptestConfig::with_cases($cases))]
             #[test]
             fn $name(
                 (layout, data) in Layout::strategy().prop_flat_map(|layout| {
@@ -195,13 +197,14 @@ macro_rules! round_trips {
                     (Just(layout), prop::collection::vec(<$t>::strategy(), len))
                 })
             ) {
-                round_trip::<$t>(&layout, &data)?;
+                $check::<$t>(&layout, &data)?;
             }
         }
     )*};
 }
 
 round_trips!(
+    round_trip, 48;
     round_trip_f64: f64, round_trip_f32: f32,
     round_trip_i8: i8, round_trip_i16: i16, round_trip_i32: i32, round_trip_i64: i64,
     round_trip_u8: u8, round_trip_u16: u16, round_trip_u32: u32, round_trip_u64: u64,
@@ -308,24 +311,8 @@ mod with_ndarray {
         Ok(())
     }
 
-    macro_rules! ndarray_round_trips {
-        ($($name:ident: $t:ty),*) => {$(
-            proptest! {
-                #![proptest_config(ProptestConfig::with_cases(32))]
-                #[test]
-                fn $name(
-                    (layout, data) in Layout::strategy().prop_flat_map(|layout| {
-                        let len = layout.len();
-                        (Just(layout), prop::collection::vec(<$t>::strategy(), len))
-                    })
-                ) {
-                    round_trip_ndarray::<$t>(&layout, &data)?;
-                }
-            }
-        )*};
-    }
-
-    ndarray_round_trips!(
+    round_trips!(
+        round_trip_ndarray, 32;
         ndarray_f64: f64, ndarray_f32: f32, ndarray_i8: i8, ndarray_i64: i64,
         ndarray_u16: u16, ndarray_u64: u64, ndarray_bool: bool,
         ndarray_complex64: Complex32, ndarray_complex128: Complex64

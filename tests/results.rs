@@ -193,6 +193,16 @@ fn eigh_is_a_tuple_of_values_and_vectors() {
     for (got, want) in w.iter().zip([1.0, 3.0, 3.0]) {
         assert!(close(*got, want), "{w:?}");
     }
+    // The vectors asked for as a Vec: the message the README shows.
+    let err = numpy("numpy.linalg", "eigh")
+        .call::<(Vec<f64>, Vec<f64>)>(NdSlice::new(&sym, &[3, 3]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "numpy.linalg.eigh returned an unexpected element 1 of the tuple: expected a 1-D numpy \
+         array of float64 (or of a dtype that converts to it without loss), or a list or tuple \
+         of numbers that convert to f64 without loss, found a 2-D numpy array of dtype float64"
+    );
     // Each column k of v is an eigenvector: sym · v[:, k] = w[k] · v[:, k].
     for k in 0..3 {
         for i in 0..3 {

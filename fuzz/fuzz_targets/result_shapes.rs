@@ -57,25 +57,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Canon for f64 {
-    fn canon(&self) -> String {
-        if self.is_nan() {
-            "dnan".into()
-        } else {
-            format!("d{}", hex(&self.to_le_bytes()))
+/// A float as the bytes of its bits (`d` for f64, `s` for f32); any NaN
+/// as one name, since NaN payloads need not survive numpy's casts.
+macro_rules! canon_float {
+    ($($t:ty => $tag:literal),*) => {$(
+        impl Canon for $t {
+            fn canon(&self) -> String {
+                if self.is_nan() {
+                    concat!($tag, "nan").into()
+                } else {
+                    format!(concat!($tag, "{}"), hex(&self.to_le_bytes()))
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl Canon for f32 {
-    fn canon(&self) -> String {
-        if self.is_nan() {
-            "snan".into()
-        } else {
-            format!("s{}", hex(&self.to_le_bytes()))
-        }
-    }
-}
+canon_float!(f64 => "d", f32 => "s");
 
 macro_rules! canon_int {
     ($($t:ty),*) => {$(
