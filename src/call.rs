@@ -105,7 +105,7 @@ impl Function {
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
         let gil = self.python.gil();
-        let converted = match input.into_arg() {
+        match input.into_arg() {
             Arg::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
                 let array = unsafe { UntrackedArray::new(&gil, &array) }.map_err(Error::Python)?;
@@ -119,8 +119,7 @@ impl Function {
                 let made = PyArg::new(&gil, &made, &self.name).map_err(Error::Python)?;
                 self.call_one(&gil, made.as_ptr())
             }
-        };
-        converted
+        }
     }
 
     /// Calls with `arg` (live for the call) and converts the result.

@@ -154,8 +154,27 @@ pub use view::ResultView;
 
 /// The `ndarray` crate this one is built with (feature `ndarray`), so its
 /// types match the ones calls take and return.
+///
+/// ```
+/// # #[cfg(feature = "ndarray")] {
+/// use py_in_mem::ndarray::Array2;
+/// let sums: Vec<f64> = py_in_mem::Function::load("numpy", "sum")?
+///     .arg(&Array2::<f64>::ones((2, 3)))
+///     .kwarg("axis", 0)
+///     .call()?;
+/// assert_eq!(sums, [2.0, 2.0, 2.0]);
+/// # }
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 #[cfg(feature = "ndarray")]
 pub use ndarray;
 /// The `num-complex` crate this one is built with: [`num_complex::Complex32`]
 /// and [`num_complex::Complex64`] are numpy's `complex64` and `complex128`.
+///
+/// ```
+/// use py_in_mem::num_complex::Complex64;
+/// let z: Complex64 = py_in_mem::Function::load("numpy", "sqrt")?.call(Complex64::new(-4.0, 0.0))?;
+/// assert_eq!(z, Complex64::new(0.0, 2.0));
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 pub use num_complex;
