@@ -142,9 +142,12 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn arg<'a>(&self, value: impl IntoArg<'a>) -> Call<'_, 'a> {
+        // Room for a few more, so that adding them does not move the Vec.
+        let mut args = Vec::with_capacity(4);
+        args.push(value.into_arg());
         Call {
             function: self,
-            args: vec![value.into_arg()],
+            args,
             kwargs: Vec::new(),
         }
     }
