@@ -237,6 +237,12 @@ pub(crate) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch>
     if desc.ndim() != 0 || !kind_converts_to::<U>(desc.kind) {
         return Err(Mismatch::new(expected_scalar::<U>(), desc.what()));
     }
+    if is_exact::<U>(desc) {
+        // SAFETY: the one element, of U's size and bit layout (is_exact),
+        // possibly unaligned; no float, int or complex bit pattern is
+        // invalid, and bool never takes this path.
+        return Ok(unsafe { desc.origin().cast::<U>().read_unaligned() });
+    }
     // SAFETY: a 0-D array or a number has its one element at offset 0.
     unsafe { read_at(desc, 0, 0, &mut exact::<U>) }
 }
