@@ -21,16 +21,20 @@ $(VENV_PYTHON):
 run: setup
 	cargo run --quiet --example outliers
 
+# The whole suite twice: without and with the `ndarray` feature.
 test: setup
 	cargo test
+	cargo test --features ndarray
 
-# Formatting, clippy (every unsafe block documented) and rustdoc, warnings as
-# errors; and the formatting of the downstream fixture (its own workspace).
+# Formatting, clippy (every unsafe block documented; without and with the
+# `ndarray` feature) and rustdoc, warnings as errors; and the formatting of
+# the downstream fixture (its own workspace).
 lint: setup
 	cargo fmt --all --check
 	cargo fmt --all --check --manifest-path tests/downstream/Cargo.toml
 	cargo clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+	cargo clippy --all-targets --features ndarray -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --features ndarray
 
 # The bench (bench/, its own workspace member) also needs grpcio and
 # grpcio-tools in the venv; `make test` never builds it.

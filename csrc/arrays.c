@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <numpy/arrayscalars.h> /* PyArrayScalar_VAL */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,25 +28,60 @@ int pim_npy_typenum(char kind, int itemsize) {
                                : -1;
     case 'f':
         return itemsize == 4 ? NPY_FLOAT32 : itemsize == 8 ? NPY_FLOAT64 : -1;
+    case 'c':
+        return itemsize == 8 ? NPY_COMPLEX64 : itemsize == 16 ? NPY_COMPLEX128 : -1;
     default:
         return -1;
     }
 }
 
-/* A C-ordered array over data with the given flags, no base. data: borrowed
- * by the array. Returns a new reference or NULL with an exception set. */
-static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims, int typenum,
-                            int flags) {
-    npy_intp shape[2];
-    int i;
-    if (ndim < 1 || ndim > 2) {
-        PyErr_Format(PyExc_ValueError, "py-in-mem lends 1-D and 2-D arrays, not %d-D", ndim);
+/* Rust passes dims and strides as Py_ssize_t, numpy takes npy_intp. */
+typedef char pim_intp_is_ssize_t[sizeof(npy_intp) == sizeof(Py_ssize_t) ? 1 : -1];
+
+/* An array over data (borrowed by the array), no base: C order when strides
+ * is NULL, else those byte strides, with numpy's contiguity and alignment
+ * flags worked out from them. Returns a new reference or NULL with an
+ * exception set (numpy refuses a rank above its NPY_MAXDIMS itself). */
+static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims,
+                            const Py_ssize_t *strides, int typenum, int flags) {
+    PyObject *arr;
+    if (ndim < 0) {
+        PyErr_Format(PyExc_ValueError, "py-in-mem cannot lend a %d-D array", ndim);
         return NULL;
     }
-    for (i = 0; i < ndim; i++) {
-        shape[i] = (npy_intp)dims[i];
+    if (strides == NULL) {
+        flags |= NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED;
     }
-    return PyArray_New(&PyArray_Type, ndim, shape, typenum, NULL, (void *)data, 0, flags, NULL);
+    arr = PyArray_New(&PyArray_Type, ndim, (const npy_intp *)dims, typenum,
+                      (const npy_intp *)strides, (void *)data, 0, flags, NULL);
+    if (arr != NULL && strides != NULL) {
+        PyArray_UpdateFlags((PyArrayObject *)arr, NPY_ARRAY_UPDATE_ALL);
+    }
+    return arr;
+}
+
+/* The memory arr's elements occupy: *low, its lowest address, and *nbytes
+ * from there (0 for an array without elements, *low then its data). */
+static void memory_span(PyArrayObject *arr, char **low, npy_intp *nbytes) {
+    char *lo = PyArray_BYTES(arr);
+    char *hi = lo + PyArray_ITEMSIZE(arr);
+    int i;
+    for (i = 0; i < PyArray_NDIM(arr); i++) {
+        npy_intp n = PyArray_DIM(arr, i), reach;
+        if (n == 0) {
+            *low = PyArray_BYTES(arr);
+            *nbytes = 0;
+            return;
+        }
+        reach = PyArray_STRIDE(arr, i) * (n - 1);
+        if (reach < 0) {
+            lo += reach;
+        } else {
+            hi += reach;
+        }
+    }
+    *low = lo;
+    *nbytes = hi - lo;
 }
 
 /* One borrow capsule kept for the next call, so the common call does not
@@ -77,16 +114,21 @@ void pim_return_borrow_capsule(PyObject *capsule) {
     }
 }
 
-PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum) {
+PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
+                           const Py_ssize_t *strides, int typenum) {
     PyObject *base, *arr;
-    /* No NPY_ARRAY_WRITEABLE: Python sees the Rust slice read-only. */
-    arr = array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    char *low;
+    npy_intp nbytes;
+    /* No NPY_ARRAY_WRITEABLE: Python sees the Rust memory read-only. */
+    arr = array_over(data, ndim, dims, strides, typenum, 0);
     if (arr == NULL) {
         return NULL;
     }
-    /* The capsule remembers what was lent (data, and its size as context),
-     * so retention.c can move a kept array onto a copy. */
-    base = take_borrow_capsule(data, PyArray_NBYTES((PyArrayObject *)arr));
+    /* The capsule remembers what was lent (the span's lowest address, and
+     * its length as context), so retention.c can move a kept array onto a
+     * copy, whatever its strides. */
+    memory_span((PyArrayObject *)arr, &low, &nbytes);
+    base = take_borrow_capsule(low, nbytes);
     if (base == NULL) {
         Py_DECREF(arr);
         return NULL;
@@ -100,8 +142,8 @@ PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims, i
 }
 
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
-                                 int typenum) {
-    return array_over(data, ndim, dims, typenum, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+                                     const Py_ssize_t *strides, int typenum) {
+    return array_over(data, ndim, dims, strides, typenum, 0);
 }
 
 /* The owner of a given buffer and how to free it, kept by the array's base. */
@@ -128,7 +170,7 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
                     int writeable, void *owner, pim_release_fn release) {
     PyObject *base, *arr;
     owned_buffer *buffer = PyMem_RawMalloc(sizeof *buffer);
-    int flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+    int flags = 0;
     if (buffer == NULL) {
         release(owner);
         PyErr_NoMemory();
@@ -145,7 +187,7 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
     if (writeable) {
         flags |= NPY_ARRAY_WRITEABLE;
     }
-    arr = array_over(data, ndim, dims, typenum, flags);
+    arr = array_over(data, ndim, dims, NULL, typenum, flags);
     if (arr == NULL) {
         Py_DECREF(base); /* frees the buffer through the destructor */
         return NULL;
@@ -178,39 +220,195 @@ void pim_describe_what(PyObject *obj, char *what, size_t size) {
     free(dtype);
 }
 
-pim_result_kind pim_describe_array(PyObject *obj, pim_array_view *out) {
-    PyArrayObject *array;
-    int i;
-    /* No memset and no strings: this is on every call's path. */
-    out->obj = obj;
-    if (!PyArray_Check(obj)) {
-        return PIM_NOT_ARRAY;
+/* A numpy scalar's kind and itemsize, from its type number: the bool,
+ * integer, float and complex types this glue reads (float16 included, for
+ * its message); 0 for any other. */
+static int scalar_kind(int type_num, char *kind, int *itemsize) {
+#define PIM_KIND(num, k, ctype)                                                                    \
+    case num:                                                                                      \
+        *kind = k;                                                                                 \
+        *itemsize = (int)sizeof(ctype);                                                            \
+        return 1;
+    switch (type_num) {
+        PIM_KIND(NPY_BOOL, 'b', npy_bool)
+        PIM_KIND(NPY_BYTE, 'i', npy_byte)
+        PIM_KIND(NPY_SHORT, 'i', npy_short)
+        PIM_KIND(NPY_INT, 'i', npy_int)
+        PIM_KIND(NPY_LONG, 'i', npy_long)
+        PIM_KIND(NPY_LONGLONG, 'i', npy_longlong)
+        PIM_KIND(NPY_UBYTE, 'u', npy_ubyte)
+        PIM_KIND(NPY_USHORT, 'u', npy_ushort)
+        PIM_KIND(NPY_UINT, 'u', npy_uint)
+        PIM_KIND(NPY_ULONG, 'u', npy_ulong)
+        PIM_KIND(NPY_ULONGLONG, 'u', npy_ulonglong)
+        PIM_KIND(NPY_HALF, 'f', npy_half)
+        PIM_KIND(NPY_FLOAT, 'f', npy_float)
+        PIM_KIND(NPY_DOUBLE, 'f', npy_double)
+        PIM_KIND(NPY_CFLOAT, 'c', npy_cfloat)
+        PIM_KIND(NPY_CDOUBLE, 'c', npy_cdouble)
+    default:
+        return 0;
     }
-    array = (PyArrayObject *)obj;
-    out->data = PyArray_BYTES(array);
-    out->ndim = PyArray_NDIM(array);
-    for (i = 0; i < out->ndim && i < 2; i++) {
-        out->shape[i] = (Py_ssize_t)PyArray_DIM(array, i);
-        out->strides[i] = (Py_ssize_t)PyArray_STRIDE(array, i);
-    }
-    out->itemsize = (int)PyArray_ITEMSIZE(array);
-    out->kind = PyArray_DESCR(array)->kind;
-    out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
-    /* The caller's reference is the only one, no weak reference can revive
-     * another, and the data is the array's own: no other Python object can
-     * reach or write this memory. */
-    out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
-                      ((PyArrayObject_fields *)array)->weakreflist == NULL;
-    return PIM_ARRAY;
+#undef PIM_KIND
 }
 
-pim_result_kind pim_detect(PyObject *fn, PyObject *arr, pim_array_view *out) {
-    PyObject *result = PyObject_CallOneArg(fn, arr);
+/* out as a 0-D view of one value of kind and itemsize, already copied into
+ * out->scalar. */
+static pim_result_kind scalar_view(pim_array_view *out, char kind, int itemsize) {
+    out->data = NULL;
+    out->ndim = 0;
+    out->shape = NULL;
+    out->strides = NULL;
+    out->itemsize = itemsize;
+    out->kind = kind;
+    out->byteswapped = 0;
+    out->sole_owner = 0;
+    return PIM_SCALAR;
+}
+
+/* A numpy scalar of a kind this glue reads, copied into out. obj: borrowed,
+ * a numpy scalar. Returns PIM_SCALAR, or PIM_OTHER for any other scalar type
+ * (str_ is then told apart as a str by the caller). */
+static pim_result_kind numpy_scalar(PyObject *obj, pim_array_view *out) {
+    PyArray_Descr *descr;
+    char kind = 0;
+    int itemsize = 0, known;
+    /* The exact numpy types first: a type compare and a copy of the value
+     * each, where PyArray_DescrFromScalar looks the type up (twice, with
+     * PyArray_ScalarAsCtype). */
+#define PIM_EXACT(cls, k)                                                                          \
+    if (Py_IS_TYPE(obj, &Py##cls##ArrType_Type)) {                                                 \
+        memcpy(out->scalar.bytes, &PyArrayScalar_VAL(obj, cls), sizeof PyArrayScalar_VAL(obj, cls)); \
+        return scalar_view(out, k, (int)sizeof PyArrayScalar_VAL(obj, cls));                       \
+    }
+    PIM_EXACT(Double, 'f')
+    PIM_EXACT(Long, 'i')
+    PIM_EXACT(Bool, 'b')
+    PIM_EXACT(Float, 'f')
+    PIM_EXACT(CDouble, 'c')
+    PIM_EXACT(CFloat, 'c')
+    PIM_EXACT(LongLong, 'i')
+    PIM_EXACT(Int, 'i')
+    PIM_EXACT(Short, 'i')
+    PIM_EXACT(Byte, 'i')
+    PIM_EXACT(ULong, 'u')
+    PIM_EXACT(ULongLong, 'u')
+    PIM_EXACT(UInt, 'u')
+    PIM_EXACT(UShort, 'u')
+    PIM_EXACT(UByte, 'u')
+    PIM_EXACT(Half, 'f')
+#undef PIM_EXACT
+    /* A subclass of one of them, or another scalar type. */
+    descr = PyArray_DescrFromScalar(obj); /* new reference */
+    if (descr == NULL) {
+        PyErr_Clear();
+        return PIM_OTHER;
+    }
+    known = scalar_kind(descr->type_num, &kind, &itemsize) &&
+            (size_t)itemsize <= sizeof out->scalar.bytes;
+    Py_DECREF(descr);
+    if (!known) {
+        return PIM_OTHER;
+    }
+    /* Copies the value (itemsize bytes, native byte order) into the buffer. */
+    PyArray_ScalarAsCtype(obj, out->scalar.bytes);
+    return scalar_view(out, kind, itemsize);
+}
+
+/* A Python int as int64 or uint64 in out, or PIM_BIG_INT. obj: borrowed. */
+static pim_result_kind python_int(PyObject *obj, pim_array_view *out) {
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow == 0 && !(value == -1 && PyErr_Occurred())) {
+        int64_t v = (int64_t)value;
+        memcpy(out->scalar.bytes, &v, sizeof v);
+        return scalar_view(out, 'i', (int)sizeof v);
+    }
+    PyErr_Clear();
+    if (overflow > 0) {
+        unsigned long long big = PyLong_AsUnsignedLongLong(obj);
+        if (!(big == (unsigned long long)-1 && PyErr_Occurred())) {
+            uint64_t v = (uint64_t)big;
+            memcpy(out->scalar.bytes, &v, sizeof v);
+            return scalar_view(out, 'u', (int)sizeof v);
+        }
+        PyErr_Clear();
+    }
+    return PIM_BIG_INT;
+}
+
+pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
+    PyArrayObject *array;
+    /* No memset and no strings: this is on every call's path, arrays first. */
+    out->obj = obj;
+    if (PyArray_Check(obj)) {
+        array = (PyArrayObject *)obj;
+        out->data = PyArray_BYTES(array);
+        out->ndim = PyArray_NDIM(array);
+        out->shape = (const Py_ssize_t *)PyArray_DIMS(array);
+        out->strides = (const Py_ssize_t *)PyArray_STRIDES(array);
+        out->itemsize = (int)PyArray_ITEMSIZE(array);
+        out->kind = PyArray_DESCR(array)->kind;
+        out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
+        /* The caller's reference is the only one, no weak reference can
+         * revive another, and the data is the array's own: no other Python
+         * object can reach or write this memory. */
+        out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
+                          ((PyArrayObject_fields *)array)->weakreflist == NULL;
+        return PIM_ARRAY;
+    }
+    /* numpy's own scalars first: float64 and complex128 are also Python
+     * floats and complexes, bool_ and the integers are not ints. */
+    if (PyArray_IsScalar(obj, Generic)) {
+        pim_result_kind kind = numpy_scalar(obj, out);
+        if (kind != PIM_OTHER || !PyUnicode_Check(obj)) {
+            return kind;
+        }
+    }
+    if (obj == Py_None) {
+        return PIM_NONE;
+    }
+    if (PyBool_Check(obj)) { /* before int: bool is an int */
+        out->scalar.bytes[0] = obj == Py_True;
+        return scalar_view(out, 'b', 1);
+    }
+    if (PyLong_Check(obj)) {
+        return python_int(obj, out);
+    }
+    if (PyFloat_Check(obj)) {
+        double v = PyFloat_AS_DOUBLE(obj);
+        memcpy(out->scalar.bytes, &v, sizeof v);
+        return scalar_view(out, 'f', (int)sizeof v);
+    }
+    if (PyComplex_Check(obj)) {
+        double parts[2];
+        parts[0] = PyComplex_RealAsDouble(obj);
+        parts[1] = PyComplex_ImagAsDouble(obj);
+        memcpy(out->scalar.bytes, parts, sizeof parts);
+        return scalar_view(out, 'c', (int)sizeof parts);
+    }
+    if (PyUnicode_Check(obj)) {
+        return PIM_STR;
+    }
+    if (PyTuple_Check(obj)) {
+        return PIM_TUPLE;
+    }
+    if (PyList_Check(obj)) {
+        return PIM_LIST;
+    }
+    if (PyDict_Check(obj)) {
+        return PIM_DICT;
+    }
+    return PIM_OTHER;
+}
+
+pim_result_kind pim_detect(PyObject *fn, PyObject *arg, pim_array_view *out) {
+    PyObject *result = PyObject_CallOneArg(fn, arg);
     if (result == NULL) {
         out->obj = NULL;
         return PIM_RAISED;
     }
-    return pim_describe_array(result, out); /* out->obj = result: ours to release */
+    return pim_describe_result(result, out); /* out->obj = result: ours to release */
 }
 
 PyObject *pim_array_copy(PyObject *arr) {

@@ -91,23 +91,30 @@ void pim_decref(PyObject *obj);
 /* ---- Arrays in: Rust memory lent or given to numpy ------------------------ */
 
 /* numpy's type number for an element of kind 'b' (bool), 'i' (signed), 'u'
- * (unsigned) or 'f' (float) and itemsize bytes; -1 if numpy has none. */
+ * (unsigned), 'f' (float) or 'c' (complex) and itemsize bytes; -1 if numpy
+ * has none. No GIL needed. */
 int pim_npy_typenum(char kind, int itemsize);
 
-/* A read-only, C-ordered numpy array over data, without a copy. GIL held.
- * data: borrowed; the caller keeps it alive and unchanged until it has passed
- * the array to pim_borrow_release. dims: borrowed, ndim entries (1 or 2).
- * The array's base is a capsule the glue owns, so every numpy view of the
- * array points at it and retention can be counted, and numpy refuses to make
- * the array or its views writable.
+/* A read-only numpy array over data, without a copy. GIL held.
+ * data: borrowed: the address of element [0, 0, ...]; the caller keeps every
+ * byte the array reaches alive and unchanged until it has passed the array
+ * to pim_borrow_release. dims: borrowed, ndim entries (0 up to numpy's
+ * NPY_MAXDIMS). strides: borrowed, ndim byte strides (any numpy can express,
+ * zero and negative included, each element inside the caller's memory), or
+ * NULL for C order. numpy works out the contiguity flags.
+ * The array's base is a capsule the glue owns, recording the span of memory
+ * the array reaches (lowest address and length), so every numpy view of the
+ * array points at it, retention can be counted and a kept array moved onto a
+ * copy; numpy refuses to make the array or its views writable.
  * Returns a new reference, or NULL with an exception set. */
-PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims, int typenum);
+PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
+                           const Py_ssize_t *strides, int typenum);
 
 /* What pim_borrow_release found. */
 typedef enum {
     PIM_BORROW_FREE = 0,  /* nothing in Python points into data any more */
     PIM_BORROW_MOVED = 1, /* only the array object was kept: it now reads a
-                             private copy of data, taken at release */
+                             private copy of its elements, taken at release */
     PIM_BORROW_PINNED = 2 /* a view, a buffer, or an unknown holder still
                              points into data: the caller must not let data
                              be freed */
@@ -122,12 +129,12 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr);
  * whether Python kept the array. For callers that guarantee it does not. GIL
  * held. Release the result with pim_decref. */
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
-                                 int typenum);
+                                     const Py_ssize_t *strides, int typenum);
 
 /* Called with the GIL held, on whatever thread drops the last reference. */
 typedef void (*pim_release_fn)(void *owner);
 
-/* A numpy array over data that Python owns from now on. GIL held.
+/* A C-ordered numpy array over data that Python owns from now on. GIL held.
  * data: owned by `owner` (opaque); release(owner) frees both, once, when the
  * array and all its views are gone. dims: borrowed, ndim entries.
  * On failure release(owner) has been called. Returns a new reference, or NULL
@@ -142,41 +149,59 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
  * Returns a new reference, or NULL with an exception set. */
 PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames);
 
-/* A numpy array as a caller can read it in place. */
+/* A result as a caller can read it: a numpy array in place, or a number
+ * copied out. What is set depends on the pim_result_kind returned with it. */
 typedef struct {
-    PyObject *obj;          /* see each function */
-    const char *data;       /* borrowed from obj: element [0, 0, ...] */
-    int ndim;
-    Py_ssize_t shape[2];    /* the first two dimensions */
-    Py_ssize_t strides[2];  /* bytes; may be 0 or negative */
+    PyObject *obj;             /* see each function */
+    const char *data;          /* (PIM_ARRAY) borrowed from obj: element [0, 0, ...] */
+    int ndim;                  /* 0 for PIM_SCALAR */
+    const Py_ssize_t *shape;   /* (PIM_ARRAY) ndim entries, borrowed from obj */
+    const Py_ssize_t *strides; /* (PIM_ARRAY) ndim entries, bytes; may be 0 or
+                                  negative; borrowed from obj */
     int itemsize;
-    char kind;              /* numpy's dtype.kind: 'b', 'i', 'u', 'f', 'c', ... */
-    int byteswapped;        /* 1 when not in the machine's byte order */
-    int sole_owner;         /* 1 when obj owns its data and the caller holds
-                               the only reference: nothing else can write it */
+    char kind;                 /* numpy's dtype.kind: 'b', 'i', 'u', 'f', 'c', ... */
+    int byteswapped;           /* 1 when not in the machine's byte order */
+    int sole_owner;            /* 1 when obj owns its data and the caller holds
+                                  the only reference: nothing else can write it */
+    union {
+        unsigned char bytes[16];
+        double align;
+    } scalar;                  /* (PIM_SCALAR) the value, in the machine's byte
+                                  order: itemsize bytes of kind `kind` */
 } pim_array_view;
 
-/* What pim_describe_array and pim_detect found. */
+/* What pim_describe_result and pim_detect found. */
 typedef enum {
-    PIM_ARRAY = 0,     /* a numpy array: every field of the view is set */
-    PIM_RAISED = -1,   /* (pim_detect) the call raised: an exception is set */
-    PIM_NOT_ARRAY = -2 /* anything else: only out->obj is set */
+    PIM_ARRAY = 0,    /* a numpy array: obj, data, ndim, shape, strides, itemsize,
+                         kind, byteswapped and sole_owner are set */
+    PIM_RAISED = -1,  /* (pim_detect) the call raised: an exception is set */
+    PIM_OTHER = -2,   /* none of the kinds below: only obj is set */
+    PIM_SCALAR = 1,   /* a numpy scalar of a bool, integer, float or complex
+                         dtype, or a Python bool, int (within int64 or uint64),
+                         float or complex: obj, ndim (0), itemsize, kind and
+                         scalar are set, as for a 0-D array of the value */
+    PIM_NONE = 2,     /* None */
+    PIM_STR = 3,      /* a str (numpy's str_ too) */
+    PIM_TUPLE = 4,    /* a tuple (a named tuple too) */
+    PIM_LIST = 5,     /* a list */
+    PIM_DICT = 6,     /* a dict */
+    PIM_BIG_INT = 7   /* a Python int outside both int64 and uint64 */
 } pim_result_kind;
 
 /* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed); the
- * other fields are set only for a numpy array.
- * Returns PIM_ARRAY or PIM_NOT_ARRAY. */
-pim_result_kind pim_describe_array(PyObject *obj, pim_array_view *out);
+ * other fields as the kind returned says. Never leaves an exception set.
+ * Returns any kind but PIM_RAISED. */
+pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
  * array of dtype int64", "an object of type list". GIL held. obj: borrowed;
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
 void pim_describe_what(PyObject *obj, char *what, size_t size);
 
-/* The article's entry point: fn(arr), described. GIL held. fn, arr: borrowed.
+/* The article's entry point: fn(arg), described. GIL held. fn, arg: borrowed.
  * Returns PIM_RAISED with an exception set and out->obj NULL, else
- * pim_describe_array's kind, with out->obj a new reference to the result. */
-pim_result_kind pim_detect(PyObject *fn, PyObject *arr, pim_array_view *out);
+ * pim_describe_result's kind, with out->obj a new reference to the result. */
+pim_result_kind pim_detect(PyObject *fn, PyObject *arg, pim_array_view *out);
 
 /* A C-ordered copy of arr that owns its data. GIL held. arr: borrowed.
  * Returns a new reference, or NULL with an exception set. */

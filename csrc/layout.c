@@ -26,7 +26,14 @@ static const struct {
     TYPE(pim_result_kind),
     VALUE(PIM_ARRAY),
     VALUE(PIM_RAISED),
-    VALUE(PIM_NOT_ARRAY),
+    VALUE(PIM_OTHER),
+    VALUE(PIM_SCALAR),
+    VALUE(PIM_NONE),
+    VALUE(PIM_STR),
+    VALUE(PIM_TUPLE),
+    VALUE(PIM_LIST),
+    VALUE(PIM_DICT),
+    VALUE(PIM_BIG_INT),
     TYPE(pim_error),
     FIELD(pim_error, type_name),
     FIELD(pim_error, message),
@@ -41,6 +48,7 @@ static const struct {
     FIELD(pim_array_view, kind),
     FIELD(pim_array_view, byteswapped),
     FIELD(pim_array_view, sole_owner),
+    FIELD(pim_array_view, scalar),
 };
 
 size_t pim_layout(const char *name) {

@@ -191,9 +191,28 @@ static const char RETAINED_COPY_CAPSULE[] = "py_in_mem.retained_copy";
 
 static void free_retained_copy(PyObject *capsule);
 
+/* Copies each element arr reaches along axes axis.. from `from` (inside the
+ * lent memory starting at lent) to the same offset in copy. arr: borrowed. */
+static void copy_elements(PyArrayObject *arr, int axis, const char *from, const char *lent,
+                          char *copy) {
+    npy_intp k, n = PyArray_DIM(arr, axis), stride = PyArray_STRIDE(arr, axis);
+    for (k = 0; k < n; k++, from += stride) {
+        if (axis + 1 < PyArray_NDIM(arr)) {
+            copy_elements(arr, axis + 1, from, lent, copy);
+        } else {
+            memcpy(copy + (from - lent), from, (size_t)PyArray_ITEMSIZE(arr));
+        }
+    }
+}
+
 /* The kept array reads a private copy from now on. arr: borrowed; base: the
  * borrow capsule, held only by arr, whose reference this call releases on
- * success. The copy is owned by a new capsule that arr holds as its base.
+ * success. The copy spans what the capsule says was lent, at the same
+ * offsets, so arr keeps its strides (negative ones too); only the elements
+ * arr reaches (as it is now: Python may have reshaped it in place) are read
+ * from the lent memory, so a strided lend never reads the bytes between its
+ * elements, which Rust may be using elsewhere. The copy is owned by a new
+ * capsule that arr holds as its base.
  * Returns 0, or -1 (out of memory: arr is unchanged). */
 static int move_to_copy(PyArrayObject *arr, PyObject *base) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
@@ -205,12 +224,21 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base) {
         PyErr_Clear();
         return -1;
     }
-    /* PyMem_RawMalloc: any thread may free it, with or without the GIL. */
-    copy = PyMem_RawMalloc(nbytes > 0 ? nbytes : 1);
+    /* PyMem_RawCalloc: any thread may free it, with or without the GIL. */
+    copy = PyMem_RawCalloc(1, nbytes > 0 ? nbytes : 1);
     if (copy == NULL) {
         return -1;
     }
-    memcpy(copy, lent, nbytes);
+    if (PyArray_SIZE(arr) > 0) {
+        if ((size_t)PyArray_NBYTES(arr) == nbytes &&
+            (PyArray_IS_C_CONTIGUOUS(arr) || PyArray_IS_F_CONTIGUOUS(arr))) {
+            memcpy(copy, lent, nbytes); /* the elements are the whole span */
+        } else if (PyArray_NDIM(arr) == 0) {
+            memcpy(copy + (fields->data - lent), fields->data, (size_t)PyArray_ITEMSIZE(arr));
+        } else {
+            copy_elements(arr, 0, fields->data, lent, copy);
+        }
+    }
     owner = PyCapsule_New(copy, RETAINED_COPY_CAPSULE, free_retained_copy);
     if (owner == NULL) {
         PyMem_RawFree(copy);
@@ -218,8 +246,8 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base) {
         return -1;
     }
     /* numpy offers no API to re-point an array; the fields are public in
-     * its headers and stable since 1.7. The offset keeps any element the
-     * array (reshaped in place, say) can reach. */
+     * its headers and stable since 1.7. The offset keeps every element the
+     * array reaches. */
     fields->data = copy + (fields->data - lent);
     fields->base = owner;
     Py_DECREF(base);

@@ -32,15 +32,15 @@ fn summary(mut samples: Vec<f64>) -> (f64, f64, f64) {
 fn main() -> Result<(), py_in_mem::Error> {
     let constant = Function::from_source("retention_cost", SOURCE, "const")?;
     let data = vec![0.5f64; 1000];
-    assert!(constant.call::<f64, i64>(&data)?.is_empty());
+    assert!(constant.call::<Vec<i64>>(&data)?.is_empty());
     let (mut checked, mut unchecked, mut difference) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let with = per_call_ns(|| {
-            black_box(constant.call::<f64, i64>(black_box(&data)).unwrap());
+            black_box(constant.call::<Vec<i64>>(black_box(&data)).unwrap());
         });
         let without = per_call_ns(|| {
             // SAFETY: `const` keeps nothing of its argument.
-            black_box(unsafe { constant.call_unchecked::<f64, i64>(black_box(&data)) }.unwrap());
+            black_box(unsafe { constant.call_unchecked::<Vec<i64>>(black_box(&data)) }.unwrap());
         });
         checked.push(with);
         unchecked.push(without);

@@ -1,22 +1,27 @@
-//! Arguments of a call: Rust arrays (1-D slices, 2-D matrices) and scalar
-//! keyword arguments.
+//! Arguments of a call, Rust to Python: one trait, [`IntoArg`], implemented
+//! per Rust type. Arrays (1-D slices, [`NdSlice`], [`Matrix`], [`NdVec`],
+//! and `ndarray` arrays with the feature) are lent without a copy; scalars,
+//! strings and `None` become Python objects.
 
+use num_complex::{Complex32, Complex64};
 use pyo3_ffi::PyObject;
 
 use crate::borrow::RustArray;
 use crate::element::Element;
 use crate::error::{Error, PyException};
-use crate::glue::{owned_or_error, Gil, StrongRef};
+use crate::glue::Gil;
+use crate::nd::{NdSlice, NdVec};
+use crate::object::Held;
 
 /// A `rows` × `cols` matrix over a Rust slice in C (row-major) order, lent to
-/// Python as a 2-D numpy array.
+/// Python as a 2-D numpy array. ([`NdSlice`] takes any rank and strides.)
 ///
 /// ```
 /// # use py_in_mem::{Function, Matrix};
 /// let row_sums = Function::from_source("doc_matrix", "def f(m):\n    return m.sum(axis=1)\n", "f")?;
 /// let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
 /// let matrix = Matrix::new(&data, 2, 3)?;
-/// assert_eq!(row_sums.arg(matrix).call::<f64>()?, vec![6.0, 15.0]);
+/// assert_eq!(row_sums.arg(matrix).call::<Vec<f64>>()?, vec![6.0, 15.0]);
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -56,73 +61,154 @@ impl<'a, T: Element> Matrix<'a, T> {
 }
 
 pub(crate) mod sealed {
+    use super::Scalar;
     use crate::borrow::RustArray;
 
-    /// The part of [`IntoArray`](super::IntoArray) that only this crate sees.
-    pub trait ArraySource<'a> {
-        /// The array as numpy will see it.
-        fn into_rust_array(self) -> RustArray<'a>;
+    /// An argument as the call machinery takes it.
+    pub enum Arg<'a> {
+        /// Rust memory, lent to numpy for the call.
+        Array(RustArray<'a>),
+        /// A value made into a Python object for the call.
+        Value(Scalar<'a>),
+        /// Values made into a Python tuple for the call (`axis=(0, 2)`).
+        Tuple(Vec<Scalar<'a>>),
+    }
+
+    /// The part of [`IntoArg`](super::IntoArg) that only this crate sees.
+    pub trait ToArg<'a> {
+        /// The argument as the call machinery takes it.
+        fn into_arg(self) -> Arg<'a>;
     }
 }
 
-/// What can be lent to Python as an array argument: `&[T]`, `&Vec<T>`,
-/// `&[T; N]` (1-D) and [`Matrix`] (2-D), for any [`Element`] `T`.
+pub(crate) use sealed::Arg;
+use sealed::ToArg;
+
+/// What a call takes as an argument, positional or keyword, each lent or
+/// made for the call only:
+///
+/// | Rust | Python sees |
+/// |---|---|
+/// | `&[T]`, `&Vec<T>`, `&[T; N]` for an [`Element`] `T` | a read-only 1-D numpy array over the same memory |
+/// | [`NdSlice<T>`](crate::NdSlice), [`Matrix<T>`](crate::Matrix), `&NdVec<T>` | a read-only n-D numpy array over the same memory, with its strides |
+/// | `&ndarray::ArrayBase<S, D>` (`&Array`, `&ArrayView`, ...), `ArrayView<T, D>`, `&ArrayRef<T, D>` (feature `ndarray`) | the same, any rank and strides |
+/// | `bool`, integers, `f32`, `f64`, [`Complex32`], [`Complex64`] | `bool`, `int`, `float`, `complex` |
+/// | `&str`, `&String` | `str` |
+/// | `Option<A>` | `None`, or what `A` gives |
+/// | a tuple of 1 to 6 of the scalars above, such as `(0, 2)` | a `tuple` (`axis=(0, 2)`) |
+/// | [`Scalar`] | its value |
 ///
 /// ```
-/// # use py_in_mem::{Function, Matrix};
-/// let size = Function::from_source("doc_into_array", "import numpy as np\ndef f(a):\n    return np.array([a.size])\n", "f")?;
-/// let (slice, vec, array) = (&[1.0f32][..], vec![1u8, 2], [true; 3]);
-/// assert_eq!(size.arg(slice).call::<i64>()?, [1]);
-/// assert_eq!(size.arg(&vec).call::<i64>()?, [2]);
-/// assert_eq!(size.arg(&array).call::<i64>()?, [3]);
-/// assert_eq!(size.arg(Matrix::new(&[0i64; 4], 2, 2)?).call::<i64>()?, [4]);
+/// # use py_in_mem::{Function, NdSlice};
+/// let describe = Function::from_source(
+///     "doc_into_arg",
+///     "def f(*args, **kw):\n    return repr([type(a).__name__ for a in args] + sorted(kw))\n",
+///     "f",
+/// )?;
+/// let text: String = describe
+///     .arg(&[1.0f32][..])
+///     .arg(NdSlice::new(&[1u8, 2, 3, 4], &[2, 2])?)
+///     .arg(95.0)
+///     .arg("linear")
+///     .arg(None::<i64>)
+///     .kwarg("bins", 10)
+///     .call()?;
+/// assert_eq!(text, "['ndarray', 'ndarray', 'float', 'str', 'NoneType', 'bins']");
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
-pub trait IntoArray<'a>: sealed::ArraySource<'a> {}
-impl<'a, A: sealed::ArraySource<'a>> IntoArray<'a> for A {}
+pub trait IntoArg<'a>: ToArg<'a> {}
 
-impl<'a, T: Element> sealed::ArraySource<'a> for &'a [T] {
-    fn into_rust_array(self) -> RustArray<'a> {
-        RustArray::vector(self)
+impl<'a, T: Element> IntoArg<'a> for &'a [T] {}
+impl<'a, T: Element> ToArg<'a> for &'a [T] {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Array(RustArray::vector(self))
     }
 }
 
-impl<'a, T: Element> sealed::ArraySource<'a> for &'a Vec<T> {
-    fn into_rust_array(self) -> RustArray<'a> {
-        RustArray::vector(self)
+impl<'a, T: Element> IntoArg<'a> for &'a Vec<T> {}
+impl<'a, T: Element> ToArg<'a> for &'a Vec<T> {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Array(RustArray::vector(self))
     }
 }
 
-impl<'a, T: Element, const N: usize> sealed::ArraySource<'a> for &'a [T; N] {
-    fn into_rust_array(self) -> RustArray<'a> {
-        RustArray::vector(self)
+impl<'a, T: Element, const N: usize> IntoArg<'a> for &'a [T; N] {}
+impl<'a, T: Element, const N: usize> ToArg<'a> for &'a [T; N] {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Array(RustArray::vector(self))
     }
 }
 
-impl<'a, T: Element> sealed::ArraySource<'a> for Matrix<'a, T> {
-    fn into_rust_array(self) -> RustArray<'a> {
-        RustArray::matrix(self.data, self.rows, self.cols)
+impl<'a, T: Element> IntoArg<'a> for Matrix<'a, T> {}
+impl<'a, T: Element> ToArg<'a> for Matrix<'a, T> {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Array(RustArray::c_order(self.data, &[self.rows, self.cols]))
     }
 }
 
-/// A scalar keyword argument: `bool`, an integer, a float or a string.
+impl<'a, T: Element> IntoArg<'a> for NdSlice<'a, T> {}
+impl<'a, T: Element> ToArg<'a> for NdSlice<'a, T> {
+    fn into_arg(self) -> Arg<'a> {
+        (&self).into_arg()
+    }
+}
+
+impl<'a, T: Element> IntoArg<'a> for &NdSlice<'a, T> {}
+impl<'a, T: Element> ToArg<'a> for &NdSlice<'a, T> {
+    fn into_arg(self) -> Arg<'a> {
+        let (data, offset, shape, strides) = self.parts();
+        // SAFETY: NdSlice::with_strides (and new, fortran) checked that
+        // every element the shape and strides reach from `offset` is inside
+        // `data`, which is borrowed for 'a; offset <= data.len().
+        Arg::Array(unsafe { RustArray::strided(data.as_ptr().add(offset), shape, strides) })
+    }
+}
+
+impl<'a, T: Element> IntoArg<'a> for &'a NdVec<T> {}
+impl<'a, T: Element> ToArg<'a> for &'a NdVec<T> {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Array(RustArray::c_order(self.as_slice(), self.shape()))
+    }
+}
+
+impl<'a, A: IntoArg<'a>> IntoArg<'a> for Option<A> {}
+impl<'a, A: IntoArg<'a>> ToArg<'a> for Option<A> {
+    fn into_arg(self) -> Arg<'a> {
+        match self {
+            Some(value) => value.into_arg(),
+            None => Arg::Value(Scalar::None),
+        }
+    }
+}
+
+/// A value made into a Python object for a call: what numbers, strings and
+/// `None` become as arguments ([`IntoArg`]).
 ///
 /// ```
 /// use py_in_mem::Scalar;
 /// assert_eq!(Scalar::from(2.5), Scalar::Float(2.5));
 /// assert_eq!(Scalar::from(3), Scalar::Int(3));
+/// assert_eq!(Scalar::from(u64::MAX), Scalar::UInt(u64::MAX));
 /// assert_eq!(Scalar::from("mean"), Scalar::Str("mean"));
+/// assert_eq!(Scalar::from(None::<f64>), Scalar::None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Scalar<'a> {
     /// Python `bool`.
     Bool(bool),
     /// Python `int`.
     Int(i64),
+    /// Python `int`, above `i64::MAX`.
+    UInt(u64),
     /// Python `float`.
     Float(f64),
+    /// Python `complex`.
+    Complex(Complex64),
     /// Python `str`.
     Str(&'a str),
+    /// Python `None`.
+    None,
 }
 
 macro_rules! scalar_from {
@@ -132,11 +218,52 @@ macro_rules! scalar_from {
                 Scalar::$variant(<$as>::from(value))
             }
         }
+        impl<'a> IntoArg<'a> for $t {}
+        impl<'a> ToArg<'a> for $t {
+            fn into_arg(self) -> Arg<'a> {
+                Arg::Value(Scalar::from(self))
+            }
+        }
     )*};
 }
 scalar_from!(bool => Bool as bool, i8 => Int as i64, i16 => Int as i64, i32 => Int as i64,
     i64 => Int as i64, u8 => Int as i64, u16 => Int as i64, u32 => Int as i64,
-    f32 => Float as f64, f64 => Float as f64);
+    f32 => Float as f64, f64 => Float as f64, Complex64 => Complex as Complex64);
+
+/// Integers that may exceed `i64`'s range on one side or the other.
+macro_rules! scalar_from_wide {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Scalar<'_> {
+            fn from(value: $t) -> Self {
+                match i64::try_from(value) {
+                    Ok(value) => Scalar::Int(value),
+                    // Only a value above i64::MAX fails: none of these
+                    // types goes below i64::MIN.
+                    Err(_) => Scalar::UInt(value as u64),
+                }
+            }
+        }
+        impl<'a> IntoArg<'a> for $t {}
+        impl<'a> ToArg<'a> for $t {
+            fn into_arg(self) -> Arg<'a> {
+                Arg::Value(Scalar::from(self))
+            }
+        }
+    )*};
+}
+scalar_from_wide!(u64, usize, isize);
+
+impl From<Complex32> for Scalar<'_> {
+    fn from(value: Complex32) -> Self {
+        Scalar::Complex(Complex64::new(value.re.into(), value.im.into()))
+    }
+}
+impl<'a> IntoArg<'a> for Complex32 {}
+impl<'a> ToArg<'a> for Complex32 {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Value(Scalar::from(self))
+    }
+}
 
 impl<'a> From<&'a str> for Scalar<'a> {
     fn from(value: &'a str) -> Self {
@@ -144,35 +271,95 @@ impl<'a> From<&'a str> for Scalar<'a> {
     }
 }
 
+impl<'a, V: Into<Scalar<'a>>> From<Option<V>> for Scalar<'a> {
+    fn from(value: Option<V>) -> Self {
+        value.map_or(Scalar::None, Into::into)
+    }
+}
+
+impl<'a> IntoArg<'a> for &'a str {}
+impl<'a> ToArg<'a> for &'a str {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Value(Scalar::Str(self))
+    }
+}
+
+impl<'a> IntoArg<'a> for &'a String {}
+impl<'a> ToArg<'a> for &'a String {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Value(Scalar::Str(self))
+    }
+}
+
+impl<'a> IntoArg<'a> for Scalar<'a> {}
+impl<'a> ToArg<'a> for Scalar<'a> {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Value(self)
+    }
+}
+
+/// Tuples of scalars, as numpy's `axis=(0, 2)` takes them.
+macro_rules! tuple_args {
+    ($($name:ident),+) => {
+        impl<'a, $($name: Into<Scalar<'a>>),+> IntoArg<'a> for ($($name,)+) {}
+        impl<'a, $($name: Into<Scalar<'a>>),+> ToArg<'a> for ($($name,)+) {
+            #[allow(non_snake_case)] // the values are named as their types
+            fn into_arg(self) -> Arg<'a> {
+                let ($($name,)+) = self;
+                Arg::Tuple(vec![$($name.into()),+])
+            }
+        }
+    };
+}
+tuple_args!(A);
+tuple_args!(A, B);
+tuple_args!(A, B, C);
+tuple_args!(A, B, C, D);
+tuple_args!(A, B, C, D, E);
+tuple_args!(A, B, C, D, E, F);
+
 impl Scalar<'_> {
     /// The Python object for this value.
-    pub(crate) fn to_python(self, gil: &Gil) -> Result<StrongRef, PyException> {
+    pub(crate) fn to_python<'py>(self, gil: &'py Gil) -> Result<Held<'py>, PyException> {
         // SAFETY: the GIL is held; each constructor returns a new reference
-        // or NULL with an exception set; the str pointer and length describe
-        // valid UTF-8 for the call.
+        // (None: a new reference to the None singleton) or NULL with an
+        // exception set; the str pointer and length describe valid UTF-8
+        // for the call.
         unsafe {
             let obj: *mut PyObject = match self {
                 Scalar::Bool(v) => pyo3_ffi::PyBool_FromLong(v.into()),
                 Scalar::Int(v) => pyo3_ffi::PyLong_FromLongLong(v),
+                Scalar::UInt(v) => pyo3_ffi::PyLong_FromUnsignedLongLong(v),
                 Scalar::Float(v) => pyo3_ffi::PyFloat_FromDouble(v),
+                Scalar::Complex(v) => pyo3_ffi::PyComplex_FromDoubles(v.re, v.im),
                 Scalar::Str(v) => {
                     pyo3_ffi::PyUnicode_FromStringAndSize(v.as_ptr().cast(), v.len() as isize)
                 }
+                Scalar::None => {
+                    let none = pyo3_ffi::Py_None();
+                    pyo3_ffi::Py_IncRef(none);
+                    none
+                }
             };
-            owned_or_error(gil, obj)
+            Held::from_owned(gil, obj)
         }
     }
 }
 
-/// A tuple of keyword names, for a vectorcall.
-pub(crate) fn kwnames(gil: &Gil, names: &[&str]) -> Result<StrongRef, PyException> {
+/// A Python tuple of `values`: an argument, or the keyword names of a
+/// vectorcall.
+pub(crate) fn tuple_of<'a, 'py>(
+    gil: &'py Gil,
+    values: impl ExactSizeIterator<Item = Scalar<'a>>,
+) -> Result<Held<'py>, PyException> {
     // SAFETY: the GIL is held; PyTuple_New returns a new reference or NULL.
-    let tuple = unsafe { owned_or_error(gil, pyo3_ffi::PyTuple_New(names.len() as isize)) }?;
-    for (i, name) in names.iter().enumerate() {
-        let name = Scalar::Str(name).to_python(gil)?;
-        // SAFETY: the tuple is new and ours, i is in range, and
-        // PyTuple_SetItem steals the name's reference (we forget ours).
-        unsafe { pyo3_ffi::PyTuple_SetItem(tuple.as_ptr(), i as isize, name.into_raw()) };
+    let tuple = unsafe { Held::from_owned(gil, pyo3_ffi::PyTuple_New(values.len() as isize)) }?;
+    for (i, value) in values.enumerate() {
+        let value = value.to_python(gil)?;
+        // SAFETY: the tuple is new and ours, i is in range (the iterator's
+        // exact length), and PyTuple_SetItem steals the value's reference
+        // (given up by into_raw).
+        unsafe { pyo3_ffi::PyTuple_SetItem(tuple.as_ptr(), i as isize, value.into_raw()) };
     }
     Ok(tuple)
 }

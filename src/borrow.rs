@@ -1,4 +1,5 @@
-//! Rust memory lent to Python as a read-only numpy array, for one call.
+//! Rust memory lent to Python as a read-only numpy array, for one call: 1-D
+//! slices, and n-D arrays of any strides.
 //!
 //! This is the Rust form of the article's `runtime.KeepAlive(data)`: the
 //! lifetime `'a` ties the array to the slice's borrow, so the slice cannot be
@@ -17,40 +18,77 @@ use pyo3_ffi::{PyObject, Py_ssize_t};
 use crate::element::Element;
 use crate::error::{Error, PyException};
 use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, Interpreter, StrongRef};
+use crate::nd::contiguous_strides;
 use crate::raw;
 
-/// A Rust array as numpy will see it: address, shape and element type, with
-/// the borrow it came from.
-#[derive(Clone, Copy)]
+/// A Rust array as numpy will see it: address, shape, strides and element
+/// type, with the borrow it came from.
+#[derive(Clone)]
 pub struct RustArray<'a> {
+    /// Element [0, 0, ...].
     data: *const u8,
-    ndim: usize,
-    dims: [usize; 2],
     typenum: c_int,
+    layout: Layout,
     _borrow: PhantomData<&'a [u8]>,
+}
+
+#[derive(Clone)]
+enum Layout {
+    /// 1-D and contiguous, of this length: the common case, allocation-free.
+    Vector(Py_ssize_t),
+    /// `ndim` dimensions, then `ndim` strides in bytes.
+    Strided(Vec<Py_ssize_t>),
 }
 
 impl<'a> RustArray<'a> {
     /// A 1-D array over `data`.
     pub(crate) fn vector<T: Element>(data: &'a [T]) -> Self {
-        Self::new(data, 1, [data.len(), 0])
+        // Rust allocations never exceed isize::MAX bytes, so the length fits.
+        Self::new(data.as_ptr(), Layout::Vector(data.len() as Py_ssize_t))
     }
 
-    /// A `rows` × `cols` C-ordered array over `data`, whose length the
-    /// caller has checked is `rows * cols`.
-    pub(crate) fn matrix<T: Element>(data: &'a [T], rows: usize, cols: usize) -> Self {
-        debug_assert_eq!(rows * cols, data.len());
-        Self::new(data, 2, [rows, cols])
+    /// A C-ordered array of `shape` over `data`, whose length the caller has
+    /// checked is the product of `shape`.
+    pub(crate) fn c_order<T: Element>(data: &'a [T], shape: &[usize]) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        let strides = contiguous_strides(shape, false);
+        // SAFETY: C order over exactly `data`'s elements, borrowed for 'a.
+        unsafe { Self::strided(data.as_ptr(), shape, &strides) }
     }
 
-    fn new<T: Element>(data: &'a [T], ndim: usize, dims: [usize; 2]) -> Self {
+    /// An array of `shape` whose element [0, 0, ...] is at `origin`, with
+    /// `strides` counted in elements (any sign).
+    ///
+    /// # Safety
+    /// Every element the shape and strides reach from `origin` lies in
+    /// memory of initialized `T`s that stays valid and unchanged for `'a`.
+    pub(crate) unsafe fn strided<T: Element>(
+        origin: *const T,
+        shape: &[usize],
+        strides: &[isize],
+    ) -> Self {
+        debug_assert_eq!(shape.len(), strides.len());
+        let size = std::mem::size_of::<T>() as isize;
+        let mut layout: Vec<Py_ssize_t> = shape.iter().map(|&n| n as Py_ssize_t).collect();
+        // A dimension of length 0 or 1 never steps, so its stride does not
+        // matter (numpy ignores it too); the others step inside one
+        // allocation, so stride × size fits in an isize.
+        layout.extend(
+            shape
+                .iter()
+                .zip(strides)
+                .map(|(&n, &stride)| if n > 1 { stride * size } else { 0 }),
+        );
+        Self::new(origin, Layout::Strided(layout))
+    }
+
+    fn new<T: Element>(origin: *const T, layout: Layout) -> Self {
         let typenum = npy_typenum(T::KIND, std::mem::size_of::<T>())
             .expect("every Element has a numpy type number");
         RustArray {
-            data: data.as_ptr().cast(),
-            ndim,
-            dims,
+            data: origin.cast(),
             typenum,
+            layout,
             _borrow: PhantomData,
         }
     }
@@ -61,25 +99,38 @@ impl<'a> RustArray<'a> {
     /// # Safety
     /// The GIL is held, and the memory stays valid and unchanged for as long
     /// as Python may read it (what that takes is up to the caller).
-    unsafe fn to_numpy(self, make: MakeArray) -> *mut PyObject {
-        // Rust allocations never exceed isize::MAX bytes, so the dims fit.
-        let dims = self.dims.map(|d| d as Py_ssize_t);
-        // SAFETY: data, ndim and dims describe live memory of the element
-        // type `typenum` names; the rest is the caller's promise.
+    unsafe fn to_numpy(&self, make: MakeArray) -> *mut PyObject {
+        // SAFETY: data, the dimensions and the strides describe live memory
+        // of the element type `typenum` names; the rest is the caller's
+        // promise.
         unsafe {
-            make(
-                self.data.cast(),
-                self.ndim as c_int,
-                dims.as_ptr(),
-                self.typenum,
-            )
+            match &self.layout {
+                Layout::Vector(len) => {
+                    make(self.data.cast(), 1, len, std::ptr::null(), self.typenum)
+                }
+                Layout::Strided(layout) => {
+                    let ndim = layout.len() / 2;
+                    make(
+                        self.data.cast(),
+                        ndim as c_int,
+                        layout.as_ptr(),
+                        layout[ndim..].as_ptr(),
+                        self.typenum,
+                    )
+                }
+            }
         }
     }
 }
 
 /// The shape of `raw::pim_borrow_array` and `raw::pim_borrow_array_untracked`.
-type MakeArray =
-    unsafe extern "C" fn(*const c_void, c_int, *const Py_ssize_t, c_int) -> *mut PyObject;
+type MakeArray = unsafe extern "C" fn(
+    *const c_void,
+    c_int,
+    *const Py_ssize_t,
+    *const Py_ssize_t,
+    c_int,
+) -> *mut PyObject;
 
 /// What [`BorrowedArray::release`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +153,7 @@ impl<'a> BorrowedArray<'a> {
     /// Lends `array` to Python, without a copy, until released.
     pub(crate) fn new(
         gil: &Gil,
-        array: RustArray<'a>,
+        array: &RustArray<'a>,
         lent_to: &'a str,
     ) -> Result<Self, PyException> {
         // SAFETY: the GIL is held; data is valid for 'a, which outlives the
@@ -200,7 +251,7 @@ impl<'a> UntrackedArray<'a> {
     /// # Safety
     /// Python must not keep the array, or anything pointing into it, once the
     /// call it is passed to returns.
-    pub(crate) unsafe fn new(gil: &Gil, array: RustArray<'a>) -> Result<Self, PyException> {
+    pub(crate) unsafe fn new(gil: &Gil, array: &RustArray<'a>) -> Result<Self, PyException> {
         // SAFETY: the GIL is held; data is valid for 'a; the caller promises
         // Python drops the array before 'a ends.
         let arr = unsafe { owned_or_error(gil, array.to_numpy(raw::pim_borrow_array_untracked)) }?;

@@ -1,75 +1,250 @@
-//! Reads a numpy result in place and converts it, checked, to Rust values:
-//! the replacement for the original's unchecked cast to `long *`.
+//! Reads a numpy array (of any rank, stride and byte order) or a number in
+//! place and converts its elements, checked and without loss, to Rust
+//! values: the replacement for the original's unchecked cast to `long *`.
+//! Also what a mismatch says, and where inside a result it was found.
 
 use std::mem::size_of;
 
 use crate::element::{kind_converts_to, read_value, Element, Value};
-use crate::glue::ArrayDesc;
+use crate::error::Error;
+use crate::object::ArrayDesc;
 
-/// Why a result could not be converted: what was expected, what was found.
-pub(crate) struct Mismatch {
-    pub(crate) expected: String,
-    pub(crate) found: String,
+/// Why a result could not be converted: what was expected, what was found,
+/// and where inside the result.
+#[derive(Debug)]
+pub struct Mismatch {
+    expected: String,
+    found: String,
+    /// Innermost first, as the error travels out of nested conversions.
+    path: Vec<Step>,
 }
 
-/// Reads the 1-D array `desc`, converting each value with `convert`, which
-/// names what it expected when it refuses one.
-pub(crate) fn read_1d<T>(
-    desc: &ArrayDesc<'_>,
-    mut convert: impl FnMut(Value) -> Result<T, String>,
-) -> Result<Vec<T>, Mismatch> {
-    let len = desc.shape[0];
-    let mut out = Vec::with_capacity(len);
-    for position in 0..len {
-        // SAFETY: numpy guarantees data + k*stride, k < len, addresses a
-        // whole element of `itemsize` bytes inside the array, which the
-        // StrongRef behind `desc` keeps alive; the GIL held by the caller keeps
-        // Python from changing it meanwhile.
-        let value = unsafe {
-            let element = desc.data.offset(position as isize * desc.strides[0]);
-            read_value(element, desc.kind, desc.itemsize, desc.byteswapped)
-        };
-        let Some(value) = value else {
-            return Err(Mismatch {
-                expected: "a numpy array of bool, integer or float32/float64 values".into(),
-                found: desc.what(),
-            });
-        };
-        match convert(value) {
-            Ok(converted) => out.push(converted),
-            Err(expected) => {
-                return Err(Mismatch {
-                    expected,
-                    found: format!("{value} at position {position} of {}", desc.what()),
-                })
-            }
+/// One step into a result, for [`Mismatch`]'s position.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Element `index` of a `container` ("tuple" or "list").
+    Element {
+        container: &'static str,
+        index: usize,
+    },
+    /// The value under a key of a dict.
+    DictValue(String),
+    /// The key at a position of a dict (one that is not a str).
+    DictKey(usize),
+}
+
+impl Mismatch {
+    pub(crate) fn new(expected: String, found: String) -> Mismatch {
+        Mismatch {
+            expected,
+            found,
+            path: Vec::new(),
         }
     }
-    Ok(out)
+
+    /// The same mismatch, seen from one level further out.
+    pub(crate) fn within(mut self, step: Step) -> Mismatch {
+        self.path.push(step);
+        self
+    }
+
+    /// Where inside the result, outermost first: "element 1 of the tuple,
+    /// element 0 of the list"; empty for the result itself.
+    fn position(&self) -> String {
+        let steps: Vec<String> = self
+            .path
+            .iter()
+            .rev()
+            .map(|step| match step {
+                Step::Element { container, index } => format!("element {index} of the {container}"),
+                Step::DictValue(key) => format!("the value of key '{key}' of the dict"),
+                Step::DictKey(position) => format!("key {position} of the dict"),
+            })
+            .collect();
+        steps.join(", ")
+    }
+
+    /// The error for `function`'s result.
+    pub(crate) fn into_error(self, function: &str) -> Error {
+        Error::BadResult {
+            function: function.to_owned(),
+            position: self.position(),
+            expected: self.expected,
+            found: self.found,
+        }
+    }
 }
 
-/// What [`to_vec`] takes.
-pub(crate) fn expected_vec<U: Element>() -> String {
+/// What a numeric array's dtype must be to read as `U`.
+fn expected_dtype<U: Element>() -> String {
     format!(
-        "a 1-D numpy array of {} (or of a dtype that converts to it without loss)",
+        "{} (or of a dtype that converts to it without loss)",
         U::NUMPY_DTYPE
     )
 }
 
-/// `desc` as a `Vec<U>`, if it is 1-D and every value converts losslessly.
-pub(crate) fn to_vec<U: Element>(desc: &ArrayDesc<'_>) -> Result<Vec<U>, Mismatch> {
-    if desc.ndim != 1 || !kind_converts_to::<U>(desc.kind) {
-        return Err(Mismatch {
-            expected: expected_vec::<U>(),
-            found: desc.what(),
-        });
+/// What a `Vec<U>` is read from.
+pub(crate) fn expected_vec<U: Element>() -> String {
+    format!(
+        "a 1-D numpy array of {}, or a list or tuple of numbers that convert to {} without loss",
+        expected_dtype::<U>(),
+        U::RUST_NAME
+    )
+}
+
+/// What an array of `U` with `ndim` dimensions (None: any) is read from.
+pub(crate) fn expected_array<U: Element>(ndim: Option<usize>) -> String {
+    match ndim {
+        Some(ndim) => format!("a {ndim}-D numpy array of {}", expected_dtype::<U>()),
+        None => format!("a numpy array of {}", expected_dtype::<U>()),
+    }
+}
+
+/// What a single `U` is read from.
+pub(crate) fn expected_scalar<U: Element>() -> String {
+    format!(
+        "a number that converts to {} without loss (a Python or numpy scalar, or a 0-D numpy array)",
+        U::RUST_NAME
+    )
+}
+
+/// Where element `flat` (in C order) of `desc` is, for a message: "at
+/// position 3" in 1-D, "at index [1, 2]" in n-D, nothing for one number.
+fn place(desc: &ArrayDesc<'_>, flat: usize) -> String {
+    match desc.ndim() {
+        0 => "in".to_owned(),
+        1 => format!("at position {flat} of"),
+        _ => {
+            let mut index = vec![0; desc.ndim()];
+            let mut rest = flat;
+            for (i, &n) in desc.shape.iter().enumerate().rev() {
+                index[i] = rest % n.max(1);
+                rest /= n.max(1);
+            }
+            format!("at index {index:?} of")
+        }
+    }
+}
+
+/// Calls `visit(flat, offset)` for every element of an array of `shape` and
+/// byte `strides`, in C order: `flat` counts elements, `offset` is in bytes
+/// from element [0, 0, ...].
+fn for_each_element<E>(
+    shape: &[usize],
+    strides: &[isize],
+    mut visit: impl FnMut(usize, isize) -> Result<(), E>,
+) -> Result<(), E> {
+    let len: usize = shape.iter().product();
+    if let ([n], [stride]) = (shape, strides) {
+        // 1-D, the common case: no index to carry.
+        for position in 0..*n {
+            visit(position, position as isize * stride)?;
+        }
+        return Ok(());
+    }
+    let mut index = vec![0usize; shape.len()];
+    let mut offset = 0isize;
+    for flat in 0..len {
+        visit(flat, offset)?;
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            offset += strides[axis];
+            if index[axis] < shape[axis] {
+                break;
+            }
+            offset -= strides[axis] * shape[axis] as isize;
+            index[axis] = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the element `offset` bytes from `desc`'s element [0, 0, ...]
+/// (element `flat` in C order) and converts it with `convert`, which names
+/// what it expected when it refuses the value.
+///
+/// # Safety
+/// `offset` addresses a whole element of `desc`.
+unsafe fn read_at<T>(
+    desc: &ArrayDesc<'_>,
+    offset: isize,
+    flat: usize,
+    convert: &mut impl FnMut(Value) -> Result<T, String>,
+) -> Result<T, Mismatch> {
+    // SAFETY: the element is inside the array (caller), which the object
+    // behind `desc` keeps alive (for a number, the one element is in `desc`
+    // itself); the GIL held by the caller keeps Python from changing it.
+    let value = unsafe {
+        read_value(
+            desc.origin().offset(offset),
+            desc.kind,
+            desc.itemsize,
+            desc.byteswapped,
+        )
+    };
+    let Some(value) = value else {
+        return Err(Mismatch::new(
+            "a numpy array of bool, integer, float32/float64 or complex64/complex128 values".into(),
+            desc.what(),
+        ));
+    };
+    convert(value).map_err(|expected| {
+        Mismatch::new(
+            expected,
+            format!("{value} {} {}", place(desc, flat), desc.what()),
+        )
+    })
+}
+
+/// Reads every element of `desc` in C order, converting each with
+/// `convert`, which names what it expected when it refuses one.
+pub(crate) fn read_elements<T>(
+    desc: &ArrayDesc<'_>,
+    mut convert: impl FnMut(Value) -> Result<T, String>,
+) -> Result<Vec<T>, Mismatch> {
+    let mut out = Vec::with_capacity(desc.len());
+    for_each_element(desc.shape, desc.strides, |flat, offset| {
+        // SAFETY: numpy guarantees that data + Σ index·stride, for every
+        // index inside the shape, addresses a whole element of the array.
+        out.push(unsafe { read_at(desc, offset, flat, &mut convert) }?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Converts one value to `U`, or says what `U` takes.
+fn exact<U: Element>(value: Value) -> Result<U, String> {
+    U::from_value(value).ok_or_else(|| format!("values that {} holds exactly", U::RUST_NAME))
+}
+
+/// Every element of `desc`, in C order, as `U`, if the dtype converts and
+/// every value does so without loss; `expected` says what the caller takes.
+pub(crate) fn to_elements<U: Element>(
+    desc: &ArrayDesc<'_>,
+    expected: impl FnOnce() -> String,
+) -> Result<Vec<U>, Mismatch> {
+    if !kind_converts_to::<U>(desc.kind) {
+        return Err(Mismatch::new(expected(), desc.what()));
     }
     if is_exact::<U>(desc) {
         return Ok(copy_exact(desc));
     }
-    read_1d(desc, |value| {
-        U::from_value(value).ok_or_else(|| format!("values that {} holds exactly", U::RUST_NAME))
-    })
+    read_elements(desc, exact::<U>)
+}
+
+/// The one value of a number or 0-D array `desc`, as `U`.
+pub(crate) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch> {
+    if desc.ndim() != 0 || !kind_converts_to::<U>(desc.kind) {
+        return Err(Mismatch::new(expected_scalar::<U>(), desc.what()));
+    }
+    if is_exact::<U>(desc) {
+        // SAFETY: the one element, of U's size and bit layout (is_exact),
+        // possibly unaligned; no float, int or complex bit pattern is
+        // invalid, and bool never takes this path.
+        return Ok(unsafe { desc.origin().cast::<U>().read_unaligned() });
+    }
+    // SAFETY: a 0-D array or a number has its one element at offset 0.
+    unsafe { read_at(desc, 0, 0, &mut exact::<U>) }
 }
 
 /// Same dtype, same byte order, and not bool (whose bytes need checking).
@@ -79,17 +254,17 @@ pub(crate) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
 
 /// The fast path: the bits are already `U`'s.
 fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Vec<U> {
-    let len = desc.shape[0];
-    let stride = desc.strides[0];
-    if stride == size_of::<U>() as isize {
+    let len = desc.len();
+    let origin = desc.origin();
+    if desc.is_c_contiguous() {
         let mut out = Vec::<U>::with_capacity(len);
         // SAFETY: the array holds `len` contiguous elements of U's size and
-        // bit layout (is_exact) at data, possibly unaligned, so a byte copy
-        // into the Vec's aligned buffer is right; no float or int bit
-        // pattern is invalid, and bool never takes this path.
+        // bit layout (is_exact) in C order at origin, possibly unaligned, so
+        // a byte copy into the Vec's aligned buffer is right; no float, int
+        // or complex bit pattern is invalid, and bool never takes this path.
         unsafe {
             std::ptr::copy_nonoverlapping(
-                desc.data,
+                origin,
                 out.as_mut_ptr().cast::<u8>(),
                 len * size_of::<U>(),
             );
@@ -97,17 +272,13 @@ fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Vec<U> {
         }
         return out;
     }
-    (0..len)
-        .map(|position| {
-            // SAFETY: as in read_1d; read_unaligned since strides may be odd.
-            unsafe {
-                desc.data
-                    .offset(position as isize * stride)
-                    .cast::<U>()
-                    .read_unaligned()
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(len);
+    let _ = for_each_element::<()>(desc.shape, desc.strides, |_, offset| {
+        // SAFETY: as in read_elements; read_unaligned since strides may be odd.
+        out.push(unsafe { origin.offset(offset).cast::<U>().read_unaligned() });
+        Ok(())
+    });
+    out
 }
 
 /// What [`to_indices`] takes.
@@ -118,13 +289,10 @@ pub(crate) fn expected_indices() -> String {
 /// `desc` as indices into an input of `bound` values (the `Outliers` rule:
 /// any integer dtype, every value in `0..bound`).
 pub(crate) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize>, Mismatch> {
-    if desc.ndim != 1 || !matches!(desc.kind, b'i' | b'u') {
-        return Err(Mismatch {
-            expected: expected_indices(),
-            found: desc.what(),
-        });
+    if desc.ndim() != 1 || !matches!(desc.kind, b'i' | b'u') {
+        return Err(Mismatch::new(expected_indices(), desc.what()));
     }
-    read_1d(desc, |value| match value {
+    read_elements(desc, |value| match value {
         Value::Int(v) => usize::try_from(v)
             .ok()
             .filter(|index| *index < bound)

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use num_complex::{Complex32, Complex64};
+
 /// A numpy value read from an array, before it is converted to a Rust type.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,6 +15,8 @@ pub enum Value {
     Int(i128),
     /// numpy `float32` or `float64`.
     Float(f64),
+    /// numpy `complex64` or `complex128`: real and imaginary parts.
+    Complex(f64, f64),
 }
 
 impl fmt::Display for Value {
@@ -21,6 +25,11 @@ impl fmt::Display for Value {
             Value::Bool(v) => write!(f, "{}", if *v { "True" } else { "False" }),
             Value::Int(v) => write!(f, "{v}"),
             Value::Float(v) => write!(f, "{v:?}"),
+            // As Python writes it: (1.5-2.0j).
+            Value::Complex(re, im) => {
+                let sign = if im.is_sign_negative() { '-' } else { '+' };
+                write!(f, "({re:?}{sign}{:?}j)", im.abs())
+            }
         }
     }
 }
@@ -30,20 +39,24 @@ mod sealed {
 }
 
 /// An element type that numpy shares with Rust as is: `f32`, `f64`, `i8` to
-/// `i64`, `u8` to `u64` and `bool`, each the numpy dtype of the same name
-/// (`bool` is numpy's `bool`).
+/// `i64`, `u8` to `u64`, `bool`, and [`Complex32`]/[`Complex64`]
+/// (`complex64`/`complex128`), each the numpy dtype of the same name
+/// (`bool` is numpy's `bool`); `isize` and `usize` are numpy's `intp` and
+/// `uintp` (`int64` and `uint64` on 64-bit targets).
 ///
 /// Input arrays take their dtype from the element type. Results convert to it
 /// only without loss: an `int32` result reads as `i64`, a `float32` as `f64`,
-/// and an integer as a float only when the float holds it exactly; floats never
-/// read as integers, and a value out of range (negative for unsigned) is an
-/// error.
+/// a `float64` as `Complex64`, and an integer as a float only when the float
+/// holds it exactly; floats never read as integers, complex numbers never as
+/// real ones, and a value out of range (negative for unsigned) is an error.
 ///
 /// ```
 /// use py_in_mem::Element;
+/// use py_in_mem::num_complex::Complex64;
 /// fn dtype<T: Element>() -> &'static str { T::NUMPY_DTYPE }
 /// assert_eq!(dtype::<f64>(), "float64");
 /// assert_eq!(dtype::<u8>(), "uint8");
+/// assert_eq!(dtype::<Complex64>(), "complex128");
 /// ```
 pub trait Element: sealed::Sealed + Copy + Send + Sync + fmt::Debug + 'static {
     /// The numpy dtype name (`"float64"`, `"int32"`, `"bool"`, ...).
@@ -51,7 +64,7 @@ pub trait Element: sealed::Sealed + Copy + Send + Sync + fmt::Debug + 'static {
     /// The Rust type name, for messages.
     #[doc(hidden)]
     const RUST_NAME: &'static str;
-    /// numpy's dtype kind: `b'f'`, `b'i'`, `b'u'` or `b'b'`.
+    /// numpy's dtype kind: `b'f'`, `b'i'`, `b'u'`, `b'b'` or `b'c'`.
     #[doc(hidden)]
     const KIND: u8;
     /// `value` as this type, if that loses nothing.
@@ -69,7 +82,7 @@ macro_rules! int_element {
             fn from_value(value: Value) -> Option<Self> {
                 match value {
                     Value::Int(v) => <$t>::try_from(v).ok(),
-                    Value::Bool(_) | Value::Float(_) => None,
+                    Value::Bool(_) | Value::Float(_) | Value::Complex(..) => None,
                 }
             }
         }
@@ -87,6 +100,18 @@ int_element! {
     u64 => b'u', "uint64";
 }
 
+#[cfg(target_pointer_width = "64")]
+int_element! {
+    isize => b'i', "int64";
+    usize => b'u', "uint64";
+}
+
+#[cfg(target_pointer_width = "32")]
+int_element! {
+    isize => b'i', "int32";
+    usize => b'u', "uint32";
+}
+
 impl sealed::Sealed for f64 {}
 impl Element for f64 {
     const NUMPY_DTYPE: &'static str = "float64";
@@ -97,7 +122,7 @@ impl Element for f64 {
             Value::Float(v) => Some(v),
             // Exact when it round-trips (every integer up to 2^53 does).
             Value::Int(v) => Some(v as f64).filter(|f| *f as i128 == v && f.is_finite()),
-            Value::Bool(_) => None,
+            Value::Bool(_) | Value::Complex(..) => None,
         }
     }
 }
@@ -113,6 +138,42 @@ impl Element for f32 {
             Value::Float(v) if v.is_nan() => Some(f32::NAN),
             Value::Float(v) => Some(v as f32).filter(|f| f64::from(*f) == v),
             Value::Int(v) => Some(v as f32).filter(|f| *f as i128 == v && f.is_finite()),
+            Value::Bool(_) | Value::Complex(..) => None,
+        }
+    }
+}
+
+impl sealed::Sealed for Complex64 {}
+impl Element for Complex64 {
+    const NUMPY_DTYPE: &'static str = "complex128";
+    const RUST_NAME: &'static str = "Complex64";
+    const KIND: u8 = b'c';
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Complex(re, im) => Some(Complex64::new(re, im)),
+            Value::Float(_) | Value::Int(_) => {
+                f64::from_value(value).map(|re| Complex64::new(re, 0.0))
+            }
+            Value::Bool(_) => None,
+        }
+    }
+}
+
+impl sealed::Sealed for Complex32 {}
+impl Element for Complex32 {
+    const NUMPY_DTYPE: &'static str = "complex64";
+    const RUST_NAME: &'static str = "Complex32";
+    const KIND: u8 = b'c';
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            // Each part narrows as a float does: exactly, or not at all.
+            Value::Complex(re, im) => Some(Complex32::new(
+                f32::from_value(Value::Float(re))?,
+                f32::from_value(Value::Float(im))?,
+            )),
+            Value::Float(_) | Value::Int(_) => {
+                f32::from_value(value).map(|re| Complex32::new(re, 0.0))
+            }
             Value::Bool(_) => None,
         }
     }
@@ -126,13 +187,13 @@ impl Element for bool {
     fn from_value(value: Value) -> Option<Self> {
         match value {
             Value::Bool(v) => Some(v),
-            Value::Int(_) | Value::Float(_) => None,
+            Value::Int(_) | Value::Float(_) | Value::Complex(..) => None,
         }
     }
 }
 
 /// Reads one element of numpy `kind` and `itemsize` at `element`, or `None`
-/// for a dtype this crate does not read (float16, complex, object, ...).
+/// for a dtype this crate does not read (float16, longdouble, object, ...).
 ///
 /// # Safety
 /// `element` is valid for reading `itemsize` bytes.
@@ -154,6 +215,19 @@ pub(crate) unsafe fn read_value(
             }
         }};
     }
+    // The imaginary part of a complex element, `at` bytes in; each part is
+    // byte-swapped on its own.
+    macro_rules! read_part {
+        ($t:ty, $at:expr) => {{
+            // SAFETY: as for read!: the element is 2 × $at bytes.
+            let bits = unsafe { element.add($at).cast::<$t>().read_unaligned() };
+            if swapped {
+                bits.swap_bytes()
+            } else {
+                bits
+            }
+        }};
+    }
     Some(match (kind, itemsize) {
         // numpy stores True as 1, but a view may hold any byte: nonzero is True.
         (b'b', 1) => Value::Bool(read!(u8) != 0),
@@ -167,6 +241,14 @@ pub(crate) unsafe fn read_value(
         (b'u', 8) => Value::Int(read!(u64).into()),
         (b'f', 4) => Value::Float(f32::from_bits(read!(u32)).into()),
         (b'f', 8) => Value::Float(f64::from_bits(read!(u64))),
+        (b'c', 8) => {
+            let (re, im) = (read!(u32), read_part!(u32, 4));
+            Value::Complex(f32::from_bits(re).into(), f32::from_bits(im).into())
+        }
+        (b'c', 16) => {
+            let (re, im) = (read!(u64), read_part!(u64, 8));
+            Value::Complex(f64::from_bits(re), f64::from_bits(im))
+        }
         _ => return None,
     })
 }
@@ -175,6 +257,9 @@ pub(crate) unsafe fn read_value(
 pub(crate) fn kind_converts_to<U: Element>(kind: u8) -> bool {
     matches!(
         (kind, U::KIND),
-        (b'b', b'b') | (b'i' | b'u', b'i' | b'u' | b'f') | (b'f', b'f')
+        (b'b', b'b')
+            | (b'i' | b'u', b'i' | b'u' | b'f' | b'c')
+            | (b'f', b'f' | b'c')
+            | (b'c', b'c')
     )
 }

@@ -6,7 +6,7 @@ use std::fmt;
 ///
 /// ```
 /// let f = py_in_mem::Function::from_source("doc_exc", "def f(x):\n    raise ValueError('boom')\n", "f")?;
-/// let err = f.call::<f64, f64>(&[1.0]).unwrap_err();
+/// let err = f.call::<f64>(&[1.0]).unwrap_err();
 /// let exception = err.exception().unwrap();
 /// assert_eq!((exception.type_name.as_str(), exception.message.as_str()), ("ValueError", "boom"));
 /// assert_eq!(exception.to_string(), "ValueError: boom");
@@ -88,13 +88,31 @@ pub enum Error {
     /// Python raised an exception (including `SystemExit` and
     /// `KeyboardInterrupt`, which never end the host process here).
     Python(PyException),
-    /// The Python function returned something other than what was expected.
+    /// The Python function returned something other than the Rust type
+    /// asked for takes ([`FromResult`](crate::FromResult)).
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_bad", "def f(x):\n    return (x.sum(), 'total')\n", "f")?;
+    /// match f.call::<(f64, f64)>(&[1.0, 2.0]).unwrap_err() {
+    ///     py_in_mem::Error::BadResult { position, found, .. } => {
+    ///         assert_eq!(position, "element 1 of the tuple");
+    ///         assert_eq!(found, "an object of type str");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    #[non_exhaustive]
     BadResult {
         /// `module.function` that returned it.
         function: String,
-        /// What the crate expected.
+        /// Where inside the result the mismatch is, outermost first
+        /// ("element 1 of the tuple, element 0 of the list"); empty when it
+        /// is the result itself.
+        position: String,
+        /// What the crate expected there.
         expected: String,
-        /// What it got.
+        /// What it got there.
         found: String,
     },
     /// The function kept its borrowed input array after returning (in a
@@ -106,8 +124,8 @@ pub enum Error {
         /// `module.function` that kept its input.
         function: String,
     },
-    /// An argument the crate cannot pass, such as a matrix whose shape does
-    /// not match its slice.
+    /// An argument the crate cannot pass, such as a shape that does not
+    /// match its slice.
     InvalidArgument(String),
     /// A name or path that C cannot carry: it holds a NUL byte, or a path is
     /// not UTF-8.
@@ -143,7 +161,7 @@ impl Error {
     ///
     /// ```
     /// let f = py_in_mem::Function::from_source("doc_tb", "def f(x):\n    return 1 / 0\n", "f")?;
-    /// let err = f.call::<f64, f64>(&[1.0]).unwrap_err();
+    /// let err = f.call::<f64>(&[1.0]).unwrap_err();
     /// assert!(err.traceback().unwrap().contains("return 1 / 0"));
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
@@ -168,9 +186,21 @@ impl fmt::Display for Error {
             Error::Python(exception) => exception.fmt(f),
             Error::BadResult {
                 function,
+                position,
                 expected,
                 found,
-            } => write!(f, "{function} returned {found}, expected {expected}"),
+            } if position.is_empty() => {
+                write!(f, "{function} returned {found}, expected {expected}")
+            }
+            Error::BadResult {
+                function,
+                position,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{function} returned an unexpected {position}: expected {expected}, found {found}"
+            ),
             Error::InputRetained { function } => write!(
                 f,
                 "{function} retained its input array after returning; the kept array \

@@ -292,86 +292,22 @@ pub(crate) unsafe fn call(
     }
 }
 
-/// The article's call: `func(arr)`, whose result is then described.
+/// The article's call: `func(arg)`, with one argument.
 ///
 /// # Safety
-/// `arr` is a live object.
+/// `arg` is a live object.
 pub(crate) unsafe fn detect(
     gil: &Gil,
     func: &StrongRef,
-    arr: *mut PyObject,
+    arg: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
     let mut out = raw::pim_array_view::default();
-    // SAFETY: the GIL is held; func and arr are live; on success detect
-    // returns with out.obj a new reference we own; on -1 it is NULL.
+    // SAFETY: the GIL is held; func and arg are live; on success pim_detect
+    // returns with out.obj a new reference we own; on PIM_RAISED it is NULL.
     unsafe {
-        raw::pim_detect(func.as_ptr(), arr, &mut out);
+        raw::pim_detect(func.as_ptr(), arg, &mut out);
         owned_or_error(gil, out.obj)
     }
-}
-
-/// A numpy array, described for reading in place; borrowed from a `StrongRef`
-/// that outlives it.
-pub(crate) struct ArrayDesc<'r> {
-    pub(crate) data: *const u8,
-    pub(crate) ndim: usize,
-    pub(crate) shape: [usize; 2],
-    pub(crate) strides: [isize; 2],
-    pub(crate) itemsize: usize,
-    pub(crate) kind: u8,
-    pub(crate) byteswapped: bool,
-    pub(crate) sole_owner: bool,
-    array: &'r StrongRef,
-}
-
-impl ArrayDesc<'_> {
-    /// "a numpy array of dtype float64", for messages (with the GIL held,
-    /// as it is for as long as a description is used).
-    pub(crate) fn what(&self) -> String {
-        what(self.array)
-    }
-}
-
-/// What `obj` is, for a message. Needs the GIL, held by every caller.
-fn what(obj: &StrongRef) -> String {
-    let mut buffer = [0 as c_char; 160];
-    // SAFETY: callers hold the GIL; obj is live; describe_what writes a
-    // NUL-terminated string of at most buffer.len() bytes.
-    unsafe {
-        raw::pim_describe_what(obj.as_ptr(), buffer.as_mut_ptr(), buffer.len());
-        CStr::from_ptr(buffer.as_ptr())
-    }
-    .to_string_lossy()
-    .into_owned()
-}
-
-/// Describes `obj` if it is a numpy array; otherwise says what it is.
-pub(crate) fn describe<'r>(_gil: &Gil, obj: &'r StrongRef) -> Result<ArrayDesc<'r>, String> {
-    let mut out = raw::pim_array_view::default();
-    // SAFETY: the GIL is held and obj is live; pim_describe_array only reads it.
-    let status = unsafe { raw::pim_describe_array(obj.as_ptr(), &mut out) };
-    if status != raw::pim_result_kind::PIM_ARRAY {
-        return Err(what(obj));
-    }
-    let dim = |i: usize| out.shape[i].max(0) as usize;
-    Ok(ArrayDesc {
-        data: out.data.cast(),
-        ndim: out.ndim.max(0) as usize,
-        shape: [dim(0), dim(1)],
-        strides: [out.strides[0], out.strides[1]],
-        itemsize: out.itemsize.max(0) as usize,
-        kind: out.kind as u8,
-        byteswapped: out.byteswapped != 0,
-        sole_owner: out.sole_owner != 0,
-        array: obj,
-    })
-}
-
-/// A C-ordered copy of the array `obj` that owns its data.
-pub(crate) fn array_copy(gil: &Gil, obj: &StrongRef) -> Result<StrongRef, PyException> {
-    // SAFETY: the GIL is held, obj is a live numpy array (callers describe
-    // it first); array_copy returns a new reference or NULL.
-    unsafe { owned_or_error(gil, raw::pim_array_copy(obj.as_ptr())) }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.

@@ -25,34 +25,94 @@
 //! # Ok::<(), py_in_mem::Error>(())
 //! ```
 //!
-//! Any other function: [`Function`], with typed results ([`Element`]),
-//! several arrays and keyword arguments ([`Call`]), matrices ([`Matrix`]),
-//! zero-copy results ([`ArrayView`]) and buffers Python may keep
-//! ([`Function::call_owned`]).
+//! Any other function: [`Function`]. The Rust type asked for decides how
+//! the result is read ([`FromResult`]): numbers from numpy scalars, tuples,
+//! `Vec`s, n-D arrays ([`NdVec`], or `ndarray::Array` with the `ndarray`
+//! feature), complex numbers, strings, `None`, dicts. Arguments
+//! ([`IntoArg`]) are arrays of any rank and strides lent without a copy
+//! ([`NdSlice`], `&[T]`, `&Array`), scalars, strings and `None`, positional
+//! or by keyword ([`Call`]). [`ResultView`] reads a result in place;
+//! [`Function::call_owned`] gives Python a buffer it may keep.
 //!
 //! ```
+//! use py_in_mem::num_complex::Complex64;
+//! use py_in_mem::{Function, NdSlice, NdVec};
+//!
+//! let data: Vec<f64> = (0..100).map(f64::from).collect();
+//! let m: f64 = Function::load("numpy", "mean")?.call(&data)?;
+//! let p95: f64 = Function::load("numpy", "percentile")?.arg(&data).arg(95.0).call()?;
+//! let (counts, edges): (Vec<i64>, Vec<f64>) =
+//!     Function::load("numpy", "histogram")?.arg(&data).kwarg("bins", 10).call()?;
+//! assert_eq!((m, counts[0], edges[10]), (49.5, 10, 99.0));
+//! assert!((p95 - 94.05).abs() < 1e-9);
+//!
+//! let signal = [1.0, 0.0, -1.0, 0.0];
+//! let spectrum: Vec<Complex64> = Function::load("numpy.fft", "rfft")?.call(&signal)?;
+//! assert_eq!(spectrum, [Complex64::new(0.0, 0.0), Complex64::new(2.0, 0.0), Complex64::new(0.0, 0.0)]);
+//!
+//! // n-D without the feature: a slice and a shape in, an NdVec out.
+//! let sym = [2.0, 1.0, 1.0, 2.0];
+//! let (w, v): (Vec<f64>, NdVec<f64>) =
+//!     Function::load("numpy.linalg", "eigh")?.call(NdSlice::new(&sym, &[2, 2])?)?;
+//! assert!((w[0] - 1.0).abs() < 1e-12 && (w[1] - 3.0).abs() < 1e-12);
+//! assert_eq!(v.shape(), &[2, 2]);
+//!
+//! // A plain Python function, shipped inside the binary.
+//! let py_function_returning_a_float = Function::from_source(
+//!     "tour",
+//!     "def total(x, scale=1.0):\n    return float(x.sum()) * scale\n",
+//!     "total",
+//! )?;
+//! let total: f64 = py_function_returning_a_float.call(&data)?;
+//! assert_eq!(total, 4950.0);
+//! # Ok::<(), py_in_mem::Error>(())
+//! ```
+//!
+//! With the `ndarray` feature, `ndarray`'s arrays go in (any strides, no
+//! copy) and come out:
+//!
+//! ```
+//! # #[cfg(feature = "ndarray")] {
+//! use ndarray::{array, Array2};
 //! use py_in_mem::Function;
 //!
-//! let zscore = Function::from_source(
-//!     "tour",
-//!     "def zscore(x, ddof=0):\n    return (x - x.mean()) / x.std(ddof=ddof)\n",
-//!     "zscore",
-//! )?;
-//! let z: Vec<f64> = zscore.arg(&[1.0, 2.0, 3.0]).kwarg("ddof", 1).call()?;
-//! assert_eq!(z, vec![-1.0, 0.0, 1.0]);
+//! let inv: Array2<f64> = Function::load("numpy.linalg", "inv")?.call(&array![[4.0, 7.0], [2.0, 6.0]])?;
+//! assert!((inv[[0, 0]] - 0.6).abs() < 1e-12 && (inv[[1, 1]] - 0.4).abs() < 1e-12);
+//!
+//! let sym = array![[2.0, 1.0], [1.0, 2.0]];
+//! let (w, v): (Vec<f64>, Array2<f64>) = Function::load("numpy.linalg", "eigh")?.call(&sym)?;
+//! assert!((&sym.dot(&v) - &(&v * &ndarray::arr1(&w))).iter().all(|d| d.abs() < 1e-12));
+//! # }
+//! # Ok::<(), py_in_mem::Error>(())
+//! ```
+//!
+//! A result of the wrong kind is [`Error::BadResult`], naming where inside
+//! the result the mismatch is:
+//!
+//! ```
+//! let f = py_in_mem::Function::from_source("tour_bad", "def f(x):\n    return (x.sum(), [1, 'two'])\n", "f")?;
+//! let err = f.call::<(f64, Vec<i64>)>(&[1.0]).unwrap_err();
+//! assert!(err.to_string().contains("unexpected element 1 of the tuple, element 1 of the list"));
 //! # Ok::<(), py_in_mem::Error>(())
 //! ```
 //!
 //! What keeps it sound: a lent array lives only as long as the borrow (its
 //! lifetime), is read-only in Python, and is checked after every call for
-//! anything Python kept ([the retention rule](Function#the-retention-rule)).
+//! anything Python kept ([the retention rule](Function#the-retention-rule)),
+//! whatever its rank and strides.
 //!
 //! # Layers
 //!
 //! Each in its own place: the C glue (`csrc/`: the only code that uses the
 //! CPython and numpy C macros), its raw `extern "C"` declarations
-//! (`src/raw.rs`), thin typed wrappers (`src/glue.rs`, `src/borrow.rs`,
-//! `src/owned.rs`), and this safe API on top.
+//! (`src/raw.rs`), thin typed wrappers (`src/glue.rs`: the GIL and
+//! references; `src/borrow.rs`, `src/owned.rs`: Rust memory lent or given to
+//! numpy; `src/object.rs`: results described and their items), the two
+//! conversion traits, one per direction ([`IntoArg`] in `src/args.rs`,
+//! [`FromResult`] in `src/from_result.rs`, reading numbers in
+//! `src/convert.rs`), and the safe API on top: loading a function
+//! (`src/function.rs`), making a call (`src/call.rs`, which knows nothing
+//! of the types), [`Outliers`].
 //!
 //! Python is started once and never finalized (numpy cannot be initialized
 //! twice in a process). It starts without its signal handlers, so Ctrl-C
@@ -63,24 +123,60 @@
 
 mod args;
 mod borrow;
+mod call;
 mod convert;
 mod element;
 mod error;
+mod from_result;
 mod function;
 mod glue;
 mod libpython;
+mod nd;
+mod object;
 mod outliers;
 mod owned;
 mod raw;
 mod runtime;
 mod view;
+#[cfg(feature = "ndarray")]
+mod with_ndarray;
 
-pub use args::{IntoArray, Matrix, Scalar};
+pub use args::{IntoArg, Matrix, Scalar};
+pub use call::Call;
 pub use element::Element;
 pub use error::{Error, PyException};
-pub use function::{Call, Function};
+pub use from_result::FromResult;
+pub use function::Function;
 pub use libpython::BUILD_PYTHON_VERSION;
+pub use nd::{NdSlice, NdVec};
 pub use outliers::Outliers;
 pub use owned::OwnedArray;
 pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
-pub use view::ArrayView;
+pub use view::ResultView;
+
+/// The `ndarray` crate this one is built with (feature `ndarray`), so its
+/// types match the ones calls take and return.
+///
+/// ```
+/// # #[cfg(feature = "ndarray")] {
+/// use py_in_mem::ndarray::Array2;
+/// let sums: Vec<f64> = py_in_mem::Function::load("numpy", "sum")?
+///     .arg(&Array2::<f64>::ones((2, 3)))
+///     .kwarg("axis", 0)
+///     .call()?;
+/// assert_eq!(sums, [2.0, 2.0, 2.0]);
+/// # }
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+#[cfg(feature = "ndarray")]
+pub use ndarray;
+/// The `num-complex` crate this one is built with: [`num_complex::Complex32`]
+/// and [`num_complex::Complex64`] are numpy's `complex64` and `complex128`.
+///
+/// ```
+/// use py_in_mem::num_complex::Complex64;
+/// let z: Complex64 = py_in_mem::Function::load("numpy", "sqrt")?.call(Complex64::new(-4.0, 0.0))?;
+/// assert_eq!(z, Complex64::new(0.0, 2.0));
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+pub use num_complex;

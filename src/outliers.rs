@@ -3,9 +3,10 @@
 
 use std::fmt;
 
+use crate::args::Arg;
 use crate::borrow::RustArray;
-use crate::convert::{expected_indices, to_indices};
 use crate::error::Error;
+use crate::from_result::indices;
 use crate::function::Function;
 
 /// A Python function `f(data) -> indices`, such as `outliers.detect`, called
@@ -64,11 +65,14 @@ impl Outliers {
             return Ok(Vec::new());
         }
         let function = &self.function;
-        function.invoke(&[RustArray::vector(data)], &[], |gil, result| {
-            function.convert(gil, result, expected_indices, |desc| {
-                to_indices(desc, data.len())
-            })
-        })
+        function.invoke(
+            &[Arg::Array(RustArray::vector(data))],
+            &[],
+            |gil, result| {
+                indices(gil, result, data.len())
+                    .map_err(|mismatch| mismatch.into_error(function.name()))
+            },
+        )
     }
 
     /// Releases the Python function. Dropping does the same; after either,

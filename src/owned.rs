@@ -30,9 +30,9 @@ pub(crate) mod sealed {
 /// ```
 /// use std::sync::Arc;
 /// let total = py_in_mem::Function::from_source("doc_owned_array", "def f(a):\n    return a.sum(keepdims=True)\n", "f")?;
-/// assert_eq!(total.call_owned::<_, i64>(vec![1i64, 2, 3])?, [6]);
+/// assert_eq!(total.call_owned::<_, Vec<i64>>(vec![1i64, 2, 3])?, [6]);
 /// let shared: Arc<[i64]> = Arc::from(vec![4i64, 5]);
-/// assert_eq!(total.call_owned::<_, i64>(Arc::clone(&shared))?, [9]);
+/// assert_eq!(total.call_owned::<_, Vec<i64>>(Arc::clone(&shared))?, [9]);
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub trait OwnedArray: sealed::GiveToNumpy + Send + 'static {

@@ -34,14 +34,21 @@ pub enum pim_borrow_verdict {
     PIM_BORROW_PINNED = 2,
 }
 
-/// `pim_result_kind`: what `pim_describe_array` and `pim_detect` found.
+/// `pim_result_kind`: what `pim_describe_result` and `pim_detect` found.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(dead_code)] // the values are made by the C side
 pub enum pim_result_kind {
     PIM_ARRAY = 0,
     PIM_RAISED = -1,
-    PIM_NOT_ARRAY = -2,
+    PIM_OTHER = -2,
+    PIM_SCALAR = 1,
+    PIM_NONE = 2,
+    PIM_STR = 3,
+    PIM_TUPLE = 4,
+    PIM_LIST = 5,
+    PIM_DICT = 6,
+    PIM_BIG_INT = 7,
 }
 
 /// `pim_error`: an exception as owned C strings; free with [`pim_error_free`].
@@ -62,18 +69,21 @@ impl Default for pim_error {
     }
 }
 
-/// `pim_array_view`: a numpy array described for reading in place.
+/// `pim_array_view`: a result described for reading (an array in place, a
+/// number copied into `scalar`).
 #[repr(C)]
 pub struct pim_array_view {
     pub obj: *mut PyObject,
     pub data: *const c_char,
     pub ndim: c_int,
-    pub shape: [Py_ssize_t; 2],
-    pub strides: [Py_ssize_t; 2],
+    pub shape: *const Py_ssize_t,
+    pub strides: *const Py_ssize_t,
     pub itemsize: c_int,
     pub kind: c_char,
     pub byteswapped: c_int,
     pub sole_owner: c_int,
+    /// The C union of 16 bytes, aligned as a double.
+    pub scalar: [u64; 2],
 }
 
 impl Default for pim_array_view {
@@ -82,12 +92,13 @@ impl Default for pim_array_view {
             obj: std::ptr::null_mut(),
             data: std::ptr::null(),
             ndim: 0,
-            shape: [0; 2],
-            strides: [0; 2],
+            shape: std::ptr::null(),
+            strides: std::ptr::null(),
             itemsize: 0,
             kind: 0,
             byteswapped: 0,
             sole_owner: 0,
+            scalar: [0; 2],
         }
     }
 }
@@ -123,6 +134,7 @@ extern "C" {
         data: *const c_void,
         ndim: c_int,
         dims: *const Py_ssize_t,
+        strides: *const Py_ssize_t,
         typenum: c_int,
     ) -> *mut PyObject;
     pub fn pim_borrow_release(arr: *mut PyObject) -> pim_borrow_verdict;
@@ -130,6 +142,7 @@ extern "C" {
         data: *const c_void,
         ndim: c_int,
         dims: *const Py_ssize_t,
+        strides: *const Py_ssize_t,
         typenum: c_int,
     ) -> *mut PyObject;
     pub fn pim_own_array(
@@ -148,11 +161,11 @@ extern "C" {
         nargs: size_t,
         kwnames: *mut PyObject,
     ) -> *mut PyObject;
-    pub fn pim_describe_array(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
+    pub fn pim_describe_result(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
     pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
     pub fn pim_detect(
         func: *mut PyObject,
-        arr: *mut PyObject,
+        arg: *mut PyObject,
         out: *mut pim_array_view,
     ) -> pim_result_kind;
     pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;
@@ -216,7 +229,18 @@ mod tests {
     fn every_type_is_laid_out_as_in_glue_h() {
         same_enum!(pim_status: PIM_OK, PIM_ERR);
         same_enum!(pim_borrow_verdict: PIM_BORROW_FREE, PIM_BORROW_MOVED, PIM_BORROW_PINNED);
-        same_enum!(pim_result_kind: PIM_ARRAY, PIM_RAISED, PIM_NOT_ARRAY);
+        same_enum!(
+            pim_result_kind: PIM_ARRAY,
+            PIM_RAISED,
+            PIM_OTHER,
+            PIM_SCALAR,
+            PIM_NONE,
+            PIM_STR,
+            PIM_TUPLE,
+            PIM_LIST,
+            PIM_DICT,
+            PIM_BIG_INT
+        );
         same_layout!(pim_error, type_name, message, traceback);
         same_layout!(
             pim_array_view,
@@ -228,7 +252,8 @@ mod tests {
             itemsize,
             kind,
             byteswapped,
-            sole_owner
+            sole_owner,
+            scalar
         );
     }
 

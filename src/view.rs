@@ -1,81 +1,98 @@
-//! A zero-copy result: a numpy array read in place as `&[U]`.
+//! A zero-copy result: a numpy array of any rank read in place, as `&[U]`
+//! in C order with its shape (and as an `ndarray` view, with the feature).
 
 use std::fmt;
 use std::mem::{align_of, size_of};
 use std::ops::Deref;
 use std::ptr::NonNull;
 
+use crate::convert::Mismatch;
 use crate::element::Element;
-use crate::glue::{array_copy, describe, Gil, StrongRef};
+use crate::glue::StrongRef;
+use crate::object::{Described, Held};
 
-/// A Python function's 1-D numpy result, read in place as a `&[U]` (no copy)
-/// for as long as the guard lives. Returned by
-/// [`Function::call_view`](crate::Function::call_view).
+/// A Python function's numpy result, of any rank, read in place (no copy)
+/// for as long as the guard lives: it derefs to `&[U]`, the elements in C
+/// order, and [`shape`](Self::shape) gives the dimensions. With the
+/// `ndarray` feature, `as_array` gives an `ndarray::ArrayViewD`. Returned by
+/// [`Function::call_view`](crate::Function::call_view), or by any call
+/// asked for a `ResultView<U>` ([`FromResult`](crate::FromResult)).
 ///
 /// The guard holds the only reference to an array that owns its data, so no
-/// Python code can reach or change the memory while Rust reads it. It may be
-/// sent to and dropped on any thread; dropping it takes the GIL to release
-/// the array.
+/// Python code can reach or change the memory while Rust reads it. A result
+/// that is not so (a view of something else, an array Python still holds,
+/// non-contiguous, misaligned) is first copied once, in numpy, into one that
+/// is. It may be sent to and dropped on any thread; dropping it takes the
+/// GIL to release the array.
 ///
 /// ```
-/// # use py_in_mem::Function;
+/// # use py_in_mem::{Function, ResultView};
 /// let cumsum = Function::from_source("doc_view", "import numpy as np\ncumsum = np.cumsum\n", "cumsum")?;
-/// let sums = cumsum.call_view::<f64, f64>(&[1.0, 2.0, 3.0])?;
+/// let sums = cumsum.call_view::<f64>(&[1.0, 2.0, 3.0])?;
 /// assert_eq!(&*sums, &[1.0, 3.0, 6.0]);
 /// std::thread::spawn(move || drop(sums)).join().unwrap();
+///
+/// let outer = Function::load("numpy", "outer")?;
+/// let table: ResultView<i64> = outer.arg(&[1i64, 2]).arg(&[1i64, 10, 100]).call()?;
+/// assert_eq!(table.shape(), &[2, 3]);
+/// assert_eq!(&*table, &[1, 10, 100, 2, 20, 200]);
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
-pub struct ArrayView<U: Element> {
+pub struct ResultView<U: Element> {
     _array: StrongRef,
     data: NonNull<U>,
     len: usize,
+    shape: Vec<usize>,
 }
 
 // SAFETY: the data belongs to the array behind `_array`, which nothing else
-// references (see `ArrayView::new`), so no other thread can write it; U is
+// references (see `ResultView::new`), so no other thread can write it; U is
 // Send + Sync; StrongRef releases the array under the GIL on any thread.
-unsafe impl<U: Element> Send for ArrayView<U> {}
+unsafe impl<U: Element> Send for ResultView<U> {}
 // SAFETY: as for Send: shared access only reads memory nobody writes.
-unsafe impl<U: Element> Sync for ArrayView<U> {}
+unsafe impl<U: Element> Sync for ResultView<U> {}
 
-impl<U: Element> ArrayView<U> {
-    /// Takes the result `array` as a view, copying it first (once, in numpy)
-    /// unless the crate holds its only reference and it owns its data,
-    /// contiguous and aligned. The copy also ensures the view never reads
-    /// memory lent to the call, when the function returned its input.
-    /// On failure, returns `(expected, found)`.
-    pub(crate) fn new(gil: &Gil, mut array: StrongRef) -> Result<Self, (String, String)> {
-        let expected = || {
-            format!(
-                "a 1-D numpy array of dtype {} in native byte order (call_view reads it in place; call converts)",
-                U::NUMPY_DTYPE
-            )
-        };
+impl<U: Element> ResultView<U> {
+    /// What a view is read from.
+    pub(crate) fn expected() -> String {
+        format!(
+            "a numpy array of dtype {} exactly, in native byte order (a view reads it in place; converting copies)",
+            U::NUMPY_DTYPE
+        )
+    }
+
+    /// Takes the result `array` as a view, copying it first (once, in
+    /// numpy) unless the crate holds its only reference and it owns its
+    /// data, C-contiguous and aligned. The copy also ensures the view never
+    /// reads memory lent to the call, when the function returned its input.
+    pub(crate) fn new(mut array: Held<'_>) -> Result<Self, Mismatch> {
         for _attempt in 0..2 {
-            let (data, len, ready) = {
-                let desc = describe(gil, &array).map_err(|found| (expected(), found))?;
-                let exact = desc.ndim == 1
-                    && desc.kind == U::KIND
-                    && desc.itemsize == size_of::<U>()
-                    && !desc.byteswapped;
+            let (data, len, shape, ready) = {
+                let desc = match array.describe() {
+                    Described::Array(desc) => desc,
+                    _ => return Err(Mismatch::new(Self::expected(), array.what())),
+                };
+                let exact =
+                    desc.kind == U::KIND && desc.itemsize == size_of::<U>() && !desc.byteswapped;
                 if !exact {
-                    return Err((expected(), desc.what()));
+                    return Err(Mismatch::new(Self::expected(), desc.what()));
                 }
-                let len = desc.shape[0];
-                let contiguous = len <= 1 || desc.strides[0] == size_of::<U>() as isize;
-                let aligned = desc.data as usize % align_of::<U>() == 0;
-                (desc.data, len, desc.sole_owner && contiguous && aligned)
+                let aligned = desc.origin() as usize % align_of::<U>() == 0;
+                let ready = desc.sole_owner && desc.is_c_contiguous() && aligned;
+                (desc.origin(), desc.len(), desc.shape.to_vec(), ready)
             };
             if !ready {
-                array = array_copy(gil, &array).map_err(|e| (expected(), e.to_string()))?;
+                array = array
+                    .array_copy()
+                    .map_err(|e| Mismatch::new(Self::expected(), e.to_string()))?;
                 continue;
             }
             if U::KIND == b'b' {
                 // SAFETY: `len` bytes at data belong to the array we hold.
                 let bytes = unsafe { std::slice::from_raw_parts(data, len) };
                 if bytes.iter().any(|b| *b > 1) {
-                    return Err((
-                        expected(),
+                    return Err(Mismatch::new(
+                        Self::expected(),
                         "a numpy bool array holding bytes other than 0 and 1".into(),
                     ));
                 }
@@ -85,22 +102,50 @@ impl<U: Element> ArrayView<U> {
             } else {
                 NonNull::new(data as *mut U).expect("numpy data of a non-empty array is not NULL")
             };
-            return Ok(ArrayView {
-                _array: array,
+            return Ok(ResultView {
+                _array: array.into_strong(),
                 data,
                 len,
+                shape,
             });
         }
-        Err((
-            expected(),
+        Err(Mismatch::new(
+            Self::expected(),
             "an array numpy would not copy into an owned, aligned one".into(),
         ))
     }
-}
 
-impl<U: Element> Deref for ArrayView<U> {
-    type Target = [U];
-    fn deref(&self) -> &[U] {
+    /// The length of each dimension (empty for a 0-D array).
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_view_shape", "import numpy as np\ndef f(x):\n    return np.zeros((2, 3, 4))\n", "f")?;
+    /// let view = f.call_view::<f64>(&[0.0])?;
+    /// assert_eq!((view.shape(), view.ndim(), view.len()), (&[2, 3, 4][..], 3, 24));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of dimensions.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_view_ndim", "import numpy as np\ndef f(x):\n    return np.array(7.0)\n", "f")?;
+    /// assert_eq!(f.call_view::<f64>(&[0.0])?.ndim(), 0);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The elements, in C order: the same as deref.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_view_slice", "def f(x):\n    return x + 1\n", "f")?;
+    /// assert_eq!(f.call_view::<i32>(&[1i32, 2])?.as_slice(), &[2, 3]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn as_slice(&self) -> &[U] {
         // SAFETY: `len` initialized, aligned, contiguous elements of U at
         // data (checked in new; bool bytes checked to be 0 or 1), owned by
         // the array we hold and written by nobody while we hold it.
@@ -108,14 +153,24 @@ impl<U: Element> Deref for ArrayView<U> {
     }
 }
 
-impl<U: Element> AsRef<[U]> for ArrayView<U> {
+impl<U: Element> Deref for ResultView<U> {
+    type Target = [U];
+    fn deref(&self) -> &[U] {
+        self.as_slice()
+    }
+}
+
+impl<U: Element> AsRef<[U]> for ResultView<U> {
     fn as_ref(&self) -> &[U] {
         self
     }
 }
 
-impl<U: Element> fmt::Debug for ArrayView<U> {
+impl<U: Element> fmt::Debug for ResultView<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ArrayView").field(&&**self).finish()
+        f.debug_struct("ResultView")
+            .field("shape", &self.shape)
+            .field("data", &self.as_slice())
+            .finish()
     }
 }

@@ -109,9 +109,14 @@ fn bad_result(func: &str) -> (String, String, String) {
     match test_func(func).detect(&DATA) {
         Err(Error::BadResult {
             function,
+            position,
             expected,
             found,
-        }) => (function, expected, found),
+            ..
+        }) => {
+            assert_eq!(position, "", "{func}: the result itself");
+            (function, expected, found)
+        }
         other => panic!("{func}: expected BadResult, got {other:?}"),
     }
 }

@@ -52,7 +52,9 @@ fn python_keeps_given_buffers_and_frees_each_once() {
         let data: Vec<i64> = (0..len as i64).collect();
         WATCHED_SIZE.store(len * 8, Ordering::SeqCst);
         WATCHED_ADDRESS.store(data.as_ptr() as usize, Ordering::SeqCst);
-        let sums = function("keep_owned").call_owned::<_, i64>(data).unwrap();
+        let sums = function("keep_owned")
+            .call_owned::<_, Vec<i64>>(data)
+            .unwrap();
         assert_eq!(sums.last(), Some(&((len as i64 - 1) * len as i64 / 2)));
     }
     assert_eq!(
@@ -60,43 +62,43 @@ fn python_keeps_given_buffers_and_frees_each_once() {
         0,
         "freed while Python holds it"
     );
-    let total = function("sum_kept_owned").call::<f64, i64>(&[0.0]).unwrap();
+    let total = function("sum_kept_owned").call::<Vec<i64>>(&[0.0]).unwrap();
     assert_eq!(total, [(len as i64 - 1) * len as i64 / 2]);
     // Python writes its own array freely.
     assert_eq!(
         function("mutate_owned")
-            .call_owned::<_, i32>(vec![1i32, 2])
+            .call_owned::<_, Vec<i32>>(vec![1i32, 2])
             .unwrap(),
         [100, 2]
     );
     // Python lets go (from another thread): freed once, there and then.
-    std::thread::spawn(|| function("clear_kept").call::<f64, i64>(&[0.0]).unwrap())
+    std::thread::spawn(|| function("clear_kept").call::<Vec<i64>>(&[0.0]).unwrap())
         .join()
         .unwrap();
     assert_eq!(WATCHED_FREES.load(Ordering::SeqCst), 1);
     for _ in 0..10 {
         function("keep_owned")
-            .call_owned::<_, f64>(vec![1.0f64; 7])
+            .call_owned::<_, Vec<f64>>(vec![1.0f64; 7])
             .unwrap();
     }
-    function("clear_kept").call::<f64, i64>(&[0.0]).unwrap();
+    function("clear_kept").call::<Vec<i64>>(&[0.0]).unwrap();
     assert_eq!(WATCHED_FREES.load(Ordering::SeqCst), 1, "freed twice");
 
     // An Arc<[T]>, shared read-only: Python's reference shows in the count.
     let shared: Arc<[f64]> = Arc::from(vec![1.0, 2.0, 3.0]);
     let sums = function("keep_owned")
-        .call_owned::<_, f64>(Arc::clone(&shared))
+        .call_owned::<_, Vec<f64>>(Arc::clone(&shared))
         .unwrap();
     assert_eq!(sums, [1.0, 3.0, 6.0]);
     assert_eq!(Arc::strong_count(&shared), 2);
     let err = function("mutate_owned")
-        .call_owned::<_, f64>(Arc::clone(&shared))
+        .call_owned::<_, Vec<f64>>(Arc::clone(&shared))
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         "ValueError: assignment destination is read-only"
     );
-    function("clear_kept").call::<f64, i64>(&[0.0]).unwrap();
+    function("clear_kept").call::<Vec<i64>>(&[0.0]).unwrap();
     assert_eq!(Arc::strong_count(&shared), 1);
     assert_eq!(&*shared, &[1.0, 2.0, 3.0]);
 }

@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 
 use common::{child_command, is_child, run, test_func};
-use py_in_mem::{Error, Function};
+use py_in_mem::{Error, Function, NdSlice, NdVec};
 
 fn function(name: &str) -> Function {
     test_func(name); // puts tests/python on sys.path
@@ -18,12 +18,12 @@ fn function(name: &str) -> Function {
 /// `read` (from Python) for what the kept array holds.
 fn kept_after_rust_is_done(keep: &str, read: &str) -> (Error, Vec<f64>) {
     let mut data = vec![1.0, 2.0, 3.0];
-    let err = function(keep).call::<f64, i64>(&data).unwrap_err();
+    let err = function(keep).call::<Vec<i64>>(&data).unwrap_err();
     data.iter_mut().for_each(|x| *x = -9.0);
     drop(data);
     // Churn the allocator so the freed block is reused.
     let churn: Vec<Vec<f64>> = (0..64).map(|i| vec![i as f64; 3]).collect();
-    let kept = function(read).call::<f64, f64>(&[0.0]).unwrap();
+    let kept = function(read).call::<Vec<f64>>(&[0.0]).unwrap();
     drop(churn);
     (err, kept)
 }
@@ -58,14 +58,105 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
     }
 }
 
+/// Churns the allocator so a freed block is reused.
+fn churn() -> Vec<Vec<f64>> {
+    (0..64).map(|i| vec![i as f64; 12]).collect()
+}
+
+#[test]
+fn kept_nd_inputs_are_moved_like_1d_ones() {
+    // (shape, strides, offset) over 12 values: C order, Fortran order,
+    // both axes backwards, every other value backwards (gaps between the
+    // elements), and a 3-D view stepping through the middle of the slice.
+    let layouts: [(&[usize], &[isize], usize); 5] = [
+        (&[3, 4], &[4, 1], 0),
+        (&[3, 4], &[1, 3], 0),
+        (&[3, 4], &[-4, -1], 11),
+        (&[5], &[-2], 10),
+        (&[2, 2, 2], &[6, -2, 1], 3),
+    ];
+    for (shape, strides, offset) in layouts {
+        let mut data: Vec<f64> = (0..12).map(f64::from).collect();
+        let lent = NdSlice::with_strides(&data, shape, strides, offset).unwrap();
+        let during: NdVec<f64> = function("identity").call(&lent).unwrap();
+        let err = function("keep_tagged")
+            .arg(lent)
+            .arg("nd")
+            .call::<Vec<i64>>()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::InputRetained {
+                function: "pim_testfuncs.keep_tagged".into()
+            },
+            "{shape:?} {strides:?}"
+        );
+        data.iter_mut().for_each(|x| *x = -9.0);
+        drop(data);
+        let churned = churn();
+        let kept: NdVec<f64> = function("kept_tagged")
+            .arg(&[0.0])
+            .arg("nd")
+            .call()
+            .unwrap();
+        drop(churned);
+        assert_eq!(
+            kept, during,
+            "{shape:?} {strides:?}: the kept array lost the call's values"
+        );
+        // And it is still read-only.
+        let err = function("write_kept_tagged")
+            .arg(&[0.0])
+            .arg("nd")
+            .call::<Vec<i64>>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ValueError: assignment destination is read-only"
+        );
+    }
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn kept_ndarray_views_are_moved_like_1d_ones() {
+    use ndarray::{s, Array2};
+    let mut a = Array2::from_shape_fn((3, 4), |(i, j)| (10 * i + j) as f64);
+    for view in [a.t(), a.slice(s![..;-1, 1..;2])] {
+        let during: Array2<f64> = view.to_owned();
+        let err = function("keep_tagged")
+            .arg(view)
+            .arg("ndarray")
+            .call::<Vec<i64>>()
+            .unwrap_err();
+        assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+        let kept: Array2<f64> = function("kept_tagged")
+            .arg(&[0.0])
+            .arg("ndarray")
+            .call()
+            .unwrap();
+        assert_eq!(kept, during);
+    }
+    a.fill(-9.0);
+    let kept: Array2<f64> = function("kept_tagged")
+        .arg(&[0.0])
+        .arg("ndarray")
+        .call()
+        .unwrap();
+    assert_eq!(
+        kept,
+        Array2::from_shape_fn((3, 2), |(i, j)| (10 * (2 - i) + 1 + 2 * j) as f64)
+    );
+}
+
 #[test]
 fn a_moved_array_is_still_read_only() {
     let data = vec![1.0, 2.0, 3.0];
     let err = function("keep_in_list")
-        .call::<f64, i64>(&data)
+        .call::<Vec<i64>>(&data)
         .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }));
-    let err = function("write_kept").call::<f64, i64>(&[0.0]).unwrap_err();
+    let err = function("write_kept").call::<Vec<i64>>(&[0.0]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "ValueError: assignment destination is read-only"
@@ -75,7 +166,7 @@ fn a_moved_array_is_still_read_only() {
 #[test]
 fn keeping_then_raising_reports_the_retention() {
     let err = function("keep_then_raise")
-        .call::<f64, i64>(&[1.0])
+        .call::<Vec<i64>>(&[1.0])
         .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
 }
@@ -84,16 +175,16 @@ fn keeping_then_raising_reports_the_retention() {
 fn garbage_cycles_and_frames_are_not_retention() {
     assert_eq!(
         function("dead_closure_cycle")
-            .call::<f64, i64>(&[1.0])
+            .call::<Vec<i64>>(&[1.0])
             .unwrap(),
         [0]
     );
     assert_eq!(
-        function("dead_cycle").call::<f64, i64>(&[1.0]).unwrap(),
+        function("dead_cycle").call::<Vec<i64>>(&[1.0]).unwrap(),
         [0]
     );
     let err = function("raise_after_local_store")
-        .call::<f64, i64>(&[1.0])
+        .call::<Vec<i64>>(&[1.0])
         .unwrap_err();
     assert_eq!(err.py_type(), Some("RuntimeError"));
 }
@@ -101,15 +192,13 @@ fn garbage_cycles_and_frames_are_not_retention() {
 #[test]
 fn returning_the_input_is_not_retention() {
     let data = [1.0, 2.0, 3.0];
-    assert_eq!(function("identity").call::<f64, f64>(&data).unwrap(), data);
-    let view = function("view_of_input")
-        .call_view::<f64, f64>(&data)
-        .unwrap();
+    assert_eq!(function("identity").call::<Vec<f64>>(&data).unwrap(), data);
+    let view = function("view_of_input").call_view::<f64>(&data).unwrap();
     assert_eq!(&*view, &[1.0, 3.0]);
     // The view reads Python memory, not the slice.
     let range = data.as_ptr_range();
     assert!(!range.contains(&view.as_ptr()));
-    let view = function("identity").call_view::<f64, f64>(&data).unwrap();
+    let view = function("identity").call_view::<f64>(&data).unwrap();
     assert!(!range.contains(&view.as_ptr()));
     assert_eq!(&*view, &data);
 }
@@ -123,24 +212,38 @@ fn child_keeps_input() {
         return;
     }
     let func = std::env::var("PIM_RETAINING_FUNC").unwrap();
-    let data = vec![1.0, 2.0, 3.0];
-    let result = function(&func).call::<f64, i64>(&data);
+    let data = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let result = if std::env::var_os("PIM_RETAINING_ND").is_some() {
+        // A 2-D Fortran-ordered lend, rows backwards.
+        let lent = NdSlice::with_strides(&data, &[2, 3], &[-1, 2], 1).unwrap();
+        function(&func).call::<Vec<i64>>(lent)
+    } else {
+        function(&func).call::<Vec<i64>>(&data)
+    };
     // Not reached: the call above aborts.
     println!("returned {result:?}");
 }
 
 #[test]
 fn kept_views_buffers_and_unknown_holders_abort_with_a_message() {
-    for func in [
+    let funcs = [
         "keep_view",
         "keep_memoryview",
         "keep_as_attribute",
         "keep_flat_iterator",
         "keep_sliding_window",
         "keep_base",
-    ] {
+    ];
+    // The same verdict for a 1-D and a strided 2-D input.
+    for (func, nd) in funcs
+        .iter()
+        .flat_map(|func| [(*func, false), (*func, true)])
+    {
         let mut command = child_command("child_keeps_input");
         command.env("PIM_RETAINING_FUNC", func);
+        if nd {
+            command.env("PIM_RETAINING_ND", "1");
+        }
         let output = run(command);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);

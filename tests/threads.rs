@@ -65,7 +65,7 @@ fn one_threads_retention_error_leaves_the_others_unharmed() {
                 let data = article_data(1000, worker);
                 for _ in 0..200 {
                     if worker == 0 {
-                        let err = keeping.call::<f64, i64>(&data).unwrap_err();
+                        let err = keeping.call::<Vec<i64>>(&data).unwrap_err();
                         assert!(
                             matches!(err, py_in_mem::Error::InputRetained { .. }),
                             "{err:?}"

@@ -23,3 +23,12 @@ def time_calls(func, data, calls):
     for _ in range(calls):
         func(data)
     return clock() - start
+
+
+def time_calls_args(func, args, calls):
+    """Call func(*args) `calls` times from Python; return the nanoseconds taken."""
+    clock = time.perf_counter_ns
+    start = clock()
+    for _ in range(calls):
+        func(*args)
+    return clock() - start

@@ -9,6 +9,7 @@ mod chart;
 mod data;
 mod faults;
 mod huge;
+mod kinds;
 mod machine;
 mod malloc;
 mod paths;
@@ -145,7 +146,17 @@ fn main() -> anyhow::Result<()> {
         )?);
     }
 
-    let text = report::markdown(&config, &machine, &sizes, &threads, started.elapsed());
+    eprintln!("bench: results of other kinds (a scalar, a 2-D array)");
+    let kinds = kinds::measure_kinds(config.plan)?;
+
+    let text = report::markdown(
+        &config,
+        &machine,
+        &sizes,
+        &threads,
+        &kinds,
+        started.elapsed(),
+    );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("results.md"), &text)?;
     chart::draw(&out.join("results.svg"), &sizes)?;

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::kinds::{self, Kind, KindRow};
 use crate::machine::Machine;
 use crate::suite::{Key, SizeResult, ThreadResult};
 use crate::Config;
@@ -23,7 +24,7 @@ pub fn thousands(n: usize) -> String {
 }
 
 /// Seconds as microseconds with 3 significant digits or more.
-fn micros(seconds: f64) -> String {
+pub fn micros(seconds: f64) -> String {
     let us = seconds * 1e6;
     match us {
         x if x < 10.0 => format!("{x:.2}"),
@@ -33,7 +34,7 @@ fn micros(seconds: f64) -> String {
 }
 
 /// A ratio as `45×`, `1.3×` or `0.82×`.
-fn times(ratio: f64) -> String {
+pub fn times(ratio: f64) -> String {
     match ratio {
         r if r >= 100.0 => format!("{}×", thousands(r.round() as usize)),
         r if r >= 10.0 => format!("{r:.0}×"),
@@ -85,6 +86,7 @@ pub fn markdown(
     machine: &Machine,
     sizes: &[SizeResult],
     threads: &[ThreadResult],
+    kinds: &[KindRow],
     took: Duration,
 ) -> String {
     let mut md = String::new();
@@ -105,17 +107,18 @@ pub fn markdown(
         took.as_secs_f64(),
         config.allocator
     );
-    summary(&mut md, sizes, threads);
+    summary(&mut md, sizes, threads, kinds);
     targets(&mut md, sizes);
     for result in sizes {
         size_table(&mut md, result);
     }
     thread_table(&mut md, threads, sizes);
+    kinds::table(&mut md, kinds);
     machine_section(&mut md, machine);
     md
 }
 
-fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult]) {
+fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult], kinds: &[KindRow]) {
     let ratios: Vec<Ratios> = sizes.iter().map(Ratios::of).collect();
     let _ = writeln!(md, "## Summary\n");
     if let Some(r) = ratios.iter().find(|r| r.size == 1_000) {
@@ -187,6 +190,22 @@ fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult]) {
             thousands(t.size),
             times(t.one.median / t.two.median)
         );
+    }
+    for (kind, what) in [
+        (Kind::Scalar, "a scalar result (`np.mean` of 1,000 values)"),
+        (
+            Kind::Matrix,
+            "a 2-D result (`np.outer` of two 100-value vectors), copied out",
+        ),
+        (Kind::MatrixInPlace, "the same 2-D result read in place"),
+    ] {
+        if let Some(ratio) = kinds::vs_pyo3(kinds, kind) {
+            let _ = writeln!(
+                md,
+                "\nvs PyO3 + rust-numpy on {what}: {} (PyO3 ÷ py-in-mem).",
+                times(ratio)
+            );
+        }
     }
     let _ = writeln!(md);
 }

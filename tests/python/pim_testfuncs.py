@@ -218,6 +218,24 @@ def write_kept(data):
     return np.array([0])
 
 
+# Kept under a tag, so tests running at once do not read each other's.
+KEPT_TAGGED = {}
+
+
+def keep_tagged(data, tag):
+    KEPT_TAGGED[tag] = data
+    return np.array([0])
+
+
+def kept_tagged(data, tag):
+    return KEPT_TAGGED[tag].copy()
+
+
+def write_kept_tagged(data, tag):
+    KEPT_TAGGED[tag][...] = 0
+    return np.array([0])
+
+
 # Views, buffers and unknown holders point into the memory itself: abort.
 
 class Holder:
@@ -250,7 +268,7 @@ def keep_flat_iterator(data):
 
 
 def keep_sliding_window(data):
-    KEPT.append(np.lib.stride_tricks.sliding_window_view(data, 2))
+    KEPT.append(np.lib.stride_tricks.sliding_window_view(data, (2,) * data.ndim))
     return np.array([0])
 
 
@@ -356,3 +374,69 @@ def write_through_weakref(x):
     if target is not None:
         target[:] = -1.0
     return np.array([target is None])
+
+
+# --- results of every kind, and arguments of every kind (tests/results.rs) ---
+
+def total(x):
+    return float(x.sum())
+
+
+def as_list(x):
+    return [float(v) for v in x]
+
+
+def nothing(x):
+    return None
+
+
+def as_text(x):
+    return f"{x.size} values"
+
+
+def kinds_of(*args, **kwargs):
+    """The type of every argument, and whether each array is read-only."""
+    def kind(value):
+        if isinstance(value, np.ndarray):
+            return f"ndarray {value.dtype} {value.shape} {'ro' if not value.flags.writeable else 'rw'}"
+        return type(value).__name__
+    return [kind(a) for a in args] + [f"{k}={kind(v)}" for k, v in sorted(kwargs.items())]
+
+
+def echo(value):
+    return value
+
+
+def stats(x):
+    return {"mean": x.mean(), "min": float(x.min()), "max": np.float32(x.max())}
+
+
+def scalars(x):
+    return (np.int8(-5), np.uint64(2**64 - 1), np.float32(0.5), np.complex64(1.5 - 2j),
+            np.bool_(True), True, 7, 2.5, 3 - 4j, np.float64(0.25), np.array(9, dtype=np.int16))
+
+
+def big_int(x):
+    return 2**70
+
+
+def tiny_tuple(x):
+    return (1.0, [1, 2])
+
+
+def nested(x):
+    return ([1.0, 2.0], {"a": [1, 2, 3], "b": [4, "five"]})
+
+
+def dict_with_int_key(x):
+    return {"a": 1.0, 2: 2.0}
+
+
+def lone_surrogate(x):
+    return "bad \udc80 text"
+
+
+def address_and_strides(x):
+    """Where numpy sees the input, in bytes: address of element [0, ...] and strides."""
+    return (x.__array_interface__["data"][0], list(x.strides), x.flags.writeable,
+            x.flags.c_contiguous, x.flags.f_contiguous)

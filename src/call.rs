@@ -1,0 +1,353 @@
+//! Building and making a call: arguments lent ([`crate::borrow`]) or made
+//! into Python objects for the call, the call, and the retention rule after
+//! it. The result goes to [`crate::from_result`] as whatever type the caller
+//! asked for; nothing here knows the types.
+
+use pyo3_ffi::PyObject;
+
+use crate::args::{tuple_of, Arg, IntoArg, Scalar};
+use crate::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
+use crate::element::Element;
+use crate::error::{Error, PyException};
+use crate::from_result::{convert, FromResult};
+use crate::function::Function;
+use crate::glue::{self, Gil, StrongRef};
+use crate::object::Held;
+use crate::owned::OwnedArray;
+use crate::view::ResultView;
+
+impl Function {
+    /// Calls the function with one argument and converts the result to `R`,
+    /// the type asked for ([`FromResult`]): a number, a `String`, a `Vec`, an
+    /// n-D array, a tuple, a map. An array argument is lent read-only, with
+    /// no copy, for the call only ([`IntoArg`]).
+    ///
+    /// ```
+    /// use py_in_mem::Function;
+    ///
+    /// let data: Vec<f64> = (1..=10).map(f64::from).collect();
+    /// let m: f64 = Function::load("numpy", "mean")?.call(&data)?;
+    /// assert_eq!(m, 5.5);
+    ///
+    /// let f = Function::from_source("doc_call", "def f(x):\n    return x.astype('int32') + 1\n", "f")?;
+    /// let out: Vec<i64> = f.call(&[1u8, 2, 3])?; // int32 results read as i64
+    /// assert_eq!(out, vec![2, 3, 4]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call<'a, R: FromResult>(&self, input: impl IntoArg<'a>) -> Result<R, Error> {
+        self.invoke(&[input.into_arg()], &[], |gil, result| {
+            self.convert(gil, result)
+        })
+    }
+
+    /// Like [`call`](Self::call), with the result read in place: the same
+    /// as `call::<ResultView<U>>`. The result must be a numpy array of
+    /// dtype `U` exactly, of any rank.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_call_view", "def f(x):\n    return x * 10\n", "f")?;
+    /// let view = f.call_view::<f32>(&[1.0f32, 2.0])?;
+    /// assert_eq!(&view[..], &[10.0, 20.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call_view<'a, U: Element>(
+        &self,
+        input: impl IntoArg<'a>,
+    ) -> Result<ResultView<U>, Error> {
+        self.call(input)
+    }
+
+    /// Gives `input` to Python (no copy) for a function that keeps its
+    /// argument by design. `Vec<T>` is handed over writable; `Arc<[T]>` is
+    /// shared read-only. The Rust allocation is freed when the last Python
+    /// reference to it goes, from whatever thread that happens on.
+    ///
+    /// ```
+    /// let keep = py_in_mem::Function::from_source(
+    ///     "doc_owned",
+    ///     "KEPT = []\ndef keep(x):\n    KEPT.append(x)\n    return x.cumsum()\n",
+    ///     "keep",
+    /// )?;
+    /// let sums: Vec<i64> = keep.call_owned(vec![1i64, 2, 3])?;
+    /// assert_eq!(sums, vec![1, 3, 6]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call_owned<I: OwnedArray, R: FromResult>(&self, input: I) -> Result<R, Error> {
+        let gil = self.python.gil();
+        let array = input.into_numpy(&gil).map_err(Error::Python)?;
+        let array = Held::new(&gil, array);
+        // SAFETY: `array` is a live object we own for the call.
+        let result = unsafe { glue::detect(&gil, &self.func, array.as_ptr()) };
+        drop(array);
+        self.convert(&gil, result.map_err(Error::Python)?)
+    }
+
+    /// [`call`](Self::call) without the retention check: no base object,
+    /// no reference count after the call. For measuring what the check costs,
+    /// and for functions known not to keep their input.
+    ///
+    /// # Safety
+    /// The function must not keep its input array, a view of it, or a buffer
+    /// of it after returning: nothing would stop it from reading `input`
+    /// after Rust frees or changes it.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::load("outliers", "detect")?;
+    /// let mut data = vec![0.5; 100];
+    /// data[3] = 99.0;
+    /// // SAFETY: outliers.detect keeps nothing.
+    /// let indices: Vec<i64> = unsafe { f.call_unchecked(&data)? };
+    /// assert_eq!(indices, vec![3]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub unsafe fn call_unchecked<'a, R: FromResult>(
+        &self,
+        input: impl IntoArg<'a>,
+    ) -> Result<R, Error> {
+        let gil = self.python.gil();
+        match input.into_arg() {
+            Arg::Array(array) => {
+                // SAFETY: the caller promises the function keeps nothing.
+                let array = unsafe { UntrackedArray::new(&gil, &array) }.map_err(Error::Python)?;
+                // The result is converted while the input is still lent: it
+                // may be a view of it.
+                let converted = self.call_one(&gil, array.as_ptr());
+                drop(array);
+                converted
+            }
+            made => {
+                let made = PyArg::new(&gil, &made, &self.name).map_err(Error::Python)?;
+                self.call_one(&gil, made.as_ptr())
+            }
+        }
+    }
+
+    /// Calls with `arg` (live for the call) and converts the result.
+    fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
+        // SAFETY: the caller keeps `arg` live for the call.
+        let result = unsafe { glue::detect(gil, &self.func, arg) };
+        self.convert(gil, result.map_err(Error::Python)?)
+    }
+
+    /// Starts a call with several arguments: positional ones in order, then
+    /// keyword ones, finished by [`Call::call`] or [`Call::call_view`].
+    ///
+    /// ```
+    /// let data = [1.0, 2.0, 3.0, 4.0, 100.0];
+    /// let percentile = py_in_mem::Function::load("numpy", "percentile")?;
+    /// let p50: f64 = percentile.arg(&data).arg(50).call()?;
+    /// assert_eq!(p50, 3.0);
+    /// let lower: f64 = percentile.arg(&data).arg(90.0).kwarg("method", "lower").call()?;
+    /// assert_eq!(lower, 4.0);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn arg<'a>(&self, value: impl IntoArg<'a>) -> Call<'_, 'a> {
+        // Room for a few more, so that adding them does not move the Vec.
+        let mut args = Vec::with_capacity(4);
+        args.push(value.into_arg());
+        Call {
+            function: self,
+            args,
+            kwargs: Vec::new(),
+        }
+    }
+
+    /// Starts a call with a keyword argument (and no positional one yet).
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_kw", "import numpy as np\ndef f(n=1):\n    return np.arange(n)\n", "f")?;
+    /// assert_eq!(f.kwarg("n", 3).call::<Vec<i64>>()?, vec![0, 1, 2]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn kwarg<'a>(&self, name: &'a str, value: impl IntoArg<'a>) -> Call<'_, 'a> {
+        Call {
+            function: self,
+            args: Vec::new(),
+            kwargs: vec![(name, value.into_arg())],
+        }
+    }
+
+    /// The borrowed call: lends or makes the arguments, calls, lets `finish`
+    /// turn the result into `R` (releasing it), then releases the arguments
+    /// and applies the retention rule to every lent array.
+    pub(crate) fn invoke<'a, R>(
+        &self,
+        args: &[Arg<'a>],
+        kwargs: &[(&str, Arg<'a>)],
+        finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let gil = self.python.gil();
+        let total = args.len() + kwargs.len();
+        // One argument (the common case) goes without a heap allocation.
+        let mut made_one = None;
+        let mut made_many = Vec::new();
+        let mut outcome = Ok(());
+        for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
+            match PyArg::new(&gil, arg, &self.name) {
+                Ok(made) if total == 1 => made_one = Some(made),
+                Ok(made) => made_many.push(made),
+                Err(exception) => {
+                    outcome = Err(Error::Python(exception));
+                    break;
+                }
+            }
+        }
+        let made = match &made_one {
+            Some(one) => std::slice::from_ref(one),
+            None => &made_many[..],
+        };
+        let outcome = outcome
+            .and_then(|()| self.call_made(&gil, made, kwargs))
+            .and_then(|result| finish(&gil, result));
+        // The result and any exception are released by now, so the counts
+        // are exact.
+        let mut moved = false;
+        for made in made_one.into_iter().chain(made_many) {
+            moved |= made.release(&gil) == Release::Moved;
+        }
+        drop(gil);
+        if moved {
+            return Err(retained_error(&self.name));
+        }
+        outcome
+    }
+
+    /// Calls with `made` (positional arguments, then the values of
+    /// `kwargs`).
+    fn call_made(
+        &self,
+        gil: &Gil,
+        made: &[PyArg<'_, '_>],
+        kwargs: &[(&str, Arg<'_>)],
+    ) -> Result<StrongRef, Error> {
+        if let ([single], []) = (made, kwargs) {
+            // SAFETY: the argument is live until released, after this call.
+            return unsafe { glue::detect(gil, &self.func, single.as_ptr()) }
+                .map_err(Error::Python);
+        }
+        let kwnames = if kwargs.is_empty() {
+            None
+        } else {
+            let names = kwargs.iter().map(|(name, _)| Scalar::Str(name));
+            Some(tuple_of(gil, names).map_err(Error::Python)?)
+        };
+        let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
+        let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
+        // SAFETY: every pointer in argv is live (lent arrays and made values,
+        // released after this call), and kwnames names exactly the values
+        // after the positional ones.
+        unsafe {
+            glue::call(
+                gil,
+                &self.func,
+                &argv,
+                made.len() - kwargs.len(),
+                kwnames_ptr,
+            )
+        }
+        .map_err(Error::Python)
+    }
+
+    /// Converts a call's result to `R`, naming this function in errors.
+    fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
+        convert(gil, result).map_err(|mismatch| mismatch.into_error(&self.name))
+    }
+}
+
+/// An argument as Python sees it, for the length of one call.
+enum PyArg<'a, 'py> {
+    /// Rust memory, lent.
+    Lent(BorrowedArray<'a>),
+    /// A Python object made for the call.
+    Made(Held<'py>),
+}
+
+impl<'a, 'py> PyArg<'a, 'py> {
+    fn new(gil: &'py Gil, arg: &Arg<'a>, lent_to: &'a str) -> Result<Self, PyException> {
+        match arg {
+            Arg::Array(array) => BorrowedArray::new(gil, array, lent_to).map(PyArg::Lent),
+            Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
+            Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
+        }
+    }
+
+    fn as_ptr(&self) -> *mut PyObject {
+        match self {
+            PyArg::Lent(array) => array.as_ptr(),
+            PyArg::Made(value) => value.as_ptr(),
+        }
+    }
+
+    /// Gives the argument back; for a lent array, with the retention rule.
+    fn release(self, gil: &Gil) -> Release {
+        match self {
+            PyArg::Lent(array) => array.release(gil),
+            PyArg::Made(_) => Release::Free,
+        }
+    }
+}
+
+/// A call being put together: positional arguments in order, then keyword
+/// arguments. Made by [`Function::arg`] or [`Function::kwarg`].
+#[must_use = "a Call does nothing until .call() or .call_view()"]
+pub struct Call<'f, 'a> {
+    function: &'f Function,
+    args: Vec<Arg<'a>>,
+    kwargs: Vec<(&'a str, Arg<'a>)>,
+}
+
+impl<'a> Call<'_, 'a> {
+    /// Adds the next positional argument.
+    ///
+    /// ```
+    /// let add = py_in_mem::Function::from_source("doc_add", "def add(a, b):\n    return a + b\n", "add")?;
+    /// assert_eq!(add.arg(&[1i64, 2]).arg(&[10i64, 20]).call::<Vec<i64>>()?, vec![11, 22]);
+    /// assert_eq!(add.arg(&[1i64, 2]).arg(10).call::<Vec<i64>>()?, vec![11, 12]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn arg(mut self, value: impl IntoArg<'a>) -> Self {
+        self.args.push(value.into_arg());
+        self
+    }
+
+    /// Adds a keyword argument.
+    ///
+    /// ```
+    /// let clip = py_in_mem::Function::from_source("doc_clip", "import numpy as np\ndef f(a, hi=1.0):\n    return np.minimum(a, hi)\n", "f")?;
+    /// assert_eq!(clip.arg(&[0.5, 3.0]).kwarg("hi", 2).call::<Vec<f64>>()?, vec![0.5, 2.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn kwarg(mut self, name: &'a str, value: impl IntoArg<'a>) -> Self {
+        self.kwargs.push((name, value.into_arg()));
+        self
+    }
+
+    /// Calls, converting the result to `R` ([`FromResult`]).
+    ///
+    /// ```
+    /// let data = [1.0, 2.0, 2.0, 3.0, 9.0];
+    /// let histogram = py_in_mem::Function::load("numpy", "histogram")?;
+    /// let (counts, edges): (Vec<i64>, Vec<f64>) = histogram.arg(&data).kwarg("bins", 4).call()?;
+    /// assert_eq!(counts, [3, 1, 0, 1]);
+    /// assert_eq!(edges, [1.0, 3.0, 5.0, 7.0, 9.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call<R: FromResult>(self) -> Result<R, Error> {
+        let function = self.function;
+        function.invoke(&self.args, &self.kwargs, |gil, result| {
+            function.convert(gil, result)
+        })
+    }
+
+    /// Calls, reading the result in place (see [`Function::call_view`]).
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_call_view_b", "def f(a, b):\n    return a * b\n", "f")?;
+    /// let view = f.arg(&[1.5, 2.0]).arg(&[2.0, 2.0]).call_view::<f64>()?;
+    /// assert_eq!(&*view, &[3.0, 4.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call_view<U: Element>(self) -> Result<ResultView<U>, Error> {
+        self.call()
+    }
+}

@@ -1,0 +1,365 @@
+//! Thin wrappers for reading what a Python function returned: a reference
+//! held while the GIL is, what kind of object it is (`pim_describe_result`),
+//! a numpy array or number described for reading, and the items of a str,
+//! tuple, list or dict. Nothing here converts to Rust types; that is
+//! [`crate::from_result`]'s job.
+
+use std::ffi::{c_char, CStr};
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+
+use pyo3_ffi::{PyObject, Py_ssize_t};
+
+use crate::error::PyException;
+use crate::glue::{owned_or_error, Gil, StrongRef};
+use crate::raw;
+
+/// One strong reference to a Python object, used and released while `'py`'s
+/// GIL is held: releasing it is a plain decref (a [`StrongRef`] takes the GIL
+/// to release itself, since it may be dropped anywhere).
+pub struct Held<'py> {
+    /// Released by `Held`'s own `Drop`, never by StrongRef's.
+    obj: ManuallyDrop<StrongRef>,
+    gil: &'py Gil,
+}
+
+impl<'py> Held<'py> {
+    /// Takes over `obj`'s reference for as long as `gil` is held.
+    pub(crate) fn new(gil: &'py Gil, obj: StrongRef) -> Held<'py> {
+        Held {
+            obj: ManuallyDrop::new(obj),
+            gil,
+        }
+    }
+
+    /// A new reference to `ptr`, borrowed from an object the caller holds.
+    ///
+    /// # Safety
+    /// `ptr` is a live object (not NULL).
+    unsafe fn new_ref(gil: &'py Gil, ptr: *mut PyObject) -> Held<'py> {
+        // SAFETY: the GIL is held (`gil`) and ptr is live (caller); the new
+        // reference is the one the StrongRef owns.
+        unsafe {
+            pyo3_ffi::Py_IncRef(ptr);
+            Held::new(
+                gil,
+                StrongRef::from_owned(ptr).expect("a live object is not NULL"),
+            )
+        }
+    }
+
+    /// A reference the caller now owns, or the exception a call left set.
+    ///
+    /// # Safety
+    /// `ptr` is a new reference or NULL, returned with `gil` held.
+    pub(crate) unsafe fn from_owned(
+        gil: &'py Gil,
+        ptr: *mut PyObject,
+    ) -> Result<Held<'py>, PyException> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { owned_or_error(gil, ptr) }.map(|obj| Held::new(gil, obj))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.obj.as_ptr()
+    }
+
+    /// Gives up ownership, for an API that steals the reference.
+    pub(crate) fn into_raw(self) -> *mut PyObject {
+        self.into_strong().into_raw()
+    }
+
+    /// The reference as one that may outlive the GIL guard.
+    pub(crate) fn into_strong(self) -> StrongRef {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used again, nor dropped, so the
+        // StrongRef is taken out once.
+        unsafe { ManuallyDrop::take(&mut this.obj) }
+    }
+
+    /// What kind of object this is, described for reading.
+    pub(crate) fn describe(&self) -> Described<'_> {
+        let mut out = raw::pim_array_view::default();
+        // SAFETY: the GIL is held and the object is live; the call only
+        // reads it, and never leaves an exception set.
+        let kind = unsafe { raw::pim_describe_result(self.as_ptr(), &mut out) };
+        match kind {
+            raw::pim_result_kind::PIM_ARRAY => Described::Array(ArrayDesc::of(out, self)),
+            raw::pim_result_kind::PIM_SCALAR => Described::Scalar(ArrayDesc::of(out, self)),
+            raw::pim_result_kind::PIM_NONE => Described::None,
+            raw::pim_result_kind::PIM_STR => Described::Str,
+            raw::pim_result_kind::PIM_TUPLE => Described::Tuple,
+            raw::pim_result_kind::PIM_LIST => Described::List,
+            raw::pim_result_kind::PIM_DICT => Described::Dict,
+            raw::pim_result_kind::PIM_BIG_INT => Described::BigInt,
+            raw::pim_result_kind::PIM_OTHER | raw::pim_result_kind::PIM_RAISED => Described::Other,
+        }
+    }
+
+    /// What this object is, for a message: "a numpy array of dtype float64",
+    /// "an object of type list".
+    pub(crate) fn what(&self) -> String {
+        let mut buffer = [0 as c_char; 160];
+        // SAFETY: the GIL is held; the object is live; pim_describe_what
+        // writes a NUL-terminated string of at most buffer.len() bytes.
+        unsafe {
+            raw::pim_describe_what(self.as_ptr(), buffer.as_mut_ptr(), buffer.len());
+            CStr::from_ptr(buffer.as_ptr())
+        }
+        .to_string_lossy()
+        .into_owned()
+    }
+
+    /// The text of a str, or None if it is none (or holds lone surrogates,
+    /// which UTF-8 cannot carry).
+    pub(crate) fn str_value(&self) -> Option<String> {
+        let mut len: Py_ssize_t = 0;
+        // SAFETY: the GIL is held; for a str this returns a UTF-8 buffer of
+        // `len` bytes owned by the object, which we hold; for anything else
+        // NULL with an exception set, cleared here.
+        unsafe {
+            let text = pyo3_ffi::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
+            if text.is_null() {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len.max(0) as usize);
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+
+    /// The items of a tuple or a list, each held on its own (so nothing a
+    /// conversion does can free one under it); None for other objects.
+    pub(crate) fn items(&self) -> Option<Items<'_, 'py>> {
+        // SAFETY: the GIL is held; these check the type and return -1 with
+        // an exception set for any other object (cleared below).
+        let len = unsafe {
+            if pyo3_ffi::PyTuple_Check(self.as_ptr()) != 0 {
+                pyo3_ffi::PyTuple_Size(self.as_ptr())
+            } else if pyo3_ffi::PyList_Check(self.as_ptr()) != 0 {
+                pyo3_ffi::PyList_Size(self.as_ptr())
+            } else {
+                return None;
+            }
+        };
+        Some(Items {
+            of: self,
+            next: 0,
+            len: len.max(0),
+        })
+    }
+
+    /// The key and value pairs of a dict, each held; None for other objects.
+    pub(crate) fn dict_entries(&self) -> Option<Entries<'_, 'py>> {
+        // SAFETY: the GIL is held; PyDict_Check only reads the type.
+        let is_dict = unsafe { pyo3_ffi::PyDict_Check(self.as_ptr()) } != 0;
+        is_dict.then_some(Entries { of: self, pos: 0 })
+    }
+
+    /// A C-ordered copy of this numpy array that owns its data.
+    pub(crate) fn array_copy(&self) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; callers pass only numpy arrays (they
+        // describe them first); pim_array_copy returns a new reference or
+        // NULL with an exception set.
+        unsafe { Held::from_owned(self.gil, raw::pim_array_copy(self.as_ptr())) }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own this reference (the StrongRef is never dropped on
+        // its own), and `self.gil` proves the GIL is held.
+        unsafe { raw::pim_decref(self.obj.as_ptr()) }
+    }
+}
+
+/// The items of a tuple or list, in order (see [`Held::items`]).
+pub(crate) struct Items<'h, 'py> {
+    of: &'h Held<'py>,
+    next: Py_ssize_t,
+    len: Py_ssize_t,
+}
+
+impl Items<'_, '_> {
+    /// "tuple" or "list", for messages.
+    pub(crate) fn container(&self) -> &'static str {
+        // SAFETY: the GIL is held; PyTuple_Check only reads the type.
+        if unsafe { pyo3_ffi::PyTuple_Check(self.of.as_ptr()) } != 0 {
+            "tuple"
+        } else {
+            "list"
+        }
+    }
+
+    /// How many items are left.
+    pub(crate) fn len(&self) -> usize {
+        (self.len - self.next).max(0) as usize
+    }
+}
+
+impl<'py> Iterator for Items<'_, 'py> {
+    type Item = Held<'py>;
+
+    fn next(&mut self) -> Option<Held<'py>> {
+        if self.next >= self.len {
+            return None;
+        }
+        let obj = self.of.as_ptr();
+        // SAFETY: the GIL is held; `obj` is a tuple or list we hold. A list
+        // is read through the bounds-checked PyList_GetItem, in case it
+        // shrank; each returns a borrowed item or NULL (with an IndexError,
+        // cleared). The item gets its own reference before anything else runs.
+        let item = unsafe {
+            let item = if pyo3_ffi::PyTuple_Check(obj) != 0 {
+                pyo3_ffi::PyTuple_GetItem(obj, self.next)
+            } else {
+                pyo3_ffi::PyList_GetItem(obj, self.next)
+            };
+            if item.is_null() {
+                pyo3_ffi::PyErr_Clear();
+                self.next = self.len;
+                return None;
+            }
+            Held::new_ref(self.of.gil, item)
+        };
+        self.next += 1;
+        Some(item)
+    }
+}
+
+/// The entries of a dict, in its order (see [`Held::dict_entries`]).
+pub(crate) struct Entries<'h, 'py> {
+    of: &'h Held<'py>,
+    pos: Py_ssize_t,
+}
+
+impl<'py> Iterator for Entries<'_, 'py> {
+    type Item = (Held<'py>, Held<'py>);
+
+    fn next(&mut self) -> Option<(Held<'py>, Held<'py>)> {
+        let (mut key, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: the GIL is held; the object is a dict we hold; PyDict_Next
+        // returns borrowed key and value (bounds-checked against the dict as
+        // it is now), which get their own references at once.
+        unsafe {
+            if pyo3_ffi::PyDict_Next(self.of.as_ptr(), &mut self.pos, &mut key, &mut value) == 0 {
+                return None;
+            }
+            Some((
+                Held::new_ref(self.of.gil, key),
+                Held::new_ref(self.of.gil, value),
+            ))
+        }
+    }
+}
+
+/// What kind of object a result is.
+pub(crate) enum Described<'o> {
+    /// A numpy array, of any rank.
+    Array(ArrayDesc<'o>),
+    /// A number (a numpy scalar, or a Python bool, int, float or complex),
+    /// described as a 0-D array of its value.
+    Scalar(ArrayDesc<'o>),
+    None,
+    Str,
+    Tuple,
+    List,
+    Dict,
+    /// A Python int too large for int64 and uint64.
+    BigInt,
+    Other,
+}
+
+/// A numpy array described for reading in place, or a number copied out as
+/// a 0-D array; borrowed from the [`Held`] that outlives it.
+pub struct ArrayDesc<'o> {
+    /// Element [0, 0, ...] of an array (unused for a number).
+    data: *const u8,
+    /// A number's value, aligned as a double.
+    scalar: [u64; 2],
+    is_scalar: bool,
+    pub(crate) shape: &'o [usize],
+    pub(crate) strides: &'o [isize],
+    pub(crate) itemsize: usize,
+    pub(crate) kind: u8,
+    pub(crate) byteswapped: bool,
+    pub(crate) sole_owner: bool,
+    of: &'o Held<'o>,
+    _gil: PhantomData<&'o Gil>,
+}
+
+impl<'o> ArrayDesc<'o> {
+    fn of(out: raw::pim_array_view, held: &'o Held<'o>) -> ArrayDesc<'o> {
+        let ndim = out.ndim.max(0) as usize;
+        let (shape, strides): (&[usize], &[isize]) = if ndim == 0 || out.shape.is_null() {
+            (&[], &[])
+        } else {
+            // SAFETY: for an array, numpy's dims and strides (ndim entries
+            // each, npy_intp = Py_ssize_t) live as long as the array, which
+            // `held` keeps; no Python code runs while the description is in
+            // use, so nothing reshapes it meanwhile. A dimension is never
+            // negative, so it reads as usize.
+            unsafe {
+                (
+                    std::slice::from_raw_parts(out.shape.cast::<usize>(), ndim),
+                    std::slice::from_raw_parts(out.strides.cast::<isize>(), ndim),
+                )
+            }
+        };
+        ArrayDesc {
+            data: out.data.cast(),
+            scalar: out.scalar,
+            is_scalar: out.data.is_null(),
+            shape,
+            strides,
+            itemsize: out.itemsize.max(0) as usize,
+            kind: out.kind as u8,
+            byteswapped: out.byteswapped != 0,
+            sole_owner: out.sole_owner != 0,
+            of: held,
+            _gil: PhantomData,
+        }
+    }
+
+    /// The address of element [0, 0, ...]: in the array, or in this
+    /// description for a number.
+    pub(crate) fn origin(&self) -> *const u8 {
+        if self.is_scalar {
+            self.scalar.as_ptr().cast()
+        } else {
+            self.data
+        }
+    }
+
+    pub(crate) fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the elements lie one after another in C order (numpy's rule:
+    /// the stride of a dimension of length 1 does not matter, nor any stride
+    /// of an empty array).
+    pub(crate) fn is_c_contiguous(&self) -> bool {
+        if self.is_scalar || self.len() == 0 {
+            return true;
+        }
+        let mut expected = self.itemsize as isize;
+        for (&n, &stride) in self.shape.iter().zip(self.strides).rev() {
+            if n != 1 && stride != expected {
+                return false;
+            }
+            expected *= n as isize;
+        }
+        true
+    }
+
+    /// "a numpy array of dtype float64", for messages (with the GIL held,
+    /// as it is for as long as a description is used).
+    pub(crate) fn what(&self) -> String {
+        self.of.what()
+    }
+}

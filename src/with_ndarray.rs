@@ -1,0 +1,128 @@
+//! The `ndarray` feature: `ndarray` arrays as arguments (lent without a
+//! copy, any rank and strides) and as results (`Array<U, D>`, copied out;
+//! [`ResultView::as_array`], read in place).
+
+use ndarray::{ArrayBase, ArrayRef, ArrayView, ArrayViewD, Data, Dimension, IxDyn};
+
+use crate::args::sealed::{Arg, ToArg};
+use crate::args::IntoArg;
+use crate::borrow::RustArray;
+use crate::convert::{expected_array, to_elements, Mismatch};
+use crate::element::Element;
+use crate::from_result::sealed::Read;
+use crate::from_result::FromResult;
+use crate::object::{Described, Held};
+use crate::view::ResultView;
+
+/// Lends the elements of an ndarray array: its pointer is element [0, ...]
+/// and its strides count elements, as numpy's count bytes.
+fn lend<'a, T: Element, D: Dimension>(array: &'a ArrayRef<T, D>) -> Arg<'a> {
+    // SAFETY: an ArrayRef's elements are initialized Ts reached from
+    // as_ptr by its shape and strides, all inside one allocation that the
+    // shared borrow 'a keeps alive and unchanged.
+    Arg::Array(unsafe { RustArray::strided(array.as_ptr(), array.shape(), array.strides()) })
+}
+
+/// `&Array<T, D>`, `&ArrayView<T, D>`, `&ArcArray<T, D>`...: lent, no copy.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// use py_in_mem::Function;
+///
+/// let inv: Array2<f64> = Function::load("numpy.linalg", "inv")?.call(&array![[4.0, 7.0], [2.0, 6.0]])?;
+/// let expected = array![[0.6, -0.7], [-0.2, 0.4]];
+/// assert!(inv.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12), "{inv}");
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> IntoArg<'a> for &'a ArrayBase<S, D> {}
+impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> ToArg<'a> for &'a ArrayBase<S, D> {
+    fn into_arg(self) -> Arg<'a> {
+        lend(self)
+    }
+}
+
+/// An `ArrayView` by value, any strides (a transposed or reversed view
+/// too): lent, no copy.
+///
+/// ```
+/// use ndarray::{array, s};
+/// use py_in_mem::Function;
+///
+/// let m = array![[1, 2, 3], [4, 5, 6]];
+/// let first_row = Function::from_source("doc_view_arg", "def f(m):\n    return m[0]\n", "f")?;
+/// assert_eq!(first_row.call::<Vec<i32>>(m.t())?, [1, 4]);
+/// assert_eq!(first_row.call::<Vec<i32>>(m.slice(s![..;-1, ..;-1]))?, [6, 5, 4]);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+impl<'a, T: Element, D: Dimension> IntoArg<'a> for ArrayView<'a, T, D> {}
+impl<'a, T: Element, D: Dimension> ToArg<'a> for ArrayView<'a, T, D> {
+    fn into_arg(self) -> Arg<'a> {
+        let origin = self.as_ptr();
+        // SAFETY: as in `lend`: the view's elements live for 'a, which
+        // outlives the view value itself.
+        Arg::Array(unsafe { RustArray::strided(origin, self.shape(), self.strides()) })
+    }
+}
+
+/// `&ArrayRef<T, D>`, what ndarray 0.17's functions take: lent, no copy.
+impl<'a, T: Element, D: Dimension> IntoArg<'a> for &'a ArrayRef<T, D> {}
+impl<'a, T: Element, D: Dimension> ToArg<'a> for &'a ArrayRef<T, D> {
+    fn into_arg(self) -> Arg<'a> {
+        lend(self)
+    }
+}
+
+/// A numpy array of `D`'s rank (any rank for `IxDyn`; a number is 0-D),
+/// copied out in C order, converted without loss.
+///
+/// ```
+/// use ndarray::{array, Array2, ArrayD};
+/// use py_in_mem::Function;
+///
+/// let outer = Function::load("numpy", "outer")?;
+/// let m: Array2<f64> = outer.arg(&[1.0, 2.0]).arg(&[1.0, 10.0, 100.0]).call()?;
+/// assert_eq!(m, array![[1.0, 10.0, 100.0], [2.0, 20.0, 200.0]]);
+/// let any: ArrayD<i64> = outer.arg(&[1i64, 2]).arg(&[3i64]).call()?;
+/// assert_eq!(any.shape(), &[2, 1]);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+impl<U: Element, D: Dimension> FromResult for ndarray::Array<U, D> {}
+impl<U: Element, D: Dimension> Read for ndarray::Array<U, D> {
+    fn expected() -> String {
+        expected_array::<U>(D::NDIM)
+    }
+    fn read(value: Held<'_>) -> Result<Self, Mismatch> {
+        let desc = match value.describe() {
+            Described::Array(desc) | Described::Scalar(desc) => desc,
+            _ => return Err(Mismatch::new(Self::expected(), value.what())),
+        };
+        if D::NDIM.is_some_and(|ndim| ndim != desc.ndim()) {
+            return Err(Mismatch::new(Self::expected(), desc.what()));
+        }
+        let data = to_elements::<U>(&desc, Self::expected)?;
+        ndarray::Array::from_shape_vec(IxDyn(desc.shape), data)
+            .and_then(|array| array.into_dimensionality::<D>())
+            .map_err(|e| Mismatch::new(Self::expected(), format!("{} ({e})", desc.what())))
+    }
+}
+
+impl<U: Element> ResultView<U> {
+    /// The result as an `ndarray` view of any rank, in place (feature
+    /// `ndarray`); `into_dimensionality` fixes the rank.
+    ///
+    /// ```
+    /// use ndarray::{array, Ix2};
+    /// use py_in_mem::{Function, ResultView};
+    ///
+    /// let outer = Function::load("numpy", "outer")?;
+    /// let view: ResultView<f64> = outer.arg(&[1.0, 2.0]).arg(&[3.0, 4.0]).call()?;
+    /// let m = view.as_array().into_dimensionality::<Ix2>().unwrap();
+    /// assert_eq!(m, array![[3.0, 4.0], [6.0, 8.0]]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn as_array(&self) -> ArrayViewD<'_, U> {
+        // The elements are a C-contiguous block of shape() (ResultView::new).
+        ArrayViewD::from_shape(IxDyn(self.shape()), self.as_slice())
+            .expect("a view's shape matches its elements")
+    }
+}

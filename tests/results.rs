@@ -1,0 +1,619 @@
+//! Everything everyday numpy code takes and returns, one call each: numpy
+//! scalars, tuples, n-D arrays, complex numbers, dicts, and plain Python
+//! values, each checked for its values; and every result of the wrong kind
+//! is `Error::BadResult` naming where inside the result it went wrong.
+//!
+//! Runs with and without the `ndarray` feature; the `ndarray` lines are in
+//! `mod with_ndarray` at the bottom.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::test_func;
+use py_in_mem::num_complex::{Complex32, Complex64};
+use py_in_mem::{Error, Function, NdSlice, NdVec, ResultView};
+
+fn numpy(module: &str, name: &str) -> Function {
+    Function::load(module, name).unwrap()
+}
+
+fn function(name: &str) -> Function {
+    test_func(name); // puts tests/python on sys.path
+    Function::load("pim_testfuncs", name).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+}
+
+/// 0.0, 1.0, ..., 99.0.
+fn hundred() -> Vec<f64> {
+    (0..100).map(f64::from).collect()
+}
+
+#[test]
+fn mean_is_a_float() {
+    let data: Vec<f64> = (0..1000).map(f64::from).collect();
+    let m: f64 = Function::load("numpy", "mean")
+        .unwrap()
+        .call(&data)
+        .unwrap();
+    assert_eq!(m, 499.5);
+    // The same numpy float64 read as f32 only if exact (499.5 is).
+    let m32: f32 = numpy("numpy", "mean").call(&data).unwrap();
+    assert_eq!(m32, 499.5);
+}
+
+#[test]
+fn percentile_takes_positional_scalars_and_string_keywords() {
+    let data = hundred();
+    let p95: f64 = Function::load("numpy", "percentile")
+        .unwrap()
+        .arg(&data)
+        .arg(95.0)
+        .call()
+        .unwrap();
+    assert!(close(p95, 94.05), "{p95}");
+    let lower: f64 = numpy("numpy", "percentile")
+        .arg(&data)
+        .arg(95)
+        .kwarg("method", "lower")
+        .call()
+        .unwrap();
+    assert_eq!(lower, 94.0);
+    // Several percentiles at once: an array argument, an array result.
+    let ps: Vec<f64> = numpy("numpy", "percentile")
+        .arg(&data)
+        .arg(&[0.0, 50.0, 100.0])
+        .call()
+        .unwrap();
+    assert_eq!(ps, [0.0, 49.5, 99.0]);
+}
+
+#[test]
+fn histogram_is_a_tuple_of_counts_and_edges() {
+    let data = hundred();
+    let (counts, edges): (Vec<i64>, Vec<f64>) = Function::load("numpy", "histogram")
+        .unwrap()
+        .arg(&data)
+        .kwarg("bins", 10)
+        .call()
+        .unwrap();
+    assert_eq!(counts, [10; 10]);
+    assert_eq!(edges.len(), 11);
+    for (i, edge) in edges.iter().enumerate() {
+        assert!(close(*edge, i as f64 * 9.9), "edge {i}: {edge}");
+    }
+}
+
+#[test]
+fn inverse_of_a_matrix_is_a_matrix() {
+    let a = [4.0, 7.0, 2.0, 6.0];
+    let inv: NdVec<f64> = numpy("numpy.linalg", "inv")
+        .call(NdSlice::new(&a, &[2, 2]).unwrap())
+        .unwrap();
+    assert_eq!(inv.shape(), &[2, 2]);
+    let expected = [0.6, -0.7, -0.2, 0.4];
+    for (got, want) in inv.as_slice().iter().zip(expected) {
+        assert!(close(*got, want), "{inv:?}");
+    }
+    // A singular matrix is numpy's LinAlgError, with its message.
+    let err = numpy("numpy.linalg", "inv")
+        .call::<NdVec<f64>>(NdSlice::new(&[1.0, 2.0, 2.0, 4.0], &[2, 2]).unwrap())
+        .unwrap_err();
+    assert_eq!(err.py_type(), Some("numpy.linalg.LinAlgError"));
+}
+
+/// The DFT of `signal`'s first n/2 + 1 frequencies, as numpy's rfft.
+fn naive_rfft(signal: &[f64]) -> Vec<Complex64> {
+    let n = signal.len();
+    (0..=n / 2)
+        .map(|k| {
+            signal
+                .iter()
+                .enumerate()
+                .map(|(t, x)| {
+                    let angle = -2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+                    Complex64::from_polar(*x, angle)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn rfft_is_complex() {
+    let signal: Vec<f64> = (0..16).map(|t| (t as f64 * 0.7).sin() + 0.5).collect();
+    let spectrum: Vec<Complex64> = Function::load("numpy.fft", "rfft")
+        .unwrap()
+        .call(&signal)
+        .unwrap();
+    let expected = naive_rfft(&signal);
+    assert_eq!(spectrum.len(), 9);
+    for (got, want) in spectrum.iter().zip(&expected) {
+        assert!((got - want).norm() < 1e-9, "{got} vs {want}");
+    }
+    // complex128 never reads as a real type, and narrows to complex64 only
+    // when exact.
+    let err = numpy("numpy.fft", "rfft")
+        .call::<Vec<f64>>(&signal)
+        .unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+    assert!(err.to_string().contains("dtype complex128"), "{err}");
+}
+
+#[test]
+fn complex_arrays_and_scalars_go_in_and_come_back() {
+    let z = [Complex64::new(1.0, 2.0), Complex64::new(-3.5, 0.25)];
+    let conj: Vec<Complex64> = numpy("numpy", "conj").call(&z).unwrap();
+    assert_eq!(
+        conj,
+        [Complex64::new(1.0, -2.0), Complex64::new(-3.5, -0.25)]
+    );
+    let z32 = [Complex32::new(0.5, -1.5)];
+    let back: Vec<Complex32> = function("identity").call(&z32).unwrap();
+    assert_eq!(back, z32);
+    // complex64 widens to complex128, float64 to complex128.
+    let wide: Vec<Complex64> = function("identity").call(&z32).unwrap();
+    assert_eq!(wide, [Complex64::new(0.5, -1.5)]);
+    let from_real: Vec<Complex64> = function("identity").call(&[2.5]).unwrap();
+    assert_eq!(from_real, [Complex64::new(2.5, 0.0)]);
+    // A complex scalar argument is a Python complex.
+    let scaled: Vec<Complex64> = numpy("numpy", "multiply")
+        .arg(&z)
+        .arg(Complex64::new(0.0, 1.0))
+        .call()
+        .unwrap();
+    assert_eq!(
+        scaled,
+        [Complex64::new(-2.0, 1.0), Complex64::new(-0.25, -3.5)]
+    );
+    // complex128 narrows to complex64 only when each part is exact.
+    let err = function("identity")
+        .call::<Vec<Complex32>>(&[Complex64::new(0.1, 0.0)])
+        .unwrap_err();
+    match err {
+        Error::BadResult { found, .. } => assert_eq!(
+            found,
+            "(0.1+0.0j) at position 0 of a numpy array of dtype complex128"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn eigh_is_a_tuple_of_values_and_vectors() {
+    // Symmetric, eigenvalues 1, 3, 3.
+    let sym = [2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 3.0];
+    let (w, v): (Vec<f64>, NdVec<f64>) = numpy("numpy.linalg", "eigh")
+        .call(NdSlice::new(&sym, &[3, 3]).unwrap())
+        .unwrap();
+    assert_eq!(w.len(), 3);
+    for (got, want) in w.iter().zip([1.0, 3.0, 3.0]) {
+        assert!(close(*got, want), "{w:?}");
+    }
+    // The vectors asked for as a Vec: the message the README shows.
+    let err = numpy("numpy.linalg", "eigh")
+        .call::<(Vec<f64>, Vec<f64>)>(NdSlice::new(&sym, &[3, 3]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "numpy.linalg.eigh returned an unexpected element 1 of the tuple: expected a 1-D numpy \
+         array of float64 (or of a dtype that converts to it without loss), or a list or tuple \
+         of numbers that convert to f64 without loss, found a 2-D numpy array of dtype float64"
+    );
+    // Each column k of v is an eigenvector: sym · v[:, k] = w[k] · v[:, k].
+    for k in 0..3 {
+        for i in 0..3 {
+            let product: f64 = (0..3).map(|j| sym[3 * i + j] * v[[j, k]]).sum();
+            assert!(close(product, w[k] * v[[i, k]]), "column {k}, row {i}");
+        }
+    }
+}
+
+#[test]
+fn a_plain_python_function_returns_plain_values() {
+    let data = [1.0, 2.0, 3.5];
+    let total: f64 = function("total").call(&data).unwrap();
+    assert_eq!(total, 6.5);
+    let list: Vec<f64> = function("as_list").call(&data).unwrap();
+    assert_eq!(list, data);
+    let text: String = function("as_text").call(&data).unwrap();
+    assert_eq!(text, "3 values");
+    let none: Option<Vec<f64>> = function("nothing").call(&data).unwrap();
+    assert_eq!(none, None);
+    let () = function("nothing").call(&data).unwrap();
+    let some: Option<f64> = function("total").call(&data).unwrap();
+    assert_eq!(some, Some(6.5));
+}
+
+#[test]
+fn outer_product_is_2d() {
+    let a: Vec<f64> = (1..=3).map(f64::from).collect();
+    let b = [1.0, 10.0];
+    let m: NdVec<f64> = numpy("numpy", "outer").arg(&a).arg(&b).call().unwrap();
+    assert_eq!(m.shape(), &[3, 2]);
+    assert_eq!(m.as_slice(), &[1.0, 10.0, 2.0, 20.0, 3.0, 30.0]);
+    // In place, without a copy of the result.
+    let view: ResultView<f64> = numpy("numpy", "outer").arg(&a).arg(&b).call().unwrap();
+    assert_eq!(view.shape(), &[3, 2]);
+    assert_eq!(&*view, m.as_slice());
+}
+
+#[test]
+fn svd_is_a_3_tuple_that_rebuilds_the_matrix() {
+    let a = [3.0, 1.0, 1.0, -1.0, 3.0, 1.0];
+    let (u, s, vt): (NdVec<f64>, Vec<f64>, NdVec<f64>) = numpy("numpy.linalg", "svd")
+        .arg(NdSlice::new(&a, &[2, 3]).unwrap())
+        .kwarg("full_matrices", false)
+        .call()
+        .unwrap();
+    assert_eq!(
+        (u.shape(), s.len(), vt.shape()),
+        (&[2, 2][..], 2, &[2, 3][..])
+    );
+    // Singular values of this matrix: sqrt(12) and sqrt(10), descending.
+    assert!(
+        close(s[0], 12f64.sqrt()) && close(s[1], 10f64.sqrt()),
+        "{s:?}"
+    );
+    for i in 0..2 {
+        for j in 0..3 {
+            let rebuilt: f64 = (0..2).map(|k| u[[i, k]] * s[k] * vt[[k, j]]).sum();
+            assert!(close(rebuilt, a[3 * i + j]), "[{i}, {j}]: {rebuilt}");
+        }
+    }
+}
+
+#[test]
+fn unique_with_counts_is_a_tuple() {
+    let data = [3i64, 1, 3, 2, 3, 1];
+    let (values, counts): (Vec<i64>, Vec<usize>) = numpy("numpy", "unique")
+        .arg(&data)
+        .kwarg("return_counts", true)
+        .call()
+        .unwrap();
+    assert_eq!(values, [1, 2, 3]);
+    assert_eq!(counts, [2, 1, 3]);
+}
+
+#[test]
+fn argmax_is_an_integer_and_any_a_bool() {
+    let data = [0.5, 9.0, -1.0, 9.0];
+    let i: usize = numpy("numpy", "argmax").call(&data).unwrap();
+    assert_eq!(i, 1);
+    let i: i64 = numpy("numpy", "argmax").call(&data).unwrap();
+    assert_eq!(i, 1);
+    let any: bool = numpy("numpy", "any").call(&[false, false, true]).unwrap();
+    assert!(any);
+    let any: bool = numpy("numpy", "any").call(&[0u8, 0]).unwrap();
+    assert!(!any);
+    // An index is no float, and a bool no integer.
+    assert!(matches!(
+        numpy("numpy", "argmax").call::<f32>(&data),
+        Ok(1.0)
+    ));
+    assert!(matches!(
+        numpy("numpy", "any").call::<i64>(&[true]),
+        Err(Error::BadResult { .. })
+    ));
+}
+
+#[test]
+fn a_dict_is_a_map() {
+    let data = [1.0, 4.0, 7.0];
+    let stats: HashMap<String, f64> = function("stats").call(&data).unwrap();
+    assert_eq!(stats.len(), 3);
+    assert_eq!((stats["mean"], stats["min"], stats["max"]), (4.0, 1.0, 7.0));
+    let sorted: BTreeMap<String, f32> = function("stats").call(&data).unwrap();
+    assert_eq!(
+        sorted.into_iter().collect::<Vec<_>>(),
+        [
+            ("max".to_owned(), 7.0),
+            ("mean".to_owned(), 4.0),
+            ("min".to_owned(), 1.0)
+        ]
+    );
+}
+
+#[test]
+fn a_3d_input_reduced_over_two_axes() {
+    // a[i, j, k] = 100 i + 10 j + k, shape 2 × 3 × 4.
+    let mut data = Vec::new();
+    for i in 0..2 {
+        for j in 0..3 {
+            for k in 0..4 {
+                data.push(f64::from(100 * i + 10 * j + k));
+            }
+        }
+    }
+    let expected: Vec<f64> = (0..3)
+        .map(|j| {
+            let mut sum = 0.0;
+            for i in 0..2 {
+                for k in 0..4 {
+                    sum += f64::from(100 * i + 10 * j + k);
+                }
+            }
+            sum
+        })
+        .collect();
+    let sums: Vec<f64> = numpy("numpy", "sum")
+        .arg(NdSlice::new(&data, &[2, 3, 4]).unwrap())
+        .kwarg("axis", (0, 2))
+        .call()
+        .unwrap();
+    assert_eq!(sums, expected);
+}
+
+#[test]
+fn numpy_and_python_scalars_of_every_kind() {
+    type Scalars = (
+        i64,
+        u64,
+        f64,
+        Complex32,
+        bool,
+        bool,
+        i8,
+        f32,
+        Complex64,
+        f64,
+        i32,
+    );
+    let got: Scalars = function("scalars").call(&[0.0]).unwrap();
+    assert_eq!(
+        got,
+        (
+            -5,
+            u64::MAX,
+            0.5,
+            Complex32::new(1.5, -2.0),
+            true,
+            true,
+            7,
+            2.5,
+            Complex64::new(3.0, -4.0),
+            0.25,
+            9
+        )
+    );
+    // A Python int beyond 64 bits is refused by name.
+    let err = function("big_int").call::<u64>(&[0.0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_testfuncs.big_int returned an int outside the ranges of int64 and uint64, \
+         expected a number that converts to u64 without loss (a Python or numpy scalar, or a 0-D numpy array)"
+    );
+    // Lossless only: a Python float 2.5 is no integer, 0.1 no f32.
+    let err = function("total").call::<i64>(&[2.5]).unwrap_err();
+    assert!(
+        err.to_string().contains("returned an object of type float"),
+        "{err}"
+    );
+    let err = function("total").call::<f32>(&[0.1]).unwrap_err();
+    match err {
+        Error::BadResult { found, .. } => assert_eq!(found, "0.1 in an object of type float"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn arguments_of_every_kind() {
+    let kinds: Vec<String> = function("kinds_of")
+        .arg(&[1.0f32, 2.0])
+        .arg(NdSlice::new(&[1u8, 2, 3, 4, 5, 6], &[2, 3]).unwrap())
+        .arg(95.0)
+        .arg(3)
+        .arg(u64::MAX)
+        .arg(true)
+        .arg("linear")
+        .arg(&String::from("text"))
+        .arg(None::<f64>)
+        .arg(Some(1.5))
+        .arg(Complex32::new(1.0, 0.0))
+        .kwarg("weights", &[Complex64::new(0.0, 1.0)])
+        .kwarg("axis", None::<i64>)
+        .call()
+        .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "ndarray float32 (2,) ro",
+            "ndarray uint8 (2, 3) ro",
+            "float",
+            "int",
+            "int",
+            "bool",
+            "str",
+            "str",
+            "NoneType",
+            "float",
+            "complex",
+            "axis=NoneType",
+            "weights=ndarray complex128 (1,) ro",
+        ]
+    );
+    // The values arrive as given.
+    let echoed: u64 = function("echo").call(u64::MAX).unwrap();
+    assert_eq!(echoed, u64::MAX);
+    let echoed: String = function("echo").call("linear").unwrap();
+    assert_eq!(echoed, "linear");
+    let echoed: Option<i32> = function("echo").call(None::<i32>).unwrap();
+    assert_eq!(echoed, None);
+}
+
+/// The `found` and `position` of a BadResult.
+fn mismatch<R: py_in_mem::FromResult + std::fmt::Debug>(name: &str) -> (String, String, String) {
+    match function(name).call::<R>(&[0.0]) {
+        Err(Error::BadResult {
+            position,
+            expected,
+            found,
+            ..
+        }) => (position, expected, found),
+        other => panic!("{name}: expected BadResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_result_of_the_wrong_shape_says_where() {
+    // (1.0, [1, 2]) as a 3-tuple: the wrong arity.
+    let (position, expected, found) = mismatch::<(f64, Vec<i64>, f64)>("tiny_tuple");
+    assert_eq!(
+        (position.as_str(), expected.as_str(), found.as_str()),
+        ("", "a tuple of 3 elements", "a tuple of 2 elements")
+    );
+    // A wrong element inside the tuple.
+    let (position, _, found) = mismatch::<(f64, f64)>("tiny_tuple");
+    assert_eq!(
+        (position.as_str(), found.as_str()),
+        ("element 1 of the tuple", "an object of type list")
+    );
+    // A wrong element inside a list inside a tuple.
+    let (position, _, found) = mismatch::<(f64, Vec<bool>)>("tiny_tuple");
+    assert_eq!(
+        (position.as_str(), found.as_str()),
+        (
+            "element 1 of the tuple, element 0 of the list",
+            "an object of type int"
+        )
+    );
+    // A wrong element inside a dict inside a tuple.
+    let (position, _, found) = mismatch::<(Vec<f64>, HashMap<String, Vec<i64>>)>("nested");
+    assert_eq!(
+        (position.as_str(), found.as_str()),
+        (
+            "element 1 of the tuple, the value of key 'b' of the dict, element 1 of the list",
+            "an object of type str"
+        )
+    );
+    // A key that is no str.
+    let (position, expected, found) = mismatch::<HashMap<String, f64>>("dict_with_int_key");
+    assert_eq!(
+        (position.as_str(), expected.as_str(), found.as_str()),
+        ("key 1 of the dict", "a str key", "an object of type int")
+    );
+    // A str UTF-8 cannot hold.
+    let (_, _, found) = mismatch::<String>("lone_surrogate");
+    assert_eq!(
+        found,
+        "a str that UTF-8 cannot hold (it has lone surrogates)"
+    );
+    // The whole message.
+    let err = function("tiny_tuple")
+        .call::<(f64, f64)>(&[0.0])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_testfuncs.tiny_tuple returned an unexpected element 1 of the tuple: expected a number \
+         that converts to f64 without loss (a Python or numpy scalar, or a 0-D numpy array), found \
+         an object of type list"
+    );
+    // A right result right after: nothing was left over.
+    let right: (f64, Vec<i64>) = function("tiny_tuple").call(&[0.0]).unwrap();
+    assert_eq!(right, (1.0, vec![1, 2]));
+}
+
+#[test]
+fn arrays_read_where_lists_do_not_and_back() {
+    // A Vec of non-numbers from an array, an array from a list: refused.
+    let err = function("identity")
+        .call::<Vec<String>>(&[1.0])
+        .unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+    let err = function("as_list").call::<NdVec<f64>>(&[1.0]).unwrap_err();
+    assert!(
+        err.to_string().contains("returned an object of type list"),
+        "{err}"
+    );
+    // A 1-D array is no scalar, a scalar no 1-D array.
+    assert!(function("identity").call::<f64>(&[1.0]).is_err());
+    assert!(function("total").call::<Vec<f64>>(&[1.0]).is_err());
+    // But a number is a 0-D NdVec.
+    let zero_d: NdVec<f64> = function("total").call(&[1.0, 2.0]).unwrap();
+    assert_eq!((zero_d.shape(), zero_d.as_slice()), (&[][..], &[3.0][..]));
+}
+
+#[cfg(feature = "ndarray")]
+mod with_ndarray {
+    use super::*;
+    use ndarray::{array, Array1, Array2, Array3, ArrayD, Axis};
+
+    #[test]
+    fn inverse_as_array2() {
+        let inv: Array2<f64> = Function::load("numpy.linalg", "inv")
+            .unwrap()
+            .call(&array![[4.0, 7.0], [2.0, 6.0]])
+            .unwrap();
+        let expected = array![[0.6, -0.7], [-0.2, 0.4]];
+        assert!(
+            inv.iter().zip(&expected).all(|(a, b)| close(*a, *b)),
+            "{inv}"
+        );
+        // The wrong rank is a BadResult that says the rank.
+        let err = numpy("numpy.linalg", "inv")
+            .call::<Array1<f64>>(&array![[4.0, 7.0], [2.0, 6.0]])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected a 1-D numpy array of float64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn eigh_as_vec_and_array2() {
+        let sym = array![[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 3.0]];
+        let (w, v): (Vec<f64>, Array2<f64>) = Function::load("numpy.linalg", "eigh")
+            .unwrap()
+            .call(&sym)
+            .unwrap();
+        let av = sym.dot(&v);
+        for (k, wk) in w.iter().enumerate() {
+            for i in 0..3 {
+                assert!(close(av[[i, k]], wk * v[[i, k]]));
+            }
+        }
+    }
+
+    #[test]
+    fn a_3d_array_reduced_over_two_axes() {
+        let a = Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (100 * i + 10 * j + k) as f64);
+        let expected = a.sum_axis(Axis(2)).sum_axis(Axis(0));
+        let sums: Array1<f64> = numpy("numpy", "sum")
+            .arg(&a)
+            .kwarg("axis", (0, 2))
+            .call()
+            .unwrap();
+        assert_eq!(sums, expected);
+        // The same through a transposed view: no copy, other strides.
+        let t = a.view().reversed_axes(); // 4 × 3 × 2
+        let sums: Array1<f64> = numpy("numpy", "sum")
+            .arg(t)
+            .kwarg("axis", (0, 2))
+            .call()
+            .unwrap();
+        assert_eq!(sums, expected);
+    }
+
+    #[test]
+    fn outer_as_array2_and_as_a_view() {
+        let m: Array2<f64> = numpy("numpy", "outer")
+            .arg(&[1.0, 2.0])
+            .arg(&[3.0, 4.0, 5.0])
+            .call()
+            .unwrap();
+        assert_eq!(m, array![[3.0, 4.0, 5.0], [6.0, 8.0, 10.0]]);
+        let view: ResultView<f64> = numpy("numpy", "outer")
+            .arg(&[1.0, 2.0])
+            .arg(&[3.0])
+            .call()
+            .unwrap();
+        assert_eq!(view.as_array(), array![[3.0], [6.0]].into_dyn());
+        let any: ArrayD<f64> = numpy("numpy", "mean").call(&[1.0, 3.0]).unwrap();
+        assert_eq!(any.ndim(), 0);
+        assert_eq!(any.first(), Some(&2.0));
+    }
+}
