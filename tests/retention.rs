@@ -152,11 +152,17 @@ fn kept_ndarray_views_are_moved_like_1d_ones() {
 #[test]
 fn a_moved_array_is_still_read_only() {
     let data = vec![1.0, 2.0, 3.0];
-    let err = function("keep_in_list")
-        .call::<Vec<i64>>(&data)
+    let err = function("keep_tagged")
+        .arg(&data)
+        .arg("read_only")
+        .call::<Vec<i64>>()
         .unwrap_err();
     assert!(matches!(err, Error::InputRetained { .. }));
-    let err = function("write_kept").call::<Vec<i64>>(&[0.0]).unwrap_err();
+    let err = function("write_kept_tagged")
+        .arg(&[0.0])
+        .arg("read_only")
+        .call::<Vec<i64>>()
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "ValueError: assignment destination is read-only"

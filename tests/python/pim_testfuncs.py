@@ -192,8 +192,11 @@ def dead_closure_cycle(data):
     return np.array([0])
 
 
+KEPT_BEFORE_RAISING = []
+
+
 def keep_then_raise(data):
-    KEPT.append(data)
+    KEPT_BEFORE_RAISING.append(data)
     raise ValueError("kept, then raised")
 
 
@@ -211,11 +214,6 @@ def kept_in_dict(data):
 
 def kept_in_closure(data):
     return KEPT_CLOSURES[-1]().copy()
-
-
-def write_kept(data):
-    KEPT[-1][0] = 0.0
-    return np.array([0])
 
 
 # Kept under a tag, so tests running at once do not read each other's.
