@@ -45,22 +45,33 @@ use crate::view::ArrayView;
 /// a traceback that holds the call's frame is released first):
 ///
 /// - Nothing kept: the call returns its result.
-/// - The array object itself kept, in plain containers (a global, a list, a
-///   dict, a closure cell): the crate moves the kept array onto a private
-///   copy, so it reads the values it had during the call, and the call
-///   returns [`Error::InputRetained`].
-/// - A view (`data[1:]`), an exported buffer (`memoryview(data)`), or a
-///   reference the crate cannot account for (an object's attribute, a numpy
-///   iterator): these hold raw pointers that cannot be moved, so the process
-///   aborts with a message naming the function. An abort is safe; a dangling
-///   pointer is not.
+/// - The array object itself kept in plain containers (a global, a list, a
+///   tuple, a dict, a closure cell), each held in turn only by such
+///   containers or functions up to a module's namespace or a frame: the
+///   crate moves the kept array onto a private copy, so it reads the values
+///   it had during the call, and the call returns [`Error::InputRetained`].
+/// - A view (`data[1:]`, whose base is the input array itself), an exported
+///   buffer (`memoryview(data)`), a numpy array built from the input's
+///   address (`__array_interface__`), or a reference the crate cannot prove
+///   harmless (an object's attribute, a container that an object or a class
+///   holds, a numpy iterator): these hold raw pointers, or may, and cannot be
+///   moved, so the process aborts with a message naming the function. An
+///   abort is safe; a dangling pointer is not.
 ///
 /// Returning the input, or a view of it, is not retention: [`call`](Self::call)
 /// copies the result out, and [`call_view`](Self::call_view) copies such a
 /// result into Python memory first. To let Python keep an array, give it
-/// one: [`call_owned`](Self::call_owned). Raw addresses taken with `ctypes`
-/// or `__array_interface__`, and C extensions that keep a raw pointer while
-/// holding the array only through plain containers, are beyond any check.
+/// one: [`call_owned`](Self::call_owned). Beyond any check: a raw address
+/// taken with `ctypes` or `__array_interface__` and kept by a call that keeps
+/// no reference to the input (the search runs only when a count is off), and
+/// C extensions that keep a raw pointer while holding the array only through
+/// containers the rule accepts.
+///
+/// # When Python cannot be called
+///
+/// After a host program finalizes Python, in a child forked after start-up,
+/// and on a thread that is exiting, calls return [`Error::Unavailable`]
+/// without touching Python (see the crate's life-cycle rules).
 pub struct Function {
     func: StrongRef,
     /// `module.function`, for messages.
@@ -82,7 +93,7 @@ impl Function {
     pub fn load(module: &str, name: &str) -> Result<Function, Error> {
         let (c_module, c_name) = (c_string(module)?, c_string(name)?);
         let python = runtime::python()?;
-        let gil = python.gil();
+        let gil = python.gil()?;
         let func = glue::load_func(&gil, &c_module, &c_name).map_err(|e| load_error(module, e))?;
         drop(gil);
         Ok(Function::new(func, module, name, python))
@@ -105,7 +116,7 @@ impl Function {
     pub fn from_source(module: &str, source: &str, name: &str) -> Result<Function, Error> {
         let (c_module, c_source, c_name) = (c_string(module)?, c_string(source)?, c_string(name)?);
         let python = runtime::python()?;
-        let gil = python.gil();
+        let gil = python.gil()?;
         let func = glue::load_source(&gil, &c_module, &c_source, &c_name)
             .map_err(|e| load_error(module, e))?;
         drop(gil);
@@ -178,7 +189,7 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn call_owned<I: OwnedArray, U: Element>(&self, input: I) -> Result<Vec<U>, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         let array = input.into_numpy(&gil).map_err(Error::Python)?;
         // SAFETY: `array` is a live object we own for the call.
         let result = unsafe { glue::detect(&gil, &self.func, array.as_ptr()) };
@@ -187,9 +198,11 @@ impl Function {
         self.to_vec::<U>(&gil, result)
     }
 
-    /// [`call`](Self::call) without the retention check: no base object,
-    /// no reference count after the call. For measuring what the check costs,
-    /// and for functions known not to keep their input.
+    /// [`call`](Self::call) without the retention check: no reference count
+    /// after the call. For measuring what the check costs, and for functions
+    /// known not to keep their input. The array is read-only as for
+    /// [`call`](Self::call) (its base, shared by every unchecked call, exposes
+    /// no buffer, so numpy refuses to make it writable).
     ///
     /// # Safety
     /// The function must not keep its input array, a view of it, or a buffer
@@ -209,7 +222,7 @@ impl Function {
         &self,
         input: &[T],
     ) -> Result<Vec<U>, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         // SAFETY: the caller promises the function keeps nothing.
         let array = unsafe { UntrackedArray::new(&gil, RustArray::vector(input)) }
             .map_err(Error::Python)?;
@@ -267,7 +280,7 @@ impl Function {
         kwargs: &[(&str, Scalar<'_>)],
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         // One array (the common case) is lent without a heap allocation.
         let mut lent_one = None;
         let mut lent_many = Vec::new();

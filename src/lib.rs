@@ -54,9 +54,25 @@
 //! (`src/raw.rs`), thin typed wrappers (`src/glue.rs`, `src/borrow.rs`,
 //! `src/owned.rs`), and this safe API on top.
 //!
-//! Python is started once and never finalized (numpy cannot be initialized
-//! twice in a process). It starts without its signal handlers, so Ctrl-C
-//! still stops the host, and releases the GIL so any thread can call.
+//! # Life cycle
+//!
+//! Python is started once, on first use, and never finalized by the crate
+//! (numpy cannot be initialized twice in a process); a host program may have
+//! started it first, and the crate then uses that interpreter. Threads,
+//! `fork`, a host's finalization and exit are normal events:
+//!
+//! - any thread may call, with the GIL held by it, by another thread or by
+//!   none; a thread's first call may make it a Python thread state, given
+//!   back without waiting for the GIL when the thread exits;
+//! - after the host finalizes Python, and in a child forked after start-up,
+//!   every call returns [`Error::Unavailable`] at once (never a hang);
+//! - at exit, Python's `sys.stdout` and `sys.stderr` are flushed (waiting at
+//!   most about a second for the GIL) and nothing else of Python runs;
+//! - start-up leaves every signal disposition of the host's, whatever
+//!   `PYTHON*` variables say (no SIGINT handler, faulthandler off until
+//!   Python code enables it), so Ctrl-C still stops the host.
+//!
+//! The README's "Life cycle" section says why each rule is what it is.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -68,15 +84,17 @@ mod element;
 mod error;
 mod function;
 mod glue;
+mod lifecycle;
 mod outliers;
 mod owned;
 mod raw;
 mod runtime;
+mod thread_state;
 mod view;
 
 pub use args::{IntoArray, Matrix, Scalar};
 pub use element::Element;
-pub use error::{Error, PyException};
+pub use error::{Error, PyException, Unavailable};
 pub use function::{Call, Function};
 pub use outliers::Outliers;
 pub use owned::OwnedArray;
