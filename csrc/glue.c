@@ -201,11 +201,20 @@ static void save_host_signals(void) {
 #define PIM_SA_IGNORED_FLAGS 0
 #endif
 
-/* Do two dispositions differ in handler, flags or mask? */
+/* Do two dispositions differ in handler, flags or mask? The mask is
+ * compared signal by signal: the kernel fills only part of a sigset_t. */
 static int disposition_differs(const struct sigaction *a, const struct sigaction *b) {
-    return a->sa_handler != b->sa_handler ||
-           (a->sa_flags & ~PIM_SA_IGNORED_FLAGS) != (b->sa_flags & ~PIM_SA_IGNORED_FLAGS) ||
-           memcmp(&a->sa_mask, &b->sa_mask, sizeof a->sa_mask) != 0;
+    int sig;
+    if (a->sa_handler != b->sa_handler ||
+        (a->sa_flags & ~PIM_SA_IGNORED_FLAGS) != (b->sa_flags & ~PIM_SA_IGNORED_FLAGS)) {
+        return 1;
+    }
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&a->sa_mask, sig) != sigismember(&b->sa_mask, sig)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Put back every disposition save_host_signals recorded that start-up
@@ -214,6 +223,7 @@ static void restore_host_signals(void) {
     struct sigaction now;
     int sig;
     for (sig = 1; sig < NSIG; sig++) {
+        memset(&now, 0, sizeof now);
         if (sigaction(sig, NULL, &now) == 0 && disposition_differs(&now, &host_signals[sig])) {
             (void)sigaction(sig, &host_signals[sig], NULL);
         }

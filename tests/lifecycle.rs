@@ -201,13 +201,14 @@ fn child_thread_exits_while_the_gil_is_held() {
     called_rx.recv().unwrap();
     hold_the_gil_elsewhere();
     end_tx.send(()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let limit = hang_limit(15);
+    let deadline = Instant::now() + limit;
     while !worker.is_finished() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
     assert!(
         worker.is_finished(),
-        "the thread did not finish exiting in 15 s"
+        "the thread did not finish exiting in {limit:?}"
     );
     println!("THREAD-EXITED");
     std::process::exit(0);
@@ -309,9 +310,13 @@ fn child_forks_while_another_thread_calls() {
                     write_raw("CHILD-NEW-FORKED-ERROR\n");
                 }
             },
-            Duration::from_secs(20),
+            hang_limit(20),
         );
-        assert!(status.is_some(), "the forked child hung for 20 s");
+        assert!(
+            status.is_some(),
+            "the forked child hung for {:?}",
+            hang_limit(20)
+        );
         forked += 1;
     }
     stop.store(true, Ordering::SeqCst);
@@ -350,9 +355,13 @@ fn child_forks_before_start_up() {
             Ok(()) => write_raw("CHILD-STARTED-ITS-OWN-PYTHON\n"),
             Err(err) => write_raw(&format!("CHILD-FAILED {err}\n")),
         },
-        Duration::from_secs(60),
+        hang_limit(60),
     );
-    assert_eq!(status, Some(0));
+    // Exited, not killed; its code is valgrind's under `make memcheck`.
+    assert!(
+        status.is_some_and(|status| libc::WIFEXITED(status)),
+        "{status:?}"
+    );
     detect_once().unwrap();
 }
 
