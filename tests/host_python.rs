@@ -14,7 +14,9 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::{assert_child_passed, child_command, hang_limit, is_child, run_limited};
+use common::{
+    assert_child_passed, child_command, hang_limit, is_child, run_limited, thread_in_two_steps,
+};
 use py_in_mem::{Error, Outliers, Unavailable};
 
 /// One crate call, checked.
@@ -154,15 +156,7 @@ fn child_host_finalizes_python() {
     detect_once().unwrap();
     // A thread that keeps a thread state of the crate's across the
     // finalization, and calls after it.
-    let (called_tx, called_rx) = std::sync::mpsc::channel();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let survivor = thread::spawn(move || {
-        detect_once().unwrap();
-        called_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
-        detect_once()
-    });
-    called_rx.recv().unwrap();
+    let (go_tx, survivor) = thread_in_two_steps(|| detect_once().unwrap(), detect_once);
     // SAFETY: as a host ends Python: on the thread that started it,
     // with its thread state, holding the GIL.
     unsafe {

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_child_passed, child_command, hang_limit, is_child, run_limited};
+use common::{
+    assert_child_passed, child_command, hang_limit, is_child, run_limited, thread_in_two_steps,
+};
 use py_in_mem::{Error, Function, Outliers, Unavailable};
 
 /// A function of `tests/python/pim_lifecycle.py`.
@@ -191,14 +193,7 @@ fn child_thread_exits_while_the_gil_is_held() {
     detect_once().unwrap();
     // A thread that calls (and so gets a thread state of the crate's) while
     // the GIL is free, then ends while another thread holds it.
-    let (called_tx, called_rx) = std::sync::mpsc::channel();
-    let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
-    let worker = thread::spawn(move || {
-        detect_once().unwrap();
-        called_tx.send(()).unwrap();
-        end_rx.recv().unwrap();
-    });
-    called_rx.recv().unwrap();
+    let (end_tx, worker) = thread_in_two_steps(|| detect_once().unwrap(), || ());
     hold_the_gil_elsewhere();
     end_tx.send(()).unwrap();
     let limit = hang_limit(15);

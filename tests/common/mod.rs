@@ -129,6 +129,26 @@ pub fn assert_child_passed(output: &Output) -> String {
     stdout
 }
 
+/// Runs `first` on a new thread and returns once it has; the thread then
+/// waits until told to go on (through the returned sender), runs `then` and
+/// ends. For a thread that must call before, and end or call again after,
+/// something happens elsewhere.
+pub fn thread_in_two_steps<T: Send + 'static>(
+    first: impl FnOnce() + Send + 'static,
+    then: impl FnOnce() -> T + Send + 'static,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<T>) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        first();
+        done_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        then()
+    });
+    done_rx.recv().unwrap();
+    (go_tx, thread)
+}
+
 /// True in a child started by [`child_command`].
 pub fn is_child() -> bool {
     std::env::var_os(CHILD_VAR).is_some()

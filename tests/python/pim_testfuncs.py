@@ -303,9 +303,12 @@ def replace_data(data):
     return np.array([0])
 
 
+REPLACED = []  # not KEPT: tests running at the same time read KEPT[-1]
+
+
 def replace_data_and_keep(data):
     data.data = memoryview(bytearray(data.nbytes))
-    KEPT.append(data)
+    REPLACED.append(data)
     return np.array([0])
 
 
