@@ -88,8 +88,7 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
 }
 
 void pim_return_borrow_capsule(PyObject *capsule) {
-    if (spare_borrow_capsule == NULL && pim_is_borrow_capsule(capsule) &&
-        Py_REFCNT(capsule) == 1) {
+    if (spare_borrow_capsule == NULL && Py_REFCNT(capsule) == 1) {
         spare_borrow_capsule = capsule;
     } else {
         Py_DECREF(capsule);

@@ -37,8 +37,9 @@
  * hidden from any shared object the glue ends up in. */
 #define PIM_INTERNAL __attribute__((visibility("hidden")))
 
-/* Gives back a borrow capsule nothing else holds any more, for reuse by the
- * next pim_borrow_array. capsule: owned, consumed. GIL held. (arrays.c) */
+/* Gives back a borrow capsule, for reuse by the next pim_borrow_array if
+ * nothing else holds it. capsule: owned, consumed; one of the glue's
+ * (pim_is_borrow_capsule, checked by the caller). GIL held. (arrays.c) */
 PIM_INTERNAL void pim_return_borrow_capsule(PyObject *capsule);
 
 /* 1 if obj (borrowed; may be NULL) is a borrow capsule the glue made, else 0.
