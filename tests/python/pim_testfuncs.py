@@ -192,8 +192,11 @@ def dead_closure_cycle(data):
     return np.array([0])
 
 
+KEPT_BEFORE_RAISING = []  # not KEPT: tests running at the same time read KEPT[-1]
+
+
 def keep_then_raise(data):
-    KEPT.append(data)
+    KEPT_BEFORE_RAISING.append(data)
     raise ValueError("kept, then raised")
 
 
