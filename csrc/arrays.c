@@ -84,6 +84,16 @@ static void memory_span(PyArrayObject *arr, char **low, npy_intp *nbytes) {
     *nbytes = hi - lo;
 }
 
+/* The name every borrow capsule is made with. The glue's capsules are told
+ * apart by this pointer, not by the text: a capsule Python code makes with
+ * the same name (ctypes) is not one of them. */
+static const char borrow_capsule_name[] = PIM_BORROW_CAPSULE;
+
+int pim_is_borrow_capsule(PyObject *obj) {
+    return obj != NULL && PyCapsule_CheckExact(obj) &&
+           PyCapsule_GetName(obj) == borrow_capsule_name;
+}
+
 /* One borrow capsule kept for the next call, so the common call does not
  * allocate and free one. Guarded by the GIL, like every function here. */
 static PyObject *spare_borrow_capsule = NULL;
@@ -93,9 +103,17 @@ static PyObject *spare_borrow_capsule = NULL;
 static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     PyObject *capsule = spare_borrow_capsule;
     spare_borrow_capsule = NULL;
+    /* Only a capsule of ours that nothing else holds is reused: nothing may
+     * see it re-pointed at other memory. pim_return_borrow_capsule kept it
+     * only after checking it was one of ours, and nothing else holds it, so
+     * its type and count are all there is to check again. */
+    if (capsule != NULL && (!PyCapsule_CheckExact(capsule) || Py_REFCNT(capsule) != 1)) {
+        Py_DECREF(capsule);
+        capsule = NULL;
+    }
     if (capsule == NULL) {
         /* Rust never lends a NULL pointer, not even for an empty slice. */
-        capsule = PyCapsule_New((void *)data, PIM_BORROW_CAPSULE, NULL);
+        capsule = PyCapsule_New((void *)data, borrow_capsule_name, NULL);
     } else if (PyCapsule_SetPointer(capsule, (void *)data) < 0) {
         Py_DECREF(capsule);
         return NULL;
@@ -112,6 +130,29 @@ void pim_return_borrow_capsule(PyObject *capsule) {
     } else {
         Py_DECREF(capsule);
     }
+}
+
+/* The base of every untracked array: one capsule, made once and kept for
+ * good, so an untracked array costs no allocation. It points at itself only
+ * because a capsule's pointer must not be NULL; nothing reads it. */
+static const char untracked_capsule_name[] = "py_in_mem.untracked";
+static PyObject *untracked_base = NULL;
+
+int pim_make_untracked_base(void) {
+    if (untracked_base == NULL) {
+        untracked_base = PyCapsule_New(&untracked_base, untracked_capsule_name, NULL);
+    }
+    return untracked_base == NULL ? -1 : 0;
+}
+
+/* Gives arr, just made and without a base, the capsule `base` (owned,
+ * consumed). Returns arr. What PyArray_SetBaseObject does for a base that is
+ * not an array, without its checks and its search for an array base, on
+ * every call's path: the fields are public in numpy's headers and stable
+ * since 1.7, as retention.c's move_to_copy relies on too. */
+static PyObject *with_base(PyObject *arr, PyObject *base) {
+    ((PyArrayObject_fields *)arr)->base = base;
+    return arr;
 }
 
 PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
@@ -133,17 +174,22 @@ PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
         Py_DECREF(arr);
         return NULL;
     }
-    /* Steals base, even on failure. */
-    if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) {
-        Py_DECREF(arr);
-        return NULL;
-    }
-    return arr;
+    return with_base(arr, base);
 }
 
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                      const Py_ssize_t *strides, int typenum) {
-    return array_over(data, ndim, dims, strides, typenum, 0);
+    PyObject *arr;
+    if (untracked_base == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "py-in-mem: pim_prepare has not run");
+        return NULL;
+    }
+    arr = array_over(data, ndim, dims, strides, typenum, 0);
+    if (arr == NULL) {
+        return NULL;
+    }
+    Py_INCREF(untracked_base);
+    return with_base(arr, untracked_base);
 }
 
 /* The owner of a given buffer and how to free it, kept by the array's base. */
@@ -153,6 +199,10 @@ typedef struct {
 } owned_buffer;
 
 static const char OWNED_CAPSULE[] = "py_in_mem.owned";
+
+int pim_is_owned_capsule(PyObject *obj) {
+    return obj != NULL && PyCapsule_CheckExact(obj) && PyCapsule_GetName(obj) == OWNED_CAPSULE;
+}
 
 /* Capsule destructor: runs once, with the GIL, when the last array or view
  * over the buffer is gone. capsule: borrowed (being freed); it owns the

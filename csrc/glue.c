@@ -1,6 +1,7 @@
 /*
- * glue.c: the C side of py-in-mem: start-up, loading, errors. Arrays are in
- * arrays.c, retention in retention.c. Ownership of every pointer is
+ * glue.c: the C side of py-in-mem: start-up and the interpreter's life cycle
+ * (thread states, exit), loading, errors. Arrays are in arrays.c, retention
+ * in retention.c. Ownership of every pointer is
  * documented on each function in glue.h; the notes here say why the code is
  * shaped so.
  */
@@ -176,75 +177,174 @@ pim_status pim_add_sys_path(const char *dir) {
     return sys_path_add(dir, 1) < 0 ? PIM_ERR : PIM_OK;
 }
 
-pim_status pim_init_python(const char *program, const char *module_dir, pim_error *err) {
-    int started_here = 0;
-    pim_status rc = PIM_OK;
-    PyGILState_STATE gil = PyGILState_UNLOCKED;
-    struct sigaction host_sigint;
-    memset(err, 0, sizeof *err);
-    memset(&host_sigint, 0, sizeof host_sigint);
+/* Every signal's disposition, as the host has it. Filled and used once, by
+ * pim_start_python (one thread, before Python runs), so static storage
+ * needs no lock. */
+static struct sigaction host_signals[NSIG];
 
-    if (!Py_IsInitialized()) {
-        PyConfig config;
-        PyStatus status;
-        /* The host's SIGINT disposition, put back below. */
-        (void)sigaction(SIGINT, NULL, &host_sigint);
-        /* The Python configuration, so PYTHONPATH and PYTHONHOME still work;
-         * but no signal handlers: Ctrl-C must keep stopping the host. */
-        PyConfig_InitPythonConfig(&config);
-        config.install_signal_handlers = 0;
-        config.parse_argv = 0;
-        if (program != NULL) {
-            /* Python finds its prefix, and a virtualenv's pyvenv.cfg, from
-             * the program path, not from the host binary's. */
-            status = PyConfig_SetBytesString(&config, &config.program_name, program);
-            if (PyStatus_Exception(status)) {
-                PyConfig_Clear(&config);
-                status_error(err, status);
-                return PIM_ERR;
-            }
+static void save_host_signals(void) {
+    int sig;
+    for (sig = 1; sig < NSIG; sig++) {
+        /* Fails harmlessly for numbers glibc reserves (32, 33). */
+        if (sigaction(sig, NULL, &host_signals[sig]) != 0) {
+            memset(&host_signals[sig], 0, sizeof host_signals[sig]);
+            host_signals[sig].sa_handler = SIG_DFL;
         }
-        status = Py_InitializeFromConfig(&config);
-        PyConfig_Clear(&config);
+    }
+}
+
+/* glibc sets SA_RESTORER (its own return trampoline) on every disposition
+ * it installs; it says nothing of the disposition itself. */
+#ifdef SA_RESTORER
+#define PIM_SA_IGNORED_FLAGS SA_RESTORER
+#else
+#define PIM_SA_IGNORED_FLAGS 0
+#endif
+
+/* Do two dispositions differ in handler, flags or mask? The mask is
+ * compared signal by signal: the kernel fills only part of a sigset_t. */
+static int disposition_differs(const struct sigaction *a, const struct sigaction *b) {
+    int sig;
+    if (a->sa_handler != b->sa_handler ||
+        (a->sa_flags & ~PIM_SA_IGNORED_FLAGS) != (b->sa_flags & ~PIM_SA_IGNORED_FLAGS)) {
+        return 1;
+    }
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&a->sa_mask, sig) != sigismember(&b->sa_mask, sig)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Put back every disposition save_host_signals recorded that start-up
+ * changed. SIGKILL and SIGSTOP never change; reserved numbers refuse. */
+static void restore_host_signals(void) {
+    struct sigaction now;
+    int sig;
+    for (sig = 1; sig < NSIG; sig++) {
+        memset(&now, 0, sizeof now);
+        if (sigaction(sig, NULL, &now) == 0 && disposition_differs(&now, &host_signals[sig])) {
+            (void)sigaction(sig, &host_signals[sig], NULL);
+        }
+    }
+}
+
+/* Import module (borrowed UTF-8) for its side effect only. GIL held.
+ * Failure is harmless and cleared. */
+static void import_for_effect(const char *module) {
+    PyObject *imported = PyImport_ImportModule(module);
+    Py_XDECREF(imported);
+    PyErr_Clear();
+}
+
+pim_status pim_prepare(const char *module_dir) {
+    if (module_dir != NULL && sys_path_add(module_dir, 0) < 0) {
+        return PIM_ERR;
+    }
+    /* _import_array, unlike import_array, reports failure (numpy missing, or
+     * its C API older than the headers) instead of returning from us. Doing
+     * it again fills the table with the same pointers. */
+    if (_import_array() < 0) {
+        return PIM_ERR;
+    }
+    return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
+}
+
+pim_status pim_start_python(const char *program, const char *module_dir, pim_error *err) {
+    PyConfig config;
+    PyStatus status;
+    pim_status rc = PIM_OK;
+    memset(err, 0, sizeof *err);
+
+    save_host_signals();
+    /* The Python configuration, so PYTHONPATH and PYTHONHOME still work; but
+     * no signal handlers (Ctrl-C must keep stopping the host), and
+     * faulthandler off even when PYTHONFAULTHANDLER, -X faulthandler or
+     * PYTHONDEVMODE ask for it: it would replace the host's handlers of
+     * SIGSEGV, SIGFPE, SIGABRT, SIGBUS and SIGILL. Python code may still
+     * call faulthandler.enable(). */
+    PyConfig_InitPythonConfig(&config);
+    config.install_signal_handlers = 0;
+    config.faulthandler = 0;
+    config.parse_argv = 0;
+    if (program != NULL) {
+        /* Python finds its prefix, and a virtualenv's pyvenv.cfg, from the
+         * program path, not from the host binary's. */
+        status = PyConfig_SetBytesString(&config, &config.program_name, program);
         if (PyStatus_Exception(status)) {
+            PyConfig_Clear(&config);
             status_error(err, status);
             return PIM_ERR;
         }
-        started_here = 1;
-    } else {
-        /* The host (PyO3, say) started Python: share it. */
-        gil = PyGILState_Ensure();
+    }
+    status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        restore_host_signals();
+        status_error(err, status);
+        return PIM_ERR;
     }
 
-    if (module_dir != NULL && sys_path_add(module_dir, 0) < 0) {
+    if (pim_prepare(module_dir) < 0) {
         rc = PIM_ERR;
-    }
-    /* _import_array, unlike import_array, reports failure (numpy missing, or
-     * its C API older than the headers) instead of returning from us. */
-    if (rc == PIM_OK && _import_array() < 0) {
-        rc = PIM_ERR;
-    }
-    if (rc == PIM_ERR) {
         pim_last_error(err);
     }
-
-    if (started_here) {
-        /* install_signal_handlers = 0 is not enough before Python 3.10: the
-         * first import of _signal (which site or numpy may do) installs
-         * Python's SIGINT handler anyway, and Ctrl-C then only sets a flag
-         * nobody checks. Import it now, so that happens here and only once,
-         * then give the host its own disposition back. */
-        PyObject *signal_module = PyImport_ImportModule("_signal");
-        Py_XDECREF(signal_module);
-        PyErr_Clear();
-        (void)sigaction(SIGINT, &host_sigint, NULL);
-        /* Hand the GIL back so any thread can take it; the thread state is
-         * kept for good because Python is never finalized. */
-        (void)PyEval_SaveThread();
-    } else {
-        PyGILState_Release(gil);
-    }
+    /* install_signal_handlers = 0 is not enough before Python 3.10: the
+     * first import of _signal (which site or numpy may do) installs Python's
+     * SIGINT handler anyway, and Ctrl-C then only sets a flag nobody checks.
+     * Import it now, so that happens here and only once, then give the host
+     * every disposition back. threading: its main_thread() is the thread
+     * that first imports it (before 3.13), which must be this one. */
+    import_for_effect("_signal");
+    import_for_effect("threading");
+    restore_host_signals();
+    /* Hand the GIL back so any thread can take it; the main thread state is
+     * kept for good because the crate never finalizes Python. */
+    (void)PyEval_SaveThread();
     return rc;
+}
+
+char *pim_running_python(void) {
+    PyObject *prefix = PySys_GetObject("prefix"); /* borrowed */
+    PyObject *path;
+    char *text = NULL;
+    if (prefix == NULL || !PyUnicode_Check(prefix)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    path = PyUnicode_FromFormat("%U/bin/python%d.%d", prefix, PY_MAJOR_VERSION,
+                                PY_MINOR_VERSION);
+    if (path != NULL) {
+        text = pim_dup_str(path);
+        Py_DECREF(path);
+    }
+    PyErr_Clear();
+    return text;
+}
+
+void pim_flush_stdio(void) {
+    const char *const names[] = {"stdout", "stderr"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
+        if (stream != NULL && stream != Py_None) {
+            PyObject *done = PyObject_CallMethod(stream, "flush", NULL);
+            Py_XDECREF(done);
+        }
+        PyErr_Clear();
+    }
+}
+
+void pim_thread_state_delete(PyThreadState *tstate) {
+    /* The state becomes this thread's current one for the time it takes to
+     * clear it (its dict, context and exception may hold objects whose
+     * release runs Python code, which needs a current thread state), then
+     * PyThreadState_DeleteCurrent deletes it and releases the GIL, as
+     * PyGILState_Release does on the thread that made it. */
+    PyEval_RestoreThread(tstate);
+    PyThreadState_Clear(tstate);
+    PyThreadState_DeleteCurrent();
 }
 
 PyObject *pim_load_func(const char *module, const char *func, int *importing) {

@@ -53,19 +53,53 @@ void pim_last_error(pim_error *err);
 /* Free the strings of err and set them to NULL. No GIL needed. */
 void pim_error_free(pim_error *err);
 
-/* ---- Start-up and loading ------------------------------------------------ */
+/* ---- Start-up and life cycle ---------------------------------------------- */
 
-/* Start Python once per process, without its signal handlers (the host's
- * SIGINT disposition is restored even where Python < 3.10 installs its own
- * on importing _signal), import numpy's C API, and put module_dir last on
- * sys.path. A failed start returns -1 with err filled; it does not exit.
+/* Start Python, which must not be running yet, on the calling thread (which
+ * becomes Python's main thread), then prepare it as pim_prepare does.
+ * Start-up leaves every signal disposition the host had (Python's SIGINT
+ * handler, and faulthandler's handlers that PYTHONFAULTHANDLER or
+ * PYTHONDEVMODE would install, are kept out: faulthandler starts disabled
+ * whatever the environment says), and imports threading here, so that
+ * threading.main_thread() is this thread.
  * program: borrowed UTF-8 path of the interpreter whose prefix and
  *          site-packages to use (a virtualenv's bin/python works); may be NULL.
  * module_dir: borrowed UTF-8 directory; may be NULL.
  * err: out; on failure filled with owned strings (free with pim_error_free).
- * Call without the GIL, from one thread, once. On return the GIL is released.
- * Returns PIM_OK, or PIM_ERR with err filled. */
-pim_status pim_init_python(const char *program, const char *module_dir, pim_error *err);
+ * Call without the GIL, once per process. On return the GIL is released;
+ * the main thread state is kept for good (Python is never finalized by the
+ * crate). A failed start returns PIM_ERR with err filled and does not exit:
+ * Python itself failed (err->type_name NULL, and Python does not run), or
+ * preparing it failed (Python runs).
+ * Returns PIM_OK, or PIM_ERR. */
+pim_status pim_start_python(const char *program, const char *module_dir, pim_error *err);
+
+/* What the crate needs of a running Python, done once for either starter (the
+ * crate, or a host program that started Python itself): numpy's C API
+ * imported, module_dir last on sys.path, and the shared base of untracked
+ * arrays made. Idempotent. GIL held.
+ * module_dir: borrowed UTF-8 directory; may be NULL.
+ * Returns PIM_OK, or PIM_ERR with an exception set. */
+pim_status pim_prepare(const char *module_dir);
+
+/* The path of the running interpreter's python executable, as
+ * "<sys.prefix>/bin/pythonX.Y", for messages about a Python the host program
+ * started. GIL held. Returns an owned (malloc'ed) string, or NULL; never
+ * leaves an exception set. */
+char *pim_running_python(void);
+
+/* Flush sys.stdout and sys.stderr, as Python's own finalization would.
+ * GIL held. Never leaves an exception set. */
+void pim_flush_stdio(void);
+
+/* Delete the thread state of a thread that has exited: take the GIL with it,
+ * clear it, delete it and release the GIL. tstate: owned, consumed; made by
+ * PyGILState_Ensure on the exited thread, its GIL released
+ * (PyEval_SaveThread), and used by nothing since.
+ * Call without the GIL, on a thread that has no Python thread state of its
+ * own and never will (Python 3.12 and later unbind a deleted state from the
+ * *calling* thread's PyGILState slot). Waits for the GIL. */
+void pim_thread_state_delete(PyThreadState *tstate);
 
 /* Put dir first on sys.path unless it is there already. GIL held.
  * dir: borrowed UTF-8. Returns PIM_OK, or PIM_ERR with an exception set. */
@@ -103,9 +137,11 @@ int pim_npy_typenum(char kind, int itemsize);
  * zero and negative included, each element inside the caller's memory), or
  * NULL for C order. numpy works out the contiguity flags.
  * The array's base is a capsule the glue owns, recording the span of memory
- * the array reaches (lowest address and length), so every numpy view of the
- * array points at it, retention can be counted and a kept array moved onto a
- * copy; numpy refuses to make the array or its views writable.
+ * the array reaches (lowest address and length) for retention.c, which can
+ * then count what Python kept and move a kept array onto a copy. A capsule
+ * exposes no buffer, so numpy refuses to make the array writable, and the
+ * views of the array (whose base is the array itself: numpy stops collapsing
+ * bases at a non-array base) too.
  * Returns a new reference, or NULL with an exception set. */
 PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
                            const Py_ssize_t *strides, int typenum);
@@ -122,12 +158,17 @@ typedef enum {
 
 /* Give back the reference from pim_borrow_array and tell whether Python kept the
  * array. GIL held. arr: owned; consumed. Retention is decided after a garbage
- * collection (dead cycles do not count); see retention.c for the rules. */
+ * collection (dead cycles do not count); see retention.c for the rules. The
+ * array's base is checked to be the glue's capsule before anything is taken
+ * from it (numpy 1.x lets Python replace it: `data.data = ...`). */
 pim_borrow_verdict pim_borrow_release(PyObject *arr);
 
-/* Like pim_borrow_array, but with no base capsule: nothing can tell afterwards
- * whether Python kept the array. For callers that guarantee it does not. GIL
- * held. Release the result with pim_decref. */
+/* Like pim_borrow_array, but without retention accounting: the base is one
+ * capsule shared by every untracked array (made by pim_prepare), so nothing
+ * can tell afterwards whether Python kept the array. The base still exposes
+ * no buffer, so numpy (1.x too) refuses to make the array writable. For
+ * callers that guarantee Python keeps nothing. GIL held. Release the result
+ * with pim_decref. */
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                      const Py_ssize_t *strides, int typenum);
 

@@ -4,7 +4,7 @@
  *
  * numpy's C API is a table of function pointers filled by import_array. With
  * several translation units they must share one table: glue.c defines it
- * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in pim_init_python; the others see
+ * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in pim_prepare; the others see
  * it as extern.
  */
 #ifndef PY_IN_MEM_INTERNAL_H
@@ -27,7 +27,9 @@
 
 /* The name of the capsule every borrowed array has as its base (arrays.c,
  * retention.c). It has no buffer, so numpy refuses to make the array or its
- * views writable. */
+ * views (whose base is the array) writable. pim_is_borrow_capsule tells the
+ * glue's own capsules from any other object, a capsule of the same name made
+ * elsewhere included. */
 #define PIM_BORROW_CAPSULE "py_in_mem.borrowed"
 
 /* Helpers shared between the files of csrc/ (never called from Rust): not
@@ -35,9 +37,22 @@
  * hidden from any shared object the glue ends up in. */
 #define PIM_INTERNAL __attribute__((visibility("hidden")))
 
-/* Gives back a borrow capsule nothing else holds any more, for reuse by the
- * next pim_borrow_array. capsule: owned, consumed. GIL held. (arrays.c) */
+/* Gives back a borrow capsule, for reuse by the next pim_borrow_array if
+ * nothing else holds it. capsule: owned, consumed; one of the glue's
+ * (pim_is_borrow_capsule, checked by the caller). GIL held. (arrays.c) */
 PIM_INTERNAL void pim_return_borrow_capsule(PyObject *capsule);
+
+/* 1 if obj (borrowed; may be NULL) is a borrow capsule the glue made, else 0.
+ * GIL held. (arrays.c) */
+PIM_INTERNAL int pim_is_borrow_capsule(PyObject *obj);
+
+/* 1 if obj (borrowed; may be NULL) is the base capsule of a buffer given to
+ * Python with pim_own_array, else 0. GIL held. (arrays.c) */
+PIM_INTERNAL int pim_is_owned_capsule(PyObject *obj);
+
+/* Makes the capsule every untracked array shares as its base, once. GIL
+ * held. Returns 0, or -1 with an exception set. (arrays.c) */
+PIM_INTERNAL int pim_make_untracked_base(void);
 
 /* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
  * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an

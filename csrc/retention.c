@@ -2,189 +2,346 @@
  * retention.c: after a borrowed call, does anything in Python still point
  * into the Rust memory it was lent? The rules, in order:
  *
- *  1. Our reference is the array's only one, and the array the capsule's
- *     (its base's) only holder: nothing was kept. This is the fast path; the
- *     rest runs only when a count is off, and after a garbage collection, so
- *     that a dead reference cycle is not called retention.
- *  2. The capsule has another holder: numpy points every view of the array
- *     at its base, so a view (or the capsule itself) was kept. Pinned.
+ *  1. The array's base is still the glue's capsule, our reference is the
+ *     array's only one, and the array the capsule's only holder: nothing was
+ *     kept. This is the fast path; the rest runs only when a count is off,
+ *     and after a garbage collection, so that a dead reference cycle is not
+ *     called retention.
+ *  2. The capsule has another holder (`data.base` was kept). Pinned.
+ *     (A view does not hold the capsule: numpy stops collapsing a view's
+ *     base at the first base that is not an array, so a view's base is the
+ *     array itself, and a kept view shows as an extra reference to the
+ *     array that no container accounts for: rule 4.)
  *  3. The array exported a buffer (memoryview, bytes(), a C extension):
  *     numpy records that in _buffer_info, and the holder of the buffer has a
  *     raw pointer. Pinned.
- *  4. Every other reference must come from a plain container (list, tuple,
- *     dict, cell) that the garbage collector can see, and every dict among
- *     them must itself be held only by plain containers, modules, functions
- *     or frames: an instance's __dict__ is not plain, since the instance may
- *     hold a raw pointer (numpy's as_strided does exactly that). If the
- *     references found add up, only the array object was kept: it is moved
- *     onto a private copy of the data. Otherwise pinned.
+ *  4. Every other reference to the array must come from a plain container
+ *     (list, tuple, dict, cell) or a function, each of those is vetted the
+ *     same way in turn, up to the owners that end a chain: a module's
+ *     namespace, or a frame. References are counted: every one must come
+ *     from an object the garbage collector can see (or from an untracked
+ *     dict or tuple such an object holds), so a view, an iterator or a C
+ *     object holding the array shows as a missing reference. An instance,
+ *     a class or any other object on a chain may hold a raw pointer (numpy's
+ *     as_strided keeps one in an object whose attribute holds the array;
+ *     an object whose __array_interface__ copies the array's and whose base
+ *     is [data] is another): not provably safe. Pinned.
+ *  5. While scanning, every numpy array and memoryview the scan meets is
+ *     checked not to point into the lent memory (an array built from the
+ *     input's address keeps no reference to the input at all). Pinned.
+ *  If all that holds, only the array object itself was kept: it is moved
+ *  onto a private copy of the data (Moved), so that nothing points into the
+ *  lent memory any more.
+ *
+ *  If the array's base is no longer the glue's capsule (numpy 1.x lets
+ *  Python assign `data.data`, which drops the capsule and points the array
+ *  at another buffer), the array itself no longer reads the lent memory:
+ *  rules 3 to 5 still decide whether anything else does, and the verdict is
+ *  Free or Pinned (nothing to move; the lent range is not known any more, so
+ *  rule 5 cannot run and only rule 4 stands).
  *
  * Out of reach, as for any C code: a C extension that keeps a raw pointer to
- * the data while holding the array only through plain containers, and raw
- * addresses taken from Python (ctypes, __array_interface__) kept alone.
+ * the data while holding the array only through containers the rules
+ * accept, and raw addresses taken from Python (ctypes, __array_interface__)
+ * when the call keeps no reference to the array at all (the fast path runs
+ * no scan).
  */
 #include "internal.h"
 
 #include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
 #include <string.h>
 
-/* How deep to follow untracked containers, and how many untracked holders
- * and dict holders to record; beyond any, the array is pinned. */
-#define MAX_DEPTH 4
-#define MAX_RECORDED 64
+/* How many objects the vetting may visit, and in how many rounds (each a
+ * scan of every object the garbage collector tracks); beyond either, the
+ * array is pinned. */
+#define MAX_VETTED 64
+#define MAX_ROUNDS 8
+/* How many untracked containers holding a vetted object one round may
+ * meet, and how deep untracked containers may nest. */
+#define MAX_FOLLOWED 256
+#define MAX_NESTING 16
 
-/* The holders of `target` found so far. */
+/* One object being vetted: who holds it, as found by the scans. */
 typedef struct {
-    PyObject *target;
-    int (*allowed)(PyObject *holder);
-    Py_ssize_t found; /* references from all holders */
-    int rejected;     /* a holder `allowed` refuses */
-    int overflow;     /* too deep, or too many to record */
-    PyObject *untracked[MAX_RECORDED]; /* borrowed: holders reached by
-                                           following, counted once */
-    int n_untracked;
-    PyObject *dicts[MAX_RECORDED]; /* borrowed: holders that are dicts */
-    int n_dicts;
-} holders;
+    PyObject *obj;       /* borrowed: the scan runs no Python code, so nothing
+                            is freed while the vetting runs */
+    Py_ssize_t expected; /* references that must be found: the count less
+                            ours and the gc list's */
+    Py_ssize_t found;    /* references found this round */
+} vetted;
 
 typedef struct {
-    holders *all;
-    Py_ssize_t direct; /* references from the object being traversed */
+    vetted items[MAX_VETTED];
+    int n;
+    int round_start, round_end; /* items[round_start..round_end) are this
+                                   round's objects */
+    PyObject *arr;              /* borrowed: the lent array */
+    const char *lent;           /* the lent memory, or NULL if unknown */
+    size_t nbytes;
+    PyObject *followed[MAX_FOLLOWED]; /* borrowed: untracked containers
+                                         found holding a vetted object this
+                                         round (counted once) */
+    int n_followed;
+    Py_ssize_t n_found;         /* references found this round, all told */
+    int nesting;                /* untracked containers being followed */
+    PyObject *holder;           /* borrowed: the object being traversed */
+    int unsafe;                 /* a rule failed */
+} vetting;
+
+static int vet_visit(PyObject *obj, void *arg);
+
+/* The lowest and one-past-highest byte an array of this shape can reach.
+ * Returns 0 for an empty array. */
+static int extent(const char *data, int ndim, const npy_intp *shape, const npy_intp *strides,
+                  npy_intp itemsize, const char **lo, const char **hi) {
+    npy_intp low = 0, high = itemsize;
+    int i;
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] == 0) {
+            return 0;
+        }
+        if (strides[i] < 0) {
+            low += strides[i] * (shape[i] - 1);
+        } else {
+            high += strides[i] * (shape[i] - 1);
+        }
+    }
+    *lo = data + low;
+    *hi = data + high;
+    return 1;
+}
+
+/* Does [lo, hi) overlap the lent memory? */
+static int overlaps_lent(const vetting *v, const char *lo, const char *hi) {
+    return v->lent != NULL && lo < v->lent + v->nbytes && v->lent < hi;
+}
+
+/* The object whose memory an array reads: its base, past any arrays
+ * (views) in between. array: borrowed; returns borrowed, or NULL. */
+static PyObject *memory_owner(PyArrayObject *array) {
+    PyObject *base = PyArray_BASE(array);
     int depth;
-} visit_state;
+    for (depth = 0; depth < 16 && base != NULL && PyArray_Check(base); depth++) {
+        base = PyArray_BASE((PyArrayObject *)base);
+    }
+    return base;
+}
 
-static void scan_holder(PyObject *holder, holders *all, int depth);
+/* Rule 5 for one object (borrowed). Arrays over memory lent to a call in
+ * flight (ours, whose views the counts catch, or another thread's, which
+ * its own call checks) and over memory given to Python with call_owned
+ * (which Python keeps alive, even if a lent slice overlaps it) are left
+ * out. */
+static void check_pointer(vetting *v, PyObject *obj) {
+    const char *lo, *hi;
+    if (obj == v->arr) {
+        return;
+    }
+    if (PyArray_Check(obj)) {
+        PyArrayObject *array = (PyArrayObject *)obj;
+        PyObject *owner = memory_owner(array);
+        if (pim_is_borrow_capsule(owner) || pim_is_owned_capsule(owner)) {
+            return;
+        }
+        if (extent(PyArray_BYTES(array), PyArray_NDIM(array), PyArray_DIMS(array),
+                   PyArray_STRIDES(array), PyArray_ITEMSIZE(array), &lo, &hi) &&
+            overlaps_lent(v, lo, hi)) {
+            v->unsafe = 1;
+        }
+    } else if (PyMemoryView_Check(obj)) {
+        Py_buffer *view = PyMemoryView_GET_BUFFER(obj);
+#ifdef _Py_MEMORYVIEW_RELEASED
+        if (((PyMemoryViewObject *)obj)->flags & _Py_MEMORYVIEW_RELEASED) {
+            return;
+        }
+#endif
+        if (view->buf == NULL) {
+            return;
+        }
+        if (view->ndim == 0 || view->shape == NULL || view->strides == NULL) {
+            lo = view->buf;
+            hi = lo + view->len;
+        } else if (!extent(view->buf, view->ndim, view->shape, view->strides, view->itemsize,
+                           &lo, &hi)) {
+            return;
+        }
+        if (overlaps_lent(v, lo, hi)) {
+            v->unsafe = 1;
+        }
+    }
+}
 
 /* The collector lists only tracked objects; dicts and tuples holding only
- * untracked objects (such as arrays) are untracked, so follow them.
- * obj: borrowed. GIL held (for this and every function below). */
+ * untracked objects (such as arrays) are untracked, so the scan follows
+ * them. obj: borrowed. GIL held (for this and every function below). */
 static int is_untracked_container(PyObject *obj) {
     return (PyDict_CheckExact(obj) || PyTuple_CheckExact(obj)) && !PyObject_GC_IsTracked(obj);
 }
 
-/* tp_traverse callback. obj: borrowed from the object being traversed; arg:
- * the caller's visit_state. */
-static int scan_visit(PyObject *obj, void *arg) {
-    visit_state *state = arg;
-    if (obj == state->all->target) {
-        state->direct++;
-    } else if (is_untracked_container(obj)) {
-        if (state->depth < MAX_DEPTH) {
-            scan_holder(obj, state->all, state->depth + 1);
-        } else {
-            state->all->overflow = 1;
-        }
+/* Traverses `holder` (borrowed), counting its references to this round's
+ * objects and checking what it holds. */
+static void traverse_holder(vetting *v, PyObject *holder) {
+    traverseproc traverse = Py_TYPE(holder)->tp_traverse;
+    PyObject *outer = v->holder;
+    check_pointer(v, holder);
+    if (traverse == NULL) {
+        return;
     }
-    return 0;
+    v->holder = holder;
+    (void)traverse(holder, vet_visit, v);
+    v->holder = outer;
 }
 
-/* Appends obj to list (of n, at most MAX_RECORDED) unless there; returns 1
- * if it was there already. obj: borrowed, and stored borrowed: the scan runs
- * no Python code, so nothing is freed while the list is in use. */
-static int record(PyObject **list, int *n, PyObject *obj, int *overflow) {
+/* May `holder` (borrowed) hold `held` (this round's item) and pass the
+ * vetting on to its own holders? Returns 1 to vet the holder next round, 0
+ * when it ends the chain safely, -1 when it is not provably safe. */
+static int judge_holder(PyObject *holder, PyObject *held) {
+    if (PyFrame_Check(holder)) {
+        return 0;
+    }
+    if (PyModule_CheckExact(holder)) {
+        /* A module holds its namespace; any other reference from a module
+         * comes from C state, which may hold a raw pointer. */
+        return PyModule_GetDict(holder) == held ? 0 : -1;
+    }
+    if (PyList_CheckExact(holder) || PyTuple_CheckExact(holder) || PyDict_CheckExact(holder) ||
+        PyCell_Check(holder) || Py_IS_TYPE(holder, &PyFunction_Type)) {
+        return 1;
+    }
+    return -1;
+}
+
+/* The index of obj among the vetted objects, or -1. */
+static int vetted_index(const vetting *v, PyObject *obj) {
     int i;
-    for (i = 0; i < *n; i++) {
-        if (list[i] == obj) {
+    for (i = 0; i < v->n; i++) {
+        if (v->items[i].obj == obj) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Is dict (borrowed) the namespace of a module in sys.modules? */
+static int is_module_namespace(PyObject *dict) {
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *key, *module;
+    Py_ssize_t pos = 0;
+    if (!PyDict_CheckExact(dict) || modules == NULL || !PyDict_Check(modules)) {
+        return 0;
+    }
+    while (PyDict_Next(modules, &pos, &key, &module)) {
+        if (PyModule_Check(module) && PyModule_GetDict(module) == dict) {
             return 1;
         }
     }
-    if (*n == MAX_RECORDED) {
-        *overflow = 1;
-    } else {
-        list[(*n)++] = obj;
+    return 0;
+}
+
+/* Adds obj (borrowed) to be vetted next round, once, unless it ends a chain
+ * (a module's namespace, which is held by functions, frames and the import
+ * system, all beyond any raw pointer). */
+static void vet_later(vetting *v, PyObject *obj) {
+    vetted *item;
+    if (vetted_index(v, obj) >= 0 || is_module_namespace(obj)) {
+        return;
+    }
+    if (v->n == MAX_VETTED) {
+        v->unsafe = 1;
+        return;
+    }
+    item = &v->items[v->n++];
+    memset(item, 0, sizeof *item);
+    item->obj = obj;
+    /* The list from gc.get_objects() holds one more of a tracked object. */
+    item->expected = Py_REFCNT(obj) - (PyObject_GC_IsTracked(obj) ? 1 : 0);
+}
+
+/* tp_traverse callback. obj: borrowed from v->holder. */
+static int vet_visit(PyObject *obj, void *arg) {
+    vetting *v = arg;
+    int i;
+    if (obj == NULL) {
+        return 0;
+    }
+    for (i = v->round_start; i < v->round_end; i++) {
+        if (v->items[i].obj == obj) {
+            int verdict = judge_holder(v->holder, obj);
+            v->items[i].found++;
+            v->n_found++;
+            if (verdict < 0) {
+                v->unsafe = 1;
+            } else if (verdict > 0) {
+                vet_later(v, v->holder);
+            }
+        }
+    }
+    check_pointer(v, obj);
+    if (is_untracked_container(obj)) {
+        Py_ssize_t before = v->n_found;
+        for (i = 0; i < v->n_followed; i++) {
+            if (v->followed[i] == obj) {
+                return 0; /* its references are counted already */
+            }
+        }
+        if (v->nesting == MAX_NESTING) {
+            v->unsafe = 1;
+            return 0;
+        }
+        v->nesting++;
+        traverse_holder(v, obj);
+        v->nesting--;
+        if (v->n_found != before) {
+            /* Reached again from another holder, it must not count twice. */
+            if (v->n_followed == MAX_FOLLOWED) {
+                v->unsafe = 1;
+            } else {
+                v->followed[v->n_followed++] = obj;
+            }
+        }
     }
     return 0;
 }
 
-/* Counts `holder`'s references to all->target, and judges the holder.
- * holder: borrowed; all: the caller's. */
-static void scan_holder(PyObject *holder, holders *all, int depth) {
-    visit_state state = {all, 0, depth};
-    traverseproc traverse = Py_TYPE(holder)->tp_traverse;
-    if (traverse != NULL) {
-        (void)traverse(holder, scan_visit, &state);
-    }
-    if (state.direct == 0) {
-        return;
-    }
-    /* Tracked objects come once from the collector's list; an untracked
-     * container may be reached from several of them. */
-    if (depth > 0 && record(all->untracked, &all->n_untracked, holder, &all->overflow)) {
-        return;
-    }
-    if (!all->allowed(holder)) {
-        all->rejected = 1;
-    }
-    if (PyDict_CheckExact(holder)) {
-        (void)record(all->dicts, &all->n_dicts, holder, &all->overflow);
-    }
-    all->found += state.direct;
-}
-
-/* Finds every holder of `target` among `objects` (gc.get_objects(): a list
- * the caller owns) and the untracked containers they hold. target: borrowed;
- * all: the caller's, overwritten. Returns 1 when each passes `allowed` and
- * together they account for every reference but `ours` (references held
- * outside Python objects). */
-static int holders_account_for(PyObject *target, PyObject *objects, Py_ssize_t ours,
-                               int (*allowed)(PyObject *), holders *all) {
+/* Rules 4 and 5: vets every holder of arr up to the owners that end a
+ * chain, scanning `objects` (gc.get_objects(): a list the caller owns) once
+ * a round. arr: borrowed; lent, nbytes: the lent memory (lent NULL if
+ * unknown). Returns 1 if every rule held. */
+static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_t nbytes) {
+    vetting *v = PyMem_RawMalloc(sizeof *v);
+    int round, i, ok = 0;
     Py_ssize_t k;
-    memset(all, 0, sizeof *all);
-    all->target = target;
-    all->allowed = allowed;
-    for (k = 0; k < PyList_GET_SIZE(objects) && !all->rejected; k++) {
-        scan_holder(PyList_GET_ITEM(objects, k), all, 0);
+    if (v == NULL) {
+        return 0;
     }
-    return !all->rejected && !all->overflow && all->found == Py_REFCNT(target) - ours;
-}
-
-/* May `holder` (borrowed) hold the array directly? */
-static int plain_referrer(PyObject *holder) {
-    return PyList_CheckExact(holder) || PyTuple_CheckExact(holder) ||
-           PyDict_CheckExact(holder) || PyCell_Check(holder);
-}
-
-/* May `holder` (borrowed) hold a dict that holds the array? */
-static int plain_dict_owner(PyObject *holder) {
-    return plain_referrer(holder) || PyModule_CheckExact(holder) || PyFunction_Check(holder) ||
-           PyFrame_Check(holder);
-}
-
-/* Rule 4: is every reference to arr, but ours, from plain containers, and
- * every dict among them held only by plain owners? arr: borrowed. Never
- * leaves an exception set. */
-static int only_plain_holders(PyObject *arr) {
-    PyObject *gc, *objects;
-    holders *of_arr, *of_dict;
-    int plain = 0, i;
-
-    gc = PyImport_ImportModule("gc");
-    objects = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
-    of_arr = PyMem_RawMalloc(sizeof *of_arr);
-    of_dict = PyMem_RawMalloc(sizeof *of_dict);
-    if (objects == NULL || !PyList_Check(objects) || of_arr == NULL || of_dict == NULL) {
-        goto done;
-    }
+    memset(v, 0, sizeof *v);
+    v->arr = arr;
+    v->lent = lent;
+    v->nbytes = nbytes;
+    v->items[0].obj = arr;
     /* arrays are not tracked, so the list holds none of arr: ours is 1. */
-    if (!holders_account_for(arr, objects, 1, plain_referrer, of_arr)) {
-        goto done;
-    }
-    for (i = 0; i < of_arr->n_dicts; i++) {
-        PyObject *dict = of_arr->dicts[i];
-        /* The list from gc.get_objects() holds one more of a tracked dict. */
-        if (!holders_account_for(dict, objects, PyObject_GC_IsTracked(dict) ? 1 : 0,
-                                 plain_dict_owner, of_dict)) {
-            goto done;
+    v->items[0].expected = Py_REFCNT(arr) - 1;
+    v->n = 1;
+    for (round = 0; round < MAX_ROUNDS && !v->unsafe; round++) {
+        v->round_start = round == 0 ? 0 : v->round_end;
+        v->round_end = v->n;
+        if (v->round_start == v->round_end) {
+            ok = 1; /* every chain ended at an owner */
+            break;
+        }
+        v->n_followed = 0;
+        for (k = 0; k < PyList_GET_SIZE(objects) && !v->unsafe; k++) {
+            traverse_holder(v, PyList_GET_ITEM(objects, k));
+        }
+        for (i = v->round_start; i < v->round_end; i++) {
+            if (v->items[i].found != v->items[i].expected) {
+                v->unsafe = 1; /* a holder nobody can see: a view, an
+                                  iterator, C state */
+            }
         }
     }
-    plain = 1;
-done:
-    PyMem_RawFree(of_dict);
-    PyMem_RawFree(of_arr);
-    Py_XDECREF(objects);
-    Py_XDECREF(gc);
-    PyErr_Clear();
-    return plain;
+    PyMem_RawFree(v);
+    return ok;
 }
 
 static const char RETAINED_COPY_CAPSULE[] = "py_in_mem.retained_copy";
@@ -261,9 +418,35 @@ static void free_retained_copy(PyObject *capsule) {
     PyErr_Clear();
 }
 
-/* Rule 1, the fast path. arr, base: borrowed. */
+/* Rule 1: is anything but our reference left? arr: borrowed; base: arr's
+ * base when it is the glue's capsule, else NULL. */
 static int is_retained(PyObject *arr, PyObject *base) {
-    return Py_REFCNT(arr) != 1 || Py_REFCNT(base) != 1;
+    return Py_REFCNT(arr) != 1 || (base != NULL && Py_REFCNT(base) != 1);
+}
+
+/* Rules 3 to 5, with gc.get_objects(). arr: borrowed; base as for
+ * is_retained. Never leaves an exception set. */
+static int only_safe_holders(PyObject *arr, PyObject *base) {
+    const char *lent = NULL;
+    size_t nbytes = 0;
+    PyObject *gc, *objects;
+    int safe = 0;
+    if (((PyArrayObject_fields *)arr)->_buffer_info != NULL) {
+        return 0;
+    }
+    if (base != NULL) {
+        lent = PyCapsule_GetPointer(base, PIM_BORROW_CAPSULE);
+        nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);
+    }
+    gc = PyImport_ImportModule("gc");
+    objects = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    if (objects != NULL && PyList_Check(objects) && (base == NULL || lent != NULL)) {
+        safe = vet_holders(arr, objects, lent, nbytes);
+    }
+    Py_XDECREF(objects);
+    Py_XDECREF(gc);
+    PyErr_Clear();
+    return safe;
 }
 
 pim_borrow_verdict pim_borrow_release(PyObject *arr) {
@@ -271,7 +454,10 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyObject *base = PyArray_BASE(array);
     PyObject *gc, *collected;
     pim_borrow_verdict verdict;
-    if (!is_retained(arr, base)) {
+    if (!pim_is_borrow_capsule(base)) {
+        base = NULL; /* replaced by Python (numpy 1.x): see the top */
+    }
+    if (base != NULL && !is_retained(arr, base)) {
         /* The common case: keep the capsule past the array, for reuse. */
         Py_INCREF(base);
         Py_DECREF(arr);
@@ -287,8 +473,11 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyErr_Clear();
     if (!is_retained(arr, base)) {
         verdict = PIM_BORROW_FREE;
-    } else if (Py_REFCNT(base) != 1 || ((PyArrayObject_fields *)arr)->_buffer_info != NULL ||
-               !only_plain_holders(arr) || move_to_copy(array, base) < 0) {
+    } else if ((base != NULL && Py_REFCNT(base) != 1) || !only_safe_holders(arr, base)) {
+        verdict = PIM_BORROW_PINNED;
+    } else if (base == NULL) {
+        verdict = PIM_BORROW_FREE; /* kept, but it reads another buffer */
+    } else if (move_to_copy(array, base) < 0) {
         verdict = PIM_BORROW_PINNED;
     } else {
         verdict = PIM_BORROW_MOVED;

@@ -16,7 +16,7 @@ use libc::c_int;
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::element::Element;
-use crate::error::{Error, PyException};
+use crate::error::{Error, PyException, Unavailable};
 use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, Interpreter, StrongRef};
 use crate::nd::contiguous_strides;
 use crate::raw;
@@ -211,10 +211,29 @@ impl Drop for BorrowedArray<'_> {
     fn drop(&mut self) {
         if self.arr.is_some() {
             // SAFETY: a BorrowedArray exists only once Python is initialized.
-            let gil = unsafe { Interpreter::assume_started() }.gil();
-            // SAFETY: the GIL is held just above.
-            unsafe { release_held(self.arr.take(), self.lent_to) };
-            drop(gil);
+            let python = unsafe { Interpreter::assume_started() };
+            match python.gil() {
+                Ok(gil) => {
+                    // SAFETY: the GIL is held just above.
+                    unsafe { release_held(self.arr.take(), self.lent_to) };
+                    drop(gil);
+                }
+                // Python no longer runs in this process (finalized by the
+                // host, or a forked child): nothing can read the memory.
+                Err(Unavailable::Finalized | Unavailable::Forked) => {}
+                // Not reachable (a lent array lives inside a call, and a
+                // thread gives its state back only once its calls are over),
+                // but Python still runs elsewhere: it must not keep reading.
+                Err(why) => {
+                    eprintln!(
+                        "py-in-mem: fatal: memory lent to {} cannot be taken back ({why}); \
+                         the process is aborted rather than let Python read it after Rust \
+                         frees it",
+                        self.lent_to
+                    );
+                    std::process::abort();
+                }
+            }
         }
     }
 }
@@ -225,10 +244,11 @@ impl Drop for BorrowedArray<'_> {
 fn retention_abort(lent_to: &str) -> ! {
     eprintln!(
         "py-in-mem: fatal: the Python function {lent_to} kept a view or a buffer of its \
-         borrowed input array (or a reference this crate cannot account for) after \
-         returning. The array points into Rust memory that is valid only during the \
-         call, and a view cannot be moved to a copy, so the process is aborted rather \
-         than let Python read freed memory. A function must not keep its borrowed \
+         borrowed input array, or something this crate cannot prove harmless (an object \
+         holding the array or a container of it, an array built from the input's address), \
+         after returning. The array points into Rust memory that is valid only during the \
+         call, and what was kept cannot be moved to a copy, so the process is aborted \
+         rather than let Python read freed memory. A function must not keep its borrowed \
          input; keep data.copy() instead, or pass the input with call_owned."
     );
     std::process::abort();

@@ -73,7 +73,7 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn call_owned<I: OwnedArray, R: FromResult>(&self, input: I) -> Result<R, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         let array = input.into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
         // SAFETY: `array` is a live object we own for the call.
@@ -82,9 +82,11 @@ impl Function {
         self.convert(&gil, result.map_err(Error::Python)?)
     }
 
-    /// [`call`](Self::call) without the retention check: no base object,
-    /// no reference count after the call. For measuring what the check costs,
-    /// and for functions known not to keep their input.
+    /// [`call`](Self::call) without the retention check: no reference count
+    /// after the call. For measuring what the check costs, and for functions
+    /// known not to keep their input. The array is read-only as for
+    /// [`call`](Self::call) (its base, shared by every unchecked call, exposes
+    /// no buffer, so numpy refuses to make it writable).
     ///
     /// # Safety
     /// The function must not keep its input array, a view of it, or a buffer
@@ -104,7 +106,7 @@ impl Function {
         &self,
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         match input.into_arg() {
             Arg::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
@@ -176,7 +178,7 @@ impl Function {
         kwargs: &[(&str, Arg<'a>)],
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil();
+        let gil = self.python.gil()?;
         let total = args.len() + kwargs.len();
         // One argument (the common case) goes without a heap allocation.
         let mut made_one = None;

@@ -130,6 +130,59 @@ pub enum Error {
     /// A name or path that C cannot carry: it holds a NUL byte, or a path is
     /// not UTF-8.
     InvalidName(String),
+    /// Python cannot be called from here any more: the host program
+    /// finalized it, this process is a child forked after Python started, or
+    /// this thread is exiting. Nothing was called; see [`Unavailable`] for
+    /// each case and what to do.
+    Unavailable(Unavailable),
+}
+
+/// Why Python cannot be called: see [`Error::Unavailable`]. Each case is for
+/// good (the process or the thread stays in it).
+///
+/// ```
+/// let err = py_in_mem::Error::Unavailable(py_in_mem::Unavailable::Forked);
+/// assert!(err.to_string().starts_with("Python is unavailable: this process was forked"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The host program finalized Python (`Py_FinalizeEx`). Every object
+    /// the crate held belonged to that interpreter and is gone with it, so
+    /// nothing is released or called; numpy cannot be started twice in one
+    /// process, so the crate does not start Python again.
+    Finalized,
+    /// This process is a child made by `fork()` after Python started. Any
+    /// lock of the interpreter (the GIL, the import lock) may have been held
+    /// at the fork by a thread that does not exist in the child, and the
+    /// first call would then wait for ever; so the crate calls nothing in
+    /// the child. Fork before the first call (the child then starts its own
+    /// Python), or `exec` in the child.
+    Forked,
+    /// This thread has given its Python thread state back as it exits (a
+    /// thread-exit destructor ran after the crate's). Call Python before the
+    /// thread starts exiting.
+    ThreadExiting,
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unavailable::Finalized => {
+                "the host program finalized Python (Py_FinalizeEx); the crate neither calls nor \
+                 restarts it in this process"
+            }
+            Unavailable::Forked => {
+                "this process was forked after Python started, and an interpreter lock may be \
+                 held by a thread that does not exist here, so the crate calls nothing in the \
+                 child (fork before the first call, or exec)"
+            }
+            Unavailable::ThreadExiting => {
+                "this thread is exiting and has given its Python thread state back (call Python \
+                 before the thread starts exiting)"
+            }
+        })
+    }
 }
 
 impl Error {
@@ -213,8 +266,15 @@ impl fmt::Display for Error {
                     "invalid name {name:?}: it contains a NUL byte or is not UTF-8"
                 )
             }
+            Error::Unavailable(why) => write!(f, "Python is unavailable: {why}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl From<Unavailable> for Error {
+    fn from(why: Unavailable) -> Error {
+        Error::Unavailable(why)
+    }
+}

@@ -44,24 +44,35 @@ use crate::runtime;
 /// a traceback that holds the call's frame is released first):
 ///
 /// - Nothing kept: the call returns its result.
-/// - The array object itself kept, in plain containers (a global, a list, a
-///   dict, a closure cell): the crate moves the kept array onto a private
-///   copy, so it reads the values it had during the call, and the call
-///   returns [`Error::InputRetained`].
-/// - A view (`data[1:]`), an exported buffer (`memoryview(data)`), or a
-///   reference the crate cannot account for (an object's attribute, a numpy
-///   iterator): these hold raw pointers that cannot be moved, so the process
-///   aborts with a message naming the function. An abort is safe; a dangling
-///   pointer is not.
+/// - The array object itself kept in plain containers (a global, a list, a
+///   tuple, a dict, a closure cell), each held in turn only by such
+///   containers or functions up to a module's namespace or a frame: the
+///   crate moves the kept array onto a private copy, so it reads the values
+///   it had during the call, and the call returns [`Error::InputRetained`].
+/// - A view (`data[1:]`, whose base is the input array itself), an exported
+///   buffer (`memoryview(data)`), a numpy array built from the input's
+///   address (`__array_interface__`), or a reference the crate cannot prove
+///   harmless (an object's attribute, a container that an object or a class
+///   holds, a numpy iterator): these hold raw pointers, or may, and cannot be
+///   moved, so the process aborts with a message naming the function. An
+///   abort is safe; a dangling pointer is not.
 ///
 /// The rule covers every lent array, whatever its rank or strides.
 ///
 /// Returning the input, or a view of it, is not retention: [`call`](Self::call)
 /// copies the result out, and [`call_view`](Self::call_view) copies such a
 /// result into Python memory first. To let Python keep an array, give it
-/// one: [`call_owned`](Self::call_owned). Raw addresses taken with `ctypes`
-/// or `__array_interface__`, and C extensions that keep a raw pointer while
-/// holding the array only through plain containers, are beyond any check.
+/// one: [`call_owned`](Self::call_owned). Beyond any check: a raw address
+/// taken with `ctypes` or `__array_interface__` and kept by a call that keeps
+/// no reference to the input (the search runs only when a count is off), and
+/// C extensions that keep a raw pointer while holding the array only through
+/// containers the rule accepts.
+///
+/// # When Python cannot be called
+///
+/// After a host program finalizes Python, in a child forked after start-up,
+/// and on a thread that is exiting, calls return [`Error::Unavailable`]
+/// without touching Python (see the crate's life-cycle rules).
 pub struct Function {
     pub(crate) func: StrongRef,
     /// `module.function`, for messages.
@@ -83,7 +94,7 @@ impl Function {
     pub fn load(module: &str, name: &str) -> Result<Function, Error> {
         let (c_module, c_name) = (c_string(module)?, c_string(name)?);
         let python = runtime::python()?;
-        let gil = python.gil();
+        let gil = python.gil()?;
         let func = glue::load_func(&gil, &c_module, &c_name).map_err(|e| load_error(module, e))?;
         drop(gil);
         Ok(Function::new(func, module, name, python))
@@ -106,7 +117,7 @@ impl Function {
     pub fn from_source(module: &str, source: &str, name: &str) -> Result<Function, Error> {
         let (c_module, c_source, c_name) = (c_string(module)?, c_string(source)?, c_string(name)?);
         let python = runtime::python()?;
-        let gil = python.gil();
+        let gil = python.gil()?;
         let func = glue::load_source(&gil, &c_module, &c_source, &c_name)
             .map_err(|e| load_error(module, e))?;
         drop(gil);

@@ -8,16 +8,14 @@ use std::ffi::{c_char, c_int, CStr};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use pyo3_ffi::{
-    PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_GetThisThreadState,
-    PyGILState_Release, PyGILState_STATE, PyObject,
-};
+use pyo3_ffi::{PyGILState_Ensure, PyGILState_Release, PyGILState_STATE, PyObject};
 
-use crate::error::PyException;
-use crate::raw;
+use crate::error::{PyException, Unavailable};
+use crate::{lifecycle, raw, thread_state};
 
-/// Proof that Python runs in this process. Only [`crate::runtime`] makes one,
-/// after `pim_init_python` succeeded; Python is never finalized after that.
+/// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
+/// once Python runs and is prepared. The crate never finalizes Python; a
+/// host program may, and [`Interpreter::gil`] then refuses.
 #[derive(Clone, Copy)]
 pub(crate) struct Interpreter {
     _private: (),
@@ -30,58 +28,24 @@ impl Interpreter {
         Interpreter { _private: () }
     }
 
-    /// Takes the GIL on this thread, whichever thread it is.
-    pub(crate) fn gil(self) -> Gil {
-        // Keep this thread's Python thread state from its first call on (a
-        // no-op after that; during the thread's exit, calls go on without).
-        let _ = KEPT_THREAD_STATE.try_with(|_| ());
-        // SAFETY: `self` proves Python is initialized and never finalized;
-        // PyGILState_Ensure may be called from any thread and nests.
+    /// Takes the GIL for a crate call on this thread, whichever thread it is,
+    /// with the GIL held already (by a host, or by an outer call) or not.
+    /// The one way the crate takes the GIL; [`Gil`] gives it back.
+    ///
+    /// Fails, touching nothing of Python's, once the host has finalized
+    /// Python, in a child forked after start-up, and on a thread that has
+    /// given its thread state back as it exits.
+    pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
+        lifecycle::check()?;
+        thread_state::enter()?;
+        // SAFETY: Python runs (checked just above); this thread has a thread
+        // state PyGILState knows, or Ensure makes one for the call; Ensure
+        // may be called from any thread, and nests.
         let state = unsafe { PyGILState_Ensure() };
-        Gil {
+        Ok(Gil {
             state,
             _not_send: PhantomData,
-        }
-    }
-}
-
-/// A Python thread state kept for this thread until it exits.
-///
-/// PyGILState_Ensure on a thread Python has never seen makes a thread state,
-/// and the matching Release destroys it: about 10 µs a call (with its frame
-/// stack chunk mapped and unmapped again). One outer Ensure held for the
-/// thread's life makes every later Ensure/Release a plain GIL take and give.
-struct KeptThreadState(PyGILState_STATE);
-
-thread_local! {
-    static KEPT_THREAD_STATE: Option<KeptThreadState> = {
-        // SAFETY: only reached from Interpreter::gil, so Python is initialized.
-        let state = unsafe { PyGILState_Ensure() };
-        if matches!(state, PyGILState_STATE::PyGILState_UNLOCKED) {
-            // SAFETY: we took the GIL just now; give it back, keeping the
-            // thread state (and its Ensure count) for this thread.
-            unsafe { PyEval_SaveThread() };
-            Some(KeptThreadState(state))
-        } else {
-            // The thread already held the GIL (a host such as PyO3 keeps its
-            // own thread state): there is nothing to keep.
-            // SAFETY: releases the Ensure above, on this thread.
-            unsafe { PyGILState_Release(state) };
-            None
-        }
-    };
-}
-
-impl Drop for KeptThreadState {
-    fn drop(&mut self) {
-        // SAFETY: this thread's state was saved (GIL released) in the
-        // initializer and no Gil guard is alive (they cannot outlive a call);
-        // restoring it takes the GIL again, and the matching Release drops
-        // the Ensure count, destroying a thread state Ensure created.
-        unsafe {
-            PyEval_RestoreThread(PyGILState_GetThisThreadState());
-            PyGILState_Release(self.0);
-        }
+        })
     }
 }
 
@@ -133,10 +97,15 @@ impl StrongRef {
 impl Drop for StrongRef {
     fn drop(&mut self) {
         // SAFETY: a StrongRef exists only once Python is initialized.
-        let gil = unsafe { Interpreter::assume_started() }.gil();
-        // SAFETY: we own this reference and hold the GIL.
-        unsafe { raw::pim_decref(self.ptr.as_ptr()) };
-        drop(gil);
+        let python = unsafe { Interpreter::assume_started() };
+        // Without the GIL (Python finalized by the host, a forked child, a
+        // thread that is exiting) the reference is left as it is: the object
+        // is gone with its interpreter, or must not be touched from here.
+        if let Ok(gil) = python.gil() {
+            // SAFETY: we own this reference and hold the GIL.
+            unsafe { raw::pim_decref(self.ptr.as_ptr()) };
+            drop(gil);
+        }
     }
 }
 
@@ -177,25 +146,44 @@ pub(crate) fn last_error(_gil: &Gil) -> PyException {
     take_error(raw_err)
 }
 
-/// Starts Python without signal handlers, with `program`'s prefix and
-/// site-packages and `module_dir` last on `sys.path`; imports numpy's C API.
+/// Starts Python on this thread (its main thread from now on), without its
+/// signal handlers or faulthandler, with `program`'s prefix and
+/// site-packages and `module_dir` last on `sys.path`, and prepares it
+/// ([`prepare`]). Returns with the GIL released.
 ///
 /// # Safety
-/// Call once per process, without the GIL (it is released on return).
-pub(crate) unsafe fn init_python(
-    program: &CStr,
-    module_dir: &CStr,
-) -> Result<Interpreter, PyException> {
+/// Call once per process, before Python runs, without the GIL.
+pub(crate) unsafe fn start_python(program: &CStr, module_dir: &CStr) -> Result<(), PyException> {
     let mut raw_err = raw::pim_error::default();
     // SAFETY: both strings are valid for the call; the caller guarantees the
     // once-per-process, no-GIL contract.
     let status =
-        unsafe { raw::pim_init_python(program.as_ptr(), module_dir.as_ptr(), &mut raw_err) };
-    if status == raw::pim_status::PIM_OK {
-        // SAFETY: pim_init_python returned PIM_OK, so Python is initialized.
-        Ok(unsafe { Interpreter::assume_started() })
-    } else {
-        Err(take_error(raw_err))
+        unsafe { raw::pim_start_python(program.as_ptr(), module_dir.as_ptr(), &mut raw_err) };
+    match status {
+        raw::pim_status::PIM_OK => Ok(()),
+        raw::pim_status::PIM_ERR => Err(take_error(raw_err)),
+    }
+}
+
+/// Imports numpy's C API and puts `module_dir` last on `sys.path`, in a
+/// Python that a host program started. Idempotent.
+pub(crate) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
+    // SAFETY: the GIL is held; module_dir is a valid C string for the call.
+    match unsafe { raw::pim_prepare(module_dir.as_ptr()) } {
+        raw::pim_status::PIM_OK => Ok(()),
+        raw::pim_status::PIM_ERR => Err(last_error(gil)),
+    }
+}
+
+/// `<sys.prefix>/bin/pythonX.Y` of the running Python, for messages.
+pub(crate) fn running_python(_gil: &Gil) -> Option<String> {
+    // SAFETY: the GIL is held; the glue returns NULL or a malloc'ed string,
+    // which is copied and freed once here.
+    unsafe {
+        let path = raw::pim_running_python();
+        let text = owned_c_string(path);
+        libc::free(path.cast());
+        text
     }
 }
 

@@ -114,9 +114,25 @@
 //! (`src/function.rs`), making a call (`src/call.rs`, which knows nothing
 //! of the types), [`Outliers`].
 //!
-//! Python is started once and never finalized (numpy cannot be initialized
-//! twice in a process). It starts without its signal handlers, so Ctrl-C
-//! still stops the host, and releases the GIL so any thread can call.
+//! # Life cycle
+//!
+//! Python is started once, on first use, and never finalized by the crate
+//! (numpy cannot be initialized twice in a process); a host program may have
+//! started it first, and the crate then uses that interpreter. Threads,
+//! `fork`, a host's finalization and exit are normal events:
+//!
+//! - any thread may call, with the GIL held by it, by another thread or by
+//!   none; a thread's first call may make it a Python thread state, given
+//!   back without waiting for the GIL when the thread exits;
+//! - after the host finalizes Python, and in a child forked after start-up,
+//!   every call returns [`Error::Unavailable`] at once (never a hang);
+//! - at exit, Python's `sys.stdout` and `sys.stderr` are flushed (waiting at
+//!   most about a second for the GIL) and nothing else of Python runs;
+//! - start-up leaves every signal disposition of the host's, whatever
+//!   `PYTHON*` variables say (no SIGINT handler, faulthandler off until
+//!   Python code enables it), so Ctrl-C still stops the host.
+//!
+//! The README's "Life cycle" section says why each rule is what it is.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -131,12 +147,14 @@ mod from_result;
 mod function;
 mod glue;
 mod libpython;
+mod lifecycle;
 mod nd;
 mod object;
 mod outliers;
 mod owned;
 mod raw;
 mod runtime;
+mod thread_state;
 mod view;
 #[cfg(feature = "ndarray")]
 mod with_ndarray;
@@ -144,7 +162,7 @@ mod with_ndarray;
 pub use args::{IntoArg, Matrix, Scalar};
 pub use call::Call;
 pub use element::Element;
-pub use error::{Error, PyException};
+pub use error::{Error, PyException, Unavailable};
 pub use from_result::FromResult;
 pub use function::Function;
 pub use libpython::BUILD_PYTHON_VERSION;

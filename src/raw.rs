@@ -10,7 +10,7 @@
 use std::ffi::c_void;
 
 use libc::{c_char, c_int, size_t};
-use pyo3_ffi::{PyObject, Py_ssize_t};
+use pyo3_ffi::{PyObject, PyThreadState, Py_ssize_t};
 
 /// `pim_status`: success or failure of a call that reports nothing else.
 #[repr(C)]
@@ -110,11 +110,15 @@ extern "C" {
     pub fn pim_last_error(err: *mut pim_error);
     pub fn pim_error_free(err: *mut pim_error);
 
-    pub fn pim_init_python(
+    pub fn pim_start_python(
         program: *const c_char,
         module_dir: *const c_char,
         err: *mut pim_error,
     ) -> pim_status;
+    pub fn pim_prepare(module_dir: *const c_char) -> pim_status;
+    pub fn pim_running_python() -> *mut c_char;
+    pub fn pim_flush_stdio();
+    pub fn pim_thread_state_delete(tstate: *mut PyThreadState);
     pub fn pim_add_sys_path(dir: *const c_char) -> pim_status;
     pub fn pim_load_func(
         module: *const c_char,

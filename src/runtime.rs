@@ -1,12 +1,17 @@
-//! The process-wide Python: started once, on first use, and never shut down
-//! (see [`python`] for why `Py_Finalize` is never called).
+//! The process-wide Python: started once, on first use (or by a host program
+//! before it), and never shut down by the crate (see [`python`] for why
+//! `Py_Finalize` is never called).
 
 use std::ffi::{CString, OsStr};
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+
+use pyo3_ffi::Py_IsInitialized;
 
 use crate::error::{Error, PyException};
 use crate::glue::{self, Interpreter};
+use crate::{lifecycle, thread_state};
 
 /// The interpreter build.rs compiled against: Python takes its prefix and
 /// site-packages (a virtualenv's too) from this path.
@@ -33,19 +38,51 @@ pub const BUILD_NUMPY: &str = env!("PY_IN_MEM_NUMPY_VERSION");
 /// the libpython the binary is linked with.
 pub const PYTHON_ENV: &str = "PY_IN_MEM_PYTHON";
 
-static PYTHON: OnceLock<Result<Interpreter, Error>> = OnceLock::new();
+/// Who started Python: the crate, or a host program (PyO3, a C host) before
+/// the crate's first call.
+#[derive(Clone, Copy)]
+enum Starter {
+    Crate,
+    Host,
+}
 
-/// Starts Python and numpy on first call; later calls return the first result.
+/// Started once, on first use; an error is kept, and returned by every later
+/// call (Python starts only once per process). Its initializer never waits
+/// for the GIL: when the crate starts Python nobody else can hold it, and
+/// when a host did, the crate's part is done in [`prepare_host_python`],
+/// outside this lock.
+static STARTED: OnceLock<Result<Starter, Error>> = OnceLock::new();
+
+/// The crate's part of a Python a host started (numpy's C API, `sys.path`),
+/// done once by whichever call gets the GIL first.
+static HOST_PYTHON_READY: OnceLock<Result<(), Error>> = OnceLock::new();
+
+/// Starts Python and numpy on first call; later calls return the first
+/// result. Works whether the crate or a host program started Python, with
+/// the GIL held by any thread or by none.
 ///
-/// Python is never finalized (`Py_Finalize` is never called), for three
-/// reasons: numpy's C extension cannot be initialized a second time in one
-/// process, so Python could not be started again; objects the host still
-/// holds (an `Outliers` in a static, another thread mid-call) would point
-/// into a dead interpreter; and finalizing while another thread is inside a
-/// call hangs or crashes. The operating system reclaims the interpreter at
-/// exit.
+/// Python is never finalized by the crate (`Py_Finalize` is never called),
+/// for three reasons: numpy's C extension cannot be initialized a second
+/// time in one process, so Python could not be started again; objects the
+/// host still holds (an `Outliers` in a static, another thread mid-call)
+/// would point into a dead interpreter; and finalizing while another thread
+/// is inside a call hangs or crashes. The operating system reclaims the
+/// interpreter at exit; what that leaves undone is listed in
+/// [`crate::lifecycle`]. A host that finalizes Python itself gets
+/// [`Unavailable::Finalized`](crate::Unavailable::Finalized) from every call
+/// after that.
 pub(crate) fn python() -> Result<Interpreter, Error> {
-    PYTHON.get_or_init(start).clone()
+    lifecycle::check_latched()?;
+    let starter = STARTED.get_or_init(start).clone()?;
+    // SAFETY: STARTED holds a starter only once Python runs.
+    let python = unsafe { Interpreter::assume_started() };
+    match starter {
+        Starter::Crate => Ok(python),
+        Starter::Host => match HOST_PYTHON_READY.get() {
+            Some(ready) => ready.clone().map(|()| python),
+            None => prepare_host_python(python),
+        },
+    }
 }
 
 /// The interpreter whose prefix and site-packages Python takes: the one in
@@ -57,30 +94,119 @@ pub(crate) fn interpreter() -> String {
     }
 }
 
-fn start() -> Result<Interpreter, Error> {
+fn start() -> Result<Starter, Error> {
+    lifecycle::watch_fork();
+    // SAFETY: Py_IsInitialized may be called before Python runs.
+    if unsafe { Py_IsInitialized() } != 0 {
+        lifecycle::watch_python();
+        return Ok(Starter::Host);
+    }
     let python = interpreter();
     // Never start Python on another installation's libpython.
     crate::libpython::check(&python)?;
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
-    let module_dir = CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))?;
-    // SAFETY: OnceLock runs this once per process. If we start Python, no
-    // thread can hold the GIL yet; if the host did, init_python only takes
-    // the GIL with PyGILState_Ensure, which nests.
-    unsafe { glue::init_python(&program, &module_dir) }.map_err(|cause| {
+    let module_dir = module_dir()?;
+    let started = if lifecycle::on_main_thread() {
+        // SAFETY: STARTED runs this once per process; Python does not run,
+        // so nobody holds the GIL.
+        let started = unsafe { glue::start_python(&program, &module_dir) };
+        thread_state::started_python_here();
+        started
+    } else {
+        start_on_own_thread(program, module_dir)
+    };
+    // SAFETY: as above.
+    if unsafe { Py_IsInitialized() } != 0 {
+        lifecycle::watch_python();
+    }
+    started.map(|()| Starter::Crate).map_err(|cause| {
         let pythonhome = std::env::var_os("PYTHONHOME");
         Error::Init {
-            hint: startup_hint(&python, &cause, pythonhome.as_deref()),
+            hint: startup_hint(&python, &cause, pythonhome.as_deref(), false),
             python,
             cause,
         }
     })
 }
 
+fn module_dir() -> Result<CString, Error> {
+    CString::new(MODULE_DIR).map_err(|_| Error::InvalidName(MODULE_DIR.into()))
+}
+
+/// Starts Python on a thread of its own that never exits, so that Python's
+/// main thread (`threading.main_thread()`, the thread signal handlers run
+/// on) is alive for the life of the process, not the first caller, which
+/// may be a worker that ends. The process's main thread starts it itself.
+fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyException> {
+    let (started_tx, started_rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("pim-python-main".into())
+        .spawn(move || {
+            // SAFETY: STARTED runs this once per process, and waits for it;
+            // Python does not run, so nobody holds the GIL.
+            let started = unsafe { glue::start_python(&program, &module_dir) };
+            let _ = started_tx.send(started);
+            // SAFETY: as in `start`.
+            if unsafe { Py_IsInitialized() } != 0 {
+                loop {
+                    thread::park(); // Python's main thread: it must not exit
+                }
+            }
+        });
+    let failed = |message: String| PyException {
+        type_name: String::new(),
+        message,
+        traceback: None,
+    };
+    match spawned {
+        Ok(_) => started_rx
+            .recv()
+            .unwrap_or_else(|_| Err(failed("the thread starting Python ended early".into()))),
+        Err(e) => Err(failed(format!("could not start a thread for Python: {e}"))),
+    }
+}
+
+/// The crate's part of a Python a host program started: waits for the GIL
+/// (holding no lock, so a host thread that holds the GIL and calls the crate
+/// goes on meanwhile), then prepares Python unless another call did.
+fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
+    let module_dir = module_dir()?;
+    let gil = python.gil()?;
+    let ready = match HOST_PYTHON_READY.get() {
+        Some(ready) => ready.clone(),
+        None => glue::prepare(&gil, &module_dir).map_err(|cause| {
+            let python = glue::running_python(&gil)
+                .unwrap_or_else(|| "the Python the host program started".to_owned());
+            Error::Init {
+                hint: format!(
+                    "{}; the host program started Python itself, so the crate uses this \
+                     interpreter and the sys.path the host gave it",
+                    startup_hint(&python, &cause, None, true)
+                ),
+                python,
+                cause,
+            }
+        }),
+    };
+    drop(gil);
+    let ready = HOST_PYTHON_READY.get_or_init(|| ready).clone();
+    ready.map(|()| python)
+}
+
 /// What to do about a failed start-up: each known cause with its fix.
-fn startup_hint(python: &str, cause: &PyException, pythonhome: Option<&OsStr>) -> String {
+/// `host_started`: Python was started by the host program, not from this
+/// repository's set-up.
+fn startup_hint(
+    python: &str,
+    cause: &PyException,
+    pythonhome: Option<&OsStr>,
+    host_started: bool,
+) -> String {
     let message = cause.message.as_str();
-    let install =
-        format!("`{python} -m pip install 'numpy>=1.26'` (in this repository: `make setup`)");
+    let mut install = format!("`{python} -m pip install 'numpy>=1.26'`");
+    if !host_started {
+        install.push_str(" (in this repository: `make setup`)");
+    }
     if message.contains("C-API version") || message.contains("compiled against API version") {
         // import_array (numpy 2 headers, then 1.26 headers' wording): the
         // running numpy's C API is older than the glue's NPY_TARGET_VERSION
@@ -146,6 +272,6 @@ pub fn add_sys_path(dir: &Path) -> Result<(), Error> {
         .to_str()
         .ok_or_else(|| Error::InvalidName(dir.display().to_string()))?;
     let dir = CString::new(text).map_err(|_| Error::InvalidName(text.to_owned()))?;
-    let gil = python.gil();
+    let gil = python.gil()?;
     glue::add_sys_path(&gil, &dir).map_err(Error::Python)
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::test_func;
+use py_in_mem::Function;
 
 #[test]
 fn python_writes_to_the_input_fail_and_change_nothing() {
@@ -40,4 +41,19 @@ fn numpy_refuses_to_make_the_input_writeable() {
         "{err}"
     );
     assert_eq!(data, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn numpy_refuses_to_make_an_unchecked_input_writeable() {
+    // The untracked array of call_unchecked had no base before, and numpy
+    // 1.x lets a base-less array be made writeable (with a
+    // DeprecationWarning): Python then wrote into a `&[f64]`.
+    test_func("set_writeable"); // puts tests/python on sys.path
+    let set_writeable = Function::load("pim_testfuncs", "set_writeable").unwrap();
+    let data = vec![1.0, 2.0, 3.0];
+    // SAFETY: set_writeable keeps nothing of its input.
+    let outcome = unsafe { set_writeable.call_unchecked::<Vec<i64>>(&data) };
+    assert_eq!(data, [1.0, 2.0, 3.0], "Python wrote into the slice");
+    let err = outcome.unwrap_err();
+    assert_eq!(err.py_type(), Some("ValueError"), "{err}");
 }

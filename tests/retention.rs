@@ -209,6 +209,57 @@ fn returning_the_input_is_not_retention() {
     assert_eq!(&*view, &data);
 }
 
+#[test]
+fn a_view_of_the_input_has_the_input_as_its_base() {
+    // What the retention rule rests on: numpy stops collapsing bases at the
+    // first base that is not an array (the crate's capsule), so a view holds
+    // the input array itself, and a kept view shows as a reference to it.
+    let found = function("views_base_is_the_input")
+        .call::<Vec<bool>>(&[1.0, 2.0, 3.0])
+        .unwrap();
+    assert_eq!(found, [true, true, true]);
+}
+
+/// The running numpy's major version.
+fn numpy_major() -> i64 {
+    test_func("identity");
+    Function::load("pim_verify", "numpy_version")
+        .unwrap()
+        .call::<Vec<i64>>(&[0.0; 101])
+        .unwrap()[0]
+}
+
+#[test]
+fn a_replaced_base_neither_poisons_later_calls_nor_hides_retention() {
+    // numpy 1.x lets Python point the input at another buffer
+    // (`data.data = ...`), which drops the crate's capsule; the next call
+    // then reused whatever the base had become as its capsule and failed
+    // ("PyCapsule_SetPointer called with invalid PyCapsule object").
+    // numpy 2 refuses the assignment.
+    let numpy_1 = numpy_major() == 1;
+    for func in ["replace_data", "replace_data_and_keep"] {
+        let data = vec![1.0, 2.0, 3.0];
+        let outcome = function(func).call::<Vec<i64>>(&data);
+        if numpy_1 {
+            // Kept or not, the array reads another buffer now: nothing points
+            // into the slice, so there is nothing to report.
+            assert_eq!(outcome.unwrap(), [0], "{func}");
+        } else {
+            let err = outcome.unwrap_err();
+            assert_eq!(err.py_type(), Some("AttributeError"), "{func}: {err}");
+        }
+        assert_eq!(data, [1.0, 2.0, 3.0], "{func}");
+        for round in 0..3 {
+            let data = [4.0, 5.0, 6.0];
+            assert_eq!(
+                function("identity").call::<Vec<f64>>(&data).unwrap(),
+                data,
+                "{func}, call {round} after"
+            );
+        }
+    }
+}
+
 // ---- What cannot be moved stops the process ------------------------------------
 
 #[test]
@@ -239,6 +290,19 @@ fn kept_views_buffers_and_unknown_holders_abort_with_a_message() {
         "keep_flat_iterator",
         "keep_sliding_window",
         "keep_base",
+        // The input's address handed to np.asarray through an object's
+        // __array_interface__, the input kept alive through a container
+        // (a list, a closure) the object holds: the new array reads the Rust
+        // memory without holding the input, so moving the input is not
+        // enough. Before containers were vetted up to their owners these
+        // returned Error::InputRetained, and the kept array read the slice
+        // after Rust overwrote it.
+        "keep_interface_with_list_base",
+        "keep_interface_with_closure_base",
+        // The same with a module (not in sys.modules) as the object: the
+        // container check ends at a module, so the scan for arrays over the
+        // lent memory catches it.
+        "keep_interface_with_module_base",
     ];
     // The same verdict for a 1-D and a strided 2-D input.
     for (func, nd) in funcs

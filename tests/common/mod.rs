@@ -2,8 +2,10 @@
 //! running one test of this binary in a child process.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use py_in_mem::Outliers;
 
@@ -60,6 +62,91 @@ pub fn child_command(test: &str) -> Command {
 /// Runs `command` to completion, capturing its output.
 pub fn run(mut command: Command) -> Output {
     command.output().expect("spawn child test process")
+}
+
+/// How long a child process may run before it counts as hung: `secs`, or
+/// `PIM_HANG_SECS` when set (`make memcheck` raises it: under valgrind a
+/// child runs 20 to 50 times slower).
+pub fn hang_limit(secs: u64) -> Duration {
+    Duration::from_secs(std::env::var("PIM_HANG_SECS").map_or(secs, |s| s.parse().unwrap()))
+}
+
+/// Runs `command` to completion with stdout and stderr captured. A child
+/// still running after `limit` is killed, and the test fails with what it
+/// printed: a hang is a failure, not a hung suite.
+pub fn run_limited(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).ok();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status: status.unwrap_or_else(|| child.wait().unwrap()),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    if status.is_none() {
+        panic!(
+            "child hung for {limit:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
+}
+
+/// Asserts that a child test passed: exit status 0 and the harness's
+/// "1 passed"; returns its stdout.
+pub fn assert_child_passed(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+/// Runs `first` on a new thread and returns once it has; the thread then
+/// waits until told to go on (through the returned sender), runs `then` and
+/// ends. For a thread that must call before, and end or call again after,
+/// something happens elsewhere.
+pub fn thread_in_two_steps<T: Send + 'static>(
+    first: impl FnOnce() + Send + 'static,
+    then: impl FnOnce() -> T + Send + 'static,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<T>) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        first();
+        done_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        then()
+    });
+    done_rx.recv().unwrap();
+    (go_tx, thread)
 }
 
 /// True in a child started by [`child_command`].

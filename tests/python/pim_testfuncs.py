@@ -192,7 +192,7 @@ def dead_closure_cycle(data):
     return np.array([0])
 
 
-KEPT_BEFORE_RAISING = []
+KEPT_BEFORE_RAISING = []  # not KEPT: tests running at the same time read KEPT[-1]
 
 
 def keep_then_raise(data):
@@ -272,6 +272,59 @@ def keep_sliding_window(data):
 
 def keep_base(data):
     KEPT.append(data.base)
+    return np.array([0])
+
+
+# An object that hands the input's memory to np.asarray by address, as a
+# zero-copy wrapper does, and keeps the input alive through `base`: the
+# array np.asarray makes reads the Rust memory without holding the input.
+
+class ArrayInterface:
+    def __init__(self, data, base):
+        self.__array_interface__ = dict(data.__array_interface__)
+        self.base = base
+
+
+def keep_interface_with_list_base(data):
+    KEPT.append(np.asarray(ArrayInterface(data, [data])))
+    return np.array([0])
+
+
+def keep_interface_with_closure_base(data):
+    KEPT.append(np.asarray(ArrayInterface(data, lambda: data)))
+    return np.array([0])
+
+
+def keep_interface_with_module_base(data):
+    import types
+
+    holder = types.ModuleType("pim_holder")  # a module, but not in sys.modules
+    holder.__array_interface__ = dict(data.__array_interface__)
+    holder.kept = data
+    KEPT.append(np.asarray(holder))
+    return np.array([0])
+
+
+def views_base_is_the_input(data):
+    """numpy stops collapsing bases at the first non-array base."""
+    view = data[1:]
+    return np.array([view.base is data, view[1:].base is data, data.base is not None])
+
+
+# numpy 1.x lets Python point an array at another buffer (deprecated since
+# 1.12); numpy 2 refuses with AttributeError.
+
+def replace_data(data):
+    data.data = memoryview(bytearray(data.nbytes))
+    return np.array([0])
+
+
+REPLACED = []  # not KEPT: tests running at the same time read KEPT[-1]
+
+
+def replace_data_and_keep(data):
+    data.data = memoryview(bytearray(data.nbytes))
+    REPLACED.append(data)
     return np.array([0])
 
 

@@ -1,0 +1,206 @@
+//! What the process does around Python once it runs: a host program that
+//! finalizes it, `fork()`, and process exit. Each is watched by a hook
+//! installed at start-up, and none of them waits for the GIL without bound.
+//!
+//! - Finalize: after `Py_FinalizeEx` every object the crate holds belongs
+//!   to a dead interpreter. [`check`] sees it (Python's own
+//!   `Py_IsInitialized`, and a `Py_AtExit` hook that also catches a later
+//!   re-initialization) and every call returns [`Unavailable::Finalized`]
+//!   from then on; nothing is released or touched.
+//! - Fork: a child forked after start-up may have the GIL, or the import
+//!   lock, held by a thread that does not exist in it, so its first call
+//!   could wait for ever. A `pthread_atfork` hook marks the child, where
+//!   every call returns [`Unavailable::Forked`] (see its docs for why this
+//!   and not a re-initialization).
+//! - Exit: Python is never finalized by the crate (see
+//!   [`crate::runtime`]), so nothing of Python runs at exit except one
+//!   thing done here: `sys.stdout` and `sys.stderr` are flushed, so what a
+//!   function printed reaches a pipe or a file. The flush waits at most
+//!   [`EXIT_FLUSH_WAIT`] for the GIL (another thread may hold it for as
+//!   long as its call lasts), then gives up.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use pyo3_ffi::compat::PyThreadState_GetUnchecked;
+use pyo3_ffi::{
+    PyGILState_Ensure, PyGILState_GetThisThreadState, PyGILState_Release, Py_AtExit,
+    Py_IsInitialized,
+};
+
+use crate::error::Unavailable;
+use crate::raw;
+
+/// How long process exit waits for the GIL to flush Python's `sys.stdout`
+/// and `sys.stderr`: about a second, and only when another thread holds the
+/// GIL (when none does, the flush takes the GIL at once).
+pub(crate) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
+
+/// Python may be called.
+const LIVE: u8 = 0;
+/// The host finalized Python.
+const FINALIZED: u8 = 1;
+/// This process is a child forked after start-up.
+const FORKED: u8 = 2;
+
+/// The process's state, latched: once it leaves [`LIVE`] it never returns.
+static STATE: AtomicU8 = AtomicU8::new(LIVE);
+
+/// Fails if the process can no longer call Python, as far as the hooks have
+/// seen; for start-up, before Python runs.
+pub(crate) fn check_latched() -> Result<(), Unavailable> {
+    match STATE.load(Ordering::Acquire) {
+        LIVE => Ok(()),
+        state => Err(unavailable(state)),
+    }
+}
+
+/// Fails unless Python runs and this process may call it. On every call's
+/// path: one atomic load and `Py_IsInitialized`.
+#[inline]
+pub(crate) fn check() -> Result<(), Unavailable> {
+    let state = STATE.load(Ordering::Acquire);
+    // SAFETY: Py_IsInitialized reads one flag of the runtime; it may be
+    // called at any time, before, during and after finalization.
+    if state == LIVE && unsafe { Py_IsInitialized() } != 0 {
+        Ok(())
+    } else {
+        Err(gone(state))
+    }
+}
+
+/// Python stopped running under us: the host is finalizing it, or has.
+/// Latched, since a later `Py_Initialize` makes another interpreter, which
+/// the crate's objects do not belong to.
+#[cold]
+fn gone(state: u8) -> Unavailable {
+    if state == LIVE {
+        let _ = STATE.compare_exchange(LIVE, FINALIZED, Ordering::AcqRel, Ordering::Acquire);
+    }
+    unavailable(STATE.load(Ordering::Acquire))
+}
+
+fn unavailable(state: u8) -> Unavailable {
+    if state == FORKED {
+        Unavailable::Forked
+    } else {
+        Unavailable::Finalized
+    }
+}
+
+/// Marks a child forked from now on. Once per process, before Python starts
+/// (so that a fork during start-up is seen too).
+pub(crate) fn watch_fork() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only stores an atomic, which is
+        // async-signal-safe as the child of a multi-threaded fork requires.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+}
+
+extern "C" fn after_fork_in_child() {
+    STATE.store(FORKED, Ordering::Release);
+}
+
+/// Watches for finalization and flushes Python's output at exit. Once per
+/// process, once Python runs (whoever started it).
+pub(crate) fn watch_python() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: Python runs; Py_AtExit only records the function, which
+        // Py_FinalizeEx calls once its teardown is done. libc::atexit records
+        // a function for exit(3). Neither can fail but for a full table, in
+        // which case that hook is simply missing (Py_IsInitialized still
+        // shows a finalization; output is not flushed).
+        unsafe {
+            Py_AtExit(Some(after_finalize));
+            libc::atexit(at_process_exit);
+        }
+    });
+}
+
+extern "C" fn after_finalize() {
+    let _ = STATE.compare_exchange(LIVE, FINALIZED, Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// Does this thread hold the GIL, with the thread state Python knows it by?
+///
+/// # Safety
+/// Python runs.
+unsafe fn this_thread_holds_gil() -> bool {
+    // SAFETY: both only read this thread's (or, before 3.12, the runtime's)
+    // current thread state and PyGILState slot; neither needs the GIL.
+    // Before 3.12 the current state is the GIL holder's, whichever thread
+    // it is, so the two are equal only on the thread that holds the GIL.
+    unsafe {
+        let current = PyThreadState_GetUnchecked();
+        !current.is_null() && current == PyGILState_GetThisThreadState()
+    }
+}
+
+/// exit(3)'s hook: flushes `sys.stdout` and `sys.stderr`, without waiting
+/// for the GIL for more than [`EXIT_FLUSH_WAIT`].
+extern "C" fn at_process_exit() {
+    if check().is_err() {
+        return;
+    }
+    // SAFETY: Python runs (checked above).
+    if unsafe { this_thread_holds_gil() } {
+        // SAFETY: this thread holds the GIL (exit called from inside a call).
+        unsafe { raw::pim_flush_stdio() };
+        return;
+    }
+    flush_on_helper_thread();
+}
+
+/// Flushes on a thread of its own, so that the exiting thread can stop
+/// waiting: a thread blocked on the GIL cannot be interrupted, but it can be
+/// left behind when the process ends. A raw pthread, since Rust's own thread
+/// machinery may already be torn down for this thread at exit.
+fn flush_on_helper_thread() {
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: flush_thread is a valid start routine that ignores its
+    // argument; a failure to create the thread just skips the flush.
+    let created =
+        unsafe { libc::pthread_create(&mut thread, ptr::null(), flush_thread, ptr::null_mut()) };
+    if created != 0 {
+        return;
+    }
+    let mut deadline = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes the current time into `deadline`.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline) };
+    deadline.tv_sec += EXIT_FLUSH_WAIT.as_secs() as libc::time_t;
+    // SAFETY: `thread` was created above and is joined or detached once.
+    unsafe {
+        if libc::pthread_timedjoin_np(thread, ptr::null_mut(), &deadline) != 0 {
+            libc::pthread_detach(thread);
+        }
+    }
+}
+
+extern "C" fn flush_thread(_: *mut c_void) -> *mut c_void {
+    if check().is_ok() {
+        // SAFETY: Python runs; this new thread has no thread state, so
+        // PyGILState_Ensure makes one (waiting for the GIL) and Release
+        // deletes it; pim_flush_stdio runs with the GIL held.
+        unsafe {
+            let state = PyGILState_Ensure();
+            raw::pim_flush_stdio();
+            PyGILState_Release(state);
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Is this the process's main thread (whose exit is the process's)?
+pub(crate) fn on_main_thread() -> bool {
+    // SAFETY: both are plain system calls without arguments.
+    unsafe { libc::gettid() == libc::getpid() }
+}

@@ -1,0 +1,245 @@
+//! A Python the host program started itself (as PyO3 or a C host does)
+//! before the crate's first call: with the host holding the GIL or not, the
+//! first call on another thread while the host holds it, a start-up error
+//! that names the host's interpreter, and the host finalizing Python.
+//!
+//! Each case runs in a child process (`child_host_starts_python`, told what
+//! to do by `PIM_HOST_CASE`) with a time limit. The child starts Python with
+//! `Py_InitializeEx` and finds numpy through `PYTHONPATH`, as a host
+//! embedding the base interpreter would.
+
+mod common;
+
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use common::{
+    assert_child_passed, child_command, hang_limit, is_child, run_limited, thread_in_two_steps,
+};
+use py_in_mem::{Error, Outliers, Unavailable};
+
+/// One crate call, checked.
+fn detect_once() -> Result<(), Error> {
+    let mut data = vec![0.5; 64];
+    data[40] = -90.0;
+    let found = Outliers::new("outliers", "detect")?.detect(&data)?;
+    assert_eq!(found, [40]);
+    Ok(())
+}
+
+/// What a Python value prints as, run by the host's own Python.
+fn python_says(expression: &str) -> String {
+    let output = Command::new(py_in_mem::BUILD_PYTHON)
+        .args(["-c", &format!("print({expression})")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The child test `body`, with numpy on `PYTHONPATH`.
+fn host_command(body: &str) -> Command {
+    let mut command = child_command(body);
+    command.env(
+        "PYTHONPATH",
+        python_says("__import__('sysconfig').get_path('purelib')"),
+    );
+    command
+}
+
+/// Runs `child_host_starts_python` with `case` and returns its stdout once
+/// it passed.
+fn host_case(case: &str) -> String {
+    let mut command = host_command("child_host_starts_python");
+    command.env("PIM_HOST_CASE", case);
+    assert_child_passed(&run_limited(command, hang_limit(60)))
+}
+
+/// The host's part: Python started with Py_InitializeEx, without signal
+/// handlers; this thread holds the GIL on return.
+fn host_starts_python() {
+    // SAFETY: Python does not run yet in this child; Py_InitializeEx(0)
+    // starts it on this thread, which then holds the GIL.
+    unsafe {
+        assert_eq!(pyo3_ffi::Py_IsInitialized(), 0);
+        pyo3_ffi::Py_InitializeEx(0);
+    }
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_host_starts_python() {
+    use pyo3_ffi::*;
+    if !is_child() {
+        return;
+    }
+    host_starts_python();
+    match std::env::var("PIM_HOST_CASE").unwrap().as_str() {
+        "holding the GIL" => {
+            // The host's thread holds the GIL and calls: the crate's GIL
+            // nests inside the host's.
+            detect_once().unwrap();
+            detect_once().unwrap();
+            // SAFETY: this thread holds the GIL since start-up.
+            let saved = unsafe { PyEval_SaveThread() };
+            thread::spawn(|| detect_once().unwrap()).join().unwrap();
+            // SAFETY: takes the GIL back with the state saved above.
+            unsafe { PyEval_RestoreThread(saved) };
+            detect_once().unwrap();
+        }
+        "not holding the GIL" => {
+            // SAFETY: this thread holds the GIL since start-up.
+            unsafe { PyEval_SaveThread() };
+            detect_once().unwrap();
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    thread::spawn(|| {
+                        for _ in 0..20 {
+                            detect_once().unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().unwrap();
+            }
+        }
+        "first call elsewhere while holding the GIL" => {
+            // Another thread makes the crate's first call and waits for the
+            // GIL, which this thread holds; then this thread calls too.
+            // Before the fix the other thread waited for the GIL inside the
+            // crate's start-up lock, and this one for that lock: deadlock.
+            let first = thread::spawn(|| detect_once().unwrap());
+            thread::sleep(Duration::from_millis(500));
+            detect_once().unwrap();
+            println!("HOST-THREAD-CALLED");
+            // SAFETY: this thread holds the GIL since start-up.
+            unsafe { PyEval_SaveThread() };
+            first.join().unwrap();
+        }
+        "numpy missing" => {
+            // SAFETY: this thread holds the GIL; the code makes `import
+            // numpy` fail as if numpy were not installed.
+            unsafe {
+                let code = c"import sys; sys.modules['numpy'] = None";
+                assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
+                PyEval_SaveThread();
+            }
+            let err = Outliers::new("outliers", "detect").unwrap_err();
+            let Error::Init { python, .. } = &err else {
+                panic!("{err:?}");
+            };
+            println!("INIT-PYTHON: {python}");
+            println!("INIT-DISPLAY: {err}");
+            // The error is kept, as for a start-up the crate made.
+            assert_eq!(Outliers::new("outliers", "detect").unwrap_err(), err);
+        }
+        other => panic!("PIM_HOST_CASE={other}"),
+    }
+}
+
+/// The host finalizes Python after calls, then calls and drops again. Its
+/// own test body (not a `PIM_HOST_CASE`), so that `make memcheck` can tell
+/// it apart: CPython and numpy leak at `Py_FinalizeEx` by design.
+#[test]
+#[ignore = "child process body"]
+fn child_host_finalizes_python() {
+    use pyo3_ffi::*;
+    if !is_child() {
+        return;
+    }
+    host_starts_python();
+    // SAFETY: this thread holds the GIL since start-up.
+    let main = unsafe { PyEval_SaveThread() };
+    let outliers = Outliers::new("outliers", "detect").unwrap();
+    detect_once().unwrap();
+    // A thread that keeps a thread state of the crate's across the
+    // finalization, and calls after it.
+    let (go_tx, survivor) = thread_in_two_steps(|| detect_once().unwrap(), detect_once);
+    // SAFETY: as a host ends Python: on the thread that started it,
+    // with its thread state, holding the GIL.
+    unsafe {
+        PyEval_RestoreThread(main);
+        assert_eq!(Py_FinalizeEx(), 0);
+    }
+    println!("FINALIZED");
+    let unavailable = Error::Unavailable(Unavailable::Finalized);
+    assert_eq!(outliers.detect(&[1.0, 2.0]).unwrap_err(), unavailable);
+    assert_eq!(detect_once().unwrap_err(), unavailable);
+    assert_eq!(
+        py_in_mem::add_sys_path(std::path::Path::new("/tmp")).unwrap_err(),
+        unavailable
+    );
+    go_tx.send(()).unwrap();
+    assert_eq!(survivor.join().unwrap().unwrap_err(), unavailable);
+    // Releasing objects of the dead interpreter touches nothing.
+    drop(outliers);
+    println!("CALLS-AFTER-FINALIZE-FAILED-CLEANLY");
+}
+
+#[test]
+fn a_host_holding_the_gil_calls_the_crate() {
+    host_case("holding the GIL");
+}
+
+#[test]
+fn a_host_that_released_the_gil_calls_the_crate_from_any_thread() {
+    host_case("not holding the GIL");
+}
+
+#[test]
+fn a_first_call_waiting_for_the_host_s_gil_does_not_block_the_host() {
+    let stdout = host_case("first call elsewhere while holding the GIL");
+    assert!(stdout.contains("HOST-THREAD-CALLED"), "{stdout}");
+}
+
+#[test]
+fn a_start_up_error_names_the_interpreter_the_host_started() {
+    // Before the fix the message named the interpreter the crate was built
+    // against (a virtualenv's), not the one that runs.
+    let stdout = host_case("numpy missing");
+    let running = python_says(
+        "__import__('sys').base_prefix + '/bin/python%d.%d' % __import__('sys').version_info[:2]",
+    );
+    let python = stdout
+        .lines()
+        .find_map(|line| line.split("INIT-PYTHON: ").nth(1))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(python, running);
+    let display = stdout
+        .lines()
+        .find_map(|line| line.split("INIT-DISPLAY: ").nth(1))
+        .unwrap();
+    assert!(
+        display.contains(&format!("`{running} -m pip install 'numpy>=1.26'`")),
+        "{display}"
+    );
+    assert!(
+        display.contains("the host program started Python itself"),
+        "{display}"
+    );
+    assert!(!display.contains(py_in_mem::BUILD_PYTHON), "{display}");
+}
+
+#[test]
+fn after_the_host_finalizes_python_calls_are_errors() {
+    // Before the fix a call after Py_FinalizeEx used the dead interpreter.
+    let output = run_limited(host_command("child_host_finalizes_python"), hang_limit(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Under `make memcheck` valgrind exits 99 for the objects CPython and
+    // numpy leave behind at Py_FinalizeEx; scripts/memcheck.sh judges those
+    // (none is the crate's) and counts every other error.
+    let memcheck_leaks =
+        std::env::var_os("PIM_MEMCHECK").is_some() && output.status.code() == Some(99);
+    assert!(
+        (output.status.success() || memcheck_leaks) && stdout.contains("1 passed"),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("CALLS-AFTER-FINALIZE-FAILED-CLEANLY"),
+        "{stdout}"
+    );
+}
