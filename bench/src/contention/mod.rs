@@ -6,7 +6,13 @@
 //! closure each ([`Row::rust`]); Python's own `threading` is a harness of its
 //! own ([`python_threads`]). Rows of one point (a size and a thread count)
 //! are interleaved: every row runs one segment per round, in an order that
-//! rotates each round, so drift on a shared machine hits all rows alike.
+//! rotates each round, so drift on a shared machine hits all rows alike; a
+//! segment during which other processes took more than `Plan::max_load`
+//! cores ([`cpu`]) is run again, up to `Plan::retries` times.
+//!
+//! A row that needs set-up around its segments (a process-wide switch, say)
+//! is a small type implementing [`Contender`] whose `run` sets it, calls
+//! [`rust_threads::run`] and puts it back.
 
 pub mod cpu;
 pub mod python_threads;
