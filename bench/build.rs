@@ -1,11 +1,14 @@
-//! Makes the bench load the libpython py-in-mem was built against, and
-//! generates the gRPC client from `proto/outliers.proto` with a vendored protoc
-//! (no download, no system protoc).
+//! Makes the bench load the libpython py-in-mem was built against (and tells
+//! it which one that is, so it can check), and generates the gRPC client from
+//! `proto/outliers.proto` with a vendored protoc (no download, no system
+//! protoc).
 
 fn main() {
     // Set by py-in-mem's build script (`links = "py_in_mem_glue"`).
     if let Ok(dir) = std::env::var("DEP_PY_IN_MEM_GLUE_LIBDIR") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+        // For the report's check of which libpython the binary maps.
+        println!("cargo:rustc-env=PIM_BENCH_LIBPYTHON_DIR={dir}");
     }
     println!("cargo:rerun-if-changed=proto/outliers.proto");
     let protoc = protoc_bin_vendored::protoc_bin_path()

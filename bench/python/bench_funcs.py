@@ -1,4 +1,6 @@
-"""Python helpers for `make bench`: the call-only function and Python's own timer."""
+"""Python helpers for `make bench`: the call-only function, Python's own timer, and its own threads."""
+import array
+import threading
 import time
 
 import numpy as np
@@ -32,3 +34,54 @@ def time_calls_args(func, args, calls):
     for _ in range(calls):
         func(*args)
     return clock() - start
+
+
+def contend(func, arrays, expected, seconds):
+    """Call func(a) nonstop from one Python thread per array in `arrays`.
+
+    Each thread checks its first result against `expected`, then all start
+    together and call for `seconds`, timing every call on their own clock.
+    Returns (wall_ns, latencies_ns): the time from the start to the end of
+    the last call, and every call's latency as an int64 array.
+    """
+    n = len(arrays)
+    start = threading.Barrier(n + 1)
+    running = [True]
+    latencies = [array.array("q") for _ in range(n)]
+    ends = [0] * n
+    errors = []
+
+    def worker(i):
+        data, out = arrays[i], latencies[i]
+        clock, append = time.perf_counter_ns, out.append
+        try:
+            got = func(data)
+            if not np.array_equal(got, expected):
+                raise AssertionError(f"returned {got[:5]}..., expected {expected[:5]}...")
+        except BaseException as error:  # reported below, after the start
+            errors.append(error)
+            start.wait()
+            return
+        start.wait()
+        try:
+            while running[0]:
+                began = clock()
+                func(data)
+                append(clock() - began)
+        except BaseException as error:
+            errors.append(error)
+        ends[i] = clock()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for w in workers:
+        w.start()
+    start.wait()
+    began = time.perf_counter_ns()
+    time.sleep(seconds)
+    running[0] = False
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    merged = np.concatenate([np.frombuffer(out, dtype=np.int64) for out in latencies])
+    return max(ends) - began, merged

@@ -11,6 +11,7 @@ fn color(key: Key) -> RGBColor {
     match key {
         Key::InMem => RGBColor(214, 39, 40),
         Key::InMemHuge => RGBColor(240, 128, 128),
+        Key::InMemHeldGil => RGBColor(140, 20, 20),
         Key::Python => RGBColor(31, 119, 180),
         Key::Native => RGBColor(127, 127, 127),
         Key::Pyo3Copy => RGBColor(255, 127, 14),

@@ -2,6 +2,8 @@
 
 use pyo3::prelude::*;
 
+use crate::libpython::Mapped;
+
 pub struct Machine {
     pub cpu: String,
     pub cores: usize,
@@ -9,6 +11,10 @@ pub struct Machine {
     pub python: String,
     pub numpy: String,
     pub grpcio: String,
+    /// `sys.getswitchinterval()`, seconds.
+    pub switch_interval: f64,
+    /// The libpython each process of the run maps.
+    pub libpython: Vec<Mapped>,
     /// OPENBLAS_CORETYPE and friends, as set for this process.
     pub blas_env: String,
     /// /proc/loadavg at the start: the machine may be shared.
@@ -33,7 +39,7 @@ impl Machine {
             })
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
-        let (python, numpy, grpcio) = Python::attach(|py| -> PyResult<_> {
+        let (python, numpy, grpcio, switch_interval) = Python::attach(|py| -> PyResult<_> {
             let version = |module: &str, attr: &str| -> PyResult<String> {
                 py.import(module)?.getattr(attr)?.extract()
             };
@@ -43,7 +49,16 @@ impl Machine {
                 .import("importlib.metadata")?
                 .call_method1("version", ("grpcio",))?
                 .extract()?;
-            Ok((python, version("numpy", "__version__")?, grpcio))
+            let switch_interval = py
+                .import("sys")?
+                .call_method0("getswitchinterval")?
+                .extract()?;
+            Ok((
+                python,
+                version("numpy", "__version__")?,
+                grpcio,
+                switch_interval,
+            ))
         })?;
         let date = std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -59,6 +74,8 @@ impl Machine {
             python,
             numpy,
             grpcio,
+            switch_interval,
+            libpython: Vec::new(),
             blas_env: if blas_env.is_empty() {
                 "none set".to_owned()
             } else {

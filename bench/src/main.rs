@@ -1,15 +1,22 @@
 //! `make bench`: py-in-mem against Python itself, pure Rust, PyO3 and gRPC,
 //! on the same data and the same Python function, in one interleaved run.
 //!
-//! Usage: `py-in-mem-bench [--quick] [--malloc-default] [--out DIR]`. Writes `results.md` and
-//! `results.svg` to DIR (default: this crate's directory, or
-//! `target/bench-quick` with `--quick`) and prints the same Markdown.
+//! Usage: `py-in-mem-bench [--quick] [--malloc-default] [--contention-only]
+//! [--contention-secs S] [--contention-own-data] [--out DIR]`. Writes
+//! `results.md` and `results.svg` to DIR (default: this crate's directory, or
+//! `target/bench-quick` with `--quick`) and prints the same Markdown. `--contention-only` measures the
+//! contention table alone (into `target/bench-contention` by default);
+//! `--contention-secs` sets the time each of its rows calls at each point
+//! (1.5 s; 0.4 s with `--quick`); `--contention-own-data` gives each of its
+//! threads a copy of the input instead of one shared slice.
 
 mod chart;
+mod contention;
 mod data;
 mod faults;
 mod huge;
 mod kinds;
+mod libpython;
 mod machine;
 mod malloc;
 mod paths;
@@ -36,23 +43,33 @@ const BENCH_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// What one run measures.
 pub struct Config {
     pub quick: bool,
+    /// Sizes of the per-size tables; empty with `--contention-only`.
     pub sizes: Vec<usize>,
-    pub thread_sizes: Vec<usize>,
     pub plan: Plan,
+    pub contention: contention::Plan,
     /// How malloc was set for the run (see `malloc`).
     pub allocator: String,
 }
 
 impl Config {
     fn new(quick: bool, allocator: String) -> Config {
+        let threads = vec![1, 2, 4, 8];
         if quick {
             Config {
                 quick,
                 sizes: vec![10, 1_000],
-                thread_sizes: vec![1_000],
                 plan: Plan {
                     rounds: 9,
                     batch: Duration::from_millis(5),
+                },
+                contention: contention::Plan {
+                    sizes: vec![1_000],
+                    threads,
+                    point: Duration::from_millis(400),
+                    rounds: 2,
+                    input: contention::Input::Shared,
+                    max_load: 0.3,
+                    retries: 1,
                 },
                 allocator,
             }
@@ -60,10 +77,18 @@ impl Config {
             Config {
                 quick,
                 sizes: vec![10, 1_000, 100_000, 1_000_000],
-                thread_sizes: vec![1_000, 1_000_000],
                 plan: Plan {
                     rounds: 41,
                     batch: Duration::from_millis(25),
+                },
+                contention: contention::Plan {
+                    sizes: vec![1_000, 1_000_000],
+                    threads,
+                    point: Duration::from_millis(1_500),
+                    rounds: 3,
+                    input: contention::Input::Shared,
+                    max_load: 0.3,
+                    retries: 2,
                 },
                 allocator,
             }
@@ -74,29 +99,58 @@ impl Config {
 fn main() -> anyhow::Result<()> {
     let mut quick = false;
     let mut malloc_default = false;
+    let mut contention_only = false;
+    let mut own_data = false;
+    let mut contention_secs: Option<f64> = None;
     let mut out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--malloc-default" => malloc_default = true,
+            "--contention-only" => contention_only = true,
+            "--contention-own-data" => own_data = true,
+            "--contention-secs" => {
+                let secs = args.next().context("--contention-secs needs seconds")?;
+                let secs: f64 = secs
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .with_context(|| {
+                        format!("--contention-secs {secs:?}: not a positive number")
+                    })?;
+                contention_secs = Some(secs);
+            }
             "--out" => out = Some(args.next().context("--out needs a directory")?.into()),
             _ => anyhow::bail!(
-                "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--malloc-default] [--out DIR]"
+                "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--malloc-default] \
+                 [--contention-only] [--contention-secs S] [--contention-own-data] [--out DIR]"
             ),
         }
     }
     let out = out.unwrap_or_else(|| {
         let bench = Path::new(BENCH_DIR);
+        let target = bench.parent().unwrap_or(bench).join("target");
         if quick {
-            bench.parent().unwrap_or(bench).join("target/bench-quick")
+            target.join("bench-quick")
+        } else if contention_only {
+            target.join("bench-contention")
         } else {
             bench.to_path_buf()
         }
     });
     // First, before any allocation worth the name and before any thread.
     let fixed = !malloc_default && malloc::fix_thresholds();
-    let config = Config::new(quick, malloc::describe(fixed));
+    let mut config = Config::new(quick, malloc::describe(fixed));
+    if contention_only {
+        config.sizes.clear();
+    }
+    if own_data {
+        config.contention.input = contention::Input::PerThread;
+    }
+    if let Some(secs) = contention_secs {
+        config.contention.point = Duration::from_secs_f64(secs);
+    }
     let started = Instant::now();
 
     // py-in-mem starts Python (from the venv, without signal handlers) and
@@ -105,66 +159,80 @@ fn main() -> anyhow::Result<()> {
     let bench_python = Path::new(BENCH_DIR).join("python");
     py_in_mem::add_sys_path(&bench_python)?;
     let funcs = load_funcs()?;
-    let machine = machine::Machine::read()?;
-
-    let server = server::Server::start(
-        py_in_mem::BUILD_PYTHON,
-        &bench_python.join("grpc_server.py"),
-        &Path::new(BENCH_DIR).join("proto/outliers.proto"),
-        &format!("{}:{}", bench_python.display(), py_in_mem::MODULE_DIR),
-    )?;
-    eprintln!(
-        "bench: gRPC server pid {} on 127.0.0.1:{}",
-        server.pid(),
-        server.port
-    );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = paths::grpc::connect(&rt, server.port)?;
-    let grpc = GrpcClient { rt, client };
+    let mut machine = machine::Machine::read()?;
+    // A bench on another libpython than the one built against measures
+    // another interpreter than it names: refuse to run.
+    machine.libpython.push(libpython::check_this_process()?);
 
     let mut sizes = Vec::new();
-    for &size in &config.sizes {
-        eprintln!("bench: {size} values, {} rounds", config.plan.rounds);
-        sizes.push(suite::measure_size(
-            &funcs,
-            &grpc,
-            &Case::new(size),
-            config.plan,
-        )?);
+    if !config.sizes.is_empty() {
+        let server = server::Server::start(
+            py_in_mem::BUILD_PYTHON,
+            &bench_python.join("grpc_server.py"),
+            &Path::new(BENCH_DIR).join("proto/outliers.proto"),
+            &format!("{}:{}", bench_python.display(), py_in_mem::MODULE_DIR),
+        )?;
+        eprintln!(
+            "bench: gRPC server pid {} on 127.0.0.1:{}",
+            server.pid(),
+            server.port
+        );
+        machine.libpython.push(libpython::Mapped::of(
+            "the gRPC server (python)",
+            server.pid(),
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let client = paths::grpc::connect(&rt, server.port)?;
+        let grpc = GrpcClient { rt, client };
+        for &size in &config.sizes {
+            eprintln!("bench: {size} values, {} rounds", config.plan.rounds);
+            sizes.push(suite::measure_size(
+                &funcs,
+                &grpc,
+                &Case::new(size),
+                config.plan,
+            )?);
+        }
     }
-    drop(grpc);
-    drop(server);
-    let mut threads = Vec::new();
-    for &size in &config.thread_sizes {
-        eprintln!("bench: {size} values from 1 and 2 threads");
-        threads.push(suite::measure_threads(
-            &funcs,
-            &Case::new(size),
-            config.plan,
-        )?);
-    }
+    let rows = suite::contention_rows(&funcs);
+    eprintln!(
+        "bench: contention table, {} rows, about {:.0} s (up to {}× that while other \
+         processes load the machine)",
+        rows.len(),
+        config.contention.total(rows.len()).as_secs_f64(),
+        config.contention.retries + 1
+    );
+    let contention = contention::measure(&rows, &config.contention)?;
 
-    eprintln!("bench: results of other kinds (a scalar, a 2-D array)");
-    let kinds = kinds::measure_kinds(config.plan)?;
+    let kinds = if sizes.is_empty() {
+        Vec::new()
+    } else {
+        eprintln!("bench: results of other kinds (a scalar, a 2-D array)");
+        kinds::measure_kinds(config.plan)?
+    };
 
     let text = report::markdown(
         &config,
         &machine,
         &sizes,
-        &threads,
+        &contention,
         &kinds,
         started.elapsed(),
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("results.md"), &text)?;
-    chart::draw(&out.join("results.svg"), &sizes)?;
     println!("{text}");
-    eprintln!(
-        "bench: wrote {0}/results.md and {0}/results.svg",
-        out.display()
-    );
+    if sizes.is_empty() {
+        eprintln!("bench: wrote {}/results.md", out.display());
+    } else {
+        chart::draw(&out.join("results.svg"), &sizes)?;
+        eprintln!(
+            "bench: wrote {0}/results.md and {0}/results.svg",
+            out.display()
+        );
+    }
     Ok(())
 }
 
@@ -181,6 +249,7 @@ fn load_funcs() -> anyhow::Result<Funcs> {
             py_detect: outliers.getattr("detect")?.unbind(),
             py_const: bench_funcs.getattr("const")?.unbind(),
             timer: bench_funcs.getattr("time_calls")?.unbind(),
+            contend: bench_funcs.getattr("contend")?.unbind(),
         })
     })
 }

@@ -1,13 +1,14 @@
-//! The run as Markdown: a table per size, the threads, a summary in the
-//! article's words, the targets, and the machine. Every figure is a ratio or
-//! a time from this run.
+//! The run as Markdown: a table per size, the contention table, a summary in
+//! the article's words, the targets, and the machine. Every figure is a ratio
+//! or a time from this run.
 
 use std::fmt::Write;
 use std::time::Duration;
 
 use crate::kinds::{self, Kind, KindRow};
+use crate::contention;
 use crate::machine::Machine;
-use crate::suite::{Key, SizeResult, ThreadResult};
+use crate::suite::{Key, SizeResult};
 use crate::Config;
 
 /// `1,000,000`.
@@ -85,42 +86,71 @@ pub fn markdown(
     config: &Config,
     machine: &Machine,
     sizes: &[SizeResult],
-    threads: &[ThreadResult],
+    contention: &[contention::SizeResult],
     kinds: &[KindRow],
     took: Duration,
 ) -> String {
     let mut md = String::new();
-    let kind = if config.quick {
-        "`make bench-quick`"
-    } else {
-        "`make bench`"
-    };
     let _ = writeln!(md, "# py-in-mem benchmark\n");
-    let _ = writeln!(
-        md,
-        "From one {kind} run ({} interleaved rounds of about {} ms per path; {:.0} s in all). \
-         Time per call in µs: median, with p10 and p90 over rounds. *Call only*: the same \
-         paths calling a Python function that returns a constant empty int64 array. \
-         Allocator: {}.\n",
-        config.plan.rounds,
-        config.plan.batch.as_millis(),
-        took.as_secs_f64(),
-        config.allocator
-    );
-    summary(&mut md, sizes, threads, kinds);
-    targets(&mut md, sizes);
+    if sizes.is_empty() {
+        let _ = writeln!(
+            md,
+            "From one run of the contention table alone (`--contention-only`{}; {:.0} s in \
+             all). Allocator: {}.\n",
+            if config.quick { ", `--quick`" } else { "" },
+            took.as_secs_f64(),
+            config.allocator
+        );
+    } else {
+        let kind = if config.quick {
+            "`make bench-quick`"
+        } else {
+            "`make bench`"
+        };
+        let _ = writeln!(
+            md,
+            "From one {kind} run ({} interleaved rounds of about {} ms per path, then the \
+             contention table; {:.0} s in all). Time per call in µs: median, with p10 and p90 \
+             over rounds. *Call only*: the same paths calling a Python function that returns a \
+             constant empty int64 array. Allocator: {}.\n",
+            config.plan.rounds,
+            config.plan.batch.as_millis(),
+            took.as_secs_f64(),
+            config.allocator
+        );
+    }
+    summary(&mut md, sizes, contention, kinds);
+    if !sizes.is_empty() {
+        targets(&mut md, sizes);
+    }
+    contention::report::targets(&mut md, contention, sizes, machine.switch_interval);
     for result in sizes {
         size_table(&mut md, result);
     }
-    thread_table(&mut md, threads, sizes);
     kinds::table(&mut md, kinds);
+    contention::report::tables(
+        &mut md,
+        &config.contention,
+        contention,
+        sizes,
+        machine.cores,
+    );
     machine_section(&mut md, machine);
     md
 }
 
-fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult], kinds: &[KindRow]) {
+fn summary(
+    md: &mut String,
+    sizes: &[SizeResult],
+    contention: &[contention::SizeResult],
+    kinds: &[KindRow],
+) {
     let ratios: Vec<Ratios> = sizes.iter().map(Ratios::of).collect();
     let _ = writeln!(md, "## Summary\n");
+    if ratios.is_empty() {
+        contention::report::summary(md, contention);
+        return;
+    }
     if let Some(r) = ratios.iter().find(|r| r.size == 1_000) {
         let show = |x: Option<f64>, f: fn(f64) -> String| x.map_or("n/a".to_owned(), f);
         let _ = writeln!(md, "At 1,000 values, as in the article:\n");
@@ -183,14 +213,6 @@ fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult], kind
         &|r| r.vs_pyo3_call_only,
         times,
     );
-    for t in threads {
-        let _ = writeln!(
-            md,
-            "\nThreads, {} values: 2 threads give {} the calls per second of 1 thread.",
-            thousands(t.size),
-            times(t.one.median / t.two.median)
-        );
-    }
     for (kind, what) in [
         (Kind::Scalar, "a scalar result (`np.mean` of 1,000 values)"),
         (
@@ -208,6 +230,7 @@ fn summary(md: &mut String, sizes: &[SizeResult], threads: &[ThreadResult], kind
         }
     }
     let _ = writeln!(md);
+    contention::report::summary(md, contention);
 }
 
 fn targets(md: &mut String, sizes: &[SizeResult]) {
@@ -323,52 +346,6 @@ fn size_table(md: &mut String, result: &SizeResult) {
     let _ = writeln!(md);
 }
 
-fn thread_table(md: &mut String, threads: &[ThreadResult], sizes: &[SizeResult]) {
-    if threads.is_empty() {
-        return;
-    }
-    let _ = writeln!(md, "## py-in-mem from 1 and 2 threads at once\n");
-    let _ = writeln!(
-        md,
-        "Wall time ÷ calls (the inverse of throughput), one `Outliers` shared by the threads.\n"
-    );
-    let _ = writeln!(md, "| values | threads | µs/call | p10 | p90 | calls/s |");
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
-    for t in threads {
-        for (n, s) in [(1, t.one), (2, t.two)] {
-            let _ = writeln!(
-                md,
-                "| {} | {n} | {} | {} | {} | {} |",
-                thousands(t.size),
-                micros(s.median),
-                micros(s.p10),
-                micros(s.p90),
-                thousands((1.0 / s.median).round() as usize)
-            );
-        }
-    }
-    // Where the call's own cost shows; at larger sizes memory dominates.
-    for t in threads.iter().filter(|t| t.size <= 1_000) {
-        let main = sizes
-            .iter()
-            .find(|r| r.size == t.size)
-            .and_then(|r| r.get(Key::InMem, false));
-        if let Some(main) = main {
-            let _ = writeln!(
-                md,
-                "\nAt {} values, 1 thread here (a thread Python has never seen, as in any \
-                 worker pool) takes {} µs a call against {} µs on the main thread in the table \
-                 above: {}.",
-                thousands(t.size),
-                micros(t.one.median),
-                micros(main.median),
-                times(t.one.median / main.median)
-            );
-        }
-    }
-    let _ = writeln!(md);
-}
-
 fn machine_section(md: &mut String, m: &Machine) {
     let _ = writeln!(md, "## Machine\n");
     let _ = writeln!(md, "- CPU: {}, {} logical cores available", m.cpu, m.cores);
@@ -383,5 +360,13 @@ fn machine_section(md: &mut String, m: &Machine) {
         m.python, m.numpy, m.grpcio
     );
     let _ = writeln!(md, "- BLAS/threads environment: {}", m.blas_env);
+    let _ = writeln!(
+        md,
+        "- Python's switch interval (`sys.getswitchinterval()`): {} ms",
+        m.switch_interval * 1e3
+    );
+    for mapped in &m.libpython {
+        let _ = writeln!(md, "- libpython: {}", mapped.describe());
+    }
     let _ = writeln!(md, "- Run at {}", m.date);
 }

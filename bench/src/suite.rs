@@ -1,20 +1,21 @@
 //! What is measured: for each size, every path on the work and on the call
-//! alone; and py-in-mem's throughput from 1 and 2 threads.
+//! alone; and the rows of the contention table.
 
 use py_in_mem::Outliers;
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
+use crate::contention::python_threads::PythonThreads;
+use crate::contention::Row as ContentionRow;
 use crate::data::Case;
 use crate::huge::{self, HugeCopy};
 use crate::paths::grpc::proto::outliers_client::OutliersClient;
 use crate::paths::grpc::{Grpc, Method};
 use crate::paths::in_mem::InMem;
 use crate::paths::native::Native;
-use crate::paths::pyo3_numpy::{Array, Pyo3};
+use crate::paths::pyo3_numpy::{self, Array, Pyo3};
 use crate::paths::python_itself::PythonItself;
-use crate::paths::threads::Threads;
 use crate::paths::Path;
 use crate::runner::{measure, Entry, Plan};
 use crate::stats::Spread;
@@ -29,11 +30,16 @@ pub enum Key {
     Pyo3Copy,
     Pyo3Borrowed,
     Grpc,
+    /// Calls made inside one held-GIL scope per batch (issue 12): its row
+    /// appears, and its target is checked, once `measure_size` gives it a
+    /// path, as it does for the others.
+    InMemHeldGil,
 }
 
 impl Key {
-    pub const ALL: [Key; 7] = [
+    pub const ALL: [Key; 8] = [
         Key::InMem,
+        Key::InMemHeldGil,
         Key::InMemHuge,
         Key::Python,
         Key::Native,
@@ -51,6 +57,7 @@ impl Key {
             Key::Pyo3Copy => "PyO3 from_slice (copy)",
             Key::Pyo3Borrowed => "PyO3 borrow_from_array",
             Key::Grpc => "gRPC (tonic → grpcio)",
+            Key::InMemHeldGil => "py-in-mem, in a held-GIL scope",
         }
     }
 }
@@ -62,6 +69,8 @@ pub struct Funcs {
     pub py_detect: Py<PyAny>,
     pub py_const: Py<PyAny>,
     pub timer: Py<PyAny>,
+    /// `bench_funcs.contend`: Python's own threads, timed in Python.
+    pub contend: Py<PyAny>,
 }
 
 /// The gRPC client side: one runtime, one client (one channel).
@@ -200,33 +209,20 @@ pub fn measure_size(
     })
 }
 
-/// py-in-mem's time per call from 1 thread and from 2 at once (wall time ÷
-/// calls: the inverse of throughput).
-pub struct ThreadResult {
-    pub size: usize,
-    pub one: Spread,
-    pub two: Spread,
-}
-
-/// Measures 1 and 2 threads on `case`, interleaved.
-pub fn measure_threads(funcs: &Funcs, case: &Case, plan: Plan) -> anyhow::Result<ThreadResult> {
-    let data = &case.data[..];
-    let mut entries: Vec<Entry<'_>> = [1, 2]
-        .into_iter()
-        .map(|threads| Entry {
-            name: format!("py-in-mem from {threads} threads at {} values", data.len()),
-            path: Box::new(Threads {
-                func: &funcs.detect,
-                data,
-                threads,
-            }) as Box<dyn Path>,
-            expected: &case.expected,
-        })
-        .collect();
-    let measured = measure(&mut entries, plan)?;
-    Ok(ThreadResult {
-        size: data.len(),
-        one: measured[0].time,
-        two: measured[1].time,
-    })
+/// The contention table's rows, in the order shown. A row is a label, whether
+/// it is the crate's own (issue 12's targets apply), and either a closure
+/// making one call on a thread's own slice ([`ContentionRow::rust`]) or a
+/// harness of its own ([`ContentionRow::new`]).
+pub fn contention_rows(funcs: &Funcs) -> Vec<ContentionRow<'_>> {
+    let python = Python::attach(|py| PythonThreads {
+        func: funcs.py_detect.clone_ref(py),
+        harness: funcs.contend.clone_ref(py),
+    });
+    vec![
+        ContentionRow::rust("py-in-mem", true, |data| Ok(funcs.detect.detect(data)?)),
+        ContentionRow::rust("PyO3 + rust-numpy, attach per call", false, |data| {
+            pyo3_numpy::detect(&funcs.py_detect, data, Array::Borrowed)
+        }),
+        ContentionRow::new("Python's own threading", false, python),
+    ]
 }

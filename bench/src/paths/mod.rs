@@ -6,7 +6,6 @@ pub mod in_mem;
 pub mod native;
 pub mod pyo3_numpy;
 pub mod python_itself;
-pub mod threads;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -26,28 +26,30 @@ pub struct Pyo3<'a> {
 
 impl Path for Pyo3<'_> {
     fn call(&mut self) -> anyhow::Result<Vec<usize>> {
-        Python::attach(|py| {
-            let input = match self.array {
-                Array::Copy => PyArray1::from_slice(py, self.data),
-                // SAFETY: the array views `self.data`, which outlives this
-                // closure; the functions benchmarked neither keep their
-                // argument past the call nor write to it, so nothing reads
-                // or writes the slice through the array after it is gone.
-                Array::Borrowed => unsafe {
-                    PyArray1::borrow_from_array(
-                        &ArrayView1::from(self.data),
-                        py.None().into_bound(py),
-                    )
-                },
-            };
-            let result = self.func.bind(py).call1((input,))?;
-            indices_of(&result)
-        })
+        detect(&self.func, self.data, self.array)
     }
 
     fn time(&mut self, calls: u64) -> anyhow::Result<Duration> {
         time_loop(calls, || self.call())
     }
+}
+
+/// One call as PyO3's users write it: attach, make the array, call, read.
+pub fn detect(func: &Py<PyAny>, data: &[f64], array: Array) -> anyhow::Result<Vec<usize>> {
+    Python::attach(|py| {
+        let input = match array {
+            Array::Copy => PyArray1::from_slice(py, data),
+            // SAFETY: the array views `data`, which outlives this closure;
+            // the functions benchmarked neither keep their argument past the
+            // call nor write to it, so nothing reads or writes the slice
+            // through the array after it is gone.
+            Array::Borrowed => unsafe {
+                PyArray1::borrow_from_array(&ArrayView1::from(data), py.None().into_bound(py))
+            },
+        };
+        let result = func.bind(py).call1((input,))?;
+        indices_of(&result)
+    })
 }
 
 /// A 1-D int64 numpy array of indices, copied out as `usize`.
