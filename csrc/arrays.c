@@ -104,7 +104,7 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     PyObject *capsule = spare_borrow_capsule;
     spare_borrow_capsule = NULL;
     /* Only a capsule of ours that nothing else holds is reused: nothing may
-     * see it re-pointed at other memory. pim_return_borrow_capsule kept it
+     * see it re-pointed at other memory. return_borrow_capsule kept it
      * only after checking it was one of ours, and nothing else holds it, so
      * its type and count are all there is to check again. */
     if (capsule != NULL && (!PyCapsule_CheckExact(capsule) || Py_REFCNT(capsule) != 1)) {
@@ -124,7 +124,9 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     return capsule;
 }
 
-void pim_return_borrow_capsule(PyObject *capsule) {
+/* Gives back a borrow capsule nothing else holds any more, for reuse by the
+ * next pim_borrow_array. capsule: owned, consumed. GIL held. */
+static void return_borrow_capsule(PyObject *capsule) {
     if (spare_borrow_capsule == NULL && Py_REFCNT(capsule) == 1) {
         spare_borrow_capsule = capsule;
     } else {
@@ -155,11 +157,75 @@ static PyObject *with_base(PyObject *arr, PyObject *base) {
     return arr;
 }
 
+/* One lent 1-D array kept, with its capsule, for the next 1-D lend of the
+ * same dtype, so the common call neither makes nor frees an array object
+ * (about 500 instructions of its 2,500). numpy has no API to re-point an
+ * array at other memory; its fields are public in numpy's headers and
+ * stable since 1.7, as move_to_copy relies on too. Guarded by the GIL. */
+static PyObject *spare_array = NULL;
+
+void pim_return_borrowed(PyObject *arr) {
+    PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
+    PyObject *base = fields->base;
+    PyArray_Descr *builtin;
+    int reusable = spare_array == NULL && fields->nd == 1 && fields->weakreflist == NULL &&
+                   fields->_buffer_info == NULL;
+    if (reusable) {
+        /* Python may have given the array another dtype (`a.dtype = ...`)
+         * during the call: keep only one that still has numpy's own. */
+        builtin = PyArray_DescrFromType(fields->descr->type_num);
+        reusable = builtin == fields->descr;
+        Py_XDECREF(builtin);
+    }
+    if (reusable) {
+        spare_array = arr; /* keeps its reference, and its capsule */
+        return;
+    }
+    /* Keep the capsule past the array, for reuse. */
+    Py_INCREF(base);
+    Py_DECREF(arr);
+    return_borrow_capsule(base);
+}
+
+/* The spare array over `len` elements of `typenum` at data, with its
+ * capsule recording them; NULL (and the spare left) if there is none of
+ * that dtype. Returns a new reference. */
+static PyObject *reuse_spare_array(const void *data, npy_intp len, int typenum) {
+    PyObject *arr = spare_array;
+    PyArrayObject_fields *fields;
+    if (arr == NULL || PyArray_DESCR((PyArrayObject *)arr)->type_num != typenum) {
+        return NULL;
+    }
+    fields = (PyArrayObject_fields *)arr;
+    if (PyCapsule_SetPointer(fields->base, (void *)data) < 0 ||
+        PyCapsule_SetContext(fields->base,
+                             (void *)(uintptr_t)(len * PyArray_ITEMSIZE((PyArrayObject *)arr))) < 0) {
+        /* Not reachable (the capsule is ours, and data not NULL); the array
+         * is left to be made anew. */
+        PyErr_Clear();
+        return NULL;
+    }
+    spare_array = NULL;
+    fields->data = (char *)data;
+    fields->dimensions[0] = len;
+    fields->strides[0] = PyArray_ITEMSIZE((PyArrayObject *)arr);
+    /* What numpy gives a new 1-D array over aligned data (a Rust slice's
+     * always is): contiguous both ways, aligned, and read-only. */
+    fields->flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+    return arr;
+}
+
 PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
                            const Py_ssize_t *strides, int typenum) {
     PyObject *base, *arr;
     char *low;
     npy_intp nbytes;
+    if (ndim == 1 && strides == NULL) {
+        arr = reuse_spare_array(data, dims[0], typenum);
+        if (arr != NULL) {
+            return arr;
+        }
+    }
     /* No NPY_ARRAY_WRITEABLE: Python sees the Rust memory read-only. */
     arr = array_over(data, ndim, dims, strides, typenum, 0);
     if (arr == NULL) {
@@ -452,14 +518,7 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
     return PIM_OTHER;
 }
 
-pim_result_kind pim_detect(PyObject *fn, PyObject *arg, pim_array_view *out) {
-    PyObject *result = PyObject_CallOneArg(fn, arg);
-    if (result == NULL) {
-        out->obj = NULL;
-        return PIM_RAISED;
-    }
-    return pim_describe_result(result, out); /* out->obj = result: ours to release */
-}
+PyObject *pim_call_one(PyObject *fn, PyObject *arg) { return PyObject_CallOneArg(fn, arg); }
 
 PyObject *pim_array_copy(PyObject *arr) {
     return PyArray_NewCopy((PyArrayObject *)arr, NPY_CORDER);

@@ -238,7 +238,28 @@ static void import_for_effect(const char *module) {
     PyErr_Clear();
 }
 
+/* sys.getswitchinterval() as pim_prepare found it, in seconds; 0 before.
+ * Written under the GIL, once per prepare; read without it. */
+static volatile double switch_interval_s = 0.0;
+
+double pim_switch_interval(void) { return switch_interval_s; }
+
+/* Records sys.getswitchinterval() for pim_switch_interval. GIL held. Never
+ * leaves an exception set. */
+static void record_switch_interval(void) {
+    PyObject *sys = PyImport_ImportModule("sys");
+    PyObject *seconds = sys ? PyObject_CallMethod(sys, "getswitchinterval", NULL) : NULL;
+    double value = seconds ? PyFloat_AsDouble(seconds) : -1.0;
+    if (value > 0.0) {
+        switch_interval_s = value;
+    }
+    Py_XDECREF(seconds);
+    Py_XDECREF(sys);
+    PyErr_Clear();
+}
+
 pim_status pim_prepare(const char *module_dir) {
+    record_switch_interval();
     if (module_dir != NULL && sys_path_add(module_dir, 0) < 0) {
         return PIM_ERR;
     }

@@ -82,6 +82,10 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
  * Returns PIM_OK, or PIM_ERR with an exception set. */
 pim_status pim_prepare(const char *module_dir);
 
+/* Python's switch interval (sys.getswitchinterval()) in seconds, as the
+ * last pim_prepare read it; 0 before any. No GIL needed. */
+double pim_switch_interval(void);
+
 /* The path of the running interpreter's python executable, as
  * "<sys.prefix>/bin/pythonX.Y", for messages about a Python the host program
  * started. GIL held. Returns an owned (malloc'ed) string, or NULL; never
@@ -135,7 +139,9 @@ int pim_npy_typenum(char kind, int itemsize);
  * to pim_borrow_release. dims: borrowed, ndim entries (0 up to numpy's
  * NPY_MAXDIMS). strides: borrowed, ndim byte strides (any numpy can express,
  * zero and negative included, each element inside the caller's memory), or
- * NULL for C order. numpy works out the contiguity flags.
+ * NULL for C order, data then aligned for the dtype (as a Rust slice is).
+ * numpy works out the contiguity flags. A 1-D C-order lend reuses the array
+ * object (and capsule) of an earlier one that nothing kept, re-pointed.
  * The array's base is a capsule the glue owns, recording the span of memory
  * the array reaches (lowest address and length) for retention.c, which can
  * then count what Python kept and move a kept array onto a copy. A capsule
@@ -162,6 +168,14 @@ typedef enum {
  * array's base is checked to be the glue's capsule before anything is taken
  * from it (numpy 1.x lets Python replace it: `data.data = ...`). */
 pim_borrow_verdict pim_borrow_release(PyObject *arr);
+
+/* Does anything but the caller hold arr (from pim_borrow_array, which the
+ * caller still holds) or its capsule, or was its base replaced? The first,
+ * fast test of pim_borrow_release, for an array lent across several calls:
+ * after a call that returns 0, nothing was kept; after 1, the caller gives
+ * the array back with pim_borrow_release, which judges. GIL held. arr:
+ * borrowed. Returns 1 or 0. */
+int pim_borrow_is_kept(PyObject *arr);
 
 /* Like pim_borrow_array, but without retention accounting: the base is one
  * capsule shared by every untracked array (made by pim_prepare), so nothing
@@ -211,11 +225,10 @@ typedef struct {
                                   order: itemsize bytes of kind `kind` */
 } pim_array_view;
 
-/* What pim_describe_result and pim_detect found. */
+/* What pim_describe_result found. */
 typedef enum {
     PIM_ARRAY = 0,    /* a numpy array: obj, data, ndim, shape, strides, itemsize,
                          kind, byteswapped and sole_owner are set */
-    PIM_RAISED = -1,  /* (pim_detect) the call raised: an exception is set */
     PIM_OTHER = -2,   /* none of the kinds below: only obj is set */
     PIM_SCALAR = 1,   /* a numpy scalar of a bool, integer, float or complex
                          dtype, or a Python bool, int (within int64 or uint64),
@@ -231,7 +244,7 @@ typedef enum {
 
 /* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed); the
  * other fields as the kind returned says. Never leaves an exception set.
- * Returns any kind but PIM_RAISED. */
+ * Returns one of the kinds above. */
 pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
@@ -239,10 +252,11 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
 void pim_describe_what(PyObject *obj, char *what, size_t size);
 
-/* The article's entry point: fn(arg), described. GIL held. fn, arg: borrowed.
- * Returns PIM_RAISED with an exception set and out->obj NULL, else
- * pim_describe_result's kind, with out->obj a new reference to the result. */
-pim_result_kind pim_detect(PyObject *fn, PyObject *arg, pim_array_view *out);
+/* The article's entry point, detect(fn, arr), as a plain call: fn(arg),
+ * without an argument tuple (the result is described by the caller, with
+ * pim_describe_result, as whatever kind it is). GIL held. fn, arg: borrowed.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *pim_call_one(PyObject *fn, PyObject *arg);
 
 /* A C-ordered copy of arr that owns its data. GIL held. arr: borrowed.
  * Returns a new reference, or NULL with an exception set. */

@@ -37,10 +37,11 @@
  * hidden from any shared object the glue ends up in. */
 #define PIM_INTERNAL __attribute__((visibility("hidden")))
 
-/* Gives back a borrow capsule, for reuse by the next pim_borrow_array if
- * nothing else holds it. capsule: owned, consumed; one of the glue's
- * (pim_is_borrow_capsule, checked by the caller). GIL held. (arrays.c) */
-PIM_INTERNAL void pim_return_borrow_capsule(PyObject *capsule);
+/* Gives back a lent array that nothing else holds, nor its capsule (checked
+ * by the caller, pim_borrow_release's fast path): kept, with its capsule,
+ * for the next 1-D lend if it can be re-pointed, else freed (its capsule
+ * kept for reuse). arr: owned, consumed. GIL held. (arrays.c) */
+PIM_INTERNAL void pim_return_borrowed(PyObject *arr);
 
 /* 1 if obj (borrowed; may be NULL) is a borrow capsule the glue made, else 0.
  * GIL held. (arrays.c) */

@@ -25,7 +25,6 @@ static const struct {
     VALUE(PIM_BORROW_PINNED),
     TYPE(pim_result_kind),
     VALUE(PIM_ARRAY),
-    VALUE(PIM_RAISED),
     VALUE(PIM_OTHER),
     VALUE(PIM_SCALAR),
     VALUE(PIM_NONE),

@@ -449,6 +449,11 @@ static int only_safe_holders(PyObject *arr, PyObject *base) {
     return safe;
 }
 
+int pim_borrow_is_kept(PyObject *arr) {
+    PyObject *base = PyArray_BASE((PyArrayObject *)arr);
+    return !pim_is_borrow_capsule(base) || is_retained(arr, base);
+}
+
 pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
@@ -458,10 +463,8 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
         base = NULL; /* replaced by Python (numpy 1.x): see the top */
     }
     if (base != NULL && !is_retained(arr, base)) {
-        /* The common case: keep the capsule past the array, for reuse. */
-        Py_INCREF(base);
-        Py_DECREF(arr);
-        pim_return_borrow_capsule(base);
+        /* The common case: the array, or its capsule, is kept for reuse. */
+        pim_return_borrowed(arr);
         return PIM_BORROW_FREE;
     }
     /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the

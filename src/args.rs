@@ -72,6 +72,8 @@ pub(crate) mod sealed {
         Value(Scalar<'a>),
         /// Values made into a Python tuple for the call (`axis=(0, 2)`).
         Tuple(Vec<Scalar<'a>>),
+        /// An array lent for a held-GIL scope ([`crate::GilScope::lend`]).
+        Lent(&'a crate::scope::LentSlot),
     }
 
     /// The part of [`IntoArg`](super::IntoArg) that only this crate sees.

@@ -93,6 +93,21 @@ impl<'a> RustArray<'a> {
         }
     }
 
+    /// The same array, its borrow's lifetime erased, for a held-GIL scope
+    /// that keeps it past the borrow checker's sight.
+    ///
+    /// # Safety
+    /// The caller gives back every numpy array made over it before the
+    /// borrow `'a` ends.
+    pub(crate) unsafe fn erase_lifetime(self) -> RustArray<'static> {
+        RustArray {
+            data: self.data,
+            typenum: self.typenum,
+            layout: self.layout,
+            _borrow: PhantomData,
+        }
+    }
+
     /// Makes the numpy array over this memory with `make` (`pim_borrow_array` or
     /// `pim_borrow_array_untracked`, which share a signature).
     ///
@@ -173,6 +188,26 @@ impl<'a> BorrowedArray<'a> {
     /// The array, for passing to a call.
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
         self.arr.map_or(std::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// Whether anything in Python may still hold the array (a count is off):
+    /// the fast test of [`release`](Self::release), for an array lent to
+    /// several calls, which must be released, to be judged, when it says so.
+    pub(crate) fn is_kept(&self, _gil: &Gil) -> bool {
+        match self.arr {
+            // SAFETY: `_gil` proves the GIL is held; the array is live (we
+            // hold it) and came from pim_borrow_array.
+            Some(arr) => unsafe { raw::pim_borrow_is_kept(arr.as_ptr()) != 0 },
+            None => false,
+        }
+    }
+
+    /// [`release`](Self::release), naming `lent_to` if the process must be
+    /// stopped.
+    pub(crate) fn release_to(mut self, _gil: &Gil, lent_to: &str) -> Release {
+        let arr = self.arr.take();
+        // SAFETY: `_gil` proves the GIL is held.
+        unsafe { release_held(arr, lent_to) }
     }
 
     /// Gives back the crate's reference and checks that Python kept nothing

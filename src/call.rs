@@ -3,6 +3,8 @@
 //! it. The result goes to [`crate::from_result`] as whatever type the caller
 //! asked for; nothing here knows the types.
 
+use std::cell::UnsafeCell;
+
 use pyo3_ffi::PyObject;
 
 use crate::args::{tuple_of, Arg, IntoArg, Scalar};
@@ -14,6 +16,7 @@ use crate::function::Function;
 use crate::glue::{self, Gil, StrongRef};
 use crate::object::Held;
 use crate::owned::OwnedArray;
+use crate::scope::LentSlot;
 use crate::view::ResultView;
 
 impl Function {
@@ -73,11 +76,11 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn call_owned<I: OwnedArray, R: FromResult>(&self, input: I) -> Result<R, Error> {
-        let gil = self.python.gil()?;
+        let gil = self.python.gil_for_call(&self.stats)?;
         let array = input.into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
         // SAFETY: `array` is a live object we own for the call.
-        let result = unsafe { glue::detect(&gil, &self.func, array.as_ptr()) };
+        let result = unsafe { glue::call_one(&gil, &self.func, array.as_ptr()) };
         drop(array);
         self.convert(&gil, result.map_err(Error::Python)?)
     }
@@ -106,7 +109,7 @@ impl Function {
         &self,
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil()?;
+        let gil = self.python.gil_for_call(&self.stats)?;
         match input.into_arg() {
             Arg::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
@@ -127,7 +130,7 @@ impl Function {
     /// Calls with `arg` (live for the call) and converts the result.
     fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
         // SAFETY: the caller keeps `arg` live for the call.
-        let result = unsafe { glue::detect(gil, &self.func, arg) };
+        let result = unsafe { glue::call_one(gil, &self.func, arg) };
         self.convert(gil, result.map_err(Error::Python)?)
     }
 
@@ -178,35 +181,53 @@ impl Function {
         kwargs: &[(&str, Arg<'a>)],
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil()?;
-        let total = args.len() + kwargs.len();
-        // One argument (the common case) goes without a heap allocation.
-        let mut made_one = None;
-        let mut made_many = Vec::new();
+        if let ([arg], []) = (args, kwargs) {
+            return self.invoke_one(arg, finish);
+        }
+        let gil = self.python.gil_for_call(&self.stats)?;
+        let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
         for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
             match PyArg::new(&gil, arg, &self.name) {
-                Ok(made) if total == 1 => made_one = Some(made),
-                Ok(made) => made_many.push(made),
+                Ok(one) => made.push(one),
                 Err(exception) => {
                     outcome = Err(Error::Python(exception));
                     break;
                 }
             }
         }
-        let made = match &made_one {
-            Some(one) => std::slice::from_ref(one),
-            None => &made_many[..],
-        };
         let outcome = outcome
-            .and_then(|()| self.call_made(&gil, made, kwargs))
+            .and_then(|()| self.call_made(&gil, &made, kwargs))
             .and_then(|result| finish(&gil, result));
         // The result and any exception are released by now, so the counts
         // are exact.
         let mut moved = false;
-        for made in made_one.into_iter().chain(made_many) {
-            moved |= made.release(&gil) == Release::Moved;
+        for made in made {
+            moved |= made.release(&gil, &self.name) == Release::Moved;
         }
+        drop(gil);
+        if moved {
+            return Err(retained_error(&self.name));
+        }
+        outcome
+    }
+
+    /// [`invoke`](Self::invoke) with one positional argument, the common
+    /// call (`Outliers::detect`, `f.call(&data)`): the same steps, without
+    /// a list of arguments (the floor of a call, issue 12).
+    fn invoke_one<R>(
+        &self,
+        arg: &Arg<'_>,
+        finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let gil = self.python.gil_for_call(&self.stats)?;
+        let made = PyArg::new(&gil, arg, &self.name).map_err(Error::Python)?;
+        // SAFETY: the argument is live until released, after this call.
+        let outcome = unsafe { glue::call_one(&gil, &self.func, made.as_ptr()) }
+            .map_err(Error::Python)
+            .and_then(|result| finish(&gil, result));
+        // As in invoke: the result and any exception are released by now.
+        let moved = made.release(&gil, &self.name) == Release::Moved;
         drop(gil);
         if moved {
             return Err(retained_error(&self.name));
@@ -222,16 +243,10 @@ impl Function {
         made: &[PyArg<'_, '_>],
         kwargs: &[(&str, Arg<'_>)],
     ) -> Result<StrongRef, Error> {
-        if let ([single], []) = (made, kwargs) {
-            // SAFETY: the argument is live until released, after this call.
-            return unsafe { glue::detect(gil, &self.func, single.as_ptr()) }
-                .map_err(Error::Python);
-        }
         let kwnames = if kwargs.is_empty() {
             None
         } else {
-            let names = kwargs.iter().map(|(name, _)| Scalar::Str(name));
-            Some(tuple_of(gil, names).map_err(Error::Python)?)
+            Some(self.keywords.tuple(gil, kwargs).map_err(Error::Python)?)
         };
         let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
         let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
@@ -260,6 +275,9 @@ impl Function {
 enum PyArg<'a, 'py> {
     /// Rust memory, lent.
     Lent(BorrowedArray<'a>),
+    /// Rust memory lent for a held-GIL scope: its array, and the scope's
+    /// record of it.
+    Scoped(*mut PyObject, &'a LentSlot),
     /// A Python object made for the call.
     Made(Held<'py>),
 }
@@ -268,6 +286,7 @@ impl<'a, 'py> PyArg<'a, 'py> {
     fn new(gil: &'py Gil, arg: &Arg<'a>, lent_to: &'a str) -> Result<Self, PyException> {
         match arg {
             Arg::Array(array) => BorrowedArray::new(gil, array, lent_to).map(PyArg::Lent),
+            Arg::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
             Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
             Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
         }
@@ -276,14 +295,17 @@ impl<'a, 'py> PyArg<'a, 'py> {
     fn as_ptr(&self) -> *mut PyObject {
         match self {
             PyArg::Lent(array) => array.as_ptr(),
+            PyArg::Scoped(array, _) => *array,
             PyArg::Made(value) => value.as_ptr(),
         }
     }
 
-    /// Gives the argument back; for a lent array, with the retention rule.
-    fn release(self, gil: &Gil) -> Release {
+    /// Gives the argument back; for a lent array, with the retention rule
+    /// (a scope's array is checked, and stays lent unless Python kept it).
+    fn release(self, gil: &Gil, lent_to: &str) -> Release {
         match self {
             PyArg::Lent(array) => array.release(gil),
+            PyArg::Scoped(_, slot) => slot.after_call(gil, lent_to),
             PyArg::Made(_) => Release::Free,
         }
     }
@@ -351,5 +373,65 @@ impl<'a> Call<'_, 'a> {
     /// ```
     pub fn call_view<U: Element>(self) -> Result<ResultView<U>, Error> {
         self.call()
+    }
+}
+
+/// The keyword names of a function's last call with keywords, as the tuple a
+/// vectorcall takes them in: a loop of calls with the same keywords builds
+/// it once (issue 12: what a call rebuilds that can be kept per function is
+/// kept).
+#[derive(Default)]
+pub(crate) struct KeywordNames(UnsafeCell<Option<Keywords>>);
+
+/// Keyword names, and the tuple made of them.
+struct Keywords {
+    names: Box<[Box<str>]>,
+    tuple: StrongRef,
+}
+
+// SAFETY: the cell is only used with the GIL held (`tuple` takes `&Gil`),
+// which serializes the threads that share a Function; and no Python code
+// runs while it is borrowed (see `tuple`), so it is never borrowed twice by
+// one thread either.
+unsafe impl Sync for KeywordNames {}
+
+// A panic cannot leave the cache half-updated: it is replaced whole, with
+// nothing that can panic in between. So a Function stays usable across
+// catch_unwind, as it was before it had the cache.
+impl std::panic::RefUnwindSafe for KeywordNames {}
+
+impl KeywordNames {
+    /// The tuple of `kwargs`' names, from the cache when the last call with
+    /// keywords had the same ones.
+    fn tuple<'py>(
+        &self,
+        gil: &'py Gil,
+        kwargs: &[(&str, Arg<'_>)],
+    ) -> Result<Held<'py>, PyException> {
+        let same = |cached: &[Box<str>]| {
+            cached.len() == kwargs.len() && cached.iter().zip(kwargs).all(|(a, (b, _))| **a == **b)
+        };
+        // SAFETY: the GIL is held (`gil`); while the cell is borrowed only
+        // Rust strings are compared and a reference count is increased,
+        // which runs no Python code.
+        let cached = unsafe { &*self.0.get() }
+            .as_ref()
+            .filter(|cached| same(&cached.names))
+            // SAFETY: the cached tuple is live (the cell holds it).
+            .map(|cached| unsafe { Held::new_ref(gil, cached.tuple.as_ptr()) });
+        if let Some(tuple) = cached {
+            return Ok(tuple);
+        }
+        let tuple = tuple_of(gil, kwargs.iter().map(|(name, _)| Scalar::Str(name)))?;
+        let names = kwargs.iter().map(|(name, _)| Box::from(*name)).collect();
+        // SAFETY: the tuple is live (we hold it); one more reference for
+        // the cache.
+        let kept = unsafe { Held::new_ref(gil, tuple.as_ptr()) }.into_strong();
+        // SAFETY: the GIL is held; the old entry is moved out while the
+        // cell is borrowed, and dropped (which may free a tuple of str) only
+        // after.
+        let old = unsafe { (*self.0.get()).replace(Keywords { names, tuple: kept }) };
+        drop(old);
+        Ok(tuple)
     }
 }

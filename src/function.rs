@@ -5,9 +5,11 @@
 use std::ffi::CString;
 use std::fmt;
 
+use crate::call::KeywordNames;
 use crate::error::Error;
 use crate::glue::{self, Interpreter, StrongRef};
 use crate::runtime;
+use crate::scheduler::CallStats;
 
 /// A Python function, called on Rust arrays without copying them.
 ///
@@ -78,6 +80,10 @@ pub struct Function {
     /// `module.function`, for messages.
     pub(crate) name: String,
     pub(crate) python: Interpreter,
+    /// How long its calls take, for the scheduler.
+    pub(crate) stats: CallStats,
+    /// The keyword names of its last call with keywords.
+    pub(crate) keywords: KeywordNames,
 }
 
 impl Function {
@@ -129,6 +135,8 @@ impl Function {
             func,
             name: format!("{module}.{name}"),
             python,
+            stats: CallStats::default(),
+            keywords: KeywordNames::default(),
         }
     }
 

@@ -4,14 +4,34 @@
 //! into Rust ones (`Result`, owned `String`s, RAII) and nothing more. The GIL
 //! is a value here: functions that need it take `&Gil`.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, CStr};
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::ptr::NonNull;
 
-use pyo3_ffi::{PyGILState_Ensure, PyGILState_Release, PyGILState_STATE, PyObject};
+use pyo3_ffi::compat::PyThreadState_GetUnchecked;
+use pyo3_ffi::{
+    PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_Release,
+    PyGILState_STATE, PyObject,
+};
 
 use crate::error::{PyException, Unavailable};
+use crate::scheduler::{self, CallStats, Ticket};
 use crate::{lifecycle, raw, thread_state};
+
+thread_local! {
+    /// How many held-GIL scopes ([`crate::hold_gil`]) this thread is inside:
+    /// while above 0 it holds the GIL, and the crate's calls and references
+    /// take nothing for it.
+    static SCOPES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Is this thread inside a held-GIL scope (and so holding the GIL)?
+#[inline]
+fn in_held_scope() -> bool {
+    SCOPES.with(Cell::get) > 0
+}
 
 /// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
 /// once Python runs and is prepared. The crate never finalizes Python; a
@@ -35,16 +55,60 @@ impl Interpreter {
     /// Fails, touching nothing of Python's, once the host has finalized
     /// Python, in a child forked after start-up, and on a thread that has
     /// given its thread state back as it exits.
+    ///
+    /// Inside a held-GIL scope the GIL is this thread's already: the guard
+    /// takes nothing (only a fork since start-up is checked, one load).
     pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            return Ok(Gil::scoped());
+        }
         lifecycle::check()?;
         thread_state::enter()?;
-        // SAFETY: Python runs (checked just above); this thread has a thread
-        // state PyGILState knows, or Ensure makes one for the call; Ensure
-        // may be called from any thread, and nests.
-        let state = unsafe { PyGILState_Ensure() };
-        Ok(Gil {
-            state,
-            _not_send: PhantomData,
+        Ok(Gil::ensure())
+    }
+
+    /// Takes the GIL for one call of a function measured by `stats`: first
+    /// this thread's turn from the scheduler ([`crate::scheduler`]), then
+    /// the GIL. The guard gives the GIL back, then the turn.
+    pub(crate) fn gil_for_call(self, stats: &CallStats) -> Result<CallGil<'_>, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            return Ok(CallGil {
+                gil: Gil::scoped(),
+                _ticket: Ticket::none(),
+            });
+        }
+        lifecycle::check()?;
+        thread_state::enter()?;
+        // The turn before the GIL, never the other way round: nobody waits
+        // for the turn holding the GIL.
+        let ticket = scheduler::enter(stats);
+        Ok(CallGil {
+            gil: Gil::ensure(),
+            _ticket: ticket,
+        })
+    }
+
+    /// Holds the GIL, and the turn, until [`ScopeGil`] drops: what
+    /// [`crate::hold_gil`] runs its closure in. Nests.
+    pub(crate) fn hold(self) -> Result<ScopeGil, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            SCOPES.with(|depth| depth.set(depth.get() + 1));
+            return Ok(ScopeGil {
+                gil: Some(Gil::scoped()),
+                _ticket: Ticket::none(),
+            });
+        }
+        lifecycle::check()?;
+        thread_state::enter()?;
+        let ticket = scheduler::enter_scope();
+        let gil = Gil::ensure();
+        SCOPES.with(|depth| depth.set(1));
+        Ok(ScopeGil {
+            gil: Some(gil),
+            _ticket: ticket,
         })
     }
 }
@@ -52,15 +116,142 @@ impl Interpreter {
 /// The GIL, held by this thread until the guard drops. Not `Send`: it must be
 /// released on the thread that took it.
 pub struct Gil {
-    state: PyGILState_STATE,
+    taken: Taken,
     _not_send: PhantomData<*mut ()>,
+}
+
+/// How a [`Gil`] took the GIL, so it gives it back the same way.
+#[derive(Clone, Copy)]
+enum Taken {
+    /// PyGILState_Ensure (which nests).
+    Ensured(PyGILState_STATE),
+    /// With the thread state the crate keeps for this thread, which did not
+    /// hold the GIL: PyEval_RestoreThread, given back with SaveThread.
+    Restored,
+    /// Nothing: the thread's held-GIL scope holds it, and gives it back.
+    Scoped,
+}
+
+impl Gil {
+    /// Takes the GIL (or nests, if this thread holds it already).
+    fn ensure() -> Gil {
+        if let Some(tstate) = thread_state::kept() {
+            // SAFETY: Python runs (our callers checked); the current thread
+            // state is only read. Before 3.12 it is the GIL holder's,
+            // whichever thread that is; since, this thread's: either way it
+            // is ours only if this thread holds the GIL.
+            if unsafe { PyThreadState_GetUnchecked() } != tstate {
+                // SAFETY: tstate is this thread's own, kept by the crate, and
+                // this thread does not hold the GIL: what Ensure would do
+                // after finding it.
+                unsafe { PyEval_RestoreThread(tstate) };
+                return Gil {
+                    taken: Taken::Restored,
+                    _not_send: PhantomData,
+                };
+            }
+        }
+        // SAFETY: our callers checked that Python runs; this thread has a
+        // thread state PyGILState knows, or Ensure makes one for the call;
+        // Ensure may be called from any thread, and nests.
+        let state = unsafe { PyGILState_Ensure() };
+        Gil {
+            taken: Taken::Ensured(state),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The GIL this thread's held-GIL scope holds.
+    fn scoped() -> Gil {
+        Gil {
+            taken: Taken::Scoped,
+            _not_send: PhantomData,
+        }
+    }
 }
 
 impl Drop for Gil {
     fn drop(&mut self) {
-        // SAFETY: `state` came from PyGILState_Ensure on this thread (Gil is
-        // not Send), and guards drop in reverse order of creation.
-        unsafe { PyGILState_Release(self.state) }
+        match self.taken {
+            // SAFETY: `state` came from PyGILState_Ensure on this thread (Gil
+            // is not Send), and guards drop in reverse order of creation.
+            Taken::Ensured(state) => unsafe { PyGILState_Release(state) },
+            Taken::Restored => {
+                // SAFETY: this thread took the GIL with RestoreThread (in
+                // `ensure`, on this thread) and holds it with its own state.
+                unsafe { PyEval_SaveThread() };
+            }
+            Taken::Scoped => {}
+        }
+    }
+}
+
+/// The GIL for one call, and the call's place in the schedule: gives the
+/// GIL back first, then the turn (fields drop in order).
+pub(crate) struct CallGil<'s> {
+    gil: Gil,
+    _ticket: Ticket<'s>,
+}
+
+impl Deref for CallGil<'_> {
+    type Target = Gil;
+    fn deref(&self) -> &Gil {
+        &self.gil
+    }
+}
+
+/// The GIL and the turn held for a held-GIL scope.
+pub(crate) struct ScopeGil {
+    /// Taken out (and put back) by [`ScopeGil::released`].
+    gil: Option<Gil>,
+    _ticket: Ticket<'static>,
+}
+
+impl ScopeGil {
+    /// The GIL this scope holds.
+    pub(crate) fn gil(&self) -> &Gil {
+        self.gil.as_ref().expect("a held-GIL scope holds the GIL")
+    }
+
+    /// Runs `f` with the GIL (and the turn) given back, so other threads,
+    /// Python's own included, run meanwhile; takes them again after. Calls
+    /// inside `f` take the GIL as calls outside any scope do.
+    pub(crate) fn released<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let depth = SCOPES.with(|depth| depth.replace(0));
+        // SAFETY: this thread holds the GIL (the scope's), with its thread
+        // state current; SaveThread releases it and returns that state, which
+        // RestoreThread below takes back on this same thread.
+        let tstate = unsafe { PyEval_SaveThread() };
+        let ticket = std::mem::replace(&mut self._ticket, Ticket::none());
+        drop(ticket);
+        // Put back even if f panics: the scope's guard still needs them.
+        struct Restore<'g> {
+            tstate: *mut pyo3_ffi::PyThreadState,
+            depth: u32,
+            scope: &'g mut ScopeGil,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.scope._ticket = scheduler::enter_scope();
+                // SAFETY: tstate is this thread's, saved above.
+                unsafe { PyEval_RestoreThread(self.tstate) };
+                SCOPES.with(|depth| depth.set(self.depth));
+            }
+        }
+        let _restore = Restore {
+            tstate,
+            depth,
+            scope: self,
+        };
+        f()
+    }
+}
+
+impl Drop for ScopeGil {
+    fn drop(&mut self) {
+        SCOPES.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        // The GIL goes before the turn (fields would drop the other way).
+        drop(self.gil.take());
     }
 }
 
@@ -107,6 +298,13 @@ impl Drop for StrongRef {
             drop(gil);
         }
     }
+}
+
+/// Python's `sys.getswitchinterval()` in seconds, as start-up read it (0
+/// before).
+pub(crate) fn switch_interval() -> f64 {
+    // SAFETY: reads a double the glue wrote under the GIL at start-up.
+    unsafe { raw::pim_switch_interval() }
 }
 
 /// An owned C string from the glue, copied into a `String` (None for NULL).
@@ -284,18 +482,14 @@ pub(crate) unsafe fn call(
 ///
 /// # Safety
 /// `arg` is a live object.
-pub(crate) unsafe fn detect(
+pub(crate) unsafe fn call_one(
     gil: &Gil,
     func: &StrongRef,
     arg: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
-    let mut out = raw::pim_array_view::default();
-    // SAFETY: the GIL is held; func and arg are live; on success pim_detect
-    // returns with out.obj a new reference we own; on PIM_RAISED it is NULL.
-    unsafe {
-        raw::pim_detect(func.as_ptr(), arg, &mut out);
-        owned_or_error(gil, out.obj)
-    }
+    // SAFETY: the GIL is held; func and arg are live; pim_call_one returns a
+    // new reference, or NULL with an exception set.
+    unsafe { owned_or_error(gil, raw::pim_call_one(func.as_ptr(), arg)) }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.

@@ -101,6 +101,28 @@
 //! anything Python kept ([the retention rule](Function#the-retention-rule)),
 //! whatever its rank and strides.
 //!
+//! # Many threads, and loops of calls
+//!
+//! Calls from many threads take turns ([`scheduler`]): one thread keeps the
+//! turn across its consecutive calls for up to a switch interval, so the GIL
+//! does not change hands (and cores) on every call; long calls, which numpy
+//! runs mostly without the GIL, bypass the turn and stay parallel. A loop
+//! or a batch of calls can run under one hold of the GIL ([`hold_gil`]),
+//! with arrays lent once for all its calls ([`GilScope::lend`]):
+//!
+//! ```
+//! use py_in_mem::{hold_gil, Function};
+//!
+//! let percentile = Function::load("numpy", "percentile")?;
+//! let data: Vec<f64> = (0..=100).map(f64::from).collect();
+//! let deciles: Vec<f64> = hold_gil(|scope| {
+//!     let data = scope.lend(&data)?;
+//!     (1..10).map(|d| percentile.arg(data).arg(10.0 * d as f64).call()).collect()
+//! })?;
+//! assert_eq!(deciles[0], 10.0);
+//! # Ok::<(), py_in_mem::Error>(())
+//! ```
+//!
 //! # Layers
 //!
 //! Each in its own place: the C glue (`csrc/`: the only code that uses the
@@ -112,7 +134,8 @@
 //! [`FromResult`] in `src/from_result.rs`, reading numbers in
 //! `src/convert.rs`), and the safe API on top: loading a function
 //! (`src/function.rs`), making a call (`src/call.rs`, which knows nothing
-//! of the types), [`Outliers`].
+//! of the types), scheduling calls (`src/scheduler.rs`), the held-GIL scope
+//! (`src/scope.rs`), [`Outliers`].
 //!
 //! # Life cycle
 //!
@@ -154,6 +177,8 @@ mod outliers;
 mod owned;
 mod raw;
 mod runtime;
+pub mod scheduler;
+mod scope;
 mod thread_state;
 mod view;
 #[cfg(feature = "ndarray")]
@@ -170,6 +195,7 @@ pub use nd::{NdSlice, NdVec};
 pub use outliers::Outliers;
 pub use owned::OwnedArray;
 pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
+pub use scope::{hold_gil, GilScope, Lent};
 pub use view::ResultView;
 
 /// The `ndarray` crate this one is built with (feature `ndarray`), so its

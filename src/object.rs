@@ -36,7 +36,7 @@ impl<'py> Held<'py> {
     ///
     /// # Safety
     /// `ptr` is a live object (not NULL).
-    unsafe fn new_ref(gil: &'py Gil, ptr: *mut PyObject) -> Held<'py> {
+    pub(crate) unsafe fn new_ref(gil: &'py Gil, ptr: *mut PyObject) -> Held<'py> {
         // SAFETY: the GIL is held (`gil`) and ptr is live (caller); the new
         // reference is the one the StrongRef owns.
         unsafe {
@@ -92,7 +92,7 @@ impl<'py> Held<'py> {
             raw::pim_result_kind::PIM_LIST => Described::List,
             raw::pim_result_kind::PIM_DICT => Described::Dict,
             raw::pim_result_kind::PIM_BIG_INT => Described::BigInt,
-            raw::pim_result_kind::PIM_OTHER | raw::pim_result_kind::PIM_RAISED => Described::Other,
+            raw::pim_result_kind::PIM_OTHER => Described::Other,
         }
     }
 

@@ -34,13 +34,12 @@ pub enum pim_borrow_verdict {
     PIM_BORROW_PINNED = 2,
 }
 
-/// `pim_result_kind`: what `pim_describe_result` and `pim_detect` found.
+/// `pim_result_kind`: what `pim_describe_result` found.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(dead_code)] // the values are made by the C side
 pub enum pim_result_kind {
     PIM_ARRAY = 0,
-    PIM_RAISED = -1,
     PIM_OTHER = -2,
     PIM_SCALAR = 1,
     PIM_NONE = 2,
@@ -115,6 +114,7 @@ extern "C" {
         module_dir: *const c_char,
         err: *mut pim_error,
     ) -> pim_status;
+    pub fn pim_switch_interval() -> f64;
     pub fn pim_prepare(module_dir: *const c_char) -> pim_status;
     pub fn pim_running_python() -> *mut c_char;
     pub fn pim_flush_stdio();
@@ -142,6 +142,7 @@ extern "C" {
         typenum: c_int,
     ) -> *mut PyObject;
     pub fn pim_borrow_release(arr: *mut PyObject) -> pim_borrow_verdict;
+    pub fn pim_borrow_is_kept(arr: *mut PyObject) -> c_int;
     pub fn pim_borrow_array_untracked(
         data: *const c_void,
         ndim: c_int,
@@ -167,11 +168,7 @@ extern "C" {
     ) -> *mut PyObject;
     pub fn pim_describe_result(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
     pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
-    pub fn pim_detect(
-        func: *mut PyObject,
-        arg: *mut PyObject,
-        out: *mut pim_array_view,
-    ) -> pim_result_kind;
+    pub fn pim_call_one(func: *mut PyObject, arg: *mut PyObject) -> *mut PyObject;
     pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;
 
     #[cfg(test)]
@@ -235,7 +232,6 @@ mod tests {
         same_enum!(pim_borrow_verdict: PIM_BORROW_FREE, PIM_BORROW_MOVED, PIM_BORROW_PINNED);
         same_enum!(
             pim_result_kind: PIM_ARRAY,
-            PIM_RAISED,
             PIM_OTHER,
             PIM_SCALAR,
             PIM_NONE,

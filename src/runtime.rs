@@ -11,6 +11,7 @@ use pyo3_ffi::Py_IsInitialized;
 
 use crate::error::{Error, PyException};
 use crate::glue::{self, Interpreter};
+use crate::scheduler;
 use crate::{lifecycle, thread_state};
 
 /// The interpreter build.rs compiled against: Python takes its prefix and
@@ -119,6 +120,9 @@ fn start() -> Result<Starter, Error> {
     if unsafe { Py_IsInitialized() } != 0 {
         lifecycle::watch_python();
     }
+    if started.is_ok() {
+        scheduler::default_switch_interval(glue::switch_interval());
+    }
     started.map(|()| Starter::Crate).map_err(|cause| {
         let pythonhome = std::env::var_os("PYTHONHOME");
         Error::Init {
@@ -189,6 +193,9 @@ fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
         }),
     };
     drop(gil);
+    if ready.is_ok() {
+        scheduler::default_switch_interval(glue::switch_interval());
+    }
     let ready = HOST_PYTHON_READY.get_or_init(|| ready).clone();
     ready.map(|()| python)
 }

@@ -53,6 +53,18 @@ thread_local! {
     // `const` and without a destructor: readable until the thread is gone,
     // thread-exit destructors included.
     static THIS_THREAD: Cell<Status> = const { Cell::new(Status::Unknown) };
+    /// The state kept for this thread while its status is `Kept`; null
+    /// otherwise.
+    static KEPT: Cell<*mut PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The thread state the crate keeps for this thread, if it keeps one: a
+/// call takes the GIL with it directly (what PyGILState_Ensure does after
+/// looking it up, without the lookup and the count).
+#[inline]
+pub(crate) fn kept() -> Option<*mut PyThreadState> {
+    let tstate = KEPT.get();
+    (!tstate.is_null()).then_some(tstate)
 }
 
 /// Makes sure this thread has a Python thread state that PyGILState_Ensure
@@ -75,6 +87,8 @@ pub(crate) fn enter() -> Result<(), Unavailable> {
 /// its thread is the process's main thread, whose end is the process's).
 pub(crate) fn started_python_here() {
     THIS_THREAD.set(Status::Kept);
+    // SAFETY: Python runs; this reads this thread's PyGILState slot only.
+    KEPT.set(unsafe { PyGILState_GetThisThreadState() });
 }
 
 /// On a thread without a Python thread state: makes one and keeps it.
@@ -104,6 +118,7 @@ fn keep_if_new() {
     // thread-exit destructor.
     if unsafe { libc::pthread_setspecific(key, tstate.cast()) } == 0 {
         THIS_THREAD.set(Status::Kept);
+        KEPT.set(tstate);
     } else {
         // Out of memory for the key's slot: without the hook the state would
         // leak, so it goes now, as Release deletes a state Ensure made;
@@ -131,6 +146,7 @@ fn exit_key() -> Option<libc::pthread_key_t> {
 /// the thread state kept for it.
 unsafe extern "C" fn on_thread_exit(tstate: *mut c_void) {
     THIS_THREAD.set(Status::Exited);
+    KEPT.set(std::ptr::null_mut());
     // Once Python is finalized the state was freed with the interpreter; in
     // a forked child it belongs to the parent: either way, it is left alone.
     if lifecycle::check().is_ok() {

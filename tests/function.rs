@@ -377,3 +377,65 @@ fn a_zero_copy_result_python_can_still_reach_is_copied_first() {
     );
     assert_eq!(original_gone, [true], "the view kept Python's own array");
 }
+
+/// What a call sees of the array lent for `data`, as Python describes it.
+fn describe_lent<T: Element>(data: &[T]) -> String {
+    function("describe_lent").call::<String>(data).unwrap()
+}
+
+/// What a new lent array over `data` must look like to Python.
+fn expected_lent<T: Element + std::fmt::Display>(data: &[T], itemsize: usize) -> String {
+    let items: Vec<String> = data.iter().map(|v| v.to_string()).collect();
+    let shape = format!("({},)", data.len());
+    format!(
+        "({shape}, ({itemsize},), '{}', {}, True, True, False, True, False, 'PyCapsule', [{}])",
+        T::NUMPY_DTYPE,
+        data.as_ptr() as usize,
+        items.join(", ")
+    )
+}
+
+#[test]
+fn a_lent_array_reused_for_the_next_call_is_what_a_new_one_is() {
+    // Lends of several lengths, dtypes and addresses, one after another: the
+    // array object of one call may be re-pointed for the next, and every
+    // call must see exactly what a new array shows.
+    let a = vec![1.5, 2.5, 3.5, 4.5, 5.5];
+    let b = vec![7i32, 8, 9];
+    let c = vec![0.25f64];
+    for _ in 0..3 {
+        assert_eq!(describe_lent(&a), expected_lent(&a, 8));
+        assert_eq!(describe_lent(&b), expected_lent(&b, 4));
+        assert_eq!(describe_lent(&c), expected_lent(&c, 8));
+        assert_eq!(describe_lent(&a[1..3]), expected_lent(&a[1..3], 8));
+    }
+    // A call that changes the lent array's shape or dtype in place: the
+    // next calls still see a new-looking 1-D array of their own dtype.
+    for changer in ["reshape_in_place", "retype_in_place"] {
+        assert_eq!(function(changer).call::<i64>(&a).unwrap(), 0);
+        assert_eq!(describe_lent(&a), expected_lent(&a, 8), "after {changer}");
+        assert_eq!(describe_lent(&b), expected_lent(&b, 4), "after {changer}");
+    }
+}
+
+#[test]
+fn keyword_names_kept_between_calls_follow_each_call_s_own() {
+    // The names of the last call with keywords are kept, as the tuple Python
+    // takes them in; every call must still pass exactly its own.
+    let f = function("keywords_seen");
+    let x = [0.0];
+    for _ in 0..3 {
+        let seen: String = f.arg(&x).kwarg("a", 1).call().unwrap();
+        assert_eq!(seen, "[('a', 1)]");
+        let seen: String = f.arg(&x).kwarg("a", 2).call().unwrap();
+        assert_eq!(seen, "[('a', 2)]");
+        let seen: String = f.arg(&x).kwarg("b", 3).kwarg("a", 4).call().unwrap();
+        assert_eq!(seen, "[('a', 4), ('b', 3)]");
+        let seen: String = f.arg(&x).kwarg("b", 5).call().unwrap();
+        assert_eq!(seen, "[('b', 5)]");
+        let seen: String = f.arg(&x).kwarg("ab", 6).call().unwrap();
+        assert_eq!(seen, "[('ab', 6)]");
+        let seen: String = f.call(&x).unwrap();
+        assert_eq!(seen, "[]");
+    }
+}

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::kinds::{self, Kind, KindRow};
 use crate::contention;
+use crate::kinds::{self, Kind, KindRow};
 use crate::machine::Machine;
 use crate::suite::{Key, SizeResult};
 use crate::Config;

@@ -1,18 +1,20 @@
 //! What is measured: for each size, every path on the work and on the call
 //! alone; and the rows of the contention table.
 
+use std::time::Duration;
+
 use py_in_mem::Outliers;
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
 use crate::contention::python_threads::PythonThreads;
-use crate::contention::Row as ContentionRow;
+use crate::contention::{rust_threads, Contender, Input, Row as ContentionRow, Segment};
 use crate::data::Case;
 use crate::huge::{self, HugeCopy};
 use crate::paths::grpc::proto::outliers_client::OutliersClient;
 use crate::paths::grpc::{Grpc, Method};
-use crate::paths::in_mem::InMem;
+use crate::paths::in_mem::{InMem, InMemHeldGil};
 use crate::paths::native::Native;
 use crate::paths::pyo3_numpy::{self, Array, Pyo3};
 use crate::paths::python_itself::PythonItself;
@@ -137,6 +139,14 @@ pub fn measure_size(
                 data,
             }),
         ));
+        paths.push((
+            Key::InMemHeldGil,
+            call_only,
+            Box::new(InMemHeldGil {
+                func: outliers,
+                data,
+            }),
+        ));
         if let (Some(huge), false) = (&huge, call_only) {
             let path = InMem {
                 func: outliers,
@@ -213,13 +223,51 @@ pub fn measure_size(
 /// it is the crate's own (issue 12's targets apply), and either a closure
 /// making one call on a thread's own slice ([`ContentionRow::rust`]) or a
 /// harness of its own ([`ContentionRow::new`]).
+/// py-in-mem's `Outliers::detect`, with the crate's scheduler switched on
+/// or off for the segment (a process-wide switch, put back on after).
+struct InMemScheduled<'f> {
+    funcs: &'f Funcs,
+    scheduler: bool,
+}
+
+impl Contender for InMemScheduled<'_> {
+    fn run(
+        &self,
+        case: &Case,
+        input: Input,
+        threads: usize,
+        time: Duration,
+    ) -> anyhow::Result<Segment> {
+        py_in_mem::scheduler::set_enabled(self.scheduler);
+        let detect = |data: &[f64]| Ok(self.funcs.detect.detect(data)?);
+        let segment = rust_threads::run(&detect, &case.data, input, &case.expected, threads, time);
+        py_in_mem::scheduler::set_enabled(true);
+        segment
+    }
+}
+
 pub fn contention_rows(funcs: &Funcs) -> Vec<ContentionRow<'_>> {
     let python = Python::attach(|py| PythonThreads {
         func: funcs.py_detect.clone_ref(py),
         harness: funcs.contend.clone_ref(py),
     });
     vec![
-        ContentionRow::rust("py-in-mem", true, |data| Ok(funcs.detect.detect(data)?)),
+        ContentionRow::new(
+            "py-in-mem, scheduler on",
+            true,
+            InMemScheduled {
+                funcs,
+                scheduler: true,
+            },
+        ),
+        ContentionRow::new(
+            "py-in-mem, scheduler off",
+            false,
+            InMemScheduled {
+                funcs,
+                scheduler: false,
+            },
+        ),
         ContentionRow::rust("PyO3 + rust-numpy, attach per call", false, |data| {
             pyo3_numpy::detect(&funcs.py_detect, data, Array::Borrowed)
         }),

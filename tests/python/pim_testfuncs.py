@@ -491,3 +491,43 @@ def address_and_strides(x):
     """Where numpy sees the input, in bytes: address of element [0, ...] and strides."""
     return (x.__array_interface__["data"][0], list(x.strides), x.flags.writeable,
             x.flags.c_contiguous, x.flags.f_contiguous)
+
+
+# --- the lent array itself: what a call sees, reused or new -----------------------
+
+
+def describe_lent(x):
+    """Everything about the lent array a call could depend on."""
+    f = x.flags
+    return repr(
+        (
+            x.shape,
+            x.strides,
+            str(x.dtype),
+            x.__array_interface__["data"][0],
+            f.c_contiguous,
+            f.f_contiguous,
+            f.writeable,
+            f.aligned,
+            f.owndata,
+            type(x.base).__name__,
+            x.tolist(),
+        )
+    )
+
+
+def reshape_in_place(x):
+    """Changes the lent array's shape in place (numpy allows it)."""
+    x.shape = (1, x.size)
+    return 0
+
+
+def retype_in_place(x):
+    """Gives the lent array another dtype in place (numpy allows it)."""
+    x.dtype = np.dtype(x.dtype).newbyteorder()
+    return 0
+
+
+def keywords_seen(x, **kw):
+    """The keyword arguments a call got, sorted, as text."""
+    return repr(sorted(kw.items()))
