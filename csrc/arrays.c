@@ -164,6 +164,22 @@ static PyObject *with_base(PyObject *arr, PyObject *base) {
  * stable since 1.7, as move_to_copy relies on too. Guarded by the GIL. */
 static PyObject *spare_array = NULL;
 
+/* numpy's own descriptor of type_num (borrowed, kept for good: numpy's
+ * builtin descriptors are never freed), looked up once; NULL for a type
+ * number outside numpy's builtin ones. GIL held. */
+static PyArray_Descr *builtin_descr(int type_num) {
+    /* Type numbers below NPY_USERDEF are numpy's own (in 1.x and 2.x). */
+    static PyArray_Descr *known[NPY_USERDEF];
+    if (type_num < 0 || type_num >= NPY_USERDEF) {
+        return NULL;
+    }
+    if (known[type_num] == NULL) {
+        known[type_num] = PyArray_DescrFromType(type_num); /* a reference kept */
+        PyErr_Clear();
+    }
+    return known[type_num];
+}
+
 void pim_return_borrowed(PyObject *arr) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     PyObject *base = fields->base;
@@ -173,9 +189,8 @@ void pim_return_borrowed(PyObject *arr) {
     if (reusable) {
         /* Python may have given the array another dtype (`a.dtype = ...`)
          * during the call: keep only one that still has numpy's own. */
-        builtin = PyArray_DescrFromType(fields->descr->type_num);
-        reusable = builtin == fields->descr;
-        Py_XDECREF(builtin);
+        builtin = builtin_descr(fields->descr->type_num);
+        reusable = builtin != NULL && builtin == fields->descr;
     }
     if (reusable) {
         spare_array = arr; /* keeps its reference, and its capsule */

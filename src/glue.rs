@@ -9,6 +9,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use pyo3_ffi::compat::PyThreadState_GetUnchecked;
 use pyo3_ffi::{
@@ -83,9 +84,11 @@ impl Interpreter {
         thread_state::enter()?;
         // The turn before the GIL, never the other way round: nobody waits
         // for the turn holding the GIL.
-        let ticket = scheduler::enter(stats);
+        let mut ticket = scheduler::enter(stats);
+        let gil = Gil::ensure();
+        ticket.start_timing();
         Ok(CallGil {
-            gil: Gil::ensure(),
+            gil,
             _ticket: ticket,
         })
     }
@@ -493,8 +496,24 @@ pub(crate) unsafe fn call_one(
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.
+/// Looked up in the glue once per kind and size (every lend needs one).
 pub(crate) fn npy_typenum(kind: u8, itemsize: usize) -> Option<libc::c_int> {
-    // SAFETY: a pure lookup of numpy's constants; no Python state involved.
-    let typenum = unsafe { raw::pim_npy_typenum(kind as c_char, itemsize as libc::c_int) };
+    const KINDS: [u8; 5] = [b'b', b'i', b'u', b'f', b'c'];
+    const SIZES: usize = 17; // itemsizes 0..=16
+    static TABLE: OnceLock<[[libc::c_int; SIZES]; KINDS.len()]> = OnceLock::new();
+    let k = KINDS.iter().position(|&known| known == kind)?;
+    if itemsize >= SIZES {
+        return None;
+    }
+    let table = TABLE.get_or_init(|| {
+        KINDS.map(|kind| {
+            std::array::from_fn(|size| {
+                // SAFETY: a pure lookup of numpy's constants; no Python
+                // state involved.
+                unsafe { raw::pim_npy_typenum(kind as c_char, size as libc::c_int) }
+            })
+        })
+    });
+    let typenum = table[k][itemsize];
     (typenum >= 0).then_some(typenum)
 }

@@ -34,11 +34,12 @@
 //!   threads' calls.
 //! - **What numpy runs in parallel stays parallel.** numpy gives the GIL up
 //!   inside its loops over large arrays, so long calls of two threads
-//!   overlap; serializing them would halve that. Each [`Function`] measures
-//!   its calls (sampled, wall time, under the turn) and a function whose
-//!   calls average the long-call threshold (100 µs by default; see
+//!   overlap; serializing them would halve that. Each [`Function`] times
+//!   its calls (two in 64, and every call after a long one, from when they
+//!   have the turn and the GIL until they give the GIL back), and a function whose recent timed calls
+//!   mostly take the long-call threshold (100 µs by default; see
 //!   [`set_long_call`]) or more bypasses the turn, one call in 32 excepted,
-//!   which runs under the turn to measure it again. Measured here on 2 cores
+//!   which runs under the turn to be timed again. Measured here on 2 cores
 //!   (issue 12's notes): at 57 µs a call the turn was better at 2 and 4
 //!   threads, at 88 µs it was better at 4 threads and worse at 2, at 162 µs
 //!   bypassing was better at both.
@@ -49,7 +50,7 @@
 //!   bounded: when the owner stays inside one call for a whole interval (a
 //!   call that waits for another thread's call, say), every waiter goes to
 //!   the GIL directly until that call ends, and no thread waits for the turn
-//!   more than two intervals in any case.
+//!   more than four intervals in any case.
 //!
 //! Python threads of the host, and calls that bypass the turn, take the GIL
 //! as before: CPython's own switching shares it with the turn's owner.
@@ -73,13 +74,19 @@ pub const IDLE_GRACE: Duration = Duration::from_micros(10);
 /// the kernel may add its timer slack, 50 µs by default, to each).
 const POLL: Duration = Duration::from_micros(100);
 
+/// No call waits for the turn longer than this many switch intervals: past
+/// it, it goes to the GIL directly (a safety net; the rules above serve a
+/// waiter within about one interval).
+const MAX_WAIT_INTERVALS: u32 = 4;
+
 /// One call in this many of a long function runs under the turn, to measure
 /// it again.
 const PROBE_EVERY: u32 = 32;
 
-/// Of every 16 calls a thread makes, the first two are timed: the first's
+/// Of every 64 calls a thread makes, the first two are timed (a clock read
+/// costs about 25 ns here, a sixth of a call): the first's
 /// end and the second's start give the gap between calls.
-const SAMPLE_EVERY: u32 = 16;
+const SAMPLE_EVERY: u32 = 64;
 
 // ---- Settings -----------------------------------------------------------------
 
@@ -171,8 +178,8 @@ pub(crate) fn default_switch_interval(seconds: f64) {
     }
 }
 
-/// Sets the long-call threshold: a function whose calls average this long or
-/// more bypasses the turn, so that calls which numpy runs mostly without the
+/// Sets the long-call threshold: a function whose timed calls mostly take
+/// this long or more bypasses the turn, so that calls which numpy runs mostly without the
 /// GIL still run in parallel (100 µs by default; see the module's docs for
 /// the measurements behind it).
 ///
@@ -266,6 +273,8 @@ struct Local {
     last_exit: Cell<Option<Instant>>,
     /// Moving average of the sampled gaps between calls, in ns.
     gap_ns: Cell<u64>,
+    /// When this thread last got the turn.
+    turn_since: Cell<Option<Instant>>,
 }
 
 thread_local! {
@@ -276,6 +285,7 @@ thread_local! {
             calls: Cell::new(0),
             last_exit: Cell::new(None),
             gap_ns: Cell::new(0),
+            turn_since: Cell::new(None),
         }
     };
     // Gives the turn back when its thread exits holding it.
@@ -331,43 +341,54 @@ fn give_up(token: u32) {
 
 // ---- What each function measures ---------------------------------------------------
 
-/// How long a [`Function`](crate::Function)'s calls take, measured under
-/// the turn: it decides whether the function takes the turn at all.
+/// How long a [`Function`](crate::Function)'s calls take, measured while
+/// they hold the GIL under the turn: it decides whether the function takes
+/// the turn at all.
+///
+/// A vote, not an average: each sampled call votes long (the threshold or
+/// more) or short, and the function changes sides only when most recent
+/// votes agree, so one slow call (the first, which warms caches and imports,
+/// or one the host's Python threads interrupted) does not send a short
+/// function around the turn, where it would meet contention and look long.
 #[derive(Default)]
 pub(crate) struct CallStats {
-    /// Moving average of the sampled calls, in ns.
-    average_ns: AtomicU64,
-    /// Calls bypass the turn (the average is the threshold or more).
+    /// Up by one for a long sample, down by one for a short one, within
+    /// 0..=[`VOTES_MAX`].
+    votes: AtomicU32,
+    /// Calls bypass the turn.
     long: AtomicBool,
     /// Counts calls while long, to probe one in [`PROBE_EVERY`].
     probes: AtomicU32,
 }
 
+const VOTES_MAX: u32 = 8;
+/// Long from this many votes up, short again from [`SHORT_AT`] down.
+const LONG_AT: u32 = 6;
+const SHORT_AT: u32 = 2;
+
 impl CallStats {
     fn record(&self, took: Duration) {
-        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        let old = self.average_ns.load(Ordering::Relaxed);
-        // A quarter of the way to each sample; the first one counts whole.
-        let average = if old == 0 {
-            sample
-        } else {
-            old - old / 4 + sample / 4
-        };
-        self.average_ns.store(average, Ordering::Relaxed);
         let threshold = LONG_CALL_NS.load(Ordering::Relaxed);
-        // A little hysteresis, so a function near the threshold does not
-        // flip at every sample.
-        if average >= threshold {
+        let long_sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX) >= threshold;
+        // Threads may race here; a lost vote only delays a change of side.
+        let votes = self.votes.load(Ordering::Relaxed);
+        let votes = if long_sample {
+            (votes + 1).min(VOTES_MAX)
+        } else {
+            votes.saturating_sub(1)
+        };
+        self.votes.store(votes, Ordering::Relaxed);
+        if votes >= LONG_AT {
             self.long.store(true, Ordering::Relaxed);
-        } else if average < threshold - threshold / 4 {
+        } else if votes <= SHORT_AT {
             self.long.store(false, Ordering::Relaxed);
         }
     }
 
-    /// The measured average, for tests and the docs.
+    /// Whether the function's calls bypass the turn (for tests).
     #[cfg(test)]
-    fn average(&self) -> Duration {
-        Duration::from_nanos(self.average_ns.load(Ordering::Relaxed))
+    fn is_long(&self) -> bool {
+        self.long.load(Ordering::Relaxed)
     }
 }
 
@@ -379,18 +400,33 @@ impl CallStats {
 pub(crate) struct Ticket<'s> {
     /// The turn is this thread's for the call (it owns the word).
     owner: Option<u32>,
-    /// When a sampled call started.
+    /// The call is timed ([`Ticket::start_timing`]).
+    sampled: bool,
+    /// When a timed call took the GIL.
     started: Option<Instant>,
+    /// The call's end is marked, for the gap to the thread's next call.
+    marks_end: bool,
     stats: Option<&'s CallStats>,
     _not_send: PhantomData<*mut ()>,
 }
 
 impl Ticket<'_> {
+    /// The call has the GIL: a sampled call is timed from now. Neither the
+    /// wait for the turn nor for the GIL is the function's: counted in, they
+    /// would make a short function look long under contention.
+    pub(crate) fn start_timing(&mut self) {
+        if self.sampled {
+            self.started = Some(Instant::now());
+        }
+    }
+
     /// A call that takes the GIL directly.
     pub(crate) fn none() -> Ticket<'static> {
         Ticket {
             owner: None,
+            sampled: false,
             started: None,
+            marks_end: false,
             stats: None,
             _not_send: PhantomData,
         }
@@ -410,18 +446,16 @@ pub(crate) fn enter(stats: &CallStats) -> Ticket<'_> {
         local.calls.set(calls);
         let probing = stats.long.load(Ordering::Relaxed)
             && stats.probes.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0;
-        let sampled = probing || calls % SAMPLE_EVERY < 2;
-        let started = if sampled {
-            let now = Instant::now();
+        // The first call of a sampled pair marks its end; the second
+        // measures the gap from it.
+        let (first, second) = (calls % SAMPLE_EVERY == 0, calls % SAMPLE_EVERY == 1);
+        if second {
             if let Some(last) = local.last_exit.take() {
-                let gap = u64::try_from(now.duration_since(last).as_nanos()).unwrap_or(u64::MAX);
+                let gap = u64::try_from(last.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let old = local.gap_ns.get();
                 local.gap_ns.set(old - old / 4 + gap / 4);
             }
-            Some(now)
-        } else {
-            None
-        };
+        }
         let loose = local.gap_ns.get() > IDLE_GRACE.as_nanos() as u64;
         let long = stats.long.load(Ordering::Relaxed) && !probing;
         let owner = if loose || long {
@@ -439,7 +473,12 @@ pub(crate) fn enter(stats: &CallStats) -> Ticket<'_> {
         }
         Ticket {
             owner,
-            started,
+            // A function with a recent long call is timed at every call until
+            // the vote settles, so a long function is found within a few
+            // calls, not dozens.
+            sampled: probing || first || second || stats.votes.load(Ordering::Relaxed) > 0,
+            started: None,
+            marks_end: first,
             stats: Some(stats),
             _not_send: PhantomData,
         }
@@ -457,7 +496,9 @@ pub(crate) fn enter_scope() -> Ticket<'static> {
     let owner = LOCAL.with(|local| acquire(token(local)));
     Ticket {
         owner,
+        sampled: false,
         started: None,
+        marks_end: false,
         stats: None,
         _not_send: PhantomData,
     }
@@ -473,21 +514,43 @@ impl Drop for Ticket<'_> {
             if let (Some(stats), Some(_)) = (self.stats, self.owner) {
                 stats.record(ended.duration_since(started));
             }
-            let _ = LOCAL.try_with(|local| local.last_exit.set(Some(ended)));
+            if self.marks_end {
+                let _ = LOCAL.try_with(|local| local.last_exit.set(Some(ended)));
+            }
         }
     }
 }
 
-/// The owner `token` is outside its call again.
+/// The owner `token` is outside its call again; it hands the turn over if
+/// its share of the interval is used up.
 fn leave(token: u32) {
     let word = WORD.load(Ordering::Relaxed);
     if owner_of(word) == token && in_call(word) {
         // Only the owner changes a word that shows it inside a call.
         WORD.store(pack(token, count_of(word) + 1, false), Ordering::Release);
     }
-    if HANDOFF.load(Ordering::Relaxed) {
+    let waiting = WAITING.load(Ordering::Relaxed);
+    if waiting > 0 && (HANDOFF.load(Ordering::Relaxed) || share_used_up(waiting)) {
         hand_over(token);
     }
+}
+
+/// Has this thread had the turn for its share of the interval, with
+/// `waiting` threads waiting? The shares of the owner and of the waiters
+/// ahead of the last one add up to less than an interval, so that the last
+/// is served within one, hand-overs included.
+fn share_used_up(waiting: u32) -> bool {
+    let since = LOCAL
+        .try_with(|local| local.turn_since.get())
+        .ok()
+        .flatten();
+    since.is_none_or(|since| since.elapsed() >= interval() / (waiting + 1))
+}
+
+/// This thread has just got the turn.
+fn got_turn(token: u32) -> Option<u32> {
+    let _ = LOCAL.try_with(|local| local.turn_since.set(Some(Instant::now())));
+    Some(token)
 }
 
 /// The turn for `token`, at once if free or already its own; else after
@@ -495,21 +558,29 @@ fn leave(token: u32) {
 fn acquire(token: u32) -> Option<u32> {
     let word = WORD.load(Ordering::Relaxed);
     let owner = owner_of(word);
-    if owner == token || owner == 0 {
+    if owner == token {
         if in_call(word) {
             // A call nested in a call of this thread (a Python callback
             // calling the crate): it holds the GIL already.
             return None;
         }
+        // The owner's common case, a plain store: no waiter changes a word
+        // it has not seen unchanged for IDLE_GRACE, so a race with one is
+        // rare, and harmless (the turn is advisory): the waiter's takeover
+        // is then overwritten, and its call contends for the GIL once.
+        WORD.store(word | 1, Ordering::Relaxed);
+        return Some(token);
+    }
+    if owner == 0 {
         let taken = pack(token, count_of(word), true);
         if WORD
             .compare_exchange(word, taken, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Some(token);
+            return got_turn(token);
         }
     }
-    wait_for_turn(token)
+    wait_for_turn(token).and_then(got_turn)
 }
 
 /// Does this thread hold the GIL (a host's thread, or a Python thread)?
@@ -572,16 +643,22 @@ fn wait_for_turn(token: u32) -> Option<u32> {
     let arrived = Instant::now();
     let mut seen = WORD.load(Ordering::Acquire);
     let mut stuck_since: Option<Instant> = None;
+    // Since when this waiter is the first: its share of the interval counts
+    // from then, so that each waiter's turn comes within about an interval
+    // of its arrival (the shares of those ahead of it add up to one).
+    let mut first_since: Option<Instant> = None;
     loop {
         let first = is_first(&me);
+        if first && first_since.is_none() {
+            first_since = Some(Instant::now());
+        }
         thread::park_timeout(if first { POLL } else { interval() });
         match me.state.load(Ordering::Acquire) {
             GRANTED => return Some(token),
             RELEASED => return None,
             _ => {}
         }
-        let waited = arrived.elapsed();
-        if !is_enabled() || waited >= 2 * interval() {
+        if !is_enabled() || arrived.elapsed() >= MAX_WAIT_INTERVALS * interval() {
             return leave_queue(&me);
         }
         if !is_first(&me) {
@@ -609,8 +686,10 @@ fn wait_for_turn(token: u32) -> Option<u32> {
         } else {
             stuck_since = None;
         }
+        // The owner hands over when its share is used up; this asks it to,
+        // in case it got the turn without this thread seeing (a takeover).
         let waiters = WAITING.load(Ordering::Relaxed).max(1);
-        if waited >= interval() / waiters {
+        if first_since.is_some_and(|since| since.elapsed() >= interval() / waiters) {
             HANDOFF.store(true, Ordering::Relaxed);
         }
         seen = word;
@@ -705,23 +784,29 @@ mod tests {
     }
 
     #[test]
-    fn a_function_becomes_long_and_short_again_with_hysteresis() {
+    fn a_function_changes_sides_only_when_most_recent_calls_agree() {
         let stats = CallStats::default();
-        stats.record(Duration::from_micros(20));
-        assert_eq!(stats.average(), Duration::from_micros(20));
-        assert!(!stats.long.load(Ordering::Relaxed));
-        for _ in 0..8 {
-            stats.record(Duration::from_micros(400));
+        let (short, long) = (Duration::from_micros(20), Duration::from_micros(400));
+        // One or two slow calls among short ones: still short.
+        for sample in [long, long, short, long, short, short] {
+            stats.record(sample);
+            assert!(!stats.is_long(), "{sample:?}");
         }
-        assert!(stats.long.load(Ordering::Relaxed), "{:?}", stats.average());
-        // Just under the threshold: still long (hysteresis).
-        for _ in 0..40 {
-            stats.record(Duration::from_micros(90));
+        // Long calls in a row: long after enough of them.
+        let mut became = None;
+        for n in 1..=8 {
+            stats.record(long);
+            if stats.is_long() && became.is_none() {
+                became = Some(n);
+            }
         }
-        assert!(stats.long.load(Ordering::Relaxed), "{:?}", stats.average());
-        for _ in 0..40 {
-            stats.record(Duration::from_micros(10));
+        assert_eq!(became, Some(6));
+        // A few short probes do not flip it back; most of them do.
+        for _ in 0..5 {
+            stats.record(short);
         }
-        assert!(!stats.long.load(Ordering::Relaxed), "{:?}", stats.average());
+        assert!(stats.is_long());
+        stats.record(short);
+        assert!(!stats.is_long());
     }
 }

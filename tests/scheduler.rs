@@ -163,7 +163,7 @@ fn a_thread_that_errors_or_dies_holding_the_turn_stalls_nobody() {
         }
     });
     // 1,200 calls of about 15 µs: well under a second, unless a thread
-    // waited for a turn nobody gives back (each wait is cut off at two
+    // waited for a turn nobody gives back (each wait is cut off at four
     // switch intervals, so even then it ends; this bound only catches a
     // scheduler that stopped handing the turn on).
     assert!(
@@ -257,6 +257,7 @@ fn long_calls_of_two_threads_run_at_the_same_time() {
     });
     let result: Vec<i64> = overlapping.call(&[0.0]).unwrap();
     let (pairs, calls) = (result[0], result[1]);
+    eprintln!("{pairs} pairs of 80 calls of 3 ms overlapped");
     assert_eq!(calls, 80);
     // A 3 ms call is long (over 100 µs): it bypasses the turn, so the two
     // threads' calls overlap (one in 32 still runs under the turn, to be

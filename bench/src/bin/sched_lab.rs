@@ -927,6 +927,45 @@ fn floor_pyo3(funcs: &Funcs, data: &[f64], n: u64) {
     }
 }
 
+fn floorcmp(o: &Opts) -> anyhow::Result<()> {
+    let funcs = load()?;
+    let data = vec![0.5; 1_000];
+    funcs.constant.detect(&data)?;
+    pyo3_call(&funcs.py_const, &data)?;
+    let n = o.calls;
+    let per = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    let mut on = Vec::new();
+    let mut off = Vec::new();
+    let mut pyo3 = Vec::new();
+    for _ in 0..41 {
+        py_in_mem::scheduler::set_enabled(true);
+        on.push(per(&|| floor_inmem(&funcs, &data, n)));
+        py_in_mem::scheduler::set_enabled(false);
+        off.push(per(&|| floor_inmem(&funcs, &data, n)));
+        py_in_mem::scheduler::set_enabled(true);
+        pyo3.push(per(&|| floor_pyo3(&funcs, &data, n)));
+    }
+    let med = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio = |a: &Vec<f64>, b: &Vec<f64>| med(&a.iter().zip(b).map(|(x, y)| x / y).collect());
+    println!(
+        "median ns: on {:.1}, off {:.1}, pyo3 {:.1}; on/pyo3 {:.3}, off/pyo3 {:.3}",
+        med(&on),
+        med(&off),
+        med(&pyo3),
+        ratio(&on, &pyo3),
+        ratio(&off, &pyo3)
+    );
+    Ok(())
+}
+
 fn floor(o: &Opts) -> anyhow::Result<()> {
     let funcs = load()?;
     let data = vec![0.5; 1_000];
@@ -1165,6 +1204,7 @@ fn main() -> anyhow::Result<()> {
         "contend" => contend(&o),
         "gil" => gil(&o),
         "floor" => floor(&o),
+        "floorcmp" => floorcmp(&o),
         "pythread" => pythread(&o),
         "hostgil" => hostgil(&o),
         "crosswait" => crosswait(&o),
