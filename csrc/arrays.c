@@ -163,6 +163,9 @@ static PyObject *with_base(PyObject *arr, PyObject *base) {
  * array at other memory; its fields are public in numpy's headers and
  * stable since 1.7, as move_to_copy relies on too. Guarded by the GIL. */
 static PyObject *spare_array = NULL;
+/* The span the spare array's capsule records (what it was lent over). */
+static const void *spare_data = NULL;
+static npy_intp spare_nbytes = -1;
 
 /* numpy's own descriptor of type_num (borrowed, kept for good: numpy's
  * builtin descriptors are never freed), looked up once; NULL for a type
@@ -194,6 +197,11 @@ void pim_return_borrowed(PyObject *arr) {
     }
     if (reusable) {
         spare_array = arr; /* keeps its reference, and its capsule */
+        /* Its capsule records the span it was lent over: its data and
+         * length, which Python cannot change in place (replacing the data
+         * replaces the base, and a reshape keeps the size). */
+        spare_data = fields->data;
+        spare_nbytes = fields->dimensions[0] * PyArray_ITEMSIZE((PyArrayObject *)arr);
         return;
     }
     /* Keep the capsule past the array, for reuse. */
@@ -208,13 +216,17 @@ void pim_return_borrowed(PyObject *arr) {
 static PyObject *reuse_spare_array(const void *data, npy_intp len, int typenum) {
     PyObject *arr = spare_array;
     PyArrayObject_fields *fields;
+    npy_intp nbytes;
     if (arr == NULL || PyArray_DESCR((PyArrayObject *)arr)->type_num != typenum) {
         return NULL;
     }
     fields = (PyArrayObject_fields *)arr;
-    if (PyCapsule_SetPointer(fields->base, (void *)data) < 0 ||
-        PyCapsule_SetContext(fields->base,
-                             (void *)(uintptr_t)(len * PyArray_ITEMSIZE((PyArrayObject *)arr))) < 0) {
+    nbytes = len * PyArray_ITEMSIZE((PyArrayObject *)arr);
+    /* A loop over one buffer lends the same span each call: the capsule
+     * records it already. */
+    if ((data != spare_data || nbytes != spare_nbytes) &&
+        (PyCapsule_SetPointer(fields->base, (void *)data) < 0 ||
+         PyCapsule_SetContext(fields->base, (void *)(uintptr_t)nbytes) < 0)) {
         /* Not reachable (the capsule is ours, and data not NULL); the array
          * is left to be made anew. */
         PyErr_Clear();

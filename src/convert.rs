@@ -292,6 +292,30 @@ pub(crate) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize
     if desc.ndim() != 1 || !matches!(desc.kind, b'i' | b'u') {
         return Err(Mismatch::new(expected_indices(), desc.what()));
     }
+    // What numpy's integer index functions return (np.flatnonzero, ...):
+    // native int64, read straight; the general path below says what is
+    // wrong with a value it refuses.
+    if desc.kind == b'i' && desc.itemsize == 8 && !desc.byteswapped {
+        let (len, stride) = (desc.shape[0], desc.strides[0]);
+        let mut out = Vec::with_capacity(len);
+        for k in 0..len {
+            // SAFETY: numpy guarantees data + k·stride, k < len, addresses a
+            // whole int64 element of the array (possibly unaligned).
+            let v = unsafe {
+                desc.origin()
+                    .offset(k as isize * stride)
+                    .cast::<i64>()
+                    .read_unaligned()
+            };
+            match usize::try_from(v) {
+                Ok(index) if index < bound => out.push(index),
+                _ => break,
+            }
+        }
+        if out.len() == len {
+            return Ok(out);
+        }
+    }
     read_elements(desc, |value| match value {
         Value::Int(v) => usize::try_from(v)
             .ok()

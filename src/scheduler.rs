@@ -273,6 +273,9 @@ struct Local {
     last_exit: Cell<Option<Instant>>,
     /// Moving average of the sampled gaps between calls, in ns.
     gap_ns: Cell<u64>,
+    /// The average gap is above [`IDLE_GRACE`]: this thread's calls go to
+    /// the GIL directly.
+    loose: Cell<bool>,
     /// When this thread last got the turn.
     turn_since: Cell<Option<Instant>>,
 }
@@ -285,6 +288,7 @@ thread_local! {
             calls: Cell::new(0),
             last_exit: Cell::new(None),
             gap_ns: Cell::new(0),
+            loose: Cell::new(false),
             turn_since: Cell::new(None),
         }
     };
@@ -355,11 +359,20 @@ pub(crate) struct CallStats {
     /// Up by one for a long sample, down by one for a short one, within
     /// 0..=[`VOTES_MAX`].
     votes: AtomicU32,
-    /// Calls bypass the turn.
-    long: AtomicBool,
+    /// [`SETTLED`], [`VOTING`] or [`LONG`]: what a call needs to know, in one
+    /// load.
+    mode: AtomicU8,
     /// Counts calls while long, to probe one in [`PROBE_EVERY`].
     probes: AtomicU32,
 }
+
+/// Short, and no recent long call: timed only as sampled.
+const SETTLED: u8 = 0;
+/// Short, with a recent long call: timed at every call until the vote
+/// settles, so a long function is found within a few calls, not dozens.
+const VOTING: u8 = 1;
+/// Long: calls bypass the turn, one in [`PROBE_EVERY`] excepted.
+const LONG: u8 = 2;
 
 const VOTES_MAX: u32 = 8;
 /// Long from this many votes up, short again from [`SHORT_AT`] down.
@@ -378,17 +391,26 @@ impl CallStats {
             votes.saturating_sub(1)
         };
         self.votes.store(votes, Ordering::Relaxed);
-        if votes >= LONG_AT {
-            self.long.store(true, Ordering::Relaxed);
+        let was_long = self.mode.load(Ordering::Relaxed) == LONG;
+        let long = if votes >= LONG_AT {
+            true
         } else if votes <= SHORT_AT {
-            self.long.store(false, Ordering::Relaxed);
-        }
+            false
+        } else {
+            was_long
+        };
+        let mode = match (long, votes) {
+            (true, _) => LONG,
+            (false, 0) => SETTLED,
+            (false, _) => VOTING,
+        };
+        self.mode.store(mode, Ordering::Relaxed);
     }
 
     /// Whether the function's calls bypass the turn (for tests).
     #[cfg(test)]
     fn is_long(&self) -> bool {
-        self.long.load(Ordering::Relaxed)
+        self.mode.load(Ordering::Relaxed) == LONG
     }
 }
 
@@ -406,7 +428,7 @@ pub(crate) struct Ticket<'s> {
     started: Option<Instant>,
     /// The call's end is marked, for the gap to the thread's next call.
     marks_end: bool,
-    stats: Option<&'s CallStats>,
+    stats: &'s CallStats,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -422,12 +444,17 @@ impl Ticket<'_> {
 
     /// A call that takes the GIL directly.
     pub(crate) fn none() -> Ticket<'static> {
+        static UNMEASURED: CallStats = CallStats {
+            votes: AtomicU32::new(0),
+            mode: AtomicU8::new(SETTLED),
+            probes: AtomicU32::new(0),
+        };
         Ticket {
             owner: None,
             sampled: false,
             started: None,
             marks_end: false,
-            stats: None,
+            stats: &UNMEASURED,
             _not_send: PhantomData,
         }
     }
@@ -444,42 +471,50 @@ pub(crate) fn enter(stats: &CallStats) -> Ticket<'_> {
     LOCAL.with(|local| {
         let calls = local.calls.get().wrapping_add(1);
         local.calls.set(calls);
-        let probing = stats.long.load(Ordering::Relaxed)
-            && stats.probes.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0;
+        let slot = calls % SAMPLE_EVERY;
+        let mode = stats.mode.load(Ordering::Relaxed);
+        if slot >= 2 && mode == SETTLED && !local.loose.get() {
+            // The common call: nothing to time, and the turn to take.
+            return Ticket {
+                owner: acquire(token(local)),
+                sampled: false,
+                started: None,
+                marks_end: false,
+                stats,
+                _not_send: PhantomData,
+            };
+        }
         // The first call of a sampled pair marks its end; the second
         // measures the gap from it.
-        let (first, second) = (calls % SAMPLE_EVERY == 0, calls % SAMPLE_EVERY == 1);
-        if second {
+        if slot == 1 {
             if let Some(last) = local.last_exit.take() {
                 let gap = u64::try_from(last.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let old = local.gap_ns.get();
-                local.gap_ns.set(old - old / 4 + gap / 4);
+                let gap = old - old / 4 + gap / 4;
+                local.gap_ns.set(gap);
+                local.loose.set(gap > IDLE_GRACE.as_nanos() as u64);
             }
         }
-        let loose = local.gap_ns.get() > IDLE_GRACE.as_nanos() as u64;
-        let long = stats.long.load(Ordering::Relaxed) && !probing;
-        let owner = if loose || long {
-            None
-        } else {
-            acquire(token(local))
-        };
-        if loose && owner.is_none() {
-            // A loose thread that still owns the turn from before gives it
-            // up, so that waiters need not notice it is idle.
+        let probing =
+            mode == LONG && stats.probes.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0;
+        let bypass = local.loose.get() || (mode == LONG && !probing);
+        let owner = if bypass {
+            // A thread that still owns the turn from before gives it up, so
+            // that waiters need not notice it is idle.
             let token = local.token.get();
             if token != 0 && owner_of(WORD.load(Ordering::Relaxed)) == token {
                 give_up(token);
             }
-        }
+            None
+        } else {
+            acquire(token(local))
+        };
         Ticket {
             owner,
-            // A function with a recent long call is timed at every call until
-            // the vote settles, so a long function is found within a few
-            // calls, not dozens.
-            sampled: probing || first || second || stats.votes.load(Ordering::Relaxed) > 0,
+            sampled: probing || slot < 2 || mode == VOTING,
             started: None,
-            marks_end: first,
-            stats: Some(stats),
+            marks_end: slot == 0,
+            stats,
             _not_send: PhantomData,
         }
     })
@@ -496,11 +531,7 @@ pub(crate) fn enter_scope() -> Ticket<'static> {
     let owner = LOCAL.with(|local| acquire(token(local)));
     Ticket {
         owner,
-        sampled: false,
-        started: None,
-        marks_end: false,
-        stats: None,
-        _not_send: PhantomData,
+        ..Ticket::none()
     }
 }
 
@@ -511,8 +542,8 @@ impl Drop for Ticket<'_> {
             leave(token);
         }
         if let Some((started, ended)) = ended {
-            if let (Some(stats), Some(_)) = (self.stats, self.owner) {
-                stats.record(ended.duration_since(started));
+            if self.owner.is_some() {
+                self.stats.record(ended.duration_since(started));
             }
             if self.marks_end {
                 let _ = LOCAL.try_with(|local| local.last_exit.set(Some(ended)));

@@ -12,6 +12,7 @@ fn color(key: Key) -> RGBColor {
         Key::InMem => RGBColor(214, 39, 40),
         Key::InMemHuge => RGBColor(240, 128, 128),
         Key::InMemHeldGil => RGBColor(140, 20, 20),
+        Key::InMemHeldLent => RGBColor(200, 80, 40),
         Key::Python => RGBColor(31, 119, 180),
         Key::Native => RGBColor(127, 127, 127),
         Key::Pyo3Copy => RGBColor(255, 127, 14),

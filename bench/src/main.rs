@@ -240,12 +240,16 @@ fn main() -> anyhow::Result<()> {
 fn load_funcs() -> anyhow::Result<Funcs> {
     let detect = Outliers::new("outliers", "detect")?;
     let constant = Outliers::new("bench_funcs", "const")?;
+    let detect_fn = py_in_mem::Function::load("outliers", "detect")?;
+    let constant_fn = py_in_mem::Function::load("bench_funcs", "const")?;
     Python::attach(|py| -> anyhow::Result<Funcs> {
         let outliers = py.import("outliers")?;
         let bench_funcs = py.import("bench_funcs")?;
         Ok(Funcs {
             detect,
             constant,
+            detect_fn,
+            constant_fn,
             py_detect: outliers.getattr("detect")?.unbind(),
             py_const: bench_funcs.getattr("const")?.unbind(),
             timer: bench_funcs.getattr("time_calls")?.unbind(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use py_in_mem::Outliers;
+use py_in_mem::{Function, Outliers};
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
@@ -14,7 +14,7 @@ use crate::data::Case;
 use crate::huge::{self, HugeCopy};
 use crate::paths::grpc::proto::outliers_client::OutliersClient;
 use crate::paths::grpc::{Grpc, Method};
-use crate::paths::in_mem::{InMem, InMemHeldGil};
+use crate::paths::in_mem::{InMem, InMemHeldGil, InMemHeldLent};
 use crate::paths::native::Native;
 use crate::paths::pyo3_numpy::{self, Array, Pyo3};
 use crate::paths::python_itself::PythonItself;
@@ -36,12 +36,16 @@ pub enum Key {
     /// appears, and its target is checked, once `measure_size` gives it a
     /// path, as it does for the others.
     InMemHeldGil,
+    /// The same, the input lent once per scope (`GilScope::lend`) and passed
+    /// to every call, as Python's own calls pass one array.
+    InMemHeldLent,
 }
 
 impl Key {
-    pub const ALL: [Key; 8] = [
+    pub const ALL: [Key; 9] = [
         Key::InMem,
         Key::InMemHeldGil,
+        Key::InMemHeldLent,
         Key::InMemHuge,
         Key::Python,
         Key::Native,
@@ -60,6 +64,7 @@ impl Key {
             Key::Pyo3Borrowed => "PyO3 borrow_from_array",
             Key::Grpc => "gRPC (tonic → grpcio)",
             Key::InMemHeldGil => "py-in-mem, in a held-GIL scope",
+            Key::InMemHeldLent => "py-in-mem, in a held-GIL scope, input lent once",
         }
     }
 }
@@ -68,6 +73,10 @@ impl Key {
 pub struct Funcs {
     pub detect: Outliers,
     pub constant: Outliers,
+    /// The same two Python functions as `Function`s, for the held-GIL scope
+    /// with a lent input (`Outliers::detect` takes a slice).
+    pub detect_fn: Function,
+    pub constant_fn: Function,
     pub py_detect: Py<PyAny>,
     pub py_const: Py<PyAny>,
     pub timer: Py<PyAny>,
@@ -144,6 +153,18 @@ pub fn measure_size(
             call_only,
             Box::new(InMemHeldGil {
                 func: outliers,
+                data,
+            }),
+        ));
+        paths.push((
+            Key::InMemHeldLent,
+            call_only,
+            Box::new(InMemHeldLent {
+                func: if call_only {
+                    &funcs.constant_fn
+                } else {
+                    &funcs.detect_fn
+                },
                 data,
             }),
         ));

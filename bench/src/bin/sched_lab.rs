@@ -921,6 +921,29 @@ fn floor_inmem_held(funcs: &Funcs, data: &[f64], n: u64) {
 }
 
 #[inline(never)]
+fn floor_inmem_scope(funcs: &Funcs, data: &[f64], n: u64) {
+    py_in_mem::hold_gil(|_| {
+        for _ in 0..n {
+            std::hint::black_box(funcs.constant.detect(data)?);
+        }
+        Ok(())
+    })
+    .unwrap()
+}
+
+#[inline(never)]
+fn floor_inmem_scope_lent(func: &py_in_mem::Function, data: &[f64], n: u64) {
+    py_in_mem::hold_gil(|scope| {
+        let data = scope.lend(data)?;
+        for _ in 0..n {
+            std::hint::black_box(func.call::<Vec<i64>>(data)?);
+        }
+        Ok(())
+    })
+    .unwrap()
+}
+
+#[inline(never)]
 fn floor_pyo3(funcs: &Funcs, data: &[f64], n: u64) {
     for _ in 0..n {
         std::hint::black_box(pyo3_call(&funcs.py_const, data).unwrap());
@@ -966,6 +989,47 @@ fn floorcmp(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn scopecmp(o: &Opts) -> anyhow::Result<()> {
+    let funcs = load()?;
+    let constant = py_in_mem::Function::load("bench_funcs", "const")?;
+    let data = vec![0.5; 1_000];
+    let n = o.calls;
+    let per = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..41 {
+        a.push(per(&|| floor_inmem_scope(&funcs, &data, n)));
+        b.push(per(&|| floor_inmem_scope_lent(&constant, &data, n)));
+        d.push(per(&|| {
+            py_in_mem::hold_gil(|_| {
+                for _ in 0..n {
+                    std::hint::black_box(constant.call::<Vec<i64>>(&data)?);
+                }
+                Ok(())
+            })
+            .unwrap()
+        }));
+        c.push(per(&|| {
+            python_own_call_ns(&funcs, n).unwrap();
+        }));
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "median ns: scope {:.1}, scope-lent {:.1}, scope Function::call {:.1}, python {:.1}",
+        med(&mut a),
+        med(&mut b),
+        med(&mut d),
+        med(&mut c)
+    );
+    Ok(())
+}
+
 fn floor(o: &Opts) -> anyhow::Result<()> {
     let funcs = load()?;
     let data = vec![0.5; 1_000];
@@ -977,6 +1041,12 @@ fn floor(o: &Opts) -> anyhow::Result<()> {
         "inmem" => floor_inmem(&funcs, &data, o.calls),
         "pyo3" => floor_pyo3(&funcs, &data, o.calls),
         "inmem-held" => floor_inmem_held(&funcs, &data, o.calls),
+        "inmem-scope" => floor_inmem_scope(&funcs, &data, o.calls),
+        "inmem-scope-lent" => floor_inmem_scope_lent(
+            &py_in_mem::Function::load("bench_funcs", "const")?,
+            &data,
+            o.calls,
+        ),
         "python" => {
             python_own_call_ns(&funcs, o.calls)?;
         }
@@ -1205,6 +1275,7 @@ fn main() -> anyhow::Result<()> {
         "gil" => gil(&o),
         "floor" => floor(&o),
         "floorcmp" => floorcmp(&o),
+        "scopecmp" => scopecmp(&o),
         "pythread" => pythread(&o),
         "hostgil" => hostgil(&o),
         "crosswait" => crosswait(&o),

@@ -188,24 +188,26 @@ fn call_only_targets(md: &mut String, sizes: &[SizeTable]) {
             pyo3.join("; ")
         );
     }
-    let held: Vec<String> = sizes
-        .iter()
-        .filter_map(|r| Some((r.size, ratio(r, Key::InMemHeldGil, Key::Python)?)))
-        .map(|(size, x)| format!("{}: {}", thousands(size), at_most(x, 3.0)))
-        .collect();
-    if held.is_empty() {
-        let _ = writeln!(
-            md,
-            "- Call only in a held-GIL scope within 3× Python itself: not measured in this run \
-             (no \"{}\" row)",
-            Key::InMemHeldGil.label()
-        );
-    } else {
-        let _ = writeln!(
-            md,
-            "- Call only in a held-GIL scope within 3× Python itself: {}",
-            held.join("; ")
-        );
+    for key in [Key::InMemHeldGil, Key::InMemHeldLent] {
+        let held: Vec<String> = sizes
+            .iter()
+            .filter_map(|r| Some((r.size, ratio(r, key, Key::Python)?)))
+            .map(|(size, x)| format!("{}: {}", thousands(size), at_most(x, 3.0)))
+            .collect();
+        if held.is_empty() {
+            let _ = writeln!(
+                md,
+                "- Call only, {}, within 3× Python itself: not measured in this run",
+                key.label()
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "- Call only, {}, within 3× Python itself: {}",
+                key.label(),
+                held.join("; ")
+            );
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use py_in_mem::Outliers;
+use py_in_mem::{Function, Outliers};
 
 use super::{time_loop, Path};
 
@@ -40,5 +40,46 @@ impl Path for InMemHeldGil<'_> {
     fn time(&mut self, calls: u64) -> anyhow::Result<Duration> {
         let (func, data) = (self.func, self.data);
         py_in_mem::hold_gil(|_| Ok(time_loop(calls, || Ok(func.detect(data)?))))?
+    }
+}
+
+/// Calls made inside one held-GIL scope per batch, the input lent once per
+/// scope (`GilScope::lend`) and passed to every call: as Python's own calls
+/// pass one numpy array that already exists.
+pub struct InMemHeldLent<'a> {
+    pub func: &'a Function,
+    pub data: &'a [f64],
+}
+
+/// The indices a call returned, as the other paths give them.
+fn as_indices(found: Vec<i64>) -> anyhow::Result<Vec<usize>> {
+    found
+        .into_iter()
+        .map(|i| usize::try_from(i).map_err(|_| anyhow::anyhow!("negative index {i}")))
+        .collect()
+}
+
+// As for InMemHeldGil: py_in_mem::Error is large by design.
+#[allow(clippy::result_large_err)]
+impl Path for InMemHeldLent<'_> {
+    fn call(&mut self) -> anyhow::Result<Vec<usize>> {
+        let found = py_in_mem::hold_gil(|scope| {
+            let data = scope.lend(self.data)?;
+            self.func.call::<Vec<i64>>(data)
+        })?;
+        as_indices(found)
+    }
+
+    fn time(&mut self, calls: u64) -> anyhow::Result<Duration> {
+        let (func, data) = (self.func, self.data);
+        py_in_mem::hold_gil(|scope| {
+            let data = scope.lend(data)?;
+            let start = std::time::Instant::now();
+            for _ in 0..calls {
+                std::hint::black_box(func.call::<Vec<i64>>(data)?);
+            }
+            Ok(start.elapsed())
+        })
+        .map_err(Into::into)
     }
 }
