@@ -21,7 +21,9 @@ pub struct PyException {
     /// `str(exception)`; may be empty.
     pub message: String,
     /// The formatted traceback, as Python would print it, when one was made.
-    pub traceback: Option<String>,
+    /// (A `Box<str>`, not a `String`: it keeps [`Error`] under the 128 bytes
+    /// at which clippy's `result_large_err` warns in every caller's code.)
+    pub traceback: Option<Box<str>>,
 }
 
 impl fmt::Display for PyException {

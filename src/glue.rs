@@ -331,7 +331,7 @@ fn take_error(mut raw_err: raw::pim_error) -> PyException {
         PyException {
             type_name: owned_c_string(raw_err.type_name).unwrap_or_default(),
             message: owned_c_string(raw_err.message).unwrap_or_default(),
-            traceback: owned_c_string(raw_err.traceback),
+            traceback: owned_c_string(raw_err.traceback).map(String::into_boxed_str),
         }
     };
     // SAFETY: the strings were malloc'ed by the glue and are freed once here.

@@ -29,9 +29,6 @@ pub struct InMemHeldGil<'a> {
     pub data: &'a [f64],
 }
 
-// The closures return py_in_mem::Error, large by design (the library's own
-// lints allow it: it is returned only on the cold path).
-#[allow(clippy::result_large_err)]
 impl Path for InMemHeldGil<'_> {
     fn call(&mut self) -> anyhow::Result<Vec<usize>> {
         Ok(py_in_mem::hold_gil(|_| self.func.detect(self.data))?)
@@ -59,8 +56,6 @@ fn as_indices(found: Vec<i64>) -> anyhow::Result<Vec<usize>> {
         .collect()
 }
 
-// As for InMemHeldGil: py_in_mem::Error is large by design.
-#[allow(clippy::result_large_err)]
 impl Path for InMemHeldLent<'_> {
     fn call(&mut self) -> anyhow::Result<Vec<usize>> {
         let found = py_in_mem::hold_gil(|scope| {
