@@ -21,10 +21,13 @@
 //!   already), then the GIL; it gives the GIL back after the call, as
 //!   always, but keeps the turn. Threads that find the turn taken queue,
 //!   first come first served, and sleep.
-//! - **Served within the interval.** The first waiter asks for the turn once
-//!   it has waited the switch interval divided by the number of waiters; the
-//!   owner hands it over at the end of its current call. So every waiter is
-//!   served within about one interval, plus the call in progress.
+//! - **Served within the interval.** With `n` threads waiting, the owner
+//!   keeps the turn for the switch interval divided by `n + 1`, then hands it
+//!   to the first waiter at the end of its current call (the first waiter
+//!   asks for it too, in case it did not). The shares of the threads ahead of
+//!   the last waiter add up to less than an interval, leaving room for the
+//!   hand-overs, so every waiter is served within about one interval, plus
+//!   the call in progress.
 //! - **The GIL never sits idle for long.** The turn is kept only while its
 //!   thread keeps calling: a waiter that sees the owner outside a call, with
 //!   no new call, for [`IDLE_GRACE`] takes the turn over (the owner is off in

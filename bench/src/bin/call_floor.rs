@@ -84,7 +84,9 @@ fn pyo3_call(func: &Py<PyAny>, data: &[f64]) -> anyhow::Result<Vec<usize>> {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().context("usage: call_floor PATH|compare CALLS")?;
+    let path = args
+        .next()
+        .context("usage: call_floor PATH|compare CALLS")?;
     let n: u64 = args
         .next()
         .context("usage: call_floor PATH|compare CALLS")?
@@ -115,7 +117,10 @@ fn main() -> anyhow::Result<()> {
     }
     for (path, mut t) in all.iter().zip(times) {
         t.sort_by(f64::total_cmp);
-        println!("{path:>10}: {:.1} ns a call (median of 41 rounds of {n})", t[20]);
+        println!(
+            "{path:>10}: {:.1} ns a call (median of 41 rounds of {n})",
+            t[20]
+        );
     }
     Ok(())
 }
