@@ -159,10 +159,12 @@ static PyObject *with_base(PyObject *arr, PyObject *base) {
 
 /* One lent 1-D array kept, with its capsule, for the next 1-D lend of the
  * same dtype, so the common call neither makes nor frees an array object
- * (about 500 instructions of its 2,500). numpy has no API to re-point an
+ * (about 500 instructions of its 2,500); and one untracked array, with the
+ * shared untracked base, for call_unchecked. numpy has no API to re-point an
  * array at other memory; its fields are public in numpy's headers and
  * stable since 1.7, as move_to_copy relies on too. Guarded by the GIL. */
 static PyObject *spare_array = NULL;
+static PyObject *spare_untracked = NULL;
 /* The span the spare array's capsule records (what it was lent over). */
 static const void *spare_data = NULL;
 static npy_intp spare_nbytes = -1;
@@ -183,19 +185,45 @@ static PyArray_Descr *builtin_descr(int type_num) {
     return known[type_num];
 }
 
+/* Can arr (borrowed; a 1-D lend nothing else holds) be re-pointed for the
+ * next lend? Not if Python reshaped it to another rank, gave it another
+ * dtype (`a.dtype = ...`), or left a weak reference or a buffer export. */
+static int can_repoint(PyObject *arr) {
+    PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
+    PyArray_Descr *builtin;
+    if (fields->nd != 1 || fields->weakreflist != NULL || fields->_buffer_info != NULL) {
+        return 0;
+    }
+    builtin = builtin_descr(fields->descr->type_num);
+    return builtin != NULL && builtin == fields->descr;
+}
+
+/* Points arr (a spare, nothing else holds it) at `len` elements at data,
+ * as numpy would make a new 1-D array over aligned data (a Rust slice's
+ * always is): contiguous both ways, aligned, and read-only. */
+static void repoint(PyObject *arr, const void *data, npy_intp len) {
+    PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
+    fields->data = (char *)data;
+    fields->dimensions[0] = len;
+    fields->strides[0] = PyArray_ITEMSIZE((PyArrayObject *)arr);
+    fields->flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+}
+
+/* The spare *spare if it is of `typenum` (taken: *spare becomes NULL),
+ * else NULL. Returns a new reference. */
+static PyObject *take_spare(PyObject **spare, int typenum) {
+    PyObject *arr = *spare;
+    if (arr == NULL || PyArray_DESCR((PyArrayObject *)arr)->type_num != typenum) {
+        return NULL;
+    }
+    *spare = NULL;
+    return arr;
+}
+
 void pim_return_borrowed(PyObject *arr) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     PyObject *base = fields->base;
-    PyArray_Descr *builtin;
-    int reusable = spare_array == NULL && fields->nd == 1 && fields->weakreflist == NULL &&
-                   fields->_buffer_info == NULL;
-    if (reusable) {
-        /* Python may have given the array another dtype (`a.dtype = ...`)
-         * during the call: keep only one that still has numpy's own. */
-        builtin = builtin_descr(fields->descr->type_num);
-        reusable = builtin != NULL && builtin == fields->descr;
-    }
-    if (reusable) {
+    if (spare_array == NULL && can_repoint(arr)) {
         spare_array = arr; /* keeps its reference, and its capsule */
         /* Its capsule records the span it was lent over: its data and
          * length, which Python cannot change in place (replacing the data
@@ -214,31 +242,26 @@ void pim_return_borrowed(PyObject *arr) {
  * capsule recording them; NULL (and the spare left) if there is none of
  * that dtype. Returns a new reference. */
 static PyObject *reuse_spare_array(const void *data, npy_intp len, int typenum) {
-    PyObject *arr = spare_array;
-    PyArrayObject_fields *fields;
+    PyObject *arr = take_spare(&spare_array, typenum);
+    PyObject *capsule;
     npy_intp nbytes;
-    if (arr == NULL || PyArray_DESCR((PyArrayObject *)arr)->type_num != typenum) {
+    if (arr == NULL) {
         return NULL;
     }
-    fields = (PyArrayObject_fields *)arr;
+    capsule = PyArray_BASE((PyArrayObject *)arr);
     nbytes = len * PyArray_ITEMSIZE((PyArrayObject *)arr);
     /* A loop over one buffer lends the same span each call: the capsule
      * records it already. */
     if ((data != spare_data || nbytes != spare_nbytes) &&
-        (PyCapsule_SetPointer(fields->base, (void *)data) < 0 ||
-         PyCapsule_SetContext(fields->base, (void *)(uintptr_t)nbytes) < 0)) {
-        /* Not reachable (the capsule is ours, and data not NULL); the array
-         * is left to be made anew. */
+        (PyCapsule_SetPointer(capsule, (void *)data) < 0 ||
+         PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0)) {
+        /* Not reachable (the capsule is ours, and data not NULL): the array
+         * goes, and one is made anew. */
         PyErr_Clear();
+        Py_DECREF(arr);
         return NULL;
     }
-    spare_array = NULL;
-    fields->data = (char *)data;
-    fields->dimensions[0] = len;
-    fields->strides[0] = PyArray_ITEMSIZE((PyArrayObject *)arr);
-    /* What numpy gives a new 1-D array over aligned data (a Rust slice's
-     * always is): contiguous both ways, aligned, and read-only. */
-    fields->flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+    repoint(arr, data, len);
     return arr;
 }
 
@@ -277,12 +300,28 @@ PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_
         PyErr_SetString(PyExc_RuntimeError, "py-in-mem: pim_prepare has not run");
         return NULL;
     }
+    if (ndim == 1 && strides == NULL) {
+        arr = take_spare(&spare_untracked, typenum);
+        if (arr != NULL) {
+            repoint(arr, data, dims[0]);
+            return arr;
+        }
+    }
     arr = array_over(data, ndim, dims, strides, typenum, 0);
     if (arr == NULL) {
         return NULL;
     }
     Py_INCREF(untracked_base);
     return with_base(arr, untracked_base);
+}
+
+void pim_release_untracked(PyObject *arr) {
+    if (spare_untracked == NULL && Py_REFCNT(arr) == 1 &&
+        PyArray_BASE((PyArrayObject *)arr) == untracked_base && can_repoint(arr)) {
+        spare_untracked = arr; /* keeps its reference */
+        return;
+    }
+    Py_DECREF(arr);
 }
 
 /* The owner of a given buffer and how to free it, kept by the array's base. */

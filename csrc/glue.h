@@ -182,9 +182,14 @@ int pim_borrow_is_kept(PyObject *arr);
  * can tell afterwards whether Python kept the array. The base still exposes
  * no buffer, so numpy (1.x too) refuses to make the array writable. For
  * callers that guarantee Python keeps nothing. GIL held. Release the result
- * with pim_decref. */
+ * with pim_release_untracked. */
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                      const Py_ssize_t *strides, int typenum);
+
+/* Give back an array from pim_borrow_array_untracked, after the call it was
+ * passed to. GIL held. arr: owned, consumed: kept for the next untracked
+ * 1-D lend if nothing else holds it (re-pointed then), else released. */
+void pim_release_untracked(PyObject *arr);
 
 /* Called with the GIL held, on whatever thread drops the last reference. */
 typedef void (*pim_release_fn)(void *owner);

@@ -17,7 +17,7 @@ use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::element::Element;
 use crate::error::{Error, PyException, Unavailable};
-use crate::glue::{last_error, npy_typenum, owned_or_error, Gil, Interpreter, StrongRef};
+use crate::glue::{last_error, npy_typenum, Gil, Interpreter};
 use crate::nd::contiguous_strides;
 use crate::raw;
 
@@ -298,7 +298,7 @@ pub(crate) fn retained_error(function: &str) -> Error {
 
 /// A Rust array lent without retention checks. See `Function::call_unchecked`.
 pub(crate) struct UntrackedArray<'a> {
-    arr: StrongRef,
+    arr: Option<NonNull<PyObject>>,
     _data: PhantomData<&'a [u8]>,
 }
 
@@ -309,14 +309,45 @@ impl<'a> UntrackedArray<'a> {
     pub(crate) unsafe fn new(gil: &Gil, array: &RustArray<'a>) -> Result<Self, PyException> {
         // SAFETY: the GIL is held; data is valid for 'a; the caller promises
         // Python drops the array before 'a ends.
-        let arr = unsafe { owned_or_error(gil, array.to_numpy(raw::pim_borrow_array_untracked)) }?;
-        Ok(UntrackedArray {
-            arr,
-            _data: PhantomData,
-        })
+        let arr = unsafe { array.to_numpy(raw::pim_borrow_array_untracked) };
+        match NonNull::new(arr) {
+            Some(arr) => Ok(UntrackedArray {
+                arr: Some(arr),
+                _data: PhantomData,
+            }),
+            None => Err(last_error(gil)),
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
-        self.arr.as_ptr()
+        self.arr.map_or(std::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// Gives the array back (kept for the next untracked lend if nothing
+    /// holds it).
+    pub(crate) fn release(mut self, _gil: &Gil) {
+        if let Some(arr) = self.arr.take() {
+            // SAFETY: `_gil` proves the GIL is held; we give up our own
+            // reference to an array from pim_borrow_array_untracked.
+            unsafe { raw::pim_release_untracked(arr.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for UntrackedArray<'_> {
+    /// The fallback when a call did not release explicitly (a panic).
+    fn drop(&mut self) {
+        if let Some(arr) = self.arr.take() {
+            // SAFETY: an UntrackedArray exists only once Python is
+            // initialized.
+            let python = unsafe { Interpreter::assume_started() };
+            // Without the GIL (Python finalized, a forked child) the
+            // reference is left: nothing runs Python any more.
+            if let Ok(gil) = python.gil() {
+                // SAFETY: the GIL is held; we give up our own reference.
+                unsafe { raw::pim_release_untracked(arr.as_ptr()) };
+                drop(gil);
+            }
+        }
     }
 }

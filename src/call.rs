@@ -117,7 +117,7 @@ impl Function {
                 // The result is converted while the input is still lent: it
                 // may be a view of it.
                 let converted = self.call_one(&gil, array.as_ptr());
-                drop(array);
+                array.release(&gil);
                 converted
             }
             made => {

@@ -150,6 +150,7 @@ extern "C" {
         strides: *const Py_ssize_t,
         typenum: c_int,
     ) -> *mut PyObject;
+    pub fn pim_release_untracked(arr: *mut PyObject);
     pub fn pim_own_array(
         data: *mut c_void,
         ndim: c_int,

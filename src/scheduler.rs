@@ -87,8 +87,8 @@ const MAX_WAIT_INTERVALS: u32 = 4;
 const PROBE_EVERY: u32 = 32;
 
 /// Of every 64 calls a thread makes, the first two are timed (a clock read
-/// costs about 25 ns here, a sixth of a call): the first's
-/// end and the second's start give the gap between calls.
+/// costs about 25 ns here, a sixth of a call): the first's end and the
+/// second's start give the gap between calls.
 const SAMPLE_EVERY: u32 = 64;
 
 // ---- Settings -----------------------------------------------------------------

@@ -409,6 +409,17 @@ fn a_lent_array_reused_for_the_next_call_is_what_a_new_one_is() {
         assert_eq!(describe_lent(&c), expected_lent(&c, 8));
         assert_eq!(describe_lent(&a[1..3]), expected_lent(&a[1..3], 8));
     }
+    // The same for the unchecked lend, which keeps an array object of its
+    // own for the next call.
+    let unchecked = |data: &[f64]| -> String {
+        // SAFETY: describe_lent keeps nothing of its argument.
+        unsafe { function("describe_lent").call_unchecked::<String>(data) }.unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(unchecked(&a), expected_lent(&a, 8));
+        assert_eq!(unchecked(&a[2..]), expected_lent(&a[2..], 8));
+        assert_eq!(unchecked(&c), expected_lent(&c, 8));
+    }
     // A call that changes the lent array's shape or dtype in place: the
     // next calls still see a new-looking 1-D array of their own dtype.
     for changer in ["reshape_in_place", "retype_in_place"] {
