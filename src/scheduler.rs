@@ -322,6 +322,12 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
+        // In a child forked after start-up the queue's lock may have been
+        // held by a thread that does not exist there: touch nothing (no call
+        // is made there anyway).
+        if crate::lifecycle::check_latched().is_err() {
+            return;
+        }
         let token = LOCAL.try_with(|local| local.token.get()).unwrap_or(0);
         if token != 0 {
             give_up(token);
@@ -793,6 +799,9 @@ fn stall(word: u64) {
 }
 
 fn release_all_waiters() {
+    if crate::lifecycle::check_latched().is_err() {
+        return; // a forked child: see ExitHook
+    }
     let mut queue = queue();
     for waiter in queue.drain(..) {
         waiter.state.store(RELEASED, Ordering::Release);
