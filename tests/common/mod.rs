@@ -71,6 +71,18 @@ pub fn hang_limit(secs: u64) -> Duration {
     Duration::from_secs(std::env::var("PIM_HANG_SECS").map_or(secs, |s| s.parse().unwrap()))
 }
 
+/// How many times slower than natively this test runs: 50 under valgrind
+/// (`make memcheck` sets `PIM_MEMCHECK`), else 1. For the few bounds a test
+/// puts on time, which are there to catch a thread left waiting, not to
+/// measure speed.
+pub fn slowdown() -> u32 {
+    if std::env::var_os("PIM_MEMCHECK").is_some() {
+        50
+    } else {
+        1
+    }
+}
+
 /// Runs `command` to completion with stdout and stderr captured. A child
 /// still running after `limit` is killed, and the test fails with what it
 /// printed: a hang is a failure, not a hung suite.
