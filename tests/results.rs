@@ -98,12 +98,14 @@ fn inverse_of_a_matrix_is_a_matrix() {
     for (got, want) in inv.as_slice().iter().zip(expected) {
         assert!(close(*got, want), "{inv:?}");
     }
-    // A singular matrix is numpy's LinAlgError, with its message. (All
-    // zeros: singular in any rounding; under valgrind's emulation OpenBLAS
-    // found [[1, 2], [2, 4]] invertible, to NaNs.)
+    // A matrix numpy cannot invert is its LinAlgError, with its message. A
+    // non-square one: numpy refuses it before LAPACK runs. (A singular one
+    // depends on the BLAS: under valgrind's emulation OpenBLAS inverts
+    // [[1, 2], [2, 4]], and even all zeros, to NaNs instead of raising.)
     let err = numpy("numpy.linalg", "inv")
-        .call::<NdVec<f64>>(NdSlice::new(&[0.0; 4], &[2, 2]).unwrap())
+        .call::<NdVec<f64>>(NdSlice::new(&[1.0; 6], &[2, 3]).unwrap())
         .unwrap_err();
+    assert!(err.to_string().contains("square"), "{err}");
     assert_eq!(err.py_type(), Some("numpy.linalg.LinAlgError"));
 }
 

@@ -378,41 +378,79 @@ fn child_forks_while_threads_wait_for_the_turn() {
             });
         }
         thread::sleep(Duration::from_millis(100));
-        for round in 0..10 {
-            // SAFETY: fork(2); the child only calls the crate and _exit(2)s.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0);
-            if pid == 0 {
-                let code = match outliers.detect(&data) {
-                    Err(Error::Unavailable(Unavailable::Forked)) => 0,
-                    _ => 1,
-                };
-                // SAFETY: _exit ends the forked copy without running the
-                // parent's atexit handlers or destructors.
-                unsafe { libc::_exit(code) };
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut status = 0;
-            loop {
-                // SAFETY: waits for our own child, non-blocking.
-                let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if waited == pid {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    // SAFETY: kills our own child.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    panic!("round {round}: the forked child hung");
-                }
-                thread::sleep(Duration::from_millis(2));
-            }
-            assert!(
-                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-                "round {round}: the forked child's call did not return Unavailable::Forked"
-            );
-        }
+        // The verdict comes back through a pipe, not the exit code: under
+        // `make memcheck` valgrind exits the forked copy with its own code
+        // (the copy leaks what the parent's other threads held).
+        // Under valgrind each forked copy's leak check takes seconds: fewer rounds.
+        let rounds = if slowdown() > 1 { 3 } else { 10 };
+        let verdict = (0..rounds).try_for_each(|round| fork_and_call(round, &outliers, &data));
+        // Stop the callers before failing, or the scope would wait forever.
         stop.store(true, Ordering::Relaxed);
+        if let Err(why) = verdict {
+            panic!("{why}");
+        }
     });
+}
+
+/// Forks; the child makes one call and writes `F` into a pipe if it was
+/// `Unavailable::Forked`, `X` if not. Returns why the round failed, if it did.
+fn fork_and_call(round: usize, outliers: &Outliers, data: &[f64]) -> Result<(), String> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fork(2); the child only calls the crate, writes and _exit(2)s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let byte: u8 = match outliers.detect(data) {
+            Err(Error::Unavailable(Unavailable::Forked)) => b'F',
+            _ => b'X',
+        };
+        // SAFETY: writes one byte from a live local to the pipe's write end,
+        // then _exit ends the forked copy without running the parent's
+        // atexit handlers or destructors.
+        unsafe {
+            libc::write(fds[1], (&byte as *const u8).cast(), 1);
+            libc::_exit(0)
+        };
+    }
+    // SAFETY: closes the parent's copy of the write end, so a read sees EOF
+    // once the child is gone.
+    unsafe { libc::close(fds[1]) };
+    let deadline = Instant::now() + Duration::from_secs(20) * slowdown();
+    let mut status = 0;
+    let waited = loop {
+        // SAFETY: waits for our own child, non-blocking.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if waited == pid {
+            break Ok(());
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kills and reaps our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            break Err(format!("round {round}: the forked child hung"));
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into a live local; the child has exited
+    // (or been killed), so this does not block.
+    let read = unsafe { libc::read(fds[0], (&mut byte as *mut u8).cast(), 1) };
+    // SAFETY: closes our read end.
+    unsafe { libc::close(fds[0]) };
+    waited?;
+    if read == 1 && byte == b'F' {
+        Ok(())
+    } else {
+        Err(format!(
+            "round {round}: the forked child's call did not return Unavailable::Forked \
+             (it wrote {:?}, status {status})",
+            (read == 1).then_some(byte as char)
+        ))
+    }
 }
 
 #[test]
