@@ -182,6 +182,8 @@ pim_status pim_add_sys_path(const char *dir) {
  * needs no lock. */
 static struct sigaction host_signals[NSIG];
 
+/* Records every disposition into host_signals. No GIL needed (Python does
+ * not run yet). */
 static void save_host_signals(void) {
     int sig;
     for (sig = 1; sig < NSIG; sig++) {
@@ -239,7 +241,7 @@ static void import_for_effect(const char *module) {
 }
 
 /* sys.getswitchinterval() as pim_prepare found it, in seconds; 0 before.
- * Written under the GIL, once per prepare; read without it. */
+ * Written under the GIL, once per prepare (see pim_switch_interval). */
 static volatile double switch_interval_s = 0.0;
 
 double pim_switch_interval(void) { return switch_interval_s; }

@@ -83,7 +83,9 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
 pim_status pim_prepare(const char *module_dir);
 
 /* Python's switch interval (sys.getswitchinterval()) in seconds, as the
- * last pim_prepare read it; 0 before any. No GIL needed. */
+ * last pim_prepare read it; 0 before any. pim_prepare writes it under the
+ * GIL: call holding the GIL, or after the thread that ran pim_prepare has
+ * handed its result over. */
 double pim_switch_interval(void);
 
 /* The path of the running interpreter's python executable, as

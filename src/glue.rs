@@ -306,7 +306,9 @@ impl Drop for StrongRef {
 /// Python's `sys.getswitchinterval()` in seconds, as start-up read it (0
 /// before).
 pub(crate) fn switch_interval() -> f64 {
-    // SAFETY: reads a double the glue wrote under the GIL at start-up.
+    // SAFETY: reads a double the glue wrote under the GIL at start-up; both
+    // callers (in runtime.rs) read it after that start-up handed over, or
+    // holding the GIL, so the read does not race the write.
     unsafe { raw::pim_switch_interval() }
 }
 

@@ -192,10 +192,11 @@ fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
             }
         }),
     };
-    drop(gil);
+    // Read holding the GIL: another thread's prepare writes it under the GIL.
     if ready.is_ok() {
         scheduler::default_switch_interval(glue::switch_interval());
     }
+    drop(gil);
     let ready = HOST_PYTHON_READY.get_or_init(|| ready).clone();
     ready.map(|()| python)
 }

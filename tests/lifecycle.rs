@@ -17,7 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_child_passed, child_command, hang_limit, is_child, run_limited, thread_in_two_steps,
+    assert_child_passed, child_command, fork_and_wait, hang_limit, is_child, run_limited,
+    thread_in_two_steps, write_raw,
 };
 use py_in_mem::{Error, Function, Outliers, Unavailable};
 
@@ -228,47 +229,6 @@ fn thread_exit_does_not_wait_for_the_gil() {
 }
 
 // ---- fork() ------------------------------------------------------------------------
-
-/// Writes `text` to stdout with write(2): after a fork, Rust's stdout lock
-/// may be held by a thread the child does not have.
-fn write_raw(text: &str) {
-    // SAFETY: writes a valid buffer to file descriptor 1.
-    unsafe { libc::write(1, text.as_ptr().cast(), text.len()) };
-}
-
-/// Forks; the child runs `in_child` and exits with _exit (no atexit hooks,
-/// as a forked worker of a multi-threaded process should), and the parent
-/// waits for it, for at most `limit`. Returns the child's wait status, or
-/// None if it was killed for hanging.
-fn fork_and_wait(in_child: impl FnOnce(), limit: Duration) -> Option<i32> {
-    // SAFETY: fork(2); the child only calls the crate, writes with write(2)
-    // and leaves with _exit(2).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        in_child();
-        // SAFETY: ends the child without running the parent's exit hooks.
-        unsafe { libc::_exit(0) };
-    }
-    let deadline = Instant::now() + limit;
-    loop {
-        let mut status = 0;
-        // SAFETY: waits for our own child, without blocking.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kills and reaps our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 #[ignore = "child process body"]

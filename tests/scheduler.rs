@@ -14,7 +14,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_child_passed, child_command, hang_limit, is_child, run_limited, slowdown};
+use common::{
+    assert_child_passed, child_command, fork_and_wait, hang_limit, is_child, run_limited, slowdown,
+};
 use py_in_mem::{scheduler, Error, Function, Outliers, Unavailable};
 
 /// A function of `tests/python/pim_sched.py`.
@@ -398,58 +400,35 @@ fn fork_and_call(round: usize, outliers: &Outliers, data: &[f64]) -> Result<(), 
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe(2) writes.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: fork(2); the child only calls the crate, writes and _exit(2)s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let byte: u8 = match outliers.detect(data) {
-            Err(Error::Unavailable(Unavailable::Forked)) => b'F',
-            _ => b'X',
-        };
-        // SAFETY: writes one byte from a live local to the pipe's write end,
-        // then _exit ends the forked copy without running the parent's
-        // atexit handlers or destructors.
-        unsafe {
-            libc::write(fds[1], (&byte as *const u8).cast(), 1);
-            libc::_exit(0)
-        };
-    }
-    // SAFETY: closes the parent's copy of the write end, so a read sees EOF
-    // once the child is gone.
-    unsafe { libc::close(fds[1]) };
-    let deadline = Instant::now() + Duration::from_secs(20) * slowdown();
-    let mut status = 0;
-    let waited = loop {
-        // SAFETY: waits for our own child, non-blocking.
-        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if waited == pid {
-            break Ok(());
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kills and reaps our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            break Err(format!("round {round}: the forked child hung"));
-        }
-        thread::sleep(Duration::from_millis(2));
-    };
+    let status = fork_and_wait(
+        || {
+            let byte: u8 = match outliers.detect(data) {
+                Err(Error::Unavailable(Unavailable::Forked)) => b'F',
+                _ => b'X',
+            };
+            // SAFETY: writes one byte from a live local to the pipe's write end.
+            unsafe { libc::write(fds[1], (&byte as *const u8).cast(), 1) };
+        },
+        Duration::from_secs(20) * slowdown(),
+    );
     let mut byte = 0u8;
-    // SAFETY: reads at most one byte into a live local; the child has exited
-    // (or been killed), so this does not block.
-    let read = unsafe { libc::read(fds[0], (&mut byte as *mut u8).cast(), 1) };
-    // SAFETY: closes our read end.
-    unsafe { libc::close(fds[0]) };
-    waited?;
-    if read == 1 && byte == b'F' {
-        Ok(())
-    } else {
-        Err(format!(
+    // SAFETY: closes our copy of the write end, then reads at most one byte
+    // into a live local: the child has exited or been killed, so the read
+    // does not block; then closes the read end.
+    let read = unsafe {
+        libc::close(fds[1]);
+        let read = libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
+        libc::close(fds[0]);
+        read
+    };
+    match status {
+        None => Err(format!("round {round}: the forked child hung")),
+        Some(_) if read == 1 && byte == b'F' => Ok(()),
+        Some(status) => Err(format!(
             "round {round}: the forked child's call did not return Unavailable::Forked \
              (it wrote {:?}, status {status})",
             (read == 1).then_some(byte as char)
-        ))
+        )),
     }
 }
 
