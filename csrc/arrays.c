@@ -165,9 +165,6 @@ static PyObject *with_base(PyObject *arr, PyObject *base) {
  * stable since 1.7, as move_to_copy relies on too. Guarded by the GIL. */
 static PyObject *spare_array = NULL;
 static PyObject *spare_untracked = NULL;
-/* The span the spare array's capsule records (what it was lent over). */
-static const void *spare_data = NULL;
-static npy_intp spare_nbytes = -1;
 
 /* numpy's own descriptor of type_num (borrowed, kept for good: numpy's
  * builtin descriptors are never freed), looked up once; NULL for a type
@@ -225,11 +222,6 @@ void pim_return_borrowed(PyObject *arr) {
     PyObject *base = fields->base;
     if (spare_array == NULL && can_repoint(arr)) {
         spare_array = arr; /* keeps its reference, and its capsule */
-        /* Its capsule records the span it was lent over: its data and
-         * length, which Python cannot change in place (replacing the data
-         * replaces the base, and a reshape keeps the size). */
-        spare_data = fields->data;
-        spare_nbytes = fields->dimensions[0] * PyArray_ITEMSIZE((PyArrayObject *)arr);
         return;
     }
     /* Keep the capsule past the array, for reuse. */
@@ -251,8 +243,12 @@ static PyObject *reuse_spare_array(const void *data, npy_intp len, int typenum) 
     capsule = PyArray_BASE((PyArrayObject *)arr);
     nbytes = len * PyArray_ITEMSIZE((PyArrayObject *)arr);
     /* A loop over one buffer lends the same span each call: the capsule
-     * records it already. */
-    if ((data != spare_data || nbytes != spare_nbytes) &&
+     * records it already. Compared with what the capsule records (the
+     * lowest address and length of the last lend, whatever its strides),
+     * not with the array's data and length: a backwards lend's data is its
+     * highest element. */
+    if ((data != PyCapsule_GetPointer(capsule, borrow_capsule_name) ||
+         nbytes != (npy_intp)(uintptr_t)PyCapsule_GetContext(capsule)) &&
         (PyCapsule_SetPointer(capsule, (void *)data) < 0 ||
          PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0)) {
         /* Not reachable (the capsule is ours, and data not NULL): the array

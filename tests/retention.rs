@@ -117,6 +117,42 @@ fn kept_nd_inputs_are_moved_like_1d_ones() {
     }
 }
 
+/// The array object a 1-D lend leaves for the next one records, in its
+/// capsule, the memory it was lent over: after a backwards lend (element 0 at
+/// the highest address), a forwards lend starting at that same address and
+/// of the same length is over other memory, and a kept array must be moved
+/// with the values of that memory.
+#[test]
+fn a_kept_lend_after_a_backwards_lend_from_the_same_address_moves_its_own_values() {
+    let mut data: Vec<f64> = (0..6).map(f64::from).collect();
+    // data[2], data[1], data[0]: element 0 at data[2], 24 bytes.
+    let backwards = NdSlice::with_strides(&data, &[3], &[-1], 2).unwrap();
+    let got: NdVec<f64> = function("identity").call(&backwards).unwrap();
+    assert_eq!(got.as_slice(), [2.0, 1.0, 0.0]);
+    // data[2], data[3], data[4]: element 0 at data[2] too, 24 bytes.
+    let err = function("keep_tagged")
+        .arg(&data[2..5])
+        .arg("forwards")
+        .call::<Vec<i64>>()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::InputRetained {
+            function: "pim_testfuncs.keep_tagged".into()
+        }
+    );
+    data.iter_mut().for_each(|x| *x = -9.0);
+    drop(data);
+    let churned = churn();
+    let kept: Vec<f64> = function("kept_tagged")
+        .arg(&[0.0])
+        .arg("forwards")
+        .call()
+        .unwrap();
+    drop(churned);
+    assert_eq!(kept, [2.0, 3.0, 4.0]);
+}
+
 #[cfg(feature = "ndarray")]
 #[test]
 fn kept_ndarray_views_are_moved_like_1d_ones() {
