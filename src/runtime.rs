@@ -97,21 +97,26 @@ pub(crate) fn interpreter() -> String {
 
 fn start() -> Result<Starter, Error> {
     lifecycle::watch_fork();
+    let python = interpreter();
+    // Never start Python on another installation's libpython, nor run the
+    // glue on a Python of another version than it was compiled for (a host's
+    // included: for it, the version is all that is checked).
+    crate::libpython::check(&python)?;
     // SAFETY: Py_IsInitialized may be called before Python runs.
     if unsafe { Py_IsInitialized() } != 0 {
         lifecycle::watch_python();
         return Ok(Starter::Host);
     }
-    let python = interpreter();
-    // Never start Python on another installation's libpython.
-    crate::libpython::check(&python)?;
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
     let module_dir = module_dir()?;
     let started = if lifecycle::on_main_thread() {
         // SAFETY: STARTED runs this once per process; Python does not run,
         // so nobody holds the GIL.
         let started = unsafe { glue::start_python(&program, &module_dir) };
-        thread_state::started_python_here();
+        // SAFETY: as above.
+        if unsafe { Py_IsInitialized() } != 0 {
+            thread_state::started_python_here();
+        }
         started
     } else {
         start_on_own_thread(program, module_dir)

@@ -85,6 +85,7 @@ pub(crate) fn enter() -> Result<(), Unavailable> {
 /// This thread started Python: its thread state is the interpreter's main
 /// one, which the crate made and keeps for good (it is never deleted, and
 /// its thread is the process's main thread, whose end is the process's).
+/// Call only once Python runs.
 pub(crate) fn started_python_here() {
     THIS_THREAD.set(Status::Kept);
     // SAFETY: Python runs; this reads this thread's PyGILState slot only.
