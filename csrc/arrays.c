@@ -60,27 +60,36 @@ static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims,
     return arr;
 }
 
+int pim_extent(const char *data, int ndim, const npy_intp *shape, const npy_intp *strides,
+               npy_intp itemsize, const char **lo, const char **hi) {
+    npy_intp low = 0, high = itemsize;
+    int i;
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] == 0) {
+            return 0;
+        }
+        if (strides[i] < 0) {
+            low += strides[i] * (shape[i] - 1);
+        } else {
+            high += strides[i] * (shape[i] - 1);
+        }
+    }
+    *lo = data + low;
+    *hi = data + high;
+    return 1;
+}
+
 /* The memory arr's elements occupy: *low, its lowest address, and *nbytes
  * from there (0 for an array without elements, *low then its data). */
 static void memory_span(PyArrayObject *arr, char **low, npy_intp *nbytes) {
-    char *lo = PyArray_BYTES(arr);
-    char *hi = lo + PyArray_ITEMSIZE(arr);
-    int i;
-    for (i = 0; i < PyArray_NDIM(arr); i++) {
-        npy_intp n = PyArray_DIM(arr, i), reach;
-        if (n == 0) {
-            *low = PyArray_BYTES(arr);
-            *nbytes = 0;
-            return;
-        }
-        reach = PyArray_STRIDE(arr, i) * (n - 1);
-        if (reach < 0) {
-            lo += reach;
-        } else {
-            hi += reach;
-        }
+    const char *lo, *hi;
+    if (!pim_extent(PyArray_BYTES(arr), PyArray_NDIM(arr), PyArray_DIMS(arr),
+                    PyArray_STRIDES(arr), PyArray_ITEMSIZE(arr), &lo, &hi)) {
+        *low = PyArray_BYTES(arr);
+        *nbytes = 0;
+        return;
     }
-    *low = lo;
+    *low = (char *)lo;
     *nbytes = hi - lo;
 }
 
@@ -183,8 +192,10 @@ static PyArray_Descr *builtin_descr(int type_num) {
 }
 
 /* Can arr (borrowed; a 1-D lend nothing else holds) be re-pointed for the
- * next lend? Not if Python reshaped it to another rank, gave it another
- * dtype (`a.dtype = ...`), or left a weak reference or a buffer export. */
+ * next lend? Not if Python reshaped it to another rank, gave it a dtype that
+ * is not one of numpy's own descriptors (`a.dtype = np.dtype('>f8')`), or
+ * left a weak reference or a buffer export. (A builtin dtype of another type,
+ * `a.dtype = np.int32`, passes here: take_spare checks the type number.) */
 static int can_repoint(PyObject *arr) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     PyArray_Descr *builtin;

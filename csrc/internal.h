@@ -55,6 +55,15 @@ PIM_INTERNAL int pim_is_owned_capsule(PyObject *obj);
  * held. Returns 0, or -1 with an exception set. (arrays.c) */
 PIM_INTERNAL int pim_make_untracked_base(void);
 
+/* The lowest (*lo) and one-past-highest (*hi) byte an array of ndim
+ * dimensions of shape and byte strides (any sign), elements of itemsize
+ * bytes, element 0 at data, can reach. Returns 1, or 0 (lo and hi left
+ * alone) for an array without elements. data, shape, strides: borrowed.
+ * No GIL needed. (arrays.c) */
+PIM_INTERNAL int pim_extent(const char *data, int ndim, const npy_intp *shape,
+                            const npy_intp *strides, npy_intp itemsize, const char **lo,
+                            const char **hi);
+
 /* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
  * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
  * exception set. (glue.c) */

@@ -45,6 +45,8 @@
  * accept, and raw addresses taken from Python (ctypes, __array_interface__)
  * when the call keeps no reference to the array at all (the fast path runs
  * no scan).
+ *
+ * Every function here reads Python objects: the GIL is held throughout.
  */
 #include "internal.h"
 
@@ -90,27 +92,6 @@ typedef struct {
 
 static int vet_visit(PyObject *obj, void *arg);
 
-/* The lowest and one-past-highest byte an array of this shape can reach.
- * Returns 0 for an empty array. */
-static int extent(const char *data, int ndim, const npy_intp *shape, const npy_intp *strides,
-                  npy_intp itemsize, const char **lo, const char **hi) {
-    npy_intp low = 0, high = itemsize;
-    int i;
-    for (i = 0; i < ndim; i++) {
-        if (shape[i] == 0) {
-            return 0;
-        }
-        if (strides[i] < 0) {
-            low += strides[i] * (shape[i] - 1);
-        } else {
-            high += strides[i] * (shape[i] - 1);
-        }
-    }
-    *lo = data + low;
-    *hi = data + high;
-    return 1;
-}
-
 /* Does [lo, hi) overlap the lent memory? */
 static int overlaps_lent(const vetting *v, const char *lo, const char *hi) {
     return v->lent != NULL && lo < v->lent + v->nbytes && v->lent < hi;
@@ -143,7 +124,7 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (pim_is_borrow_capsule(owner) || pim_is_owned_capsule(owner)) {
             return;
         }
-        if (extent(PyArray_BYTES(array), PyArray_NDIM(array), PyArray_DIMS(array),
+        if (pim_extent(PyArray_BYTES(array), PyArray_NDIM(array), PyArray_DIMS(array),
                    PyArray_STRIDES(array), PyArray_ITEMSIZE(array), &lo, &hi) &&
             overlaps_lent(v, lo, hi)) {
             v->unsafe = 1;
@@ -161,7 +142,7 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (view->ndim == 0 || view->shape == NULL || view->strides == NULL) {
             lo = view->buf;
             hi = lo + view->len;
-        } else if (!extent(view->buf, view->ndim, view->shape, view->strides, view->itemsize,
+        } else if (!pim_extent(view->buf, view->ndim, view->shape, view->strides, view->itemsize,
                            &lo, &hi)) {
             return;
         }
@@ -173,7 +154,7 @@ static void check_pointer(vetting *v, PyObject *obj) {
 
 /* The collector lists only tracked objects; dicts and tuples holding only
  * untracked objects (such as arrays) are untracked, so the scan follows
- * them. obj: borrowed. GIL held (for this and every function below). */
+ * them. obj: borrowed. */
 static int is_untracked_container(PyObject *obj) {
     return (PyDict_CheckExact(obj) || PyTuple_CheckExact(obj)) && !PyObject_GC_IsTracked(obj);
 }
@@ -459,13 +440,13 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyObject *base = PyArray_BASE(array);
     PyObject *gc, *collected;
     pim_borrow_verdict verdict;
-    if (!pim_is_borrow_capsule(base)) {
-        base = NULL; /* replaced by Python (numpy 1.x): see the top */
-    }
-    if (base != NULL && !is_retained(arr, base)) {
+    if (!pim_borrow_is_kept(arr)) {
         /* The common case: the array, or its capsule, is kept for reuse. */
         pim_return_borrowed(arr);
         return PIM_BORROW_FREE;
+    }
+    if (!pim_is_borrow_capsule(base)) {
+        base = NULL; /* replaced by Python (numpy 1.x): see the top */
     }
     /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
      * collector is disabled. */

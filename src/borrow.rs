@@ -18,7 +18,6 @@ use pyo3_ffi::{PyObject, Py_ssize_t};
 use crate::element::Element;
 use crate::error::{Error, PyException, Unavailable};
 use crate::glue::{last_error, npy_typenum, Gil, Interpreter};
-use crate::nd::contiguous_strides;
 use crate::raw;
 
 /// A Rust array as numpy will see it: address, shape, strides and element
@@ -51,9 +50,23 @@ impl<'a> RustArray<'a> {
     /// checked is the product of `shape`.
     pub(crate) fn c_order<T: Element>(data: &'a [T], shape: &[usize]) -> Self {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        let strides = contiguous_strides(shape, false);
-        // SAFETY: C order over exactly `data`'s elements, borrowed for 'a.
-        unsafe { Self::strided(data.as_ptr(), shape, &strides) }
+        // The layout strided() makes from nd::contiguous_strides(), built in
+        // place: one allocation a call, not two.
+        let ndim = shape.len();
+        let mut layout: Vec<Py_ssize_t> = Vec::with_capacity(2 * ndim);
+        layout.extend(shape.iter().map(|&n| n as Py_ssize_t));
+        layout.resize(2 * ndim, 0);
+        let mut step = std::mem::size_of::<T>() as Py_ssize_t;
+        for axis in (0..ndim).rev() {
+            // As in strided(): a dimension of length 0 or 1 never steps.
+            if shape[axis] > 1 {
+                layout[ndim + axis] = step;
+            }
+            // Saturating, as contiguous_strides(): a shape with a 0 in it
+            // may have other dimensions of any length.
+            step = step.saturating_mul(shape[axis] as Py_ssize_t);
+        }
+        Self::new(data.as_ptr(), Layout::Strided(layout))
     }
 
     /// An array of `shape` whose element [0, 0, ...] is at `origin`, with
@@ -217,10 +230,9 @@ impl<'a> BorrowedArray<'a> {
     /// # Aborts
     /// If Python still points into the memory in a way that cannot be moved
     /// (a view, an exported buffer, an unknown holder).
-    pub(crate) fn release(mut self, _gil: &Gil) -> Release {
-        let arr = self.arr.take();
-        // SAFETY: `_gil` proves the GIL is held.
-        unsafe { release_held(arr, self.lent_to) }
+    pub(crate) fn release(self, gil: &Gil) -> Release {
+        let lent_to = self.lent_to;
+        self.release_to(gil, lent_to)
     }
 }
 

@@ -247,9 +247,14 @@ pub(crate) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch>
     unsafe { read_at(desc, 0, 0, &mut exact::<U>) }
 }
 
-/// Same dtype, same byte order, and not bool (whose bytes need checking).
+/// Same dtype and same byte order: the elements' bits are `U`'s.
+pub(crate) fn same_layout<U: Element>(desc: &ArrayDesc<'_>) -> bool {
+    desc.kind == U::KIND && desc.itemsize == size_of::<U>() && !desc.byteswapped
+}
+
+/// [`same_layout`], and not bool (whose bytes need checking).
 pub(crate) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
-    desc.kind == U::KIND && desc.itemsize == size_of::<U>() && !desc.byteswapped && U::KIND != b'b'
+    same_layout::<U>(desc) && U::KIND != b'b'
 }
 
 /// The fast path: the bits are already `U`'s.
@@ -295,7 +300,7 @@ pub(crate) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize
     // What numpy's integer index functions return (np.flatnonzero, ...):
     // native int64, read straight; the general path below says what is
     // wrong with a value it refuses.
-    if desc.kind == b'i' && desc.itemsize == 8 && !desc.byteswapped {
+    if is_exact::<i64>(desc) {
         let (len, stride) = (desc.shape[0], desc.strides[0]);
         let mut out = Vec::with_capacity(len);
         for k in 0..len {

@@ -203,23 +203,17 @@ pub(crate) unsafe fn read_value(
     itemsize: usize,
     swapped: bool,
 ) -> Option<Value> {
+    // `read!(t, at)`: the part `at` bytes in (a complex element's imaginary
+    // part; each part is byte-swapped on its own).
     macro_rules! read {
-        ($t:ty) => {{
-            // SAFETY: the caller guarantees `itemsize` == size_of::<$t>()
-            // readable bytes; elements of a strided view may be unaligned.
-            let bits = unsafe { element.cast::<$t>().read_unaligned() };
-            if swapped {
-                bits.swap_bytes()
-            } else {
-                bits
-            }
-        }};
-    }
-    // The imaginary part of a complex element, `at` bytes in; each part is
-    // byte-swapped on its own.
-    macro_rules! read_part {
+        ($t:ty) => {
+            read!($t, 0)
+        };
         ($t:ty, $at:expr) => {{
-            // SAFETY: as for read!: the element is 2 × $at bytes.
+            // SAFETY: the caller guarantees `itemsize` readable bytes, and
+            // `$at + size_of::<$t>()` <= `itemsize` (== size_of::<$t>() for
+            // a number, 2 × for a complex); elements of a strided view may be
+            // unaligned.
             let bits = unsafe { element.add($at).cast::<$t>().read_unaligned() };
             if swapped {
                 bits.swap_bytes()
@@ -242,11 +236,11 @@ pub(crate) unsafe fn read_value(
         (b'f', 4) => Value::Float(f32::from_bits(read!(u32)).into()),
         (b'f', 8) => Value::Float(f64::from_bits(read!(u64))),
         (b'c', 8) => {
-            let (re, im) = (read!(u32), read_part!(u32, 4));
+            let (re, im) = (read!(u32), read!(u32, 4));
             Value::Complex(f32::from_bits(re).into(), f32::from_bits(im).into())
         }
         (b'c', 16) => {
-            let (re, im) = (read!(u64), read_part!(u64, 8));
+            let (re, im) = (read!(u64), read!(u64, 8));
             Value::Complex(f64::from_bits(re), f64::from_bits(im))
         }
         _ => return None,

@@ -64,7 +64,7 @@ impl<'a, T: Element> NdSlice<'a, T> {
     }
 
     fn whole(data: &'a [T], shape: &[usize], strides: Vec<isize>) -> Result<Self, Error> {
-        match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        match element_count(shape) {
             Some(n) if n == data.len() => Ok(NdSlice {
                 data,
                 offset: 0,
@@ -195,6 +195,11 @@ pub(crate) fn contiguous_strides(shape: &[usize], fortran: bool) -> Vec<isize> {
     strides
 }
 
+/// How many elements an array of `shape` has; `None` past `usize::MAX`.
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// "2 × 3", for messages.
 fn shape_text(shape: &[usize]) -> String {
     if shape.is_empty() {
@@ -234,7 +239,7 @@ impl<U> NdVec<U> {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn new(data: Vec<U>, shape: Vec<usize>) -> Result<Self, Error> {
-        match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        match element_count(&shape) {
             Some(n) if n == data.len() => Ok(NdVec { data, shape }),
             _ => Err(Error::InvalidArgument(format!(
                 "a {} array cannot hold {} values",

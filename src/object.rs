@@ -5,7 +5,6 @@
 //! [`crate::from_result`]'s job.
 
 use std::ffi::{c_char, CStr};
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use pyo3_ffi::{PyObject, Py_ssize_t};
@@ -285,7 +284,6 @@ pub struct ArrayDesc<'o> {
     pub(crate) byteswapped: bool,
     pub(crate) sole_owner: bool,
     of: &'o Held<'o>,
-    _gil: PhantomData<&'o Gil>,
 }
 
 impl<'o> ArrayDesc<'o> {
@@ -317,7 +315,6 @@ impl<'o> ArrayDesc<'o> {
             byteswapped: out.byteswapped != 0,
             sole_owner: out.sole_owner != 0,
             of: held,
-            _gil: PhantomData,
         }
     }
 

@@ -113,7 +113,7 @@ fn start() -> Result<Starter, Error> {
         // SAFETY: STARTED runs this once per process; Python does not run,
         // so nobody holds the GIL.
         let started = unsafe { glue::start_python(&program, &module_dir) };
-        // SAFETY: as above.
+        // SAFETY: Py_IsInitialized may be called at any time.
         if unsafe { Py_IsInitialized() } != 0 {
             thread_state::started_python_here();
         }

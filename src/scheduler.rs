@@ -162,9 +162,14 @@ fn enabled_from_env() -> bool {
 /// py_in_mem::scheduler::set_switch_interval(Duration::from_millis(5));
 /// ```
 pub fn set_switch_interval(interval: Duration) {
+    store_interval(interval);
+    INTERVAL_SET.store(true, Ordering::Relaxed);
+}
+
+/// The interval, at least 100 µs.
+fn store_interval(interval: Duration) {
     let ns = interval.max(Duration::from_micros(100)).as_nanos();
     INTERVAL_NS.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
-    INTERVAL_SET.store(true, Ordering::Relaxed);
 }
 
 /// The switch interval (see [`set_switch_interval`]).
@@ -176,8 +181,7 @@ pub fn switch_interval() -> Duration {
 /// set one already.
 pub(crate) fn default_switch_interval(seconds: f64) {
     if !INTERVAL_SET.load(Ordering::Relaxed) && seconds.is_finite() && seconds > 0.0 {
-        let interval = Duration::from_secs_f64(seconds).max(Duration::from_micros(100));
-        INTERVAL_NS.store(interval.as_nanos() as u64, Ordering::Relaxed);
+        store_interval(Duration::from_secs_f64(seconds));
     }
 }
 
@@ -202,10 +206,6 @@ pub fn set_long_call(threshold: Duration) {
 /// The long-call threshold (see [`set_long_call`]).
 pub fn long_call() -> Duration {
     Duration::from_nanos(LONG_CALL_NS.load(Ordering::Relaxed))
-}
-
-fn interval() -> Duration {
-    switch_interval()
 }
 
 // ---- The turn -------------------------------------------------------------------
@@ -276,9 +276,6 @@ struct Local {
     last_exit: Cell<Option<Instant>>,
     /// Moving average of the sampled gaps between calls, in ns.
     gap_ns: Cell<u64>,
-    /// The average gap is above [`IDLE_GRACE`]: this thread's calls go to
-    /// the GIL directly.
-    loose: Cell<bool>,
     /// When this thread last got the turn.
     turn_since: Cell<Option<Instant>>,
 }
@@ -291,12 +288,19 @@ thread_local! {
             calls: Cell::new(0),
             last_exit: Cell::new(None),
             gap_ns: Cell::new(0),
-            loose: Cell::new(false),
             turn_since: Cell::new(None),
         }
     };
     // Gives the turn back when its thread exits holding it.
     static EXIT_HOOK: ExitHook = const { ExitHook };
+}
+
+impl Local {
+    /// The average gap is above [`IDLE_GRACE`]: this thread's calls go to
+    /// the GIL directly.
+    fn is_loose(&self) -> bool {
+        self.gap_ns.get() > IDLE_GRACE.as_nanos() as u64
+    }
 }
 
 static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
@@ -482,7 +486,7 @@ pub(crate) fn enter(stats: &CallStats) -> Ticket<'_> {
         local.calls.set(calls);
         let slot = calls % SAMPLE_EVERY;
         let mode = stats.mode.load(Ordering::Relaxed);
-        if slot >= 2 && mode == SETTLED && !local.loose.get() {
+        if slot >= 2 && mode == SETTLED && !local.is_loose() {
             // The common call: nothing to time, and the turn to take.
             return Ticket {
                 owner: acquire(token(local)),
@@ -501,12 +505,11 @@ pub(crate) fn enter(stats: &CallStats) -> Ticket<'_> {
                 let old = local.gap_ns.get();
                 let gap = old - old / 4 + gap / 4;
                 local.gap_ns.set(gap);
-                local.loose.set(gap > IDLE_GRACE.as_nanos() as u64);
             }
         }
         let probing =
             mode == LONG && stats.probes.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0;
-        let bypass = local.loose.get() || (mode == LONG && !probing);
+        let bypass = local.is_loose() || (mode == LONG && !probing);
         let owner = if bypass {
             // A thread that still owns the turn from before gives it up, so
             // that waiters need not notice it is idle.
@@ -584,7 +587,7 @@ fn share_used_up(waiting: u32) -> bool {
         .try_with(|local| local.turn_since.get())
         .ok()
         .flatten();
-    since.is_none_or(|since| since.elapsed() >= interval() / (waiting + 1))
+    since.is_none_or(|since| since.elapsed() >= switch_interval() / (waiting + 1))
 }
 
 /// This thread has just got the turn.
@@ -692,13 +695,13 @@ fn wait_for_turn(token: u32) -> Option<u32> {
         if first && first_since.is_none() {
             first_since = Some(Instant::now());
         }
-        thread::park_timeout(if first { POLL } else { interval() });
+        thread::park_timeout(if first { POLL } else { switch_interval() });
         match me.state.load(Ordering::Acquire) {
             GRANTED => return Some(token),
             RELEASED => return None,
             _ => {}
         }
-        if !is_enabled() || arrived.elapsed() >= MAX_WAIT_INTERVALS * interval() {
+        if !is_enabled() || arrived.elapsed() >= MAX_WAIT_INTERVALS * switch_interval() {
             return leave_queue(&me);
         }
         if !is_first(&me) {
@@ -719,7 +722,7 @@ fn wait_for_turn(token: u32) -> Option<u32> {
         } else if word == seen {
             // Inside the same call since the last look.
             let since = *stuck_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= interval() {
+            if since.elapsed() >= switch_interval() {
                 stall(word);
                 return leave_queue(&me);
             }
@@ -729,7 +732,7 @@ fn wait_for_turn(token: u32) -> Option<u32> {
         // The owner hands over when its share is used up; this asks it to,
         // in case it got the turn without this thread seeing (a takeover).
         let waiters = WAITING.load(Ordering::Relaxed).max(1);
-        if first_since.is_some_and(|since| since.elapsed() >= interval() / waiters) {
+        if first_since.is_some_and(|since| since.elapsed() >= switch_interval() / waiters) {
             HANDOFF.store(true, Ordering::Relaxed);
         }
         seen = word;

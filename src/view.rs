@@ -2,11 +2,11 @@
 //! in C order with its shape (and as an `ndarray` view, with the feature).
 
 use std::fmt;
-use std::mem::{align_of, size_of};
+use std::mem::align_of;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
-use crate::convert::Mismatch;
+use crate::convert::{same_layout, Mismatch};
 use crate::element::Element;
 use crate::glue::StrongRef;
 use crate::object::{Described, Held};
@@ -72,9 +72,7 @@ impl<U: Element> ResultView<U> {
                     Described::Array(desc) => desc,
                     _ => return Err(Mismatch::new(Self::expected(), array.what())),
                 };
-                let exact =
-                    desc.kind == U::KIND && desc.itemsize == size_of::<U>() && !desc.byteswapped;
-                if !exact {
+                if !same_layout::<U>(&desc) {
                     return Err(Mismatch::new(Self::expected(), desc.what()));
                 }
                 let aligned = desc.origin() as usize % align_of::<U>() == 0;
