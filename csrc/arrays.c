@@ -107,6 +107,33 @@ int pim_is_borrow_capsule(PyObject *obj) {
  * allocate and free one. Guarded by the GIL, like every function here. */
 static PyObject *spare_borrow_capsule = NULL;
 
+/* The span (lowest address, length) last recorded in a borrow capsule, and
+ * that capsule (not owned: only compared with). Every borrow capsule's span
+ * is set through record_span, so a capsule equal to spanned_capsule records
+ * exactly this span: the common call, lending the same buffer again, skips
+ * setting it, without asking the capsule (two C-API calls). */
+static PyObject *spanned_capsule = NULL;
+static const void *spanned_data = NULL;
+static npy_intp spanned_nbytes = -1;
+
+/* Records data (not owned) and nbytes in capsule (borrowed, one of ours),
+ * unless it records them already. Returns 0, or -1 with an exception set.
+ * GIL held. */
+static int record_span(PyObject *capsule, const void *data, npy_intp nbytes) {
+    if (capsule == spanned_capsule && data == spanned_data && nbytes == spanned_nbytes) {
+        return 0;
+    }
+    spanned_capsule = NULL;
+    if (PyCapsule_SetPointer(capsule, (void *)data) < 0 ||
+        PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0) {
+        return -1;
+    }
+    spanned_capsule = capsule;
+    spanned_data = data;
+    spanned_nbytes = nbytes;
+    return 0;
+}
+
 /* A borrow capsule for data (size nbytes). Returns a new reference, or NULL
  * with an exception set. data: recorded, not owned. */
 static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
@@ -123,11 +150,15 @@ static PyObject *take_borrow_capsule(const void *data, npy_intp nbytes) {
     if (capsule == NULL) {
         /* Rust never lends a NULL pointer, not even for an empty slice. */
         capsule = PyCapsule_New((void *)data, borrow_capsule_name, NULL);
-    } else if (PyCapsule_SetPointer(capsule, (void *)data) < 0) {
-        Py_DECREF(capsule);
-        return NULL;
+        if (capsule == NULL) {
+            return NULL;
+        }
+        /* A new capsule may have the address of one since freed. */
+        if (capsule == spanned_capsule) {
+            spanned_capsule = NULL;
+        }
     }
-    if (capsule != NULL && PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0) {
+    if (record_span(capsule, data, nbytes) < 0) {
         Py_CLEAR(capsule);
     }
     return capsule;
@@ -254,14 +285,10 @@ static PyObject *reuse_spare_array(const void *data, npy_intp len, int typenum) 
     capsule = PyArray_BASE((PyArrayObject *)arr);
     nbytes = len * PyArray_ITEMSIZE((PyArrayObject *)arr);
     /* A loop over one buffer lends the same span each call: the capsule
-     * records it already. Compared with what the capsule records (the
-     * lowest address and length of the last lend, whatever its strides),
-     * not with the array's data and length: a backwards lend's data is its
-     * highest element. */
-    if ((data != PyCapsule_GetPointer(capsule, borrow_capsule_name) ||
-         nbytes != (npy_intp)(uintptr_t)PyCapsule_GetContext(capsule)) &&
-        (PyCapsule_SetPointer(capsule, (void *)data) < 0 ||
-         PyCapsule_SetContext(capsule, (void *)(uintptr_t)nbytes) < 0)) {
+     * records it already. (What the capsule records, the lowest address and
+     * length of its last lend whatever its strides, not the array's data and
+     * length: a backwards lend's data is its highest element.) */
+    if (record_span(capsule, data, nbytes) < 0) {
         /* Not reachable (the capsule is ours, and data not NULL): the array
          * goes, and one is made anew. */
         PyErr_Clear();
