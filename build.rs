@@ -1,4 +1,4 @@
-//! Compiles `csrc/glue.c` against the headers of the one Python that
+//! Compiles `csrc/` against the headers of the one Python that
 //! `pyo3-ffi` links, and bakes that interpreter's path into the crate so the
 //! embedded Python finds its own prefix and site-packages at run time.
 
@@ -95,7 +95,7 @@ fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     cc::Build::new()
         .files(
-            ["glue.c", "arrays.c", "retention.c", "layout.c"]
+            ["start.c", "arrays.c", "retention.c", "layout.c"]
                 .map(|f| manifest_dir.join("csrc").join(f)),
         )
         .include(manifest_dir.join("csrc"))
@@ -127,7 +127,7 @@ fn build() -> Result<(), String> {
     );
     let lib_dir = config.lib_dir().unwrap_or_default();
     println!("cargo:rustc-env=PY_IN_MEM_LIBDIR={lib_dir}");
-    // The libpython a binary must load, links resolved (src/libpython.rs
+    // The libpython a binary must load, links resolved (src/runtime/libpython.rs
     // compares it with the one mapped at run time); empty if linked statically.
     println!("cargo:rustc-env=PY_IN_MEM_PYTHON_VERSION={python_version}");
     println!(

@@ -3,7 +3,7 @@
  * API, included the same way everywhere, and a few helpers.
  *
  * numpy's C API is a table of function pointers filled by import_array. With
- * several translation units they must share one table: glue.c defines it
+ * several translation units they must share one table: start.c defines it
  * (PY_IN_MEM_DEFINE_ARRAY_API) and fills it in pim_prepare; the others see
  * it as extern.
  */
@@ -66,7 +66,7 @@ PIM_INTERNAL int pim_extent(const char *data, int ndim, const npy_intp *shape,
 
 /* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
  * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
- * exception set. (glue.c) */
+ * exception set. (start.c) */
 PIM_INTERNAL char *pim_dup_str(PyObject *obj);
 
 #endif /* PY_IN_MEM_INTERNAL_H */

@@ -160,28 +160,43 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "convert/into_arg.rs"]
 mod args;
+#[path = "array/borrow.rs"]
 mod borrow;
+#[path = "function/call.rs"]
 mod call;
+#[path = "convert/read.rs"]
 mod convert;
+#[path = "array/element.rs"]
 mod element;
 mod error;
+#[path = "convert/from_result.rs"]
 mod from_result;
 mod function;
+#[path = "runtime/glue.rs"]
 mod glue;
+#[path = "runtime/libpython.rs"]
 mod libpython;
+#[path = "runtime/lifecycle.rs"]
 mod lifecycle;
+#[path = "array/nd.rs"]
 mod nd;
 mod object;
 mod outliers;
+#[path = "array/owned.rs"]
 mod owned;
 mod raw;
 mod runtime;
+#[path = "runtime/scheduler/mod.rs"]
 pub mod scheduler;
 mod scope;
+#[path = "runtime/thread_state.rs"]
 mod thread_state;
+#[path = "convert/view.rs"]
 mod view;
 #[cfg(feature = "ndarray")]
+#[path = "convert/with_ndarray.rs"]
 mod with_ndarray;
 
 pub use args::{IntoArg, Matrix, Scalar};

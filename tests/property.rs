@@ -35,7 +35,7 @@
 //!   does this, so the reference does too.
 
 mod common;
-#[path = "support/rng.rs"]
+#[path = "common/rng.rs"]
 mod rng;
 
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! `PIM_SOAK_SECS` and `PIM_SOAK_THREADS` change the duration and threads.
 
 mod common;
-#[path = "support/rng.rs"]
+#[path = "common/rng.rs"]
 mod rng;
 
 use std::path::Path;

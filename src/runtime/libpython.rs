@@ -575,7 +575,7 @@ mod tests {
 
     #[test]
     fn the_pyo3_ffi_requirement_named_in_errors_is_the_one_in_cargo_toml() {
-        let manifest = include_str!("../Cargo.toml");
+        let manifest = include_str!("../../Cargo.toml");
         let line = format!("pyo3-ffi = \"{PYO3_FFI_REQUIREMENT}\"");
         assert!(
             manifest.lines().any(|l| l.trim() == line),

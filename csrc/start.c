@@ -1,5 +1,5 @@
 /*
- * glue.c: the C side of py-in-mem: start-up and the interpreter's life cycle
+ * start.c: the C side of py-in-mem: start-up and the interpreter's life cycle
  * (thread states, exit), loading, errors. Arrays are in arrays.c, retention
  * in retention.c. Ownership of every pointer is
  * documented on each function in glue.h; the notes here say why the code is
