@@ -160,58 +160,33 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[path = "convert/into_arg.rs"]
-mod args;
-#[path = "array/borrow.rs"]
-mod borrow;
-#[path = "function/call.rs"]
-mod call;
-#[path = "convert/read.rs"]
-mod convert;
-#[path = "array/element.rs"]
-mod element;
+// The layers, bottom up; a module imports only from its own layer or
+// below (tests/layers.rs checks it).
 mod error;
-#[path = "convert/from_result.rs"]
-mod from_result;
-mod function;
-#[path = "runtime/glue.rs"]
-mod glue;
-#[path = "runtime/libpython.rs"]
-mod libpython;
-#[path = "runtime/lifecycle.rs"]
-mod lifecycle;
-#[path = "array/nd.rs"]
-mod nd;
-mod object;
-mod outliers;
-#[path = "array/owned.rs"]
-mod owned;
 mod raw;
-mod runtime;
-#[path = "runtime/scheduler/mod.rs"]
-pub mod scheduler;
-mod scope;
-#[path = "runtime/thread_state.rs"]
-mod thread_state;
-#[path = "convert/view.rs"]
-mod view;
-#[cfg(feature = "ndarray")]
-#[path = "convert/with_ndarray.rs"]
-mod with_ndarray;
 
-pub use args::{IntoArg, Matrix, Scalar};
-pub use call::Call;
-pub use element::Element;
+mod runtime;
+
+mod array;
+mod object;
+
+mod convert;
+
+mod function;
+mod scope;
+
+mod outliers;
+
+pub use array::{Element, NdSlice, NdVec, OwnedArray};
+pub use convert::{FromResult, IntoArg, Matrix, ResultView, Scalar};
 pub use error::{Error, PyException, Unavailable};
-pub use from_result::FromResult;
-pub use function::Function;
-pub use libpython::BUILD_PYTHON_VERSION;
-pub use nd::{NdSlice, NdVec};
+pub use function::{Call, Function};
 pub use outliers::Outliers;
-pub use owned::OwnedArray;
-pub use runtime::{add_sys_path, BUILD_NUMPY, BUILD_PYTHON, MODULE_DIR, PYTHON_ENV};
+pub use runtime::scheduler;
+pub use runtime::{
+    add_sys_path, BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV,
+};
 pub use scope::{hold_gil, GilScope, Lent};
-pub use view::ResultView;
 
 /// The `ndarray` crate this one is built with (feature `ndarray`), so its
 /// types match the ones calls take and return.

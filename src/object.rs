@@ -2,7 +2,7 @@
 //! held while the GIL is, what kind of object it is (`pim_describe_result`),
 //! a numpy array or number described for reading, and the items of a str,
 //! tuple, list or dict. Nothing here converts to Rust types; that is
-//! [`crate::from_result`]'s job.
+//! [`crate::convert::from_result`]'s job.
 
 use std::ffi::{c_char, CStr};
 use std::mem::ManuallyDrop;
@@ -10,8 +10,9 @@ use std::mem::ManuallyDrop;
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
 use crate::error::PyException;
-use crate::glue::{owned_or_error, Gil, StrongRef};
 use crate::raw;
+use crate::runtime::glue::owned_or_error;
+use crate::runtime::{Gil, StrongRef};
 
 /// One strong reference to a Python object, used and released while `'py`'s
 /// GIL is held: releasing it is a plain decref (a [`StrongRef`] takes the GIL

@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use crate::args::Arg;
-use crate::borrow::RustArray;
+use crate::array::borrow::RustArray;
+use crate::convert::from_result::indices;
+use crate::convert::into_arg::Arg;
 use crate::error::Error;
-use crate::from_result::indices;
 use crate::function::Function;
 
 /// A Python function `f(data) -> indices`, such as `outliers.detect`, called

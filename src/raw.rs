@@ -2,8 +2,8 @@
 //! the same names (as a `-sys` crate's bindings are).
 //!
 //! Nothing here checks anything: ownership and the GIL rules are those written
-//! on each function in `glue.h`. The thin wrappers in [`crate::glue`],
-//! [`crate::borrow`] and [`crate::owned`] are the only callers. The test at
+//! on each function in `glue.h`. The thin wrappers in [`crate::runtime::glue`],
+//! [`crate::array::borrow`] and [`crate::array::owned`] are the only callers. The test at
 //! the bottom holds every type here to the C compiler's layout of glue.h.
 #![allow(non_camel_case_types)]
 

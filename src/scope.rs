@@ -5,12 +5,12 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
-use crate::args::sealed::{Arg, ToArg};
-use crate::args::IntoArg;
-use crate::borrow::{retained_error, BorrowedArray, Release, RustArray};
+use crate::array::borrow::{retained_error, BorrowedArray, Release, RustArray};
+use crate::convert::into_arg::sealed::{Arg, ToArg};
+use crate::convert::into_arg::IntoArg;
 use crate::error::{Error, PyException};
-use crate::glue::{Gil, ScopeGil};
 use crate::runtime;
+use crate::runtime::{Gil, ScopeGil};
 
 /// Runs `f` holding the GIL (and the scheduler's turn) for its whole length,
 /// so that the calls it makes take neither: a loop or a batch of calls of one

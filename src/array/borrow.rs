@@ -15,10 +15,11 @@ use std::ptr::NonNull;
 use libc::c_int;
 use pyo3_ffi::{PyObject, Py_ssize_t};
 
-use crate::element::Element;
+use crate::array::element::Element;
 use crate::error::{Error, PyException, Unavailable};
-use crate::glue::{last_error, npy_typenum, Gil, Interpreter};
 use crate::raw;
+use crate::runtime::glue::{last_error, npy_typenum};
+use crate::runtime::{Gil, Interpreter};
 
 /// A Rust array as numpy will see it: address, shape, strides and element
 /// type, with the borrow it came from.

@@ -4,7 +4,7 @@
 
 use std::ops::Index;
 
-use crate::element::Element;
+use crate::array::element::Element;
 use crate::error::Error;
 
 /// A Rust slice seen as an n-D array: a shape, and strides in elements (C

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use libc::c_int;
 use pyo3_ffi::Py_ssize_t;
 
-use crate::element::Element;
+use crate::array::element::Element;
 use crate::error::PyException;
-use crate::glue::{npy_typenum, owned_or_error, Gil, StrongRef};
 use crate::raw;
+use crate::runtime::glue::{npy_typenum, owned_or_error};
+use crate::runtime::{Gil, StrongRef};
 
 pub(crate) mod sealed {
     use crate::error::PyException;
-    use crate::glue::{Gil, StrongRef};
+    use crate::runtime::{Gil, StrongRef};
 
     /// The part of [`OwnedArray`](super::OwnedArray) only this crate sees.
     pub trait GiveToNumpy {

@@ -1,6 +1,6 @@
 //! The conversion of results, Python to Rust: one trait, [`FromResult`],
 //! implemented per Rust type. The type a call asks for decides how its
-//! result is read; the call machinery ([`crate::call`]) knows nothing of the
+//! result is read; the call machinery ([`crate::function::call`]) knows nothing of the
 //! types, and calls [`convert`] on whatever came back.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,18 +8,18 @@ use std::hash::BuildHasher;
 
 use num_complex::{Complex32, Complex64};
 
-use crate::convert::{
+use crate::array::element::Element;
+use crate::array::nd::NdVec;
+use crate::convert::read::{
     expected_array, expected_indices, expected_scalar, expected_vec, to_elements, to_indices,
     to_scalar, Mismatch, Step,
 };
-use crate::element::Element;
-use crate::glue::{Gil, StrongRef};
-use crate::nd::NdVec;
+use crate::convert::view::ResultView;
 use crate::object::{ArrayDesc, Described, Held};
-use crate::view::ResultView;
+use crate::runtime::{Gil, StrongRef};
 
 pub(crate) mod sealed {
-    use crate::convert::Mismatch;
+    use crate::convert::read::Mismatch;
     use crate::object::{ArrayDesc, Held};
 
     /// The part of [`FromResult`](super::FromResult) that only this crate sees.

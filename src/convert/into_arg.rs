@@ -6,12 +6,12 @@
 use num_complex::{Complex32, Complex64};
 use pyo3_ffi::PyObject;
 
-use crate::borrow::RustArray;
-use crate::element::Element;
+use crate::array::borrow::RustArray;
+use crate::array::element::Element;
+use crate::array::nd::{NdSlice, NdVec};
 use crate::error::{Error, PyException};
-use crate::glue::Gil;
-use crate::nd::{NdSlice, NdVec};
 use crate::object::Held;
+use crate::runtime::Gil;
 
 /// A `rows` × `cols` matrix over a Rust slice in C (row-major) order, lent to
 /// Python as a 2-D numpy array. ([`NdSlice`] takes any rank and strides.)
@@ -62,7 +62,7 @@ impl<'a, T: Element> Matrix<'a, T> {
 
 pub(crate) mod sealed {
     use super::Scalar;
-    use crate::borrow::RustArray;
+    use crate::array::borrow::RustArray;
 
     /// An argument as the call machinery takes it.
     pub enum Arg<'a> {

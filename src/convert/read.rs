@@ -5,7 +5,7 @@
 
 use std::mem::size_of;
 
-use crate::element::{kind_converts_to, read_value, Element, Value};
+use crate::array::element::{kind_converts_to, read_value, Element, Value};
 use crate::error::Error;
 use crate::object::ArrayDesc;
 

@@ -6,10 +6,10 @@ use std::mem::align_of;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
-use crate::convert::{same_layout, Mismatch};
-use crate::element::Element;
-use crate::glue::StrongRef;
+use crate::array::element::Element;
+use crate::convert::read::{same_layout, Mismatch};
 use crate::object::{Described, Held};
+use crate::runtime::StrongRef;
 
 /// A Python function's numpy result, of any rank, read in place (no copy)
 /// for as long as the guard lives: it derefs to `&[U]`, the elements in C

@@ -4,15 +4,15 @@
 
 use ndarray::{ArrayBase, ArrayRef, ArrayView, ArrayViewD, Data, Dimension, IxDyn};
 
-use crate::args::sealed::{Arg, ToArg};
-use crate::args::IntoArg;
-use crate::borrow::RustArray;
-use crate::convert::{expected_array, to_elements, Mismatch};
-use crate::element::Element;
-use crate::from_result::sealed::Read;
-use crate::from_result::FromResult;
+use crate::array::borrow::RustArray;
+use crate::array::element::Element;
+use crate::convert::from_result::sealed::Read;
+use crate::convert::from_result::FromResult;
+use crate::convert::into_arg::sealed::{Arg, ToArg};
+use crate::convert::into_arg::IntoArg;
+use crate::convert::read::{expected_array, to_elements, Mismatch};
+use crate::convert::view::ResultView;
 use crate::object::{Described, Held};
-use crate::view::ResultView;
 
 /// Lends the elements of an ndarray array: its pointer is element [0, ...]
 /// and its strides count elements, as numpy's count bytes.

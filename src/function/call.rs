@@ -1,23 +1,24 @@
-//! Building and making a call: arguments lent ([`crate::borrow`]) or made
+//! Building and making a call: arguments lent ([`crate::array::borrow`]) or made
 //! into Python objects for the call, the call, and the retention rule after
-//! it. The result goes to [`crate::from_result`] as whatever type the caller
+//! it. The result goes to [`crate::convert::from_result`] as whatever type the caller
 //! asked for; nothing here knows the types.
 
 use std::cell::UnsafeCell;
 
 use pyo3_ffi::PyObject;
 
-use crate::args::{tuple_of, Arg, IntoArg, Scalar};
-use crate::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
-use crate::element::Element;
+use crate::array::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
+use crate::array::element::Element;
+use crate::array::owned::OwnedArray;
+use crate::convert::from_result::{convert, FromResult};
+use crate::convert::into_arg::{tuple_of, Arg, IntoArg, Scalar};
+use crate::convert::view::ResultView;
 use crate::error::{Error, PyException};
-use crate::from_result::{convert, FromResult};
 use crate::function::Function;
-use crate::glue::{self, Gil, StrongRef};
 use crate::object::Held;
-use crate::owned::OwnedArray;
+use crate::runtime::glue::{self};
+use crate::runtime::{Gil, StrongRef};
 use crate::scope::LentSlot;
-use crate::view::ResultView;
 
 impl Function {
     /// Calls the function with one argument and converts the result to `R`,

@@ -1,15 +1,19 @@
 //! `Function`: loading a Python function, from a module on `sys.path` or
-//! from source. Calling it is [`crate::call`]'s job; converting what it
-//! returns, [`crate::from_result`]'s.
+//! from source. Calling it is [`crate::function::call`]'s job; converting what it
+//! returns, [`crate::convert::from_result`]'s.
 
 use std::ffi::CString;
 use std::fmt;
 
-use crate::call::KeywordNames;
+mod call;
+
 use crate::error::Error;
-use crate::glue::{self, Interpreter, StrongRef};
 use crate::runtime;
-use crate::scheduler::CallStats;
+use crate::runtime::glue::{self};
+use crate::runtime::scheduler::CallStats;
+use crate::runtime::{Interpreter, StrongRef};
+pub use call::Call;
+use call::KeywordNames;
 
 /// A Python function, called on Rust arrays without copying them.
 ///

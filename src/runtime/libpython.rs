@@ -30,15 +30,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::build_info::{BUILD_PYTHON, BUILD_PYTHON_VERSION, PYTHON_ENV};
 use crate::error::{Error, PyException};
-use crate::runtime::{BUILD_PYTHON, PYTHON_ENV};
-
-/// The version of the Python the crate was built against, such as `3.11.7`.
-///
-/// ```
-/// assert!(py_in_mem::BUILD_PYTHON_VERSION.starts_with("3."));
-/// ```
-pub const BUILD_PYTHON_VERSION: &str = env!("PY_IN_MEM_PYTHON_VERSION");
 
 /// The shared libpython build.rs linked, links resolved; empty when libpython
 /// was linked statically.

@@ -1,6 +1,19 @@
-//! The process-wide Python: started once, on first use (or by a host program
-//! before it), and never shut down by the crate (see [`python`] for why
-//! `Py_Finalize` is never called).
+//! The process's one Python: whether the crate may call it, with which
+//! thread state, whose turn it is, and the GIL. Everything above this layer
+//! reaches Python through an [`Interpreter`] and a [`Gil`].
+//!
+//! Python is started once, on first use (or by a host program before it),
+//! and never shut down by the crate (see [`python`] for why `Py_Finalize`
+//! is never called).
+//!
+//! - [`build_info`]: what build.rs baked in.
+//! - [`libpython`]: the libpython mapped is the one built against.
+//! - [`lifecycle`]: may Python be touched from here at all (finalized by a
+//!   host, a forked child, a thread exiting).
+//! - [`thread_state`]: the thread state each thread calls with.
+//! - [`scheduler`]: whose turn it is to take the GIL.
+//! - [`gil`]: the GIL protocol.
+//! - [`glue`]: the thin wrappers over the C glue in [`crate::raw`].
 
 use std::ffi::{CString, OsStr};
 use std::path::Path;
@@ -10,34 +23,18 @@ use std::thread;
 use pyo3_ffi::Py_IsInitialized;
 
 use crate::error::{Error, PyException};
-use crate::glue::{self, Interpreter};
-use crate::scheduler;
-use crate::{lifecycle, thread_state};
 
-/// The interpreter build.rs compiled against: Python takes its prefix and
-/// site-packages (a virtualenv's too) from this path.
-///
-/// ```
-/// assert!(std::path::Path::new(py_in_mem::BUILD_PYTHON).exists());
-/// ```
-pub const BUILD_PYTHON: &str = env!("PY_IN_MEM_PYTHON");
+mod build_info;
+mod gil;
+pub(crate) mod glue;
+mod libpython;
+pub(crate) mod lifecycle;
+pub mod scheduler;
+mod thread_state;
 
-/// The crate's `python/` directory, appended to `sys.path` so `outliers`
-/// imports; a user's `PYTHONPATH` comes before it.
-///
-/// ```
-/// assert!(std::path::Path::new(py_in_mem::MODULE_DIR).join("outliers.py").is_file());
-/// ```
-pub const MODULE_DIR: &str = env!("PY_IN_MEM_MODULE_DIR");
-
-/// The version of the numpy whose headers the glue was compiled against.
-pub const BUILD_NUMPY: &str = env!("PY_IN_MEM_NUMPY_VERSION");
-
-/// Environment variable naming another interpreter to take the prefix and
-/// site-packages from at run time (a virtualenv made from the same Python,
-/// say), instead of [`BUILD_PYTHON`]. It must be the same Python version as
-/// the libpython the binary is linked with.
-pub const PYTHON_ENV: &str = "PY_IN_MEM_PYTHON";
+pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
+pub(crate) use gil::{Gil, Interpreter, ScopeGil};
+pub(crate) use glue::StrongRef;
 
 /// Who started Python: the crate, or a host program (PyO3, a C host) before
 /// the crate's first call.
@@ -69,7 +66,7 @@ static HOST_PYTHON_READY: OnceLock<Result<(), Error>> = OnceLock::new();
 /// would point into a dead interpreter; and finalizing while another thread
 /// is inside a call hangs or crashes. The operating system reclaims the
 /// interpreter at exit; what that leaves undone is listed in
-/// [`crate::lifecycle`]. A host that finalizes Python itself gets
+/// [`crate::runtime::lifecycle`]. A host that finalizes Python itself gets
 /// [`Unavailable::Finalized`](crate::Unavailable::Finalized) from every call
 /// after that.
 pub(crate) fn python() -> Result<Interpreter, Error> {
@@ -101,7 +98,7 @@ fn start() -> Result<Starter, Error> {
     // Never start Python on another installation's libpython, nor run the
     // glue on a Python of another version than it was compiled for (a host's
     // included: for it, the version is all that is checked).
-    crate::libpython::check(&python)?;
+    libpython::check(&python)?;
     // SAFETY: Py_IsInitialized may be called before Python runs.
     if unsafe { Py_IsInitialized() } != 0 {
         lifecycle::watch_python();

@@ -33,8 +33,9 @@ use pyo3_ffi::{
     PyGILState_Release, PyGILState_STATE, PyThreadState,
 };
 
+use super::lifecycle;
 use crate::error::Unavailable;
-use crate::{lifecycle, raw};
+use crate::raw;
 
 /// What the crate knows of this thread's Python thread state.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -329,7 +329,7 @@ impl Drop for ExitHook {
         // In a child forked after start-up the queue's lock may have been
         // held by a thread that does not exist there: touch nothing (no call
         // is made there anyway).
-        if crate::lifecycle::check_latched().is_err() {
+        if crate::runtime::lifecycle::check_latched().is_err() {
             return;
         }
         let token = LOCAL.try_with(|local| local.token.get()).unwrap_or(0);
@@ -802,7 +802,7 @@ fn stall(word: u64) {
 }
 
 fn release_all_waiters() {
-    if crate::lifecycle::check_latched().is_err() {
+    if crate::runtime::lifecycle::check_latched().is_err() {
         return; // a forked child: see ExitHook
     }
     let mut queue = queue();

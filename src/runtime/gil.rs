@@ -1,0 +1,266 @@
+//! The GIL protocol: the three ways the crate takes the GIL, and how each
+//! gives it back.
+//!
+//! - [`Interpreter::gil`]: for one reference or conversion.
+//! - [`Interpreter::gil_for_call`]: for one call of a [`Function`](crate::Function),
+//!   after this thread's turn from the [scheduler](super::scheduler)
+//!   ([`CallGil`]).
+//! - [`Interpreter::hold`]: for a held-GIL scope ([`crate::hold_gil`],
+//!   [`ScopeGil`]), which nests; inside one, the other two take nothing.
+//!
+//! Every path first asks the [life cycle](super::lifecycle) whether Python
+//! may be touched at all, then makes sure this thread has a
+//! [thread state](super::thread_state). The turn is always taken before the
+//! GIL and given back after it, so nobody waits for the turn holding the
+//! GIL.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use pyo3_ffi::compat::PyThreadState_GetUnchecked;
+use pyo3_ffi::{
+    PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_Release,
+    PyGILState_STATE,
+};
+
+use super::scheduler::{self, CallStats, Ticket};
+use super::{lifecycle, thread_state};
+use crate::error::Unavailable;
+
+thread_local! {
+    /// How many held-GIL scopes ([`crate::hold_gil`]) this thread is inside:
+    /// while above 0 it holds the GIL, and the crate's calls and references
+    /// take nothing for it.
+    static SCOPES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Is this thread inside a held-GIL scope (and so holding the GIL)?
+#[inline]
+fn in_held_scope() -> bool {
+    SCOPES.with(Cell::get) > 0
+}
+
+/// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
+/// once Python runs and is prepared. The crate never finalizes Python; a
+/// host program may, and [`Interpreter::gil`] then refuses.
+#[derive(Clone, Copy)]
+pub(crate) struct Interpreter {
+    _private: (),
+}
+
+impl Interpreter {
+    /// # Safety
+    /// Python must have been initialized in this process.
+    pub(crate) unsafe fn assume_started() -> Interpreter {
+        Interpreter { _private: () }
+    }
+
+    /// Takes the GIL for a crate call on this thread, whichever thread it is,
+    /// with the GIL held already (by a host, or by an outer call) or not.
+    /// The one way the crate takes the GIL; [`Gil`] gives it back.
+    ///
+    /// Fails, touching nothing of Python's, once the host has finalized
+    /// Python, in a child forked after start-up, and on a thread that has
+    /// given its thread state back as it exits.
+    ///
+    /// Inside a held-GIL scope the GIL is this thread's already: the guard
+    /// takes nothing (only a fork since start-up is checked, one load).
+    pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            return Ok(Gil::scoped());
+        }
+        lifecycle::check()?;
+        thread_state::enter()?;
+        Ok(Gil::ensure())
+    }
+
+    /// Takes the GIL for one call of a function measured by `stats`: first
+    /// this thread's turn from the scheduler ([`crate::runtime::scheduler`]), then
+    /// the GIL. The guard gives the GIL back, then the turn.
+    pub(crate) fn gil_for_call(self, stats: &CallStats) -> Result<CallGil<'_>, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            return Ok(CallGil {
+                gil: Gil::scoped(),
+                _ticket: Ticket::none(),
+            });
+        }
+        lifecycle::check()?;
+        thread_state::enter()?;
+        // The turn before the GIL, never the other way round: nobody waits
+        // for the turn holding the GIL.
+        let mut ticket = scheduler::enter(stats);
+        let gil = Gil::ensure();
+        ticket.start_timing();
+        Ok(CallGil {
+            gil,
+            _ticket: ticket,
+        })
+    }
+
+    /// Holds the GIL, and the turn, until [`ScopeGil`] drops: what
+    /// [`crate::hold_gil`] runs its closure in. Nests.
+    pub(crate) fn hold(self) -> Result<ScopeGil, Unavailable> {
+        if in_held_scope() {
+            lifecycle::check_latched()?;
+            SCOPES.with(|depth| depth.set(depth.get() + 1));
+            return Ok(ScopeGil {
+                gil: Some(Gil::scoped()),
+                _ticket: Ticket::none(),
+            });
+        }
+        lifecycle::check()?;
+        thread_state::enter()?;
+        let ticket = scheduler::enter_scope();
+        let gil = Gil::ensure();
+        SCOPES.with(|depth| depth.set(1));
+        Ok(ScopeGil {
+            gil: Some(gil),
+            _ticket: ticket,
+        })
+    }
+}
+
+/// The GIL, held by this thread until the guard drops. Not `Send`: it must be
+/// released on the thread that took it.
+pub struct Gil {
+    taken: Taken,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// How a [`Gil`] took the GIL, so it gives it back the same way.
+#[derive(Clone, Copy)]
+enum Taken {
+    /// PyGILState_Ensure (which nests).
+    Ensured(PyGILState_STATE),
+    /// With the thread state the crate keeps for this thread, which did not
+    /// hold the GIL: PyEval_RestoreThread, given back with SaveThread.
+    Restored,
+    /// Nothing: the thread's held-GIL scope holds it, and gives it back.
+    Scoped,
+}
+
+impl Gil {
+    /// Takes the GIL (or nests, if this thread holds it already).
+    fn ensure() -> Gil {
+        if let Some(tstate) = thread_state::kept() {
+            // SAFETY: Python runs (our callers checked); the current thread
+            // state is only read. Before 3.12 it is the GIL holder's,
+            // whichever thread that is; since, this thread's: either way it
+            // is ours only if this thread holds the GIL.
+            if unsafe { PyThreadState_GetUnchecked() } != tstate {
+                // SAFETY: tstate is this thread's own, kept by the crate, and
+                // this thread does not hold the GIL: what Ensure would do
+                // after finding it.
+                unsafe { PyEval_RestoreThread(tstate) };
+                return Gil {
+                    taken: Taken::Restored,
+                    _not_send: PhantomData,
+                };
+            }
+        }
+        // SAFETY: our callers checked that Python runs; this thread has a
+        // thread state PyGILState knows, or Ensure makes one for the call;
+        // Ensure may be called from any thread, and nests.
+        let state = unsafe { PyGILState_Ensure() };
+        Gil {
+            taken: Taken::Ensured(state),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The GIL this thread's held-GIL scope holds.
+    fn scoped() -> Gil {
+        Gil {
+            taken: Taken::Scoped,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for Gil {
+    fn drop(&mut self) {
+        match self.taken {
+            // SAFETY: `state` came from PyGILState_Ensure on this thread (Gil
+            // is not Send), and guards drop in reverse order of creation.
+            Taken::Ensured(state) => unsafe { PyGILState_Release(state) },
+            Taken::Restored => {
+                // SAFETY: this thread took the GIL with RestoreThread (in
+                // `ensure`, on this thread) and holds it with its own state.
+                unsafe { PyEval_SaveThread() };
+            }
+            Taken::Scoped => {}
+        }
+    }
+}
+
+/// The GIL for one call, and the call's place in the schedule: gives the
+/// GIL back first, then the turn (fields drop in order).
+pub(crate) struct CallGil<'s> {
+    gil: Gil,
+    _ticket: Ticket<'s>,
+}
+
+impl Deref for CallGil<'_> {
+    type Target = Gil;
+    fn deref(&self) -> &Gil {
+        &self.gil
+    }
+}
+
+/// The GIL and the turn held for a held-GIL scope.
+pub(crate) struct ScopeGil {
+    /// Taken out (and put back) by [`ScopeGil::released`].
+    gil: Option<Gil>,
+    _ticket: Ticket<'static>,
+}
+
+impl ScopeGil {
+    /// The GIL this scope holds.
+    pub(crate) fn gil(&self) -> &Gil {
+        self.gil.as_ref().expect("a held-GIL scope holds the GIL")
+    }
+
+    /// Runs `f` with the GIL (and the turn) given back, so other threads,
+    /// Python's own included, run meanwhile; takes them again after. Calls
+    /// inside `f` take the GIL as calls outside any scope do.
+    pub(crate) fn released<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let depth = SCOPES.with(|depth| depth.replace(0));
+        // SAFETY: this thread holds the GIL (the scope's), with its thread
+        // state current; SaveThread releases it and returns that state, which
+        // RestoreThread below takes back on this same thread.
+        let tstate = unsafe { PyEval_SaveThread() };
+        let ticket = std::mem::replace(&mut self._ticket, Ticket::none());
+        drop(ticket);
+        // Put back even if f panics: the scope's guard still needs them.
+        struct Restore<'g> {
+            tstate: *mut pyo3_ffi::PyThreadState,
+            depth: u32,
+            scope: &'g mut ScopeGil,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.scope._ticket = scheduler::enter_scope();
+                // SAFETY: tstate is this thread's, saved above.
+                unsafe { PyEval_RestoreThread(self.tstate) };
+                SCOPES.with(|depth| depth.set(self.depth));
+            }
+        }
+        let _restore = Restore {
+            tstate,
+            depth,
+            scope: self,
+        };
+        f()
+    }
+}
+
+impl Drop for ScopeGil {
+    fn drop(&mut self) {
+        SCOPES.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        // The GIL goes before the turn (fields would drop the other way).
+        drop(self.gil.take());
+    }
+}
