@@ -2,15 +2,16 @@
 //! hold of the GIL ([`hold_gil`]), and arrays lent once for all of them
 //! ([`GilScope::lend`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::array::borrow::{retained_error, BorrowedArray, Release, RustArray};
+use crate::array::borrow::{retained_error, Release, RustArray};
+use crate::array::lent::{LentSlot, IN_A_SCOPE};
 use crate::convert::into_arg::sealed::{Arg, ToArg};
 use crate::convert::into_arg::IntoArg;
-use crate::error::{Error, PyException};
+use crate::error::Error;
 use crate::runtime;
-use crate::runtime::{Gil, ScopeGil};
+use crate::runtime::ScopeGil;
 
 /// Runs `f` holding the GIL (and the scheduler's turn) for its whole length,
 /// so that the calls it makes take neither: a loop or a batch of calls of one
@@ -146,10 +147,6 @@ where
     }
 }
 
-/// Who a scope's lent array was lent to, for messages about it after its
-/// calls (each call checks it, and names its function, first).
-const IN_A_SCOPE: &str = "a function called in a held-GIL scope (py_in_mem::hold_gil)";
-
 /// A held-GIL scope: see [`hold_gil`]. Tied to the scope (`'scope`) and to
 /// its thread.
 pub struct GilScope<'scope, 'env: 'scope> {
@@ -191,41 +188,6 @@ impl Drop for ScopeState {
     /// GIL, before the GIL does.
     fn drop(&mut self) {
         self.release_lent();
-    }
-}
-
-/// An array lent for the scope: the Rust memory, and its numpy array while
-/// one is lent.
-pub struct LentSlot {
-    /// Borrowed for the scope's `'scope`, erased here (see [`GilScope::lend`]
-    /// for why that holds).
-    source: RustArray<'static>,
-    array: Cell<Option<BorrowedArray<'static>>>,
-}
-
-impl LentSlot {
-    /// The numpy array for a call, lent anew if Python kept the last one.
-    pub(crate) fn array(&self, gil: &Gil) -> Result<*mut pyo3_ffi::PyObject, PyException> {
-        let array = match self.array.take() {
-            Some(array) => array,
-            None => BorrowedArray::new(gil, &self.source, IN_A_SCOPE)?,
-        };
-        let ptr = array.as_ptr();
-        self.array.set(Some(array));
-        Ok(ptr)
-    }
-
-    /// After a call it was passed to: if anything may have kept the array,
-    /// gives it back now, with the retention rule, naming `lent_to` (the next
-    /// call lends anew).
-    pub(crate) fn after_call(&self, gil: &Gil, lent_to: &str) -> Release {
-        match self.array.take() {
-            Some(array) if array.is_kept(gil) => array.release_to(gil, lent_to),
-            other => {
-                self.array.set(other);
-                Release::Free
-            }
-        }
     }
 }
 
@@ -292,10 +254,7 @@ impl<'scope> GilScope<'scope, '_> {
         // scope's drop, on a panic) before it returns, while the borrow,
         // which outlives 'env's whole call of hold_gil, is still live.
         let source: RustArray<'static> = unsafe { source.erase_lifetime() };
-        let slot = Box::new(LentSlot {
-            source,
-            array: Cell::new(None),
-        });
+        let slot = Box::new(LentSlot::new(source));
         let held = self.state.held.borrow();
         slot.array(held.gil()).map_err(Error::Python)?;
         let ptr: *const LentSlot = &*slot;

@@ -7,6 +7,7 @@
 
 pub(crate) mod borrow;
 pub(crate) mod element;
+pub(crate) mod lent;
 pub(crate) mod nd;
 pub(crate) mod owned;
 

@@ -73,7 +73,7 @@ pub(crate) mod sealed {
         /// Values made into a Python tuple for the call (`axis=(0, 2)`).
         Tuple(Vec<Scalar<'a>>),
         /// An array lent for a held-GIL scope ([`crate::GilScope::lend`]).
-        Lent(&'a crate::scope::LentSlot),
+        Lent(&'a crate::array::lent::LentSlot),
     }
 
     /// The part of [`IntoArg`](super::IntoArg) that only this crate sees.

@@ -3,22 +3,20 @@
 //! it. The result goes to [`crate::convert::from_result`] as whatever type the caller
 //! asked for; nothing here knows the types.
 
-use std::cell::UnsafeCell;
-
 use pyo3_ffi::PyObject;
 
+use super::Function;
 use crate::array::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
 use crate::array::element::Element;
+use crate::array::lent::LentSlot;
 use crate::array::owned::OwnedArray;
 use crate::convert::from_result::{convert, FromResult};
-use crate::convert::into_arg::{tuple_of, Arg, IntoArg, Scalar};
+use crate::convert::into_arg::{tuple_of, Arg, IntoArg};
 use crate::convert::view::ResultView;
 use crate::error::{Error, PyException};
-use crate::function::Function;
 use crate::object::Held;
 use crate::runtime::glue::{self};
 use crate::runtime::{Gil, StrongRef};
-use crate::scope::LentSlot;
 
 impl Function {
     /// Calls the function with one argument and converts the result to `R`,
@@ -374,65 +372,5 @@ impl<'a> Call<'_, 'a> {
     /// ```
     pub fn call_view<U: Element>(self) -> Result<ResultView<U>, Error> {
         self.call()
-    }
-}
-
-/// The keyword names of a function's last call with keywords, as the tuple a
-/// vectorcall takes them in: a loop of calls with the same keywords builds
-/// it once (issue 12: what a call rebuilds that can be kept per function is
-/// kept).
-#[derive(Default)]
-pub(crate) struct KeywordNames(UnsafeCell<Option<Keywords>>);
-
-/// Keyword names, and the tuple made of them.
-struct Keywords {
-    names: Box<[Box<str>]>,
-    tuple: StrongRef,
-}
-
-// SAFETY: the cell is only used with the GIL held (`tuple` takes `&Gil`),
-// which serializes the threads that share a Function; and no Python code
-// runs while it is borrowed (see `tuple`), so it is never borrowed twice by
-// one thread either.
-unsafe impl Sync for KeywordNames {}
-
-// A panic cannot leave the cache half-updated: it is replaced whole, with
-// nothing that can panic in between. So a Function stays usable across
-// catch_unwind, as it was before it had the cache.
-impl std::panic::RefUnwindSafe for KeywordNames {}
-
-impl KeywordNames {
-    /// The tuple of `kwargs`' names, from the cache when the last call with
-    /// keywords had the same ones.
-    fn tuple<'py>(
-        &self,
-        gil: &'py Gil,
-        kwargs: &[(&str, Arg<'_>)],
-    ) -> Result<Held<'py>, PyException> {
-        let same = |cached: &[Box<str>]| {
-            cached.len() == kwargs.len() && cached.iter().zip(kwargs).all(|(a, (b, _))| **a == **b)
-        };
-        // SAFETY: the GIL is held (`gil`); while the cell is borrowed only
-        // Rust strings are compared and a reference count is increased,
-        // which runs no Python code.
-        let cached = unsafe { &*self.0.get() }
-            .as_ref()
-            .filter(|cached| same(&cached.names))
-            // SAFETY: the cached tuple is live (the cell holds it).
-            .map(|cached| unsafe { Held::new_ref(gil, cached.tuple.as_ptr()) });
-        if let Some(tuple) = cached {
-            return Ok(tuple);
-        }
-        let tuple = tuple_of(gil, kwargs.iter().map(|(name, _)| Scalar::Str(name)))?;
-        let names = kwargs.iter().map(|(name, _)| Box::from(*name)).collect();
-        // SAFETY: the tuple is live (we hold it); one more reference for
-        // the cache.
-        let kept = unsafe { Held::new_ref(gil, tuple.as_ptr()) }.into_strong();
-        // SAFETY: the GIL is held; the old entry is moved out while the
-        // cell is borrowed, and dropped (which may free a tuple of str) only
-        // after.
-        let old = unsafe { (*self.0.get()).replace(Keywords { names, tuple: kept }) };
-        drop(old);
-        Ok(tuple)
     }
 }

@@ -1,11 +1,14 @@
-//! `Function`: loading a Python function, from a module on `sys.path` or
-//! from source. Calling it is [`crate::function::call`]'s job; converting what it
-//! returns, [`crate::convert::from_result`]'s.
+//! Python functions called on Rust memory: [`Function`], loaded from a
+//! module on `sys.path` or from source (here), and called ([`call`]: every
+//! way of calling a `Function`, and [`Call`], a call being put together).
+//! Converting what a call returns is the [`convert`](crate::convert) layer's
+//! job.
 
 use std::ffi::CString;
 use std::fmt;
 
 mod call;
+mod keywords;
 
 use crate::error::Error;
 use crate::runtime;
@@ -13,7 +16,7 @@ use crate::runtime::glue::{self};
 use crate::runtime::scheduler::CallStats;
 use crate::runtime::{Interpreter, StrongRef};
 pub use call::Call;
-use call::KeywordNames;
+use keywords::KeywordNames;
 
 /// A Python function, called on Rust arrays without copying them.
 ///
@@ -80,14 +83,14 @@ use call::KeywordNames;
 /// and on a thread that is exiting, calls return [`Error::Unavailable`]
 /// without touching Python (see the crate's life-cycle rules).
 pub struct Function {
-    pub(crate) func: StrongRef,
+    func: StrongRef,
     /// `module.function`, for messages.
-    pub(crate) name: String,
-    pub(crate) python: Interpreter,
+    name: String,
+    python: Interpreter,
     /// How long its calls take, for the scheduler.
-    pub(crate) stats: CallStats,
+    stats: CallStats,
     /// The keyword names of its last call with keywords.
-    pub(crate) keywords: KeywordNames,
+    keywords: KeywordNames,
 }
 
 impl Function {
