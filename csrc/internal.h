@@ -1,6 +1,9 @@
 /*
  * internal.h: what the files of csrc/ share and nobody else sees: numpy's C
- * API, included the same way everywhere, and a few helpers.
+ * API, included the same way everywhere, and the marking of helpers one file
+ * of csrc/ calls in another. Those helpers are declared in the header of
+ * the file that defines them (errors.h, arrays.h), so a file's #includes
+ * name the files it calls; tests/layers.rs checks they form no circle.
  *
  * numpy's C API is a table of function pointers filled by import_array. With
  * several translation units they must share one table: start.c defines it
@@ -36,37 +39,5 @@
  * static, since another file calls them, but prefixed like every export and
  * hidden from any shared object the glue ends up in. */
 #define PIM_INTERNAL __attribute__((visibility("hidden")))
-
-/* Gives back a lent array that nothing else holds, nor its capsule (checked
- * by the caller, pim_borrow_release's fast path): kept, with its capsule,
- * for the next 1-D lend if it can be re-pointed, else freed (its capsule
- * kept for reuse). arr: owned, consumed. GIL held. (arrays.c) */
-PIM_INTERNAL void pim_return_borrowed(PyObject *arr);
-
-/* 1 if obj (borrowed; may be NULL) is a borrow capsule the glue made, else 0.
- * GIL held. (arrays.c) */
-PIM_INTERNAL int pim_is_borrow_capsule(PyObject *obj);
-
-/* 1 if obj (borrowed; may be NULL) is the base capsule of a buffer given to
- * Python with pim_own_array, else 0. GIL held. (arrays.c) */
-PIM_INTERNAL int pim_is_owned_capsule(PyObject *obj);
-
-/* Makes the capsule every untracked array shares as its base, once. GIL
- * held. Returns 0, or -1 with an exception set. (arrays.c) */
-PIM_INTERNAL int pim_make_untracked_base(void);
-
-/* The lowest (*lo) and one-past-highest (*hi) byte an array of ndim
- * dimensions of shape and byte strides (any sign), elements of itemsize
- * bytes, element 0 at data, can reach. Returns 1, or 0 (lo and hi left
- * alone) for an array without elements. data, shape, strides: borrowed.
- * No GIL needed. (arrays.c) */
-PIM_INTERNAL int pim_extent(const char *data, int ndim, const npy_intp *shape,
-                            const npy_intp *strides, npy_intp itemsize, const char **lo,
-                            const char **hi);
-
-/* A malloc'ed UTF-8 copy of str(obj), lone surrogates backslash-escaped.
- * obj: borrowed. GIL held. Returns an owned string, or NULL; never leaves an
- * exception set. (start.c) */
-PIM_INTERNAL char *pim_dup_str(PyObject *obj);
 
 #endif /* PY_IN_MEM_INTERNAL_H */

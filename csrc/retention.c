@@ -48,7 +48,7 @@
  *
  * Every function here reads Python objects: the GIL is held throughout.
  */
-#include "internal.h"
+#include "arrays.h"
 
 #include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
 #include <string.h>

@@ -1,151 +1,16 @@
 /*
- * start.c: the C side of py-in-mem: start-up and the interpreter's life cycle
- * (thread states, exit), loading, errors. Arrays are in arrays.c, retention
- * in retention.c. Ownership of every pointer is
- * documented on each function in glue.h; the notes here say why the code is
- * shaped so.
+ * start.c: start-up and the interpreter's life cycle: starting Python (its
+ * signal handlers kept off the host's signals), preparing a Python a host
+ * started (numpy's C API, sys.path), the switch interval, thread states,
+ * flushing at exit. Ownership of every pointer is documented on each
+ * function in glue.h; the notes here say why the code is shaped so.
  */
 #define PY_IN_MEM_DEFINE_ARRAY_API /* numpy's API table lives here */
-#include "internal.h"
+#include "arrays.h"
+#include "errors.h"
 
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* A malloc'ed copy of s. s: borrowed. Returns an owned string or NULL. */
-static char *dup_cstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *copy = malloc(n);
-    if (copy != NULL) {
-        memcpy(copy, s, n);
-    }
-    return copy;
-}
-
-char *pim_dup_str(PyObject *obj) {
-    char *copy = NULL;
-    PyObject *text = PyObject_Str(obj);
-    PyObject *bytes = NULL;
-    if (text != NULL) {
-        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
-    }
-    if (bytes != NULL) {
-        copy = dup_cstr(PyBytes_AS_STRING(bytes));
-    }
-    Py_XDECREF(bytes);
-    Py_XDECREF(text);
-    PyErr_Clear();
-    return copy;
-}
-
-/* "ValueError" for builtins, "module.Qualname" otherwise: what a traceback's
- * last line shows. type: borrowed. GIL held. Returns an owned string. */
-static char *dup_type_name(PyObject *type) {
-    char *name = NULL;
-    PyObject *module = PyObject_GetAttrString(type, "__module__");
-    PyObject *qualname = PyObject_GetAttrString(type, "__qualname__");
-    if (qualname != NULL && module != NULL && PyUnicode_Check(module) &&
-        PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
-        PyObject *full = PyUnicode_FromFormat("%U.%S", module, qualname);
-        if (full != NULL) {
-            name = pim_dup_str(full);
-            Py_DECREF(full);
-        }
-    } else if (qualname != NULL) {
-        name = pim_dup_str(qualname);
-    }
-    Py_XDECREF(module);
-    Py_XDECREF(qualname);
-    PyErr_Clear();
-    return name != NULL ? name : dup_cstr(((PyTypeObject *)type)->tp_name);
-}
-
-/* The whole formatted traceback, as Python would print it. type, value, tb:
- * borrowed (tb may be NULL). GIL held. Returns an owned string or NULL. */
-static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
-    char *text = NULL;
-    PyObject *module = PyImport_ImportModule("traceback");
-    PyObject *lines = NULL;
-    PyObject *empty = NULL;
-    PyObject *joined = NULL;
-    if (module != NULL) {
-        lines = PyObject_CallMethod(module, "format_exception", "OOO", type,
-                                    value != NULL ? value : Py_None,
-                                    tb != NULL ? tb : Py_None);
-    }
-    if (lines != NULL) {
-        empty = PyUnicode_FromString("");
-    }
-    if (empty != NULL) {
-        joined = PyUnicode_Join(empty, lines);
-    }
-    if (joined != NULL) {
-        text = pim_dup_str(joined);
-    }
-    Py_XDECREF(joined);
-    Py_XDECREF(empty);
-    Py_XDECREF(lines);
-    Py_XDECREF(module);
-    PyErr_Clear();
-    return text;
-}
-
-void pim_last_error(pim_error *err) {
-    PyObject *type = NULL, *value = NULL, *tb = NULL;
-    memset(err, 0, sizeof *err);
-#if PY_VERSION_HEX >= 0x030C0000
-    value = PyErr_GetRaisedException();
-    if (value != NULL) {
-        type = (PyObject *)Py_TYPE(value);
-        Py_INCREF(type);
-        tb = PyException_GetTraceback(value);
-    }
-#else
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-#endif
-    if (type == NULL) {
-        err->type_name = dup_cstr("SystemError");
-        err->message = dup_cstr("a call failed without setting a Python exception");
-        return;
-    }
-    err->type_name = dup_type_name(type);
-    err->message = value != NULL ? pim_dup_str(value) : dup_cstr("");
-    err->traceback = dup_traceback(type, value, tb);
-    /* Releasing the exception releases its traceback, and with it the frames
-     * that still refer to the call's arguments. */
-    Py_XDECREF(tb);
-    Py_XDECREF(value);
-    Py_DECREF(type);
-    PyErr_Clear();
-}
-
-void pim_error_free(pim_error *err) {
-    free(err->type_name);
-    free(err->message);
-    free(err->traceback);
-    err->type_name = NULL;
-    err->message = NULL;
-    err->traceback = NULL;
-}
-
-/* Fill err from a failed PyStatus (start-up errors are not exceptions).
- * err: out, filled with owned strings; status: by value, its strings static. */
-static void status_error(pim_error *err, PyStatus status) {
-    char text[512];
-    if (PyStatus_IsExit(status)) {
-        snprintf(text, sizeof text, "Python start-up asked to exit with code %d",
-                 status.exitcode);
-    } else {
-        snprintf(text, sizeof text, "%s%s%s", status.func ? status.func : "",
-                 status.func ? ": " : "",
-                 status.err_msg ? status.err_msg : "unknown error");
-    }
-    err->type_name = NULL;
-    err->message = dup_cstr(text);
-    err->traceback = NULL;
-}
 
 /* Insert dir into sys.path at the front or the back unless it is there.
  * dir: borrowed. GIL held. Returns 0, or -1 with an exception set. */
@@ -297,7 +162,7 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
         status = PyConfig_SetBytesString(&config, &config.program_name, program);
         if (PyStatus_Exception(status)) {
             PyConfig_Clear(&config);
-            status_error(err, status);
+            pim_status_error(err, status);
             return PIM_ERR;
         }
     }
@@ -305,7 +170,7 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
     PyConfig_Clear(&config);
     if (PyStatus_Exception(status)) {
         restore_host_signals();
-        status_error(err, status);
+        pim_status_error(err, status);
         return PIM_ERR;
     }
 
@@ -369,75 +234,3 @@ void pim_thread_state_delete(PyThreadState *tstate) {
     PyThreadState_Clear(tstate);
     PyThreadState_DeleteCurrent();
 }
-
-PyObject *pim_load_func(const char *module, const char *func, int *importing) {
-    PyObject *mod = PyImport_ImportModule(module);
-    PyObject *fn;
-    *importing = mod == NULL;
-    if (mod == NULL) {
-        return NULL;
-    }
-    fn = PyObject_GetAttrString(mod, func);
-    Py_DECREF(mod);
-    if (fn != NULL && !PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
-                     Py_TYPE(fn)->tp_name);
-        Py_DECREF(fn);
-        return NULL;
-    }
-    return fn;
-}
-
-/* Let tracebacks show the lines of source compiled under `filename`, as they
- * do for files: linecache.cache[filename] = (size, None, lines, filename).
- * filename, source: borrowed. GIL held. Failure is harmless and cleared. */
-static void remember_source_lines(PyObject *filename, const char *source) {
-    PyObject *linecache = PyImport_ImportModule("linecache");
-    PyObject *cache = linecache ? PyObject_GetAttrString(linecache, "cache") : NULL;
-    PyObject *text = cache ? PyUnicode_FromString(source) : NULL;
-    PyObject *lines = text ? PyObject_CallMethod(text, "splitlines", "O", Py_True) : NULL;
-    PyObject *entry = lines ? Py_BuildValue("(nOOO)", PyUnicode_GetLength(text), Py_None,
-                                            lines, filename)
-                            : NULL;
-    if (entry != NULL) {
-        (void)PyObject_SetItem(cache, filename, entry);
-    }
-    Py_XDECREF(entry);
-    Py_XDECREF(lines);
-    Py_XDECREF(text);
-    Py_XDECREF(cache);
-    Py_XDECREF(linecache);
-    PyErr_Clear();
-}
-
-PyObject *pim_load_source(const char *module, const char *source, const char *func,
-                      int *importing) {
-    PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
-    name = PyUnicode_FromString(module);
-    /* A name no file has, so tracebacks take the lines from linecache. */
-    filename = name ? PyUnicode_FromFormat("<py-in-mem:%s>", module) : NULL;
-    if (filename != NULL) {
-        code = Py_CompileStringObject(source, filename, Py_file_input, NULL, -1);
-    }
-    if (code != NULL) {
-        remember_source_lines(filename, source);
-        /* Registers the module in sys.modules (replacing one of that name). */
-        mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
-    }
-    *importing = mod == NULL;
-    if (mod != NULL) {
-        fn = PyObject_GetAttrString(mod, func);
-    }
-    if (fn != NULL && !PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
-                     Py_TYPE(fn)->tp_name);
-        Py_CLEAR(fn);
-    }
-    Py_XDECREF(mod);
-    Py_XDECREF(code);
-    Py_XDECREF(filename);
-    Py_XDECREF(name);
-    return fn;
-}
-
-void pim_decref(PyObject *obj) { Py_XDECREF(obj); }

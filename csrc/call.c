@@ -1,0 +1,289 @@
+/*
+ * call.c: loading a Python function (from a module or from source), calling
+ * it, and describing its result for reading in place. Ownership: see each
+ * function in glue.h.
+ */
+#include "errors.h"
+
+#include <numpy/arrayscalars.h> /* PyArrayScalar_VAL */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+PyObject *pim_load_func(const char *module, const char *func, int *importing) {
+    PyObject *mod = PyImport_ImportModule(module);
+    PyObject *fn;
+    *importing = mod == NULL;
+    if (mod == NULL) {
+        return NULL;
+    }
+    fn = PyObject_GetAttrString(mod, func);
+    Py_DECREF(mod);
+    if (fn != NULL && !PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
+                     Py_TYPE(fn)->tp_name);
+        Py_DECREF(fn);
+        return NULL;
+    }
+    return fn;
+}
+
+/* Let tracebacks show the lines of source compiled under `filename`, as they
+ * do for files: linecache.cache[filename] = (size, None, lines, filename).
+ * filename, source: borrowed. GIL held. Failure is harmless and cleared. */
+static void remember_source_lines(PyObject *filename, const char *source) {
+    PyObject *linecache = PyImport_ImportModule("linecache");
+    PyObject *cache = linecache ? PyObject_GetAttrString(linecache, "cache") : NULL;
+    PyObject *text = cache ? PyUnicode_FromString(source) : NULL;
+    PyObject *lines = text ? PyObject_CallMethod(text, "splitlines", "O", Py_True) : NULL;
+    PyObject *entry = lines ? Py_BuildValue("(nOOO)", PyUnicode_GetLength(text), Py_None,
+                                            lines, filename)
+                            : NULL;
+    if (entry != NULL) {
+        (void)PyObject_SetItem(cache, filename, entry);
+    }
+    Py_XDECREF(entry);
+    Py_XDECREF(lines);
+    Py_XDECREF(text);
+    Py_XDECREF(cache);
+    Py_XDECREF(linecache);
+    PyErr_Clear();
+}
+
+PyObject *pim_load_source(const char *module, const char *source, const char *func,
+                      int *importing) {
+    PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
+    name = PyUnicode_FromString(module);
+    /* A name no file has, so tracebacks take the lines from linecache. */
+    filename = name ? PyUnicode_FromFormat("<py-in-mem:%s>", module) : NULL;
+    if (filename != NULL) {
+        code = Py_CompileStringObject(source, filename, Py_file_input, NULL, -1);
+    }
+    if (code != NULL) {
+        remember_source_lines(filename, source);
+        /* Registers the module in sys.modules (replacing one of that name). */
+        mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
+    }
+    *importing = mod == NULL;
+    if (mod != NULL) {
+        fn = PyObject_GetAttrString(mod, func);
+    }
+    if (fn != NULL && !PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
+                     Py_TYPE(fn)->tp_name);
+        Py_CLEAR(fn);
+    }
+    Py_XDECREF(mod);
+    Py_XDECREF(code);
+    Py_XDECREF(filename);
+    Py_XDECREF(name);
+    return fn;
+}
+
+void pim_decref(PyObject *obj) { Py_XDECREF(obj); }
+
+PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames) {
+    return PyObject_Vectorcall(fn, args, nargs, kwnames);
+}
+
+void pim_describe_what(PyObject *obj, char *what, size_t size) {
+    PyArrayObject *array = (PyArrayObject *)obj;
+    char *dtype;
+    if (!PyArray_Check(obj)) {
+        snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
+        return;
+    }
+    dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));
+    if (PyArray_NDIM(array) == 1) {
+        snprintf(what, size, "a numpy array of dtype %s", dtype ? dtype : "?");
+    } else {
+        snprintf(what, size, "a %d-D numpy array of dtype %s", PyArray_NDIM(array),
+                 dtype ? dtype : "?");
+    }
+    free(dtype);
+}
+
+/* A numpy scalar's kind and itemsize, from its type number: the bool,
+ * integer, float and complex types this glue reads (float16 included, for
+ * its message); 0 for any other. */
+static int scalar_kind(int type_num, char *kind, int *itemsize) {
+#define PIM_KIND(num, k, ctype)                                                                    \
+    case num:                                                                                      \
+        *kind = k;                                                                                 \
+        *itemsize = (int)sizeof(ctype);                                                            \
+        return 1;
+    switch (type_num) {
+        PIM_KIND(NPY_BOOL, 'b', npy_bool)
+        PIM_KIND(NPY_BYTE, 'i', npy_byte)
+        PIM_KIND(NPY_SHORT, 'i', npy_short)
+        PIM_KIND(NPY_INT, 'i', npy_int)
+        PIM_KIND(NPY_LONG, 'i', npy_long)
+        PIM_KIND(NPY_LONGLONG, 'i', npy_longlong)
+        PIM_KIND(NPY_UBYTE, 'u', npy_ubyte)
+        PIM_KIND(NPY_USHORT, 'u', npy_ushort)
+        PIM_KIND(NPY_UINT, 'u', npy_uint)
+        PIM_KIND(NPY_ULONG, 'u', npy_ulong)
+        PIM_KIND(NPY_ULONGLONG, 'u', npy_ulonglong)
+        PIM_KIND(NPY_HALF, 'f', npy_half)
+        PIM_KIND(NPY_FLOAT, 'f', npy_float)
+        PIM_KIND(NPY_DOUBLE, 'f', npy_double)
+        PIM_KIND(NPY_CFLOAT, 'c', npy_cfloat)
+        PIM_KIND(NPY_CDOUBLE, 'c', npy_cdouble)
+    default:
+        return 0;
+    }
+#undef PIM_KIND
+}
+
+/* out as a 0-D view of one value of kind and itemsize, already copied into
+ * out->scalar. */
+static pim_result_kind scalar_view(pim_array_view *out, char kind, int itemsize) {
+    out->data = NULL;
+    out->ndim = 0;
+    out->shape = NULL;
+    out->strides = NULL;
+    out->itemsize = itemsize;
+    out->kind = kind;
+    out->byteswapped = 0;
+    out->sole_owner = 0;
+    return PIM_SCALAR;
+}
+
+/* A numpy scalar of a kind this glue reads, copied into out. obj: borrowed,
+ * a numpy scalar. Returns PIM_SCALAR, or PIM_OTHER for any other scalar type
+ * (str_ is then told apart as a str by the caller). */
+static pim_result_kind numpy_scalar(PyObject *obj, pim_array_view *out) {
+    PyArray_Descr *descr;
+    char kind = 0;
+    int itemsize = 0, known;
+    /* The exact numpy types first: a type compare and a copy of the value
+     * each, where PyArray_DescrFromScalar looks the type up (twice, with
+     * PyArray_ScalarAsCtype). */
+#define PIM_EXACT(cls, k)                                                                          \
+    if (Py_IS_TYPE(obj, &Py##cls##ArrType_Type)) {                                                 \
+        memcpy(out->scalar.bytes, &PyArrayScalar_VAL(obj, cls), sizeof PyArrayScalar_VAL(obj, cls)); \
+        return scalar_view(out, k, (int)sizeof PyArrayScalar_VAL(obj, cls));                       \
+    }
+    PIM_EXACT(Double, 'f')
+    PIM_EXACT(Long, 'i')
+    PIM_EXACT(Bool, 'b')
+    PIM_EXACT(Float, 'f')
+    PIM_EXACT(CDouble, 'c')
+    PIM_EXACT(CFloat, 'c')
+    PIM_EXACT(LongLong, 'i')
+    PIM_EXACT(Int, 'i')
+    PIM_EXACT(Short, 'i')
+    PIM_EXACT(Byte, 'i')
+    PIM_EXACT(ULong, 'u')
+    PIM_EXACT(ULongLong, 'u')
+    PIM_EXACT(UInt, 'u')
+    PIM_EXACT(UShort, 'u')
+    PIM_EXACT(UByte, 'u')
+    PIM_EXACT(Half, 'f')
+#undef PIM_EXACT
+    /* A subclass of one of them, or another scalar type. */
+    descr = PyArray_DescrFromScalar(obj); /* new reference */
+    if (descr == NULL) {
+        PyErr_Clear();
+        return PIM_OTHER;
+    }
+    known = scalar_kind(descr->type_num, &kind, &itemsize) &&
+            (size_t)itemsize <= sizeof out->scalar.bytes;
+    Py_DECREF(descr);
+    if (!known) {
+        return PIM_OTHER;
+    }
+    /* Copies the value (itemsize bytes, native byte order) into the buffer. */
+    PyArray_ScalarAsCtype(obj, out->scalar.bytes);
+    return scalar_view(out, kind, itemsize);
+}
+
+/* A Python int as int64 or uint64 in out, or PIM_BIG_INT. obj: borrowed. */
+static pim_result_kind python_int(PyObject *obj, pim_array_view *out) {
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow == 0 && !(value == -1 && PyErr_Occurred())) {
+        int64_t v = (int64_t)value;
+        memcpy(out->scalar.bytes, &v, sizeof v);
+        return scalar_view(out, 'i', (int)sizeof v);
+    }
+    PyErr_Clear();
+    if (overflow > 0) {
+        unsigned long long big = PyLong_AsUnsignedLongLong(obj);
+        if (!(big == (unsigned long long)-1 && PyErr_Occurred())) {
+            uint64_t v = (uint64_t)big;
+            memcpy(out->scalar.bytes, &v, sizeof v);
+            return scalar_view(out, 'u', (int)sizeof v);
+        }
+        PyErr_Clear();
+    }
+    return PIM_BIG_INT;
+}
+
+pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
+    PyArrayObject *array;
+    /* No memset and no strings: this is on every call's path, arrays first. */
+    out->obj = obj;
+    if (PyArray_Check(obj)) {
+        array = (PyArrayObject *)obj;
+        out->data = PyArray_BYTES(array);
+        out->ndim = PyArray_NDIM(array);
+        out->shape = (const Py_ssize_t *)PyArray_DIMS(array);
+        out->strides = (const Py_ssize_t *)PyArray_STRIDES(array);
+        out->itemsize = (int)PyArray_ITEMSIZE(array);
+        out->kind = PyArray_DESCR(array)->kind;
+        out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
+        /* The caller's reference is the only one, no weak reference can
+         * revive another, and the data is the array's own: no other Python
+         * object can reach or write this memory. */
+        out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
+                          ((PyArrayObject_fields *)array)->weakreflist == NULL;
+        return PIM_ARRAY;
+    }
+    /* numpy's own scalars first: float64 and complex128 are also Python
+     * floats and complexes, bool_ and the integers are not ints. */
+    if (PyArray_IsScalar(obj, Generic)) {
+        pim_result_kind kind = numpy_scalar(obj, out);
+        if (kind != PIM_OTHER || !PyUnicode_Check(obj)) {
+            return kind;
+        }
+    }
+    if (obj == Py_None) {
+        return PIM_NONE;
+    }
+    if (PyBool_Check(obj)) { /* before int: bool is an int */
+        out->scalar.bytes[0] = obj == Py_True;
+        return scalar_view(out, 'b', 1);
+    }
+    if (PyLong_Check(obj)) {
+        return python_int(obj, out);
+    }
+    if (PyFloat_Check(obj)) {
+        double v = PyFloat_AS_DOUBLE(obj);
+        memcpy(out->scalar.bytes, &v, sizeof v);
+        return scalar_view(out, 'f', (int)sizeof v);
+    }
+    if (PyComplex_Check(obj)) {
+        double parts[2];
+        parts[0] = PyComplex_RealAsDouble(obj);
+        parts[1] = PyComplex_ImagAsDouble(obj);
+        memcpy(out->scalar.bytes, parts, sizeof parts);
+        return scalar_view(out, 'c', (int)sizeof parts);
+    }
+    if (PyUnicode_Check(obj)) {
+        return PIM_STR;
+    }
+    if (PyTuple_Check(obj)) {
+        return PIM_TUPLE;
+    }
+    if (PyList_Check(obj)) {
+        return PIM_LIST;
+    }
+    if (PyDict_Check(obj)) {
+        return PIM_DICT;
+    }
+    return PIM_OTHER;
+}
+
+PyObject *pim_call_one(PyObject *fn, PyObject *arg) { return PyObject_CallOneArg(fn, arg); }

@@ -1,0 +1,145 @@
+/*
+ * errors.c: Python exceptions and start-up failures copied into pim_error,
+ * and strings copied out of Python objects. The bottom of csrc/: it calls
+ * nothing else of the glue. Ownership: see each function in glue.h and
+ * errors.h.
+ */
+#include "errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A malloc'ed copy of s. s: borrowed. Returns an owned string or NULL. */
+static char *dup_cstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL) {
+        memcpy(copy, s, n);
+    }
+    return copy;
+}
+
+char *pim_dup_str(PyObject *obj) {
+    char *copy = NULL;
+    PyObject *text = PyObject_Str(obj);
+    PyObject *bytes = NULL;
+    if (text != NULL) {
+        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    }
+    if (bytes != NULL) {
+        copy = dup_cstr(PyBytes_AS_STRING(bytes));
+    }
+    Py_XDECREF(bytes);
+    Py_XDECREF(text);
+    PyErr_Clear();
+    return copy;
+}
+
+/* "ValueError" for builtins, "module.Qualname" otherwise: what a traceback's
+ * last line shows. type: borrowed. GIL held. Returns an owned string. */
+static char *dup_type_name(PyObject *type) {
+    char *name = NULL;
+    PyObject *module = PyObject_GetAttrString(type, "__module__");
+    PyObject *qualname = PyObject_GetAttrString(type, "__qualname__");
+    if (qualname != NULL && module != NULL && PyUnicode_Check(module) &&
+        PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
+        PyObject *full = PyUnicode_FromFormat("%U.%S", module, qualname);
+        if (full != NULL) {
+            name = pim_dup_str(full);
+            Py_DECREF(full);
+        }
+    } else if (qualname != NULL) {
+        name = pim_dup_str(qualname);
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(qualname);
+    PyErr_Clear();
+    return name != NULL ? name : dup_cstr(((PyTypeObject *)type)->tp_name);
+}
+
+/* The whole formatted traceback, as Python would print it. type, value, tb:
+ * borrowed (tb may be NULL). GIL held. Returns an owned string or NULL. */
+static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
+    char *text = NULL;
+    PyObject *module = PyImport_ImportModule("traceback");
+    PyObject *lines = NULL;
+    PyObject *empty = NULL;
+    PyObject *joined = NULL;
+    if (module != NULL) {
+        lines = PyObject_CallMethod(module, "format_exception", "OOO", type,
+                                    value != NULL ? value : Py_None,
+                                    tb != NULL ? tb : Py_None);
+    }
+    if (lines != NULL) {
+        empty = PyUnicode_FromString("");
+    }
+    if (empty != NULL) {
+        joined = PyUnicode_Join(empty, lines);
+    }
+    if (joined != NULL) {
+        text = pim_dup_str(joined);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(module);
+    PyErr_Clear();
+    return text;
+}
+
+void pim_last_error(pim_error *err) {
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    memset(err, 0, sizeof *err);
+#if PY_VERSION_HEX >= 0x030C0000
+    value = PyErr_GetRaisedException();
+    if (value != NULL) {
+        type = (PyObject *)Py_TYPE(value);
+        Py_INCREF(type);
+        tb = PyException_GetTraceback(value);
+    }
+#else
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+#endif
+    if (type == NULL) {
+        err->type_name = dup_cstr("SystemError");
+        err->message = dup_cstr("a call failed without setting a Python exception");
+        return;
+    }
+    err->type_name = dup_type_name(type);
+    err->message = value != NULL ? pim_dup_str(value) : dup_cstr("");
+    err->traceback = dup_traceback(type, value, tb);
+    /* Releasing the exception releases its traceback, and with it the frames
+     * that still refer to the call's arguments. */
+    Py_XDECREF(tb);
+    Py_XDECREF(value);
+    Py_DECREF(type);
+    PyErr_Clear();
+}
+
+void pim_error_free(pim_error *err) {
+    free(err->type_name);
+    free(err->message);
+    free(err->traceback);
+    err->type_name = NULL;
+    err->message = NULL;
+    err->traceback = NULL;
+}
+
+/* Fill err from a failed PyStatus (start-up errors are not exceptions).
+ * err: out, filled with owned strings; status: by value, its strings static. */
+void pim_status_error(pim_error *err, PyStatus status) {
+    char text[512];
+    if (PyStatus_IsExit(status)) {
+        snprintf(text, sizeof text, "Python start-up asked to exit with code %d",
+                 status.exitcode);
+    } else {
+        snprintf(text, sizeof text, "%s%s%s", status.func ? status.func : "",
+                 status.func ? ": " : "",
+                 status.err_msg ? status.err_msg : "unknown error");
+    }
+    err->type_name = NULL;
+    err->message = dup_cstr(text);
+    err->traceback = NULL;
+}
