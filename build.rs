@@ -95,8 +95,15 @@ fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     cc::Build::new()
         .files(
-            ["errors.c", "arrays.c", "retention.c", "call.c", "start.c", "layout.c"]
-                .map(|f| manifest_dir.join("csrc").join(f)),
+            [
+                "errors.c",
+                "arrays.c",
+                "retention.c",
+                "call.c",
+                "start.c",
+                "layout.c",
+            ]
+            .map(|f| manifest_dir.join("csrc").join(f)),
         )
         .include(manifest_dir.join("csrc"))
         .include(&python_include)
