@@ -35,15 +35,13 @@
 //!   does this, so the reference does too.
 
 mod common;
-#[path = "common/rng.rs"]
-mod rng;
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use common::rng::Rng;
 use proptest::prelude::*;
 use py_in_mem::Outliers;
-use rng::Rng;
 
 /// numpy's pairwise summation of float64 (numpy/_core/src/umath/loops_utils.h.src).
 fn pairwise_sum(a: &[f64]) -> f64 {

@@ -1,6 +1,6 @@
 //! The scheduler of the crate's calls (`py_in_mem::scheduler`): many threads
 //! get right results, nobody starves or deadlocks, Python's own threads and
-//! long calls keep running in parallel, and the rules of issue 10 (a host
+//! long calls keep running in parallel, and the life-cycle rules (a host
 //! holding the GIL, `fork`) still hold. How fast it makes contended calls is
 //! measured by `make bench` (the contention table), not here.
 //!

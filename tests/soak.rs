@@ -7,8 +7,6 @@
 //! `PIM_SOAK_SECS` and `PIM_SOAK_THREADS` change the duration and threads.
 
 mod common;
-#[path = "common/rng.rs"]
-mod rng;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,9 +14,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use common::vm_rss_kib;
 use py_in_mem::{Error, Outliers};
-use rng::Rng;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).map_or(default, |v| v.parse().unwrap())

@@ -213,7 +213,8 @@ impl Function {
 
     /// [`invoke`](Self::invoke) with one positional argument, the common
     /// call (`Outliers::detect`, `f.call(&data)`): the same steps, without
-    /// a list of arguments (the floor of a call, issue 12).
+    /// a list of arguments (the floor of every call: the fixed cost the
+    /// crate adds to the Python function's own time).
     fn invoke_one<R>(
         &self,
         arg: &Arg<'_>,

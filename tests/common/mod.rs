@@ -2,6 +2,8 @@
 //! running one test of this binary in a child process.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod rng;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,5 @@
-//! SplitMix64: test inputs made from a seed, with no dependency. Included by
-//! the tests that need it with `#[path = "support/rng.rs"] mod rng;`.
-#![allow(dead_code)] // each test uses a different part
+//! SplitMix64: test inputs made from a seed, with no dependency
+//! (`common::rng::Rng`).
 
 /// A SplitMix64 generator.
 pub struct Rng(pub u64);

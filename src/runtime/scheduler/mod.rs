@@ -43,7 +43,7 @@
 //!   mostly take the long-call threshold (100 µs by default; see
 //!   [`set_long_call`]) or more bypasses the turn, one call in 32 excepted,
 //!   which runs under the turn to be timed again. Measured here on 2 cores
-//!   (issue 12's notes): at 57 µs a call the turn was better at 2 and 4
+//!   (a sweep of call lengths): at 57 µs a call the turn was better at 2 and 4
 //!   threads, at 88 µs it was better at 4 threads and worse at 2, at 162 µs
 //!   bypassing was better at both.
 //! - **Never a deadlock.** The turn is advisory: only the GIL protects
