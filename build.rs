@@ -112,7 +112,7 @@ fn build() -> Result<(), String> {
         // are: 1.25, the C API of numpy 1.26 (python/requirements.txt's
         // floor). Built against numpy 2 headers, the glue then runs on numpy
         // 1.26 too; an older numpy at run time is refused by import_array
-        // with a message (see runtime.rs), not met with missing functions.
+        // with a message (see src/runtime/mod.rs), not met with missing functions.
         .define("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")
         .warnings(true)
         .extra_warnings(true)

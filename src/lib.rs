@@ -125,17 +125,25 @@
 //!
 //! # Layers
 //!
-//! Each in its own place: the C glue (`csrc/`: the only code that uses the
-//! CPython and numpy C macros), its raw `extern "C"` declarations
-//! (`src/raw.rs`), thin typed wrappers (`src/glue.rs`: the GIL and
-//! references; `src/borrow.rs`, `src/owned.rs`: Rust memory lent or given to
-//! numpy; `src/object.rs`: results described and their items), the two
-//! conversion traits, one per direction ([`IntoArg`] in `src/args.rs`,
-//! [`FromResult`] in `src/from_result.rs`, reading numbers in
-//! `src/convert.rs`), and the safe API on top: loading a function
-//! (`src/function.rs`), making a call (`src/call.rs`, which knows nothing
-//! of the types), scheduling calls (`src/scheduler.rs`), the held-GIL scope
-//! (`src/scope.rs`), [`Outliers`].
+//! The tree shows the stack, bottom up; each module imports only from its
+//! own layer and those below (`tests/layers.rs` checks it, in `src/` and in
+//! `csrc/`):
+//!
+//! 1. The C glue (`csrc/`: the only code that uses the CPython and numpy C
+//!    macros; `glue.h` states each function's ownership and GIL rules), its
+//!    `extern "C"` declarations (`src/raw.rs`) and the crate's [`Error`]s.
+//! 2. `src/runtime/`: the process's one Python: may the crate call it
+//!    (the life cycle), with which thread state, whose turn it is
+//!    ([`scheduler`]), the GIL protocol, and the thin typed wrappers over
+//!    the glue.
+//! 3. `src/array/`: Rust memory as numpy sees it, lent for a call or given
+//!    for good ([`Element`], [`NdSlice`], [`OwnedArray`]); `src/object.rs`:
+//!    references, and results described for reading.
+//! 4. `src/convert/`: one trait per direction, [`IntoArg`] and
+//!    [`FromResult`], on the checked reading of numpy values.
+//! 5. `src/function/`: [`Function`], loaded, and called (which knows nothing
+//!    of the types); `src/scope.rs`: the held-GIL scope ([`hold_gil`]).
+//! 6. `src/outliers.rs`: [`Outliers`], the article's function.
 //!
 //! # Life cycle
 //!

@@ -1,7 +1,8 @@
 //! The conversion of results, Python to Rust: one trait, [`FromResult`],
 //! implemented per Rust type. The type a call asks for decides how its
-//! result is read; the call machinery ([`crate::function::call`]) knows nothing of the
-//! types, and calls [`convert`] on whatever came back.
+//! result is read; the call machinery (the calls of
+//! [`Function`](crate::Function)) knows nothing of the types, and calls
+//! [`convert`] on whatever came back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;

@@ -3,7 +3,7 @@
 //!
 //! - [`Interpreter::gil`]: for one reference or conversion.
 //! - [`Interpreter::gil_for_call`]: for one call of a [`Function`](crate::Function),
-//!   after this thread's turn from the [scheduler](super::scheduler)
+//!   after this thread's turn from the [scheduler]
 //!   ([`CallGil`]).
 //! - [`Interpreter::hold`]: for a held-GIL scope ([`crate::hold_gil`],
 //!   [`ScopeGil`]), which nests; inside one, the other two take nothing.

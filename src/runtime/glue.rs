@@ -63,7 +63,7 @@ impl Drop for StrongRef {
 /// before).
 pub(crate) fn switch_interval() -> f64 {
     // SAFETY: reads a double the glue wrote under the GIL at start-up; both
-    // callers (in runtime.rs) read it after that start-up handed over, or
+    // callers (in runtime/mod.rs) read it after that start-up handed over, or
     // holding the GIL, so the read does not race the write.
     unsafe { raw::pim_switch_interval() }
 }
