@@ -13,7 +13,7 @@ mod keywords;
 use crate::error::Error;
 use crate::runtime;
 use crate::runtime::glue::{self};
-use crate::runtime::scheduler::CallStats;
+use crate::runtime::CallStats;
 use crate::runtime::{Interpreter, StrongRef};
 pub use call::Call;
 use keywords::KeywordNames;

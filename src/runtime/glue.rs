@@ -61,7 +61,7 @@ impl Drop for StrongRef {
 
 /// Python's `sys.getswitchinterval()` in seconds, as start-up read it (0
 /// before).
-pub(crate) fn switch_interval() -> f64 {
+pub(super) fn switch_interval() -> f64 {
     // SAFETY: reads a double the glue wrote under the GIL at start-up; both
     // callers (in runtime/mod.rs) read it after that start-up handed over, or
     // holding the GIL, so the read does not race the write.
@@ -112,7 +112,7 @@ pub(crate) fn last_error(_gil: &Gil) -> PyException {
 ///
 /// # Safety
 /// Call once per process, before Python runs, without the GIL.
-pub(crate) unsafe fn start_python(program: &CStr, module_dir: &CStr) -> Result<(), PyException> {
+pub(super) unsafe fn start_python(program: &CStr, module_dir: &CStr) -> Result<(), PyException> {
     let mut raw_err = raw::pim_error::default();
     // SAFETY: both strings are valid for the call; the caller guarantees the
     // once-per-process, no-GIL contract.
@@ -126,7 +126,7 @@ pub(crate) unsafe fn start_python(program: &CStr, module_dir: &CStr) -> Result<(
 
 /// Imports numpy's C API and puts `module_dir` last on `sys.path`, in a
 /// Python that a host program started. Idempotent.
-pub(crate) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
+pub(super) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
     // SAFETY: the GIL is held; module_dir is a valid C string for the call.
     match unsafe { raw::pim_prepare(module_dir.as_ptr()) } {
         raw::pim_status::PIM_OK => Ok(()),
@@ -135,7 +135,7 @@ pub(crate) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
 }
 
 /// `<sys.prefix>/bin/pythonX.Y` of the running Python, for messages.
-pub(crate) fn running_python(_gil: &Gil) -> Option<String> {
+pub(super) fn running_python(_gil: &Gil) -> Option<String> {
     // SAFETY: the GIL is held; the glue returns NULL or a malloc'ed string,
     // which is copied and freed once here.
     unsafe {
@@ -147,7 +147,7 @@ pub(crate) fn running_python(_gil: &Gil) -> Option<String> {
 }
 
 /// Puts `dir` first on `sys.path` unless it is already there.
-pub(crate) fn add_sys_path(gil: &Gil, dir: &CStr) -> Result<(), PyException> {
+pub(super) fn add_sys_path(gil: &Gil, dir: &CStr) -> Result<(), PyException> {
     // SAFETY: the GIL is held; dir is a valid C string for the call.
     match unsafe { raw::pim_add_sys_path(dir.as_ptr()) } {
         raw::pim_status::PIM_OK => Ok(()),

@@ -43,7 +43,7 @@ const PYO3_FFI_REQUIREMENT: &str = "0.30";
 
 /// Starts nothing: checks that the Python this process would start (with
 /// `python` as its program, see [`crate::runtime`]) is the one it must run.
-pub(crate) fn check(python: &str) -> Result<(), Error> {
+pub(super) fn check(python: &str) -> Result<(), Error> {
     let running = running_version();
     if major_minor(&running) != major_minor(BUILD_PYTHON_VERSION) {
         return Err(init_error(

@@ -37,7 +37,7 @@ use crate::raw;
 /// How long process exit waits for the GIL to flush Python's `sys.stdout`
 /// and `sys.stderr`: about a second, and only when another thread holds the
 /// GIL (when none does, the flush takes the GIL at once).
-pub(crate) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
+pub(super) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
 
 /// Python may be called.
 const LIVE: u8 = 0;
@@ -51,7 +51,7 @@ static STATE: AtomicU8 = AtomicU8::new(LIVE);
 
 /// Fails if the process can no longer call Python, as far as the hooks have
 /// seen; for start-up, before Python runs.
-pub(crate) fn check_latched() -> Result<(), Unavailable> {
+pub(super) fn check_latched() -> Result<(), Unavailable> {
     match STATE.load(Ordering::Acquire) {
         LIVE => Ok(()),
         state => Err(unavailable(state)),
@@ -61,7 +61,7 @@ pub(crate) fn check_latched() -> Result<(), Unavailable> {
 /// Fails unless Python runs and this process may call it. On every call's
 /// path: one atomic load and `Py_IsInitialized`.
 #[inline]
-pub(crate) fn check() -> Result<(), Unavailable> {
+pub(super) fn check() -> Result<(), Unavailable> {
     let state = STATE.load(Ordering::Acquire);
     // SAFETY: Py_IsInitialized reads one flag of the runtime; it may be
     // called at any time, before, during and after finalization.
@@ -93,7 +93,7 @@ fn unavailable(state: u8) -> Unavailable {
 
 /// Marks a child forked from now on. Once per process, before Python starts
 /// (so that a fork during start-up is seen too).
-pub(crate) fn watch_fork() {
+pub(super) fn watch_fork() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: registers a handler that only stores an atomic, which is
@@ -108,7 +108,7 @@ extern "C" fn after_fork_in_child() {
 
 /// Watches for finalization and flushes Python's output at exit. Once per
 /// process, once Python runs (whoever started it).
-pub(crate) fn watch_python() {
+pub(super) fn watch_python() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: Python runs; Py_AtExit only records the function, which
@@ -200,7 +200,7 @@ extern "C" fn flush_thread(_: *mut c_void) -> *mut c_void {
 }
 
 /// Is this the process's main thread (whose exit is the process's)?
-pub(crate) fn on_main_thread() -> bool {
+pub(super) fn on_main_thread() -> bool {
     // SAFETY: both are plain system calls without arguments.
     unsafe { libc::gettid() == libc::getpid() }
 }

@@ -63,7 +63,7 @@ thread_local! {
 /// call takes the GIL with it directly (what PyGILState_Ensure does after
 /// looking it up, without the lookup and the count).
 #[inline]
-pub(crate) fn kept() -> Option<*mut PyThreadState> {
+pub(super) fn kept() -> Option<*mut PyThreadState> {
     let tstate = KEPT.get();
     (!tstate.is_null()).then_some(tstate)
 }
@@ -72,7 +72,7 @@ pub(crate) fn kept() -> Option<*mut PyThreadState> {
 /// will use; on a thread Python has never seen, makes one and keeps it. Call
 /// only while Python runs, without the GIL held through a crate guard.
 #[inline]
-pub(crate) fn enter() -> Result<(), Unavailable> {
+pub(super) fn enter() -> Result<(), Unavailable> {
     match THIS_THREAD.get() {
         Status::Kept => Ok(()),
         Status::Unknown => {
@@ -87,7 +87,7 @@ pub(crate) fn enter() -> Result<(), Unavailable> {
 /// one, which the crate made and keeps for good (it is never deleted, and
 /// its thread is the process's main thread, whose end is the process's).
 /// Call only once Python runs.
-pub(crate) fn started_python_here() {
+pub(super) fn started_python_here() {
     THIS_THREAD.set(Status::Kept);
     // SAFETY: Python runs; this reads this thread's PyGILState slot only.
     KEPT.set(unsafe { PyGILState_GetThisThreadState() });

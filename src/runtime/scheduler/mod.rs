@@ -181,7 +181,7 @@ pub fn switch_interval() -> Duration {
 
 /// Python's own switch interval, at start-up: the default, unless the user
 /// set one already.
-pub(crate) fn default_switch_interval(seconds: f64) {
+pub(super) fn default_switch_interval(seconds: f64) {
     if !INTERVAL_SET.load(Ordering::Relaxed) && seconds.is_finite() && seconds > 0.0 {
         store_interval(Duration::from_secs_f64(seconds));
     }
