@@ -207,7 +207,7 @@ impl<'a> BorrowedArray<'a> {
     /// Whether anything in Python may still hold the array (a count is off):
     /// the fast test of [`release`](Self::release), for an array lent to
     /// several calls, which must be released, to be judged, when it says so.
-    pub(crate) fn is_kept(&self, _gil: &Gil) -> bool {
+    pub(super) fn is_kept(&self, _gil: &Gil) -> bool {
         match self.arr {
             // SAFETY: `_gil` proves the GIL is held; the array is live (we
             // hold it) and came from pim_borrow_array.

@@ -13,7 +13,7 @@ use crate::raw;
 use crate::runtime::glue::{npy_typenum, owned_or_error};
 use crate::runtime::{Gil, StrongRef};
 
-pub(crate) mod sealed {
+pub(super) mod sealed {
     use crate::error::PyException;
     use crate::runtime::{Gil, StrongRef};
 

@@ -21,7 +21,7 @@ pub struct Mismatch {
 
 /// One step into a result, for [`Mismatch`]'s position.
 #[derive(Debug)]
-pub(crate) enum Step {
+pub(super) enum Step {
     /// Element `index` of a `container` ("tuple" or "list").
     Element {
         container: &'static str,
@@ -34,7 +34,7 @@ pub(crate) enum Step {
 }
 
 impl Mismatch {
-    pub(crate) fn new(expected: String, found: String) -> Mismatch {
+    pub(super) fn new(expected: String, found: String) -> Mismatch {
         Mismatch {
             expected,
             found,
@@ -43,7 +43,7 @@ impl Mismatch {
     }
 
     /// The same mismatch, seen from one level further out.
-    pub(crate) fn within(mut self, step: Step) -> Mismatch {
+    pub(super) fn within(mut self, step: Step) -> Mismatch {
         self.path.push(step);
         self
     }
@@ -84,7 +84,7 @@ fn expected_dtype<U: Element>() -> String {
 }
 
 /// What a `Vec<U>` is read from.
-pub(crate) fn expected_vec<U: Element>() -> String {
+pub(super) fn expected_vec<U: Element>() -> String {
     format!(
         "a 1-D numpy array of {}, or a list or tuple of numbers that convert to {} without loss",
         expected_dtype::<U>(),
@@ -93,7 +93,7 @@ pub(crate) fn expected_vec<U: Element>() -> String {
 }
 
 /// What an array of `U` with `ndim` dimensions (None: any) is read from.
-pub(crate) fn expected_array<U: Element>(ndim: Option<usize>) -> String {
+pub(super) fn expected_array<U: Element>(ndim: Option<usize>) -> String {
     match ndim {
         Some(ndim) => format!("a {ndim}-D numpy array of {}", expected_dtype::<U>()),
         None => format!("a numpy array of {}", expected_dtype::<U>()),
@@ -101,7 +101,7 @@ pub(crate) fn expected_array<U: Element>(ndim: Option<usize>) -> String {
 }
 
 /// What a single `U` is read from.
-pub(crate) fn expected_scalar<U: Element>() -> String {
+pub(super) fn expected_scalar<U: Element>() -> String {
     format!(
         "a number that converts to {} without loss (a Python or numpy scalar, or a 0-D numpy array)",
         U::RUST_NAME
@@ -198,7 +198,7 @@ unsafe fn read_at<T>(
 
 /// Reads every element of `desc` in C order, converting each with
 /// `convert`, which names what it expected when it refuses one.
-pub(crate) fn read_elements<T>(
+pub(super) fn read_elements<T>(
     desc: &ArrayDesc<'_>,
     mut convert: impl FnMut(Value) -> Result<T, String>,
 ) -> Result<Vec<T>, Mismatch> {
@@ -219,7 +219,7 @@ fn exact<U: Element>(value: Value) -> Result<U, String> {
 
 /// Every element of `desc`, in C order, as `U`, if the dtype converts and
 /// every value does so without loss; `expected` says what the caller takes.
-pub(crate) fn to_elements<U: Element>(
+pub(super) fn to_elements<U: Element>(
     desc: &ArrayDesc<'_>,
     expected: impl FnOnce() -> String,
 ) -> Result<Vec<U>, Mismatch> {
@@ -233,7 +233,7 @@ pub(crate) fn to_elements<U: Element>(
 }
 
 /// The one value of a number or 0-D array `desc`, as `U`.
-pub(crate) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch> {
+pub(super) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch> {
     if desc.ndim() != 0 || !kind_converts_to::<U>(desc.kind) {
         return Err(Mismatch::new(expected_scalar::<U>(), desc.what()));
     }
@@ -248,12 +248,12 @@ pub(crate) fn to_scalar<U: Element>(desc: &ArrayDesc<'_>) -> Result<U, Mismatch>
 }
 
 /// Same dtype and same byte order: the elements' bits are `U`'s.
-pub(crate) fn same_layout<U: Element>(desc: &ArrayDesc<'_>) -> bool {
+pub(super) fn same_layout<U: Element>(desc: &ArrayDesc<'_>) -> bool {
     desc.kind == U::KIND && desc.itemsize == size_of::<U>() && !desc.byteswapped
 }
 
 /// [`same_layout`], and not bool (whose bytes need checking).
-pub(crate) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
+pub(super) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
     same_layout::<U>(desc) && U::KIND != b'b'
 }
 
@@ -287,13 +287,13 @@ fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Vec<U> {
 }
 
 /// What [`to_indices`] takes.
-pub(crate) fn expected_indices() -> String {
+pub(super) fn expected_indices() -> String {
     "a 1-D numpy array of integer indices".into()
 }
 
 /// `desc` as indices into an input of `bound` values (the `Outliers` rule:
 /// any integer dtype, every value in `0..bound`).
-pub(crate) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize>, Mismatch> {
+pub(super) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize>, Mismatch> {
     if desc.ndim() != 1 || !matches!(desc.kind, b'i' | b'u') {
         return Err(Mismatch::new(expected_indices(), desc.what()));
     }
