@@ -1,10 +1,11 @@
 //! Raw declarations of the C glue in `csrc/glue.h`, one for one and under
 //! the same names (as a `-sys` crate's bindings are).
 //!
-//! Nothing here checks anything: ownership and the GIL rules are those written
-//! on each function in `glue.h`. The thin wrappers in [`crate::runtime::glue`],
-//! [`crate::array::borrow`] and [`crate::array::owned`] are the only callers. The test at
-//! the bottom holds every type here to the C compiler's layout of glue.h.
+//! Nothing here checks anything: ownership and the GIL rules are those
+//! written on each function in `glue.h`. The thin wrappers in
+//! [`crate::runtime::glue`], [`crate::array::borrow`] and
+//! [`crate::array::owned`] are the only callers. The test at the bottom
+//! holds every type here to the C compiler's layout of glue.h.
 #![allow(non_camel_case_types)]
 
 use std::ffi::c_void;

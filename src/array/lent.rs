@@ -16,8 +16,8 @@ pub(crate) const IN_A_SCOPE: &str = "a function called in a held-GIL scope (py_i
 /// An array lent for the scope: the Rust memory, and its numpy array while
 /// one is lent.
 pub struct LentSlot {
-    /// Borrowed for the scope's `'scope`, erased here (see [`GilScope::lend`](crate::GilScope::lend)
-    /// for why that holds).
+    /// Borrowed for the scope's `'scope`, erased here (see
+    /// [`GilScope::lend`](crate::GilScope::lend) for why that holds).
     source: RustArray<'static>,
     pub(crate) array: Cell<Option<BorrowedArray<'static>>>,
 }

@@ -1,7 +1,7 @@
-//! Building and making a call: arguments lent ([`crate::array::borrow`]) or made
-//! into Python objects for the call, the call, and the retention rule after
-//! it. The result goes to [`crate::convert::from_result`] as whatever type the caller
-//! asked for; nothing here knows the types.
+//! Building and making a call: arguments lent ([`crate::array::borrow`]) or
+//! made into Python objects for the call, the call, and the retention rule
+//! after it. The result goes to [`crate::convert::from_result`] as whatever
+//! type the caller asked for; nothing here knows the types.
 
 use pyo3_ffi::PyObject;
 

@@ -2,9 +2,9 @@
 //! gives it back.
 //!
 //! - [`Interpreter::gil`]: for one reference or conversion.
-//! - [`Interpreter::gil_for_call`]: for one call of a [`Function`](crate::Function),
-//!   after this thread's turn from the [scheduler]
-//!   ([`CallGil`]).
+//! - [`Interpreter::gil_for_call`]: for one call of a
+//!   [`Function`](crate::Function), after this thread's turn from the
+//!   [scheduler] ([`CallGil`]).
 //! - [`Interpreter::hold`]: for a held-GIL scope ([`crate::hold_gil`],
 //!   [`ScopeGil`]), which nests; inside one, the other two take nothing.
 //!
