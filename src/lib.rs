@@ -224,3 +224,27 @@ pub use ndarray;
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub use num_complex;
+
+// The Markdown documentation's code blocks, compiled and run by
+// `cargo test --doc` (`make test`), as PyO3 and rust-numpy do.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../ARCHITECTURE.md")]
+pub struct ArchitectureDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/calls.md")]
+pub struct CallsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deploying.md")]
+pub struct DeployingDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/lifecycle.md")]
+pub struct LifecycleDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/threads.md")]
+pub struct ThreadsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/benchmark.md")]
+pub struct BenchmarkDoctests;
