@@ -155,7 +155,7 @@
 //!   `PYTHON*` variables say (no SIGINT handler, faulthandler off until
 //!   Python code enables it), so Ctrl-C still stops the host.
 //!
-//! The README's "Life cycle" section says why each rule is what it is.
+//! `docs/lifecycle.md` says why each rule is what it is.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
