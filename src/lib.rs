@@ -163,7 +163,7 @@
 //!   `PYTHON*` variables say (no SIGINT handler, faulthandler off until
 //!   Python code enables it), so Ctrl-C still stops the host.
 //!
-//! The README's "Life cycle" section says why each rule is what it is.
+//! `docs/lifecycle.md` says why each rule is what it is.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -222,3 +222,27 @@ pub use ndarray;
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub use num_complex;
+
+// The Markdown documentation's code blocks, compiled and run by
+// `cargo test --doc` (`make test`), as PyO3 and rust-numpy do.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../ARCHITECTURE.md")]
+pub struct ArchitectureDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/calls.md")]
+pub struct CallsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deploying.md")]
+pub struct DeployingDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/lifecycle.md")]
+pub struct LifecycleDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/threads.md")]
+pub struct ThreadsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/benchmark.md")]
+pub struct BenchmarkDoctests;

@@ -364,7 +364,7 @@ pub fn table(md: &mut String, rows: &[KindRow]) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(md, "## Results of other kinds (issue 9)\n");
+    let _ = writeln!(md, "## Results of other kinds\n");
     let _ = writeln!(
         md,
         "Each against PyO3 + rust-numpy (attaching per call, inputs lent with \

@@ -32,7 +32,7 @@ pub enum Key {
     Pyo3Copy,
     Pyo3Borrowed,
     Grpc,
-    /// Calls made inside one held-GIL scope per batch (issue 12): its row
+    /// Calls made inside one held-GIL scope per batch: its row
     /// appears, and its target is checked, once `measure_size` gives it a
     /// path, as it does for the others.
     InMemHeldGil,
@@ -241,7 +241,7 @@ pub fn measure_size(
 }
 
 /// The contention table's rows, in the order shown. A row is a label, whether
-/// it is the crate's own (issue 12's targets apply), and either a closure
+/// it is the crate's own (the targets for threads apply), and either a closure
 /// making one call on a thread's own slice ([`ContentionRow::rust`]) or a
 /// harness of its own ([`ContentionRow::new`]).
 /// py-in-mem's `Outliers::detect`, with the crate's scheduler switched on

@@ -84,7 +84,7 @@ where
 /// A row of the table.
 pub struct Row<'a> {
     pub label: String,
-    /// The crate's own path: issue 12's targets apply to it.
+    /// The crate's own path: the targets for threads apply to it.
     pub is_crate: bool,
     contender: Box<dyn Contender + 'a>,
 }
