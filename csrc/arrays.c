@@ -6,6 +6,7 @@
 
 #include <numpy/arrayscalars.h> /* PyArrayScalar_VAL */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,20 +63,33 @@ static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims,
 
 int pim_extent(const char *data, int ndim, const npy_intp *shape, const npy_intp *strides,
                npy_intp itemsize, const char **lo, const char **hi) {
-    npy_intp low = 0, high = itemsize;
+    /* Checked arithmetic: the shape and strides may come from any buffer
+     * exporter or from numpy.lib.stride_tricks.as_strided, which checks
+     * nothing. An extent that overflows is taken as all of memory, which
+     * overlaps whatever it is compared with: the cautious answer. */
+    npy_intp low = 0, high = itemsize, step;
+    uintptr_t base = (uintptr_t)data, below, above;
     int i;
     for (i = 0; i < ndim; i++) {
         if (shape[i] == 0) {
             return 0;
         }
-        if (strides[i] < 0) {
-            low += strides[i] * (shape[i] - 1);
-        } else {
-            high += strides[i] * (shape[i] - 1);
+    }
+    for (i = 0; i < ndim; i++) {
+        if (__builtin_mul_overflow(strides[i], shape[i] - 1, &step) ||
+            (step < 0 ? __builtin_add_overflow(low, step, &low)
+                      : __builtin_add_overflow(high, step, &high))) {
+            *lo = (const char *)0;
+            *hi = (const char *)UINTPTR_MAX;
+            return 1;
         }
     }
-    *lo = data + low;
-    *hi = data + high;
+    /* low <= 0 < high; the distances as unsigned, without negating
+     * NPY_MIN_INTP. */
+    below = (uintptr_t)0 - (uintptr_t)low;
+    above = (uintptr_t)high;
+    *lo = (const char *)(below > base ? 0 : base - below);
+    *hi = (const char *)(above > UINTPTR_MAX - base ? UINTPTR_MAX : base + above);
     return 1;
 }
 
@@ -415,6 +429,69 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
     return arr;
 }
 
+/* numpy.matrix and numpy.memmap (owned references, kept for good), or NULL
+ * where not found. */
+static PyObject *plain_subclasses[2] = {NULL, NULL};
+
+void pim_find_plain_subclasses(void) {
+    static const char *const names[2] = {"matrix", "memmap"};
+    PyObject *numpy;
+    size_t i;
+    if (plain_subclasses[0] != NULL || plain_subclasses[1] != NULL) {
+        return; /* a host's Python prepared again: the same types */
+    }
+    numpy = PyImport_ImportModule("numpy");
+    for (i = 0; numpy != NULL && i < 2; i++) {
+        PyObject *type = PyObject_GetAttrString(numpy, names[i]);
+        if (type != NULL && PyType_Check(type)) {
+            plain_subclasses[i] = type;
+        } else {
+            Py_XDECREF(type);
+        }
+    }
+    Py_XDECREF(numpy);
+    PyErr_Clear();
+}
+
+/* 1 if obj (borrowed, an ndarray) is an exact ndarray or one of the plain
+ * data subclasses (or their subclasses). GIL held. */
+static int is_plain_array(PyObject *obj) {
+    size_t i;
+    if (PyArray_CheckExact(obj)) {
+        return 1;
+    }
+    for (i = 0; i < 2; i++) {
+        if (plain_subclasses[i] != NULL &&
+            PyObject_TypeCheck(obj, (PyTypeObject *)plain_subclasses[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if obj (borrowed) is a numpy.ma.MaskedArray, looked up only if numpy.ma
+ * was imported (a masked array cannot exist before). GIL held; never leaves
+ * an exception set. */
+static int is_masked_array(PyObject *obj) {
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    PyObject *ma, *masked;
+    int found = 0;
+    if (modules == NULL || !PyDict_Check(modules)) {
+        return 0;
+    }
+    ma = PyDict_GetItemString(modules, "numpy.ma"); /* borrowed */
+    if (ma == NULL) {
+        return 0;
+    }
+    masked = PyObject_GetAttrString(ma, "MaskedArray");
+    if (masked != NULL && PyType_Check(masked)) {
+        found = PyObject_TypeCheck(obj, (PyTypeObject *)masked);
+    }
+    Py_XDECREF(masked);
+    PyErr_Clear();
+    return found;
+}
+
 PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames) {
     return PyObject_Vectorcall(fn, args, nargs, kwnames);
 }
@@ -427,7 +504,19 @@ void pim_describe_what(PyObject *obj, char *what, size_t size) {
         return;
     }
     dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));
-    if (PyArray_NDIM(array) == 1) {
+    if (!is_plain_array(obj)) {
+        if (is_masked_array(obj)) {
+            snprintf(what, size,
+                     "a masked array (numpy.ma.MaskedArray) of dtype %s, whose mask would be lost "
+                     "(return its .filled(value), or its .data and .mask apart)",
+                     dtype ? dtype : "?");
+        } else {
+            snprintf(what, size,
+                     "a %s of dtype %s, an ndarray subclass whose meaning may be more than its "
+                     "data (return numpy.asarray() of it for the data alone)",
+                     Py_TYPE(obj)->tp_name, dtype ? dtype : "?");
+        }
+    } else if (PyArray_NDIM(array) == 1) {
         snprintf(what, size, "a numpy array of dtype %s", dtype ? dtype : "?");
     } else {
         snprintf(what, size, "a %d-D numpy array of dtype %s", PyArray_NDIM(array),
@@ -558,6 +647,10 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
     /* No memset and no strings: this is on every call's path, arrays first. */
     out->obj = obj;
     if (PyArray_Check(obj)) {
+        int exact = PyArray_CheckExact(obj);
+        if (!exact && !is_plain_array(obj)) {
+            return PIM_ARRAY_SUBCLASS;
+        }
         array = (PyArrayObject *)obj;
         out->data = PyArray_BYTES(array);
         out->ndim = PyArray_NDIM(array);
@@ -567,10 +660,16 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
         out->kind = PyArray_DESCR(array)->kind;
         out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
         /* The caller's reference is the only one, no weak reference can
-         * revive another, and the data is the array's own: no other Python
-         * object can reach or write this memory. */
-        out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
-                          ((PyArrayObject_fields *)array)->weakreflist == NULL;
+         * revive another, the data is the array's own, and the array is an
+         * exact ndarray, which the garbage collector never tracks: no other
+         * Python object can reach or write this memory, and no Python code
+         * can find it (gc.get_objects() lists only tracked objects; a
+         * subclass instance is tracked, and its __array_finalize__ may keep
+         * it). */
+        out->sole_owner = exact && PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) &&
+                          Py_REFCNT(obj) == 1 && PyArray_BASE(array) == NULL &&
+                          ((PyArrayObject_fields *)array)->weakreflist == NULL &&
+                          !PyObject_GC_IsTracked(obj);
         return PIM_ARRAY;
     }
     /* numpy's own scalars first: float64 and complex128 are also Python
@@ -621,5 +720,9 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
 PyObject *pim_call_one(PyObject *fn, PyObject *arg) { return PyObject_CallOneArg(fn, arg); }
 
 PyObject *pim_array_copy(PyObject *arr) {
-    return PyArray_NewCopy((PyArrayObject *)arr, NPY_CORDER);
+    /* ENSUREARRAY: a base-class ndarray even from a subclass instance (a
+     * numpy.matrix), so the copy can be read in place. FromArray steals the
+     * (NULL) descriptor. */
+    return PyArray_FromArray((PyArrayObject *)arr, NULL,
+                             NPY_ARRAY_DEFAULT | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_ENSUREARRAY);
 }

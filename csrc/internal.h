@@ -55,10 +55,17 @@ PIM_INTERNAL int pim_is_owned_capsule(PyObject *obj);
  * held. Returns 0, or -1 with an exception set. (arrays.c) */
 PIM_INTERNAL int pim_make_untracked_base(void);
 
+/* Looks up the ndarray subclasses that are plain data (numpy.matrix,
+ * numpy.memmap), read like ndarray itself; any other subclass is refused as a
+ * result. GIL held. Never fails: a type not found is refused too. Never
+ * leaves an exception set. (arrays.c) */
+PIM_INTERNAL void pim_find_plain_subclasses(void);
+
 /* The lowest (*lo) and one-past-highest (*hi) byte an array of ndim
  * dimensions of shape and byte strides (any sign), elements of itemsize
- * bytes, element 0 at data, can reach. Returns 1, or 0 (lo and hi left
- * alone) for an array without elements. data, shape, strides: borrowed.
+ * bytes, element 0 at data, can reach; all of memory (0 to UINTPTR_MAX) if
+ * that overflows. Returns 1, or 0 (lo and hi left alone) for an array
+ * without elements. data, shape, strides: borrowed.
  * No GIL needed. (arrays.c) */
 PIM_INTERNAL int pim_extent(const char *data, int ndim, const npy_intp *shape,
                             const npy_intp *strides, npy_intp itemsize, const char **lo,

@@ -91,14 +91,18 @@ impl<'py> Held<'py> {
             raw::pim_result_kind::PIM_LIST => Described::List,
             raw::pim_result_kind::PIM_DICT => Described::Dict,
             raw::pim_result_kind::PIM_BIG_INT => Described::BigInt,
-            raw::pim_result_kind::PIM_OTHER => Described::Other,
+            // Read as no kind at all: its description (`what`) says why
+            // and what to return instead.
+            raw::pim_result_kind::PIM_OTHER | raw::pim_result_kind::PIM_ARRAY_SUBCLASS => {
+                Described::Other
+            }
         }
     }
 
     /// What this object is, for a message: "a numpy array of dtype float64",
     /// "an object of type list".
     pub(crate) fn what(&self) -> String {
-        let mut buffer = [0 as c_char; 160];
+        let mut buffer = [0 as c_char; 400];
         // SAFETY: the GIL is held; the object is live; pim_describe_what
         // writes a NUL-terminated string of at most buffer.len() bytes.
         unsafe {
@@ -332,9 +336,14 @@ impl<'o> ArrayDesc<'o> {
         self.shape.len()
     }
 
-    /// The number of elements.
+    /// The number of elements; `usize::MAX` if that overflows (numpy keeps
+    /// it within `isize`, but a description is read defensively: a size it
+    /// implies is allocated fallibly, see [`crate::convert`]).
     pub(crate) fn len(&self) -> usize {
-        self.shape.iter().product()
+        if self.shape.contains(&0) {
+            return 0;
+        }
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     /// Whether the elements lie one after another in C order (numpy's rule:
