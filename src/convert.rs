@@ -267,8 +267,20 @@ pub(crate) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
 /// saying the result is too large: Python chooses the shape (a broadcast
 /// array of 2⁴⁸ elements takes no memory in numpy), so the allocation is
 /// fallible and its failure an error, never the allocator's abort.
+#[inline]
 pub(crate) fn vec_for<T>(desc: &ArrayDesc<'_>) -> Result<Vec<T>, Mismatch> {
     let len = desc.len();
+    // A small result (any that a call-only call returns) is allocated as
+    // any Rust value is: the fallible path is on no common call's way.
+    if len.saturating_mul(size_of::<T>()) <= 1 << 20 {
+        return Ok(Vec::with_capacity(len));
+    }
+    vec_for_large(desc, len)
+}
+
+/// [`vec_for`] past a MiB: fallible.
+#[cold]
+fn vec_for_large<T>(desc: &ArrayDesc<'_>, len: usize) -> Result<Vec<T>, Mismatch> {
     let mut out = Vec::new();
     match out.try_reserve_exact(len) {
         Ok(()) => Ok(out),

@@ -221,22 +221,27 @@ impl<R: FromResult> Read for Vec<R> {
             return Err(mismatch::<Self>(&value));
         };
         let container = items.container();
-        // Fallible: the list exists in Python's memory, but an R may be much
-        // larger than a pointer to an item.
-        let mut out = Vec::new();
-        if out.try_reserve_exact(items.len()).is_err() {
-            return Err(Mismatch::new(
-                "a result small enough to read into memory".into(),
-                format!(
-                    "a {container} of {} elements, more than could be allocated as Rust values",
-                    items.len()
-                ),
-            ));
-        }
+        let mut out = vec_for_items(container, items.len())?;
         for (index, item) in items.enumerate() {
             out.push(R::read(item).map_err(|m| m.within(Step::Element { container, index }))?);
         }
         Ok(out)
+    }
+}
+
+/// Room for `len` items of a list or tuple read as Rust values. Fallible:
+/// the list exists in Python's memory, but an `R` may be much larger than a
+/// pointer to an item. Out of line, so that reading a numpy array as a
+/// `Vec` (the common result) stays small enough to inline.
+#[inline(never)]
+fn vec_for_items<R>(container: &str, len: usize) -> Result<Vec<R>, Mismatch> {
+    let mut out = Vec::new();
+    match out.try_reserve_exact(len) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(Mismatch::new(
+            "a result small enough to read into memory".into(),
+            format!("a {container} of {len} elements, more than could be allocated as Rust values"),
+        )),
     }
 }
 

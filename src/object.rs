@@ -339,18 +339,30 @@ impl<'o> ArrayDesc<'o> {
     /// The number of elements; `usize::MAX` if that overflows (numpy keeps
     /// it within `isize`, but a description is read defensively: a size it
     /// implies is allocated fallibly, see [`crate::convert`]).
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        if self.shape.contains(&0) {
-            return 0;
+        match self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(n) => n,
+            None => self.len_past_usize(),
         }
-        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
+    }
+
+    /// [`len`](Self::len) when the product overflows: 0 if a dimension
+    /// is, else `usize::MAX`.
+    #[cold]
+    fn len_past_usize(&self) -> usize {
+        if self.shape.contains(&0) {
+            0
+        } else {
+            usize::MAX
+        }
     }
 
     /// Whether the elements lie one after another in C order (numpy's rule:
     /// the stride of a dimension of length 1 does not matter, nor any stride
     /// of an empty array).
     pub(crate) fn is_c_contiguous(&self) -> bool {
-        if self.is_scalar || self.len() == 0 {
+        if self.is_scalar || self.shape.contains(&0) {
             return true;
         }
         let mut expected = self.itemsize as isize;
