@@ -56,20 +56,33 @@ static PyObject *array_over(const void *data, int ndim, const Py_ssize_t *dims,
 
 int pim_extent(const char *data, int ndim, const npy_intp *shape, const npy_intp *strides,
                npy_intp itemsize, const char **lo, const char **hi) {
-    npy_intp low = 0, high = itemsize;
+    /* Checked arithmetic: the shape and strides may come from any buffer
+     * exporter or from numpy.lib.stride_tricks.as_strided, which checks
+     * nothing. An extent that overflows is taken as all of memory, which
+     * overlaps whatever it is compared with: the cautious answer. */
+    npy_intp low = 0, high = itemsize, step;
+    uintptr_t base = (uintptr_t)data, below, above;
     int i;
     for (i = 0; i < ndim; i++) {
         if (shape[i] == 0) {
             return 0;
         }
-        if (strides[i] < 0) {
-            low += strides[i] * (shape[i] - 1);
-        } else {
-            high += strides[i] * (shape[i] - 1);
+    }
+    for (i = 0; i < ndim; i++) {
+        if (__builtin_mul_overflow(strides[i], shape[i] - 1, &step) ||
+            (step < 0 ? __builtin_add_overflow(low, step, &low)
+                      : __builtin_add_overflow(high, step, &high))) {
+            *lo = (const char *)0;
+            *hi = (const char *)UINTPTR_MAX;
+            return 1;
         }
     }
-    *lo = data + low;
-    *hi = data + high;
+    /* low <= 0 < high; the distances as unsigned, without negating
+     * NPY_MIN_INTP. */
+    below = (uintptr_t)0 - (uintptr_t)low;
+    above = (uintptr_t)high;
+    *lo = (const char *)(below > base ? 0 : base - below);
+    *hi = (const char *)(above > UINTPTR_MAX - base ? UINTPTR_MAX : base + above);
     return 1;
 }
 
@@ -410,5 +423,67 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
 }
 
 PyObject *pim_array_copy(PyObject *arr) {
-    return PyArray_NewCopy((PyArrayObject *)arr, NPY_CORDER);
+    /* ENSUREARRAY: a base-class ndarray even from a subclass instance (a
+     * numpy.matrix), so the copy can be read in place. FromArray steals the
+     * (NULL) descriptor. */
+    return PyArray_FromArray((PyArrayObject *)arr, NULL,
+                             NPY_ARRAY_DEFAULT | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_ENSUREARRAY);
+}
+
+/* numpy.matrix and numpy.memmap (owned references, kept for good), or NULL
+ * where not found. */
+static PyObject *plain_subclasses[2] = {NULL, NULL};
+
+void pim_find_plain_subclasses(void) {
+    static const char *const names[2] = {"matrix", "memmap"};
+    PyObject *numpy;
+    size_t i;
+    if (plain_subclasses[0] != NULL || plain_subclasses[1] != NULL) {
+        return; /* a host's Python prepared again: the same types */
+    }
+    numpy = PyImport_ImportModule("numpy");
+    for (i = 0; numpy != NULL && i < 2; i++) {
+        PyObject *type = PyObject_GetAttrString(numpy, names[i]);
+        if (type != NULL && PyType_Check(type)) {
+            plain_subclasses[i] = type;
+        } else {
+            Py_XDECREF(type);
+        }
+    }
+    Py_XDECREF(numpy);
+    PyErr_Clear();
+}
+
+int pim_is_plain_array(PyObject *obj) {
+    size_t i;
+    if (PyArray_CheckExact(obj)) {
+        return 1;
+    }
+    for (i = 0; i < 2; i++) {
+        if (plain_subclasses[i] != NULL &&
+            PyObject_TypeCheck(obj, (PyTypeObject *)plain_subclasses[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int pim_is_masked_array(PyObject *obj) {
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    PyObject *ma, *masked;
+    int found = 0;
+    if (modules == NULL || !PyDict_Check(modules)) {
+        return 0;
+    }
+    ma = PyDict_GetItemString(modules, "numpy.ma"); /* borrowed */
+    if (ma == NULL) {
+        return 0;
+    }
+    masked = PyObject_GetAttrString(ma, "MaskedArray");
+    if (masked != NULL && PyType_Check(masked)) {
+        found = PyObject_TypeCheck(obj, (PyTypeObject *)masked);
+    }
+    Py_XDECREF(masked);
+    PyErr_Clear();
+    return found;
 }

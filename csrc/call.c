@@ -3,6 +3,7 @@
  * it, and describing its result for reading in place. Ownership: see each
  * function in glue.h.
  */
+#include "arrays.h"
 #include "errors.h"
 
 #include <numpy/arrayscalars.h> /* PyArrayScalar_VAL */
@@ -95,7 +96,19 @@ void pim_describe_what(PyObject *obj, char *what, size_t size) {
         return;
     }
     dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));
-    if (PyArray_NDIM(array) == 1) {
+    if (!pim_is_plain_array(obj)) {
+        if (pim_is_masked_array(obj)) {
+            snprintf(what, size,
+                     "a masked array (numpy.ma.MaskedArray) of dtype %s, whose mask would be lost "
+                     "(return its .filled(value), or its .data and .mask apart)",
+                     dtype ? dtype : "?");
+        } else {
+            snprintf(what, size,
+                     "a %s of dtype %s, an ndarray subclass whose meaning may be more than its "
+                     "data (return numpy.asarray() of it for the data alone)",
+                     Py_TYPE(obj)->tp_name, dtype ? dtype : "?");
+        }
+    } else if (PyArray_NDIM(array) == 1) {
         snprintf(what, size, "a numpy array of dtype %s", dtype ? dtype : "?");
     } else {
         snprintf(what, size, "a %d-D numpy array of dtype %s", PyArray_NDIM(array),
@@ -226,6 +239,10 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
     /* No memset and no strings: this is on every call's path, arrays first. */
     out->obj = obj;
     if (PyArray_Check(obj)) {
+        int exact = PyArray_CheckExact(obj);
+        if (!exact && !pim_is_plain_array(obj)) {
+            return PIM_ARRAY_SUBCLASS;
+        }
         array = (PyArrayObject *)obj;
         out->data = PyArray_BYTES(array);
         out->ndim = PyArray_NDIM(array);
@@ -235,10 +252,16 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out) {
         out->kind = PyArray_DESCR(array)->kind;
         out->byteswapped = PyArray_ISBYTESWAPPED(array) ? 1 : 0;
         /* The caller's reference is the only one, no weak reference can
-         * revive another, and the data is the array's own: no other Python
-         * object can reach or write this memory. */
-        out->sole_owner = PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) && Py_REFCNT(obj) == 1 &&
-                          ((PyArrayObject_fields *)array)->weakreflist == NULL;
+         * revive another, the data is the array's own, and the array is an
+         * exact ndarray, which the garbage collector never tracks: no other
+         * Python object can reach or write this memory, and no Python code
+         * can find it (gc.get_objects() lists only tracked objects; a
+         * subclass instance is tracked, and its __array_finalize__ may keep
+         * it). */
+        out->sole_owner = exact && PyArray_CHKFLAGS(array, NPY_ARRAY_OWNDATA) &&
+                          Py_REFCNT(obj) == 1 && PyArray_BASE(array) == NULL &&
+                          ((PyArrayObject_fields *)array)->weakreflist == NULL &&
+                          !PyObject_GC_IsTracked(obj);
         return PIM_ARRAY;
     }
     /* numpy's own scalars first: float64 and complex128 are also Python

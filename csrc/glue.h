@@ -223,8 +223,12 @@ typedef struct {
     int itemsize;
     char kind;                 /* numpy's dtype.kind: 'b', 'i', 'u', 'f', 'c', ... */
     int byteswapped;           /* 1 when not in the machine's byte order */
-    int sole_owner;            /* 1 when obj owns its data and the caller holds
-                                  the only reference: nothing else can write it */
+    int sole_owner;            /* 1 when obj is an exact numpy.ndarray (never
+                                  tracked by the garbage collector, so reachable
+                                  only through references) that owns its data,
+                                  and the caller holds the only reference and no
+                                  weak one exists: nothing else can reach or
+                                  write the data while that stays so */
     union {
         unsigned char bytes[16];
         double align;
@@ -246,7 +250,12 @@ typedef enum {
     PIM_TUPLE = 4,    /* a tuple (a named tuple too) */
     PIM_LIST = 5,     /* a list */
     PIM_DICT = 6,     /* a dict */
-    PIM_BIG_INT = 7   /* a Python int outside both int64 and uint64 */
+    PIM_BIG_INT = 7,  /* a Python int outside both int64 and uint64 */
+    PIM_ARRAY_SUBCLASS = 8 /* an instance of an ndarray subclass whose meaning
+                              may be more than its data (a masked array's
+                              mask, a quantity's units): only obj is set. The
+                              subclasses numpy.matrix and numpy.memmap are
+                              plain data, and PIM_ARRAY */
 } pim_result_kind;
 
 /* Describe obj. GIL held. obj: borrowed; out->obj = obj (borrowed); the
@@ -255,7 +264,8 @@ typedef enum {
 pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
- * array of dtype int64", "an object of type list". GIL held. obj: borrowed;
+ * array of dtype int64", "an object of type list", or for an ndarray
+ * subclass read as PIM_ARRAY_SUBCLASS what it is and what to return instead. GIL held. obj: borrowed;
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
 void pim_describe_what(PyObject *obj, char *what, size_t size);
 

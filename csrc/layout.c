@@ -33,6 +33,7 @@ static const struct {
     VALUE(PIM_LIST),
     VALUE(PIM_DICT),
     VALUE(PIM_BIG_INT),
+    VALUE(PIM_ARRAY_SUBCLASS),
     TYPE(pim_error),
     FIELD(pim_error, type_name),
     FIELD(pim_error, message),

@@ -136,6 +136,7 @@ pim_status pim_prepare(const char *module_dir) {
     if (_import_array() < 0) {
         return PIM_ERR;
     }
+    pim_find_plain_subclasses();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 

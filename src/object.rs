@@ -92,14 +92,18 @@ impl<'py> Held<'py> {
             raw::pim_result_kind::PIM_LIST => Described::List,
             raw::pim_result_kind::PIM_DICT => Described::Dict,
             raw::pim_result_kind::PIM_BIG_INT => Described::BigInt,
-            raw::pim_result_kind::PIM_OTHER => Described::Other,
+            // Read as no kind at all: its description (`what`) says why
+            // and what to return instead.
+            raw::pim_result_kind::PIM_OTHER | raw::pim_result_kind::PIM_ARRAY_SUBCLASS => {
+                Described::Other
+            }
         }
     }
 
     /// What this object is, for a message: "a numpy array of dtype float64",
     /// "an object of type list".
     pub(crate) fn what(&self) -> String {
-        let mut buffer = [0 as c_char; 160];
+        let mut buffer = [0 as c_char; 400];
         // SAFETY: the GIL is held; the object is live; pim_describe_what
         // writes a NUL-terminated string of at most buffer.len() bytes.
         unsafe {
@@ -333,16 +337,33 @@ impl<'o> ArrayDesc<'o> {
         self.shape.len()
     }
 
-    /// The number of elements.
+    /// The number of elements; `usize::MAX` if that overflows (numpy keeps
+    /// it within `isize`, but a description is read defensively: a size it
+    /// implies is allocated fallibly, see [`crate::convert`]).
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.shape.iter().product()
+        match self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(n) => n,
+            None => self.len_past_usize(),
+        }
+    }
+
+    /// [`len`](Self::len) when the product overflows: 0 if a dimension
+    /// is, else `usize::MAX`.
+    #[cold]
+    fn len_past_usize(&self) -> usize {
+        if self.shape.contains(&0) {
+            0
+        } else {
+            usize::MAX
+        }
     }
 
     /// Whether the elements lie one after another in C order (numpy's rule:
     /// the stride of a dimension of length 1 does not matter, nor any stride
     /// of an empty array).
     pub(crate) fn is_c_contiguous(&self) -> bool {
-        if self.is_scalar || self.len() == 0 {
+        if self.is_scalar || self.shape.contains(&0) {
             return true;
         }
         let mut expected = self.itemsize as isize;

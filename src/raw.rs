@@ -49,6 +49,7 @@ pub enum pim_result_kind {
     PIM_LIST = 5,
     PIM_DICT = 6,
     PIM_BIG_INT = 7,
+    PIM_ARRAY_SUBCLASS = 8,
 }
 
 /// `pim_error`: an exception as owned C strings; free with [`pim_error_free`].
@@ -241,7 +242,8 @@ mod tests {
             PIM_TUPLE,
             PIM_LIST,
             PIM_DICT,
-            PIM_BIG_INT
+            PIM_BIG_INT,
+            PIM_ARRAY_SUBCLASS
         );
         same_layout!(pim_error, type_name, message, traceback);
         same_layout!(

@@ -49,6 +49,14 @@ use crate::runtime::ScopeGil;
 /// Rust code between the calls holds it throughout: keep long Rust work
 /// inside [`GilScope::without_gil`], and keep scopes to a loop or a batch.
 ///
+/// Python code may also give the GIL up on this very thread and call back
+/// into Rust: ctypes, cffi and many C extensions release it around a
+/// foreign call. A crate call, a scope, a lend or a drop in such a callback
+/// takes the GIL as it would outside any scope. The rule that guarantees
+/// it: the crate skips taking the GIL only while the scope's Python thread
+/// state is the thread's current one, which is true only while this thread
+/// holds the GIL with it (checked on every call, a few nanoseconds).
+///
 /// Nothing that needs the GIL can leave the scope: the [`GilScope`] and the
 /// [`Lent`] arrays are tied to it, and neither can cross to another thread.
 /// These do not compile:

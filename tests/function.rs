@@ -450,3 +450,32 @@ fn keyword_names_kept_between_calls_follow_each_call_s_own() {
         assert_eq!(seen, "[]");
     }
 }
+
+/// Python refuses f(a=1, a=2), and CPython's vectorcall requires unique
+/// keyword names: a repeated name is an error before the call.
+#[test]
+fn a_keyword_given_twice_is_an_error_before_the_call() {
+    let f = Function::from_source(
+        "fn_repeated_kw",
+        "CALLS = []\ndef f(*args, **kw):\n    CALLS.append(kw)\n    return len(kw)\ndef calls(_=None):\n    return len(CALLS)\n",
+        "f",
+    )
+    .unwrap();
+    let err = f.kwarg("a", 1).kwarg("a", 2).call::<i64>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: keyword argument 'a' given more than once in a call of fn_repeated_kw.f"
+    );
+    let err = f
+        .arg(&[1.0, 2.0])
+        .kwarg("a", 1)
+        .kwarg("b", 2)
+        .kwarg("a", 3)
+        .call::<i64>()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    let calls = Function::load("fn_repeated_kw", "calls").unwrap();
+    assert_eq!(calls.call::<i64>(None::<f64>).unwrap(), 0, "f ran");
+    // Distinct names still go through.
+    assert_eq!(f.kwarg("a", 1).kwarg("b", 2).call::<i64>().unwrap(), 2);
+}

@@ -328,3 +328,41 @@ mod with_ndarray {
         assert_eq!(back, t);
     }
 }
+
+/// Strides and dimensions no numpy array can have are refused when the
+/// slice is made, empty dimensions included (whose bounds check reads no
+/// element, but whose strides still go to numpy in bytes).
+#[test]
+fn strides_and_dimensions_that_overflow_are_refused_even_when_empty() {
+    let data: [f64; 0] = [];
+    let err = NdSlice::with_strides(&data, &[0, 3], &[0, isize::MAX / 2], 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: stride 4611686018427387903 of dimension 1 is more than an isize of bytes for 8-byte elements"
+    );
+    let err = NdSlice::with_strides(&data, &[3, 0], &[isize::MIN / 4, 1], 0).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    let err = NdSlice::new(&data, &[0, usize::MAX]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid argument: dimension 1 of a 0 × {} array is longer than isize::MAX",
+            usize::MAX
+        )
+    );
+    assert!(NdSlice::with_strides(&data, &[usize::MAX, 0], &[1, 1], 0).is_err());
+    assert!(NdVec::new(Vec::<f64>::new(), vec![0, usize::MAX]).is_err());
+    assert!(py_in_mem::Matrix::new(&data, 0, usize::MAX).is_err());
+
+    // An empty array with any representable strides is lent as numpy's
+    // empty array of that shape.
+    let shape: (Vec<usize>, f64) = Function::from_source(
+        "nd_empty_strides",
+        "def f(a):\n    return list(a.shape), float(a.sum())\n",
+        "f",
+    )
+    .unwrap()
+    .call(NdSlice::with_strides(&data, &[0, 3], &[isize::MAX / 8, -(isize::MAX / 8)], 0).unwrap())
+    .unwrap();
+    assert_eq!(shape, (vec![0, 3], 0.0));
+}

@@ -84,15 +84,19 @@ impl<'a> RustArray<'a> {
         debug_assert_eq!(shape.len(), strides.len());
         let size = std::mem::size_of::<T>() as isize;
         let mut layout: Vec<Py_ssize_t> = shape.iter().map(|&n| n as Py_ssize_t).collect();
-        // A dimension of length 0 or 1 never steps, so its stride does not
-        // matter (numpy ignores it too); the others step inside one
-        // allocation, so stride × size fits in an isize.
-        layout.extend(
-            shape
-                .iter()
-                .zip(strides)
-                .map(|(&n, &stride)| if n > 1 { stride * size } else { 0 }),
-        );
+        // A dimension of length 0 or 1 never steps, and no dimension of an
+        // array without elements does, so their strides do not matter (numpy
+        // ignores them too) and may be anything the caller gave: they are 0
+        // here. The others step inside one allocation (the caller's
+        // promise), so stride × size fits in an isize.
+        let empty = shape.contains(&0);
+        layout.extend(shape.iter().zip(strides).map(|(&n, &stride)| {
+            if n > 1 && !empty {
+                stride * size
+            } else {
+                0
+            }
+        }));
         Self::new(origin, Layout::Strided(layout))
     }
 

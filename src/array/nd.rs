@@ -65,7 +65,8 @@ impl<'a, T: Element> NdSlice<'a, T> {
 
     fn whole(data: &'a [T], shape: &[usize], strides: Vec<isize>) -> Result<Self, Error> {
         match element_count(shape) {
-            Some(n) if n == data.len() => Ok(NdSlice {
+            // Only an empty shape can have a dimension past isize::MAX here.
+            Some(n) if n == data.len() => check_dimensions(shape).map(|()| NdSlice {
                 data,
                 offset: 0,
                 shape: shape.to_vec(),
@@ -83,7 +84,10 @@ impl<'a, T: Element> NdSlice<'a, T> {
     /// Any strides numpy can express: element `[i, j, ...]` is
     /// `data[offset + i * strides[0] + j * strides[1] + ...]`. Strides count
     /// elements and may be zero or negative; every element the shape reaches
-    /// must be inside `data`.
+    /// must be inside `data`. As numpy counts in `isize` bytes, every
+    /// dimension must be at most `isize::MAX` and every stride times the
+    /// element size must fit in an `isize`, in an array without elements
+    /// too (whose strides are then given to numpy as 0).
     ///
     /// ```
     /// # use py_in_mem::{Function, NdSlice};
@@ -108,6 +112,21 @@ impl<'a, T: Element> NdSlice<'a, T> {
                 "{} dimensions but {} strides",
                 shape.len(),
                 strides.len()
+            )));
+        }
+        check_dimensions(shape)?;
+        // numpy counts strides in bytes, in an isize: every stride must fit
+        // once scaled, whether or not its dimension is ever stepped (an
+        // empty array's strides too, which the bounds below never see).
+        let size = std::mem::size_of::<T>() as isize;
+        if let Some((axis, stride)) = strides
+            .iter()
+            .enumerate()
+            .find(|(_, stride)| stride.checked_mul(size).is_none())
+        {
+            return Err(Error::InvalidArgument(format!(
+                "stride {stride} of dimension {axis} is more than an isize of bytes for {}-byte elements",
+                size
             )));
         }
         let invalid = |reach: &str| {
@@ -195,6 +214,18 @@ pub(crate) fn contiguous_strides(shape: &[usize], fortran: bool) -> Vec<isize> {
     strides
 }
 
+/// Every dimension is one numpy can hold (an `npy_intp`, so at most
+/// `isize::MAX`), even in an array without elements.
+pub(crate) fn check_dimensions(shape: &[usize]) -> Result<(), Error> {
+    match shape.iter().position(|&n| isize::try_from(n).is_err()) {
+        Some(axis) => Err(Error::InvalidArgument(format!(
+            "dimension {axis} of a {} array is longer than isize::MAX",
+            shape_text(shape)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// How many elements an array of `shape` has; `None` past `usize::MAX`.
 fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -239,6 +270,7 @@ impl<U> NdVec<U> {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn new(data: Vec<U>, shape: Vec<usize>) -> Result<Self, Error> {
+        check_dimensions(&shape)?;
         match element_count(&shape) {
             Some(n) if n == data.len() => Ok(NdVec { data, shape }),
             _ => Err(Error::InvalidArgument(format!(

@@ -68,6 +68,16 @@ use sealed::Read;
 /// holds it exactly. A result that does not fit is [`Error::BadResult`],
 /// naming where inside the result the mismatch is.
 ///
+/// Nothing is lost silently, and Python's choices cannot end the process:
+/// - **ndarray subclasses.** `numpy.matrix` and `numpy.memmap` are plain
+///   data and read as arrays. Any other subclass (a masked array, whose mask
+///   would be lost; a units-carrying quantity; a class of your own) is
+///   `BadResult` saying what to return instead (`numpy.asarray(x)`, or for a
+///   masked array `x.filled(value)`, or its `.data` and `.mask` apart).
+/// - **Sizes.** Every buffer a result is read into is allocated fallibly:
+///   a result too large for memory (numpy's `broadcast_to` makes a 2 PiB
+///   array in 8 bytes) is `BadResult`, never the allocator's abort.
+///
 /// ```
 /// use std::collections::HashMap;
 /// use py_in_mem::{Error, Function};
@@ -212,11 +222,27 @@ impl<R: FromResult> Read for Vec<R> {
             return Err(mismatch::<Self>(&value));
         };
         let container = items.container();
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = vec_for_items(container, items.len())?;
         for (index, item) in items.enumerate() {
             out.push(R::read(item).map_err(|m| m.within(Step::Element { container, index }))?);
         }
         Ok(out)
+    }
+}
+
+/// Room for `len` items of a list or tuple read as Rust values. Fallible:
+/// the list exists in Python's memory, but an `R` may be much larger than a
+/// pointer to an item. Out of line, so that reading a numpy array as a
+/// `Vec` (the common result) stays small enough to inline.
+#[inline(never)]
+fn vec_for_items<R>(container: &str, len: usize) -> Result<Vec<R>, Mismatch> {
+    let mut out = Vec::new();
+    match out.try_reserve_exact(len) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(Mismatch::new(
+            "a result small enough to read into memory".into(),
+            format!("a {container} of {len} elements, more than could be allocated as Rust values"),
+        )),
     }
 }
 

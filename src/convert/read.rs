@@ -134,7 +134,13 @@ fn for_each_element<E>(
     strides: &[isize],
     mut visit: impl FnMut(usize, isize) -> Result<(), E>,
 ) -> Result<(), E> {
-    let len: usize = shape.iter().product();
+    // Saturating: a description's product is never trusted to fit (the
+    // loop ends at the first refused element anyway).
+    let len = if shape.contains(&0) {
+        0
+    } else {
+        shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
+    };
     if let ([n], [stride]) = (shape, strides) {
         // 1-D, the common case: no index to carry.
         for position in 0..*n {
@@ -202,7 +208,7 @@ pub(super) fn read_elements<T>(
     desc: &ArrayDesc<'_>,
     mut convert: impl FnMut(Value) -> Result<T, String>,
 ) -> Result<Vec<T>, Mismatch> {
-    let mut out = Vec::with_capacity(desc.len());
+    let mut out = vec_for(desc)?;
     for_each_element(desc.shape, desc.strides, |flat, offset| {
         // SAFETY: numpy guarantees that data + Σ index·stride, for every
         // index inside the shape, addresses a whole element of the array.
@@ -227,7 +233,7 @@ pub(super) fn to_elements<U: Element>(
         return Err(Mismatch::new(expected(), desc.what()));
     }
     if is_exact::<U>(desc) {
-        return Ok(copy_exact(desc));
+        return copy_exact(desc);
     }
     read_elements(desc, exact::<U>)
 }
@@ -257,12 +263,44 @@ pub(super) fn is_exact<U: Element>(desc: &ArrayDesc<'_>) -> bool {
     same_layout::<U>(desc) && U::KIND != b'b'
 }
 
+/// An empty `Vec` with room for every element of `desc`, or a mismatch
+/// saying the result is too large: Python chooses the shape (a broadcast
+/// array of 2⁴⁸ elements takes no memory in numpy), so the allocation is
+/// fallible and its failure an error, never the allocator's abort.
+#[inline]
+pub(crate) fn vec_for<T>(desc: &ArrayDesc<'_>) -> Result<Vec<T>, Mismatch> {
+    let len = desc.len();
+    // A small result (any that a call-only call returns) is allocated as
+    // any Rust value is: the fallible path is on no common call's way.
+    if len.saturating_mul(size_of::<T>()) <= 1 << 20 {
+        return Ok(Vec::with_capacity(len));
+    }
+    vec_for_large(desc, len)
+}
+
+/// [`vec_for`] past a MiB: fallible.
+#[cold]
+fn vec_for_large<T>(desc: &ArrayDesc<'_>, len: usize) -> Result<Vec<T>, Mismatch> {
+    let mut out = Vec::new();
+    match out.try_reserve_exact(len) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(Mismatch::new(
+            "a result small enough to read into memory".into(),
+            format!(
+                "{} of {len} elements ({} bytes), more than could be allocated",
+                desc.what(),
+                len.saturating_mul(size_of::<T>())
+            ),
+        )),
+    }
+}
+
 /// The fast path: the bits are already `U`'s.
-fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Vec<U> {
+fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Result<Vec<U>, Mismatch> {
     let len = desc.len();
     let origin = desc.origin();
     if desc.is_c_contiguous() {
-        let mut out = Vec::<U>::with_capacity(len);
+        let mut out = vec_for::<U>(desc)?;
         // SAFETY: the array holds `len` contiguous elements of U's size and
         // bit layout (is_exact) in C order at origin, possibly unaligned, so
         // a byte copy into the Vec's aligned buffer is right; no float, int
@@ -275,15 +313,15 @@ fn copy_exact<U: Element>(desc: &ArrayDesc<'_>) -> Vec<U> {
             );
             out.set_len(len);
         }
-        return out;
+        return Ok(out);
     }
-    let mut out = Vec::with_capacity(len);
+    let mut out = vec_for(desc)?;
     let _ = for_each_element::<()>(desc.shape, desc.strides, |_, offset| {
         // SAFETY: as in read_elements; read_unaligned since strides may be odd.
         out.push(unsafe { origin.offset(offset).cast::<U>().read_unaligned() });
         Ok(())
     });
-    out
+    Ok(out)
 }
 
 /// What [`to_indices`] takes.
@@ -302,7 +340,7 @@ pub(super) fn to_indices(desc: &ArrayDesc<'_>, bound: usize) -> Result<Vec<usize
     // wrong with a value it refuses.
     if is_exact::<i64>(desc) {
         let (len, stride) = (desc.shape[0], desc.strides[0]);
-        let mut out = Vec::with_capacity(len);
+        let mut out = vec_for(desc)?;
         for k in 0..len {
             // SAFETY: numpy guarantees data + k·stride, k < len, addresses a
             // whole int64 element of the array (possibly unaligned).

@@ -18,11 +18,14 @@ use crate::runtime::StrongRef;
 /// [`Function::call_view`](crate::Function::call_view), or by any call
 /// asked for a `ResultView<U>` ([`FromResult`](crate::FromResult)).
 ///
-/// The guard holds the only reference to an array that owns its data, so no
-/// Python code can reach or change the memory while Rust reads it. A result
-/// that is not so (a view of something else, an array Python still holds,
-/// non-contiguous, misaligned) is first copied once, in numpy, into one that
-/// is. It may be sent to and dropped on any thread; dropping it takes the
+/// The guard holds the only reference to an exact `numpy.ndarray` that owns
+/// its data and has no weak references, so no Python code can reach or
+/// change the memory while Rust reads it: such an array is reachable only
+/// through references, and the garbage collector never tracks it (so
+/// `gc.get_objects()` cannot find it). A result that is not so (a view of
+/// something else, an array Python still holds, an instance of a subclass
+/// such as `numpy.matrix`, which the collector tracks, non-contiguous,
+/// misaligned) is first copied once, in numpy, into one that is. It may be sent to and dropped on any thread; dropping it takes the
 /// GIL to release the array.
 ///
 /// ```

@@ -183,6 +183,14 @@ impl Function {
         if let ([arg], []) = (args, kwargs) {
             return self.invoke_one(arg, finish);
         }
+        // CPython's vectorcall requires unique keyword names, and Python
+        // itself refuses f(a=1, a=2): an error before anything is lent.
+        if let Some(name) = repeated_keyword(kwargs) {
+            return Err(Error::InvalidArgument(format!(
+                "keyword argument '{name}' given more than once in a call of {}",
+                self.name
+            )));
+        }
         let gil = self.python.gil_for_call(&self.stats)?;
         let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
@@ -334,11 +342,14 @@ impl<'a> Call<'_, 'a> {
         self
     }
 
-    /// Adds a keyword argument.
+    /// Adds a keyword argument. A name may be given once a call, as in
+    /// Python: a repeated one is [`Error::InvalidArgument`] before anything
+    /// runs.
     ///
     /// ```
     /// let clip = py_in_mem::Function::from_source("doc_clip", "import numpy as np\ndef f(a, hi=1.0):\n    return np.minimum(a, hi)\n", "f")?;
     /// assert_eq!(clip.arg(&[0.5, 3.0]).kwarg("hi", 2).call::<Vec<f64>>()?, vec![0.5, 2.0]);
+    /// assert!(clip.arg(&[0.5]).kwarg("hi", 2).kwarg("hi", 3).call::<Vec<f64>>().is_err());
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn kwarg(mut self, name: &'a str, value: impl IntoArg<'a>) -> Self {
@@ -374,4 +385,14 @@ impl<'a> Call<'_, 'a> {
     pub fn call_view<U: Element>(self) -> Result<ResultView<U>, Error> {
         self.call()
     }
+}
+
+/// The first keyword name that `kwargs` gives twice, if any (a few names a
+/// call: comparing each pair costs less than hashing them).
+fn repeated_keyword<'k>(kwargs: &'k [(&str, Arg<'_>)]) -> Option<&'k str> {
+    kwargs
+        .iter()
+        .enumerate()
+        .find(|(i, (name, _))| kwargs[..*i].iter().any(|(earlier, _)| earlier == name))
+        .map(|(_, (name, _))| *name)
 }

@@ -21,7 +21,7 @@ use std::ops::Deref;
 use pyo3_ffi::compat::PyThreadState_GetUnchecked;
 use pyo3_ffi::{
     PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_Release,
-    PyGILState_STATE,
+    PyGILState_STATE, PyThreadState,
 };
 
 use super::scheduler::{self, CallStats, Ticket};
@@ -29,16 +29,29 @@ use super::{lifecycle, thread_state};
 use crate::error::Unavailable;
 
 thread_local! {
-    /// How many held-GIL scopes ([`crate::hold_gil`]) this thread is inside:
-    /// while above 0 it holds the GIL, and the crate's calls and references
-    /// take nothing for it.
-    static SCOPES: Cell<u32> = const { Cell::new(0) };
+    /// The thread state with which this thread's innermost held-GIL scope
+    /// ([`crate::hold_gil`]) holds the GIL; null outside scopes, and while a
+    /// scope has given the GIL up ([`ScopeGil::released`]).
+    static SCOPE_TSTATE: Cell<*mut PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// Is this thread inside a held-GIL scope (and so holding the GIL)?
+/// Does this thread hold the GIL, now, through a held-GIL scope of its own?
+///
+/// Being inside a scope is not enough: Python code the scope calls, or C
+/// code that Python calls (ctypes, cffi and many extensions release the
+/// GIL around a foreign call), may have given the GIL up on this thread and
+/// then called back into the crate. So the scope's thread state must also
+/// be the thread's current one, which is true only while this thread holds
+/// the GIL with it (before 3.12 the current state is the GIL holder's,
+/// whichever thread that is; since, this thread's, and NULL while it is
+/// detached). One thread-local read and one call into libpython.
 #[inline]
 fn in_held_scope() -> bool {
-    SCOPES.with(Cell::get) > 0
+    let scope_tstate = SCOPE_TSTATE.get();
+    // SAFETY: a scope's thread state is set only while Python runs, and
+    // reading the current thread state is allowed on any thread, with or
+    // without the GIL (it is only compared, never dereferenced).
+    !scope_tstate.is_null() && unsafe { PyThreadState_GetUnchecked() } == scope_tstate
 }
 
 /// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
@@ -64,8 +77,10 @@ impl Interpreter {
     /// Python, in a child forked after start-up, and on a thread that has
     /// given its thread state back as it exits.
     ///
-    /// Inside a held-GIL scope the GIL is this thread's already: the guard
-    /// takes nothing (only a fork since start-up is checked, one load).
+    /// Inside a held-GIL scope that holds the GIL right now, the GIL is this
+    /// thread's already: the guard takes nothing (only a fork since start-up
+    /// is checked, one load). A scope whose GIL C code has given up (a
+    /// callback from ctypes, say) is no help: the GIL is taken as outside.
     pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
         if in_held_scope() {
             lifecycle::check_latched()?;
@@ -89,6 +104,14 @@ impl Interpreter {
         }
         lifecycle::check()?;
         thread_state::enter()?;
+        if inside_a_scope() {
+            // A callback inside a scope whose GIL C code gave up: the scope
+            // holds this thread's turn already.
+            return Ok(CallGil {
+                gil: Gil::ensure(),
+                _ticket: Ticket::none(),
+            });
+        }
         // The turn before the GIL, never the other way round: nobody waits
         // for the turn holding the GIL.
         let mut ticket = scheduler::enter(stats);
@@ -101,26 +124,42 @@ impl Interpreter {
     }
 
     /// Holds the GIL, and the turn, until [`ScopeGil`] drops: what
-    /// [`crate::hold_gil`] runs its closure in. Nests.
+    /// [`crate::hold_gil`] runs its closure in. Nests, also inside a
+    /// callback from C code that gave an outer scope's GIL up.
     pub(crate) fn hold(self) -> Result<ScopeGil, Unavailable> {
+        let outer = SCOPE_TSTATE.get();
         if in_held_scope() {
             lifecycle::check_latched()?;
-            SCOPES.with(|depth| depth.set(depth.get() + 1));
             return Ok(ScopeGil {
                 gil: Some(Gil::scoped()),
                 _ticket: Ticket::none(),
+                outer,
             });
         }
         lifecycle::check()?;
         thread_state::enter()?;
-        let ticket = scheduler::enter_scope();
+        let ticket = if outer.is_null() {
+            scheduler::enter_scope()
+        } else {
+            Ticket::none() // the outer scope holds this thread's turn
+        };
         let gil = Gil::ensure();
-        SCOPES.with(|depth| depth.set(1));
+        // SAFETY: this thread holds the GIL (just taken), so the current
+        // thread state is its own; only read.
+        SCOPE_TSTATE.set(unsafe { PyThreadState_GetUnchecked() });
         Ok(ScopeGil {
             gil: Some(gil),
             _ticket: ticket,
+            outer,
         })
     }
+}
+
+/// Is this thread inside a held-GIL scope, whether or not it holds the GIL
+/// right now?
+#[inline]
+fn inside_a_scope() -> bool {
+    !SCOPE_TSTATE.get().is_null()
 }
 
 /// The GIL, held by this thread until the guard drops. Not `Send`: it must be
@@ -215,6 +254,9 @@ pub(crate) struct ScopeGil {
     /// Taken out (and put back) by [`ScopeGil::released`].
     gil: Option<Gil>,
     _ticket: Ticket<'static>,
+    /// The enclosing scope's thread state (null if none), put back when
+    /// this scope ends: scopes end in the reverse order of their start.
+    outer: *mut PyThreadState,
 }
 
 impl ScopeGil {
@@ -227,7 +269,7 @@ impl ScopeGil {
     /// Python's own included, run meanwhile; takes them again after. Calls
     /// inside `f` take the GIL as calls outside any scope do.
     pub(crate) fn released<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let depth = SCOPES.with(|depth| depth.replace(0));
+        let scope_tstate = SCOPE_TSTATE.replace(std::ptr::null_mut());
         // SAFETY: this thread holds the GIL (the scope's), with its thread
         // state current; SaveThread releases it and returns that state, which
         // RestoreThread below takes back on this same thread.
@@ -237,20 +279,22 @@ impl ScopeGil {
         // Put back even if f panics: the scope's guard still needs them.
         struct Restore<'g> {
             tstate: *mut pyo3_ffi::PyThreadState,
-            depth: u32,
+            scope_tstate: *mut pyo3_ffi::PyThreadState,
             scope: &'g mut ScopeGil,
         }
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                self.scope._ticket = scheduler::enter_scope();
+                if self.scope.outer.is_null() {
+                    self.scope._ticket = scheduler::enter_scope();
+                }
                 // SAFETY: tstate is this thread's, saved above.
                 unsafe { PyEval_RestoreThread(self.tstate) };
-                SCOPES.with(|depth| depth.set(self.depth));
+                SCOPE_TSTATE.set(self.scope_tstate);
             }
         }
         let _restore = Restore {
             tstate,
-            depth,
+            scope_tstate,
             scope: self,
         };
         f()
@@ -259,7 +303,7 @@ impl ScopeGil {
 
 impl Drop for ScopeGil {
     fn drop(&mut self) {
-        SCOPES.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        SCOPE_TSTATE.set(self.outer);
         // The GIL goes before the turn (fields would drop the other way).
         drop(self.gil.take());
     }

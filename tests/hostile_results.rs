@@ -1,0 +1,198 @@
+//! Results that Python controls beyond their values: arrays Python code can
+//! still reach after the call (through the garbage collector), ndarray
+//! subclasses whose meaning is more than their data (a masked array's
+//! mask), and sizes Python chooses that no memory could hold. Each is read
+//! soundly or refused with `Error::BadResult`, and the next call works.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use py_in_mem::{Error, Function, NdVec, ResultView};
+
+const SOURCE: &str = r#"
+import gc, threading, time
+import numpy as np
+
+class Tracked(np.ndarray):
+    """A Python-defined subclass: its instances are tracked by the gc."""
+
+def tracked(_=None):
+    t = np.ndarray.__new__(Tracked, (3,))
+    t[:] = [1.0, 2.0, 3.0]
+    return t
+
+def matrix(_=None):
+    # A matrix that owns its data, referenced only by the result.
+    return np.matrix([[1.0, 2.0, 3.0]]).copy()
+
+def masked(_=None):
+    return np.ma.masked_array([1.0, -999.0, 3.0], mask=[False, True, False])
+
+def masked_in_a_tuple(_=None):
+    return 1.0, [np.ones(2), masked()]
+
+def huge(_=None):
+    return np.broadcast_to(np.float64(1.0), (2**20, 2**20, 2**8))
+
+def huge_1d(_=None):
+    return np.broadcast_to(np.float64(1.0), (2**58,))
+
+def huge_list_of_tuples(_=None):
+    return [(1.0, 2.0)] * 10
+
+STOP = threading.Event()
+WRITES = [0]
+
+def start_writer(_=None):
+    """Writes 7.0 into every 3-element matrix the garbage collector finds."""
+    STOP.clear()
+    def write():
+        while not STOP.is_set():
+            for o in gc.get_objects():
+                if type(o) is np.matrix and o.size == 3 and o.flags.writeable:
+                    o[...] = 7.0
+                    WRITES[0] += 1
+            time.sleep(0.0005)
+    threading.Thread(target=write, daemon=True).start()
+
+def stop_writer(_=None):
+    STOP.set()
+    return WRITES[0]
+"#;
+
+fn module(name: &str) -> Function {
+    static LOADED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    LOADED.get_or_init(|| {
+        Function::from_source("pim_hostile", SOURCE, "tracked").unwrap();
+    });
+    Function::load("pim_hostile", name).unwrap()
+}
+
+fn bad_result_found(err: Error) -> String {
+    match err {
+        Error::BadResult { found, .. } => found,
+        other => panic!("expected BadResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_view_of_an_array_python_can_still_reach_is_a_copy() {
+    // np.matrix is a Python-defined class: its instances are tracked by the
+    // garbage collector, so gc.get_objects() reaches the result even though
+    // the crate holds its only reference. Read in place, a Python thread
+    // writing it would race the `&[f64]`.
+    let matrix = module("matrix");
+    let () = module("start_writer").call(None::<f64>).unwrap();
+    let views: Vec<ResultView<f64>> = (0..5).map(|_| matrix.call(None::<f64>).unwrap()).collect();
+    for _ in 0..40 {
+        sleep(Duration::from_millis(2));
+        for view in &views {
+            assert_eq!(view.shape(), &[1, 3]);
+            assert_eq!(&**view, &[1.0, 2.0, 3.0], "Python wrote into a live view");
+        }
+    }
+    let writes: i64 = module("stop_writer").call(None::<f64>).unwrap();
+    // The writer ran, and found nothing of the views' memory (the crate's
+    // copies are plain ndarrays, which the collector never tracks).
+    assert_eq!(writes, 0, "the writer reached the views' arrays");
+}
+
+#[test]
+fn a_plain_data_subclass_reads_as_its_data() {
+    let m: NdVec<f64> = module("matrix").call(None::<f64>).unwrap();
+    assert_eq!(
+        (m.shape(), m.as_slice()),
+        (&[1, 3][..], &[1.0, 2.0, 3.0][..])
+    );
+}
+
+#[test]
+fn a_python_defined_ndarray_subclass_is_refused_and_says_what_to_return() {
+    let tracked = module("tracked");
+    for found in [
+        bad_result_found(tracked.call::<Vec<f64>>(None::<f64>).unwrap_err()),
+        bad_result_found(tracked.call::<ResultView<f64>>(None::<f64>).unwrap_err()),
+        bad_result_found(tracked.call::<NdVec<f64>>(None::<f64>).unwrap_err()),
+    ] {
+        assert_eq!(
+            found,
+            "a Tracked of dtype float64, an ndarray subclass whose meaning may be more than its \
+             data (return numpy.asarray() of it for the data alone)"
+        );
+    }
+}
+
+#[test]
+fn a_masked_array_is_refused_naming_its_mask() {
+    let masked = module("masked");
+    let err = masked.call::<Vec<f64>>(None::<f64>).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_hostile.masked returned a masked array (numpy.ma.MaskedArray) of dtype float64, \
+         whose mask would be lost (return its .filled(value), or its .data and .mask apart), \
+         expected a 1-D numpy array of float64 (or of a dtype that converts to it without loss), \
+         or a list or tuple of numbers that convert to f64 without loss"
+    );
+    assert!(
+        bad_result_found(masked.call::<ResultView<f64>>(None::<f64>).unwrap_err())
+            .starts_with("a masked array (numpy.ma.MaskedArray)")
+    );
+    assert!(
+        bad_result_found(masked.call::<f64>(None::<f64>).unwrap_err())
+            .starts_with("a masked array (numpy.ma.MaskedArray)")
+    );
+    // Inside a result, the position says where.
+    let err = module("masked_in_a_tuple")
+        .call::<(f64, Vec<Vec<f64>>)>(None::<f64>)
+        .unwrap_err();
+    match err {
+        Error::BadResult {
+            position, found, ..
+        } => {
+            assert_eq!(position, "element 1 of the tuple, element 1 of the list");
+            assert!(found.contains("mask would be lost"), "{found}");
+        }
+        other => panic!("expected BadResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_result_too_large_to_allocate_is_an_error_not_an_abort() {
+    // 2^48 float64 values (2 PiB), which numpy's broadcast holds in 8 bytes.
+    let huge = module("huge");
+    let found = bad_result_found(huge.call::<NdVec<f64>>(None::<f64>).unwrap_err());
+    assert_eq!(
+        found,
+        "a 3-D numpy array of dtype float64 of 281474976710656 elements (2251799813685248 bytes), \
+         more than could be allocated"
+    );
+    // The in-place view copies in numpy first, which raises MemoryError.
+    let found = bad_result_found(huge.call::<ResultView<f64>>(None::<f64>).unwrap_err());
+    assert!(found.contains("MemoryError"), "{found}");
+    let huge_1d = module("huge_1d");
+    for found in [
+        // The exact-dtype copy, and the converting read.
+        bad_result_found(huge_1d.call::<Vec<f64>>(None::<f64>).unwrap_err()),
+        bad_result_found(huge_1d.call::<Vec<f32>>(None::<f64>).unwrap_err()),
+    ] {
+        assert!(
+            found.starts_with("a numpy array of dtype float64 of 288230376151711744 elements")
+                && found.ends_with("more than could be allocated"),
+            "{found}"
+        );
+    }
+    // Nothing was lost: the next calls work.
+    let pairs: Vec<(f64, f64)> = module("huge_list_of_tuples").call(None::<f64>).unwrap();
+    assert_eq!(pairs, vec![(1.0, 2.0); 10]);
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_result_too_large_to_allocate_is_an_error_as_an_ndarray_too() {
+    let err = module("huge")
+        .call::<ndarray::Array3<f64>>(None::<f64>)
+        .unwrap_err();
+    assert!(bad_result_found(err).ends_with("more than could be allocated"));
+}
