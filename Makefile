@@ -32,13 +32,16 @@ test: setup
 # which packages the crate and builds the package (in target/package/).
 # --allow-dirty: a developer lints before committing, and uncommitted changes
 # are no lint failure; a real `cargo publish` still refuses a dirty tree.
+# Its own target directory: the package's build would otherwise share the
+# checkout's build-script output directory (same metadata hash), leaving the
+# checkout's build with the package's (its MODULE_DIR, no checkout marker).
 lint: setup
 	cargo fmt --all --check
 	cargo fmt --all --check --manifest-path tests/downstream/Cargo.toml
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features ndarray -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --features ndarray
-	cargo publish --dry-run --allow-dirty --quiet -p py-in-mem
+	CARGO_TARGET_DIR=$(CURDIR)/target/publish-dry-run cargo publish --dry-run --allow-dirty --quiet -p py-in-mem
 
 # The bench (bench/, its own workspace member) also needs grpcio and
 # grpcio-tools in the venv; `make test` never builds it.
