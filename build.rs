@@ -1,6 +1,7 @@
 //! Compiles `csrc/glue.c` against the headers of the one Python that
 //! `pyo3-ffi` links, and bakes that interpreter's path into the crate so the
-//! embedded Python finds its own prefix and site-packages at run time.
+//! embedded Python finds its own prefix and site-packages at run time. With
+//! `DOCS_RS` set (docs.rs), it does neither: the docs need no numpy.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,22 +42,21 @@ fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     if std::env::var_os("DOCS_RS").is_some() {
         // Only documenting (docs.rs sets DOCS_RS, and its builder has no
-        // numpy): no interpreter probe, no C glue. rustdoc type-checks the
+        // numpy; it has a Python, which pyo3-ffi's build script still runs):
+        // no interpreter probe, no C glue. rustdoc type-checks the
         // crate but links nothing, so the glue's symbols are never needed;
-        // the constants the crate reads from the build get placeholders.
+        // the constants the crate reads from the build get a placeholder
+        // (the docs show it as their value, not paths of the docs builder).
         for name in [
             "PY_IN_MEM_PYTHON",
             "PY_IN_MEM_NUMPY_VERSION",
+            "PY_IN_MEM_MODULE_DIR",
             "PY_IN_MEM_LIBDIR",
             "PY_IN_MEM_PYTHON_VERSION",
             "PY_IN_MEM_LIBPYTHON",
         ] {
             println!("cargo:rustc-env={name}=(not built: documentation only)");
         }
-        println!(
-            "cargo:rustc-env=PY_IN_MEM_MODULE_DIR={}",
-            manifest_dir.join("python").display()
-        );
         return Ok(());
     }
 
