@@ -75,14 +75,21 @@ pub fn unpacked(work: &Path) -> PathBuf {
         std::fs::remove_dir_all(&unpacked_root).expect("remove the old unpacked package");
     }
     std::fs::create_dir_all(&unpacked_root).expect("create the unpack directory");
+    // -m: the files get the time of unpacking, not the fixed time cargo
+    // package gives every file (older than the last build, so cargo would
+    // take a changed file for unchanged).
     let status = Command::new("tar")
-        .arg("-xzf")
+        .arg("-xzmf")
         .arg(&crate_file)
         .arg("-C")
         .arg(&unpacked_root)
         .status()
         .expect("run tar");
-    assert!(status.success(), "tar -xzf {} failed", crate_file.display());
+    assert!(
+        status.success(),
+        "tar -xzmf {} failed",
+        crate_file.display()
+    );
     std::fs::write(&last, &packed).expect("remember the unpacked .crate");
     assert!(
         dir.join("Cargo.toml").is_file(),
