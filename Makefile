@@ -27,14 +27,21 @@ test: setup
 	cargo test --features ndarray
 
 # Formatting, clippy (every unsafe block documented; without and with the
-# `ndarray` feature) and rustdoc, warnings as errors; and the formatting of
-# the downstream fixture (its own workspace).
+# `ndarray` feature) and rustdoc, warnings as errors; the formatting of the
+# downstream fixture (its own workspace); and `cargo publish --dry-run`,
+# which packages the crate and builds the package (in target/package/).
+# --allow-dirty: a developer lints before committing, and uncommitted changes
+# are no lint failure; a real `cargo publish` still refuses a dirty tree.
+# Its own target directory: the package's build would otherwise share the
+# checkout's build-script output directory (same metadata hash), leaving the
+# checkout's build with the package's (its MODULE_DIR, no checkout marker).
 lint: setup
 	cargo fmt --all --check
 	cargo fmt --all --check --manifest-path tests/downstream/Cargo.toml
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features ndarray -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --features ndarray
+	CARGO_TARGET_DIR=$(CURDIR)/target/publish-dry-run cargo publish --dry-run --allow-dirty --quiet -p py-in-mem
 
 # The bench (bench/, its own workspace member) also needs grpcio and
 # grpcio-tools in the venv; `make test` never builds it.

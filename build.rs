@@ -1,6 +1,7 @@
 //! Compiles `csrc/` against the headers of the one Python that
 //! `pyo3-ffi` links, and bakes that interpreter's path into the crate so the
-//! embedded Python finds its own prefix and site-packages at run time.
+//! embedded Python finds its own prefix and site-packages at run time. With
+//! `DOCS_RS` set (docs.rs), it does neither: the docs need no numpy.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,15 +33,51 @@ fn main() {
 fn build() -> Result<(), String> {
     println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
     // pyo3-build-config picks the interpreter from these; so do we, through it.
     for var in ["PYO3_PYTHON", "VIRTUAL_ENV", "CONDA_PREFIX", "PATH"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
+    let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
+    if std::env::var_os("DOCS_RS").is_some() {
+        // Only documenting (docs.rs sets DOCS_RS, and its builder has no
+        // numpy; it has a Python, which pyo3-ffi's build script still runs):
+        // no interpreter probe, no C glue. rustdoc type-checks the
+        // crate but links nothing, so the glue's symbols are never needed;
+        // the constants the crate reads from the build get a placeholder
+        // (the docs show it as their value, not paths of the docs builder).
+        for name in [
+            "PY_IN_MEM_PYTHON",
+            "PY_IN_MEM_NUMPY_VERSION",
+            "PY_IN_MEM_MODULE_DIR",
+            "PY_IN_MEM_LIBDIR",
+            "PY_IN_MEM_PYTHON_VERSION",
+            "PY_IN_MEM_LIBPYTHON",
+        ] {
+            println!("cargo:rustc-env={name}=(not built: documentation only)");
+        }
+        return Ok(());
+    }
+
+    let in_checkout = in_checkout(&manifest_dir);
+    if in_checkout {
+        // Start-up errors (src/runtime.rs) name `make setup` only then.
+        println!("cargo:rustc-env=PY_IN_MEM_IN_CHECKOUT=1");
+    }
+    // What to do about a missing or unsuitable interpreter: in this checkout,
+    // its Makefile's set-up; for a dependency's user, the Python in use (or
+    // another, through PYO3_PYTHON), as docs/deploying.md says.
+    let use_other_python = if in_checkout {
+        "run `make setup` (it creates .venv with numpy; .cargo/config.toml points PYO3_PYTHON at it)"
+    } else {
+        "set PYO3_PYTHON to a Python that has numpy (py-in-mem's docs/deploying.md, \"Your own binary\")"
+    };
+
     let config = pyo3_build_config::get();
-    let python = config.executable().map(str::to_owned).ok_or(
-        "pyo3-build-config found no Python executable; set PYO3_PYTHON or run `make setup`",
-    )?;
+    let python = config.executable().map(str::to_owned).ok_or_else(|| {
+        format!("pyo3-build-config found no Python executable: {use_other_python}")
+    })?;
 
     if config.is_free_threaded() {
         // The retention check counts references, which a free-threaded
@@ -73,9 +110,15 @@ fn build() -> Result<(), String> {
     let python_include = PathBuf::from(lines.next().unwrap_or_default());
     let numpy_line = lines.next().unwrap_or_default();
     if let Some(why) = numpy_line.strip_prefix("missing:") {
-        return Err(format!(
-            "numpy is not installed for the Python interpreter {python} ({why}): run `make setup`, or `{python} -m pip install numpy`"
-        ));
+        return Err(if in_checkout {
+            format!(
+                "numpy is not installed for the Python interpreter {python} ({why}): run `make setup`, or `{python} -m pip install numpy`"
+            )
+        } else {
+            format!(
+                "numpy is not installed for the Python interpreter {python} ({why}): install it with `{python} -m pip install numpy`, or {use_other_python}"
+            )
+        });
     }
     let numpy_include = PathBuf::from(numpy_line);
     let numpy_version = lines.next().unwrap_or("unknown").to_owned();
@@ -92,7 +135,6 @@ fn build() -> Result<(), String> {
         &format!("reinstall numpy: `{python} -m pip install --force-reinstall numpy`"),
     )?;
 
-    let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     cc::Build::new()
         .files(
             [
@@ -166,6 +208,33 @@ fn shared_libpython(config: &pyo3_build_config::InterpreterConfig) -> PathBuf {
     };
     let linked = Path::new(dir).join(format!("lib{name}.{extension}"));
     linked.canonicalize().unwrap_or(linked)
+}
+
+/// Whether the crate is built in its own checkout, where the Makefile's
+/// `make setup` exists and makes the interpreter .cargo/config.toml names.
+///
+/// A checkout has the Makefile and `.git` (a directory, or a file in a git
+/// worktree) beside Cargo.toml. The crate as a dependency has neither:
+/// `cargo package` never ships `.git`, and Cargo.toml's `include` list leaves
+/// the Makefile out, so a registry download, a vendored copy or an unpacked
+/// `.crate` is not a checkout. A git dependency is a clone with both, but
+/// cargo keeps it under its home (`$CARGO_HOME/git/checkouts/`), where
+/// `make setup` would help nobody: that is not a checkout either.
+fn in_checkout(manifest_dir: &Path) -> bool {
+    println!("cargo:rerun-if-env-changed=CARGO_HOME");
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let under_cargo_home = cargo_home.is_some_and(|home| {
+        let home = home.canonicalize().unwrap_or(home);
+        let dir = manifest_dir
+            .canonicalize()
+            .unwrap_or_else(|_| manifest_dir.into());
+        dir.starts_with(home)
+    });
+    manifest_dir.join("Makefile").is_file()
+        && manifest_dir.join(".git").exists()
+        && !under_cargo_home
 }
 
 fn require_header(dir: &Path, header: &str, python: &str, fix: &str) -> Result<(), String> {

@@ -166,6 +166,8 @@
 //! `docs/lifecycle.md` says why each rule is what it is.
 
 #![warn(missing_docs)]
+// docs.rs (rustdoc-args in Cargo.toml): badges on items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // The layers, bottom up; a module imports only from its own layer or
@@ -211,6 +213,7 @@ pub use scope::{hold_gil, GilScope, Lent};
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use ndarray;
 /// The `num-complex` crate this one is built with: [`num_complex::Complex32`]
 /// and [`num_complex::Complex64`] are numpy's `complex64` and `complex128`.

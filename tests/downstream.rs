@@ -10,11 +10,20 @@
 //! - `downstream-deep` (binary -> a library of the user's -> py-in-mem), with
 //!   the set-up in the binary's package only, runs with the environment cleared.
 //!
-//! The fixture is built once, by the first test that needs it, with its own
-//! `CARGO_TARGET_DIR` under target/ (a nested cargo must not wait on the
-//! target directory the running `cargo test` holds), and with no
-//! PYO3_PYTHON, LD_LIBRARY_PATH or PYTHONPATH in its environment: the
-//! fixture's `.cargo/config.toml` chooses the interpreter, as a user's does.
+//! The fixture is built once, by the first test that needs it, against the
+//! crate as `cargo package` makes it (what crates.io would serve), unpacked
+//! under target/ (tests/common/package.rs): a file the package leaves out
+//! (`python/`, `csrc/`) fails these tests. The fixture is copied beside it,
+//! its `path = "../../.."` dependencies pointed at the unpacked package and
+//! its `.cargo/config.toml` at the interpreter these tests were built with,
+//! and built with its own `CARGO_TARGET_DIR` under target/ (a nested cargo
+//! must not wait on the target directory the running `cargo test` holds),
+//! with no PYO3_PYTHON, LD_LIBRARY_PATH or PYTHONPATH in its environment:
+//! the fixture's `.cargo/config.toml` chooses the interpreter, as a user's
+//! does.
+
+#[path = "common/package.rs"]
+mod package;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -26,61 +35,90 @@ const EXPECTED: &str = env!("PY_IN_MEM_LIBPYTHON");
 /// What the fixture's binaries print when they find the outliers.
 const FOUND: &str = "outliers at: [7, 113, 835]";
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/downstream")
+/// How the fixture's packages name py-in-mem: the checkout, three levels up.
+const CHECKOUT_DEPENDENCY: &str = r#"py-in-mem = { path = "../../.." }"#;
+
+/// Copies tests/downstream/ to `copy`, depending on the package unpacked in
+/// `crate_dir` instead of the checkout; files unchanged since the last copy
+/// are left alone, so the build stays incremental.
+fn copy_fixture(copy: &Path, crate_dir: &Path) {
+    let fixture = package::checkout().join("tests/downstream");
+    let mut pointed = 0;
+    for file in fixture_files(&fixture, Path::new("")) {
+        let text = std::fs::read_to_string(fixture.join(&file))
+            .unwrap_or_else(|e| panic!("read tests/downstream/{}: {e}", file.display()));
+        let text = if text.contains(CHECKOUT_DEPENDENCY) {
+            pointed += 1;
+            text.replace(
+                CHECKOUT_DEPENDENCY,
+                &format!(
+                    "py-in-mem = {{ path = {:?} }}",
+                    crate_dir.display().to_string()
+                ),
+            )
+        } else {
+            text
+        };
+        package::write_if_changed(&copy.join(&file), &text);
+    }
+    // app, bare and lib depend on py-in-mem (deep through lib).
+    assert_eq!(
+        pointed, 3,
+        "tests/downstream's packages no longer say {CHECKOUT_DEPENDENCY}"
+    );
+    // The interpreter to build against, as a user's .cargo/config.toml names
+    // it: the one these tests were built with (.venv's, or scripts/matrix.sh's).
+    package::write_if_changed(
+        &copy.join(".cargo/config.toml"),
+        &format!(
+            "[env]\nPYO3_PYTHON = {{ value = {:?}, relative = false }}\n",
+            py_in_mem::BUILD_PYTHON
+        ),
+    );
+    // The versions py-in-mem is tested with (cargo prunes the rest).
+    let lock =
+        std::fs::read_to_string(package::checkout().join("Cargo.lock")).expect("read Cargo.lock");
+    package::write_if_changed(&copy.join("Cargo.lock"), &lock);
 }
 
-/// Builds the fixture's workspace once; returns its binaries' directory.
+/// The fixture's files under `dir` (relative to `root`), but for what the
+/// copy gets from elsewhere: `.cargo/` and `Cargo.lock`.
+fn fixture_files(root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root.join(dir)).expect("read tests/downstream") {
+        let entry = entry.expect("read tests/downstream");
+        let relative = dir.join(entry.file_name());
+        if [".cargo", "Cargo.lock", "target"].contains(&&*entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        if entry.file_type().expect("file type").is_dir() {
+            files.extend(fixture_files(root, &relative));
+        } else {
+            files.push(relative);
+        }
+    }
+    files
+}
+
+/// Packages the crate, copies the fixture beside it and builds the fixture's
+/// workspace, once; returns its binaries' directory.
 fn built() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("downstream");
-        let fixture = fixture_dir();
-        // The versions py-in-mem is tested with (cargo prunes the rest).
-        let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
-        std::fs::copy(&lock, fixture.join("Cargo.lock")).expect("copy Cargo.lock");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let crate_dir = package::unpacked(&work.join("downstream-package"));
+        let fixture = work.join("downstream-src");
+        copy_fixture(&fixture, &crate_dir);
+        let target = work.join("downstream");
+        let output = package::cargo()
             .args(["build", "--workspace", "--quiet"])
             .current_dir(&fixture)
             .env("CARGO_TARGET_DIR", &target)
-            .stdin(Stdio::null());
-        let checkout_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-        if Path::new(py_in_mem::BUILD_PYTHON) != checkout_venv {
-            // These tests were built against another interpreter
-            // (scripts/matrix.sh): the fixture follows them, named in cargo
-            // configuration as its own .cargo/config.toml names .venv's.
-            command
-                .arg("--config")
-                .arg(format!(
-                    "env.PYO3_PYTHON.value='{}'",
-                    py_in_mem::BUILD_PYTHON
-                ))
-                .args(["--config", "env.PYO3_PYTHON.relative=false"]);
-        }
-        for name in [
-            "PYO3_PYTHON",
-            "VIRTUAL_ENV",
-            "CONDA_PREFIX",
-            "LD_LIBRARY_PATH",
-            "PYTHONPATH",
-            "PYTHONHOME",
-            "PY_IN_MEM_PYTHON",
-            "CARGO_BUILD_TARGET_DIR",
-            // A jobserver of an outer make or cargo is not this cargo's.
-            "MAKEFLAGS",
-            "MFLAGS",
-            "CARGO_MAKEFLAGS",
-        ] {
-            command.env_remove(name);
-        }
-        let output = command
             .output()
-            .expect("run cargo build in tests/downstream");
+            .expect("run cargo build in the copy of tests/downstream");
         assert!(
             output.status.success(),
-            "building tests/downstream failed:\n{}",
+            "building tests/downstream against the package failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         target.join("debug")

@@ -39,7 +39,7 @@ impl<'a, T: Element> Matrix<'a, T> {
     /// assert_eq!(err.to_string(), "invalid argument: a 2 × 2 matrix needs 4 values, the slice has 3");
     /// ```
     pub fn new(data: &'a [T], rows: usize, cols: usize) -> Result<Self, Error> {
-        crate::nd::check_dimensions(&[rows, cols])?;
+        crate::array::nd::check_dimensions(&[rows, cols])?;
         if rows.checked_mul(cols) != Some(data.len()) {
             return Err(Error::InvalidArgument(format!(
                 "a {rows} × {cols} matrix needs {} values, the slice has {}",

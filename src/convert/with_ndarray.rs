@@ -34,6 +34,7 @@ fn lend<'a, T: Element, D: Dimension>(array: &'a ArrayRef<T, D>) -> Arg<'a> {
 /// assert!(inv.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12), "{inv}");
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> IntoArg<'a> for &'a ArrayBase<S, D> {}
 impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> ToArg<'a> for &'a ArrayBase<S, D> {
     fn into_arg(self) -> Arg<'a> {
@@ -54,6 +55,7 @@ impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> ToArg<'a> for &'a ArrayBas
 /// assert_eq!(first_row.call::<Vec<i32>>(m.slice(s![..;-1, ..;-1]))?, [6, 5, 4]);
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<'a, T: Element, D: Dimension> IntoArg<'a> for ArrayView<'a, T, D> {}
 impl<'a, T: Element, D: Dimension> ToArg<'a> for ArrayView<'a, T, D> {
     fn into_arg(self) -> Arg<'a> {
@@ -65,6 +67,7 @@ impl<'a, T: Element, D: Dimension> ToArg<'a> for ArrayView<'a, T, D> {
 }
 
 /// `&ArrayRef<T, D>`, what ndarray 0.17's functions take: lent, no copy.
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<'a, T: Element, D: Dimension> IntoArg<'a> for &'a ArrayRef<T, D> {}
 impl<'a, T: Element, D: Dimension> ToArg<'a> for &'a ArrayRef<T, D> {
     fn into_arg(self) -> Arg<'a> {
@@ -86,6 +89,7 @@ impl<'a, T: Element, D: Dimension> ToArg<'a> for &'a ArrayRef<T, D> {
 /// assert_eq!(any.shape(), &[2, 1]);
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<U: Element, D: Dimension> FromResult for ndarray::Array<U, D> {}
 impl<U: Element, D: Dimension> Read for ndarray::Array<U, D> {
     fn expected() -> String {
@@ -106,6 +110,7 @@ impl<U: Element, D: Dimension> Read for ndarray::Array<U, D> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<U: Element> ResultView<U> {
     /// The result as an `ndarray` view of any rank, in place (feature
     /// `ndarray`); `into_dimensionality` fixes the rank.

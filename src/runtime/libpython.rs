@@ -190,7 +190,7 @@ fn rpath_fix() -> String {
          package that builds it: `pyo3-ffi = \"{PYO3_FFI_REQUIREMENT}\"` in its [dependencies], \
          `pyo3-build-config = \"{PYO3_FFI_REQUIREMENT}\"` in its [build-dependencies], and a \
          build.rs with `fn main() {{ pyo3_build_config::add_libpython_rpath_link_args(); }}` \
-         (py-in-mem's README, \"Your own binary\")"
+         (py-in-mem's docs/deploying.md, \"Your own binary\")"
     )
 }
 

@@ -216,7 +216,14 @@ fn startup_hint(
     let message = cause.message.as_str();
     let mut install = format!("`{python} -m pip install 'numpy>=1.26'`");
     if !host_started {
-        install.push_str(" (in this repository: `make setup`)");
+        // build.rs sets PY_IN_MEM_IN_CHECKOUT when built in this repository's
+        // checkout, the one place where `make setup` exists.
+        install.push_str(if option_env!("PY_IN_MEM_IN_CHECKOUT").is_some() {
+            " (in this repository: `make setup`)"
+        } else {
+            ", or build against a Python that has numpy (PYO3_PYTHON; py-in-mem's \
+             docs/deploying.md, \"Your own binary\")"
+        });
     }
     if message.contains("C-API version") || message.contains("compiled against API version") {
         // import_array (numpy 2 headers, then 1.26 headers' wording): the
