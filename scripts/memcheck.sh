@@ -10,7 +10,8 @@
 # - tests/memory.rs and tests/thread_states.rs measure resident memory:
 #   valgrind's own allocator makes the numbers meaningless, and the leaks
 #   they guard against are what memcheck's leak check finds directly.
-# - tests/downstream.rs runs cargo to build the fixture binaries: under
+# - tests/downstream.rs and tests/docs_rs.rs run cargo (to build the fixture
+#   binaries, and to package the crate and document it): under
 #   --trace-children, cargo and rustc would run under valgrind.
 # - tests/soak.rs is ignored by default (make soak).
 # - doc tests are compiled by rustdoc at test time, not integration tests.
@@ -36,7 +37,7 @@ for line in open(sys.argv[1]):
     msg = json.loads(line)
     target = msg.get("target", {})
     if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
-            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak", "thread_states", "downstream")):
+            and "test" in target.get("kind", []) and target.get("name") not in ("memory", "soak", "thread_states", "downstream", "docs_rs")):
         print(msg["executable"])
 PY
 )
