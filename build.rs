@@ -48,11 +48,11 @@ fn build() -> Result<(), String> {
         // the constants the crate reads from the build get a placeholder
         // (the docs show it as their value, not paths of the docs builder).
         for name in [
-            "PY_IN_MEM_PYTHON",
+            "PY_IN_MEM_BUILD_PYTHON",
             "PY_IN_MEM_NUMPY_VERSION",
             "PY_IN_MEM_MODULE_DIR",
             "PY_IN_MEM_LIBDIR",
-            "PY_IN_MEM_PYTHON_VERSION",
+            "PY_IN_MEM_BUILD_PYTHON_VERSION",
             "PY_IN_MEM_LIBPYTHON",
         ] {
             println!("cargo:rustc-env={name}=(not built: documentation only)");
@@ -167,8 +167,11 @@ fn build() -> Result<(), String> {
         .map_err(|e| format!("compiling csrc/ against {python} failed: {e}"))?;
 
     // What the crate reads at run time: the interpreter to take the prefix
-    // and site-packages from, and the directory holding `outliers.py`.
-    println!("cargo:rustc-env=PY_IN_MEM_PYTHON={python}");
+    // and site-packages from, and the directory holding `outliers.py`. Not
+    // named PY_IN_MEM_PYTHON, the run-time override: cargo also sets these
+    // in the environment of what `cargo run` and `cargo test` start, where
+    // that name would override the user's choice with the build's.
+    println!("cargo:rustc-env=PY_IN_MEM_BUILD_PYTHON={python}");
     println!("cargo:rustc-env=PY_IN_MEM_NUMPY_VERSION={numpy_version}");
     println!(
         "cargo:rustc-env=PY_IN_MEM_MODULE_DIR={}",
@@ -178,7 +181,7 @@ fn build() -> Result<(), String> {
     println!("cargo:rustc-env=PY_IN_MEM_LIBDIR={lib_dir}");
     // The libpython a binary must load, links resolved (src/runtime/libpython.rs
     // compares it with the one mapped at run time); empty if linked statically.
-    println!("cargo:rustc-env=PY_IN_MEM_PYTHON_VERSION={python_version}");
+    println!("cargo:rustc-env=PY_IN_MEM_BUILD_PYTHON_VERSION={python_version}");
     println!(
         "cargo:rustc-env=PY_IN_MEM_LIBPYTHON={}",
         shared_libpython(config).display()

@@ -7,7 +7,7 @@
 /// ```
 /// assert!(std::path::Path::new(py_in_mem::BUILD_PYTHON).exists());
 /// ```
-pub const BUILD_PYTHON: &str = env!("PY_IN_MEM_PYTHON");
+pub const BUILD_PYTHON: &str = env!("PY_IN_MEM_BUILD_PYTHON");
 
 /// The crate's `python/` directory, appended to `sys.path` so `outliers`
 /// imports; a user's `PYTHONPATH` comes before it.
@@ -31,4 +31,4 @@ pub const PYTHON_ENV: &str = "PY_IN_MEM_PYTHON";
 /// ```
 /// assert!(py_in_mem::BUILD_PYTHON_VERSION.starts_with("3."));
 /// ```
-pub const BUILD_PYTHON_VERSION: &str = env!("PY_IN_MEM_PYTHON_VERSION");
+pub const BUILD_PYTHON_VERSION: &str = env!("PY_IN_MEM_BUILD_PYTHON_VERSION");
