@@ -40,6 +40,17 @@ def through_ctypes_with_a_python_thread(address):
         t.join()
     return value if ticks[0] > 0 else -1.0
 
+def through_sqlite(address):
+    # sqlite3 gives the GIL up while a query runs and takes it back (with
+    # PyGILState_Ensure) to call a Python function of the query, which
+    # calls back into Rust through ctypes.
+    import sqlite3
+    db = sqlite3.connect(":memory:")
+    db.create_function("rust_mean", 0, lambda: CALLBACK(address)())
+    (value,) = db.execute("select rust_mean()").fetchone()
+    db.close()
+    return value
+
 def mean(x):
     return float(x.mean())
 
@@ -320,5 +331,24 @@ fn child_call_from_a_finalizer_run_by_the_retention_check_inside_a_scope() {
     .unwrap();
     assert_eq!(sum, 24.0);
     assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+    assert_no_errors();
+}
+
+#[test]
+fn a_call_from_a_callback_of_another_extension_that_gave_the_gil_up() {
+    in_child("child_call_from_a_callback_of_another_extension_that_gave_the_gil_up");
+}
+
+#[test]
+#[ignore = "run by a_call_from_a_callback_of_another_extension_that_gave_the_gil_up"]
+fn child_call_from_a_callback_of_another_extension_that_gave_the_gil_up() {
+    if !is_child() {
+        return;
+    }
+    let through = module("through_sqlite");
+    let value: f64 = hold_gil(|_| through.call(address(call_mean))).unwrap();
+    assert_eq!(value, 3.0);
+    let value: f64 = hold_gil(|_| through.call(address(scope_and_lend))).unwrap();
+    assert_eq!(value, 6.0);
     assert_no_errors();
 }
