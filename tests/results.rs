@@ -489,7 +489,7 @@ fn a_result_of_the_wrong_shape_says_where() {
     assert_eq!(
         (position.as_str(), found.as_str()),
         (
-            "element 1 of the tuple, the value of key 'b' of the dict, element 1 of the list",
+            "element 1 of the tuple, value of key 'b' of the dict, element 1 of the list",
             "an object of type str"
         )
     );
@@ -620,4 +620,22 @@ mod with_ndarray {
         assert_eq!(any.ndim(), 0);
         assert_eq!(any.first(), Some(&2.0));
     }
+}
+
+/// A dict value of the wrong kind reads as a sentence, naming the key.
+#[test]
+fn a_dict_value_of_the_wrong_kind_is_named_in_a_sentence() {
+    let f = Function::from_source(
+        "results_dict_sentence",
+        "def info(_=None):\n    return {'n': 64, 'name': 'digits'}\n",
+        "info",
+    )
+    .unwrap();
+    let err = f.call::<HashMap<String, i64>>(None::<f64>).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "results_dict_sentence.info returned an unexpected value of key 'name' of the dict: \
+         expected a number that converts to i64 without loss (a Python or numpy scalar, or a 0-D \
+         numpy array), found an object of type str"
+    );
 }

@@ -57,7 +57,7 @@ impl Mismatch {
             .rev()
             .map(|step| match step {
                 Step::Element { container, index } => format!("element {index} of the {container}"),
-                Step::DictValue(key) => format!("the value of key '{key}' of the dict"),
+                Step::DictValue(key) => format!("value of key '{key}' of the dict"),
                 Step::DictKey(position) => format!("key {position} of the dict"),
             })
             .collect();
