@@ -491,7 +491,7 @@ def conv(obj, spec):
             try:
                 out[text] = conv(item, spec[1])
             except Mismatch as m:
-                raise m.within(f"the value of key '{key}' of the dict")
+                raise m.within(f"value of key '{key}' of the dict")
         return "{" + ",".join(f"{k.hex()}:{v}" for k, v in sorted(out.items())) + "}"
     raise AssertionError(spec)
 
