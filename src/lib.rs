@@ -190,7 +190,7 @@ mod outliers;
 pub use array::{Element, NdSlice, NdVec, OwnedArray};
 pub use convert::{FromResult, IntoArg, Matrix, ResultView, Scalar};
 pub use error::{Error, PyException, Unavailable};
-pub use function::{Call, Function};
+pub use function::{Call, Function, Object};
 pub use outliers::Outliers;
 pub use runtime::scheduler;
 pub use runtime::{

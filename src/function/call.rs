@@ -42,6 +42,26 @@ impl Function {
         })
     }
 
+    /// Calls the function with no argument at all (`f()` in Python), and
+    /// converts the result to `R` as [`call`](Self::call) does. On a
+    /// method ([`Object::method`](crate::Object::method)), `obj.name()`.
+    ///
+    /// ```
+    /// use py_in_mem::Function;
+    ///
+    /// let info = Function::from_source("doc_call0", "def info():\n    return 'digits', 64\n", "info")?;
+    /// let (name, n): (String, i64) = info.call0()?;
+    /// assert_eq!((name.as_str(), n), ("digits", 64));
+    ///
+    /// // A class is a function too: calling it makes an instance.
+    /// let empty: Vec<f64> = Function::load("builtins", "list")?.call0()?;
+    /// assert!(empty.is_empty());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call0<R: FromResult>(&self) -> Result<R, Error> {
+        self.invoke(&[], &[], |gil, result| self.convert(gil, result))
+    }
+
     /// Like [`call`](Self::call), with the result read in place: the same
     /// as `call::<ResultView<U>>`. The result must be a numpy array of
     /// dtype `U` exactly, of any rank.
@@ -297,6 +317,8 @@ impl<'a, 'py> PyArg<'a, 'py> {
             Arg::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
             Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
             Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
+            // SAFETY: the object is live: the caller's Object holds it for 'a.
+            Arg::Object(object) => Ok(PyArg::Made(unsafe { Held::new_ref(gil, object.as_ptr()) })),
         }
     }
 

@@ -9,6 +9,7 @@ use std::fmt;
 
 mod call;
 mod keywords;
+mod object;
 
 use crate::error::Error;
 use crate::runtime;
@@ -16,6 +17,7 @@ use crate::runtime::glue::{self};
 use crate::runtime::CallStats;
 use crate::runtime::{Interpreter, StrongRef};
 pub use call::Call;
+pub use object::Object;
 use keywords::KeywordNames;
 
 /// A Python function, called on Rust arrays without copying them.

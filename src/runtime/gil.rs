@@ -25,7 +25,7 @@ use pyo3_ffi::{
 };
 
 use super::scheduler::{self, CallStats, Ticket};
-use super::{lifecycle, thread_state};
+use super::{lifecycle, pending, thread_state};
 use crate::error::Unavailable;
 
 thread_local! {
@@ -46,7 +46,7 @@ thread_local! {
 /// whichever thread that is; since, this thread's, and NULL while it is
 /// detached). One thread-local read and one call into libpython.
 #[inline]
-fn in_held_scope() -> bool {
+pub(super) fn in_held_scope() -> bool {
     let scope_tstate = SCOPE_TSTATE.get();
     // SAFETY: a scope's thread state is set only while Python runs, and
     // reading the current thread state is allowed on any thread, with or
@@ -84,11 +84,11 @@ impl Interpreter {
     pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
         if in_held_scope() {
             lifecycle::check_latched()?;
-            return Ok(Gil::scoped());
+            return Ok(Gil::scoped().releasing_pending());
         }
         lifecycle::check()?;
         thread_state::enter()?;
-        Ok(Gil::ensure())
+        Ok(Gil::ensure().releasing_pending())
     }
 
     /// Takes the GIL for one call of a function measured by `stats`: first
@@ -98,7 +98,7 @@ impl Interpreter {
         if in_held_scope() {
             lifecycle::check_latched()?;
             return Ok(CallGil {
-                gil: Gil::scoped(),
+                gil: Gil::scoped().releasing_pending(),
                 _ticket: Ticket::none(),
             });
         }
@@ -108,14 +108,14 @@ impl Interpreter {
             // A callback inside a scope whose GIL C code gave up: the scope
             // holds this thread's turn already.
             return Ok(CallGil {
-                gil: Gil::ensure(),
+                gil: Gil::ensure().releasing_pending(),
                 _ticket: Ticket::none(),
             });
         }
         // The turn before the GIL, never the other way round: nobody waits
         // for the turn holding the GIL.
         let mut ticket = scheduler::enter(stats);
-        let gil = Gil::ensure();
+        let gil = Gil::ensure().releasing_pending();
         ticket.start_timing();
         Ok(CallGil {
             gil,
@@ -147,6 +147,7 @@ impl Interpreter {
         // SAFETY: this thread holds the GIL (just taken), so the current
         // thread state is its own; only read.
         SCOPE_TSTATE.set(unsafe { PyThreadState_GetUnchecked() });
+        pending::release_pending(&gil);
         Ok(ScopeGil {
             gil: Some(gil),
             _ticket: ticket,
@@ -208,6 +209,14 @@ impl Gil {
             taken: Taken::Ensured(state),
             _not_send: PhantomData,
         }
+    }
+
+    /// Releases the references dropped without the GIL
+    /// ([`pending`]), now that it is held.
+    #[inline]
+    fn releasing_pending(self) -> Gil {
+        pending::release_pending(&self);
+        self
     }
 
     /// The GIL this thread's held-GIL scope holds.

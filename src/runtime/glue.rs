@@ -4,7 +4,7 @@
 //! into Rust ones (`Result`, owned `String`s, RAII) and nothing more. The GIL
 //! is a value ([`super::gil`]): functions that need it take `&Gil`.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -95,6 +95,16 @@ fn take_error(mut raw_err: raw::pim_error) -> PyException {
     // SAFETY: the strings were malloc'ed by the glue and are freed once here.
     unsafe { raw::pim_error_free(&mut raw_err) };
     exception
+}
+
+/// A Python `TypeError` with `message`, as an exception Python raised
+/// (made by Python, so it reads as any other: its type, its classes).
+pub(crate) fn type_error(gil: &Gil, message: &str) -> PyException {
+    let message = CString::new(message.replace('\0', " ")).expect("NULs were replaced");
+    // SAFETY: the GIL is held; PyErr_SetString copies the message and sets
+    // the exception, which last_error fetches and clears at once.
+    unsafe { pyo3_ffi::PyErr_SetString(pyo3_ffi::PyExc_TypeError, message.as_ptr()) };
+    last_error(gil)
 }
 
 /// Fetches and clears the exception the last glue call left set.

@@ -27,6 +27,7 @@ use crate::error::{Error, PyException};
 mod build_info;
 mod gil;
 pub(crate) mod glue;
+mod pending;
 mod libpython;
 mod lifecycle;
 pub mod scheduler;
@@ -35,6 +36,7 @@ mod thread_state;
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;
+pub(crate) use pending::SharedRef;
 pub(crate) use scheduler::CallStats;
 
 /// Who started Python: the crate, or a host program (PyO3, a C host) before
