@@ -17,8 +17,8 @@ use crate::runtime::glue::{self};
 use crate::runtime::CallStats;
 use crate::runtime::{Interpreter, StrongRef};
 pub use call::Call;
-pub use object::Object;
 use keywords::KeywordNames;
+pub use object::Object;
 
 /// A Python function, called on Rust arrays without copying them.
 ///

@@ -103,8 +103,9 @@ impl Object {
         let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
         let value = this.getattr(&c_name).map_err(Error::Python)?;
         drop(this);
-        convert(&gil, value.into_strong())
-            .map_err(|mismatch: Mismatch| mismatch.into_error(&format!("{}.{name}", self.type_name)))
+        convert(&gil, value.into_strong()).map_err(|mismatch: Mismatch| {
+            mismatch.into_error(&format!("{}.{name}", self.type_name))
+        })
     }
 
     /// The method `name`, bound to this object, as a [`Function`]: called

@@ -27,9 +27,9 @@ use crate::error::{Error, PyException};
 mod build_info;
 mod gil;
 pub(crate) mod glue;
-mod pending;
 mod libpython;
 mod lifecycle;
+mod pending;
 pub mod scheduler;
 mod thread_state;
 
