@@ -97,7 +97,9 @@ pub struct Function {
 
 impl Function {
     /// Imports `module` (from `sys.path`) and takes its function `name`,
-    /// starting Python on first use.
+    /// starting Python on first use. Anything callable is a function here:
+    /// a class (calling it makes an instance, read as an
+    /// [`Object`](crate::Object)), a builtin, an object with `__call__`.
     ///
     /// ```
     /// let detect = py_in_mem::Function::load("outliers", "detect")?;
@@ -116,9 +118,17 @@ impl Function {
     }
 
     /// Compiles Python `source` as the module `module` (registered in
-    /// `sys.modules`, replacing one of that name) and takes its function
-    /// `name`: a binary can ship its Python inside it, with
+    /// `sys.modules`) and takes its function `name` (any callable, a class
+    /// included): a binary can ship its Python inside it, with
     /// `include_str!("model.py")`. Tracebacks show the source's lines.
+    ///
+    /// A module name is the module's for good: `from_source` again with the
+    /// same `module` and the same `source` is the same module (its body is
+    /// not run again; `name` is taken from it), so many callers may load
+    /// functions of one source. The same `module` with a different source,
+    /// or the name of a module `from_source` did not make (`numpy`), is a
+    /// Python `ValueError` naming the module and saying to pick another
+    /// name. A source whose body raised leaves no module behind.
     ///
     /// ```
     /// let double = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x * 2\n", "f")?;
@@ -127,6 +137,13 @@ impl Function {
     /// let err = py_in_mem::Function::from_source("doc_bad", "def f(x):\n    return x +\n", "f").unwrap_err();
     /// assert_eq!(err.py_type(), Some("SyntaxError"));
     /// assert!(err.to_string().contains("<py-in-mem:doc_bad>, line 2"));
+    ///
+    /// // The same source again is the same module; another source is refused.
+    /// let again = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x * 2\n", "f")?;
+    /// assert_eq!(again.call::<Vec<i64>>(&[3])?, vec![6]);
+    /// let err = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x\n", "f").unwrap_err();
+    /// assert_eq!(err.py_type(), Some("ValueError"));
+    /// assert!(err.to_string().contains("pick another name"));
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn from_source(module: &str, source: &str, name: &str) -> Result<Function, Error> {
