@@ -373,3 +373,21 @@ fn from_source_whose_body_failed_may_be_fixed_under_its_name() {
     let f = Function::from_source("pim_obj_retry", "def f():\n    return 7\n", "f").unwrap();
     assert_eq!(f.call0::<i64>().unwrap(), 7);
 }
+
+#[test]
+fn a_module_and_its_globals_as_objects() -> Result<(), Error> {
+    model_fn("Model"); // puts tests/python on sys.path
+    let module = Object::import("pim_model")?;
+    assert_eq!(module.type_name(), "module");
+    let default: Object = module.getattr("DEFAULT")?;
+    assert_eq!(default.getattr::<f64>("alpha")?, 3.0);
+    assert_eq!(
+        default.method("describe")?.call0::<String>()?,
+        "Model(alpha=3.0)"
+    );
+    let again: Object = Object::import("pim_model")?.getattr("DEFAULT")?;
+    assert!(again.is(&default));
+    let err = Object::import("pim_no_such_module").unwrap_err();
+    assert_eq!(err.py_type(), Some("ModuleNotFoundError"));
+    Ok(())
+}

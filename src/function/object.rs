@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{c_string, Function};
+use super::{c_string, load_error, Function};
 use crate::convert::from_result::sealed::Read;
 use crate::convert::from_result::{convert, FromResult};
 use crate::convert::into_arg::sealed::ToArg;
@@ -12,7 +12,7 @@ use crate::convert::into_arg::{Arg, IntoArg};
 use crate::convert::read::Mismatch;
 use crate::error::Error;
 use crate::object::Held;
-use crate::runtime::glue;
+use crate::runtime::{self, glue};
 use crate::runtime::{Interpreter, SharedRef};
 
 /// A Python object held by Rust: a model, a fitted estimator, a connection,
@@ -76,6 +76,30 @@ impl Object {
             type_name,
             python,
         }
+    }
+
+    /// Imports `module` (from `sys.path`, as [`Function::load`] does) and
+    /// holds the module itself: its globals read with
+    /// [`getattr`](Self::getattr), such as a model a module makes as it is
+    /// imported.
+    ///
+    /// ```
+    /// use py_in_mem::Object;
+    ///
+    /// let math = Object::import("math")?;
+    /// assert_eq!(math.getattr::<f64>("inf")?, f64::INFINITY);
+    /// assert_eq!(math.method("floor")?.call::<i64>(2.5)?, 2);
+    /// assert!(Object::import("no_such_module").is_err());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn import(module: &str) -> Result<Object, Error> {
+        let c_module = c_string(module)?;
+        let python = runtime::python()?;
+        let gil = python.gil()?;
+        let held = glue::import(&gil, &c_module)
+            .map(|module| Held::new(&gil, module))
+            .map_err(|e| load_error(module, e))?;
+        Ok(Object::from_held(held))
     }
 
     /// Reads the attribute `name` (`obj.name` in Python) as any result type

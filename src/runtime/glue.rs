@@ -195,6 +195,14 @@ pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<StrongR
     }
 }
 
+/// `import module`: the module itself.
+pub(crate) fn import(gil: &Gil, module: &CStr) -> Result<StrongRef, LoadError> {
+    // SAFETY: the GIL is held; the string is valid for the call;
+    // PyImport_ImportModule returns a new reference, or NULL with an
+    // exception set (which comes from importing, whatever it is).
+    unsafe { loaded(gil, pyo3_ffi::PyImport_ImportModule(module.as_ptr()), 1) }
+}
+
 /// Compiles `source` as module `module` and returns `module.func`.
 pub(crate) fn load_source(
     gil: &Gil,

@@ -29,14 +29,13 @@ mod gil;
 pub(crate) mod glue;
 mod libpython;
 mod lifecycle;
-mod pending;
 pub mod scheduler;
 mod thread_state;
 
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
+pub(crate) use gil::SharedRef;
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;
-pub(crate) use pending::SharedRef;
 pub(crate) use scheduler::CallStats;
 
 /// Who started Python: the crate, or a host program (PyO3, a C host) before

@@ -81,3 +81,7 @@ class Keeper:
     def keep(self, x):
         KEPT.append(x)
         return len(KEPT)
+
+
+# A model made as the module is imported, reached through Object::import.
+DEFAULT = Model(alpha=3.0)

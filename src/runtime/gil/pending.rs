@@ -14,7 +14,7 @@
 //! list, never while waiting for the GIL or running Python (a decref may
 //! run `__del__`, which may drop more references or call the crate); after
 //! a fork or a host's finalization nothing is pushed or released (the
-//! references are left, as [`super::StrongRef`] leaves them).
+//! references are left, as [`StrongRef`](crate::runtime::StrongRef) leaves them).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +22,9 @@ use std::sync::Mutex;
 
 use pyo3_ffi::PyObject;
 
-use super::gil::{in_held_scope, Gil};
-use super::lifecycle;
+use super::{in_held_scope, Gil};
 use crate::raw;
+use crate::runtime::lifecycle;
 
 /// One owned strong reference whose drop never waits (see the module's
 /// docs).
@@ -41,7 +41,7 @@ unsafe impl Sync for SharedRef {}
 
 impl SharedRef {
     /// Takes over `obj`'s reference.
-    pub(crate) fn new(obj: super::StrongRef) -> SharedRef {
+    pub(crate) fn new(obj: crate::runtime::StrongRef) -> SharedRef {
         let ptr = obj.into_raw();
         SharedRef {
             ptr: NonNull::new(ptr).expect("a StrongRef is not NULL"),

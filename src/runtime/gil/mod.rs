@@ -25,8 +25,11 @@ use pyo3_ffi::{
 };
 
 use super::scheduler::{self, CallStats, Ticket};
-use super::{lifecycle, pending, thread_state};
+use super::{lifecycle, thread_state};
 use crate::error::Unavailable;
+
+mod pending;
+pub(crate) use pending::SharedRef;
 
 thread_local! {
     /// The thread state with which this thread's innermost held-GIL scope
@@ -46,7 +49,7 @@ thread_local! {
 /// whichever thread that is; since, this thread's, and NULL while it is
 /// detached). One thread-local read and one call into libpython.
 #[inline]
-pub(super) fn in_held_scope() -> bool {
+fn in_held_scope() -> bool {
     let scope_tstate = SCOPE_TSTATE.get();
     // SAFETY: a scope's thread state is set only while Python runs, and
     // reading the current thread state is allowed on any thread, with or
