@@ -98,8 +98,9 @@ impl Function {
         let gil = self.python.gil_for_call(&self.stats)?;
         let array = input.into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
-        // SAFETY: `array` is a live object we own for the call.
-        let result = unsafe { glue::call_one(&gil, &self.func, array.as_ptr()) };
+        // SAFETY: `array` is a live object we own for the call; the function
+        // is live while `self` holds it.
+        let result = unsafe { glue::call_one(&gil, self.func.as_ptr(), array.as_ptr()) };
         drop(array);
         self.convert(&gil, result.map_err(Error::Python)?)
     }
@@ -148,8 +149,8 @@ impl Function {
 
     /// Calls with `arg` (live for the call) and converts the result.
     fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
-        // SAFETY: the caller keeps `arg` live for the call.
-        let result = unsafe { glue::call_one(gil, &self.func, arg) };
+        // SAFETY: the caller keeps `arg` live for the call, `self` the function.
+        let result = unsafe { glue::call_one(gil, self.func.as_ptr(), arg) };
         self.convert(gil, result.map_err(Error::Python)?)
     }
 
@@ -250,8 +251,9 @@ impl Function {
     ) -> Result<R, Error> {
         let gil = self.python.gil_for_call(&self.stats)?;
         let made = PyArg::new(&gil, arg, &self.name).map_err(Error::Python)?;
-        // SAFETY: the argument is live until released, after this call.
-        let outcome = unsafe { glue::call_one(&gil, &self.func, made.as_ptr()) }
+        // SAFETY: the argument is live until released, after this call; the
+        // function while `self` holds it.
+        let outcome = unsafe { glue::call_one(&gil, self.func.as_ptr(), made.as_ptr()) }
             .map_err(Error::Python)
             .and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
@@ -278,13 +280,14 @@ impl Function {
         };
         let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
         let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
-        // SAFETY: every pointer in argv is live (lent arrays and made values,
-        // released after this call), and kwnames names exactly the values
-        // after the positional ones.
+        // SAFETY: the function is live (`self` holds it); every pointer in
+        // argv is live (lent arrays and made values, released after this
+        // call), and kwnames names exactly the values after the positional
+        // ones.
         unsafe {
             glue::call(
                 gil,
-                &self.func,
+                self.func.as_ptr(),
                 &argv,
                 made.len() - kwargs.len(),
                 kwnames_ptr,
@@ -317,8 +320,12 @@ impl<'a, 'py> PyArg<'a, 'py> {
             Arg::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
             Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
             Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
-            // SAFETY: the object is live: the caller's Object holds it for 'a.
-            Arg::Object(object) => Ok(PyArg::Made(unsafe { Held::new_ref(gil, object.as_ptr()) })),
+            Arg::Object(object) => {
+                // SAFETY: the object is live: the caller's Object holds it
+                // for 'a, and the GIL is held.
+                let object = unsafe { Held::new_ref(gil, object.as_ptr()) };
+                Ok(PyArg::Made(object))
+            }
         }
     }
 

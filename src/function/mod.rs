@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::runtime;
 use crate::runtime::glue::{self};
 use crate::runtime::CallStats;
-use crate::runtime::{Interpreter, StrongRef};
+use crate::runtime::{Interpreter, SharedRef, StrongRef};
 pub use call::Call;
 use keywords::KeywordNames;
 pub use object::Object;
@@ -28,7 +28,8 @@ pub use object::Object;
 /// is converted to the Rust type asked for, checked and without loss
 /// ([`FromResult`](crate::FromResult)): a number, a string, a `Vec`, an n-D
 /// array, a tuple, a map. `Function` is `Send + Sync`; every call takes the
-/// GIL itself.
+/// GIL itself, and a `Function` is dropped on any thread without waiting for
+/// the GIL (as an [`Object`](crate::Object) is).
 ///
 /// ```
 /// use py_in_mem::Function;
@@ -85,7 +86,8 @@ pub use object::Object;
 /// and on a thread that is exiting, calls return [`Error::Unavailable`]
 /// without touching Python (see the crate's life-cycle rules).
 pub struct Function {
-    func: StrongRef,
+    /// Dropped without waiting for the GIL (see [`Object`]).
+    func: SharedRef,
     /// `module.function`, for messages.
     name: String,
     python: Interpreter,
@@ -157,6 +159,9 @@ impl Function {
     }
 
     fn new(func: StrongRef, module: &str, name: &str, python: Interpreter) -> Function {
+        // SAFETY: into_raw gives up the StrongRef's own reference, not NULL.
+        let func =
+            unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
         Function {
             func,
             name: format!("{module}.{name}"),

@@ -240,11 +240,11 @@ pub(crate) unsafe fn owned_or_error(
 /// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`.
 ///
 /// # Safety
-/// Every pointer in `args` is a live object; `kwnames` is NULL or a tuple of
-/// `args.len() - nargs` strings.
+/// `func` and every pointer in `args` are live objects; `kwnames` is NULL or
+/// a tuple of `args.len() - nargs` strings.
 pub(crate) unsafe fn call(
     gil: &Gil,
-    func: &StrongRef,
+    func: *mut PyObject,
     args: &[*mut PyObject],
     nargs: usize,
     kwnames: *mut PyObject,
@@ -252,7 +252,7 @@ pub(crate) unsafe fn call(
     // SAFETY: the GIL is held, the objects are live (caller), and
     // pim_call_function borrows them for the call only.
     unsafe {
-        let result = raw::pim_call_function(func.as_ptr(), args.as_ptr(), nargs, kwnames);
+        let result = raw::pim_call_function(func, args.as_ptr(), nargs, kwnames);
         owned_or_error(gil, result)
     }
 }
@@ -260,15 +260,15 @@ pub(crate) unsafe fn call(
 /// The article's call: `func(arg)`, with one argument.
 ///
 /// # Safety
-/// `arg` is a live object.
+/// `func` and `arg` are live objects.
 pub(crate) unsafe fn call_one(
     gil: &Gil,
-    func: &StrongRef,
+    func: *mut PyObject,
     arg: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
     // SAFETY: the GIL is held; func and arg are live; pim_call_one returns a
     // new reference, or NULL with an exception set.
-    unsafe { owned_or_error(gil, raw::pim_call_one(func.as_ptr(), arg)) }
+    unsafe { owned_or_error(gil, raw::pim_call_one(func, arg)) }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.

@@ -40,12 +40,12 @@ unsafe impl Send for SharedRef {}
 unsafe impl Sync for SharedRef {}
 
 impl SharedRef {
-    /// Takes over `obj`'s reference.
-    pub(crate) fn new(obj: crate::runtime::StrongRef) -> SharedRef {
-        let ptr = obj.into_raw();
-        SharedRef {
-            ptr: NonNull::new(ptr).expect("a StrongRef is not NULL"),
-        }
+    /// Takes over the reference `ptr` (NULL gives None).
+    ///
+    /// # Safety
+    /// `ptr` is a new (owned) reference, or NULL; Python is initialized.
+    pub(crate) unsafe fn from_owned(ptr: *mut PyObject) -> Option<SharedRef> {
+        NonNull::new(ptr).map(|ptr| SharedRef { ptr })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
