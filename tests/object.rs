@@ -391,3 +391,27 @@ fn a_module_and_its_globals_as_objects() -> Result<(), Error> {
     assert_eq!(err.py_type(), Some("ModuleNotFoundError"));
     Ok(())
 }
+
+#[test]
+fn a_method_function_dropped_while_another_thread_holds_the_gil_does_not_wait() {
+    let obj = tracked("method-during-scope");
+    let method = obj.method("__repr__").unwrap();
+    drop(obj); // the bound method keeps the object alive
+    let (in_scope_tx, in_scope_rx) = mpsc::channel();
+    let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+    let scope = thread::spawn(move || {
+        hold_gil(|_scope| {
+            in_scope_tx.send(()).unwrap();
+            Ok(dropped_rx.recv_timeout(Duration::from_secs(30)).is_ok())
+        })
+        .unwrap()
+    });
+    in_scope_rx.recv().unwrap();
+    drop(method);
+    dropped_tx.send(()).unwrap();
+    assert!(
+        scope.join().unwrap(),
+        "the drop returned while the scope held the GIL"
+    );
+    assert!(finalized().contains(&"method-during-scope".to_owned()));
+}
