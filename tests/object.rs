@@ -5,11 +5,16 @@
 //! without a leak. Also `call0`, and `from_source` with a module name used
 //! again.
 
+mod common;
+
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use common::{
+    assert_child_passed, child_command, fork_and_wait, hang_limit, is_child, run_limited, write_raw,
+};
 use py_in_mem::{hold_gil, Error, Function, NdSlice, NdVec, Object};
 
 /// A function (or class) of `tests/python/pim_model.py`.
@@ -414,4 +419,54 @@ fn a_method_function_dropped_while_another_thread_holds_the_gil_does_not_wait() 
         "the drop returned while the scope held the GIL"
     );
     assert!(finalized().contains(&"method-during-scope".to_owned()));
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_forks_while_another_thread_holds_the_gil_and_drops_in_the_child() {
+    if !is_child() {
+        return;
+    }
+    let obj = tracked("forked");
+    let method = obj.method("__repr__").unwrap();
+    let (in_scope_tx, in_scope_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let scope = thread::spawn(move || {
+        hold_gil(|_scope| {
+            in_scope_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap()
+    });
+    in_scope_rx.recv().unwrap();
+    // The child has the GIL held by a thread that does not exist in it: a
+    // drop that took the GIL would hang; one that touched Python, crash.
+    let status = fork_and_wait(
+        move || {
+            drop(obj);
+            drop(method);
+            write_raw("CHILD-DROPPED\n");
+        },
+        hang_limit(20),
+    );
+    go_tx.send(()).unwrap();
+    scope.join().unwrap();
+    let status = status.expect("the forked child hung");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    // The parent's own drops (the closure's, unrun here) are released.
+    assert!(finalized().contains(&"forked".to_owned()));
+}
+
+#[test]
+fn objects_dropped_in_a_forked_child_are_left_alone() {
+    let output = run_limited(
+        child_command("child_forks_while_another_thread_holds_the_gil_and_drops_in_the_child"),
+        hang_limit(60),
+    );
+    let stdout = assert_child_passed(&output);
+    assert!(stdout.contains("CHILD-DROPPED"), "{stdout}");
 }

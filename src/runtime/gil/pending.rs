@@ -1,6 +1,6 @@
 //! References that may be dropped on any thread, at any time, without
 //! waiting for the GIL: [`SharedRef`], the reference an
-//! [`Object`](crate::Object) holds.
+//! [`Object`](crate::Object) and a [`Function`](crate::Function) hold.
 //!
 //! A drop on a thread whose held-GIL scope holds the GIL right now releases
 //! the reference at once. Any other drop cannot know whether taking the GIL
@@ -8,13 +8,14 @@
 //! `hold_gil` scope, possibly waiting on this very thread), so it puts the
 //! reference in a pending list instead, as PyO3's reference pool does. The
 //! crate releases the list the next time it takes the GIL, on any thread
-//! ([`release_pending`], from [`super::gil`]).
+//! ([`release_pending`], from [`super`]: every way of taking the GIL).
 //!
 //! The rules: the list's lock is held only to push or to take the whole
 //! list, never while waiting for the GIL or running Python (a decref may
 //! run `__del__`, which may drop more references or call the crate); after
 //! a fork or a host's finalization nothing is pushed or released (the
-//! references are left, as [`StrongRef`](crate::runtime::StrongRef) leaves them).
+//! references are left, as [`StrongRef`](crate::runtime::StrongRef)
+//! leaves them).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
