@@ -12,6 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* obj.a.b.c for path "a.b.c": a new reference, or NULL with an exception set
+ * (an AttributeError naming the part missing). obj, path: borrowed. GIL held. */
+static PyObject *get_dotted(PyObject *obj, const char *path) {
+    PyObject *current = obj, *next;
+    const char *start = path;
+    Py_INCREF(current);
+    for (;;) {
+        const char *dot = strchr(start, '.');
+        size_t len = dot ? (size_t)(dot - start) : strlen(start);
+        PyObject *name = PyUnicode_FromStringAndSize(start, (Py_ssize_t)len);
+        next = name ? PyObject_GetAttr(current, name) : NULL;
+        Py_XDECREF(name);
+        Py_DECREF(current);
+        if (next == NULL || dot == NULL) {
+            return next;
+        }
+        current = next;
+        start = dot + 1;
+    }
+}
+
 PyObject *pim_load_func(const char *module, const char *func, int *importing) {
     PyObject *mod = PyImport_ImportModule(module);
     PyObject *fn;
@@ -19,7 +40,7 @@ PyObject *pim_load_func(const char *module, const char *func, int *importing) {
     if (mod == NULL) {
         return NULL;
     }
-    fn = PyObject_GetAttrString(mod, func);
+    fn = get_dotted(mod, func);
     Py_DECREF(mod);
     if (fn != NULL && !PyCallable_Check(fn)) {
         PyErr_Format(PyExc_TypeError, "%s.%s is a %s, which is not callable", module, func,
@@ -133,7 +154,7 @@ PyObject *pim_load_source(const char *module, const char *source, const char *fu
         *importing = mod == NULL;
     }
     if (mod != NULL) {
-        fn = PyObject_GetAttrString(mod, func);
+        fn = get_dotted(mod, func);
     }
     if (fn != NULL && !PyCallable_Check(fn)) {
         PyErr_Format(PyExc_TypeError, "%s.%s is a %s, which is not callable", module, func,

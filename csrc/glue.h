@@ -112,7 +112,8 @@ void pim_thread_state_delete(PyThreadState *tstate);
 pim_status pim_add_sys_path(const char *dir);
 
 /* import module; return module.func if it is callable (a function, a
- * class, any object with __call__). GIL held.
+ * class, any object with __call__); a dotted func ("EST.predict") is
+ * followed attribute by attribute. GIL held.
  * module, func: borrowed UTF-8. importing: out; on failure, 1 if the import
  * itself failed, 0 if getting func did. Returns a new reference, or NULL with
  * an exception set. */

@@ -470,3 +470,20 @@ fn objects_dropped_in_a_forked_child_are_left_alone() {
     let stdout = assert_child_passed(&output);
     assert!(stdout.contains("CHILD-DROPPED"), "{stdout}");
 }
+
+#[test]
+fn load_follows_a_dotted_name_to_a_method_of_a_module_global() -> Result<(), Error> {
+    model_fn("Model"); // puts tests/python on sys.path
+    let describe = Function::load("pim_model", "DEFAULT.describe")?;
+    assert_eq!(describe.name(), "pim_model.DEFAULT.describe");
+    assert_eq!(describe.call0::<String>()?, "Model(alpha=3.0)");
+    let err = Function::load("pim_model", "DEFAULT.nope").unwrap_err();
+    assert_eq!(err.py_type(), Some("AttributeError"));
+    let err = Function::load("pim_model", "DEFAULT.alpha").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DEFAULT.alpha is a float, which is not callable"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -102,10 +102,15 @@ impl Function {
     /// starting Python on first use. Anything callable is a function here:
     /// a class (calling it makes an instance, read as an
     /// [`Object`](crate::Object)), a builtin, an object with `__call__`.
+    /// A dotted `name` is followed attribute by attribute: a method of a
+    /// class or of an object the module holds (`"EST.predict"`).
     ///
     /// ```
     /// let detect = py_in_mem::Function::load("outliers", "detect")?;
     /// assert_eq!(detect.name(), "outliers.detect");
+    /// let from_iter = py_in_mem::Function::load("builtins", "dict.fromkeys")?;
+    /// let keys: std::collections::BTreeMap<String, i64> = from_iter.arg(("a", "b")).arg(0).call()?;
+    /// assert_eq!(keys.len(), 2);
     /// let err = py_in_mem::Function::load("outliers", "nope").unwrap_err();
     /// assert_eq!(err.py_type(), Some("AttributeError"));
     /// # Ok::<(), py_in_mem::Error>(())
