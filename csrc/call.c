@@ -12,6 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* obj.a.b.c for path "a.b.c": a new reference, or NULL with an exception set
+ * (an AttributeError naming the part missing). obj, path: borrowed. GIL held. */
+static PyObject *get_dotted(PyObject *obj, const char *path) {
+    PyObject *current = obj, *next;
+    const char *start = path;
+    Py_INCREF(current);
+    for (;;) {
+        const char *dot = strchr(start, '.');
+        size_t len = dot ? (size_t)(dot - start) : strlen(start);
+        PyObject *name = PyUnicode_FromStringAndSize(start, (Py_ssize_t)len);
+        next = name ? PyObject_GetAttr(current, name) : NULL;
+        Py_XDECREF(name);
+        Py_DECREF(current);
+        if (next == NULL || dot == NULL) {
+            return next;
+        }
+        current = next;
+        start = dot + 1;
+    }
+}
+
 PyObject *pim_load_func(const char *module, const char *func, int *importing) {
     PyObject *mod = PyImport_ImportModule(module);
     PyObject *fn;
@@ -19,10 +40,10 @@ PyObject *pim_load_func(const char *module, const char *func, int *importing) {
     if (mod == NULL) {
         return NULL;
     }
-    fn = PyObject_GetAttrString(mod, func);
+    fn = get_dotted(mod, func);
     Py_DECREF(mod);
     if (fn != NULL && !PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
+        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, which is not callable", module, func,
                      Py_TYPE(fn)->tp_name);
         Py_DECREF(fn);
         return NULL;
@@ -52,32 +73,98 @@ static void remember_source_lines(PyObject *filename, const char *source) {
     PyErr_Clear();
 }
 
+/* The attribute where pim_load_source keeps the source a module was made
+ * from: a module name reused with the same source is the same module. */
+#define PIM_SOURCE_ATTR "__py_in_mem_source__"
+
+/* sys.modules[name], registered (empty) if it is not there: a new
+ * reference, or NULL with an exception set. name: borrowed. GIL held. */
+static PyObject *add_module(PyObject *name) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyImport_AddModuleRef(PyUnicode_AsUTF8(name));
+#else
+    PyObject *mod = PyImport_AddModuleObject(name);
+    Py_XINCREF(mod);
+    return mod;
+#endif
+}
+
+/* The module `name` that pim_load_source made before from the same `text`
+ * (a new reference); NULL with no exception if there is no module of that
+ * name; NULL with a ValueError if the name is taken by another module.
+ * name, text: borrowed. GIL held. */
+static PyObject *same_source_module(PyObject *name, PyObject *text, const char *module) {
+    PyObject *mod = PyImport_GetModule(name);
+    PyObject *kept;
+    int same;
+    if (mod == NULL) {
+        return NULL; /* absent, or an exception set */
+    }
+    kept = PyObject_GetAttrString(mod, PIM_SOURCE_ATTR);
+    if (kept == NULL) {
+        PyErr_Clear();
+    }
+    same = kept != NULL && PyUnicode_Check(kept) ? PyUnicode_Compare(kept, text) == 0 : 0;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    if (!same) {
+        PyErr_Format(PyExc_ValueError,
+                     "the module name '%s' is already used by %s: pick another name for this "
+                     "source (the same source under the same name is the same module)",
+                     module,
+                     kept != NULL ? "a module made by from_source from a different source"
+                                  : "a module that from_source did not make");
+        Py_CLEAR(mod);
+    }
+    Py_XDECREF(kept);
+    return mod;
+}
+
 PyObject *pim_load_source(const char *module, const char *source, const char *func,
                       int *importing) {
-    PyObject *name, *filename, *code = NULL, *mod = NULL, *fn = NULL;
+    PyObject *name, *text, *filename = NULL, *code = NULL, *mod = NULL, *fn = NULL;
+    *importing = 0;
     name = PyUnicode_FromString(module);
-    /* A name no file has, so tracebacks take the lines from linecache. */
-    filename = name ? PyUnicode_FromFormat("<py-in-mem:%s>", module) : NULL;
-    if (filename != NULL) {
-        code = Py_CompileStringObject(source, filename, Py_file_input, NULL, -1);
+    text = name ? PyUnicode_FromString(source) : NULL;
+    if (text != NULL) {
+        mod = same_source_module(name, text, module);
     }
-    if (code != NULL) {
-        remember_source_lines(filename, source);
-        /* Registers the module in sys.modules (replacing one of that name). */
-        mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
+    if (mod == NULL && text != NULL && !PyErr_Occurred()) {
+        /* A name no file has, so tracebacks take the lines from linecache. */
+        filename = PyUnicode_FromFormat("<py-in-mem:%s>", module);
+        if (filename != NULL) {
+            code = Py_CompileStringObject(source, filename, Py_file_input, NULL, -1);
+        }
+        if (code != NULL) {
+            remember_source_lines(filename, source);
+            /* Registered, and marked with its source, before its body runs,
+             * so another thread loading the same source meanwhile finds it. */
+            mod = add_module(name);
+            if (mod != NULL && PyObject_SetAttrString(mod, PIM_SOURCE_ATTR, text) < 0) {
+                Py_CLEAR(mod);
+            }
+        }
+        if (mod != NULL) {
+            /* Runs the body in sys.modules[name] (the module just added);
+             * on failure, removes it from sys.modules. */
+            Py_DECREF(mod);
+            mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
+        }
+        *importing = mod == NULL;
     }
-    *importing = mod == NULL;
     if (mod != NULL) {
-        fn = PyObject_GetAttrString(mod, func);
+        fn = get_dotted(mod, func);
     }
     if (fn != NULL && !PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, not a function", module, func,
+        PyErr_Format(PyExc_TypeError, "%s.%s is a %s, which is not callable", module, func,
                      Py_TYPE(fn)->tp_name);
         Py_CLEAR(fn);
     }
     Py_XDECREF(mod);
     Py_XDECREF(code);
     Py_XDECREF(filename);
+    Py_XDECREF(text);
     Py_XDECREF(name);
     return fn;
 }

@@ -111,7 +111,9 @@ void pim_thread_state_delete(PyThreadState *tstate);
  * dir: borrowed UTF-8. Returns PIM_OK, or PIM_ERR with an exception set. */
 pim_status pim_add_sys_path(const char *dir);
 
-/* import module; return module.func if it is callable. GIL held.
+/* import module; return module.func if it is callable (a function, a
+ * class, any object with __call__); a dotted func ("EST.predict") is
+ * followed attribute by attribute. GIL held.
  * module, func: borrowed UTF-8. importing: out; on failure, 1 if the import
  * itself failed, 0 if getting func did. Returns a new reference, or NULL with
  * an exception set. */
@@ -119,9 +121,12 @@ PyObject *pim_load_func(const char *module, const char *func, int *importing);
 
 /* Compile source as the module `module` (registered in sys.modules, its
  * tracebacks showing the source's lines) and return module.func if callable.
- * GIL held. module, source, func: borrowed UTF-8. importing: out, as for
- * pim_load_func. Returns a new reference, or NULL with an exception set (a
- * SyntaxError names the module and line). */
+ * A module of that name made here before from the same source is reused (its
+ * body is not run again); any other module of that name is a ValueError
+ * saying to pick another name. GIL held. module, source, func: borrowed
+ * UTF-8. importing: out, as for pim_load_func (0 for a name in use). Returns
+ * a new reference, or NULL with an exception set (a SyntaxError names the
+ * module and line). */
 PyObject *pim_load_source(const char *module, const char *source, const char *func,
                       int *importing);
 

@@ -94,7 +94,7 @@ pub enum Error {
     /// asked for takes ([`FromResult`](crate::FromResult)).
     ///
     /// ```
-    /// let f = py_in_mem::Function::from_source("doc_bad", "def f(x):\n    return (x.sum(), 'total')\n", "f")?;
+    /// let f = py_in_mem::Function::from_source("doc_bad_result", "def f(x):\n    return (x.sum(), 'total')\n", "f")?;
     /// match f.call::<(f64, f64)>(&[1.0, 2.0]).unwrap_err() {
     ///     py_in_mem::Error::BadResult { position, found, .. } => {
     ///         assert_eq!(position, "element 1 of the tuple");

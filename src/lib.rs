@@ -68,6 +68,28 @@
 //! # Ok::<(), py_in_mem::Error>(())
 //! ```
 //!
+//! A Python object stays in Rust as an [`Object`]: a class is a function
+//! like any other, and what it makes is a result; its methods are
+//! `Function`s (the same builder, results and retention rule, and
+//! [`Function::call0`] for no arguments), its attributes read as any result
+//! type, and `&object` passes it to another call. `Object` is `Send + Sync +
+//! Clone`, and dropped anywhere without waiting for the GIL.
+//!
+//! ```
+//! use py_in_mem::{Function, Object};
+//!
+//! let class = Function::from_source(
+//!     "tour_object",
+//!     "class Total:\n    def __init__(self, scale=1.0):\n        self.scale = scale\n        self.n = 0\n    def add(self, x):\n        self.n += len(x)\n        return float(x.sum()) * self.scale\n",
+//!     "Total",
+//! )?;
+//! let total: Object = class.kwarg("scale", 2.0).call()?;
+//! let add = total.method("add")?;
+//! assert_eq!(add.call::<f64>(&[1.0, 2.0])?, 6.0);
+//! assert_eq!(total.getattr::<usize>("n")?, 2);
+//! # Ok::<(), py_in_mem::Error>(())
+//! ```
+//!
 //! With the `ndarray` feature, `ndarray`'s arrays go in (any strides, no
 //! copy) and come out:
 //!
@@ -190,7 +212,7 @@ mod outliers;
 pub use array::{Element, NdSlice, NdVec, OwnedArray};
 pub use convert::{FromResult, IntoArg, Matrix, ResultView, Scalar};
 pub use error::{Error, PyException, Unavailable};
-pub use function::{Call, Function};
+pub use function::{Call, Function, Object};
 pub use outliers::Outliers;
 pub use runtime::scheduler;
 pub use runtime::{

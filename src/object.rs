@@ -382,3 +382,35 @@ impl<'o> ArrayDesc<'o> {
         self.of.what()
     }
 }
+
+/// Attributes and what an object is, for [`crate::Object`].
+impl<'py> Held<'py> {
+    /// `self.name`, or the exception (an `AttributeError`) that raised.
+    pub(crate) fn getattr(&self, name: &CStr) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held, the object is live and `name` is a valid C
+        // string for the call; GetAttrString returns a new reference or NULL
+        // with an exception set.
+        unsafe {
+            Held::from_owned(
+                self.gil,
+                pyo3_ffi::PyObject_GetAttrString(self.as_ptr(), name.as_ptr()),
+            )
+        }
+    }
+
+    /// Whether the object can be called (a function, a class, a bound
+    /// method, an object with `__call__`).
+    pub(crate) fn is_callable(&self) -> bool {
+        // SAFETY: the GIL is held; PyCallable_Check only reads the type.
+        unsafe { pyo3_ffi::PyCallable_Check(self.as_ptr()) != 0 }
+    }
+
+    /// The name of the object's type (`Model`, `numpy.ndarray`), for
+    /// messages.
+    pub(crate) fn type_name(&self) -> String {
+        // SAFETY: the GIL is held and the object is live, so its type is, and
+        // tp_name is a NUL-terminated string that lives as long as the type.
+        let name = unsafe { CStr::from_ptr((*pyo3_ffi::Py_TYPE(self.as_ptr())).tp_name) };
+        name.to_string_lossy().into_owned()
+    }
+}

@@ -251,8 +251,8 @@ impl<'scope> GilScope<'scope, '_> {
                         _scope: PhantomData,
                     })
                 }
-                Arg::Value(_) | Arg::Tuple(_) => return Err(Error::InvalidArgument(
-                    "GilScope::lend takes arrays; pass numbers and strings to the calls directly"
+                Arg::Value(_) | Arg::Tuple(_) | Arg::Object(_) => return Err(Error::InvalidArgument(
+                    "GilScope::lend takes arrays; pass numbers, strings and objects to the calls directly"
                         .into(),
                 )),
             };

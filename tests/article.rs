@@ -52,7 +52,7 @@ fn attribute_that_is_not_callable_is_an_error() {
     assert_eq!(err.py_type(), Some("TypeError"));
     assert_eq!(
         err.to_string(),
-        "TypeError: outliers.np is a module, not a function"
+        "TypeError: outliers.np is a module, which is not callable"
     );
 }
 

@@ -327,7 +327,7 @@ fn source_compiled_into_the_binary() {
     let err = Function::from_source("pim_embedded", source, "np").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "TypeError: pim_embedded.np is a module, not a function"
+        "TypeError: pim_embedded.np is a module, which is not callable"
     );
 }
 

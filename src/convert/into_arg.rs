@@ -75,6 +75,9 @@ pub(crate) mod sealed {
         Tuple(Vec<Scalar<'a>>),
         /// An array lent for a held-GIL scope ([`crate::GilScope::lend`]).
         Lent(&'a crate::array::lent::LentSlot),
+        /// A Python object the caller holds ([`crate::Object`]), passed
+        /// itself.
+        Object(&'a crate::runtime::SharedRef),
     }
 
     /// The part of [`IntoArg`](super::IntoArg) that only this crate sees.

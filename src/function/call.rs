@@ -42,6 +42,26 @@ impl Function {
         })
     }
 
+    /// Calls the function with no argument at all (`f()` in Python), and
+    /// converts the result to `R` as [`call`](Self::call) does. On a
+    /// method ([`Object::method`](crate::Object::method)), `obj.name()`.
+    ///
+    /// ```
+    /// use py_in_mem::Function;
+    ///
+    /// let info = Function::from_source("doc_call0", "def info():\n    return 'digits', 64\n", "info")?;
+    /// let (name, n): (String, i64) = info.call0()?;
+    /// assert_eq!((name.as_str(), n), ("digits", 64));
+    ///
+    /// // A class is a function too: calling it makes an instance.
+    /// let empty: Vec<f64> = Function::load("builtins", "list")?.call0()?;
+    /// assert!(empty.is_empty());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call0<R: FromResult>(&self) -> Result<R, Error> {
+        self.invoke(&[], &[], |gil, result| self.convert(gil, result))
+    }
+
     /// Like [`call`](Self::call), with the result read in place: the same
     /// as `call::<ResultView<U>>`. The result must be a numpy array of
     /// dtype `U` exactly, of any rank.
@@ -78,8 +98,9 @@ impl Function {
         let gil = self.python.gil_for_call(&self.stats)?;
         let array = input.into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
-        // SAFETY: `array` is a live object we own for the call.
-        let result = unsafe { glue::call_one(&gil, &self.func, array.as_ptr()) };
+        // SAFETY: `array` is a live object we own for the call; the function
+        // is live while `self` holds it.
+        let result = unsafe { glue::call_one(&gil, self.func.as_ptr(), array.as_ptr()) };
         drop(array);
         self.convert(&gil, result.map_err(Error::Python)?)
     }
@@ -128,8 +149,8 @@ impl Function {
 
     /// Calls with `arg` (live for the call) and converts the result.
     fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
-        // SAFETY: the caller keeps `arg` live for the call.
-        let result = unsafe { glue::call_one(gil, &self.func, arg) };
+        // SAFETY: the caller keeps `arg` live for the call, `self` the function.
+        let result = unsafe { glue::call_one(gil, self.func.as_ptr(), arg) };
         self.convert(gil, result.map_err(Error::Python)?)
     }
 
@@ -230,8 +251,9 @@ impl Function {
     ) -> Result<R, Error> {
         let gil = self.python.gil_for_call(&self.stats)?;
         let made = PyArg::new(&gil, arg, &self.name).map_err(Error::Python)?;
-        // SAFETY: the argument is live until released, after this call.
-        let outcome = unsafe { glue::call_one(&gil, &self.func, made.as_ptr()) }
+        // SAFETY: the argument is live until released, after this call; the
+        // function while `self` holds it.
+        let outcome = unsafe { glue::call_one(&gil, self.func.as_ptr(), made.as_ptr()) }
             .map_err(Error::Python)
             .and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
@@ -258,13 +280,14 @@ impl Function {
         };
         let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
         let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
-        // SAFETY: every pointer in argv is live (lent arrays and made values,
-        // released after this call), and kwnames names exactly the values
-        // after the positional ones.
+        // SAFETY: the function is live (`self` holds it); every pointer in
+        // argv is live (lent arrays and made values, released after this
+        // call), and kwnames names exactly the values after the positional
+        // ones.
         unsafe {
             glue::call(
                 gil,
-                &self.func,
+                self.func.as_ptr(),
                 &argv,
                 made.len() - kwargs.len(),
                 kwnames_ptr,
@@ -297,6 +320,12 @@ impl<'a, 'py> PyArg<'a, 'py> {
             Arg::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
             Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
             Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
+            Arg::Object(object) => {
+                // SAFETY: the object is live: the caller's Object holds it
+                // for 'a, and the GIL is held.
+                let object = unsafe { Held::new_ref(gil, object.as_ptr()) };
+                Ok(PyArg::Made(object))
+            }
         }
     }
 

@@ -9,14 +9,16 @@ use std::fmt;
 
 mod call;
 mod keywords;
+mod object;
 
 use crate::error::Error;
 use crate::runtime;
 use crate::runtime::glue::{self};
 use crate::runtime::CallStats;
-use crate::runtime::{Interpreter, StrongRef};
+use crate::runtime::{Interpreter, SharedRef, StrongRef};
 pub use call::Call;
 use keywords::KeywordNames;
+pub use object::Object;
 
 /// A Python function, called on Rust arrays without copying them.
 ///
@@ -26,7 +28,8 @@ use keywords::KeywordNames;
 /// is converted to the Rust type asked for, checked and without loss
 /// ([`FromResult`](crate::FromResult)): a number, a string, a `Vec`, an n-D
 /// array, a tuple, a map. `Function` is `Send + Sync`; every call takes the
-/// GIL itself.
+/// GIL itself, and a `Function` is dropped on any thread without waiting for
+/// the GIL (as an [`Object`](crate::Object) is).
 ///
 /// ```
 /// use py_in_mem::Function;
@@ -83,7 +86,8 @@ use keywords::KeywordNames;
 /// and on a thread that is exiting, calls return [`Error::Unavailable`]
 /// without touching Python (see the crate's life-cycle rules).
 pub struct Function {
-    func: StrongRef,
+    /// Dropped without waiting for the GIL (see [`Object`]).
+    func: SharedRef,
     /// `module.function`, for messages.
     name: String,
     python: Interpreter,
@@ -95,11 +99,18 @@ pub struct Function {
 
 impl Function {
     /// Imports `module` (from `sys.path`) and takes its function `name`,
-    /// starting Python on first use.
+    /// starting Python on first use. Anything callable is a function here:
+    /// a class (calling it makes an instance, read as an
+    /// [`Object`](crate::Object)), a builtin, an object with `__call__`.
+    /// A dotted `name` is followed attribute by attribute: a method of a
+    /// class or of an object the module holds (`"EST.predict"`).
     ///
     /// ```
     /// let detect = py_in_mem::Function::load("outliers", "detect")?;
     /// assert_eq!(detect.name(), "outliers.detect");
+    /// let from_iter = py_in_mem::Function::load("builtins", "dict.fromkeys")?;
+    /// let keys: std::collections::BTreeMap<String, i64> = from_iter.arg(("a", "b")).arg(0).call()?;
+    /// assert_eq!(keys.len(), 2);
     /// let err = py_in_mem::Function::load("outliers", "nope").unwrap_err();
     /// assert_eq!(err.py_type(), Some("AttributeError"));
     /// # Ok::<(), py_in_mem::Error>(())
@@ -114,9 +125,17 @@ impl Function {
     }
 
     /// Compiles Python `source` as the module `module` (registered in
-    /// `sys.modules`, replacing one of that name) and takes its function
-    /// `name`: a binary can ship its Python inside it, with
+    /// `sys.modules`) and takes its function `name` (any callable, a class
+    /// included): a binary can ship its Python inside it, with
     /// `include_str!("model.py")`. Tracebacks show the source's lines.
+    ///
+    /// A module name is the module's for good: `from_source` again with the
+    /// same `module` and the same `source` is the same module (its body is
+    /// not run again; `name` is taken from it), so many callers may load
+    /// functions of one source. The same `module` with a different source,
+    /// or the name of a module `from_source` did not make (`numpy`), is a
+    /// Python `ValueError` naming the module and saying to pick another
+    /// name. A source whose body raised leaves no module behind.
     ///
     /// ```
     /// let double = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x * 2\n", "f")?;
@@ -125,6 +144,13 @@ impl Function {
     /// let err = py_in_mem::Function::from_source("doc_bad", "def f(x):\n    return x +\n", "f").unwrap_err();
     /// assert_eq!(err.py_type(), Some("SyntaxError"));
     /// assert!(err.to_string().contains("<py-in-mem:doc_bad>, line 2"));
+    ///
+    /// // The same source again is the same module; another source is refused.
+    /// let again = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x * 2\n", "f")?;
+    /// assert_eq!(again.call::<Vec<i64>>(&[3])?, vec![6]);
+    /// let err = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x\n", "f").unwrap_err();
+    /// assert_eq!(err.py_type(), Some("ValueError"));
+    /// assert!(err.to_string().contains("pick another name"));
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn from_source(module: &str, source: &str, name: &str) -> Result<Function, Error> {
@@ -138,6 +164,9 @@ impl Function {
     }
 
     fn new(func: StrongRef, module: &str, name: &str, python: Interpreter) -> Function {
+        // SAFETY: into_raw gives up the StrongRef's own reference, not NULL.
+        let func =
+            unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
         Function {
             func,
             name: format!("{module}.{name}"),

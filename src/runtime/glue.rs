@@ -4,7 +4,7 @@
 //! into Rust ones (`Result`, owned `String`s, RAII) and nothing more. The GIL
 //! is a value ([`super::gil`]): functions that need it take `&Gil`.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -97,6 +97,16 @@ fn take_error(mut raw_err: raw::pim_error) -> PyException {
     exception
 }
 
+/// A Python `TypeError` with `message`, as an exception Python raised
+/// (made by Python, so it reads as any other: its type, its classes).
+pub(crate) fn type_error(gil: &Gil, message: &str) -> PyException {
+    let message = CString::new(message.replace('\0', " ")).expect("NULs were replaced");
+    // SAFETY: the GIL is held; PyErr_SetString copies the message and sets
+    // the exception, which last_error fetches and clears at once.
+    unsafe { pyo3_ffi::PyErr_SetString(pyo3_ffi::PyExc_TypeError, message.as_ptr()) };
+    last_error(gil)
+}
+
 /// Fetches and clears the exception the last glue call left set.
 pub(crate) fn last_error(_gil: &Gil) -> PyException {
     let mut raw_err = raw::pim_error::default();
@@ -185,6 +195,14 @@ pub(crate) fn load_func(gil: &Gil, module: &CStr, func: &CStr) -> Result<StrongR
     }
 }
 
+/// `import module`: the module itself.
+pub(crate) fn import(gil: &Gil, module: &CStr) -> Result<StrongRef, LoadError> {
+    // SAFETY: the GIL is held; the string is valid for the call;
+    // PyImport_ImportModule returns a new reference, or NULL with an
+    // exception set (which comes from importing, whatever it is).
+    unsafe { loaded(gil, pyo3_ffi::PyImport_ImportModule(module.as_ptr()), 1) }
+}
+
 /// Compiles `source` as module `module` and returns `module.func`.
 pub(crate) fn load_source(
     gil: &Gil,
@@ -222,11 +240,11 @@ pub(crate) unsafe fn owned_or_error(
 /// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`.
 ///
 /// # Safety
-/// Every pointer in `args` is a live object; `kwnames` is NULL or a tuple of
-/// `args.len() - nargs` strings.
+/// `func` and every pointer in `args` are live objects; `kwnames` is NULL or
+/// a tuple of `args.len() - nargs` strings.
 pub(crate) unsafe fn call(
     gil: &Gil,
-    func: &StrongRef,
+    func: *mut PyObject,
     args: &[*mut PyObject],
     nargs: usize,
     kwnames: *mut PyObject,
@@ -234,7 +252,7 @@ pub(crate) unsafe fn call(
     // SAFETY: the GIL is held, the objects are live (caller), and
     // pim_call_function borrows them for the call only.
     unsafe {
-        let result = raw::pim_call_function(func.as_ptr(), args.as_ptr(), nargs, kwnames);
+        let result = raw::pim_call_function(func, args.as_ptr(), nargs, kwnames);
         owned_or_error(gil, result)
     }
 }
@@ -242,15 +260,15 @@ pub(crate) unsafe fn call(
 /// The article's call: `func(arg)`, with one argument.
 ///
 /// # Safety
-/// `arg` is a live object.
+/// `func` and `arg` are live objects.
 pub(crate) unsafe fn call_one(
     gil: &Gil,
-    func: &StrongRef,
+    func: *mut PyObject,
     arg: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
     // SAFETY: the GIL is held; func and arg are live; pim_call_one returns a
     // new reference, or NULL with an exception set.
-    unsafe { owned_or_error(gil, raw::pim_call_one(func.as_ptr(), arg)) }
+    unsafe { owned_or_error(gil, raw::pim_call_one(func, arg)) }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.

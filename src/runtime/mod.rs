@@ -33,6 +33,7 @@ pub mod scheduler;
 mod thread_state;
 
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
+pub(crate) use gil::SharedRef;
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;
 pub(crate) use scheduler::CallStats;

@@ -28,6 +28,9 @@ use super::scheduler::{self, CallStats, Ticket};
 use super::{lifecycle, thread_state};
 use crate::error::Unavailable;
 
+mod pending;
+pub(crate) use pending::SharedRef;
+
 thread_local! {
     /// The thread state with which this thread's innermost held-GIL scope
     /// ([`crate::hold_gil`]) holds the GIL; null outside scopes, and while a
@@ -84,11 +87,11 @@ impl Interpreter {
     pub(crate) fn gil(self) -> Result<Gil, Unavailable> {
         if in_held_scope() {
             lifecycle::check_latched()?;
-            return Ok(Gil::scoped());
+            return Ok(Gil::scoped().releasing_pending());
         }
         lifecycle::check()?;
         thread_state::enter()?;
-        Ok(Gil::ensure())
+        Ok(Gil::ensure().releasing_pending())
     }
 
     /// Takes the GIL for one call of a function measured by `stats`: first
@@ -98,7 +101,7 @@ impl Interpreter {
         if in_held_scope() {
             lifecycle::check_latched()?;
             return Ok(CallGil {
-                gil: Gil::scoped(),
+                gil: Gil::scoped().releasing_pending(),
                 _ticket: Ticket::none(),
             });
         }
@@ -108,14 +111,14 @@ impl Interpreter {
             // A callback inside a scope whose GIL C code gave up: the scope
             // holds this thread's turn already.
             return Ok(CallGil {
-                gil: Gil::ensure(),
+                gil: Gil::ensure().releasing_pending(),
                 _ticket: Ticket::none(),
             });
         }
         // The turn before the GIL, never the other way round: nobody waits
         // for the turn holding the GIL.
         let mut ticket = scheduler::enter(stats);
-        let gil = Gil::ensure();
+        let gil = Gil::ensure().releasing_pending();
         ticket.start_timing();
         Ok(CallGil {
             gil,
@@ -147,6 +150,7 @@ impl Interpreter {
         // SAFETY: this thread holds the GIL (just taken), so the current
         // thread state is its own; only read.
         SCOPE_TSTATE.set(unsafe { PyThreadState_GetUnchecked() });
+        pending::release_pending(&gil);
         Ok(ScopeGil {
             gil: Some(gil),
             _ticket: ticket,
@@ -208,6 +212,14 @@ impl Gil {
             taken: Taken::Ensured(state),
             _not_send: PhantomData,
         }
+    }
+
+    /// Releases the references dropped without the GIL
+    /// ([`pending`]), now that it is held.
+    #[inline]
+    fn releasing_pending(self) -> Gil {
+        pending::release_pending(&self);
+        self
     }
 
     /// The GIL this thread's held-GIL scope holds.

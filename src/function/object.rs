@@ -1,0 +1,246 @@
+//! [`Object`]: a Python object held by Rust, its attributes read and its
+//! methods called as [`Function`]s.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{c_string, load_error, Function};
+use crate::convert::from_result::sealed::Read;
+use crate::convert::from_result::{convert, FromResult};
+use crate::convert::into_arg::sealed::ToArg;
+use crate::convert::into_arg::{Arg, IntoArg};
+use crate::convert::read::Mismatch;
+use crate::error::Error;
+use crate::object::Held;
+use crate::runtime::{self, glue};
+use crate::runtime::{Interpreter, SharedRef};
+
+/// A Python object held by Rust: a model, a fitted estimator, a connection,
+/// anything a call returns. Ask for it as a result ([`FromResult`]), pass
+/// it to calls by reference (`&object` is an [`IntoArg`]: Python gets the
+/// object itself, not a copy), read its attributes
+/// ([`getattr`](Self::getattr)) and call its methods
+/// ([`method`](Self::method)) as any [`Function`], with the same arguments,
+/// typed results and retention rule.
+///
+/// `Object` is `Send + Sync`, and cheap to clone (the clones share one
+/// reference, with no GIL needed). It may be dropped on any thread, at any
+/// time, without waiting: a drop inside a [`hold_gil`](crate::hold_gil)
+/// scope releases the reference at once; any other drop (where taking the
+/// GIL might wait, since another thread may hold it) leaves the reference
+/// to be released the next time the crate takes the GIL, on any thread.
+///
+/// ```
+/// use py_in_mem::{Function, NdSlice, NdVec, Object};
+///
+/// let source = "import numpy as np\n\
+///     class Scaler:\n\
+///     \x20   def __init__(self, factor=1.0):\n\
+///     \x20       self.factor = factor\n\
+///     \x20       self.calls = 0\n\
+///     \x20   def fit(self, x):\n\
+///     \x20       self.mean_ = x.mean(axis=0)\n\
+///     \x20       return self\n\
+///     \x20   def transform(self, x):\n\
+///     \x20       self.calls += 1\n\
+///     \x20       return (x - self.mean_) * self.factor\n";
+/// let class = Function::from_source("doc_object", source, "Scaler")?;
+/// let scaler: Object = class.kwarg("factor", 2.0).call()?; // a class is a callable
+///
+/// let x = [1.0, 10.0, 3.0, 30.0];
+/// let _: Object = scaler.method("fit")?.call(NdSlice::new(&x, &[2, 2])?)?;
+/// let scaled: NdVec<f64> = scaler.method("transform")?.call(NdSlice::new(&x, &[2, 2])?)?;
+/// assert_eq!(scaled.as_slice(), &[-2.0, -20.0, 2.0, 20.0]);
+///
+/// let mean: Vec<f64> = scaler.getattr("mean_")?;
+/// assert_eq!(mean, [2.0, 20.0]);
+/// assert_eq!(scaler.getattr::<i64>("calls")?, 1);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Object {
+    inner: Arc<SharedRef>,
+    /// The name of its type (`Scaler`), for messages.
+    type_name: Arc<str>,
+    python: Interpreter,
+}
+
+impl Object {
+    /// Holds `held`'s reference for Rust.
+    fn from_held(held: Held<'_>) -> Object {
+        let type_name = held.type_name().into();
+        // SAFETY: a Held exists only once Python runs in this process.
+        let python = unsafe { Interpreter::assume_started() };
+        // SAFETY: into_raw gives up the Held's own reference, not NULL.
+        let inner = unsafe { SharedRef::from_owned(held.into_raw()) }.expect("a Held is not NULL");
+        Object {
+            inner: Arc::new(inner),
+            type_name,
+            python,
+        }
+    }
+
+    /// Imports `module` (from `sys.path`, as [`Function::load`] does) and
+    /// holds the module itself: its globals read with
+    /// [`getattr`](Self::getattr), such as a model a module makes as it is
+    /// imported.
+    ///
+    /// ```
+    /// use py_in_mem::Object;
+    ///
+    /// let math = Object::import("math")?;
+    /// assert_eq!(math.getattr::<f64>("inf")?, f64::INFINITY);
+    /// assert_eq!(math.method("floor")?.call::<i64>(2.5)?, 2);
+    /// assert!(Object::import("no_such_module").is_err());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn import(module: &str) -> Result<Object, Error> {
+        let c_module = c_string(module)?;
+        let python = runtime::python()?;
+        let gil = python.gil()?;
+        let held = glue::import(&gil, &c_module)
+            .map(|module| Held::new(&gil, module))
+            .map_err(|e| load_error(module, e))?;
+        Ok(Object::from_held(held))
+    }
+
+    /// Reads the attribute `name` (`obj.name` in Python) as any result type
+    /// ([`FromResult`]): a number, an array, a string, another `Object`.
+    ///
+    /// ```
+    /// use py_in_mem::{Function, Object};
+    ///
+    /// let make = Function::from_source(
+    ///     "doc_getattr",
+    ///     "import types\ndef make():\n    return types.SimpleNamespace(n=3, name='digits')\n",
+    ///     "make",
+    /// )?;
+    /// let obj: Object = make.call0()?;
+    /// assert_eq!(obj.getattr::<usize>("n")?, 3);
+    /// assert_eq!(obj.getattr::<String>("name")?, "digits");
+    /// assert_eq!(obj.getattr::<i64>("nope").unwrap_err().py_type(), Some("AttributeError"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Error> {
+        let c_name = c_string(name)?;
+        let gil = self.python.gil()?;
+        // SAFETY: the object is live while `self` holds it, and the GIL is
+        // held; the new reference is the one the Held owns.
+        let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
+        let value = this.getattr(&c_name).map_err(Error::Python)?;
+        drop(this);
+        convert(&gil, value.into_strong()).map_err(|mismatch: Mismatch| {
+            mismatch.into_error(&format!("{}.{name}", self.type_name))
+        })
+    }
+
+    /// The method `name`, bound to this object, as a [`Function`]: called
+    /// with the same builder, typed results and retention rule as any
+    /// function (`.call(x)`, `.arg(a).kwarg("k", v).call()`, `.call0()`).
+    /// Keep it to call it often: each `Function` learns how long its calls
+    /// take, for the [scheduler](crate::scheduler).
+    ///
+    /// ```
+    /// use py_in_mem::{Function, Object};
+    ///
+    /// let counter: Object = Function::from_source(
+    ///     "doc_method",
+    ///     "class Counter:\n    def __init__(self):\n        self.n = 0\n    def add(self, k=1):\n        self.n += k\n        return self.n\n",
+    ///     "Counter",
+    /// )?
+    /// .call0()?;
+    /// let add = counter.method("add")?;
+    /// assert_eq!(add.call0::<i64>()?, 1);
+    /// assert_eq!(add.call::<i64>(10)?, 11);
+    /// assert_eq!(add.kwarg("k", 5).call::<i64>()?, 16);
+    /// assert_eq!(add.name(), "Counter.add");
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    ///
+    /// An attribute that cannot be called is a `TypeError`:
+    ///
+    /// ```
+    /// # use py_in_mem::{Function, Object};
+    /// let obj: Object = Function::from_source("doc_method_err", "class A:\n    x = 1\n", "A")?.call0()?;
+    /// let err = obj.method("x").unwrap_err();
+    /// assert_eq!(err.py_type(), Some("TypeError"));
+    /// assert!(obj.method("nope").is_err());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn method(&self, name: &str) -> Result<Function, Error> {
+        let c_name = c_string(name)?;
+        let gil = self.python.gil()?;
+        // SAFETY: as in getattr.
+        let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
+        let method = this.getattr(&c_name).map_err(Error::Python)?;
+        drop(this);
+        if !method.is_callable() {
+            let message = format!(
+                "{}.{name} is a {}, which is not callable",
+                self.type_name,
+                method.type_name()
+            );
+            return Err(Error::Python(glue::type_error(&gil, &message)));
+        }
+        let method = method.into_strong();
+        drop(gil);
+        Ok(Function::new(method, &self.type_name, name, self.python))
+    }
+
+    /// Whether `self` and `other` are the same Python object (`is` in
+    /// Python). No GIL needed.
+    ///
+    /// ```
+    /// use py_in_mem::{Function, Object};
+    ///
+    /// let identity = Function::from_source("doc_is", "def same(x):\n    return x\n", "same")?;
+    /// let a: Object = Function::load("builtins", "object")?.call0()?;
+    /// let b: Object = identity.call(&a)?; // the object itself went in, and came back
+    /// assert!(a.is(&b));
+    /// let c: Object = Function::load("builtins", "object")?.call0()?;
+    /// assert!(!a.is(&c));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn is(&self, other: &Object) -> bool {
+        self.inner.as_ptr() == other.inner.as_ptr()
+    }
+
+    /// The name of the object's type (`Model`, `numpy.ndarray`), as it was
+    /// when the object came to Rust.
+    ///
+    /// ```
+    /// let obj: py_in_mem::Object = py_in_mem::Function::load("builtins", "dict")?.call0()?;
+    /// assert_eq!(obj.type_name(), "dict");
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("type", &&*self.type_name)
+            .field("at", &self.inner.as_ptr())
+            .finish()
+    }
+}
+
+impl FromResult for Object {}
+impl Read for Object {
+    fn expected() -> String {
+        "any Python object".into()
+    }
+
+    fn read(value: Held<'_>) -> Result<Self, Mismatch> {
+        Ok(Object::from_held(value))
+    }
+}
+
+impl<'a> IntoArg<'a> for &'a Object {}
+impl<'a> ToArg<'a> for &'a Object {
+    fn into_arg(self) -> Arg<'a> {
+        Arg::Object(&self.inner)
+    }
+}

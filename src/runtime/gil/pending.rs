@@ -1,0 +1,109 @@
+//! References that may be dropped on any thread, at any time, without
+//! waiting for the GIL: [`SharedRef`], the reference an
+//! [`Object`](crate::Object) and a [`Function`](crate::Function) hold.
+//!
+//! A drop on a thread whose held-GIL scope holds the GIL right now releases
+//! the reference at once. Any other drop cannot know whether taking the GIL
+//! would wait (another thread may hold it for a long call, or for a whole
+//! `hold_gil` scope, possibly waiting on this very thread), so it puts the
+//! reference in a pending list instead, as PyO3's reference pool does. The
+//! crate releases the list the next time it takes the GIL, on any thread
+//! ([`release_pending`], from [`super`]: every way of taking the GIL).
+//!
+//! The rules: the list's lock is held only to push or to take the whole
+//! list, never while waiting for the GIL or running Python (a decref may
+//! run `__del__`, which may drop more references or call the crate); after
+//! a fork or a host's finalization nothing is pushed or released (the
+//! references are left, as [`StrongRef`](crate::runtime::StrongRef)
+//! leaves them).
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use pyo3_ffi::PyObject;
+
+use super::{in_held_scope, Gil};
+use crate::raw;
+use crate::runtime::lifecycle;
+
+/// One owned strong reference whose drop never waits (see the module's
+/// docs).
+pub struct SharedRef {
+    ptr: NonNull<PyObject>,
+}
+
+// SAFETY: the pointer is only used with the GIL held, which serializes all
+// access; a drop without the GIL only moves the pointer into the pending
+// list, under its lock.
+unsafe impl Send for SharedRef {}
+// SAFETY: `&SharedRef` only hands out the pointer; using it needs the GIL.
+unsafe impl Sync for SharedRef {}
+
+impl SharedRef {
+    /// Takes over the reference `ptr` (NULL gives None).
+    ///
+    /// # Safety
+    /// `ptr` is a new (owned) reference, or NULL; Python is initialized.
+    pub(crate) unsafe fn from_owned(ptr: *mut PyObject) -> Option<SharedRef> {
+        NonNull::new(ptr).map(|ptr| SharedRef { ptr })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for SharedRef {
+    fn drop(&mut self) {
+        // A forked child or a finalized Python: the object is not ours to
+        // touch any more (and the list's lock may be held by a thread that
+        // does not exist in a child).
+        if lifecycle::check_latched().is_err() {
+            return;
+        }
+        if in_held_scope() {
+            // SAFETY: this thread holds the GIL through its scope, right now,
+            // and we own the reference.
+            unsafe { raw::pim_decref(self.ptr.as_ptr()) };
+            return;
+        }
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        pending.push(Pending(self.ptr));
+        drop(pending);
+        ANY_PENDING.store(true, Ordering::Release);
+    }
+}
+
+/// A reference waiting for the GIL to be released.
+struct Pending(NonNull<PyObject>);
+
+// SAFETY: a pending reference is only decref'd, with the GIL held.
+unsafe impl Send for Pending {}
+
+static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+
+/// Set after a push, cleared before the list is taken: one load on every
+/// path that takes the GIL.
+static ANY_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Releases the references dropped without the GIL, if any. Called with the
+/// GIL held, each time the crate takes it.
+#[inline]
+pub(super) fn release_pending(gil: &Gil) {
+    if ANY_PENDING.load(Ordering::Acquire) {
+        release_all(gil);
+    }
+}
+
+#[cold]
+fn release_all(_gil: &Gil) {
+    ANY_PENDING.store(false, Ordering::Release);
+    // Taken out whole, so the lock is not held while Python runs.
+    let taken = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
+    for Pending(ptr) in taken {
+        // SAFETY: the GIL is held (`_gil`), and each reference was owned by a
+        // dropped SharedRef, which handed it to the list.
+        unsafe { raw::pim_decref(ptr.as_ptr()) };
+    }
+}

@@ -1,0 +1,489 @@
+//! `Object`: a Python object held by Rust. A class loaded as a function
+//! makes instances; their methods are called with every arity, their
+//! attributes read; objects go in and out of calls as themselves; they are
+//! shared by threads, and dropped anywhere without waiting for the GIL and
+//! without a leak. Also `call0`, and `from_source` with a module name used
+//! again.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use common::{
+    assert_child_passed, child_command, fork_and_wait, hang_limit, is_child, run_limited, write_raw,
+};
+use py_in_mem::{hold_gil, Error, Function, NdSlice, NdVec, Object};
+
+/// A function (or class) of `tests/python/pim_model.py`.
+fn model_fn(name: &str) -> Function {
+    py_in_mem::add_sys_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")).unwrap();
+    Function::load("pim_model", name).unwrap()
+}
+
+/// Tags of the `Tracked` objects finalized so far.
+fn finalized() -> Vec<String> {
+    model_fn("finalized").call0().unwrap()
+}
+
+/// A `Tracked` object tagged `tag`.
+fn tracked(tag: &str) -> Object {
+    model_fn("Tracked").call(tag).unwrap()
+}
+
+/// 2-D points whose label is 1 when their first coordinate is past 0.5.
+fn training_data() -> (Vec<f64>, Vec<f64>, usize, usize) {
+    let (n, d) = (40, 2);
+    let mut x = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let a = i as f64 / n as f64;
+        x.extend([a, 1.0]);
+        y.push(if a > 0.5 { 1.0 } else { 0.0 });
+    }
+    (x, y, n, d)
+}
+
+#[test]
+fn the_issue_lines_fit_predict_and_read_a_model() -> Result<(), Error> {
+    model_fn("Model");
+    let (x, y, n, d) = training_data();
+    let model: Object = Function::load("pim_model", "Model")?
+        .kwarg("alpha", 0.5)
+        .call()?; // a class is a callable
+    let fitted: Object = model
+        .method("fit")?
+        .arg(NdSlice::new(&x, &[n, d])?)
+        .arg(&y)
+        .call()?;
+    assert!(fitted.is(&model), "fit returns self");
+    let labels: Vec<i64> = model.method("predict")?.call(NdSlice::new(&x, &[n, d])?)?;
+    let coef: NdVec<f64> = model.getattr("coef_")?;
+
+    assert_eq!(coef.shape(), &[2]);
+    assert!(coef.as_slice()[0] > 0.5, "{coef:?}");
+    let expected: Vec<i64> = y.iter().map(|&v| v as i64).collect();
+    let right = labels.iter().zip(&expected).filter(|(a, b)| a == b).count();
+    assert!(right >= n - 4, "{labels:?}");
+    assert_eq!(model.getattr::<f64>("alpha")?, 0.5);
+    assert_eq!(model.type_name(), "Model");
+    Ok(())
+}
+
+#[test]
+fn functions_and_methods_take_every_arity() -> Result<(), Error> {
+    let model: Object = model_fn("Model").call0()?;
+    // Zero arguments.
+    assert_eq!(
+        model.method("describe")?.call0::<String>()?,
+        "Model(alpha=1.0)"
+    );
+    // Keyword-only.
+    assert_eq!(
+        model
+            .method("configure")?
+            .kwarg("alpha", 2.0)
+            .call::<f64>()?,
+        2.0
+    );
+    assert_eq!(model.getattr::<f64>("alpha")?, 2.0);
+    // One, then several positional, then with a keyword.
+    let weighted = model.method("weighted")?;
+    assert_eq!(
+        weighted.arg(&[1.0, 2.0]).arg(&[3.0, 4.0]).call::<f64>()?,
+        11.0
+    );
+    assert_eq!(
+        weighted
+            .arg(&[1.0, 2.0])
+            .arg(2.0)
+            .kwarg("bias", 0.5)
+            .call::<f64>()?,
+        6.5
+    );
+    let err = weighted.call::<f64>(&[1.0]).unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
+
+    // The same on plain functions.
+    let ident = model_fn("ident");
+    assert_eq!(ident.call::<Vec<f64>>(&[1.5])?, [1.5]);
+    let same = model_fn("same");
+    assert!(!same.arg(1).arg(2.5).call::<bool>()?);
+    let arange = Function::load("numpy", "arange")?;
+    assert_eq!(arange.kwarg("stop", 3).call::<Vec<i64>>()?, [0, 1, 2]);
+    let info = Function::from_source(
+        "pim_obj_call0",
+        "def info():\n    return {'n': 64, 'm': 2}\n",
+        "info",
+    )?;
+    let map: std::collections::HashMap<String, i64> = info.call0()?;
+    assert_eq!((map["n"], map["m"]), (64, 2));
+    Ok(())
+}
+
+#[test]
+fn load_takes_any_callable_and_refuses_the_rest() {
+    let class = model_fn("Counter");
+    let counter: Object = class.call(3).unwrap();
+    assert_eq!(counter.getattr::<i64>("step").unwrap(), 3);
+    let err = Function::load("pim_model", "NOT_CALLABLE").unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
+    assert!(
+        err.to_string()
+            .contains("pim_model.NOT_CALLABLE is a int, which is not callable"),
+        "{err}"
+    );
+    let err = counter.method("step").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Counter.step is a int, which is not callable"),
+        "{err}"
+    );
+    assert_eq!(
+        counter.method("nope").unwrap_err().py_type(),
+        Some("AttributeError")
+    );
+    assert_eq!(
+        counter.getattr::<i64>("nope").unwrap_err().py_type(),
+        Some("AttributeError")
+    );
+    let err = counter.getattr::<String>("step").unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("Counter.step returned"),
+        "{err}"
+    );
+}
+
+#[test]
+fn objects_go_into_calls_as_themselves() -> Result<(), Error> {
+    let a = tracked("identity-a");
+    let b = tracked("identity-b");
+    let same = model_fn("same");
+    assert!(same.arg(&a).arg(&a).call::<bool>()?);
+    assert!(!same.arg(&a).arg(&b).call::<bool>()?);
+    let back: Object = model_fn("ident").call(&a)?;
+    assert!(back.is(&a) && !back.is(&b));
+    assert!(same.arg(&back).arg(&a).call::<bool>()?);
+    let clone = a.clone();
+    assert!(clone.is(&a));
+    assert_eq!(clone.getattr::<String>("tag")?, "identity-a");
+    // As a keyword argument, and as an attribute read as an Object.
+    assert!(same.arg(&a).kwarg("b", &back).call::<bool>()?);
+    let tag: Object = a.getattr("tag")?;
+    assert_eq!(tag.type_name(), "str");
+    Ok(())
+}
+
+#[test]
+fn two_stateful_instances_called_from_eight_threads() -> Result<(), Error> {
+    let class = model_fn("Counter");
+    let ones: Object = class.call(1)?;
+    let tens: Object = class.call(10)?;
+    let calls = 50;
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let counter = if t % 2 == 0 {
+                ones.clone()
+            } else {
+                tens.clone()
+            };
+            thread::spawn(move || -> Result<i64, Error> {
+                let add = counter.method("add")?;
+                let data = [1i64, 2, 3]; // 6 a call
+                let mut last = 0;
+                for _ in 0..calls {
+                    let total: i64 = add.call(&data)?;
+                    assert!(total > last, "a running total only grows");
+                    last = total;
+                }
+                Ok(last)
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap()?;
+    }
+    // 4 threads each, 50 calls of 6.
+    assert_eq!(ones.getattr::<i64>("total")?, 4 * 50 * 6);
+    assert_eq!(tens.getattr::<i64>("total")?, 10 * 4 * 50 * 6);
+    Ok(())
+}
+
+#[test]
+fn dropped_on_a_thread_that_never_called_python_without_a_leak() {
+    let obj = tracked("never-called");
+    let clone = obj.clone();
+    thread::spawn(move || drop(obj)).join().unwrap();
+    // A clone still holds it.
+    assert!(!finalized().contains(&"never-called".to_owned()));
+    thread::spawn(move || drop(clone)).join().unwrap();
+    // Released the next time the crate takes the GIL: before this call.
+    assert!(finalized().contains(&"never-called".to_owned()));
+}
+
+#[test]
+fn dropped_while_another_thread_holds_the_gil_without_waiting() {
+    let obj = tracked("during-scope");
+    let (in_scope_tx, in_scope_rx) = mpsc::channel();
+    let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+    let scope = thread::spawn(move || {
+        hold_gil(|_scope| {
+            in_scope_tx.send(()).unwrap();
+            // Holds the GIL until the drop on the other thread returns.
+            let returned = dropped_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+            Ok(returned)
+        })
+        .unwrap()
+    });
+    in_scope_rx.recv().unwrap();
+    drop(obj); // the other thread holds the GIL: must not wait for it
+    dropped_tx.send(()).unwrap();
+    assert!(
+        scope.join().unwrap(),
+        "the drop returned while the scope held the GIL"
+    );
+    assert!(finalized().contains(&"during-scope".to_owned()));
+}
+
+#[test]
+fn dropped_inside_a_scope_is_released_at_once() {
+    let obj = tracked("in-scope");
+    let finalized_fn = model_fn("finalized");
+    let seen = hold_gil(|_scope| {
+        drop(obj);
+        finalized_fn.call0::<Vec<String>>()
+    })
+    .unwrap();
+    assert!(seen.contains(&"in-scope".to_owned()));
+}
+
+#[test]
+fn objects_are_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Object>();
+    let shared = Arc::new(tracked("shared"));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || shared.getattr::<String>("tag").unwrap())
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().unwrap(), "shared");
+    }
+}
+
+#[test]
+fn methods_in_a_scope_with_a_lent_input() -> Result<(), Error> {
+    let (x, y, n, d) = training_data();
+    let model: Object = model_fn("Model").kwarg("alpha", 0.5).call()?;
+    let _: Object = model
+        .method("fit")?
+        .arg(NdSlice::new(&x, &[n, d])?)
+        .arg(&y)
+        .call()?;
+    let outside: Vec<i64> = model.method("predict")?.call(NdSlice::new(&x, &[n, d])?)?;
+    let (inside, again) = hold_gil(|scope| {
+        let lent = scope.lend(NdSlice::new(&x, &[n, d])?)?;
+        let predict = model.method("predict")?;
+        let inside: Vec<i64> = predict.call(lent)?;
+        let again: Vec<i64> = predict.call(lent)?;
+        Ok((inside, again))
+    })?;
+    assert_eq!(inside, outside);
+    assert_eq!(again, outside);
+    Ok(())
+}
+
+#[test]
+fn a_method_that_keeps_its_lent_input_is_input_retained() {
+    let keeper: Object = model_fn("Keeper").call0().unwrap();
+    let data = vec![1.0, 2.0, 3.0];
+    let err = keeper
+        .method("keep")
+        .unwrap()
+        .call::<i64>(&data)
+        .unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err}");
+    assert!(err.to_string().contains("Keeper.keep"), "{err}");
+    let err = hold_gil(|scope| {
+        let lent = scope.lend(&data)?;
+        keeper.method("keep")?.call::<i64>(lent)
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err}");
+}
+
+#[test]
+fn from_source_again_with_the_same_source_is_the_same_module() -> Result<(), Error> {
+    let source = "import numpy as np\nSEED = float(np.random.random())\ndef seed():\n    return SEED\ndef twice():\n    return 2 * SEED\n";
+    let first = Function::from_source("pim_obj_reuse", source, "seed")?;
+    let seed: f64 = first.call0()?;
+    // Its body is not run again: SEED keeps its value, for both.
+    let second = Function::from_source("pim_obj_reuse", source, "seed")?;
+    assert_eq!(second.call0::<f64>()?, seed);
+    assert_eq!(first.call0::<f64>()?, seed);
+    let twice = Function::from_source("pim_obj_reuse", source, "twice")?;
+    assert_eq!(twice.call0::<f64>()?, 2.0 * seed);
+    assert_eq!(
+        Function::load("pim_obj_reuse", "seed")?.call0::<f64>()?,
+        seed
+    );
+    Ok(())
+}
+
+#[test]
+fn from_source_with_a_name_in_use_is_an_error_naming_it() {
+    let source = "def f():\n    return 1\n";
+    Function::from_source("pim_obj_taken", source, "f").unwrap();
+    let err = Function::from_source("pim_obj_taken", "def f():\n    return 2\n", "f").unwrap_err();
+    assert_eq!(err.py_type(), Some("ValueError"));
+    let text = err.to_string();
+    assert!(
+        text.contains("'pim_obj_taken'") && text.contains("pick another name"),
+        "{text}"
+    );
+    // The module made first is untouched.
+    assert_eq!(
+        Function::from_source("pim_obj_taken", source, "f")
+            .unwrap()
+            .call0::<i64>()
+            .unwrap(),
+        1
+    );
+
+    // A module from_source did not make is never replaced.
+    let err = Function::from_source("numpy", source, "f").unwrap_err();
+    assert!(
+        err.to_string().contains("'numpy'") && err.to_string().contains("did not make"),
+        "{err}"
+    );
+    assert_eq!(
+        Function::load("numpy", "mean")
+            .unwrap()
+            .call::<f64>(&[1.0, 3.0])
+            .unwrap(),
+        2.0
+    );
+}
+
+#[test]
+fn from_source_whose_body_failed_may_be_fixed_under_its_name() {
+    let err =
+        Function::from_source("pim_obj_retry", "raise ValueError('not yet')\n", "f").unwrap_err();
+    assert!(matches!(err, Error::Import { .. }), "{err}");
+    let f = Function::from_source("pim_obj_retry", "def f():\n    return 7\n", "f").unwrap();
+    assert_eq!(f.call0::<i64>().unwrap(), 7);
+}
+
+#[test]
+fn a_module_and_its_globals_as_objects() -> Result<(), Error> {
+    model_fn("Model"); // puts tests/python on sys.path
+    let module = Object::import("pim_model")?;
+    assert_eq!(module.type_name(), "module");
+    let default: Object = module.getattr("DEFAULT")?;
+    assert_eq!(default.getattr::<f64>("alpha")?, 3.0);
+    assert_eq!(
+        default.method("describe")?.call0::<String>()?,
+        "Model(alpha=3.0)"
+    );
+    let again: Object = Object::import("pim_model")?.getattr("DEFAULT")?;
+    assert!(again.is(&default));
+    let err = Object::import("pim_no_such_module").unwrap_err();
+    assert_eq!(err.py_type(), Some("ModuleNotFoundError"));
+    Ok(())
+}
+
+#[test]
+fn a_method_function_dropped_while_another_thread_holds_the_gil_does_not_wait() {
+    let obj = tracked("method-during-scope");
+    let method = obj.method("__repr__").unwrap();
+    drop(obj); // the bound method keeps the object alive
+    let (in_scope_tx, in_scope_rx) = mpsc::channel();
+    let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+    let scope = thread::spawn(move || {
+        hold_gil(|_scope| {
+            in_scope_tx.send(()).unwrap();
+            Ok(dropped_rx.recv_timeout(Duration::from_secs(30)).is_ok())
+        })
+        .unwrap()
+    });
+    in_scope_rx.recv().unwrap();
+    drop(method);
+    dropped_tx.send(()).unwrap();
+    assert!(
+        scope.join().unwrap(),
+        "the drop returned while the scope held the GIL"
+    );
+    assert!(finalized().contains(&"method-during-scope".to_owned()));
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_forks_while_another_thread_holds_the_gil_and_drops_in_the_child() {
+    if !is_child() {
+        return;
+    }
+    let obj = tracked("forked");
+    let method = obj.method("__repr__").unwrap();
+    let (in_scope_tx, in_scope_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let scope = thread::spawn(move || {
+        hold_gil(|_scope| {
+            in_scope_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap()
+    });
+    in_scope_rx.recv().unwrap();
+    // The child has the GIL held by a thread that does not exist in it: a
+    // drop that took the GIL would hang; one that touched Python, crash.
+    let status = fork_and_wait(
+        move || {
+            drop(obj);
+            drop(method);
+            write_raw("CHILD-DROPPED\n");
+        },
+        hang_limit(20),
+    );
+    go_tx.send(()).unwrap();
+    scope.join().unwrap();
+    let status = status.expect("the forked child hung");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    // The parent's own drops (the closure's, unrun here) are released.
+    assert!(finalized().contains(&"forked".to_owned()));
+}
+
+#[test]
+fn objects_dropped_in_a_forked_child_are_left_alone() {
+    let output = run_limited(
+        child_command("child_forks_while_another_thread_holds_the_gil_and_drops_in_the_child"),
+        hang_limit(60),
+    );
+    let stdout = assert_child_passed(&output);
+    assert!(stdout.contains("CHILD-DROPPED"), "{stdout}");
+}
+
+#[test]
+fn load_follows_a_dotted_name_to_a_method_of_a_module_global() -> Result<(), Error> {
+    model_fn("Model"); // puts tests/python on sys.path
+    let describe = Function::load("pim_model", "DEFAULT.describe")?;
+    assert_eq!(describe.name(), "pim_model.DEFAULT.describe");
+    assert_eq!(describe.call0::<String>()?, "Model(alpha=3.0)");
+    let err = Function::load("pim_model", "DEFAULT.nope").unwrap_err();
+    assert_eq!(err.py_type(), Some("AttributeError"));
+    let err = Function::load("pim_model", "DEFAULT.alpha").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DEFAULT.alpha is a float, which is not callable"),
+        "{err}"
+    );
+    Ok(())
+}

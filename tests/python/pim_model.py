@@ -1,0 +1,87 @@
+"""Classes for tests/object.rs: a model as a user would write one (numpy
+only), stateful counters, objects that record their finalization, and a
+method that keeps its input."""
+
+import threading
+
+import numpy as np
+
+
+class Model:
+    """Ridge regression, thresholded into 0/1 labels."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def fit(self, x, y):
+        d = x.shape[1]
+        self.coef_ = np.linalg.solve(x.T @ x + self.alpha * np.eye(d), x.T @ y)
+        return self
+
+    def predict(self, x):
+        return (x @ self.coef_ > 0.5).astype(np.int64)
+
+    def configure(self, *, alpha):
+        self.alpha = alpha
+        return self.alpha
+
+    def describe(self):
+        return f"Model(alpha={self.alpha})"
+
+    def weighted(self, x, w, bias=0.0):
+        return float((x * w).sum() + bias)
+
+
+NOT_CALLABLE = 42
+
+
+class Counter:
+    """A running total, safe across threads."""
+
+    def __init__(self, step):
+        self.step = step
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def add(self, x):
+        with self.lock:
+            self.total += self.step * int(x.sum())
+            return self.total
+
+
+FINALIZED = []
+
+
+class Tracked:
+    """Records its tag when it is finalized."""
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def __del__(self):
+        FINALIZED.append(self.tag)
+
+
+def finalized():
+    return list(FINALIZED)
+
+
+def same(a, b):
+    return a is b
+
+
+def ident(x):
+    return x
+
+
+KEPT = []
+
+
+class Keeper:
+    def keep(self, x):
+        KEPT.append(x)
+        return len(KEPT)
+
+
+# A model made as the module is imported, reached through Object::import.
+DEFAULT = Model(alpha=3.0)
