@@ -43,6 +43,10 @@ typedef struct {
     char *type_name; /* "ValueError", or "module.Class" outside builtins */
     char *message;   /* str(exception) */
     char *traceback; /* traceback.format_exception(...), or NULL */
+    char *classes;   /* type(exc).__mro__, most derived first: one line per
+                      * class, "module\tqualname", lines joined by '\n'
+                      * ("builtins\tValueError"); NULL when not an exception
+                      * or not readable. For Error::is_instance_of. */
 } pim_error;
 
 /* Fetch and clear the current exception into err. GIL held.

@@ -58,6 +58,7 @@ pub struct pim_error {
     pub type_name: *mut c_char,
     pub message: *mut c_char,
     pub traceback: *mut c_char,
+    pub classes: *mut c_char,
 }
 
 impl Default for pim_error {
@@ -66,6 +67,7 @@ impl Default for pim_error {
             type_name: std::ptr::null_mut(),
             message: std::ptr::null_mut(),
             traceback: std::ptr::null_mut(),
+            classes: std::ptr::null_mut(),
         }
     }
 }
@@ -246,7 +248,7 @@ mod tests {
             PIM_BIG_INT,
             PIM_ARRAY_SUBCLASS
         );
-        same_layout!(pim_error, type_name, message, traceback);
+        same_layout!(pim_error, type_name, message, traceback, classes);
         same_layout!(
             pim_array_view,
             obj,

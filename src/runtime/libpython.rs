@@ -92,11 +92,7 @@ fn init_error(python: &str, message: String, hint: String) -> Error {
     Error::Init {
         python: python.to_owned(),
         // Not a Python exception: Python has not started.
-        cause: PyException {
-            type_name: String::new(),
-            message,
-            traceback: None,
-        },
+        cause: PyException::status(message),
         hint,
     }
 }
