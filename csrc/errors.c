@@ -88,6 +88,56 @@ static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
     return text;
 }
 
+/* The classes of type.__mro__, most derived first, one line per class,
+ * "module\tqualname", joined by '\n': the exception's classes named when the
+ * error is made, so Rust can match a superclass without Python (a
+ * qualname with a tab or newline in it, which only an assignment to
+ * __qualname__ makes, reads wrong for that class alone). A class whose names
+ * cannot be read is left out. type: borrowed. GIL held. Returns an owned
+ * string, or NULL; never leaves an exception set. */
+static char *dup_classes(PyObject *type) {
+    char *text = NULL;
+    PyObject *mro = PyObject_GetAttrString(type, "__mro__");
+    PyObject *lines = NULL;
+    PyObject *newline = NULL;
+    PyObject *joined = NULL;
+    if (mro != NULL && PyTuple_Check(mro)) {
+        lines = PyList_New(0);
+    }
+    for (Py_ssize_t i = 0; lines != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *cls = PyTuple_GET_ITEM(mro, i); /* borrowed from mro */
+        PyObject *module = PyObject_GetAttrString(cls, "__module__");
+        PyObject *qualname = PyObject_GetAttrString(cls, "__qualname__");
+        PyObject *line = NULL;
+        if (module != NULL && qualname != NULL && PyUnicode_Check(module) &&
+            PyUnicode_Check(qualname)) {
+            line = PyUnicode_FromFormat("%U\t%U", module, qualname);
+        }
+        if (line != NULL && PyList_Append(lines, line) != 0) {
+            Py_CLEAR(lines); /* out of memory: give up on the classes */
+        }
+        Py_XDECREF(line);
+        Py_XDECREF(qualname);
+        Py_XDECREF(module);
+        PyErr_Clear();
+    }
+    if (lines != NULL) {
+        newline = PyUnicode_FromString("\n");
+    }
+    if (newline != NULL) {
+        joined = PyUnicode_Join(newline, lines);
+    }
+    if (joined != NULL) {
+        text = pim_dup_str(joined);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(newline);
+    Py_XDECREF(lines);
+    Py_XDECREF(mro);
+    PyErr_Clear();
+    return text;
+}
+
 void pim_last_error(pim_error *err) {
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     memset(err, 0, sizeof *err);
@@ -108,6 +158,7 @@ void pim_last_error(pim_error *err) {
         return;
     }
     err->type_name = dup_type_name(type);
+    err->classes = dup_classes(type);
     err->message = value != NULL ? pim_dup_str(value) : dup_cstr("");
     err->traceback = dup_traceback(type, value, tb);
     /* Releasing the exception releases its traceback, and with it the frames
@@ -122,9 +173,11 @@ void pim_error_free(pim_error *err) {
     free(err->type_name);
     free(err->message);
     free(err->traceback);
+    free(err->classes);
     err->type_name = NULL;
     err->message = NULL;
     err->traceback = NULL;
+    err->classes = NULL;
 }
 
 /* Fill err from a failed PyStatus (start-up errors are not exceptions).
@@ -142,4 +195,5 @@ void pim_status_error(pim_error *err, PyStatus status) {
     err->type_name = NULL;
     err->message = dup_cstr(text);
     err->traceback = NULL;
+    err->classes = NULL;
 }

@@ -43,6 +43,10 @@ typedef struct {
     char *type_name; /* "ValueError", or "module.Class" outside builtins */
     char *message;   /* str(exception) */
     char *traceback; /* traceback.format_exception(...), or NULL */
+    char *classes;   /* type(exc).__mro__, most derived first: one line per
+                      * class, "module\tqualname", lines joined by '\n'
+                      * ("builtins\tValueError"); NULL when not an exception
+                      * or not readable. For Error::is_instance_of. */
 } pim_error;
 
 /* Fetch and clear the current exception into err. GIL held.
@@ -106,6 +110,14 @@ void pim_flush_stdio(void);
  * own and never will (Python 3.12 and later unbind a deleted state from the
  * *calling* thread's PyGILState slot). Waits for the GIL. */
 void pim_thread_state_delete(PyThreadState *tstate);
+
+/* This thread's current Python thread state, or NULL: PyThreadState_GetUnchecked
+ * (3.13 and later), _PyThreadState_UncheckedGet before; a function here
+ * because pyo3-ffi declares it under one name or the other depending on its
+ * own version, and the crate builds with several. Never fails, never a fatal
+ * error on NULL. Returns a borrowed pointer, only to compare (the state may
+ * be another thread's before 3.12: the GIL holder's). GIL not needed. */
+PyThreadState *pim_current_thread_state(void);
 
 /* Put dir first on sys.path unless it is there already. GIL held.
  * dir: borrowed UTF-8. Returns PIM_OK, or PIM_ERR with an exception set. */

@@ -38,6 +38,7 @@ static const struct {
     FIELD(pim_error, type_name),
     FIELD(pim_error, message),
     FIELD(pim_error, traceback),
+    FIELD(pim_error, classes),
     TYPE(pim_array_view),
     FIELD(pim_array_view, obj),
     FIELD(pim_array_view, data),

@@ -225,6 +225,14 @@ void pim_flush_stdio(void) {
     }
 }
 
+PyThreadState *pim_current_thread_state(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
 void pim_thread_state_delete(PyThreadState *tstate) {
     /* The state becomes this thread's current one for the time it takes to
      * clear it (its dict, context and exception may hold objects whose

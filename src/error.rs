@@ -20,10 +20,164 @@ pub struct PyException {
     pub type_name: String,
     /// `str(exception)`; may be empty.
     pub message: String,
+    /// The traceback and the classes, boxed together: two more fields
+    /// here would take [`Error`] to the 128 bytes at which clippy's
+    /// `result_large_err` warns in every caller's code. `None` for a failure
+    /// that is not a Python exception.
+    details: Option<Box<Details>>,
+}
+
+/// What a [`PyException`] keeps behind one pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Details {
+    traceback: Option<Box<str>>,
+    classes: Box<[ClassName]>,
+}
+
+/// One class of an exception: `module.qualname`, and where the qualname
+/// starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClassName {
+    qualified: Box<str>,
+    qualname_at: usize,
+}
+
+impl ClassName {
+    /// From one line of the glue's `pim_error.classes`, `module\tqualname`.
+    fn parse(line: &str) -> ClassName {
+        match line.split_once('\t') {
+            Some((module, qualname)) => ClassName {
+                qualified: format!("{module}.{qualname}").into(),
+                qualname_at: module.len() + 1,
+            },
+            None => ClassName {
+                qualified: line.into(),
+                qualname_at: 0,
+            },
+        }
+    }
+
+    fn qualname(&self) -> &str {
+        &self.qualified[self.qualname_at..]
+    }
+}
+
+impl PyException {
+    /// A failure reported by Python as a status, or by the crate, rather
+    /// than as an exception: no type, no traceback, no classes.
+    pub(crate) fn status(message: String) -> PyException {
+        PyException {
+            type_name: String::new(),
+            message,
+            details: None,
+        }
+    }
+
+    /// An exception as the glue fetched it: `classes` is its
+    /// `pim_error.classes`, one `module\tqualname` line per class of the
+    /// MRO.
+    pub(crate) fn raised(
+        type_name: String,
+        message: String,
+        traceback: Option<String>,
+        classes: Option<&str>,
+    ) -> PyException {
+        let classes: Box<[ClassName]> = classes
+            .unwrap_or_default()
+            .split('\n')
+            .filter(|line| !line.is_empty())
+            .map(ClassName::parse)
+            .collect();
+        let details = (traceback.is_some() || !classes.is_empty()).then(|| {
+            Box::new(Details {
+                traceback: traceback.map(String::into_boxed_str),
+                classes,
+            })
+        });
+        PyException {
+            type_name,
+            message,
+            details,
+        }
+    }
+
     /// The formatted traceback, as Python would print it, when one was made.
-    /// (A `Box<str>`, not a `String`: it keeps [`Error`] under the 128 bytes
-    /// at which clippy's `result_large_err` warns in every caller's code.)
-    pub traceback: Option<Box<str>>,
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_exc_tb", "def f(x):\n    raise KeyError('k')\n", "f")?;
+    /// let err = f.call::<f64>(&[1.0]).unwrap_err();
+    /// let traceback = err.exception().unwrap().traceback().unwrap();
+    /// assert!(traceback.starts_with("Traceback (most recent call last):"));
+    /// assert!(traceback.trim_end().ends_with("KeyError: 'k'"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn traceback(&self) -> Option<&str> {
+        self.details.as_ref()?.traceback.as_deref()
+    }
+
+    /// Whether the exception is an instance of `class`, as Python's
+    /// `isinstance(exception, class)` answers: `class` is the exception's
+    /// own class or any class it inherits from, along its MRO (read when the
+    /// error was made), so a subclass of `ValueError` is a `ValueError`.
+    ///
+    /// `class` is matched against each class's name two ways:
+    ///
+    /// - its qualified name, `module.qualname`: `"builtins.ValueError"`,
+    ///   `"sklearn.exceptions.NotFittedError"`, `"mymodule.MyError"`; exact;
+    /// - its `__qualname__` alone: `"ValueError"`, `"NotFittedError"`,
+    ///   `"Outer.Inner"` for a class nested in another. A bare name matches a
+    ///   class of that name in any module.
+    ///
+    /// No other part of a name matches (`"exceptions.NotFittedError"` does
+    /// not). A start-up failure Python reported as a status has no class and
+    /// is an instance of nothing.
+    ///
+    /// ```
+    /// let source = "class MyError(ValueError):\n    pass\n\ndef f(x):\n    raise MyError('bad x')\n";
+    /// let f = py_in_mem::Function::from_source("doc_isinstance", source, "f")?;
+    /// let err = f.call::<f64>(&[1.0]).unwrap_err();
+    /// let exception = err.exception().unwrap();
+    /// assert_eq!(exception.type_name, "doc_isinstance.MyError");
+    /// assert!(exception.is_instance_of("MyError"));
+    /// assert!(exception.is_instance_of("doc_isinstance.MyError"));
+    /// assert!(exception.is_instance_of("ValueError")); // a subclass matches
+    /// assert!(exception.is_instance_of("builtins.ValueError"));
+    /// assert!(exception.is_instance_of("Exception"));
+    /// assert!(!exception.is_instance_of("TypeError"));
+    /// assert!(!exception.is_instance_of("other_module.MyError"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn is_instance_of(&self, class: &str) -> bool {
+        self.class_names()
+            .any(|name| &*name.qualified == class || name.qualname() == class)
+    }
+
+    /// The exception's classes, most derived first (`type(exception).__mro__`),
+    /// each as `module.qualname`: `"builtins.ValueError"`, then
+    /// `"builtins.Exception"`, `"builtins.BaseException"`,
+    /// `"builtins.object"`. Empty for a start-up failure that is not an
+    /// exception.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_classes", "def f(x):\n    return {}['k']\n", "f")?;
+    /// let err = f.call::<f64>(&[1.0]).unwrap_err();
+    /// let classes: Vec<&str> = err.exception().unwrap().classes().collect();
+    /// assert_eq!(
+    ///     classes,
+    ///     ["builtins.KeyError", "builtins.LookupError", "builtins.Exception",
+    ///      "builtins.BaseException", "builtins.object"]
+    /// );
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn classes(&self) -> impl Iterator<Item = &str> {
+        self.class_names().map(|name| &*name.qualified)
+    }
+
+    fn class_names(&self) -> impl Iterator<Item = &ClassName> {
+        self.details
+            .iter()
+            .flat_map(|details| details.classes.iter())
+    }
 }
 
 impl fmt::Display for PyException {
@@ -221,7 +375,31 @@ impl Error {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn traceback(&self) -> Option<&str> {
-        self.exception().and_then(|e| e.traceback.as_deref())
+        self.exception().and_then(PyException::traceback)
+    }
+
+    /// Whether this error is a Python exception that is an instance of
+    /// `class`, subclasses included: see [`PyException::is_instance_of`] for
+    /// how names match. True for [`Error::Python`], and for
+    /// [`Error::Import`] by what the module's code raised; false for every
+    /// error that is not a Python exception ([`Error::BadResult`],
+    /// [`Error::InputRetained`], ...).
+    ///
+    /// ```
+    /// let source = "class NotFittedError(ValueError, AttributeError):\n    pass\n\n\
+    ///               def predict(x):\n    raise NotFittedError('call fit first')\n";
+    /// let predict = py_in_mem::Function::from_source("doc_not_fitted", source, "predict")?;
+    /// let err = predict.call::<f64>(&[1.0]).unwrap_err();
+    /// assert!(err.is_instance_of("ValueError"));
+    /// assert!(err.is_instance_of("AttributeError"));
+    /// assert!(!err.is_instance_of("KeyError"));
+    ///
+    /// let not_python = py_in_mem::Error::InvalidArgument("no".into());
+    /// assert!(!not_python.is_instance_of("Exception"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn is_instance_of(&self, class: &str) -> bool {
+        self.exception().is_some_and(|e| e.is_instance_of(class))
     }
 }
 

@@ -58,6 +58,7 @@ pub struct pim_error {
     pub type_name: *mut c_char,
     pub message: *mut c_char,
     pub traceback: *mut c_char,
+    pub classes: *mut c_char,
 }
 
 impl Default for pim_error {
@@ -66,6 +67,7 @@ impl Default for pim_error {
             type_name: std::ptr::null_mut(),
             message: std::ptr::null_mut(),
             traceback: std::ptr::null_mut(),
+            classes: std::ptr::null_mut(),
         }
     }
 }
@@ -121,6 +123,7 @@ extern "C" {
     pub fn pim_running_python() -> *mut c_char;
     pub fn pim_flush_stdio();
     pub fn pim_thread_state_delete(tstate: *mut PyThreadState);
+    pub fn pim_current_thread_state() -> *mut PyThreadState;
     pub fn pim_add_sys_path(dir: *const c_char) -> pim_status;
     pub fn pim_load_func(
         module: *const c_char,
@@ -245,7 +248,7 @@ mod tests {
             PIM_BIG_INT,
             PIM_ARRAY_SUBCLASS
         );
-        same_layout!(pim_error, type_name, message, traceback);
+        same_layout!(pim_error, type_name, message, traceback, classes);
         same_layout!(
             pim_array_view,
             obj,

@@ -61,9 +61,9 @@ fn copy_fixture(copy: &Path, crate_dir: &Path) {
         };
         package::write_if_changed(&copy.join(&file), &text);
     }
-    // app, bare and lib depend on py-in-mem (deep through lib).
+    // app, bare, lib and beside-pyo3 depend on py-in-mem (deep through lib).
     assert_eq!(
-        pointed, 3,
+        pointed, 4,
         "tests/downstream's packages no longer say {CHECKOUT_DEPENDENCY}"
     );
     // The interpreter to build against, as a user's .cargo/config.toml names
@@ -106,13 +106,10 @@ fn built() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let work = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let crate_dir = package::unpacked(&work.join("downstream-package"));
-        let fixture = work.join("downstream-src");
-        copy_fixture(&fixture, &crate_dir);
         let target = work.join("downstream");
         let output = package::cargo()
             .args(["build", "--workspace", "--quiet"])
-            .current_dir(&fixture)
+            .current_dir(copied())
             .env("CARGO_TARGET_DIR", &target)
             .output()
             .expect("run cargo build in the copy of tests/downstream");
@@ -125,9 +122,64 @@ fn built() -> &'static Path {
     })
 }
 
+/// The copy of tests/downstream/, made once per test run.
+fn copied() -> &'static Path {
+    static COPIED: OnceLock<PathBuf> = OnceLock::new();
+    COPIED.get_or_init(|| {
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let crate_dir = package::unpacked(&work.join("downstream-package"));
+        let fixture = work.join("downstream-src");
+        copy_fixture(&fixture, &crate_dir);
+        fixture
+    })
+}
+
+/// Builds `beside-pyo3` (its own workspace, its own target directory), once;
+/// returns its binary's directory and the versions of pyo3-ffi it locked.
+fn built_beside_pyo3() -> &'static (PathBuf, Vec<String>) {
+    static BUILT: OnceLock<(PathBuf, Vec<String>)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let package_dir = copied().join("beside-pyo3");
+        // py-in-mem's Cargo.lock, for the versions it is tested with; cargo
+        // then moves pyo3-ffi down to PyO3's. Given again only when the
+        // checkout's lock changed, so cargo's own changes stay and the build
+        // stays incremental.
+        let lock = std::fs::read(package::checkout().join("Cargo.lock")).expect("read Cargo.lock");
+        let given = package_dir.join("Cargo.lock.given");
+        if std::fs::read(&given).ok().as_ref() != Some(&lock) {
+            std::fs::write(package_dir.join("Cargo.lock"), &lock).expect("write Cargo.lock");
+            std::fs::write(&given, &lock).expect("write Cargo.lock.given");
+        }
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("downstream-beside-pyo3");
+        let output = package::cargo()
+            .args(["build", "--quiet"])
+            .current_dir(&package_dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("run cargo build in the copy of tests/downstream/beside-pyo3");
+        assert!(
+            output.status.success(),
+            "building tests/downstream/beside-pyo3 against the package failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let locked = std::fs::read_to_string(package_dir.join("Cargo.lock")).expect("read lock");
+        let pyo3_ffi = locked
+            .split("[[package]]")
+            .filter(|entry| entry.contains("\nname = \"pyo3-ffi\"\n"))
+            .filter_map(|entry| entry.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|version| version.trim_matches('"').to_owned())
+            .collect();
+        (target.join("debug"), pyo3_ffi)
+    })
+}
+
 /// Runs a fixture binary with the environment cleared, as `env -i` does.
 fn run_cleared(binary: &str) -> (Output, String, String) {
-    let output = Command::new(built().join(binary))
+    run_cleared_in(built(), binary)
+}
+
+fn run_cleared_in(dir: &Path, binary: &str) -> (Output, String, String) {
+    let output = Command::new(dir.join(binary))
         .env_clear()
         .current_dir("/")
         .stdin(Stdio::null())
@@ -205,7 +257,7 @@ fn a_binary_without_the_set_up_gets_a_clear_init_error_not_another_libpython() {
                 py_in_mem::BUILD_PYTHON_VERSION
             ),
             "give the binary an rpath to the libpython it was built against",
-            "`pyo3-ffi = \"0.30\"` in its [dependencies]",
+            "`pyo3-ffi = \">=0.26, <0.31\"` in its [dependencies]",
             "`pyo3-build-config = \"0.30\"` in its [build-dependencies]",
             "`fn main() { pyo3_build_config::add_libpython_rpath_link_args(); }`",
             &format!(
@@ -228,4 +280,41 @@ fn a_binary_without_the_set_up_gets_a_clear_init_error_not_another_libpython() {
         assert_eq!(loaded, [PathBuf::from(EXPECTED)], "{stdout}{stderr}");
         assert!(stdout.lines().any(|l| l == FOUND), "{stdout}{stderr}");
     }
+}
+
+/// The lowest pyo3-ffi py-in-mem's Cargo.toml accepts: `0.26` of
+/// `pyo3-ffi = ">=0.26, <0.31"`.
+fn lowest_pyo3_ffi() -> String {
+    let manifest =
+        std::fs::read_to_string(package::checkout().join("Cargo.toml")).expect("read Cargo.toml");
+    let requirement = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("pyo3-ffi = \">="))
+        .expect("a `pyo3-ffi = \">=...` line in Cargo.toml");
+    requirement.split(',').next().unwrap().to_owned()
+}
+
+#[test]
+fn pyo3_of_the_lowest_version_and_py_in_mem_share_one_python() {
+    let (dir, pyo3_ffi) = built_beside_pyo3();
+    // One pyo3-ffi in the build, the lowest py-in-mem accepts.
+    let lowest = lowest_pyo3_ffi();
+    assert_eq!(pyo3_ffi.len(), 1, "{pyo3_ffi:?}");
+    assert!(
+        pyo3_ffi[0].starts_with(&format!("{lowest}.")),
+        "pyo3-ffi {} locked, not the lowest of py-in-mem's range, {lowest}",
+        pyo3_ffi[0]
+    );
+    let (output, stdout, stderr) = run_cleared_in(dir, "downstream-beside-pyo3");
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            FOUND,
+            "pyo3: numpy.arange(10).sum() = 45, beside_pyo3.total = 4",
+            "py-in-mem: total = 6",
+            "py-in-mem: beside_pyo3.Negative: negative input; a ValueError: true",
+        ],
+        "{stderr}"
+    );
 }

@@ -193,3 +193,194 @@ fn errors_are_send_sync_and_std_errors() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(python_error("raise_value"));
     assert_eq!(boxed.to_string(), "ValueError: boom");
 }
+
+// ---- Errors by class: is_instance_of along the exception's MRO ----
+
+use py_in_mem::Function;
+
+/// Calls `f` of a module made from `source` with one value; its error.
+fn error_from(module: &str, source: &str) -> Error {
+    let f = Function::from_source(module, source, "f").expect("load f");
+    f.call::<f64>(&DATA).unwrap_err()
+}
+
+#[test]
+fn a_subclass_of_value_error_is_a_value_error() {
+    let err = error_from(
+        "pim_cls_sub",
+        "class MyError(ValueError):\n    pass\n\ndef f(x):\n    raise MyError('bad')\n",
+    );
+    assert_eq!(err.py_type(), Some("pim_cls_sub.MyError"));
+    assert!(err.is_instance_of("MyError"));
+    assert!(err.is_instance_of("ValueError"));
+    assert!(err.is_instance_of("Exception"));
+    assert!(err.is_instance_of("BaseException"));
+    assert!(err.is_instance_of("object"));
+    let exception = err.exception().unwrap();
+    assert!(exception.is_instance_of("ValueError"));
+    assert_eq!(
+        exception.classes().collect::<Vec<_>>(),
+        [
+            "pim_cls_sub.MyError",
+            "builtins.ValueError",
+            "builtins.Exception",
+            "builtins.BaseException",
+            "builtins.object"
+        ]
+    );
+}
+
+#[test]
+fn an_unrelated_class_does_not_match() {
+    let err = error_from(
+        "pim_cls_unrelated",
+        "class MyError(ValueError):\n    pass\n\ndef f(x):\n    raise MyError('bad')\n",
+    );
+    for class in [
+        "TypeError",
+        "KeyError",
+        "ArithmeticError",
+        "Warning",
+        "myerror",
+        "",
+    ] {
+        assert!(!err.is_instance_of(class), "{class}");
+    }
+    // A superclass is not an instance of its subclass.
+    let err = error_from("pim_cls_plain", "def f(x):\n    raise ValueError('v')\n");
+    assert!(err.is_instance_of("ValueError"));
+    assert!(!err.is_instance_of("UnicodeError"));
+}
+
+#[test]
+fn multiple_inheritance_matches_every_base() {
+    // As scikit-learn's NotFittedError(ValueError, AttributeError).
+    let err = error_from(
+        "pim_cls_multi",
+        "class NotFittedError(ValueError, AttributeError):\n    pass\n\n\
+         def f(x):\n    raise NotFittedError('call fit first')\n",
+    );
+    assert!(err.is_instance_of("NotFittedError"));
+    assert!(err.is_instance_of("ValueError"));
+    assert!(err.is_instance_of("AttributeError"));
+    assert!(err.is_instance_of("builtins.AttributeError"));
+    assert!(!err.is_instance_of("LookupError"));
+    assert_eq!(
+        err.exception().unwrap().classes().collect::<Vec<_>>(),
+        [
+            "pim_cls_multi.NotFittedError",
+            "builtins.ValueError",
+            "builtins.AttributeError",
+            "builtins.Exception",
+            "builtins.BaseException",
+            "builtins.object"
+        ]
+    );
+}
+
+#[test]
+fn qualified_names_match_the_module_and_qualname_exactly() {
+    let err = error_from(
+        "pim_cls_qual",
+        "class Outer:\n    class Inner(KeyError):\n        pass\n\n\
+         def f(x):\n    raise Outer.Inner('k')\n",
+    );
+    assert!(err.is_instance_of("pim_cls_qual.Outer.Inner"));
+    assert!(err.is_instance_of("Outer.Inner"));
+    assert!(err.is_instance_of("builtins.KeyError"));
+    assert!(err.is_instance_of("builtins.LookupError"));
+    assert!(err.is_instance_of("KeyError"));
+    // Only the whole qualname, or module.qualname: no other part.
+    for class in [
+        "Inner",
+        "qual.Outer.Inner",
+        "other.Outer.Inner",
+        "pim_cls_qual.Inner",
+        "pim_cls_qual",
+        "builtins",
+        "mymodule.KeyError",
+        "builtins.Outer.Inner",
+    ] {
+        assert!(!err.is_instance_of(class), "{class}");
+    }
+}
+
+#[test]
+fn an_exception_raised_in_a_nested_call_is_matched_by_its_own_class() {
+    // json.JSONDecodeError, raised three calls deep inside another module,
+    // is a ValueError.
+    let err = error_from(
+        "pim_cls_nested",
+        "import json\n\ndef parse(text):\n    return json.loads(text)\n\n\
+         def g(x):\n    return parse('{not json')\n\ndef f(x):\n    return g(x)\n",
+    );
+    assert!(matches!(err, Error::Python(_)), "{err:?}");
+    assert_eq!(err.py_type(), Some("json.decoder.JSONDecodeError"));
+    assert!(err.is_instance_of("JSONDecodeError"));
+    assert!(err.is_instance_of("json.decoder.JSONDecodeError"));
+    assert!(!err.is_instance_of("json.JSONDecodeError")); // where it is defined, not re-exported
+    assert!(err.is_instance_of("ValueError"));
+    assert!(!err.is_instance_of("TypeError"));
+    // And one raised by a C function (numpy's), caught nowhere.
+    let err = error_from(
+        "pim_cls_numpy",
+        "import numpy as np\n\ndef f(x):\n    return float(np.reshape(x, (3, 5)).sum())\n",
+    );
+    assert!(err.is_instance_of("ValueError"), "{err:?}");
+}
+
+#[test]
+fn import_errors_match_what_the_module_raised() {
+    let err = Function::from_source(
+        "pim_cls_import",
+        "class ConfigError(RuntimeError):\n    pass\n\nraise ConfigError('no config')\n",
+        "f",
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Import { .. }), "{err:?}");
+    assert!(err.is_instance_of("pim_cls_import.ConfigError"));
+    assert!(err.is_instance_of("RuntimeError"));
+    assert!(!err.is_instance_of("ImportError"));
+    // A module that is missing is Error::Python, a ModuleNotFoundError,
+    // which is an ImportError.
+    let err = Outliers::new("pim_no_such_module", "f").unwrap_err();
+    assert!(matches!(err, Error::Python(_)), "{err:?}");
+    assert!(err.is_instance_of("ModuleNotFoundError"));
+    assert!(err.is_instance_of("ImportError"));
+    // A function missing from a module is an AttributeError.
+    let err = Outliers::new("outliers", "missing").unwrap_err();
+    assert!(err.is_instance_of("builtins.AttributeError"));
+}
+
+#[test]
+fn errors_that_are_not_python_exceptions_match_nothing() {
+    let f = Function::from_source("pim_cls_bad", "def f(x):\n    return 'text'\n", "f").unwrap();
+    let err = f.call::<f64>(&DATA).unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+    assert!(err.exception().is_none());
+    for class in ["Exception", "BaseException", "object", "TypeError"] {
+        assert!(!err.is_instance_of(class), "{class}");
+    }
+    let others = [
+        Error::InvalidArgument("shape".into()),
+        Error::InvalidName("a\0b".into()),
+        Error::InputRetained {
+            function: "m.f".into(),
+        },
+        Error::Unavailable(py_in_mem::Unavailable::Forked),
+    ];
+    for err in others {
+        assert!(!err.is_instance_of("Exception"), "{err:?}");
+        assert!(!err.is_instance_of("object"), "{err:?}");
+    }
+}
+
+#[test]
+fn error_stays_small_enough_for_result_large_err() {
+    // clippy's result_large_err warns, in every caller's code, from 128 bytes.
+    assert!(
+        std::mem::size_of::<Error>() < 128,
+        "{}",
+        std::mem::size_of::<Error>()
+    );
+}

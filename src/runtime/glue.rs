@@ -86,11 +86,12 @@ fn take_error(mut raw_err: raw::pim_error) -> PyException {
     // SAFETY: the glue fills each field with NULL or a malloc'ed,
     // NUL-terminated string that stays valid until py_error_free.
     let exception = unsafe {
-        PyException {
-            type_name: owned_c_string(raw_err.type_name).unwrap_or_default(),
-            message: owned_c_string(raw_err.message).unwrap_or_default(),
-            traceback: owned_c_string(raw_err.traceback).map(String::into_boxed_str),
-        }
+        PyException::raised(
+            owned_c_string(raw_err.type_name).unwrap_or_default(),
+            owned_c_string(raw_err.message).unwrap_or_default(),
+            owned_c_string(raw_err.traceback),
+            owned_c_string(raw_err.classes).as_deref(),
+        )
     };
     // SAFETY: the strings were malloc'ed by the glue and are freed once here.
     unsafe { raw::pim_error_free(&mut raw_err) };

@@ -39,7 +39,11 @@ const BUILD_LIBPYTHON: &str = env!("PY_IN_MEM_LIBPYTHON");
 
 /// The `pyo3-ffi` requirement in Cargo.toml, for the fix an error names: a
 /// binary's own `pyo3-ffi` dependency must unify with the crate's.
-const PYO3_FFI_REQUIREMENT: &str = "0.30";
+const PYO3_FFI_REQUIREMENT: &str = ">=0.26, <0.31";
+
+/// The `pyo3-build-config` build dependency in Cargo.toml: one version, whose
+/// API (`add_libpython_rpath_link_args`) the fix an error names uses.
+const PYO3_BUILD_CONFIG_REQUIREMENT: &str = "0.30";
 
 /// Starts nothing: checks that the Python this process would start (with
 /// `python` as its program, see [`crate::runtime`]) is the one it must run.
@@ -92,11 +96,7 @@ fn init_error(python: &str, message: String, hint: String) -> Error {
     Error::Init {
         python: python.to_owned(),
         // Not a Python exception: Python has not started.
-        cause: PyException {
-            type_name: String::new(),
-            message,
-            traceback: None,
-        },
+        cause: PyException::status(message),
         hint,
     }
 }
@@ -188,7 +188,7 @@ fn rpath_fix() -> String {
     format!(
         "an rpath to the libpython it was built against, from the build script of the \
          package that builds it: `pyo3-ffi = \"{PYO3_FFI_REQUIREMENT}\"` in its [dependencies], \
-         `pyo3-build-config = \"{PYO3_FFI_REQUIREMENT}\"` in its [build-dependencies], and a \
+         `pyo3-build-config = \"{PYO3_BUILD_CONFIG_REQUIREMENT}\"` in its [build-dependencies], and a \
          build.rs with `fn main() {{ pyo3_build_config::add_libpython_rpath_link_args(); }}` \
          (py-in-mem's docs/deploying.md, \"Your own binary\")"
     )
@@ -398,7 +398,7 @@ mod tests {
             wrong.cause
         );
         for part in [
-            "`pyo3-ffi = \"0.30\"` in its [dependencies]",
+            "`pyo3-ffi = \">=0.26, <0.31\"` in its [dependencies]",
             "`pyo3-build-config = \"0.30\"` in its [build-dependencies]",
             "pyo3_build_config::add_libpython_rpath_link_args()",
             &format!(
@@ -569,10 +569,14 @@ mod tests {
     #[test]
     fn the_pyo3_ffi_requirement_named_in_errors_is_the_one_in_cargo_toml() {
         let manifest = include_str!("../../Cargo.toml");
-        let line = format!("pyo3-ffi = \"{PYO3_FFI_REQUIREMENT}\"");
-        assert!(
-            manifest.lines().any(|l| l.trim() == line),
-            "no {line:?} in Cargo.toml"
-        );
+        for line in [
+            format!("pyo3-ffi = \"{PYO3_FFI_REQUIREMENT}\""),
+            format!("pyo3-build-config = \"{PYO3_BUILD_CONFIG_REQUIREMENT}\""),
+        ] {
+            assert!(
+                manifest.lines().any(|l| l.trim() == line),
+                "no {line:?} in Cargo.toml"
+            );
+        }
     }
 }

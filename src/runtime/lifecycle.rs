@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use pyo3_ffi::compat::PyThreadState_GetUnchecked;
 use pyo3_ffi::{
     PyGILState_Ensure, PyGILState_GetThisThreadState, PyGILState_Release, Py_AtExit,
     Py_IsInitialized,
@@ -137,7 +136,7 @@ unsafe fn this_thread_holds_gil() -> bool {
     // Before 3.12 the current state is the GIL holder's, whichever thread
     // it is, so the two are equal only on the thread that holds the GIL.
     unsafe {
-        let current = PyThreadState_GetUnchecked();
+        let current = raw::pim_current_thread_state();
         !current.is_null() && current == PyGILState_GetThisThreadState()
     }
 }

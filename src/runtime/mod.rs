@@ -161,11 +161,7 @@ fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyEx
                 }
             }
         });
-    let failed = |message: String| PyException {
-        type_name: String::new(),
-        message,
-        traceback: None,
-    };
+    let failed = PyException::status;
     match spawned {
         Ok(_) => started_rx
             .recv()

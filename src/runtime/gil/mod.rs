@@ -18,7 +18,6 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use pyo3_ffi::compat::PyThreadState_GetUnchecked;
 use pyo3_ffi::{
     PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_Release,
     PyGILState_STATE, PyThreadState,
@@ -27,6 +26,7 @@ use pyo3_ffi::{
 use super::scheduler::{self, CallStats, Ticket};
 use super::{lifecycle, thread_state};
 use crate::error::Unavailable;
+use crate::raw;
 
 mod pending;
 pub(crate) use pending::SharedRef;
@@ -54,7 +54,7 @@ fn in_held_scope() -> bool {
     // SAFETY: a scope's thread state is set only while Python runs, and
     // reading the current thread state is allowed on any thread, with or
     // without the GIL (it is only compared, never dereferenced).
-    !scope_tstate.is_null() && unsafe { PyThreadState_GetUnchecked() } == scope_tstate
+    !scope_tstate.is_null() && unsafe { raw::pim_current_thread_state() } == scope_tstate
 }
 
 /// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
@@ -149,7 +149,7 @@ impl Interpreter {
         let gil = Gil::ensure();
         // SAFETY: this thread holds the GIL (just taken), so the current
         // thread state is its own; only read.
-        SCOPE_TSTATE.set(unsafe { PyThreadState_GetUnchecked() });
+        SCOPE_TSTATE.set(unsafe { raw::pim_current_thread_state() });
         pending::release_pending(&gil);
         Ok(ScopeGil {
             gil: Some(gil),
@@ -193,7 +193,7 @@ impl Gil {
             // state is only read. Before 3.12 it is the GIL holder's,
             // whichever thread that is; since, this thread's: either way it
             // is ours only if this thread holds the GIL.
-            if unsafe { PyThreadState_GetUnchecked() } != tstate {
+            if unsafe { raw::pim_current_thread_state() } != tstate {
                 // SAFETY: tstate is this thread's own, kept by the crate, and
                 // this thread does not hold the GIL: what Ensure would do
                 // after finding it.
