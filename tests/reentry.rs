@@ -336,6 +336,14 @@ fn child_call_from_a_finalizer_run_by_the_retention_check_inside_a_scope() {
 
 #[test]
 fn a_call_from_a_callback_of_another_extension_that_gave_the_gil_up() {
+    if std::env::var_os("PIM_MEMCHECK").is_some() {
+        // `python -c "import sqlite3"` alone has two uses of uninitialised
+        // values under valgrind (an int parsed from a str in sqlite3's
+        // module body, CPython 3.11): Python's, not the crate's, and no
+        // suppression narrow enough to keep exists. The ctypes cases run.
+        eprintln!("skipped under make memcheck: importing sqlite3 trips valgrind in CPython itself");
+        return;
+    }
     in_child("child_call_from_a_callback_of_another_extension_that_gave_the_gil_up");
 }
 
