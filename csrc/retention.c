@@ -8,37 +8,43 @@
  *     and after a garbage collection, so that a dead reference cycle is not
  *     called retention.
  *  2. The capsule has another holder (`data.base` was kept). Pinned.
- *     (A view does not hold the capsule: numpy stops collapsing a view's
- *     base at the first base that is not an array, so a view's base is the
- *     array itself, and a kept view shows as an extra reference to the
- *     array that no container accounts for: rule 4.)
+ *     (A view does not hold the capsule: numpy collapses a view's base down
+ *     to the first array that owns its data or whose base is not an array
+ *     of the same type, and the lent array owns none and has a capsule as
+ *     its base, so a view's base, and a view of a view's, is the array
+ *     itself: rule 4 counts it.)
  *  3. The array exported a buffer (memoryview, bytes(), a C extension):
  *     numpy records that in _buffer_info, and the holder of the buffer has a
  *     raw pointer. Pinned.
  *  4. Every other reference to the array must come from a plain container
- *     (list, tuple, dict, cell) or a function, each of those is vetted the
- *     same way in turn, up to the owners that end a chain: a module's
- *     namespace, or a frame. References are counted: every one must come
- *     from an object the garbage collector can see (or from an untracked
- *     dict or tuple such an object holds), so a view, an iterator or a C
- *     object holding the array shows as a missing reference. An instance,
- *     a class or any other object on a chain may hold a raw pointer (numpy's
- *     as_strided keeps one in an object whose attribute holds the array;
- *     an object whose __array_interface__ copies the array's and whose base
- *     is [data] is another): not provably safe. Pinned.
+ *     (list, tuple, dict, cell), a function, an instance of a class defined
+ *     in Python, or a numpy view of it, each of those vetted the same way in
+ *     turn, up to the owners that end a chain: a module's namespace, or a
+ *     frame. References are counted: every one must come from an object the
+ *     garbage collector can see (or from an untracked dict, tuple or view
+ *     such an object holds), so an iterator or a C object holding the array
+ *     or a view shows as a missing reference. A view that exported a buffer
+ *     (rule 3), or whose type is a C subclass, a class, an object of a type
+ *     written in C or any other object on a chain may hold a raw pointer
+ *     (numpy's as_strided keeps one in an object whose attribute holds the
+ *     array): not provably safe. Pinned.
  *  5. While scanning, every numpy array and memoryview the scan meets is
  *     checked not to point into the lent memory (an array built from the
- *     input's address keeps no reference to the input at all). Pinned.
- *  If all that holds, only the array object itself was kept: it is moved
- *  onto a private copy of the data (Moved), so that nothing points into the
- *  lent memory any more.
+ *     input's address keeps no reference to the input at all), and every
+ *     int not to be an address inside it (an __array_interface__ kept by an
+ *     instance that rule 4 accepts). Pinned.
+ *  If all that holds, only the array object and views of it were kept: they
+ *  are moved onto one private copy of the data (Moved), so that nothing
+ *  points into the lent memory any more.
  *
  *  If the array's base is no longer the glue's capsule (numpy 1.x lets
  *  Python assign `data.data`, which drops the capsule and points the array
  *  at another buffer), the array itself no longer reads the lent memory:
  *  rules 3 to 5 still decide whether anything else does, and the verdict is
  *  Free or Pinned (nothing to move; the lent range is not known any more, so
- *  rule 5 cannot run and only rule 4 stands).
+ *  rule 5 cannot run and only rule 4 stands, without views: a view made
+ *  before the assignment may still read the lent memory, so it counts as a
+ *  missing reference).
  *
  * Out of reach, as for any C code: a C extension that keeps a raw pointer to
  * the data while holding the array only through containers the rules

@@ -360,13 +360,23 @@ fn child_keeps_a_view() {
         return;
     }
     match std::env::var("PIM_VIEW_CASE").unwrap().as_str() {
-        "global" => assert_view_moved(
-            "keep_view_global",
-            "kept_view_global",
-            None,
-            None,
-            vec![2.0, 3.0],
-        ),
+        "global" => {
+            assert_view_moved(
+                "keep_view_global",
+                "kept_view_global",
+                None,
+                None,
+                vec![2.0, 3.0],
+            );
+            // The moved view is still read-only.
+            let err = function("write_kept_view_global")
+                .call::<Vec<i64>>(&[0.0])
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "ValueError: assignment destination is read-only"
+            );
+        }
         "attribute" => assert_view_moved(
             "fit_model",
             "model_kept",
