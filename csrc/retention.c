@@ -22,7 +22,8 @@
  *     turn, up to the owners that end a chain: a module's namespace, or a
  *     frame. References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
- *     such an object holds), so an iterator or a C object holding the array
+ *     such an object holds; a view holds its base, which ndarray's
+ *     traversal does not show), so an iterator or a C object holding the array
  *     or a view shows as a missing reference. A view that exported a buffer
  *     (rule 3), or whose type is a C subclass, a class, an object of a type
  *     written in C or any other object on a chain may hold a raw pointer
@@ -192,11 +193,25 @@ static void check_pointer(vetting *v, PyObject *obj) {
     }
 }
 
+/* The base of a numpy view (arr, borrowed), if an array, else NULL.
+ * Borrowed. Views of the lent array, and views of views, have the lent
+ * array as their base (numpy collapses view chains down to it); a view of
+ * an ndarray subclass view has that view as its base. */
+static PyObject *view_base(PyObject *arr) {
+    PyObject *base = PyArray_BASE((PyArrayObject *)arr);
+    return base != NULL && PyArray_Check(base) ? base : NULL;
+}
+
 /* The collector lists only tracked objects; dicts and tuples holding only
- * untracked objects (such as arrays) are untracked, so the scan follows
- * them. obj: borrowed. */
+ * untracked objects (such as arrays) are untracked, and so are exact
+ * ndarrays, whose only reference is to their base: the scan follows them.
+ * obj: borrowed. */
 static int is_untracked_container(PyObject *obj) {
-    return (PyDict_CheckExact(obj) || PyTuple_CheckExact(obj)) && !PyObject_GC_IsTracked(obj);
+    if (PyObject_GC_IsTracked(obj)) {
+        return 0;
+    }
+    return PyDict_CheckExact(obj) || PyTuple_CheckExact(obj) ||
+           (PyArray_Check(obj) && view_base(obj) != NULL);
 }
 
 /* Traverses `holder` (borrowed), counting its references to this round's
@@ -205,20 +220,37 @@ static void traverse_holder(vetting *v, PyObject *holder) {
     traverseproc traverse = Py_TYPE(holder)->tp_traverse;
     PyObject *outer = v->holder;
     check_pointer(v, holder);
-    if (traverse == NULL) {
-        return;
-    }
     v->holder = holder;
-    (void)traverse(holder, vet_visit, v);
+    if (traverse != NULL) {
+        (void)traverse(holder, vet_visit, v);
+    }
+    if (PyArray_Check(holder) && view_base(holder) != NULL) {
+        /* A view holds its base, which ndarray's (absent) tp_traverse does
+         * not show. */
+        (void)vet_visit(view_base(holder), v);
+    }
     v->holder = outer;
 }
 
+/* Can a view (borrowed) of the lent array be re-pointed at a copy? Not if
+ * it exported a buffer (its holder has a raw pointer), nor if its type is
+ * a C subclass of ndarray (which may keep one out of sight). */
+static int is_movable_view(PyObject *view) {
+    return ((PyArrayObject_fields *)view)->_buffer_info == NULL &&
+           is_python_class_over(Py_TYPE(view), &PyArray_Type);
+}
+
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
- * vetting on to its own holders? Returns 1 to vet the holder next round, 0
- * when it ends the chain safely, -1 when it is not provably safe. */
-static int judge_holder(PyObject *holder, PyObject *held) {
+ * vetting on to its own holders? lent_known: the lent memory is known (so
+ * a view can be moved). Returns 1 to vet the holder next round, 0 when it
+ * ends the chain safely, -1 when it is not provably safe. */
+static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
     if (PyFrame_Check(holder)) {
         return 0;
+    }
+    if (PyArray_Check(holder)) {
+        /* A view of the lent array (or of such a view): moved with it. */
+        return lent_known && is_movable_view(holder) ? 1 : -1;
     }
     if (PyModule_CheckExact(holder)) {
         /* A module holds its namespace; any other reference from a module
@@ -284,40 +316,6 @@ static void vet_later(vetting *v, PyObject *obj) {
     item->expected = Py_REFCNT(obj) - (PyObject_GC_IsTracked(obj) ? 1 : 0);
 }
 
-/* Can a view (borrowed) of the lent array be re-pointed at a copy? Not if
- * it exported a buffer (its holder has a raw pointer), nor if its type is
- * a C subclass of ndarray (which may keep one out of sight). */
-static int is_movable_view(PyObject *view) {
-    return ((PyArrayObject_fields *)view)->_buffer_info == NULL &&
-           is_python_class_over(Py_TYPE(view), &PyArray_Type);
-}
-
-/* A numpy view (arr, borrowed, met for the first time) holds its base:
- * views of the lent array, and of views of it, have the lent array (or,
- * for a view of an ndarray subclass, that view) as their base, numpy
- * collapsing view chains. Views are not tracked by the collector, so that
- * reference is counted here, when a holder the scan sees is traversed;
- * the view is then vetted as any holder is (its own holders must all be
- * found), and moved with the lent array. Once only: a view met again is
- * vetted already. Only while the lent memory is known (else nothing can
- * be moved). */
-static void note_view(vetting *v, PyObject *arr) {
-    PyObject *base = PyArray_BASE((PyArrayObject *)arr);
-    int i;
-    for (i = v->round_start; i < v->round_end; i++) {
-        if (v->items[i].obj == base && PyArray_Check(base)) {
-            v->items[i].found++;
-            v->n_found++;
-            if (is_movable_view(arr)) {
-                vet_later(v, arr);
-            } else {
-                v->unsafe = 1;
-            }
-            return;
-        }
-    }
-}
-
 /* tp_traverse callback. obj: borrowed from v->holder. */
 static int vet_visit(PyObject *obj, void *arg) {
     vetting *v = arg;
@@ -327,7 +325,7 @@ static int vet_visit(PyObject *obj, void *arg) {
     }
     for (i = v->round_start; i < v->round_end; i++) {
         if (v->items[i].obj == obj) {
-            int verdict = judge_holder(v->holder, obj);
+            int verdict = judge_holder(v->holder, obj, v->lent != NULL);
             v->items[i].found++;
             v->n_found++;
             if (verdict < 0) {
@@ -336,9 +334,6 @@ static int vet_visit(PyObject *obj, void *arg) {
                 vet_later(v, v->holder);
             }
         }
-    }
-    if (v->lent != NULL && obj != v->arr && PyArray_Check(obj) && vetted_index(v, obj) < 0) {
-        note_view(v, obj);
     }
     check_pointer(v, obj);
     if (is_untracked_container(obj)) {

@@ -419,6 +419,20 @@ fn child_keeps_a_view() {
             None,
             vec![1.0, 2.0, 3.0],
         ),
+        "matrix_view" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("matrix_view"),
+            None,
+            vec![2.0, 3.0],
+        ),
+        "broadcast" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("broadcast"),
+            None,
+            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0],
+        ),
         other => panic!("unknown case {other}"),
     }
 }
@@ -457,6 +471,12 @@ fn a_reshaped_input_kept_is_moved_with_the_input() {
 fn views_of_views_kept_are_moved_with_the_input() {
     view_case("view_of_view");
     view_case("view_of_view_of_view");
+}
+
+#[test]
+fn subclass_and_broadcast_views_kept_are_moved_with_the_input() {
+    view_case("matrix_view");
+    view_case("broadcast");
 }
 
 #[test]

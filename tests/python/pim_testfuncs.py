@@ -244,6 +244,10 @@ VIEWS = {
     "view_of_view": lambda x: x[::-1][1:],
     "view_of_view_of_view": lambda x: x.T.view()[::2],
     "array_and_view": lambda x: (x, x[1:]),
+    # np.matrix is an ndarray subclass: a view of a matrix view has that
+    # view as its base, a chain the check follows.
+    "matrix_view": lambda x: np.asmatrix(x.reshape(1, -1))[:, 1:],
+    "broadcast": lambda x: np.broadcast_to(x, (2, 3)),
 }
 
 
@@ -271,8 +275,8 @@ def keep_view_tagged(data, how):
 def kept_view_tagged(data, how):
     kept = KEPT_VIEWS[how]
     if isinstance(kept, tuple):
-        return np.concatenate([a.ravel() for a in kept]).astype(np.float64)
-    return kept.ravel().astype(np.float64)
+        return np.concatenate([np.asarray(a).ravel() for a in kept]).astype(np.float64)
+    return np.asarray(kept).ravel().astype(np.float64)
 
 
 class Model:
