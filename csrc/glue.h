@@ -174,11 +174,12 @@ PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
 /* What pim_borrow_release found. */
 typedef enum {
     PIM_BORROW_FREE = 0,  /* nothing in Python points into data any more */
-    PIM_BORROW_MOVED = 1, /* only the array object was kept: it now reads a
-                             private copy of its elements, taken at release */
-    PIM_BORROW_PINNED = 2 /* a view, a buffer, or an unknown holder still
-                             points into data: the caller must not let data
-                             be freed */
+    PIM_BORROW_MOVED = 1, /* only the array object and numpy views of it
+                             were kept: they now read one private copy of
+                             their elements, taken at release */
+    PIM_BORROW_PINNED = 2 /* a buffer, a raw address, or an unknown holder
+                             still points into data: the caller must not let
+                             data be freed */
 } pim_borrow_verdict;
 
 /* Give back the reference from pim_borrow_array and tell whether Python kept the

@@ -8,37 +8,44 @@
  *     and after a garbage collection, so that a dead reference cycle is not
  *     called retention.
  *  2. The capsule has another holder (`data.base` was kept). Pinned.
- *     (A view does not hold the capsule: numpy stops collapsing a view's
- *     base at the first base that is not an array, so a view's base is the
- *     array itself, and a kept view shows as an extra reference to the
- *     array that no container accounts for: rule 4.)
+ *     (A view does not hold the capsule: numpy collapses a view's base down
+ *     to the first array that owns its data or whose base is not an array
+ *     of the same type, and the lent array owns none and has a capsule as
+ *     its base, so a view's base, and a view of a view's, is the array
+ *     itself: rule 4 counts it.)
  *  3. The array exported a buffer (memoryview, bytes(), a C extension):
  *     numpy records that in _buffer_info, and the holder of the buffer has a
  *     raw pointer. Pinned.
  *  4. Every other reference to the array must come from a plain container
- *     (list, tuple, dict, cell) or a function, each of those is vetted the
- *     same way in turn, up to the owners that end a chain: a module's
- *     namespace, or a frame. References are counted: every one must come
- *     from an object the garbage collector can see (or from an untracked
- *     dict or tuple such an object holds), so a view, an iterator or a C
- *     object holding the array shows as a missing reference. An instance,
- *     a class or any other object on a chain may hold a raw pointer (numpy's
- *     as_strided keeps one in an object whose attribute holds the array;
- *     an object whose __array_interface__ copies the array's and whose base
- *     is [data] is another): not provably safe. Pinned.
+ *     (list, tuple, dict, cell), a function, an instance of a class defined
+ *     in Python, or a numpy view of it, each of those vetted the same way in
+ *     turn, up to the owners that end a chain: a module's namespace, or a
+ *     frame. References are counted: every one must come from an object the
+ *     garbage collector can see (or from an untracked dict, tuple or view
+ *     such an object holds; a view holds its base, which ndarray's
+ *     traversal does not show), so an iterator or a C object holding the array
+ *     or a view shows as a missing reference. A view that exported a buffer
+ *     (rule 3), or whose type is a C subclass, a class, an object of a type
+ *     written in C or any other object on a chain may hold a raw pointer
+ *     (numpy's as_strided keeps one in an object whose attribute holds the
+ *     array): not provably safe. Pinned.
  *  5. While scanning, every numpy array and memoryview the scan meets is
  *     checked not to point into the lent memory (an array built from the
- *     input's address keeps no reference to the input at all). Pinned.
- *  If all that holds, only the array object itself was kept: it is moved
- *  onto a private copy of the data (Moved), so that nothing points into the
- *  lent memory any more.
+ *     input's address keeps no reference to the input at all), and every
+ *     int not to be an address inside it (an __array_interface__ kept by an
+ *     instance that rule 4 accepts). Pinned.
+ *  If all that holds, only the array object and views of it were kept: they
+ *  are moved onto one private copy of the data (Moved), so that nothing
+ *  points into the lent memory any more.
  *
  *  If the array's base is no longer the glue's capsule (numpy 1.x lets
  *  Python assign `data.data`, which drops the capsule and points the array
  *  at another buffer), the array itself no longer reads the lent memory:
  *  rules 3 to 5 still decide whether anything else does, and the verdict is
  *  Free or Pinned (nothing to move; the lent range is not known any more, so
- *  rule 5 cannot run and only rule 4 stands).
+ *  rule 5 cannot run and only rule 4 stands, without views: a view made
+ *  before the assignment may still read the lent memory, so it counts as a
+ *  missing reference).
  *
  * Out of reach, as for any C code: a C extension that keeps a raw pointer to
  * the data while holding the array only through containers the rules
@@ -89,6 +96,30 @@ typedef struct {
     PyObject *holder;           /* borrowed: the object being traversed */
     int unsafe;                 /* a rule failed */
 } vetting;
+
+/* subtype_traverse, CPython's traversal of classes defined in Python (it is
+ * not exported), read from a class made once; NULL until then. GIL held. */
+static traverseproc python_class_traverse;
+
+/* Is `type` (borrowed) a class defined in Python (by a class statement)
+ * over `root`, with only such classes between them? Such an instance keeps
+ * all its state in Python objects (its __dict__, its slots) that its
+ * tp_traverse visits, so the scan sees everything it holds; a C type may
+ * keep a raw pointer out of sight. */
+static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
+    int depth;
+    for (depth = 0; type != NULL && depth < 64; depth++) {
+        if (type == root) {
+            return 1;
+        }
+        if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || python_class_traverse == NULL ||
+            type->tp_traverse != python_class_traverse) {
+            return 0;
+        }
+        type = type->tp_base;
+    }
+    return 0;
+}
 
 static int vet_visit(PyObject *obj, void *arg);
 
@@ -149,14 +180,38 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (overlaps_lent(v, lo, hi)) {
             v->unsafe = 1;
         }
+    } else if (PyLong_Check(obj) && v->lent != NULL) {
+        /* A raw address (an __array_interface__'s data, x.ctypes.data):
+         * np.asarray turns it back into an array over the lent memory
+         * later, which no move can re-point. */
+        const char *address = PyLong_AsVoidPtr(obj);
+        if (address == NULL && PyErr_Occurred()) {
+            PyErr_Clear(); /* too large or negative: not an address */
+        } else if (address != NULL && overlaps_lent(v, address, address + 1)) {
+            v->unsafe = 1;
+        }
     }
 }
 
+/* The base of a numpy view (arr, borrowed), if an array, else NULL.
+ * Borrowed. Views of the lent array, and views of views, have the lent
+ * array as their base (numpy collapses view chains down to it); a view of
+ * an ndarray subclass view has that view as its base. */
+static PyObject *view_base(PyObject *arr) {
+    PyObject *base = PyArray_BASE((PyArrayObject *)arr);
+    return base != NULL && PyArray_Check(base) ? base : NULL;
+}
+
 /* The collector lists only tracked objects; dicts and tuples holding only
- * untracked objects (such as arrays) are untracked, so the scan follows
- * them. obj: borrowed. */
+ * untracked objects (such as arrays) are untracked, and so are exact
+ * ndarrays, whose only reference is to their base: the scan follows them.
+ * obj: borrowed. */
 static int is_untracked_container(PyObject *obj) {
-    return (PyDict_CheckExact(obj) || PyTuple_CheckExact(obj)) && !PyObject_GC_IsTracked(obj);
+    if (PyObject_GC_IsTracked(obj)) {
+        return 0;
+    }
+    return PyDict_CheckExact(obj) || PyTuple_CheckExact(obj) ||
+           (PyArray_Check(obj) && view_base(obj) != NULL);
 }
 
 /* Traverses `holder` (borrowed), counting its references to this round's
@@ -165,20 +220,37 @@ static void traverse_holder(vetting *v, PyObject *holder) {
     traverseproc traverse = Py_TYPE(holder)->tp_traverse;
     PyObject *outer = v->holder;
     check_pointer(v, holder);
-    if (traverse == NULL) {
-        return;
-    }
     v->holder = holder;
-    (void)traverse(holder, vet_visit, v);
+    if (traverse != NULL) {
+        (void)traverse(holder, vet_visit, v);
+    }
+    if (PyArray_Check(holder) && view_base(holder) != NULL) {
+        /* A view holds its base, which ndarray's (absent) tp_traverse does
+         * not show. */
+        (void)vet_visit(view_base(holder), v);
+    }
     v->holder = outer;
 }
 
+/* Can a view (borrowed) of the lent array be re-pointed at a copy? Not if
+ * it exported a buffer (its holder has a raw pointer), nor if its type is
+ * a C subclass of ndarray (which may keep one out of sight). */
+static int is_movable_view(PyObject *view) {
+    return ((PyArrayObject_fields *)view)->_buffer_info == NULL &&
+           is_python_class_over(Py_TYPE(view), &PyArray_Type);
+}
+
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
- * vetting on to its own holders? Returns 1 to vet the holder next round, 0
- * when it ends the chain safely, -1 when it is not provably safe. */
-static int judge_holder(PyObject *holder, PyObject *held) {
+ * vetting on to its own holders? lent_known: the lent memory is known (so
+ * a view can be moved). Returns 1 to vet the holder next round, 0 when it
+ * ends the chain safely, -1 when it is not provably safe. */
+static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
     if (PyFrame_Check(holder)) {
         return 0;
+    }
+    if (PyArray_Check(holder)) {
+        /* A view of the lent array (or of such a view): moved with it. */
+        return lent_known && is_movable_view(holder) ? 1 : -1;
     }
     if (PyModule_CheckExact(holder)) {
         /* A module holds its namespace; any other reference from a module
@@ -187,6 +259,12 @@ static int judge_holder(PyObject *holder, PyObject *held) {
     }
     if (PyList_CheckExact(holder) || PyTuple_CheckExact(holder) || PyDict_CheckExact(holder) ||
         PyCell_Check(holder) || Py_IS_TYPE(holder, &PyFunction_Type)) {
+        return 1;
+    }
+    if (is_python_class_over(Py_TYPE(holder), &PyBaseObject_Type)) {
+        /* An instance of a class defined in Python (a model's
+         * `self.X_ = X[:, :2]`): everything it holds is visible to the
+         * scan, so a raw address in it is caught (rule 5). */
         return 1;
     }
     return -1;
@@ -247,7 +325,7 @@ static int vet_visit(PyObject *obj, void *arg) {
     }
     for (i = v->round_start; i < v->round_end; i++) {
         if (v->items[i].obj == obj) {
-            int verdict = judge_holder(v->holder, obj);
+            int verdict = judge_holder(v->holder, obj, v->lent != NULL);
             v->items[i].found++;
             v->n_found++;
             if (verdict < 0) {
@@ -287,8 +365,11 @@ static int vet_visit(PyObject *obj, void *arg) {
 /* Rules 4 and 5: vets every holder of arr up to the owners that end a
  * chain, scanning `objects` (gc.get_objects(): a list the caller owns) once
  * a round. arr: borrowed; lent, nbytes: the lent memory (lent NULL if
- * unknown). Returns 1 if every rule held. */
-static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_t nbytes) {
+ * unknown). Returns 1 if every rule held, with the views of arr found
+ * (new references, the caller's to release) in views[0..*n_views), at most
+ * MAX_VETTED. */
+static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_t nbytes,
+                       PyObject **views, int *n_views) {
     vetting *v = PyMem_RawMalloc(sizeof *v);
     int round, i, ok = 0;
     Py_ssize_t k;
@@ -316,8 +397,17 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
         }
         for (i = v->round_start; i < v->round_end; i++) {
             if (v->items[i].found != v->items[i].expected) {
-                v->unsafe = 1; /* a holder nobody can see: a view, an
-                                  iterator, C state */
+                v->unsafe = 1; /* a holder nobody can see: an iterator,
+                                  C state, a view held by one of those */
+            }
+        }
+    }
+    *n_views = 0;
+    if (ok) {
+        for (i = 1; i < v->n; i++) {
+            if (PyArray_Check(v->items[i].obj)) {
+                Py_INCREF(v->items[i].obj);
+                views[(*n_views)++] = v->items[i].obj;
             }
         }
     }
@@ -343,21 +433,66 @@ static void copy_elements(PyArrayObject *arr, int axis, const char *from, const 
     }
 }
 
-/* The kept array reads a private copy from now on. arr: borrowed; base: the
- * borrow capsule, held only by arr, whose reference this call releases on
- * success. The copy spans what the capsule says was lent, at the same
- * offsets, so arr keeps its strides (negative ones too); only the elements
- * arr reaches (as it is now: Python may have reshaped it in place) are read
- * from the lent memory, so a strided lend never reads the bytes between its
- * elements, which Rust may be using elsewhere. The copy is owned by a new
- * capsule that arr holds as its base.
- * Returns 0, or -1 (out of memory: arr is unchanged). */
-static int move_to_copy(PyArrayObject *arr, PyObject *base) {
+/* Is [lo, hi) inside the lent memory [lent, lent + nbytes)? */
+static int inside_lent(const char *lo, const char *hi, const char *lent, size_t nbytes) {
+    uintptr_t start = (uintptr_t)lent;
+    return (uintptr_t)lo >= start && (uintptr_t)hi >= (uintptr_t)lo &&
+           (uintptr_t)hi - start <= nbytes;
+}
+
+/* Copies the elements `a` (borrowed: the lent array or a view of it)
+ * reaches, as it is now (Python may have reshaped it in place), from the
+ * lent memory to the same offsets in copy. Returns 0, or -1 if some element
+ * lies outside the lent memory (nothing numpy makes as a view does that). */
+static int copy_reached(PyArrayObject *a, const char *lent, size_t nbytes, char *copy) {
+    const char *lo, *hi;
+    if (!pim_extent(PyArray_BYTES(a), PyArray_NDIM(a), PyArray_DIMS(a), PyArray_STRIDES(a),
+                    PyArray_ITEMSIZE(a), &lo, &hi)) {
+        return 0; /* no elements */
+    }
+    if (!inside_lent(lo, hi, lent, nbytes)) {
+        return -1;
+    }
+    if ((PyArray_IS_C_CONTIGUOUS(a) || PyArray_IS_F_CONTIGUOUS(a)) &&
+        (uintptr_t)PyArray_NBYTES(a) == (uintptr_t)(hi - lo)) {
+        memcpy(copy + (lo - lent), lo, (size_t)(hi - lo)); /* no gaps */
+    } else if (PyArray_NDIM(a) == 0) {
+        memcpy(copy + (lo - lent), lo, (size_t)PyArray_ITEMSIZE(a));
+    } else {
+        copy_elements(a, 0, PyArray_BYTES(a), lent, copy);
+    }
+    return 0;
+}
+
+/* Points `a` (borrowed; copied by copy_reached) at the same offset in copy. */
+static void repoint(PyArrayObject *a, const char *lent, size_t nbytes, char *copy) {
+    PyArrayObject_fields *fields = (PyArrayObject_fields *)a;
+    if (inside_lent(fields->data, fields->data, lent, nbytes)) {
+        fields->data = copy + (fields->data - lent);
+    } else {
+        fields->data = copy; /* no elements, and past the span: any address */
+    }
+}
+
+/* The kept array, and every view of it Python kept, read a private copy
+ * from now on. arr: borrowed; base: the borrow capsule, held only by arr,
+ * whose reference this call releases on success; views: borrowed, n_views
+ * arrays whose memory lies in the lent memory (checked: -1 if not). The
+ * copy spans what the capsule says was lent, at the same offsets, so every
+ * array keeps its strides (negative ones too); only the elements the
+ * arrays reach are read from the lent memory, so a strided lend never
+ * reads the bytes between its elements, which Rust may be using elsewhere.
+ * The copy is owned by a new capsule that arr holds as its base; the views
+ * hold arr. Returns 0, or -1 (out of memory, or a view outside the lent
+ * memory: nothing is changed). */
+static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *views,
+                        int n_views) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     char *lent = PyCapsule_GetPointer(base, PIM_BORROW_CAPSULE);
     size_t nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);
     PyObject *owner;
     char *copy;
+    int i;
     if (lent == NULL) {
         PyErr_Clear();
         return -1;
@@ -367,14 +502,11 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base) {
     if (copy == NULL) {
         return -1;
     }
-    if (PyArray_SIZE(arr) > 0) {
-        if ((size_t)PyArray_NBYTES(arr) == nbytes &&
-            (PyArray_IS_C_CONTIGUOUS(arr) || PyArray_IS_F_CONTIGUOUS(arr))) {
-            memcpy(copy, lent, nbytes); /* the elements are the whole span */
-        } else if (PyArray_NDIM(arr) == 0) {
-            memcpy(copy + (fields->data - lent), fields->data, (size_t)PyArray_ITEMSIZE(arr));
-        } else {
-            copy_elements(arr, 0, fields->data, lent, copy);
+    for (i = -1; i < n_views; i++) {
+        PyArrayObject *a = i < 0 ? arr : (PyArrayObject *)views[i];
+        if (copy_reached(a, lent, nbytes, copy) < 0) {
+            PyMem_RawFree(copy);
+            return -1;
         }
     }
     owner = PyCapsule_New(copy, RETAINED_COPY_CAPSULE, free_retained_copy);
@@ -384,9 +516,12 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base) {
         return -1;
     }
     /* numpy offers no API to re-point an array; the fields are public in
-     * its headers and stable since 1.7. The offset keeps every element the
+     * its headers and stable since 1.7. The offset keeps every element each
      * array reaches. */
-    fields->data = copy + (fields->data - lent);
+    for (i = 0; i < n_views; i++) {
+        repoint((PyArrayObject *)views[i], lent, nbytes, copy);
+    }
+    repoint(arr, lent, nbytes, copy);
     fields->base = owner;
     Py_DECREF(base);
     return 0;
@@ -405,13 +540,31 @@ static int is_retained(PyObject *arr, PyObject *base) {
     return Py_REFCNT(arr) != 1 || (base != NULL && Py_REFCNT(base) != 1);
 }
 
+/* Reads subtype_traverse from a class made for it, once (runs Python code:
+ * before any scan). On failure it stays NULL and no instance nor subclass
+ * view is accepted. */
+static void learn_python_class_traverse(void) {
+    PyObject *probe;
+    if (python_class_traverse != NULL) {
+        return;
+    }
+    probe = PyObject_CallFunction((PyObject *)&PyType_Type, "s(){}", "pim_probe");
+    if (probe != NULL && PyType_Check(probe)) {
+        python_class_traverse = ((PyTypeObject *)probe)->tp_traverse;
+    }
+    Py_XDECREF(probe);
+    PyErr_Clear();
+}
+
 /* Rules 3 to 5, with gc.get_objects(). arr: borrowed; base as for
- * is_retained. Never leaves an exception set. */
-static int only_safe_holders(PyObject *arr, PyObject *base) {
+ * is_retained; views, n_views: as for vet_holders. Never leaves an
+ * exception set. */
+static int only_safe_holders(PyObject *arr, PyObject *base, PyObject **views, int *n_views) {
     const char *lent = NULL;
     size_t nbytes = 0;
     PyObject *gc, *objects;
     int safe = 0;
+    *n_views = 0;
     if (((PyArrayObject_fields *)arr)->_buffer_info != NULL) {
         return 0;
     }
@@ -419,10 +572,11 @@ static int only_safe_holders(PyObject *arr, PyObject *base) {
         lent = PyCapsule_GetPointer(base, PIM_BORROW_CAPSULE);
         nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);
     }
+    learn_python_class_traverse();
     gc = PyImport_ImportModule("gc");
     objects = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
     if (objects != NULL && PyList_Check(objects) && (base == NULL || lent != NULL)) {
-        safe = vet_holders(arr, objects, lent, nbytes);
+        safe = vet_holders(arr, objects, lent, nbytes, views, n_views);
     }
     Py_XDECREF(objects);
     Py_XDECREF(gc);
@@ -439,6 +593,8 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
     PyObject *gc, *collected;
+    PyObject *views[MAX_VETTED]; /* owned, n_views of them */
+    int n_views = 0, i;
     pim_borrow_verdict verdict;
     if (!pim_borrow_is_kept(arr)) {
         /* The common case: the array, or its capsule, is kept for reuse. */
@@ -457,14 +613,18 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyErr_Clear();
     if (!is_retained(arr, base)) {
         verdict = PIM_BORROW_FREE;
-    } else if ((base != NULL && Py_REFCNT(base) != 1) || !only_safe_holders(arr, base)) {
+    } else if ((base != NULL && Py_REFCNT(base) != 1) ||
+               !only_safe_holders(arr, base, views, &n_views)) {
         verdict = PIM_BORROW_PINNED;
     } else if (base == NULL) {
         verdict = PIM_BORROW_FREE; /* kept, but it reads another buffer */
-    } else if (move_to_copy(array, base) < 0) {
+    } else if (move_to_copy(array, base, views, n_views) < 0) {
         verdict = PIM_BORROW_PINNED;
     } else {
         verdict = PIM_BORROW_MOVED;
+    }
+    for (i = 0; i < n_views; i++) {
+        Py_DECREF(views[i]);
     }
     Py_DECREF(arr);
     return verdict;

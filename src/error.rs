@@ -271,10 +271,11 @@ pub enum Error {
         /// What it got there.
         found: String,
     },
-    /// The function kept its borrowed input array after returning (in a
-    /// global, a list, a dict, a closure). The crate moved the kept array
-    /// onto a private copy, so Python reads the values of the call, never
-    /// Rust memory; the call's result is discarded. See
+    /// The function kept its borrowed input array, or numpy views of it,
+    /// after returning (in a global, a list, a dict, a closure, an object's
+    /// attribute). The crate moved what was kept onto a private copy, so
+    /// Python reads the values of the call, never Rust memory; the call's
+    /// result is discarded. See
     /// [the retention rule](crate::Function#the-retention-rule).
     InputRetained {
         /// `module.function` that kept its input.

@@ -1,13 +1,16 @@
-//! The retention rule: a function that keeps its borrowed input gets
-//! `Error::InputRetained` with the kept array moved onto a copy (plain
-//! containers), or stops the process (views, buffers, unknown holders).
+//! The retention rule: a function that keeps its borrowed input, or numpy
+//! views of it, gets `Error::InputRetained` with what it kept moved onto a
+//! copy (plain containers, instances of Python classes), or stops the process
+//! (buffers, raw addresses, unknown holders).
 
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
 
-use common::{child_command, is_child, run, test_func};
-use py_in_mem::{Error, Function, NdSlice, NdVec};
+use common::{
+    assert_child_passed, child_command, hang_limit, is_child, run, run_limited, test_func,
+};
+use py_in_mem::{Error, FromResult, Function, NdSlice, NdVec};
 
 fn function(name: &str) -> Function {
     test_func(name); // puts tests/python on sys.path
@@ -296,6 +299,191 @@ fn a_replaced_base_neither_poisons_later_calls_nor_hides_retention() {
     }
 }
 
+// ---- Views of the input kept: moved onto the same copy -------------------------
+//
+// Each case runs in a child process: before views were moved, each aborted.
+
+/// Asserts that `keep` (called with `lent`) reports the retention, then
+/// overwrites and frees the Rust memory, and checks that `read` (called
+/// with the extra argument `tag`, if any) still sees `expected`, and that
+/// the next call works.
+fn assert_view_moved<T>(
+    keep: &str,
+    read: &str,
+    tag: Option<&str>,
+    shape: Option<&[usize]>,
+    expected: T,
+) where
+    T: FromResult + PartialEq + std::fmt::Debug,
+{
+    let mut data: Vec<f64> = (1..=9).map(f64::from).collect();
+    let keep_fn = function(keep);
+    let call = match shape {
+        Some(shape) => keep_fn.arg(NdSlice::new(&data[..shape.iter().product()], shape).unwrap()),
+        None => keep_fn.arg(&data[..3]),
+    };
+    let call = match tag {
+        Some(tag) => call.arg(tag),
+        None => call,
+    };
+    let err = call.call::<Vec<i64>>().unwrap_err();
+    assert_eq!(
+        err,
+        Error::InputRetained {
+            function: format!("pim_testfuncs.{keep}")
+        },
+        "{keep} {tag:?}"
+    );
+    data.iter_mut().for_each(|x| *x = -9.0);
+    drop(data);
+    let churned = churn();
+    let read_fn = function(read);
+    let call = read_fn.arg(&[0.0]);
+    let call = match tag {
+        Some(tag) => call.arg(tag),
+        None => call,
+    };
+    let kept: T = call.call().unwrap();
+    drop(churned);
+    assert_eq!(
+        kept, expected,
+        "{keep} {tag:?}: the kept view lost the call's values"
+    );
+    let next = [4.0, 5.0, 6.0];
+    assert_eq!(function("identity").call::<Vec<f64>>(&next).unwrap(), next);
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_keeps_a_view() {
+    if !is_child() {
+        return;
+    }
+    match std::env::var("PIM_VIEW_CASE").unwrap().as_str() {
+        "global" => {
+            assert_view_moved(
+                "keep_view_global",
+                "kept_view_global",
+                None,
+                None,
+                vec![2.0, 3.0],
+            );
+            // The moved view is still read-only.
+            let err = function("write_kept_view_global")
+                .call::<Vec<i64>>(&[0.0])
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "ValueError: assignment destination is read-only"
+            );
+        }
+        "attribute" => assert_view_moved(
+            "fit_model",
+            "model_kept",
+            None,
+            Some(&[3, 3]),
+            NdVec::new(vec![1.0, 2.0, 4.0, 5.0, 7.0, 8.0], vec![3, 2]).unwrap(),
+        ),
+        "reshape" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("reshape"),
+            None,
+            vec![1.0, 2.0, 3.0],
+        ),
+        "view_of_view" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("view_of_view"),
+            None,
+            vec![2.0, 1.0],
+        ),
+        "view_of_view_of_view" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("view_of_view_of_view"),
+            None,
+            vec![1.0, 3.0],
+        ),
+        "array_and_view" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("array_and_view"),
+            None,
+            vec![1.0, 2.0, 3.0, 2.0, 3.0],
+        ),
+        "array_attribute" => assert_view_moved(
+            "keep_as_attribute",
+            "kept_as_attribute",
+            None,
+            None,
+            vec![1.0, 2.0, 3.0],
+        ),
+        "matrix_view" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("matrix_view"),
+            None,
+            vec![2.0, 3.0],
+        ),
+        "broadcast" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("broadcast"),
+            None,
+            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0],
+        ),
+        other => panic!("unknown case {other}"),
+    }
+}
+
+/// Runs one case of `child_keeps_a_view` in a child process (before views
+/// were moved, the call aborted).
+fn view_case(case: &str) {
+    let mut command = child_command("child_keeps_a_view");
+    command.env("PIM_VIEW_CASE", case);
+    assert_child_passed(&run_limited(command, hang_limit(60)));
+}
+
+#[test]
+fn a_view_kept_in_a_global_is_moved_with_the_input() {
+    view_case("global");
+}
+
+#[test]
+fn a_view_kept_as_an_object_attribute_is_moved_with_the_input() {
+    // A model's `self.X_ = X[:, :2]`, for a 2-D input.
+    view_case("attribute");
+}
+
+#[test]
+fn the_input_kept_as_an_object_attribute_is_moved() {
+    // An instance of a class defined in Python: the scan sees all it holds.
+    view_case("array_attribute");
+}
+
+#[test]
+fn a_reshaped_input_kept_is_moved_with_the_input() {
+    view_case("reshape");
+}
+
+#[test]
+fn views_of_views_kept_are_moved_with_the_input() {
+    view_case("view_of_view");
+    view_case("view_of_view_of_view");
+}
+
+#[test]
+fn subclass_and_broadcast_views_kept_are_moved_with_the_input() {
+    view_case("matrix_view");
+    view_case("broadcast");
+}
+
+#[test]
+fn a_view_kept_with_the_input_itself_is_moved_onto_the_same_copy() {
+    view_case("array_and_view");
+}
+
 // ---- What cannot be moved stops the process ------------------------------------
 
 #[test]
@@ -318,12 +506,18 @@ fn child_keeps_input() {
 }
 
 #[test]
-fn kept_views_buffers_and_unknown_holders_abort_with_a_message() {
+fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
     let funcs = [
-        "keep_view",
         "keep_memoryview",
-        "keep_as_attribute",
         "keep_flat_iterator",
+        // A view kept through what cannot be moved or seen into: a
+        // memoryview of it (a raw pointer), an iterator over it, a C object.
+        "keep_view_memoryview",
+        "keep_view_flat_iterator",
+        "keep_view_in_partial",
+        // An instance of a Python class is vetted like a container, so the
+        // input's address it holds (as __array_interface__) is found.
+        "keep_interface_object",
         "keep_sliding_window",
         "keep_base",
         // The input's address handed to np.asarray through an object's
@@ -360,7 +554,7 @@ fn kept_views_buffers_and_unknown_holders_abort_with_a_message() {
         );
         assert!(
             stderr.contains(&format!(
-                "the Python function pim_testfuncs.{func} kept a view or a buffer of its borrowed input"
+                "the Python function pim_testfuncs.{func} kept a pointer into its borrowed input"
             )),
             "{func}: {stderr}"
         );

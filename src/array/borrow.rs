@@ -295,13 +295,14 @@ impl Drop for BorrowedArray<'_> {
 #[cold]
 fn retention_abort(lent_to: &str) -> ! {
     eprintln!(
-        "py-in-mem: fatal: the Python function {lent_to} kept a view or a buffer of its \
-         borrowed input array, or something this crate cannot prove harmless (an object \
-         holding the array or a container of it, an array built from the input's address), \
-         after returning. The array points into Rust memory that is valid only during the \
-         call, and what was kept cannot be moved to a copy, so the process is aborted \
-         rather than let Python read freed memory. A function must not keep its borrowed \
-         input; keep data.copy() instead, or pass the input with call_owned."
+        "py-in-mem: fatal: the Python function {lent_to} kept a pointer into its borrowed \
+         input that cannot be moved to a copy: a buffer or memoryview of the array or of a \
+         view of it, an array or a number built from its address, or the array or a view of \
+         it held by something this crate cannot see into (an iterator, an object of a type \
+         written in C). The array points into Rust memory that is valid only during the \
+         call, so the process is aborted rather than let Python read freed memory. A \
+         function must not keep its borrowed input; keep data.copy() instead, or pass the \
+         input with call_owned."
     );
     std::process::abort();
 }

@@ -56,18 +56,22 @@ pub use object::Object;
 /// a traceback that holds the call's frame is released first):
 ///
 /// - Nothing kept: the call returns its result.
-/// - The array object itself kept in plain containers (a global, a list, a
-///   tuple, a dict, a closure cell), each held in turn only by such
-///   containers or functions up to a module's namespace or a frame: the
-///   crate moves the kept array onto a private copy, so it reads the values
-///   it had during the call, and the call returns [`Error::InputRetained`].
-/// - A view (`data[1:]`, whose base is the input array itself), an exported
-///   buffer (`memoryview(data)`), a numpy array built from the input's
-///   address (`__array_interface__`), or a reference the crate cannot prove
-///   harmless (an object's attribute, a container that an object or a class
-///   holds, a numpy iterator): these hold raw pointers, or may, and cannot be
-///   moved, so the process aborts with a message naming the function. An
-///   abort is safe; a dangling pointer is not.
+/// - The array object itself, or numpy views of it (`data[1:]`,
+///   `data.reshape(...)`, `data.T`, views of views), kept in plain
+///   containers (a global, a list, a tuple, a dict, a closure cell) or as
+///   attributes of objects of classes defined in Python (a model's
+///   `self.X_ = X[:, :2]`), each held in turn only by such holders or
+///   functions up to a module's namespace or a frame: the crate moves the
+///   kept array and every kept view onto one private copy, so they read the
+///   values they had during the call, and the call returns
+///   [`Error::InputRetained`].
+/// - An exported buffer (`memoryview(data)`, or of a view), a numpy array or
+///   a Python `int` built from the input's address (`__array_interface__`,
+///   `as_strided`, `data.ctypes.data`), or a reference the crate cannot
+///   prove harmless (a numpy iterator, an object of a type written in C, a
+///   container such an object or a class holds): these hold raw pointers,
+///   or may, and cannot be moved, so the process aborts with a message
+///   naming the function. An abort is safe; a dangling pointer is not.
 ///
 /// The rule covers every lent array, whatever its rank or strides.
 ///

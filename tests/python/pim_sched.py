@@ -118,6 +118,6 @@ def kept_sum(data):
 
 
 def keep_view(data):
-    """Keeps a view of its input: the process must stop."""
+    """Keeps a view of its input (moved onto a copy with the input)."""
     KEPT.append(data[1:])
     return 0.0

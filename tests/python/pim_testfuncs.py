@@ -234,6 +234,71 @@ def write_kept_tagged(data, tag):
     return np.array([0])
 
 
+# Numpy views of the input, kept: moved onto a copy with the input.
+
+KEPT_VIEWS = {}
+
+VIEWS = {
+    "tail": lambda x: x[1:],
+    "reshape": lambda x: x.reshape(-1, 1),
+    "view_of_view": lambda x: x[::-1][1:],
+    "view_of_view_of_view": lambda x: x.T.view()[::2],
+    "array_and_view": lambda x: (x, x[1:]),
+    # np.matrix is an ndarray subclass: a view of a matrix view has that
+    # view as its base, a chain the check follows.
+    "matrix_view": lambda x: np.asmatrix(x.reshape(1, -1))[:, 1:],
+    "broadcast": lambda x: np.broadcast_to(x, (2, 3)),
+}
+
+
+def keep_view_global(data):
+    """x[1:] in a module global."""
+    global KEPT_VIEW
+    KEPT_VIEW = data[1:]
+    return np.array([0])
+
+
+def kept_view_global(data):
+    return KEPT_VIEW.copy()
+
+
+def write_kept_view_global(data):
+    KEPT_VIEW[...] = 0
+    return np.array([0])
+
+
+def keep_view_tagged(data, how):
+    KEPT_VIEWS[how] = VIEWS[how](data)
+    return np.array([0])
+
+
+def kept_view_tagged(data, how):
+    kept = KEPT_VIEWS[how]
+    if isinstance(kept, tuple):
+        return np.concatenate([np.asarray(a).ravel() for a in kept]).astype(np.float64)
+    return np.asarray(kept).ravel().astype(np.float64)
+
+
+class Model:
+    """A model keeping part of its training data, as scikit-learn's do."""
+
+    def fit(self, X):
+        self.X_ = X[:, :2]
+        return self
+
+
+MODEL = Model()
+
+
+def fit_model(data):
+    MODEL.fit(data)
+    return np.array([0])
+
+
+def model_kept(data):
+    return MODEL.X_.copy()
+
+
 # Views, buffers and unknown holders point into the memory itself: abort.
 
 class Holder:
@@ -257,6 +322,34 @@ def keep_as_attribute(data):
     holder = Holder()
     holder.data = data
     HOLDERS.append(holder)
+    return np.array([0])
+
+
+def kept_as_attribute(data):
+    return HOLDERS[-1].data.copy()
+
+
+def keep_view_memoryview(data):
+    KEPT.append(memoryview(data[1:]))
+    return np.array([0])
+
+
+def keep_view_flat_iterator(data):
+    KEPT.append(data[1:].flat)
+    return np.array([0])
+
+
+def keep_view_in_partial(data):
+    import functools
+
+    KEPT.append(functools.partial(print, data[1:]))
+    return np.array([0])
+
+
+def keep_interface_object(data):
+    # The object alone, its __array_interface__ holding the input's address:
+    # np.asarray(HOLDERS[-1]) later would read the lent memory.
+    HOLDERS.append(ArrayInterface(data, [data[1:]]))
     return np.array([0])
 
 
