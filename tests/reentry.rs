@@ -341,7 +341,9 @@ fn a_call_from_a_callback_of_another_extension_that_gave_the_gil_up() {
         // values under valgrind (an int parsed from a str in sqlite3's
         // module body, CPython 3.11): Python's, not the crate's, and no
         // suppression narrow enough to keep exists. The ctypes cases run.
-        eprintln!("skipped under make memcheck: importing sqlite3 trips valgrind in CPython itself");
+        eprintln!(
+            "skipped under make memcheck: importing sqlite3 trips valgrind in CPython itself"
+        );
         return;
     }
     in_child("child_call_from_a_callback_of_another_extension_that_gave_the_gil_up");
