@@ -58,30 +58,34 @@ static char *dup_type_name(PyObject *type) {
     return name != NULL ? name : dup_cstr(((PyTypeObject *)type)->tp_name);
 }
 
+/* The strings of lines joined with separator sep, as a malloc'ed UTF-8
+ * string. sep: borrowed UTF-8; lines: borrowed sequence of str, or NULL
+ * (then NULL is returned). GIL held. Returns an owned string or NULL; may
+ * leave an exception set (callers clear it). */
+static char *dup_joined(const char *sep, PyObject *lines) {
+    char *text = NULL;
+    PyObject *separator = lines != NULL ? PyUnicode_FromString(sep) : NULL;
+    PyObject *joined = separator != NULL ? PyUnicode_Join(separator, lines) : NULL;
+    if (joined != NULL) {
+        text = pim_dup_str(joined);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(separator);
+    return text;
+}
+
 /* The whole formatted traceback, as Python would print it. type, value, tb:
  * borrowed (tb may be NULL). GIL held. Returns an owned string or NULL. */
 static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
-    char *text = NULL;
+    char *text;
     PyObject *module = PyImport_ImportModule("traceback");
     PyObject *lines = NULL;
-    PyObject *empty = NULL;
-    PyObject *joined = NULL;
     if (module != NULL) {
         lines = PyObject_CallMethod(module, "format_exception", "OOO", type,
                                     value != NULL ? value : Py_None,
                                     tb != NULL ? tb : Py_None);
     }
-    if (lines != NULL) {
-        empty = PyUnicode_FromString("");
-    }
-    if (empty != NULL) {
-        joined = PyUnicode_Join(empty, lines);
-    }
-    if (joined != NULL) {
-        text = pim_dup_str(joined);
-    }
-    Py_XDECREF(joined);
-    Py_XDECREF(empty);
+    text = dup_joined("", lines);
     Py_XDECREF(lines);
     Py_XDECREF(module);
     PyErr_Clear();
@@ -96,11 +100,9 @@ static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
  * cannot be read is left out. type: borrowed. GIL held. Returns an owned
  * string, or NULL; never leaves an exception set. */
 static char *dup_classes(PyObject *type) {
-    char *text = NULL;
+    char *text;
     PyObject *mro = PyObject_GetAttrString(type, "__mro__");
     PyObject *lines = NULL;
-    PyObject *newline = NULL;
-    PyObject *joined = NULL;
     if (mro != NULL && PyTuple_Check(mro)) {
         lines = PyList_New(0);
     }
@@ -121,17 +123,7 @@ static char *dup_classes(PyObject *type) {
         Py_XDECREF(module);
         PyErr_Clear();
     }
-    if (lines != NULL) {
-        newline = PyUnicode_FromString("\n");
-    }
-    if (newline != NULL) {
-        joined = PyUnicode_Join(newline, lines);
-    }
-    if (joined != NULL) {
-        text = pim_dup_str(joined);
-    }
-    Py_XDECREF(joined);
-    Py_XDECREF(newline);
+    text = dup_joined("\n", lines);
     Py_XDECREF(lines);
     Py_XDECREF(mro);
     PyErr_Clear();
