@@ -262,9 +262,9 @@ pub enum Error {
     BadResult {
         /// `module.function` that returned it.
         function: String,
-        /// Where inside the result the mismatch is, outermost first
-        /// ("element 1 of the tuple, element 0 of the list"); empty when it
-        /// is the result itself.
+        /// Where inside the result the mismatch is, innermost first, each
+        /// step inside the next ("element 0 of the list in element 1 of the
+        /// tuple"); empty when it is the result itself.
         position: String,
         /// What the crate expected there.
         expected: String,

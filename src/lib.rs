@@ -114,7 +114,7 @@
 //! ```
 //! let f = py_in_mem::Function::from_source("tour_bad", "def f(x):\n    return (x.sum(), [1, 'two'])\n", "f")?;
 //! let err = f.call::<(f64, Vec<i64>)>(&[1.0]).unwrap_err();
-//! assert!(err.to_string().contains("unexpected element 1 of the tuple, element 1 of the list"));
+//! assert!(err.to_string().contains("unexpected element 1 of the list in element 1 of the tuple"));
 //! # Ok::<(), py_in_mem::Error>(())
 //! ```
 //!
@@ -209,8 +209,12 @@ mod scope;
 
 mod outliers;
 
+#[cfg(feature = "bytes")]
+pub use array::BytesArray;
 pub use array::{Element, NdSlice, NdVec, OwnedArray};
-pub use convert::{FromResult, IntoArg, Matrix, ResultView, Scalar};
+pub use convert::{
+    Arg, ArrayValue, FromResult, IntoArg, Matrix, Mismatch, Reader, ResultView, Scalar, Value,
+};
 pub use error::{Error, PyException, Unavailable};
 pub use function::{Call, Function, Object};
 pub use outliers::Outliers;

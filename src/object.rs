@@ -64,6 +64,11 @@ impl<'py> Held<'py> {
         self.obj.as_ptr()
     }
 
+    /// The GIL this reference is used under.
+    pub(crate) fn gil(&self) -> &'py Gil {
+        self.gil
+    }
+
     /// Gives up ownership, for an API that steals the reference.
     pub(crate) fn into_raw(self) -> *mut PyObject {
         self.into_strong().into_raw()
@@ -412,5 +417,103 @@ impl<'py> Held<'py> {
         // tp_name is a NUL-terminated string that lives as long as the type.
         let name = unsafe { CStr::from_ptr((*pyo3_ffi::Py_TYPE(self.as_ptr())).tp_name) };
         name.to_string_lossy().into_owned()
+    }
+}
+
+/// Containers made for an argument ([`crate::Value`]): each constructor
+/// returns a new object or the exception that stopped it.
+impl<'py> Held<'py> {
+    /// A new `bytes` holding a copy of `data`.
+    pub(crate) fn bytes(gil: &'py Gil, data: &[u8]) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; the pointer and length describe `data`,
+        // which PyBytes copies; a new reference or NULL with an exception.
+        unsafe {
+            Held::from_owned(
+                gil,
+                pyo3_ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as Py_ssize_t),
+            )
+        }
+    }
+
+    /// A new list of `len` empty slots, each to be filled once by
+    /// [`set_list_item`](Self::set_list_item).
+    pub(crate) fn list(gil: &'py Gil, len: usize) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; a new reference or NULL with an exception.
+        unsafe { Held::from_owned(gil, pyo3_ffi::PyList_New(len as Py_ssize_t)) }
+    }
+
+    /// A new tuple of `len` empty slots, each to be filled once by
+    /// [`set_tuple_item`](Self::set_tuple_item).
+    pub(crate) fn tuple(gil: &'py Gil, len: usize) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; a new reference or NULL with an exception.
+        unsafe { Held::from_owned(gil, pyo3_ffi::PyTuple_New(len as Py_ssize_t)) }
+    }
+
+    /// A new, empty dict.
+    pub(crate) fn dict(gil: &'py Gil) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; a new reference or NULL with an exception.
+        unsafe { Held::from_owned(gil, pyo3_ffi::PyDict_New()) }
+    }
+
+    /// Fills slot `i` of a list made by [`list`](Self::list), which nobody
+    /// else has seen yet, with `item`. A slot left empty (a later item
+    /// failed) is NULL, which the list's deallocation skips.
+    pub(crate) fn set_list_item(&self, i: usize, item: StrongRef) {
+        // SAFETY: the GIL is held; the list is new and ours, `i` is below
+        // the length it was made with (callers count its items), and
+        // PyList_SetItem steals the reference given up by into_raw (the
+        // slot is empty: nothing is leaked).
+        unsafe { pyo3_ffi::PyList_SetItem(self.as_ptr(), i as Py_ssize_t, item.into_raw()) };
+    }
+
+    /// Fills slot `i` of a tuple made by [`tuple`](Self::tuple), as
+    /// [`set_list_item`](Self::set_list_item) does a list's.
+    pub(crate) fn set_tuple_item(&self, i: usize, item: StrongRef) {
+        // SAFETY: as set_list_item, for a tuple nobody else has seen.
+        unsafe { pyo3_ffi::PyTuple_SetItem(self.as_ptr(), i as Py_ssize_t, item.into_raw()) };
+    }
+
+    /// `dict[key] = value`, for a dict made by [`dict`](Self::dict). Fails
+    /// for a key Python cannot hash (a list).
+    pub(crate) fn set_dict_item(
+        &self,
+        key: &Held<'_>,
+        value: &Held<'_>,
+    ) -> Result<(), PyException> {
+        // SAFETY: the GIL is held; all three objects are live; SetItem
+        // takes its own references, and returns -1 with an exception set.
+        let status =
+            unsafe { pyo3_ffi::PyDict_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(crate::runtime::glue::last_error(self.gil))
+        }
+    }
+
+    /// A copy of the contents of a `bytes` or `bytearray`; `None` for any
+    /// other object.
+    pub(crate) fn bytes_value(&self) -> Option<Vec<u8>> {
+        let obj = self.as_ptr();
+        // SAFETY: the GIL is held and the object is live; each accessor is
+        // called only on its own type, and returns a buffer owned by the
+        // object (which we hold) of the size returned beside it.
+        unsafe {
+            let (data, len) = if pyo3_ffi::PyBytes_Check(obj) != 0 {
+                (pyo3_ffi::PyBytes_AsString(obj), pyo3_ffi::PyBytes_Size(obj))
+            } else if pyo3_ffi::PyByteArray_Check(obj) != 0 {
+                (
+                    pyo3_ffi::PyByteArray_AsString(obj),
+                    pyo3_ffi::PyByteArray_Size(obj),
+                )
+            } else {
+                return None;
+            };
+            if data.is_null() || len < 0 {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+            Some(std::slice::from_raw_parts(data.cast::<u8>(), len as usize).to_vec())
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::array::borrow::RustArray;
 use crate::convert::from_result::indices;
-use crate::convert::into_arg::Arg;
+use crate::convert::into_arg::{Arg, ArgKind};
 use crate::error::Error;
 use crate::function::Function;
 
@@ -66,7 +66,7 @@ impl Outliers {
         }
         let function = &self.function;
         function.invoke(
-            &[Arg::Array(RustArray::vector(data))],
+            &[Arg(ArgKind::Array(RustArray::vector(data)))],
             &[],
             |gil, result| {
                 indices(gil, result, data.len())

@@ -7,8 +7,7 @@ use std::marker::PhantomData;
 
 use crate::array::borrow::{retained_error, Release, RustArray};
 use crate::array::lent::{LentSlot, IN_A_SCOPE};
-use crate::convert::into_arg::sealed::{Arg, ToArg};
-use crate::convert::into_arg::IntoArg;
+use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::error::Error;
 use crate::runtime;
 use crate::runtime::ScopeGil;
@@ -208,10 +207,9 @@ pub struct Lent<'scope> {
     _scope: PhantomData<&'scope mut &'scope ()>,
 }
 
-impl<'scope> IntoArg<'scope> for Lent<'scope> {}
-impl<'scope> ToArg<'scope> for Lent<'scope> {
+impl<'scope> IntoArg<'scope> for Lent<'scope> {
     fn into_arg(self) -> Arg<'scope> {
-        Arg::Lent(self.slot)
+        Arg(ArgKind::Lent(self.slot))
     }
 }
 
@@ -243,15 +241,15 @@ impl<'scope> GilScope<'scope, '_> {
     /// [`Error::InvalidArgument`]: pass it to the calls directly.
     pub fn lend(&'scope self, array: impl IntoArg<'scope>) -> Result<Lent<'scope>, Error> {
         let source =
-            match array.into_arg() {
-                Arg::Array(source) => source,
-                Arg::Lent(slot) => {
+            match array.into_arg().0 {
+                ArgKind::Array(source) => source,
+                ArgKind::Lent(slot) => {
                     return Ok(Lent {
                         slot,
                         _scope: PhantomData,
                     })
                 }
-                Arg::Value(_) | Arg::Tuple(_) | Arg::Object(_) => return Err(Error::InvalidArgument(
+                _ => return Err(Error::InvalidArgument(
                     "GilScope::lend takes arrays; pass numbers, strings and objects to the calls directly"
                         .into(),
                 )),

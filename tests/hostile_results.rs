@@ -151,7 +151,7 @@ fn a_masked_array_is_refused_naming_its_mask() {
         Error::BadResult {
             position, found, ..
         } => {
-            assert_eq!(position, "element 1 of the tuple, element 1 of the list");
+            assert_eq!(position, "element 1 of the list in element 1 of the tuple");
             assert!(found.contains("mask would be lost"), "{found}");
         }
         other => panic!("expected BadResult, got {other:?}"),

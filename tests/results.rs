@@ -480,7 +480,7 @@ fn a_result_of_the_wrong_shape_says_where() {
     assert_eq!(
         (position.as_str(), found.as_str()),
         (
-            "element 1 of the tuple, element 0 of the list",
+            "element 0 of the list in element 1 of the tuple",
             "an object of type int"
         )
     );
@@ -489,7 +489,7 @@ fn a_result_of_the_wrong_shape_says_where() {
     assert_eq!(
         (position.as_str(), found.as_str()),
         (
-            "element 1 of the tuple, value of key 'b' of the dict, element 1 of the list",
+            "element 1 of the list in the value under key 'b' in element 1 of the tuple",
             "an object of type str"
         )
     );
@@ -634,7 +634,7 @@ fn a_dict_value_of_the_wrong_kind_is_named_in_a_sentence() {
     let err = f.call::<HashMap<String, i64>>(None::<f64>).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "results_dict_sentence.info returned an unexpected value of key 'name' of the dict: \
+        "results_dict_sentence.info returned an unexpected value under key 'name': \
          expected a number that converts to i64 without loss (a Python or numpy scalar, or a 0-D \
          numpy array), found an object of type str"
     );

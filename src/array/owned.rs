@@ -8,12 +8,13 @@ use libc::c_int;
 use pyo3_ffi::Py_ssize_t;
 
 use crate::array::element::Element;
+use crate::array::nd::NdVec;
 use crate::error::PyException;
 use crate::raw;
 use crate::runtime::glue::{npy_typenum, owned_or_error};
 use crate::runtime::{Gil, StrongRef};
 
-pub(super) mod sealed {
+pub(crate) mod sealed {
     use crate::error::PyException;
     use crate::runtime::{Gil, StrongRef};
 
@@ -24,16 +25,31 @@ pub(super) mod sealed {
     }
 }
 
-/// A buffer that Python can own: `Vec<T>` (handed over writable) or
-/// `Arc<[T]>` (shared read-only, since Rust may still read it). See
-/// [`Function::call_owned`](crate::Function::call_owned).
+/// A buffer that Python can own, given without a copy: `Vec<T>` (handed
+/// over writable), `Arc<[T]>` (shared read-only, since Rust may still read
+/// it), [`NdVec<T>`] (n-D, writable), `ndarray::Array<T, D>` (feature
+/// `ndarray`; n-D, writable) and, with the `bytes` feature,
+/// [`BytesArray`](crate::BytesArray) (read-only). Python may keep it, or
+/// views of it, as long as it likes; the Rust allocation is freed when the
+/// last Python reference to it goes, on whatever thread that happens.
+///
+/// Give one with [`Call::arg_owned`](crate::Call::arg_owned) (any
+/// position, among other arguments), [`Call::kwarg_owned`](crate::Call::kwarg_owned),
+/// or [`Function::call_owned`](crate::Function::call_owned) (the only
+/// argument).
 ///
 /// ```
 /// use std::sync::Arc;
-/// let total = py_in_mem::Function::from_source("doc_owned_array", "def f(a):\n    return a.sum(keepdims=True)\n", "f")?;
+/// use py_in_mem::{Function, NdVec};
+/// let total = Function::from_source("doc_owned_array", "def f(a):\n    return a.sum(keepdims=True)\n", "f")?;
 /// assert_eq!(total.call_owned::<_, Vec<i64>>(vec![1i64, 2, 3])?, [6]);
 /// let shared: Arc<[i64]> = Arc::from(vec![4i64, 5]);
 /// assert_eq!(total.call_owned::<_, Vec<i64>>(Arc::clone(&shared))?, [9]);
+///
+/// let kept = Function::from_source("doc_owned_nd", "KEPT = []\ndef f(a, scale):\n    KEPT.append(a)\n    return a.shape, float(a.sum()) * scale\n", "f")?;
+/// let batch = NdVec::new(vec![1.0; 6], vec![2, 3])?;
+/// let (shape, sum): ((usize, usize), f64) = kept.arg_owned(batch).arg(2.0).call()?;
+/// assert_eq!((shape, sum), ((2, 3), 12.0));
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub trait OwnedArray: sealed::GiveToNumpy + Send + 'static {
@@ -51,27 +67,31 @@ unsafe extern "C" fn release_box<B>(owner: *mut c_void) {
     drop(unsafe { Box::from_raw(owner.cast::<B>()) });
 }
 
-/// Hands `owner`, which keeps `len` elements of `T` alive at `data`, to a new
-/// numpy array.
-fn give<T: Element, B: Send + 'static>(
+/// Hands `owner`, which keeps the elements of `T` at `data` alive, to a new
+/// C-ordered numpy array of `shape` (whose element count the caller has
+/// checked against the buffer).
+pub(crate) fn give<T: Element, B: Send + 'static>(
     gil: &Gil,
     owner: B,
     data: *const T,
-    len: usize,
+    shape: &[usize],
     writeable: bool,
 ) -> Result<StrongRef, PyException> {
     let typenum = npy_typenum(T::KIND, std::mem::size_of::<T>()).expect("Element has a numpy type");
-    let dims: [Py_ssize_t; 1] = [len as Py_ssize_t];
+    // Every dimension fits an isize: a Vec's length does, and NdVec and
+    // ndarray check their shapes.
+    let dims: Vec<Py_ssize_t> = shape.iter().map(|&n| n as Py_ssize_t).collect();
     let owner = Box::into_raw(Box::new(owner));
     // SAFETY: the GIL is held; `data` stays valid while the box lives (moving
-    // a Vec or Arc into a Box does not move its heap buffer); own_array takes
-    // the box and calls release_box::<B> exactly once, also on failure.
+    // a Vec or Arc into a Box does not move its heap buffer), and holds the
+    // product of `shape` elements; own_array takes the box and calls
+    // release_box::<B> exactly once, also on failure.
     unsafe {
         owned_or_error(
             gil,
             raw::pim_own_array(
                 data as *mut c_void,
-                1,
+                dims.len() as c_int,
                 dims.as_ptr(),
                 typenum,
                 c_int::from(writeable),
@@ -82,13 +102,20 @@ fn give<T: Element, B: Send + 'static>(
     }
 }
 
+/// Gives an [`NdVec`] to Python as a writable n-D array.
+pub(crate) fn give_nd<T: Element>(gil: &Gil, array: NdVec<T>) -> Result<StrongRef, PyException> {
+    let (mut data, shape) = array.into_parts();
+    let ptr = data.as_mut_ptr();
+    give::<T, Vec<T>>(gil, data, ptr, &shape, true)
+}
+
 impl<T: Element> OwnedArray for Vec<T> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for Vec<T> {
     fn into_numpy(mut self, gil: &Gil) -> Result<StrongRef, PyException> {
         let (data, len) = (self.as_mut_ptr(), self.len());
-        give::<T, Vec<T>>(gil, self, data, len, true)
+        give::<T, Vec<T>>(gil, self, data, &[len], true)
     }
 }
 
@@ -98,6 +125,15 @@ impl<T: Element> OwnedArray for Arc<[T]> {
 impl<T: Element> sealed::GiveToNumpy for Arc<[T]> {
     fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
         let (data, len) = (self.as_ptr(), self.len());
-        give::<T, Arc<[T]>>(gil, self, data, len, false)
+        give::<T, Arc<[T]>>(gil, self, data, &[len], false)
+    }
+}
+
+impl<T: Element> OwnedArray for NdVec<T> {
+    type Elem = T;
+}
+impl<T: Element> sealed::GiveToNumpy for NdVec<T> {
+    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
+        give_nd(gil, self)
     }
 }

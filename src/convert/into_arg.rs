@@ -9,9 +9,12 @@ use pyo3_ffi::PyObject;
 use crate::array::borrow::RustArray;
 use crate::array::element::Element;
 use crate::array::nd::{NdSlice, NdVec};
+use crate::array::owned::OwnedArray;
 use crate::error::{Error, PyException};
 use crate::object::Held;
-use crate::runtime::Gil;
+use std::cell::Cell;
+
+use crate::runtime::{Gil, StrongRef};
 
 /// A `rows` × `cols` matrix over a Rust slice in C (row-major) order, lent to
 /// Python as a 2-D numpy array. ([`NdSlice`] takes any rank and strides.)
@@ -61,34 +64,80 @@ impl<'a, T: Element> Matrix<'a, T> {
     }
 }
 
-pub(crate) mod sealed {
-    use super::Scalar;
-    use crate::array::borrow::RustArray;
+/// An argument as a call takes it, made by [`IntoArg::into_arg`]: Rust
+/// memory to lend, a value to make, or a Python object. Opaque; an
+/// [`IntoArg`] impl of your own makes one from another argument, usually a
+/// [`Value`](crate::Value) it builds.
+pub struct Arg<'a>(pub(crate) ArgKind<'a>);
 
-    /// An argument as the call machinery takes it.
-    pub enum Arg<'a> {
-        /// Rust memory, lent to numpy for the call.
-        Array(RustArray<'a>),
-        /// A value made into a Python object for the call.
-        Value(Scalar<'a>),
-        /// Values made into a Python tuple for the call (`axis=(0, 2)`).
-        Tuple(Vec<Scalar<'a>>),
-        /// An array lent for a held-GIL scope ([`crate::GilScope::lend`]).
-        Lent(&'a crate::array::lent::LentSlot),
-        /// A Python object the caller holds ([`crate::Object`]), passed
-        /// itself.
-        Object(&'a crate::runtime::SharedRef),
+/// What an [`Arg`] is, as the call machinery takes it.
+pub(crate) enum ArgKind<'a> {
+    /// Rust memory, lent to numpy for the call.
+    Array(RustArray<'a>),
+    /// A value made into a Python object for the call.
+    Value(Scalar<'a>),
+    /// Values made into a Python tuple for the call (`axis=(0, 2)`).
+    Tuple(Vec<Scalar<'a>>),
+    /// An array lent for a held-GIL scope ([`crate::GilScope::lend`]).
+    Lent(&'a crate::array::lent::LentSlot),
+    /// A Python object the caller holds ([`crate::Object`]), passed
+    /// itself.
+    Object(&'a crate::runtime::SharedRef),
+    /// Something Rust gives Python for good: an owned array
+    /// ([`crate::OwnedArray`]) or a [`Value`](crate::Value), made into its
+    /// object when the call is made.
+    Given(Given),
+}
+
+/// How a given argument becomes its Python object, once.
+type GiveFn = Box<dyn FnOnce(&Gil) -> Result<StrongRef, PyException>>;
+
+/// An argument given to Python, made when the call is (with the GIL held).
+/// Taken out once, by the one call the argument is part of.
+pub(crate) struct Given(Cell<Option<GiveFn>>);
+
+impl Given {
+    pub(crate) fn new(
+        give: impl FnOnce(&Gil) -> Result<StrongRef, PyException> + 'static,
+    ) -> Given {
+        Given(Cell::new(Some(Box::new(give))))
     }
 
-    /// The part of [`IntoArg`](super::IntoArg) that only this crate sees.
-    pub trait ToArg<'a> {
-        /// The argument as the call machinery takes it.
-        fn into_arg(self) -> Arg<'a>;
+    /// Makes the Python object. An argument is made once (each call builds
+    /// its own arguments); a second time would be a bug, and is refused
+    /// with an exception rather than a panic across the call.
+    pub(crate) fn make(&self, gil: &Gil) -> Result<StrongRef, PyException> {
+        match self.0.take() {
+            Some(give) => give(gil),
+            None => Err(PyException::status(
+                "an owned argument was given to a second call".into(),
+            )),
+        }
     }
 }
 
-pub(crate) use sealed::Arg;
-use sealed::ToArg;
+impl<'a> Arg<'a> {
+    /// The argument `value` makes: for an [`IntoArg`] impl of your own
+    /// that passes a field, or a value, as the argument.
+    pub fn new(value: impl IntoArg<'a>) -> Arg<'a> {
+        value.into_arg()
+    }
+}
+
+impl Arg<'static> {
+    /// `value` given to Python for good, without a copy: Python may keep
+    /// it ([`OwnedArray`]). What [`Call::arg_owned`](crate::Call::arg_owned)
+    /// passes.
+    pub fn owned(value: impl OwnedArray) -> Arg<'static> {
+        Arg(ArgKind::Given(Given::new(move |gil| value.into_numpy(gil))))
+    }
+}
+
+impl<'a> IntoArg<'a> for Arg<'a> {
+    fn into_arg(self) -> Arg<'a> {
+        self
+    }
+}
 
 /// What a call takes as an argument, positional or keyword, each lent or
 /// made for the call only:
@@ -122,67 +171,70 @@ use sealed::ToArg;
 /// assert_eq!(text, "['ndarray', 'ndarray', 'float', 'str', 'NoneType', 'bins']");
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
-pub trait IntoArg<'a>: ToArg<'a> {}
+pub trait IntoArg<'a> {
+    /// The argument as a call takes it.
+    fn into_arg(self) -> Arg<'a>;
+}
 
-impl<'a, T: Element> IntoArg<'a> for &'a [T] {}
-impl<'a, T: Element> ToArg<'a> for &'a [T] {
+impl<'a, T: Element> IntoArg<'a> for &'a [T] {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Array(RustArray::vector(self))
+        Arg(ArgKind::Array(RustArray::vector(self)))
     }
 }
 
-impl<'a, T: Element> IntoArg<'a> for &'a Vec<T> {}
-impl<'a, T: Element> ToArg<'a> for &'a Vec<T> {
+impl<'a, T: Element> IntoArg<'a> for &'a Vec<T> {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Array(RustArray::vector(self))
+        Arg(ArgKind::Array(RustArray::vector(self)))
     }
 }
 
-impl<'a, T: Element, const N: usize> IntoArg<'a> for &'a [T; N] {}
-impl<'a, T: Element, const N: usize> ToArg<'a> for &'a [T; N] {
+impl<'a, T: Element, const N: usize> IntoArg<'a> for &'a [T; N] {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Array(RustArray::vector(self))
+        Arg(ArgKind::Array(RustArray::vector(self)))
     }
 }
 
-impl<'a, T: Element> IntoArg<'a> for Matrix<'a, T> {}
-impl<'a, T: Element> ToArg<'a> for Matrix<'a, T> {
+impl<'a, T: Element> IntoArg<'a> for Matrix<'a, T> {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Array(RustArray::c_order(self.data, &[self.rows, self.cols]))
+        Arg(ArgKind::Array(RustArray::c_order(
+            self.data,
+            &[self.rows, self.cols],
+        )))
     }
 }
 
-impl<'a, T: Element> IntoArg<'a> for NdSlice<'a, T> {}
-impl<'a, T: Element> ToArg<'a> for NdSlice<'a, T> {
+impl<'a, T: Element> IntoArg<'a> for NdSlice<'a, T> {
     fn into_arg(self) -> Arg<'a> {
         (&self).into_arg()
     }
 }
 
-impl<'a, T: Element> IntoArg<'a> for &NdSlice<'a, T> {}
-impl<'a, T: Element> ToArg<'a> for &NdSlice<'a, T> {
+impl<'a, T: Element> IntoArg<'a> for &NdSlice<'a, T> {
     fn into_arg(self) -> Arg<'a> {
         let (data, offset, shape, strides) = self.parts();
         // SAFETY: NdSlice::with_strides (and new, fortran) checked that
         // every element the shape and strides reach from `offset` is inside
         // `data`, which is borrowed for 'a; offset <= data.len().
-        Arg::Array(unsafe { RustArray::strided(data.as_ptr().add(offset), shape, strides) })
+        Arg(ArgKind::Array(unsafe {
+            RustArray::strided(data.as_ptr().add(offset), shape, strides)
+        }))
     }
 }
 
-impl<'a, T: Element> IntoArg<'a> for &'a NdVec<T> {}
-impl<'a, T: Element> ToArg<'a> for &'a NdVec<T> {
+impl<'a, T: Element> IntoArg<'a> for &'a NdVec<T> {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Array(RustArray::c_order(self.as_slice(), self.shape()))
+        Arg(ArgKind::Array(RustArray::c_order(
+            self.as_slice(),
+            self.shape(),
+        )))
     }
 }
 
-impl<'a, A: IntoArg<'a>> IntoArg<'a> for Option<A> {}
-impl<'a, A: IntoArg<'a>> ToArg<'a> for Option<A> {
+impl<'a, A: IntoArg<'a>> IntoArg<'a> for Option<A> {
     fn into_arg(self) -> Arg<'a> {
         match self {
             Some(value) => value.into_arg(),
-            None => Arg::Value(Scalar::None),
+            None => Arg(ArgKind::Value(Scalar::None)),
         }
     }
 }
@@ -224,10 +276,9 @@ macro_rules! scalar_from {
                 Scalar::$variant(<$as>::from(value))
             }
         }
-        impl<'a> IntoArg<'a> for $t {}
-        impl<'a> ToArg<'a> for $t {
+        impl<'a> IntoArg<'a> for $t {
             fn into_arg(self) -> Arg<'a> {
-                Arg::Value(Scalar::from(self))
+                Arg(ArgKind::Value(Scalar::from(self)))
             }
         }
     )*};
@@ -249,10 +300,9 @@ macro_rules! scalar_from_wide {
                 }
             }
         }
-        impl<'a> IntoArg<'a> for $t {}
-        impl<'a> ToArg<'a> for $t {
+        impl<'a> IntoArg<'a> for $t {
             fn into_arg(self) -> Arg<'a> {
-                Arg::Value(Scalar::from(self))
+                Arg(ArgKind::Value(Scalar::from(self)))
             }
         }
     )*};
@@ -264,10 +314,9 @@ impl From<Complex32> for Scalar<'_> {
         Scalar::Complex(Complex64::new(value.re.into(), value.im.into()))
     }
 }
-impl<'a> IntoArg<'a> for Complex32 {}
-impl<'a> ToArg<'a> for Complex32 {
+impl<'a> IntoArg<'a> for Complex32 {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Value(Scalar::from(self))
+        Arg(ArgKind::Value(Scalar::from(self)))
     }
 }
 
@@ -283,36 +332,32 @@ impl<'a, V: Into<Scalar<'a>>> From<Option<V>> for Scalar<'a> {
     }
 }
 
-impl<'a> IntoArg<'a> for &'a str {}
-impl<'a> ToArg<'a> for &'a str {
+impl<'a> IntoArg<'a> for &'a str {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Value(Scalar::Str(self))
+        Arg(ArgKind::Value(Scalar::Str(self)))
     }
 }
 
-impl<'a> IntoArg<'a> for &'a String {}
-impl<'a> ToArg<'a> for &'a String {
+impl<'a> IntoArg<'a> for &'a String {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Value(Scalar::Str(self))
+        Arg(ArgKind::Value(Scalar::Str(self)))
     }
 }
 
-impl<'a> IntoArg<'a> for Scalar<'a> {}
-impl<'a> ToArg<'a> for Scalar<'a> {
+impl<'a> IntoArg<'a> for Scalar<'a> {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Value(self)
+        Arg(ArgKind::Value(self))
     }
 }
 
 /// Tuples of scalars, as numpy's `axis=(0, 2)` takes them.
 macro_rules! tuple_args {
     ($($name:ident),+) => {
-        impl<'a, $($name: Into<Scalar<'a>>),+> IntoArg<'a> for ($($name,)+) {}
-        impl<'a, $($name: Into<Scalar<'a>>),+> ToArg<'a> for ($($name,)+) {
+        impl<'a, $($name: Into<Scalar<'a>>),+> IntoArg<'a> for ($($name,)+) {
             #[allow(non_snake_case)] // the values are named as their types
             fn into_arg(self) -> Arg<'a> {
                 let ($($name,)+) = self;
-                Arg::Tuple(vec![$($name.into()),+])
+                Arg(ArgKind::Tuple(vec![$($name.into()),+]))
             }
         }
     };

@@ -6,10 +6,14 @@
 pub(crate) mod from_result;
 pub(crate) mod into_arg;
 pub(crate) mod read;
+pub(crate) mod value;
 pub(crate) mod view;
 #[cfg(feature = "ndarray")]
 mod with_ndarray;
 
 pub use from_result::FromResult;
-pub use into_arg::{IntoArg, Matrix, Scalar};
+pub use from_result::Reader;
+pub use into_arg::{Arg, IntoArg, Matrix, Scalar};
+pub use read::Mismatch;
+pub use value::{ArrayValue, Value};
 pub use view::ResultView;

@@ -10,7 +10,15 @@ use crate::error::Error;
 use crate::object::ArrayDesc;
 
 /// Why a result could not be converted: what was expected, what was found,
-/// and where inside the result.
+/// and where inside the result. A [`FromResult`](crate::FromResult) impl
+/// returns one ([`Reader::mismatch`](crate::Reader::mismatch), or
+/// [`Mismatch::new`]); the call that read the result turns it into
+/// [`Error::BadResult`], with the function's name and the position.
+///
+/// ```
+/// let m = py_in_mem::Mismatch::new("a positive number", "-1");
+/// assert_eq!(m.to_string(), "expected a positive number, found -1");
+/// ```
 #[derive(Debug)]
 pub struct Mismatch {
     expected: String,
@@ -21,47 +29,64 @@ pub struct Mismatch {
 
 /// One step into a result, for [`Mismatch`]'s position.
 #[derive(Debug)]
-pub(super) enum Step {
+pub(crate) enum Step {
     /// Element `index` of a `container` ("tuple" or "list").
     Element {
         container: &'static str,
         index: usize,
     },
-    /// The value under a key of a dict.
+    /// The value under a key of a dict (or a mapping).
     DictValue(String),
     /// The key at a position of a dict (one that is not a str).
     DictKey(usize),
+    /// An attribute of an object.
+    Attribute(String),
 }
 
 impl Mismatch {
-    pub(super) fn new(expected: String, found: String) -> Mismatch {
+    /// A mismatch: `expected` what the value should have been ("a dict with
+    /// a key 'label'"), `found` what it was.
+    pub fn new(expected: impl Into<String>, found: impl Into<String>) -> Mismatch {
         Mismatch {
-            expected,
-            found,
+            expected: expected.into(),
+            found: found.into(),
             path: Vec::new(),
         }
     }
 
+    /// What was expected.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// What was found.
+    pub fn found(&self) -> &str {
+        &self.found
+    }
+
     /// The same mismatch, seen from one level further out.
-    pub(super) fn within(mut self, step: Step) -> Mismatch {
+    pub(crate) fn within(mut self, step: Step) -> Mismatch {
         self.path.push(step);
         self
     }
 
-    /// Where inside the result, outermost first: "element 1 of the tuple,
-    /// element 0 of the list"; empty for the result itself.
+    /// Where inside the result, innermost first, each step inside the next:
+    /// "element 0 of the list in element 1 of the tuple"; empty for the
+    /// result itself.
     fn position(&self) -> String {
         let steps: Vec<String> = self
             .path
             .iter()
-            .rev()
-            .map(|step| match step {
+            .enumerate()
+            .map(|(i, step)| match step {
                 Step::Element { container, index } => format!("element {index} of the {container}"),
-                Step::DictValue(key) => format!("value of key '{key}' of the dict"),
+                Step::DictValue(key) if i == 0 => format!("value under key '{key}'"),
+                Step::DictValue(key) => format!("the value under key '{key}'"),
                 Step::DictKey(position) => format!("key {position} of the dict"),
+                Step::Attribute(name) => format!("attribute '{name}'"),
             })
             .collect();
-        steps.join(", ")
+        steps.join(" in ")
     }
 
     /// The error for `function`'s result.
@@ -75,6 +100,18 @@ impl Mismatch {
     }
 }
 
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let position = self.position();
+        if !position.is_empty() {
+            write!(f, "at {position}: ")?;
+        }
+        write!(f, "expected {}, found {}", self.expected, self.found)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
 /// What a numeric array's dtype must be to read as `U`.
 fn expected_dtype<U: Element>() -> String {
     format!(
@@ -84,7 +121,7 @@ fn expected_dtype<U: Element>() -> String {
 }
 
 /// What a `Vec<U>` is read from.
-pub(super) fn expected_vec<U: Element>() -> String {
+pub(crate) fn expected_vec<U: Element>() -> String {
     format!(
         "a 1-D numpy array of {}, or a list or tuple of numbers that convert to {} without loss",
         expected_dtype::<U>(),
@@ -190,7 +227,7 @@ unsafe fn read_at<T>(
     };
     let Some(value) = value else {
         return Err(Mismatch::new(
-            "a numpy array of bool, integer, float32/float64 or complex64/complex128 values".into(),
+            "a numpy array of bool, integer, float32/float64 or complex64/complex128 values",
             desc.what(),
         ));
     };
@@ -285,7 +322,7 @@ fn vec_for_large<T>(desc: &ArrayDesc<'_>, len: usize) -> Result<Vec<T>, Mismatch
     match out.try_reserve_exact(len) {
         Ok(()) => Ok(out),
         Err(_) => Err(Mismatch::new(
-            "a result small enough to read into memory".into(),
+            "a result small enough to read into memory",
             format!(
                 "{} of {len} elements ({} bytes), more than could be allocated",
                 desc.what(),

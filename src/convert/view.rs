@@ -94,7 +94,7 @@ impl<U: Element> ResultView<U> {
                 if bytes.iter().any(|b| *b > 1) {
                     return Err(Mismatch::new(
                         Self::expected(),
-                        "a numpy bool array holding bytes other than 0 and 1".into(),
+                        "a numpy bool array holding bytes other than 0 and 1",
                     ));
                 }
             }
@@ -112,7 +112,7 @@ impl<U: Element> ResultView<U> {
         }
         Err(Mismatch::new(
             Self::expected(),
-            "an array numpy would not copy into an owned, aligned one".into(),
+            "an array numpy would not copy into an owned, aligned one",
         ))
     }
 

@@ -6,13 +6,16 @@ use ndarray::{ArrayBase, ArrayRef, ArrayView, ArrayViewD, Data, Dimension, IxDyn
 
 use crate::array::borrow::RustArray;
 use crate::array::element::Element;
-use crate::convert::from_result::sealed::Read;
+use crate::array::owned::sealed::GiveToNumpy;
+use crate::array::owned::{give, OwnedArray};
 use crate::convert::from_result::FromResult;
-use crate::convert::into_arg::sealed::{Arg, ToArg};
-use crate::convert::into_arg::IntoArg;
+use crate::convert::from_result::Reader;
+use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::convert::read::{expected_array, to_elements, Mismatch};
 use crate::convert::view::ResultView;
-use crate::object::{Described, Held};
+use crate::error::PyException;
+use crate::object::Described;
+use crate::runtime::{Gil, StrongRef};
 
 /// Lends the elements of an ndarray array: its pointer is element [0, ...]
 /// and its strides count elements, as numpy's count bytes.
@@ -20,7 +23,9 @@ fn lend<'a, T: Element, D: Dimension>(array: &'a ArrayRef<T, D>) -> Arg<'a> {
     // SAFETY: an ArrayRef's elements are initialized Ts reached from
     // as_ptr by its shape and strides, all inside one allocation that the
     // shared borrow 'a keeps alive and unchanged.
-    Arg::Array(unsafe { RustArray::strided(array.as_ptr(), array.shape(), array.strides()) })
+    Arg(ArgKind::Array(unsafe {
+        RustArray::strided(array.as_ptr(), array.shape(), array.strides())
+    }))
 }
 
 /// `&Array<T, D>`, `&ArrayView<T, D>`, `&ArcArray<T, D>`...: lent, no copy.
@@ -35,8 +40,7 @@ fn lend<'a, T: Element, D: Dimension>(array: &'a ArrayRef<T, D>) -> Arg<'a> {
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
-impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> IntoArg<'a> for &'a ArrayBase<S, D> {}
-impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> ToArg<'a> for &'a ArrayBase<S, D> {
+impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> IntoArg<'a> for &'a ArrayBase<S, D> {
     fn into_arg(self) -> Arg<'a> {
         lend(self)
     }
@@ -56,20 +60,20 @@ impl<'a, T: Element, S: Data<Elem = T>, D: Dimension> ToArg<'a> for &'a ArrayBas
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
-impl<'a, T: Element, D: Dimension> IntoArg<'a> for ArrayView<'a, T, D> {}
-impl<'a, T: Element, D: Dimension> ToArg<'a> for ArrayView<'a, T, D> {
+impl<'a, T: Element, D: Dimension> IntoArg<'a> for ArrayView<'a, T, D> {
     fn into_arg(self) -> Arg<'a> {
         let origin = self.as_ptr();
         // SAFETY: as in `lend`: the view's elements live for 'a, which
         // outlives the view value itself.
-        Arg::Array(unsafe { RustArray::strided(origin, self.shape(), self.strides()) })
+        Arg(ArgKind::Array(unsafe {
+            RustArray::strided(origin, self.shape(), self.strides())
+        }))
     }
 }
 
 /// `&ArrayRef<T, D>`, what ndarray 0.17's functions take: lent, no copy.
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
-impl<'a, T: Element, D: Dimension> IntoArg<'a> for &'a ArrayRef<T, D> {}
-impl<'a, T: Element, D: Dimension> ToArg<'a> for &'a ArrayRef<T, D> {
+impl<'a, T: Element, D: Dimension> IntoArg<'a> for &'a ArrayRef<T, D> {
     fn into_arg(self) -> Arg<'a> {
         lend(self)
     }
@@ -90,12 +94,12 @@ impl<'a, T: Element, D: Dimension> ToArg<'a> for &'a ArrayRef<T, D> {
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
-impl<U: Element, D: Dimension> FromResult for ndarray::Array<U, D> {}
-impl<U: Element, D: Dimension> Read for ndarray::Array<U, D> {
+impl<U: Element, D: Dimension> FromResult for ndarray::Array<U, D> {
     fn expected() -> String {
         expected_array::<U>(D::NDIM)
     }
-    fn read(value: Held<'_>) -> Result<Self, Mismatch> {
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
         let desc = match value.describe() {
             Described::Array(desc) | Described::Scalar(desc) => desc,
             _ => return Err(Mismatch::new(Self::expected(), value.what())),
@@ -129,5 +133,40 @@ impl<U: Element> ResultView<U> {
         // The elements are a C-contiguous block of shape() (ResultView::new).
         ArrayViewD::from_shape(IxDyn(self.shape()), self.as_slice())
             .expect("a view's shape matches its elements")
+    }
+}
+
+/// An owned `ndarray` array, given to Python writable without a copy when it
+/// is in standard (C) order; an array in any other order (transposed, a
+/// slice's layout) is first copied once into C order.
+///
+/// ```
+/// use ndarray::array;
+/// let f = py_in_mem::Function::from_source("doc_owned_ndarray", "KEPT = []\ndef f(a):\n    KEPT.append(a)\n    return a[:, 0]\n", "f")?;
+/// let first: Vec<i64> = f.arg_owned(array![[1i64, 2], [3, 4]]).call()?;
+/// assert_eq!(first, [1, 3]);
+/// let first: Vec<i64> = f.arg_owned(array![[1i64, 2], [3, 4]].reversed_axes()).call()?;
+/// assert_eq!(first, [1, 2]);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
+impl<T: Element, D: Dimension + 'static> OwnedArray for ndarray::Array<T, D> {
+    type Elem = T;
+}
+
+impl<T: Element, D: Dimension + 'static> GiveToNumpy for ndarray::Array<T, D> {
+    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
+        let array = if self.is_standard_layout() {
+            self
+        } else {
+            self.as_standard_layout().into_owned()
+        };
+        let shape = array.shape().to_vec();
+        let (mut data, offset) = array.into_raw_vec_and_offset();
+        // SAFETY: a standard-layout array's elements are the C-ordered block
+        // of `shape` starting `offset` elements into its buffer (no offset:
+        // an empty array, which reads nothing).
+        let first = unsafe { data.as_mut_ptr().add(offset.unwrap_or(0)) };
+        give::<T, Vec<T>>(gil, data, first, &shape, true)
     }
 }

@@ -11,7 +11,7 @@ use crate::array::element::Element;
 use crate::array::lent::LentSlot;
 use crate::array::owned::OwnedArray;
 use crate::convert::from_result::{convert, FromResult};
-use crate::convert::into_arg::{tuple_of, Arg, IntoArg};
+use crate::convert::into_arg::{tuple_of, Arg, ArgKind, IntoArg};
 use crate::convert::view::ResultView;
 use crate::error::{Error, PyException};
 use crate::object::Held;
@@ -130,8 +130,8 @@ impl Function {
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
         let gil = self.python.gil_for_call(&self.stats)?;
-        match input.into_arg() {
-            Arg::Array(array) => {
+        match input.into_arg().0 {
+            ArgKind::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
                 let array = unsafe { UntrackedArray::new(&gil, &array) }.map_err(Error::Python)?;
                 // The result is converted while the input is still lent: it
@@ -141,7 +141,7 @@ impl Function {
                 converted
             }
             made => {
-                let made = PyArg::new(&gil, &made, &self.name).map_err(Error::Python)?;
+                let made = PyArg::new(&gil, &Arg(made), &self.name).map_err(Error::Python)?;
                 self.call_one(&gil, made.as_ptr())
             }
         }
@@ -170,6 +170,35 @@ impl Function {
         // Room for a few more, so that adding them does not move the Vec.
         let mut args = Vec::with_capacity(4);
         args.push(value.into_arg());
+        Call {
+            function: self,
+            args,
+            kwargs: Vec::new(),
+        }
+    }
+
+    /// Starts a call with an owned array as its first positional argument,
+    /// given to Python without a copy: Python may keep it, and it is freed
+    /// when Python lets it go ([`OwnedArray`]). Any shape, any position:
+    /// [`Call::arg_owned`] adds more, among lent and made arguments.
+    ///
+    /// ```
+    /// use py_in_mem::{Function, NdVec};
+    /// let model = Function::from_source(
+    ///     "doc_arg_owned",
+    ///     "class Counter:\n    def __init__(self):\n        self.seen = []\n    def count(self, batch):\n        self.seen.append(batch)\n        return sum(b.shape[0] for b in self.seen)\n",
+    ///     "Counter",
+    /// )?.call0::<py_in_mem::Object>()?;
+    /// let count = model.method("count")?;
+    /// let batch = NdVec::new(vec![0.5; 6], vec![3, 2])?;
+    /// let n: usize = count.arg_owned(batch).call()?; // the model keeps it
+    /// assert_eq!(n, 3);
+    /// assert_eq!(count.arg_owned(NdVec::new(vec![1.0; 2], vec![1, 2])?).call::<usize>()?, 4);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn arg_owned<'a>(&self, value: impl OwnedArray) -> Call<'_, 'a> {
+        let mut args = Vec::with_capacity(4);
+        args.push(Arg::owned(value));
         Call {
             function: self,
             args,
@@ -315,12 +344,13 @@ enum PyArg<'a, 'py> {
 
 impl<'a, 'py> PyArg<'a, 'py> {
     fn new(gil: &'py Gil, arg: &Arg<'a>, lent_to: &'a str) -> Result<Self, PyException> {
-        match arg {
-            Arg::Array(array) => BorrowedArray::new(gil, array, lent_to).map(PyArg::Lent),
-            Arg::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
-            Arg::Value(value) => value.to_python(gil).map(PyArg::Made),
-            Arg::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
-            Arg::Object(object) => {
+        match &arg.0 {
+            ArgKind::Array(array) => BorrowedArray::new(gil, array, lent_to).map(PyArg::Lent),
+            ArgKind::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
+            ArgKind::Value(value) => value.to_python(gil).map(PyArg::Made),
+            ArgKind::Tuple(values) => tuple_of(gil, values.iter().copied()).map(PyArg::Made),
+            ArgKind::Given(given) => given.make(gil).map(|obj| PyArg::Made(Held::new(gil, obj))),
+            ArgKind::Object(object) => {
                 // SAFETY: the object is live: the caller's Object holds it
                 // for 'a, and the GIL is held.
                 let object = unsafe { Held::new_ref(gil, object.as_ptr()) };
@@ -383,6 +413,28 @@ impl<'a> Call<'_, 'a> {
     /// ```
     pub fn kwarg(mut self, name: &'a str, value: impl IntoArg<'a>) -> Self {
         self.kwargs.push((name, value.into_arg()));
+        self
+    }
+
+    /// Adds the next positional argument, an owned array given to Python
+    /// without a copy: it may keep it ([`Function::arg_owned`]).
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_call_arg_owned", "def f(a, b, w):\n    return (a * w + b).tolist()\n", "f")?;
+    /// let weights = vec![1.0, 2.0];
+    /// let out: Vec<f64> = f.arg(&[1.0, 1.0]).arg_owned(vec![10.0, 20.0]).arg(&weights).call()?;
+    /// assert_eq!(out, [11.0, 22.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn arg_owned(mut self, value: impl OwnedArray) -> Self {
+        self.args.push(Arg::owned(value));
+        self
+    }
+
+    /// Adds a keyword argument, an owned array given to Python without a
+    /// copy ([`Function::arg_owned`]).
+    pub fn kwarg_owned(mut self, name: &'a str, value: impl OwnedArray) -> Self {
+        self.kwargs.push((name, Arg::owned(value)));
         self
     }
 

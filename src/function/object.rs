@@ -5,10 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{c_string, load_error, Function};
-use crate::convert::from_result::sealed::Read;
+use crate::convert::from_result::Reader;
 use crate::convert::from_result::{convert, FromResult};
-use crate::convert::into_arg::sealed::ToArg;
-use crate::convert::into_arg::{Arg, IntoArg};
+use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::convert::read::Mismatch;
 use crate::error::Error;
 use crate::object::Held;
@@ -227,20 +226,19 @@ impl fmt::Debug for Object {
     }
 }
 
-impl FromResult for Object {}
-impl Read for Object {
+impl FromResult for Object {
     fn expected() -> String {
         "any Python object".into()
     }
 
-    fn read(value: Held<'_>) -> Result<Self, Mismatch> {
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
         Ok(Object::from_held(value))
     }
 }
 
-impl<'a> IntoArg<'a> for &'a Object {}
-impl<'a> ToArg<'a> for &'a Object {
+impl<'a> IntoArg<'a> for &'a Object {
     fn into_arg(self) -> Arg<'a> {
-        Arg::Object(&self.inner)
+        Arg(ArgKind::Object(&self.inner))
     }
 }

@@ -1,0 +1,267 @@
+//! The crate's own [`FromResult`] impls: numbers, `String`, `()`,
+//! `Option`, `Vec`, tuples, maps, [`NdVec`] and [`ResultView`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+
+use num_complex::{Complex32, Complex64};
+
+use super::{FromResult, Reader};
+use crate::array::element::Element;
+use crate::array::nd::NdVec;
+use crate::convert::read::{
+    expected_array, expected_scalar, expected_vec, to_elements, to_scalar, Mismatch, Step,
+};
+use crate::convert::view::ResultView;
+use crate::object::{ArrayDesc, Described, Held};
+
+/// `value` is not what `R` takes.
+fn mismatch<R: FromResult>(value: &Held<'_>) -> Mismatch {
+    Mismatch::new(R::expected(), value.what())
+}
+
+macro_rules! numbers {
+    ($($t:ty),*) => {$(
+        impl FromResult for $t {
+            fn expected() -> String {
+                expected_scalar::<$t>()
+            }
+            fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+                match value.describe() {
+                    Described::Scalar(desc) | Described::Array(desc) => to_scalar(&desc),
+                    Described::BigInt => Err(Mismatch::new(
+                        Self::expected(),
+                        "an int outside the ranges of int64 and uint64",
+                    )),
+                    _ => Err(mismatch::<Self>(&value)),
+                }
+            }
+            fn read_array_as_vec(desc: &ArrayDesc<'_>) -> Option<Result<Vec<Self>, Mismatch>> {
+                Some(to_elements::<$t>(desc, expected_vec::<$t>))
+            }
+            fn expected_vec() -> String {
+                expected_vec::<$t>()
+            }
+        }
+    )*};
+}
+
+numbers!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool, Complex32, Complex64);
+
+impl FromResult for String {
+    fn expected() -> String {
+        "a str".into()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        match value.describe() {
+            Described::Str => value.str_value().ok_or_else(|| {
+                Mismatch::new(
+                    Self::expected(),
+                    "a str that UTF-8 cannot hold (it has lone surrogates)",
+                )
+            }),
+            _ => Err(mismatch::<Self>(&value)),
+        }
+    }
+}
+
+impl FromResult for () {
+    fn expected() -> String {
+        "None".into()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        match value.describe() {
+            Described::None => Ok(()),
+            _ => Err(mismatch::<Self>(&value)),
+        }
+    }
+}
+
+impl<R: FromResult> FromResult for Option<R> {
+    fn expected() -> String {
+        format!("None or {}", R::expected())
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        match value.describe() {
+            Described::None => Ok(None),
+            _ => R::from_result(Reader::new(value)).map(Some),
+        }
+    }
+}
+
+impl<R: FromResult> FromResult for Vec<R> {
+    fn expected() -> String {
+        R::expected_vec()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        if let Described::Array(desc) = value.describe() {
+            if desc.ndim() == 1 {
+                if let Some(read) = R::read_array_as_vec(&desc) {
+                    return read;
+                }
+            }
+            return Err(Mismatch::new(Self::expected(), desc.what()));
+        }
+        let Some(items) = value.items() else {
+            return Err(mismatch::<Self>(&value));
+        };
+        let container = items.container();
+        let mut out = vec_for_items(container, items.len())?;
+        for (index, item) in items.enumerate() {
+            out.push(
+                R::from_result(Reader::new(item))
+                    .map_err(|m| m.within(Step::Element { container, index }))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Room for `len` items of a list or tuple read as Rust values. Fallible:
+/// the list exists in Python's memory, but an `R` may be much larger than a
+/// pointer to an item. Out of line, so that reading a numpy array as a
+/// `Vec` (the common result) stays small enough to inline.
+#[inline(never)]
+fn vec_for_items<R>(container: &str, len: usize) -> Result<Vec<R>, Mismatch> {
+    let mut out = Vec::new();
+    match out.try_reserve_exact(len) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(Mismatch::new(
+            "a result small enough to read into memory",
+            format!("a {container} of {len} elements, more than could be allocated as Rust values"),
+        )),
+    }
+}
+
+/// "a tuple of 2 elements".
+fn tuple_of(n: usize) -> String {
+    match n {
+        1 => "a tuple of 1 element".into(),
+        n => format!("a tuple of {n} elements"),
+    }
+}
+
+macro_rules! tuples {
+    ($($n:literal: $($name:ident $index:tt),+;)*) => {$(
+        impl<$($name: FromResult),+> FromResult for ($($name,)+) {
+            fn expected() -> String {
+                tuple_of($n)
+            }
+            fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+                let mut items = match value.items() {
+                    Some(items) if items.container() == "tuple" => items,
+                    _ => return Err(mismatch::<Self>(&value)),
+                };
+                if items.len() != $n {
+                    return Err(Mismatch::new(Self::expected(), tuple_of(items.len())));
+                }
+                Ok(($(
+                    items
+                        .next()
+                        .ok_or_else(|| Mismatch::new(Self::expected(), "a tuple that shrank"))
+                        .and_then(|item| $name::from_result(Reader::new(item)))
+                        .map_err(|m| m.within(Step::Element { container: "tuple", index: $index }))?,
+                )+))
+            }
+        }
+    )*};
+}
+
+tuples! {
+    1: A 0;
+    2: A 0, B 1;
+    3: A 0, B 1, C 2;
+    4: A 0, B 1, C 2, D 3;
+    5: A 0, B 1, C 2, D 3, E 4;
+    6: A 0, B 1, C 2, D 3, E 4, F 5;
+    7: A 0, B 1, C 2, D 3, E 4, F 5, G 6;
+    8: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7;
+    9: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8;
+    10: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9;
+    11: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10;
+    12: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11;
+}
+
+/// What a map of `R` is read from.
+fn expected_map<R: FromResult>() -> String {
+    format!("a dict with str keys, each value {}", R::expected())
+}
+
+/// Reads a dict with str keys into `insert`, each value as `R`.
+fn read_dict<R: FromResult>(
+    value: &Held<'_>,
+    mut insert: impl FnMut(String, R),
+) -> Result<(), Mismatch> {
+    let Some(entries) = value.dict_entries() else {
+        return Err(Mismatch::new(expected_map::<R>(), value.what()));
+    };
+    for (position, (key, item)) in entries.enumerate() {
+        let Some(key) = key.str_value() else {
+            return Err(Mismatch::new("a str key", key.what()).within(Step::DictKey(position)));
+        };
+        let item = R::from_result(Reader::new(item))
+            .map_err(|m| m.within(Step::DictValue(key.clone())))?;
+        insert(key, item);
+    }
+    Ok(())
+}
+
+impl<R: FromResult, S: BuildHasher + Default> FromResult for HashMap<String, R, S> {
+    fn expected() -> String {
+        expected_map::<R>()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        let mut map = HashMap::with_hasher(S::default());
+        read_dict(&value, |key, item| {
+            map.insert(key, item);
+        })?;
+        Ok(map)
+    }
+}
+
+impl<R: FromResult> FromResult for BTreeMap<String, R> {
+    fn expected() -> String {
+        expected_map::<R>()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        let mut map = BTreeMap::new();
+        read_dict(&value, |key, item| {
+            map.insert(key, item);
+        })?;
+        Ok(map)
+    }
+}
+
+impl<U: Element> FromResult for NdVec<U> {
+    fn expected() -> String {
+        expected_array::<U>(None)
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        match value.describe() {
+            Described::Array(desc) | Described::Scalar(desc) => {
+                let data = to_elements::<U>(&desc, Self::expected)?;
+                Ok(NdVec::from_c_order(data, desc.shape.to_vec()))
+            }
+            _ => Err(mismatch::<Self>(&value)),
+        }
+    }
+}
+
+impl<U: Element> FromResult for ResultView<U> {
+    fn expected() -> String {
+        ResultView::<U>::expected()
+    }
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let value = value.into_held();
+        ResultView::new(value)
+    }
+}

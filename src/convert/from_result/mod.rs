@@ -1,0 +1,326 @@
+//! The conversion of results, Python to Rust: one trait, [`FromResult`],
+//! implemented per Rust type (the crate's own impls are in `impls`), and
+//! the [`Reader`] an impl of your own reads a Python object with. The type a call asks for decides how its
+//! result is read; the call machinery (the calls of
+//! [`Function`](crate::Function)) knows nothing of the types, and calls
+//! [`convert`] on whatever came back.
+
+use std::ffi::CString;
+
+mod impls;
+
+use crate::convert::into_arg::Scalar;
+use crate::convert::read::{expected_indices, to_indices, Mismatch, Step};
+use crate::object::{ArrayDesc, Described, Held};
+use crate::runtime::{Gil, StrongRef};
+
+/// A Rust type that a Python function's result converts into, checked and
+/// without loss. The type asked for decides how the result is read:
+///
+/// | Python returns | Rust type |
+/// |---|---|
+/// | a number: a numpy scalar, a 0-D array, or a Python `int`/`float`/`bool`/`complex` | `f64`, `f32`, `i8`..`i64`, `u8`..`u64`, `isize`, `usize`, `bool`, [`Complex32`](crate::num_complex::Complex32), [`Complex64`](crate::num_complex::Complex64) |
+/// | `str` | `String` |
+/// | `None` | `()`, or `None` of an `Option<R>` (anything else is read as `R`) |
+/// | a 1-D numpy array, a list or a tuple | `Vec<R>` (an array only for a numeric `R`) |
+/// | a numpy array of any rank, with its shape | [`NdVec<U>`](crate::NdVec); `ndarray::Array<U, D>` with the `ndarray` feature |
+/// | a numpy array, read in place | [`ResultView<U>`](crate::ResultView) |
+/// | a tuple of 1 to 12 elements | `(A,)` .. `(A, B, C, D, E, F, G, H, I, J, K, L)` |
+/// | a dict with `str` keys | `HashMap<String, R>`, `BTreeMap<String, R>` |
+///
+/// Numbers follow [`Element`](crate::Element)'s rule: an `int32` reads as `i64`, a `float64`
+/// as `Complex64`, a float never as an integer, a value only if the type
+/// holds it exactly. A result that does not fit is [`Error::BadResult`],
+/// naming where inside the result the mismatch is.
+///
+/// Nothing is lost silently, and Python's choices cannot end the process:
+/// - **ndarray subclasses.** `numpy.matrix` and `numpy.memmap` are plain
+///   data and read as arrays. Any other subclass (a masked array, whose mask
+///   would be lost; a units-carrying quantity; a class of your own) is
+///   `BadResult` saying what to return instead (`numpy.asarray(x)`, or for a
+///   masked array `x.filled(value)`, or its `.data` and `.mask` apart).
+/// - **Sizes.** Every buffer a result is read into is allocated fallibly:
+///   a result too large for memory (numpy's `broadcast_to` makes a 2 PiB
+///   array in 8 bytes) is `BadResult`, never the allocator's abort.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use py_in_mem::{Error, Function};
+///
+/// let f = Function::from_source(
+///     "doc_from_result",
+///     "import numpy as np\n\
+///      def stats(x):\n    return {'mean': x.mean(), 'max': float(x.max())}\n\
+///      def pair(x):\n    return x.sum(), [int(v) for v in x]\n",
+///     "stats",
+/// )?;
+/// let stats: HashMap<String, f64> = f.call(&[1.0, 2.0, 6.0])?;
+/// assert_eq!((stats["mean"], stats["max"]), (3.0, 6.0));
+///
+/// let pair = Function::load("doc_from_result", "pair")?;
+/// let (sum, values): (i64, Vec<u8>) = pair.call(&[1i64, 2])?;
+/// assert_eq!((sum, values), (3, vec![1, 2]));
+///
+/// // The wrong type says where in the result it went wrong.
+/// let err = pair.call::<(i64, Vec<bool>)>(&[1i64, 2]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "doc_from_result.pair returned an unexpected element 0 of the list in element 1 of the tuple: \
+///      expected a number that converts to bool without loss (a Python or numpy scalar, or a 0-D numpy array), \
+///      found an object of type int"
+/// );
+/// assert!(matches!(err, Error::BadResult { .. }));
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+///
+/// [`Error::BadResult`]: crate::Error::BadResult
+pub trait FromResult: Sized {
+    /// What this type is read from, for messages ("a dict with keys 'label'
+    /// and 'score'"): the `expected` of [`Error::BadResult`]. By default,
+    /// "a value that reads as" the type's name.
+    fn expected() -> String {
+        format!("a value that reads as {}", std::any::type_name::<Self>())
+    }
+
+    /// Reads `value`, a Python object, as this type: through the
+    /// [`Reader`]'s items, attributes and elements, each read as another
+    /// `FromResult` type. A mismatch says what was expected and what was
+    /// found; the crate adds where inside the result it was.
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch>;
+
+    /// A 1-D numeric array as a `Vec<Self>`, for the element types; `None`
+    /// for types a numpy array's elements cannot be.
+    #[doc(hidden)]
+    fn read_array_as_vec(_desc: &ArrayDesc<'_>) -> Option<Result<Vec<Self>, Mismatch>> {
+        None
+    }
+
+    /// What a `Vec<Self>` is read from.
+    #[doc(hidden)]
+    fn expected_vec() -> String {
+        format!(
+            "a list or tuple whose every element is {}",
+            Self::expected()
+        )
+    }
+}
+
+/// Converts a call's `result` to `R`.
+pub(crate) fn convert<R: FromResult>(gil: &Gil, result: StrongRef) -> Result<R, Mismatch> {
+    R::from_result(Reader::new(Held::new(gil, result)))
+}
+
+/// The `Outliers` result: a 1-D numpy array of integer indices into an input
+/// of `bound` values.
+pub(crate) fn indices(gil: &Gil, result: StrongRef, bound: usize) -> Result<Vec<usize>, Mismatch> {
+    let result = Held::new(gil, result);
+    match result.describe() {
+        Described::Array(desc) => to_indices(&desc, bound),
+        _ => Err(Mismatch::new(expected_indices(), result.what())),
+    }
+}
+
+/// A Python object being read into a Rust type, in
+/// [`FromResult::from_result`]. It is only ever lent to a conversion, while
+/// the GIL is held, so nothing about it can outlive the call it came from.
+///
+/// Each accessor reads a part of the object as any [`FromResult`] type and,
+/// on a mismatch, says where it was (`element 1 of the tuple`, `attribute
+/// 'coef_' of the object`), as the crate's own conversions do.
+///
+/// ```
+/// use py_in_mem::{FromResult, Function, Mismatch, Reader};
+///
+/// /// A result of `{"label": str, "score": float}` or `(label, score)`.
+/// #[derive(Debug, PartialEq)]
+/// struct Prediction {
+///     label: String,
+///     score: f64,
+/// }
+///
+/// impl FromResult for Prediction {
+///     fn expected() -> String {
+///         "a dict with keys 'label' and 'score', or a (label, score) tuple".into()
+///     }
+///     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+///         if value.is_dict() {
+///             Ok(Prediction { label: value.get_item("label")?, score: value.get_item("score")? })
+///         } else {
+///             let (label, score) = value.read()?;
+///             Ok(Prediction { label, score })
+///         }
+///     }
+/// }
+///
+/// let f = Function::from_source(
+///     "doc_reader",
+///     "def as_dict(x):\n    return {'label': 'spam', 'score': float(x.max())}\n\
+///      def as_tuple(x):\n    return ('ham', 0.25)\n\
+///      def wrong(x):\n    return {'label': 'spam', 'score': 'high'}\n",
+///     "as_dict",
+/// )?;
+/// let p: Prediction = f.call(&[0.5, 0.75])?;
+/// assert_eq!(p, Prediction { label: "spam".into(), score: 0.75 });
+/// let p: Vec<Prediction> = Function::load("builtins", "list")?.call0::<Vec<Prediction>>()?;
+/// assert!(p.is_empty());
+/// let p: Prediction = Function::load("doc_reader", "as_tuple")?.call(&[0.0])?;
+/// assert_eq!(p.label, "ham");
+///
+/// let err = Function::load("doc_reader", "wrong")?.call::<Prediction>(&[0.0]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "doc_reader.wrong returned an unexpected value under key 'score': expected a number that \
+///      converts to f64 without loss (a Python or numpy scalar, or a 0-D numpy array), found an \
+///      object of type str"
+/// );
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+pub struct Reader<'py> {
+    held: Held<'py>,
+}
+
+impl<'py> Reader<'py> {
+    pub(crate) fn new(held: Held<'py>) -> Reader<'py> {
+        Reader { held }
+    }
+
+    pub(crate) fn into_held(self) -> Held<'py> {
+        self.held
+    }
+
+    /// The whole object as `R`.
+    pub fn read<R: FromResult>(self) -> Result<R, Mismatch> {
+        R::from_result(self)
+    }
+
+    /// `object[key]` as `R`, for a dict (or any mapping) with str keys. A
+    /// missing key is a mismatch naming the key.
+    pub fn get_item<R: FromResult>(&self, key: &str) -> Result<R, Mismatch> {
+        let within = || Step::DictValue(key.to_owned());
+        let gil = self.held.gil();
+        let name = Scalar::Str(key)
+            .to_python(gil)
+            .map_err(|e| Mismatch::new(R::expected(), e.to_string()).within(within()))?;
+        // SAFETY: the GIL is held; both objects are live; PyObject_GetItem
+        // returns a new reference or NULL with an exception set.
+        let item = unsafe {
+            Held::from_owned(
+                gil,
+                pyo3_ffi::PyObject_GetItem(self.held.as_ptr(), name.as_ptr()),
+            )
+        };
+        match item {
+            Ok(item) => R::from_result(Reader::new(item)).map_err(|m| m.within(within())),
+            Err(e) => Err(Mismatch::new(
+                format!("{} under key '{key}'", R::expected()),
+                format!(
+                    "{} with no such key ({}: {})",
+                    self.held.what(),
+                    e.type_name,
+                    e.message
+                ),
+            )),
+        }
+    }
+
+    /// Element `index` of a tuple or list, as `R`.
+    pub fn get_index<R: FromResult>(&self, index: usize) -> Result<R, Mismatch> {
+        let Some(mut items) = self.held.items() else {
+            return Err(self.mismatch(format!("a tuple or list with an element {index}")));
+        };
+        let container = items.container();
+        let len = items.len();
+        match items.nth(index) {
+            Some(item) => R::from_result(Reader::new(item))
+                .map_err(|m| m.within(Step::Element { container, index })),
+            None => Err(Mismatch::new(
+                format!("a {container} with an element {index}"),
+                format!("a {container} of {len} elements"),
+            )),
+        }
+    }
+
+    /// The attribute `name` (`object.name`) as `R`: a dataclass's field, a
+    /// named tuple's, a fitted model's `coef_`. Reading an attribute may run
+    /// Python code (a property); an exception it raises is a mismatch that
+    /// names it.
+    pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Mismatch> {
+        let within = || Step::Attribute(name.to_owned());
+        let Ok(c_name) = CString::new(name) else {
+            return Err(self.mismatch(format!("an attribute named {name:?}")));
+        };
+        match self.held.getattr(&c_name) {
+            Ok(value) => R::from_result(Reader::new(value)).map_err(|m| m.within(within())),
+            Err(e) => Err(Mismatch::new(
+                format!("{} as attribute '{name}'", R::expected()),
+                format!(
+                    "{} without it ({}: {})",
+                    self.held.what(),
+                    e.type_name,
+                    e.message
+                ),
+            )),
+        }
+    }
+
+    /// The number of items of a tuple, list or dict; `None` for anything
+    /// else.
+    pub fn len(&self) -> Option<usize> {
+        if let Some(items) = self.held.items() {
+            return Some(items.len());
+        }
+        self.is_dict().then(|| {
+            // SAFETY: the GIL is held and the object is a dict.
+            let n = unsafe { pyo3_ffi::PyDict_Size(self.held.as_ptr()) };
+            n.max(0) as usize
+        })
+    }
+
+    /// Whether the object is a tuple, list or dict with no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// Whether the object is `None`.
+    pub fn is_none(&self) -> bool {
+        matches!(self.held.describe(), Described::None)
+    }
+
+    /// Whether the object is a dict (or a subclass of dict).
+    pub fn is_dict(&self) -> bool {
+        self.held.dict_entries().is_some()
+    }
+
+    /// Whether the object is a tuple or a list.
+    pub fn is_sequence(&self) -> bool {
+        self.held.items().is_some()
+    }
+
+    /// Whether the object has an attribute `name` (`hasattr`).
+    pub fn hasattr(&self, name: &str) -> bool {
+        let Ok(c_name) = CString::new(name) else {
+            return false;
+        };
+        // SAFETY: the GIL is held, the object is live and c_name is a valid
+        // C string; HasAttrString never leaves an exception set.
+        unsafe { pyo3_ffi::PyObject_HasAttrString(self.held.as_ptr(), c_name.as_ptr()) != 0 }
+    }
+
+    /// The name of the object's type (`dict`, `numpy.ndarray`, `Model`).
+    pub fn type_name(&self) -> String {
+        self.held.type_name()
+    }
+
+    /// The items of a tuple or list, each a `Reader`; `None` for anything
+    /// else.
+    pub fn items(&self) -> Option<impl Iterator<Item = Reader<'py>> + '_> {
+        Some(self.held.items()?.map(Reader::new))
+    }
+
+    /// A mismatch for this object: `expected` what it should have been,
+    /// found what it is ("an object of type str", "a numpy array of dtype
+    /// int64 and shape (3,)").
+    pub fn mismatch(&self, expected: impl Into<String>) -> Mismatch {
+        Mismatch::new(expected.into(), self.held.what())
+    }
+}
