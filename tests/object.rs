@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use common::{
     assert_child_passed, child_command, fork_and_wait, hang_limit, is_child, run_limited, write_raw,
 };
-use py_in_mem::{hold_gil, Error, Function, NdSlice, NdVec, Object};
+use py_in_mem::{hold_gil, Error, Function, NdSlice, NdVec, Object, Value};
 
 /// A function (or class) of `tests/python/pim_model.py`.
 fn model_fn(name: &str) -> Function {
@@ -69,6 +70,38 @@ fn the_issue_lines_fit_predict_and_read_a_model() -> Result<(), Error> {
     assert!(right >= n - 4, "{labels:?}");
     assert_eq!(model.getattr::<f64>("alpha")?, 0.5);
     assert_eq!(model.type_name(), "Model");
+
+    // A result of unknown shape, with no argument.
+    let info: HashMap<String, Value> = Function::load("pim_model", "info")?.call0()?;
+    assert_eq!(info["name"], Value::from("digits"));
+    assert_eq!(info["n"], Value::Int(64));
+    assert_eq!(info["classes"], Value::list([0, 1, 2]));
+    assert_eq!(info["scale"].as_f64(), Some(0.5));
+    assert_eq!(info["fitted"], Value::Bool(true));
+    assert_eq!(info["shape"], Value::tuple([8, 8]));
+    assert_eq!(info["raw"], Value::Bytes(vec![0, 1]));
+    assert!(info["none"].is_none());
+    let weights = info["weights"].as_array::<f32>().expect("a float32 array");
+    assert_eq!(weights.shape(), &[2, 3]);
+    assert_eq!(weights.as_slice(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(info.len(), 9);
+
+    // An owned 2-D input that the model keeps: no retention rule applies.
+    let (rows, d) = (3, 2);
+    let batch: Vec<f64> = (0..rows * d).map(|i| i as f64).collect();
+    let n: usize = model
+        .method("count")?
+        .arg_owned(NdVec::new(batch, vec![rows, d])?)
+        .call()?;
+    assert_eq!(n, 3);
+    let n: usize = model
+        .method("count")?
+        .arg_owned(NdVec::new(vec![1.0; 4], vec![2, 2])?)
+        .call()?;
+    assert_eq!(n, 5);
+    // Both batches are still there, intact, after the calls returned.
+    let sums: Vec<f64> = model.method("batch_sums")?.call0()?;
+    assert_eq!(sums, [15.0, 4.0]);
     Ok(())
 }
 

@@ -49,6 +49,13 @@ impl<T: Element> BytesArray<T> {
     /// A 1-D array of the `bytes.len() / size_of::<T>()` elements of
     /// `bytes`, whose length must be a whole number of `T`s.
     pub fn new(bytes: Bytes) -> Result<Self, Error> {
+        if bytes.len() % size_of::<T>() != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes are not a whole number of {}-byte elements",
+                bytes.len(),
+                size_of::<T>()
+            )));
+        }
         let len = bytes.len() / size_of::<T>();
         Self::with_shape(bytes, vec![len])
     }

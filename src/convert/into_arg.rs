@@ -139,8 +139,8 @@ impl<'a> IntoArg<'a> for Arg<'a> {
     }
 }
 
-/// What a call takes as an argument, positional or keyword, each lent or
-/// made for the call only:
+/// What a call takes as an argument, positional or keyword: lent for the
+/// call, made for the call, or given to Python for good:
 ///
 /// | Rust | Python sees |
 /// |---|---|
@@ -152,6 +152,32 @@ impl<'a> IntoArg<'a> for Arg<'a> {
 /// | `Option<A>` | `None`, or what `A` gives |
 /// | a tuple of 1 to 6 of the scalars above, such as `(0, 2)` | a `tuple` (`axis=(0, 2)`) |
 /// | [`Scalar`] | its value |
+/// | [`Value`](crate::Value) | the Python value it describes (dicts, lists, tuples, bytes, ...); its arrays given to Python |
+/// | [`Arg::owned`] of an [`OwnedArray`] (or [`Call::arg_owned`](crate::Call::arg_owned)) | a numpy array over the Rust buffer, given for good: Python may keep it |
+/// | `&`[`Object`](crate::Object) | the object itself |
+///
+/// A type of your own implements `IntoArg` by building the argument from
+/// one of these, usually a [`Value`](crate::Value):
+///
+/// ```
+/// use py_in_mem::{Arg, Function, IntoArg, Value};
+///
+/// struct Query<'a> {
+///     text: &'a str,
+///     top_k: u32,
+/// }
+///
+/// impl<'a> IntoArg<'a> for &Query<'a> {
+///     fn into_arg(self) -> Arg<'a> {
+///         Value::dict([("text", Value::from(self.text)), ("top_k", Value::from(self.top_k))]).into_arg()
+///     }
+/// }
+///
+/// let f = Function::from_source("doc_query", "def f(q):\n    return q['text'].upper() * q['top_k']\n", "f")?;
+/// let out: String = f.call(&Query { text: "ab", top_k: 2 })?;
+/// assert_eq!(out, "ABAB");
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
 ///
 /// ```
 /// # use py_in_mem::{Function, NdSlice};

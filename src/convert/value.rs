@@ -29,7 +29,7 @@ pub const MAX_DEPTH: usize = 128;
 /// | `None` | [`Value::None`] |
 /// | `bool`, `numpy.bool_` | [`Value::Bool`] |
 /// | `int`, numpy integers | [`Value::Int`] (or [`Value::UInt`] above `i64::MAX`) |
-/// | `float`, `numpy.float16/32/64` | [`Value::Float`] |
+/// | `float`, numpy floats | [`Value::Float`] |
 /// | `complex`, `numpy.complex64/128` | [`Value::Complex`] |
 /// | `str` | [`Value::Str`] |
 /// | `bytes`, `bytearray` | [`Value::Bytes`] (a `bytes` when given back) |
@@ -39,7 +39,7 @@ pub const MAX_DEPTH: usize = 128;
 /// | a numeric numpy array, any rank | [`Value::Array`], its dtype kept ([`ArrayValue`]) |
 ///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
-/// numpy array of strings or objects, a value nested more than
+/// numpy array of strings, objects or `float16`, a value nested more than
 /// [`MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///
@@ -103,8 +103,7 @@ pub enum Value {
 macro_rules! array_value {
     ($($variant:ident($t:ty) = $kind:literal $size:literal, $dtype:literal;)*) => {
         /// A numeric numpy array of any rank, read with its dtype: the
-        /// array of a [`Value`]. A `float16` array reads as `Float32` (every
-        /// value exact).
+        /// array of a [`Value`].
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum ArrayValue {
@@ -136,11 +135,6 @@ macro_rules! array_value {
                         to_elements::<$t>(desc, expected)?,
                         desc.shape.to_vec(),
                     )),)*
-                    // float16: every value is exact as float32.
-                    (b'f', 2) => ArrayValue::Float32(NdVec::from_c_order(
-                        to_elements::<f32>(desc, expected)?,
-                        desc.shape.to_vec(),
-                    )),
                     _ => return Err(Mismatch::new(expected(), desc.what())),
                 })
             }

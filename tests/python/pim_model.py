@@ -31,8 +31,34 @@ class Model:
     def weighted(self, x, w, bias=0.0):
         return float((x * w).sum() + bias)
 
+    def count(self, batch):
+        """Keeps every batch it is given (owned inputs only) and returns how
+        many rows it has seen."""
+        if not hasattr(self, "batches"):
+            self.batches = []
+        self.batches.append(batch)
+        return sum(b.shape[0] for b in self.batches)
+
+    def batch_sums(self):
+        return [float(b.sum()) for b in self.batches]
+
 
 NOT_CALLABLE = 42
+
+
+def info():
+    """A result of mixed kinds, read as HashMap<String, Value>."""
+    return {
+        "name": "digits",
+        "n": 64,
+        "classes": [0, 1, 2],
+        "scale": 0.5,
+        "fitted": True,
+        "weights": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "shape": (8, 8),
+        "raw": b"\x00\x01",
+        "none": None,
+    }
 
 
 class Counter:

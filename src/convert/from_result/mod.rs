@@ -27,6 +27,9 @@ use crate::runtime::{Gil, StrongRef};
 /// | a numpy array, read in place | [`ResultView<U>`](crate::ResultView) |
 /// | a tuple of 1 to 12 elements | `(A,)` .. `(A, B, C, D, E, F, G, H, I, J, K, L)` |
 /// | a dict with `str` keys | `HashMap<String, R>`, `BTreeMap<String, R>` |
+/// | any of these, whatever its shape | [`Value`](crate::Value) |
+/// | a Python object, held | [`Object`](crate::Object) |
+/// | anything, your own way | a type of your own: implement `from_result` with a [`Reader`] |
 ///
 /// Numbers follow [`Element`](crate::Element)'s rule: an `int32` reads as `i64`, a `float64`
 /// as `Complex64`, a float never as an integer, a value only if the type

@@ -1,0 +1,445 @@
+//! Conversions of your own, both directions: a `FromResult` impl over the
+//! safe `Reader` (items, attributes, elements), an `IntoArg` impl built
+//! from a `Value`; `Value` for results of unknown shape and its edges; and
+//! owned inputs in any position, freed when Python lets them go.
+
+use std::sync::Arc;
+
+use py_in_mem::{Arg, Error, FromResult, Function, IntoArg, Mismatch, NdVec, Reader, Value};
+
+fn module(name: &str, source: &str) -> Function {
+    Function::from_source(name, source, "f").unwrap()
+}
+
+/// A prediction read from a dict, a dataclass or a `(label, score)` tuple.
+#[derive(Debug, PartialEq)]
+struct Prediction {
+    label: String,
+    score: f64,
+}
+
+impl FromResult for Prediction {
+    fn expected() -> String {
+        "a prediction (a dict, an object with label and score, or a pair)".into()
+    }
+
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        if value.is_dict() {
+            Ok(Prediction {
+                label: value.get_item("label")?,
+                score: value.get_item("score")?,
+            })
+        } else if value.is_sequence() {
+            Ok(Prediction {
+                label: value.get_index(0)?,
+                score: value.get_index(1)?,
+            })
+        } else if value.hasattr("label") {
+            Ok(Prediction {
+                label: value.getattr("label")?,
+                score: value.getattr("score")?,
+            })
+        } else {
+            Err(value.mismatch(Self::expected()))
+        }
+    }
+}
+
+const PREDICTIONS: &str = "\
+import dataclasses
+
+@dataclasses.dataclass
+class P:
+    label: str
+    score: float
+
+class Raises:
+    label = 'x'
+    @property
+    def score(self):
+        raise RuntimeError('no score yet')
+
+def f(kind):
+    if kind == 0:
+        return {'label': 'spam', 'score': 0.75}
+    if kind == 1:
+        return P('ham', 0.25)
+    if kind == 2:
+        return ('eggs', 1)
+    if kind == 3:
+        return [{'label': 'a', 'score': 1.0}, ('b', 2.0), P('c', 3.0)]
+    if kind == 4:
+        return {'label': 'spam'}
+    if kind == 5:
+        return [{'label': 'a', 'score': 1.0}, {'label': 'b', 'score': 'high'}]
+    if kind == 6:
+        return Raises()
+    if kind == 7:
+        return ('only one',)
+    return 42
+";
+
+#[test]
+fn a_type_of_your_own_reads_dicts_objects_and_tuples() -> Result<(), Error> {
+    let f = module("conv_predictions", PREDICTIONS);
+    let p = |label: &str, score: f64| Prediction {
+        label: label.into(),
+        score,
+    };
+    assert_eq!(f.call::<Prediction>(0)?, p("spam", 0.75));
+    assert_eq!(f.call::<Prediction>(1)?, p("ham", 0.25)); // a dataclass
+    assert_eq!(f.call::<Prediction>(2)?, p("eggs", 1.0)); // an int reads as f64
+                                                          // Inside the crate's own types, as any other result type.
+    assert_eq!(
+        f.call::<Vec<Prediction>>(3)?,
+        [p("a", 1.0), p("b", 2.0), p("c", 3.0)]
+    );
+    assert_eq!(f.call::<Option<Prediction>>(0)?, Some(p("spam", 0.75)));
+    Ok(())
+}
+
+/// The `BadResult` of `f(kind)` read as `R`: (position, expected, found).
+fn bad<R: FromResult + std::fmt::Debug>(f: &Function, kind: i64) -> (String, String, String) {
+    match f.call::<R>(kind).unwrap_err() {
+        Error::BadResult {
+            position,
+            expected,
+            found,
+            ..
+        } => (position, expected, found),
+        other => panic!("expected BadResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_mismatch_in_a_type_of_your_own_says_where_and_what() {
+    let f = module("conv_prediction_errors", PREDICTIONS);
+
+    // A missing key names the key and what the dict was.
+    let (position, expected, found) = bad::<Prediction>(&f, 4);
+    assert_eq!(position, "");
+    assert!(expected.contains("under key 'score'"), "{expected}");
+    assert!(
+        found.starts_with("an object of type dict with no such key (KeyError: "),
+        "{found}"
+    );
+
+    // A wrong value inside a list of them: both steps, innermost first.
+    let (position, expected, found) = bad::<Vec<Prediction>>(&f, 5);
+    assert_eq!(position, "value under key 'score' in element 1 of the list");
+    assert!(
+        expected.starts_with("a number that converts to f64"),
+        "{expected}"
+    );
+    assert_eq!(found, "an object of type str");
+    let message = f.call::<Vec<Prediction>>(5).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "conv_prediction_errors.f returned an unexpected value under key 'score' in \
+             element 1 of the list: expected {expected}, found an object of type str"
+        )
+    );
+
+    // A property that raises: the exception is named, nothing is left set.
+    let (_, expected, found) = bad::<Prediction>(&f, 6);
+    assert!(expected.contains("as attribute 'score'"), "{expected}");
+    assert!(found.contains("(RuntimeError: no score yet)"), "{found}");
+
+    // A tuple too short.
+    let (_, expected, found) = bad::<Prediction>(&f, 7);
+    assert_eq!(
+        (expected.as_str(), found.as_str()),
+        ("a tuple with an element 1", "a tuple of 1 elements")
+    );
+
+    // Nothing it can read: the impl's own expectation.
+    let (_, expected, found) = bad::<Prediction>(&f, 8);
+    assert_eq!(
+        (expected.as_str(), found.as_str()),
+        (
+            "a prediction (a dict, an object with label and score, or a pair)",
+            "an object of type int"
+        )
+    );
+
+    // The interpreter is fine afterwards.
+    assert_eq!(f.call::<Prediction>(0).unwrap().label, "spam");
+}
+
+/// A request of your own, passed as a dict.
+struct Request<'a> {
+    id: u32,
+    features: &'a [f64],
+    tags: Vec<&'a str>,
+}
+
+impl<'a> IntoArg<'a> for &Request<'a> {
+    fn into_arg(self) -> Arg<'a> {
+        Value::dict([
+            ("id", Value::from(self.id)),
+            (
+                "features",
+                Value::from(NdVec::new(self.features.to_vec(), vec![self.features.len()]).unwrap()),
+            ),
+            ("tags", Value::list(self.tags.iter().copied())),
+        ])
+        .into_arg()
+    }
+}
+
+#[test]
+fn a_type_of_your_own_is_an_argument_through_value() -> Result<(), Error> {
+    let f = module(
+        "conv_request",
+        "import numpy as np\n\
+         def f(req, scale=1.0):\n\
+         \x20   assert isinstance(req['features'], np.ndarray), type(req['features'])\n\
+         \x20   return req['id'], float(req['features'].sum()) * scale, '+'.join(req['tags'])\n",
+    );
+    let features = [1.0, 2.0, 3.5];
+    let request = Request {
+        id: 7,
+        features: &features,
+        tags: vec!["a", "b"],
+    };
+    let (id, total, tags): (u32, f64, String) = f.arg(&request).kwarg("scale", 2.0).call()?;
+    assert_eq!((id, total, tags.as_str()), (7, 13.0, "a+b"));
+    // And through call() with one argument, and Arg::new.
+    let (id, ..): (u32, f64, String) = f.call(Arg::new(&request))?;
+    assert_eq!(id, 7);
+    Ok(())
+}
+
+#[test]
+fn values_go_to_python_and_back_unchanged() -> Result<(), Error> {
+    let echo = module("conv_echo", "def f(x):\n    return x\n");
+    let sent = Value::dict([
+        (
+            Value::from("list"),
+            Value::list([Value::Int(1), Value::Float(2.5), Value::None]),
+        ),
+        (Value::Int(3), Value::tuple([Value::from("three")])), // a key of another kind
+        (Value::from("bytes"), Value::Bytes(b"\x00\xff".to_vec())),
+        (Value::from("big"), Value::UInt(u64::MAX)),
+        (Value::from("neg"), Value::Int(i64::MIN)),
+        (
+            Value::from("complex"),
+            Value::Complex(py_in_mem::num_complex::Complex64::new(1.0, -2.0)),
+        ),
+        (
+            Value::from("array"),
+            Value::from(NdVec::new(vec![1i32, 2, 3, 4], vec![2, 2])?),
+        ),
+        (Value::from("empty"), Value::list(Vec::<Value>::new())),
+    ]);
+    let back: Value = echo.call(sent.clone())?;
+    assert_eq!(back, sent);
+    assert_eq!(back.get("big"), Some(&Value::UInt(u64::MAX)));
+    assert_eq!(
+        back.get("array")
+            .and_then(|a| a.as_array::<i32>())
+            .map(|a| a.shape().to_vec()),
+        Some(vec![2, 2])
+    );
+    Ok(())
+}
+
+#[test]
+fn value_reads_numpy_scalars_and_arrays_by_their_dtype() -> Result<(), Error> {
+    let f = module(
+        "conv_numpy_values",
+        "import numpy as np\n\
+         def f(kind):\n\
+         \x20   return [np.float32(1.5), np.int16(-3), np.uint64(2**64 - 1), np.bool_(True),\n\
+         \x20           np.complex64(1 + 2j), np.arange(3, dtype=np.uint8), np.zeros((2, 0)),\n\
+         \x20           np.array(2.5), np.float16([0.5, 1.0])][kind]\n",
+    );
+    assert_eq!(f.call::<Value>(0)?, Value::Float(1.5));
+    assert_eq!(f.call::<Value>(1)?, Value::Int(-3));
+    assert_eq!(f.call::<Value>(2)?, Value::UInt(u64::MAX));
+    assert_eq!(f.call::<Value>(3)?, Value::Bool(true));
+    assert_eq!(
+        f.call::<Value>(4)?,
+        Value::Complex(py_in_mem::num_complex::Complex64::new(1.0, 2.0))
+    );
+    let bytes = f.call::<Value>(5)?;
+    assert_eq!(
+        bytes.as_array::<u8>().map(NdVec::as_slice),
+        Some(&[0u8, 1, 2][..])
+    );
+    let empty = f.call::<Value>(6)?;
+    assert_eq!(
+        empty.as_array::<f64>().map(NdVec::shape),
+        Some(&[2usize, 0][..])
+    );
+    let zero_d = f.call::<Value>(7)?;
+    assert_eq!(
+        zero_d.as_array::<f64>().map(NdVec::as_slice),
+        Some(&[2.5][..])
+    );
+    // float16 has no Rust element type: an error naming the dtype.
+    let err = f.call::<Value>(8).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("returned a numpy array of dtype float16"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn values_value_cannot_hold_are_errors_that_say_where() {
+    let f = module(
+        "conv_bad_values",
+        "import numpy as np\n\
+         def f(kind):\n\
+         \x20   if kind == 0:\n\
+         \x20       a = []\n\
+         \x20       a.append(a)\n\
+         \x20       return a\n\
+         \x20   if kind == 1:\n\
+         \x20       return {'n': 2**70}\n\
+         \x20   if kind == 2:\n\
+         \x20       return [1, {2, 3}]\n\
+         \x20   if kind == 3:\n\
+         \x20       return np.array(['a', 'b'])\n\
+         \x20   if kind == 4:\n\
+         \x20       deep = None\n\
+         \x20       for _ in range(1000):\n\
+         \x20           deep = [deep]\n\
+         \x20       return deep\n\
+         \x20   return {(1, 2): 'tuple key', 'ok': [1.0]}\n",
+    );
+    // A list holding itself: an error, not a stack overflow.
+    let err = f.call::<Value>(0).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a value nested at most 128 levels deep"),
+        "{err}"
+    );
+    let err = f.call::<Value>(4).unwrap_err();
+    assert!(err.to_string().contains("nested at most 128"), "{err}");
+    match f.call::<Value>(1).unwrap_err() {
+        Error::BadResult {
+            position, found, ..
+        } => assert_eq!(
+            (position.as_str(), found.as_str()),
+            ("value under key 'n'", "an int outside both")
+        ),
+        other => panic!("{other:?}"),
+    }
+    match f.call::<Value>(2).unwrap_err() {
+        Error::BadResult {
+            position, found, ..
+        } => assert_eq!(
+            (position.as_str(), found.as_str()),
+            ("element 1 of the list", "an object of type set")
+        ),
+        other => panic!("{other:?}"),
+    }
+    match f.call::<Value>(3).unwrap_err() {
+        Error::BadResult {
+            expected, found, ..
+        } => {
+            assert_eq!(expected, "a numpy array of a numeric or bool dtype");
+            assert!(found.contains("<U1"), "{found}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A tuple key is a Value too.
+    let v = f.call::<Value>(5).unwrap();
+    let Value::Dict(entries) = &v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(entries[0].0, Value::tuple([1, 2]));
+    assert_eq!(v.get("ok"), Some(&Value::list([1.0])));
+}
+
+#[test]
+fn owned_inputs_go_in_any_position_and_are_freed_when_python_lets_go() -> Result<(), Error> {
+    let f = module(
+        "conv_owned_positions",
+        "KEPT = []\n\
+         def f(a, b, c, *, d, keep=False):\n\
+         \x20   if keep:\n\
+         \x20       KEPT.extend([b, c, d])  # a is lent: only owned inputs are kept\n\
+         \x20   return float(a.sum() + b.sum() + c.sum() + d.sum()), a.flags.writeable, b.flags.writeable\n\
+         def release():\n\
+         \x20   KEPT.clear()\n",
+    );
+    let release = Function::load("conv_owned_positions", "release")?;
+    let shared: Arc<[f64]> = Arc::from(vec![1.0, 2.0]);
+    let lent = [10.0, 20.0];
+    let (sum, a_writable, b_writable): (f64, bool, bool) = f
+        .arg(&lent)
+        .arg_owned(Arc::clone(&shared))
+        .arg_owned(NdVec::new(vec![100.0; 4], vec![2, 2])?)
+        .kwarg_owned("d", vec![1000.0])
+        .kwarg("keep", true)
+        .call()?;
+    assert_eq!(sum, 30.0 + 3.0 + 400.0 + 1000.0);
+    // A lent array is read-only; a shared Arc too (Rust may still read it).
+    assert!(!a_writable && !b_writable);
+    // Python keeps the Arc: one more strong count until it lets it go.
+    assert_eq!(Arc::strong_count(&shared), 2);
+    release.call0::<()>()?;
+    assert_eq!(Arc::strong_count(&shared), 1);
+
+    // Given but not kept: freed with the call.
+    let (sum, ..): (f64, bool, bool) = f
+        .arg_owned(vec![1.0])
+        .arg_owned(Arc::clone(&shared))
+        .arg(&lent)
+        .kwarg_owned("d", NdVec::new(vec![0.5], vec![1])?)
+        .call()?;
+    assert_eq!(sum, 1.0 + 3.0 + 30.0 + 0.5);
+    assert_eq!(Arc::strong_count(&shared), 1);
+
+    // A call that fails before Python sees them frees them too.
+    let err = f
+        .arg_owned(Arc::clone(&shared))
+        .kwarg("d", 1)
+        .kwarg("d", 2)
+        .call::<(f64, bool, bool)>()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert_eq!(Arc::strong_count(&shared), 1);
+    // And one whose Python raises.
+    let err = f
+        .arg_owned(Arc::clone(&shared))
+        .call::<(f64, bool, bool)>()
+        .unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
+    assert_eq!(Arc::strong_count(&shared), 1);
+    Ok(())
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_arrays_are_owned_inputs_in_any_layout() -> Result<(), Error> {
+    use ndarray::{array, s};
+    let f = module(
+        "conv_owned_ndarray",
+        "KEPT = []\n\
+         def f(x):\n\
+         \x20   KEPT.append(x)\n\
+         \x20   return x.tolist(), x.flags.c_contiguous, x.flags.writeable\n",
+    );
+    let (rows, c, w): (Vec<Vec<i64>>, bool, bool) =
+        f.arg_owned(array![[1i64, 2, 3], [4, 5, 6]]).call()?;
+    assert_eq!(
+        (rows, c, w),
+        (vec![vec![1, 2, 3], vec![4, 5, 6]], true, true)
+    );
+    // Transposed: copied once into C order, the values as Rust sees them.
+    let (rows, ..): (Vec<Vec<i64>>, bool, bool) = f
+        .arg_owned(array![[1i64, 2, 3], [4, 5, 6]].reversed_axes())
+        .call()?;
+    assert_eq!(rows, vec![vec![1, 4], vec![2, 5], vec![3, 6]]);
+    // A sliced array with an offset into its buffer.
+    let sliced = array![[1i64, 2, 3], [4, 5, 6]].slice_move(s![1.., 1..]);
+    let (rows, ..): (Vec<Vec<i64>>, bool, bool) = f.arg_owned(sliced).call()?;
+    assert_eq!(rows, vec![vec![5, 6]]);
+    Ok(())
+}
