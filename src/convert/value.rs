@@ -17,10 +17,6 @@ use crate::error::PyException;
 use crate::object::{ArrayDesc, Described, Held};
 use crate::runtime::{Gil, StrongRef};
 
-/// How deep a [`Value`] read from Python may nest: deeper (or a list that
-/// contains itself) is a mismatch, not a stack overflow.
-pub const MAX_DEPTH: usize = 128;
-
 /// A Python value of any of the kinds below, read whatever its shape, and
 /// given back to Python as the same kind.
 ///
@@ -40,7 +36,7 @@ pub const MAX_DEPTH: usize = 128;
 ///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
 /// numpy array of strings, objects or `float16`, a value nested more than
-/// [`MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
+/// [`Value::MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///
 /// As an argument, a `Value` becomes the Python value it describes; its
@@ -173,6 +169,10 @@ array_value! {
 }
 
 impl Value {
+    /// How deep a `Value` read from Python may nest: deeper (or a list that
+    /// contains itself) is a mismatch, not a stack overflow.
+    pub const MAX_DEPTH: usize = 128;
+
     /// A dict of `entries`, in order.
     ///
     /// ```
@@ -295,7 +295,7 @@ impl Value {
     fn read(value: Held<'_>, depth: usize) -> Result<Value, Mismatch> {
         if depth == 0 {
             return Err(Mismatch::new(
-                format!("a value nested at most {MAX_DEPTH} levels deep"),
+                format!("a value nested at most {Self::MAX_DEPTH} levels deep"),
                 "one nested deeper (or a container that holds itself)",
             ));
         }
@@ -416,7 +416,7 @@ impl FromResult for Value {
     }
 
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
-        Value::read(value.into_held(), MAX_DEPTH)
+        Value::read(value.into_held(), Value::MAX_DEPTH)
     }
 }
 

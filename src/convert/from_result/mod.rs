@@ -79,7 +79,7 @@ use crate::runtime::{Gil, StrongRef};
 /// [`Error::BadResult`]: crate::Error::BadResult
 pub trait FromResult: Sized {
     /// What this type is read from, for messages ("a dict with keys 'label'
-    /// and 'score'"): the `expected` of [`Error::BadResult`]. By default,
+    /// and 'score'"): the `expected` of [`Error::BadResult`](crate::Error::BadResult). By default,
     /// "a value that reads as" the type's name.
     fn expected() -> String {
         format!("a value that reads as {}", std::any::type_name::<Self>())
