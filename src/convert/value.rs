@@ -295,7 +295,7 @@ impl Value {
     fn read(value: Held<'_>, depth: usize) -> Result<Value, Mismatch> {
         if depth == 0 {
             return Err(Mismatch::new(
-                format!("a value nested at most {Self::MAX_DEPTH} levels deep"),
+                format!("a value nested at most {} levels deep", Value::MAX_DEPTH),
                 "one nested deeper (or a container that holds itself)",
             ));
         }
