@@ -318,16 +318,28 @@ pub(crate) fn vec_for<T>(desc: &ArrayDesc<'_>) -> Result<Vec<T>, Mismatch> {
 /// [`vec_for`] past a MiB: fallible.
 #[cold]
 fn vec_for_large<T>(desc: &ArrayDesc<'_>, len: usize) -> Result<Vec<T>, Mismatch> {
+    try_vec(len, || {
+        format!(
+            "{} of {len} elements ({} bytes)",
+            desc.what(),
+            len.saturating_mul(size_of::<T>())
+        )
+    })
+}
+
+/// Room for `len` values read from a result, reserved fallibly: a result
+/// can be far larger than memory (a broadcast array), or its items far
+/// smaller in Python than as Rust values. `what` names the result for the
+/// message. Out of line, so that the common reads stay small enough to
+/// inline.
+#[inline(never)]
+pub(crate) fn try_vec<T>(len: usize, what: impl FnOnce() -> String) -> Result<Vec<T>, Mismatch> {
     let mut out = Vec::new();
     match out.try_reserve_exact(len) {
         Ok(()) => Ok(out),
         Err(_) => Err(Mismatch::new(
             "a result small enough to read into memory",
-            format!(
-                "{} of {len} elements ({} bytes), more than could be allocated",
-                desc.what(),
-                len.saturating_mul(size_of::<T>())
-            ),
+            format!("{}, more than could be allocated", what()),
         )),
     }
 }

@@ -10,7 +10,7 @@ use super::{FromResult, Reader};
 use crate::array::element::Element;
 use crate::array::nd::NdVec;
 use crate::convert::read::{
-    expected_array, expected_scalar, expected_vec, to_elements, to_scalar, Mismatch, Step,
+    expected_array, expected_scalar, expected_vec, to_elements, to_scalar, try_vec, Mismatch, Step,
 };
 use crate::convert::view::ResultView;
 use crate::object::{ArrayDesc, Described, Held};
@@ -111,7 +111,10 @@ impl<R: FromResult> FromResult for Vec<R> {
             return Err(mismatch::<Self>(&value));
         };
         let container = items.container();
-        let mut out = vec_for_items(container, items.len())?;
+        let len = items.len();
+        let mut out = try_vec(len, || {
+            format!("a {container} of {len} elements as Rust values")
+        })?;
         for (index, item) in items.enumerate() {
             out.push(
                 R::from_result(Reader::new(item))
@@ -119,22 +122,6 @@ impl<R: FromResult> FromResult for Vec<R> {
             );
         }
         Ok(out)
-    }
-}
-
-/// Room for `len` items of a list or tuple read as Rust values. Fallible:
-/// the list exists in Python's memory, but an `R` may be much larger than a
-/// pointer to an item. Out of line, so that reading a numpy array as a
-/// `Vec` (the common result) stays small enough to inline.
-#[inline(never)]
-fn vec_for_items<R>(container: &str, len: usize) -> Result<Vec<R>, Mismatch> {
-    let mut out = Vec::new();
-    match out.try_reserve_exact(len) {
-        Ok(()) => Ok(out),
-        Err(_) => Err(Mismatch::new(
-            "a result small enough to read into memory",
-            format!("a {container} of {len} elements, more than could be allocated as Rust values"),
-        )),
     }
 }
 
