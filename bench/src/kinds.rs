@@ -184,7 +184,7 @@ struct Pyo3<'a> {
 /// # Safety
 /// The functions benchmarked neither keep their arguments nor write to
 /// them, and the array is dropped before `data` is.
-unsafe fn borrowed<'py>(py: Python<'py>, data: &[f64]) -> Bound<'py, PyArray1<f64>> {
+pub(crate) unsafe fn borrowed<'py>(py: Python<'py>, data: &[f64]) -> Bound<'py, PyArray1<f64>> {
     // SAFETY: as the caller promises.
     unsafe { PyArray1::borrow_from_array(&ArrayView1::from(data), py.None().into_bound(py)) }
 }
@@ -241,10 +241,10 @@ impl Path for Pyo3<'_> {
 
 /// Python itself: the function timed inside Python on numpy arrays already
 /// there (`bench_funcs.time_calls_args`).
-struct PythonItself {
-    func: Py<PyAny>,
-    args: Py<PyAny>,
-    timer: Py<PyAny>,
+pub(crate) struct PythonItself {
+    pub(crate) func: Py<PyAny>,
+    pub(crate) args: Py<PyAny>,
+    pub(crate) timer: Py<PyAny>,
 }
 
 impl Path for PythonItself {

@@ -2,10 +2,12 @@
 //! on the same data and the same Python function, in one interleaved run.
 //!
 //! Usage: `py-in-mem-bench [--quick] [--malloc-default] [--contention-only]
-//! [--contention-secs S] [--contention-own-data] [--out DIR]`. Writes
-//! `results.md` and `results.svg` to DIR (default: this crate's directory, or
-//! `target/bench-quick` with `--quick`) and prints the same Markdown. `--contention-only` measures the
-//! contention table alone (into `target/bench-contention` by default);
+//! [--serving-only] [--contention-secs S] [--contention-own-data] [--out DIR]`.
+//! Writes `results.md` and `results.svg` to DIR (default: this crate's
+//! directory, or `target/bench-quick` with `--quick`) and prints the same
+//! Markdown. `--contention-only` measures the contention table alone (into
+//! `target/bench-contention` by default); `--serving-only` the "Serving a
+//! model" table alone (into `target/bench-serving` by default);
 //! `--contention-secs` sets the time each of its rows calls at each point
 //! (1.5 s; 0.4 s with `--quick`); `--contention-own-data` gives each of its
 //! threads a copy of the input instead of one shared slice.
@@ -23,6 +25,7 @@ mod paths;
 mod report;
 mod runner;
 mod server;
+mod serving;
 mod stats;
 mod suite;
 
@@ -100,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     let mut quick = false;
     let mut malloc_default = false;
     let mut contention_only = false;
+    let mut serving_only = false;
     let mut own_data = false;
     let mut contention_secs: Option<f64> = None;
     let mut out: Option<PathBuf> = None;
@@ -109,6 +113,7 @@ fn main() -> anyhow::Result<()> {
             "--quick" => quick = true,
             "--malloc-default" => malloc_default = true,
             "--contention-only" => contention_only = true,
+            "--serving-only" => serving_only = true,
             "--contention-own-data" => own_data = true,
             "--contention-secs" => {
                 let secs = args.next().context("--contention-secs needs seconds")?;
@@ -124,7 +129,8 @@ fn main() -> anyhow::Result<()> {
             "--out" => out = Some(args.next().context("--out needs a directory")?.into()),
             _ => anyhow::bail!(
                 "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--malloc-default] \
-                 [--contention-only] [--contention-secs S] [--contention-own-data] [--out DIR]"
+                 [--contention-only] [--serving-only] [--contention-secs S] \
+                 [--contention-own-data] [--out DIR]"
             ),
         }
     }
@@ -135,6 +141,8 @@ fn main() -> anyhow::Result<()> {
             target.join("bench-quick")
         } else if contention_only {
             target.join("bench-contention")
+        } else if serving_only {
+            target.join("bench-serving")
         } else {
             bench.to_path_buf()
         }
@@ -142,7 +150,11 @@ fn main() -> anyhow::Result<()> {
     // First, before any allocation worth the name and before any thread.
     let fixed = !malloc_default && malloc::fix_thresholds();
     let mut config = Config::new(quick, malloc::describe(fixed));
-    if contention_only {
+    anyhow::ensure!(
+        !(contention_only && serving_only),
+        "--contention-only and --serving-only exclude each other"
+    );
+    if contention_only || serving_only {
         config.sizes.clear();
     }
     if own_data {
@@ -196,21 +208,31 @@ fn main() -> anyhow::Result<()> {
             )?);
         }
     }
-    let rows = suite::contention_rows(&funcs);
-    eprintln!(
-        "bench: contention table, {} rows, about {:.0} s (up to {}× that while other \
-         processes load the machine)",
-        rows.len(),
-        config.contention.total(rows.len()).as_secs_f64(),
-        config.contention.retries + 1
-    );
-    let contention = contention::measure(&rows, &config.contention)?;
+    let contention = if serving_only {
+        Vec::new()
+    } else {
+        let rows = suite::contention_rows(&funcs);
+        eprintln!(
+            "bench: contention table, {} rows, about {:.0} s (up to {}× that while other \
+             processes load the machine)",
+            rows.len(),
+            config.contention.total(rows.len()).as_secs_f64(),
+            config.contention.retries + 1
+        );
+        contention::measure(&rows, &config.contention)?
+    };
 
     let kinds = if sizes.is_empty() {
         Vec::new()
     } else {
         eprintln!("bench: results of other kinds (a scalar, a 2-D array)");
         kinds::measure_kinds(config.plan)?
+    };
+    let serving = if contention_only {
+        Vec::new()
+    } else {
+        eprintln!("bench: serving a model (a held object's methods)");
+        serving::measure_serving(config.plan)?
     };
 
     let text = report::markdown(
@@ -219,6 +241,7 @@ fn main() -> anyhow::Result<()> {
         &sizes,
         &contention,
         &kinds,
+        &serving,
         started.elapsed(),
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::contention;
 use crate::kinds::{self, Kind, KindRow};
 use crate::machine::Machine;
+use crate::serving::{self, ServingRow};
 use crate::suite::{Key, SizeResult};
 use crate::Config;
 
@@ -88,11 +89,24 @@ pub fn markdown(
     sizes: &[SizeResult],
     contention: &[contention::SizeResult],
     kinds: &[KindRow],
+    serving: &[ServingRow],
     took: Duration,
 ) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# py-in-mem benchmark\n");
-    if sizes.is_empty() {
+    if sizes.is_empty() && contention.is_empty() {
+        let _ = writeln!(
+            md,
+            "From one run of the serving table alone (`--serving-only`{}; {} interleaved \
+             rounds of about {} ms per path; {:.0} s in all). Time per call in µs: median, \
+             with p10 and p90 over rounds. Allocator: {}.\n",
+            if config.quick { ", `--quick`" } else { "" },
+            config.plan.rounds,
+            config.plan.batch.as_millis(),
+            took.as_secs_f64(),
+            config.allocator
+        );
+    } else if sizes.is_empty() {
         let _ = writeln!(
             md,
             "From one run of the contention table alone (`--contention-only`{}; {:.0} s in \
@@ -119,15 +133,18 @@ pub fn markdown(
             config.allocator
         );
     }
-    summary(&mut md, sizes, contention, kinds);
+    summary(&mut md, sizes, contention, kinds, serving);
     if !sizes.is_empty() {
         targets(&mut md, sizes);
     }
-    contention::report::targets(&mut md, contention, sizes, machine.switch_interval);
+    if !contention.is_empty() {
+        contention::report::targets(&mut md, contention, sizes, machine.switch_interval);
+    }
     for result in sizes {
         size_table(&mut md, result);
     }
     kinds::table(&mut md, kinds);
+    serving::table(&mut md, serving);
     contention::report::tables(
         &mut md,
         &config.contention,
@@ -144,10 +161,12 @@ fn summary(
     sizes: &[SizeResult],
     contention: &[contention::SizeResult],
     kinds: &[KindRow],
+    serving: &[ServingRow],
 ) {
     let ratios: Vec<Ratios> = sizes.iter().map(Ratios::of).collect();
     let _ = writeln!(md, "## Summary\n");
     if ratios.is_empty() {
+        serving::summary(md, serving);
         contention::report::summary(md, contention);
         return;
     }
@@ -230,6 +249,7 @@ fn summary(
         }
     }
     let _ = writeln!(md);
+    serving::summary(md, serving);
     contention::report::summary(md, contention);
 }
 
