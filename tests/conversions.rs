@@ -119,10 +119,7 @@ fn a_mismatch_in_a_type_of_your_own_says_where_and_what() {
     let (position, expected, found) = bad::<Prediction>(&f, 4);
     assert_eq!(position, "");
     assert!(expected.contains("under key 'score'"), "{expected}");
-    assert!(
-        found.starts_with("an object of type dict with no such key (KeyError: "),
-        "{found}"
-    );
+    assert_eq!(found, "an object of type dict with no such key");
 
     // A wrong value inside a list of them: both steps, innermost first.
     let (position, expected, found) = bad::<Vec<Prediction>>(&f, 5);

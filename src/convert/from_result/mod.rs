@@ -8,8 +8,8 @@
 use std::ffi::CString;
 
 mod impls;
+mod keys;
 
-use crate::convert::into_arg::Scalar;
 use crate::convert::read::{expected_indices, to_indices, Mismatch, Step};
 use crate::object::{ArrayDesc, Described, Held};
 use crate::runtime::{Gil, StrongRef};
@@ -201,27 +201,41 @@ impl<'py> Reader<'py> {
     pub fn get_item<R: FromResult>(&self, key: &str) -> Result<R, Mismatch> {
         let within = || Step::DictValue(key.to_owned());
         let gil = self.held.gil();
-        let name = Scalar::Str(key)
-            .to_python(gil)
+        let name = keys::key(gil, key)
             .map_err(|e| Mismatch::new(R::expected(), e.to_string()).within(within()))?;
-        // SAFETY: the GIL is held; both objects are live; PyObject_GetItem
-        // returns a new reference or NULL with an exception set.
+        let obj = self.held.as_ptr();
+        // SAFETY: the GIL is held and both objects are live. An exact dict
+        // is read with PyDict_GetItemWithError (a borrowed item, which gets
+        // its own reference at once; NULL with no exception for a missing
+        // key), anything else through the mapping protocol
+        // (PyObject_GetItem: a new reference, or NULL with an exception).
         let item = unsafe {
-            Held::from_owned(
-                gil,
-                pyo3_ffi::PyObject_GetItem(self.held.as_ptr(), name.as_ptr()),
-            )
+            if pyo3_ffi::PyDict_CheckExact(obj) != 0 {
+                let item = pyo3_ffi::PyDict_GetItemWithError(obj, name.as_ptr());
+                if !item.is_null() {
+                    Ok(Held::new_ref(gil, item))
+                } else if pyo3_ffi::PyErr_Occurred().is_null() {
+                    Err(None)
+                } else {
+                    Err(Some(crate::runtime::glue::last_error(gil)))
+                }
+            } else {
+                Held::from_owned(gil, pyo3_ffi::PyObject_GetItem(obj, name.as_ptr())).map_err(Some)
+            }
         };
         match item {
             Ok(item) => R::from_result(Reader::new(item)).map_err(|m| m.within(within())),
-            Err(e) => Err(Mismatch::new(
+            Err(exception) => Err(Mismatch::new(
                 format!("{} under key '{key}'", R::expected()),
-                format!(
-                    "{} with no such key ({}: {})",
-                    self.held.what(),
-                    e.type_name,
-                    e.message
-                ),
+                match exception {
+                    None => format!("{} with no such key", self.held.what()),
+                    Some(e) => format!(
+                        "{} with no such key ({}: {})",
+                        self.held.what(),
+                        e.type_name,
+                        e.message
+                    ),
+                },
             )),
         }
     }
