@@ -306,7 +306,7 @@ pub enum Error {
     ///
     /// let spin = Function::from_source("doc_timeout", "def spin():\n    while True:\n        pass\n", "spin")?;
     /// match spin.timeout(Duration::from_millis(10)).call::<()>() {
-    ///     Err(Error::Timeout { function, limit, elapsed, ran }) => {
+    ///     Err(Error::Timeout { function, limit, elapsed, ran, .. }) => {
     ///         assert_eq!((function.as_str(), limit, ran), ("doc_timeout.spin", Duration::from_millis(10), true));
     ///         assert!(elapsed >= limit);
     ///     }

@@ -1,8 +1,8 @@
 //! Deadlines on calls: [`Function::timeout`], [`Function::deadline`],
-//! [`Call::timeout`] and [`Call::deadline`], and what a call does with one: refuse to start once
-//! it has passed, or have the runtime's watchdog
-//! ([`Watch`](crate::runtime::Watch)) stop the Python code running past it,
-//! and report either as [`Error::Timeout`].
+//! [`Call::timeout`] and [`Call::deadline`], and what a call does with
+//! one: refuse to start once it has passed, or have the runtime's watchdog
+//! ([`Watch`]) stop the Python code running past it, and report either as
+//! [`Error::Timeout`].
 
 use std::time::{Duration, Instant};
 
@@ -153,14 +153,16 @@ impl Call<'_, '_> {
     /// - A call still waiting for its turn or the GIL when its deadline
     ///   passes is not made at all (`ran: false`).
     /// - Python code running past its deadline is stopped: the crate's
-    ///   watchdog thread (`py-in-mem-deadline`, started by the first call
+    ///   watchdog thread (`pim-deadline`, started by the first call
     ///   with a deadline) raises `py_in_mem.DeadlineExceeded` in it, which
     ///   Python raises at its next bytecode (`ran: true`). The watchdog
-    ///   needs the GIL for that, which the running code gives it within
-    ///   one switch interval (`sys.getswitchinterval()`, 5 ms): so the call
-    ///   ends about that long after its deadline. A long loop in C, numpy's
-    ///   own included, is not interrupted: it finishes first, and the
-    ///   exception comes at the next bytecode after it.
+    ///   needs the GIL for that, which running Python code hands over one
+    ///   switch interval (`sys.getswitchinterval()`, 5 ms) after it is asked
+    ///   for, so the watchdog asks that much early: a busy call ends within
+    ///   about a millisecond of its deadline when nothing else contends for
+    ///   the GIL. A long loop in C, numpy's own included, is not
+    ///   interrupted: it finishes first, and the exception comes at the next
+    ///   bytecode after it.
     ///
     /// `DeadlineExceeded` derives from `BaseException`, as
     /// `KeyboardInterrupt` does, so `except Exception:` in the function

@@ -2,7 +2,7 @@
 //! call's deadline.
 //!
 //! A call with a deadline is [armed](Watch::arm) once it holds the GIL. One
-//! thread of the crate, the watchdog (`py-in-mem-deadline`, started by the
+//! thread of the crate, the watchdog (`pim-deadline`, started by the
 //! first armed call), keeps the deadlines of armed calls in a min-heap under
 //! a mutex and sleeps on a condition variable until the earliest. When it
 //! passes, the watchdog takes the GIL as the crate always does
@@ -10,6 +10,16 @@
 //! forked child) and raises `py_in_mem.DeadlineExceeded` in the calling
 //! thread (`PyThreadState_SetAsyncExc`), which Python raises there at its
 //! next bytecode check: a long loop in C (numpy's) finishes first.
+//!
+//! Python code that runs gives the GIL to a thread asking for it only after
+//! one switch interval (`sys.getswitchinterval()`, 5 ms): the waiter must
+//! wait that long before it may ask the holder to drop it. So the watchdog
+//! asks for the GIL [`lead`] early, one switch interval less a little, and
+//! gets it about when the deadline passes. Should it get the GIL sooner (the
+//! call gave it up, in C code or asleep), by no more than [`EARLY_HOLD`], it
+//! keeps it until the deadline, so the call is at most paused that long
+//! before its deadline, never stopped early; sooner than that, it gives the
+//! GIL back and asks again at the deadline itself.
 //!
 //! Each armed call shares one state with the watchdog, decided race-free
 //! because both sides change it only holding the GIL:
@@ -32,7 +42,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::gil::{Gil, Interpreter};
 use super::glue;
@@ -51,8 +61,29 @@ struct Shared {
     thread: libc::c_ulong,
 }
 
+/// How much less than one switch interval before a deadline the watchdog
+/// asks for the GIL: the time its wake-up and the hand-over take.
+const LEAD_MARGIN: Duration = Duration::from_micros(300);
+
+/// The longest the watchdog holds the GIL waiting for a deadline, when it
+/// got the GIL early.
+const EARLY_HOLD: Duration = Duration::from_millis(1);
+
+/// How long before a deadline the watchdog asks for the GIL: one switch
+/// interval (as start-up read it), less [`LEAD_MARGIN`], at most 50 ms.
+/// Called holding the GIL (see `pim_switch_interval`).
+fn lead() -> Duration {
+    let interval = Duration::try_from_secs_f64(glue::switch_interval()).unwrap_or_default();
+    interval
+        .min(Duration::from_millis(50))
+        .saturating_sub(LEAD_MARGIN)
+}
+
 /// One deadline in the heap.
 struct Entry {
+    /// When the watchdog asks for the GIL: the order of the heap.
+    ask_at: Instant,
+    /// The deadline.
     at: Instant,
     /// Order of arming, so that entries with one deadline compare unequal.
     seq: u64,
@@ -61,7 +92,7 @@ struct Entry {
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        (self.ask_at, self.seq) == (other.ask_at, other.seq)
     }
 }
 
@@ -75,7 +106,7 @@ impl PartialOrd for Entry {
 
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+        (self.ask_at, self.seq).cmp(&(other.ask_at, other.seq))
     }
 }
 
@@ -141,6 +172,7 @@ impl<'g> Watch<'g> {
         queue.seq += 1;
         let seq = queue.seq;
         queue.heap.push(Reverse(Entry {
+            ask_at: at.checked_sub(lead()).unwrap_or(at),
             at,
             seq,
             call: Arc::clone(&call),
@@ -187,9 +219,9 @@ fn start_watchdog() {
         // GIL, so Python runs.
         let python = unsafe { Interpreter::assume_started() };
         thread::Builder::new()
-            .name("py-in-mem-deadline".into())
+            .name("pim-deadline".into())
             .spawn(move || watch(python))
-            .expect("start the py-in-mem-deadline watchdog thread");
+            .expect("start the pim-deadline watchdog thread");
     });
 }
 
@@ -205,8 +237,8 @@ fn watch(python: Interpreter) {
         };
         if top.call.state.load(Ordering::Acquire) != RUNNING {
             queue.heap.pop(); // returned in time
-        } else if top.at > now {
-            let wait = top.at - now;
+        } else if top.ask_at > now {
+            let wait = top.ask_at - now;
             queue = WAKE
                 .wait_timeout(queue, wait)
                 .unwrap_or_else(PoisonError::into_inner)
@@ -214,23 +246,41 @@ fn watch(python: Interpreter) {
         } else if let Some(Reverse(due)) = queue.heap.pop() {
             // Never wait for the GIL holding the heap's lock.
             drop(queue);
-            stop(python, &due.call);
+            let again = stop(python, due);
             queue = self::queue();
+            if let Some(entry) = again {
+                queue.heap.push(Reverse(entry));
+            }
         }
     }
 }
 
-/// Takes the GIL and, if the call still runs, raises `DeadlineExceeded` in
-/// its thread.
-fn stop(python: Interpreter, call: &Shared) {
+/// Takes the GIL and, if the call still runs at its deadline, raises
+/// `DeadlineExceeded` in its thread. Returns the entry to ask again at the
+/// deadline itself if the GIL came too early.
+fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
+    let call = &due.call;
     if call.state.load(Ordering::Acquire) != RUNNING {
-        return;
+        return None;
     }
     // Fails, touching nothing, once a host finalized Python or in a forked
     // child: there is nothing to stop then.
     let Ok(gil) = python.gil() else {
-        return;
+        return None;
     };
+    let now = Instant::now();
+    if now < due.at {
+        let early = due.at - now;
+        if early > EARLY_HOLD {
+            drop(gil);
+            return Some(Entry {
+                ask_at: due.at,
+                ..due
+            });
+        }
+        // Holding the GIL (no lock of the crate's), at most EARLY_HOLD.
+        thread::sleep(early);
+    }
     if call
         .state
         .compare_exchange(RUNNING, FIRED, Ordering::AcqRel, Ordering::Acquire)
@@ -242,4 +292,5 @@ fn stop(python: Interpreter, call: &Shared) {
         let _ = glue::raise_deadline(&gil, call.thread);
     }
     drop(gil);
+    None
 }
