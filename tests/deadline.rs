@@ -4,6 +4,7 @@
 //! made, and the thread, the function and the retention rule are as after
 //! any other call.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,7 +14,9 @@ use py_in_mem::{Error, Function};
 /// Python code for these tests, one module. `spin(n)` loops while `n` is
 /// true, then returns `n`; `calls()` counts the calls of `counted`.
 const SOURCE: &str = "\
-import time
+import ctypes, time
+
+CALLBACK = ctypes.CFUNCTYPE(ctypes.c_double)
 
 CALLS = 0
 KEPT = []
@@ -69,6 +72,14 @@ def catch_everything():
     except BaseException as e:
         kind = type(e)
         return f'{kind.__module__}.{kind.__qualname__} {issubclass(kind, Exception)}'
+
+def call_back_then_spin(address, seconds):
+    # ctypes gives the GIL up around the callback, which calls the crate.
+    CALLBACK(address)()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return 'not stopped'
 
 def busy_python(n):
     return sum(range(n))
@@ -443,4 +454,60 @@ fn a_deadline_inside_hold_gil() {
         "{elapsed:?}"
     );
     assert_eq!((after, value), (0, 6.0));
+}
+
+/// What [`inner_call`] got: 1 its result, -1 a timeout, -2 another error.
+static INNER: AtomicI64 = AtomicI64::new(0);
+
+/// A callback from Python (through ctypes) that makes a call of its own,
+/// with a deadline: `time.sleep(0.05)`, C code, given 10 ms.
+extern "C" fn inner_call() -> f64 {
+    let outcome = Function::load("time", "sleep")
+        .and_then(|sleep| sleep.arg(0.05).timeout(MS_10).call::<()>());
+    let code = match outcome {
+        Ok(()) => 1,
+        Err(Error::Timeout { .. }) => -1,
+        Err(_) => -2,
+    };
+    INNER.store(code, Ordering::SeqCst);
+    0.0
+}
+
+#[test]
+fn a_nested_call_does_not_take_away_the_outer_calls_exception() {
+    let _serial = serial();
+    // The outer call is given 20 ms; inside it, Python calls back into Rust,
+    // whose inner call (10 ms) sleeps in C for 50 ms: both deadlines pass
+    // during the sleep, and both fire into the thread's one slot. The inner
+    // call returns from C with its result, taking its exception back, and
+    // must leave the outer call's: the outer Python code is stopped at its
+    // next bytecode, not after its 2 s loop.
+    INNER.store(0, Ordering::SeqCst);
+    let outer = function("call_back_then_spin");
+    let address = inner_call as extern "C" fn() -> f64 as usize;
+    let started = Instant::now();
+    let outcome = outer
+        .arg(address)
+        .arg(2.0)
+        .timeout(Duration::from_millis(20))
+        .call::<String>();
+    let wall = started.elapsed();
+    assert_eq!(INNER.load(Ordering::SeqCst), 1, "the inner call's outcome");
+    match outcome {
+        Err(Error::Timeout {
+            function,
+            ran: true,
+            ..
+        }) => assert_eq!(function, "pim_deadline_tests.call_back_then_spin"),
+        other => panic!("expected the outer call's timeout, got {other:?}"),
+    }
+    assert!(
+        wall >= Duration::from_millis(50) && wall < Duration::from_secs(1),
+        "{wall:?}"
+    );
+    // Both calls are over: nothing is raised in later code.
+    assert_eq!(
+        function("busy_python").call::<i64>(200_000).unwrap(),
+        199_999 * 100_000
+    );
 }

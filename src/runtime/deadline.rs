@@ -32,11 +32,17 @@
 //!   Had the watchdog fired and Python not raised the exception yet (the
 //!   call returned first, from C code), the calling thread takes it back.
 //!
+//! Calls nest (Python code calling back into Rust, which calls again): one
+//! thread then has several armed calls, and one pending exception slot for
+//! all of them. An inner call that takes back its own exception puts it
+//! back for an outer call that was stopped too.
+//!
 //! Locks: the calling thread takes the heap's mutex while holding the GIL
 //! (GIL, then mutex); the watchdog never holds the mutex while it waits for
 //! the GIL. A finished call's entry stays in the heap until its deadline
 //! comes up (it is then dropped unfired) or a prune removes it.
 
+use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -63,7 +69,7 @@ struct Shared {
 
 /// How much less than one switch interval before a deadline the watchdog
 /// asks for the GIL: the time its wake-up and the hand-over take.
-const LEAD_MARGIN: Duration = Duration::from_micros(300);
+const LEAD_MARGIN: Duration = Duration::from_micros(200);
 
 /// The longest the watchdog holds the GIL waiting for a deadline, when it
 /// got the GIL early.
@@ -135,6 +141,11 @@ static WAKE: Condvar = Condvar::new();
 /// The watchdog is started once, by the first armed call.
 static WATCHDOG: Once = Once::new();
 
+thread_local! {
+    /// This thread's armed calls, outermost first (calls nest).
+    static ARMED: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The heap's lock. Nothing that holds it can panic halfway through a
 /// change, so a poisoned lock is taken as it is.
 fn queue() -> MutexGuard<'static, Queue> {
@@ -162,6 +173,7 @@ impl<'g> Watch<'g> {
             state: AtomicU8::new(RUNNING),
             thread: glue::thread_ident(),
         });
+        ARMED.with_borrow_mut(|armed| armed.push(Arc::clone(&call)));
         let mut queue = queue();
         if queue.heap.len() >= queue.prune_at {
             queue
@@ -197,11 +209,26 @@ impl<'g> Watch<'g> {
     fn end(&self) -> bool {
         // The GIL is held (self.gil), so the watchdog cannot be between its
         // compare-and-swap and its raise.
-        let fired = self.call.state.swap(FINISHED, Ordering::AcqRel) == FIRED;
-        if fired {
-            glue::clear_deadline(self.gil, self.call.thread);
+        let before = self.call.state.swap(FINISHED, Ordering::AcqRel);
+        if before == FINISHED {
+            return false; // ended already
         }
-        fired
+        let outer_fired = ARMED.with_borrow_mut(|armed| {
+            if let Some(at) = armed.iter().rposition(|c| Arc::ptr_eq(c, &self.call)) {
+                armed.remove(at);
+            }
+            armed
+                .iter()
+                .any(|c| c.state.load(Ordering::Acquire) == FIRED)
+        });
+        if before == FIRED {
+            glue::clear_deadline(self.gil, self.call.thread);
+            if outer_fired {
+                // The slot was the outer call's too: its exception back.
+                let _ = glue::raise_deadline(self.gil, self.call.thread);
+            }
+        }
+        before == FIRED
     }
 }
 
@@ -228,6 +255,9 @@ fn start_watchdog() {
 /// The watchdog's loop: sleeps until the earliest deadline, and stops the
 /// call it belongs to if it still runs. Never returns.
 fn watch(python: Interpreter) {
+    // This thread's Python thread state, made now: made at the first
+    // deadline, it would cost a second wait for the GIL there.
+    drop(python.gil());
     let mut queue = queue();
     loop {
         let now = Instant::now();
