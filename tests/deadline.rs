@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use py_in_mem::{Error, Function};
+use py_in_mem::{Error, Function, Object};
 
 /// Python code for these tests, one module. `spin(n)` loops while `n` is
 /// true, then returns `n`; `calls()` counts the calls of `counted`.
@@ -85,6 +85,16 @@ def call_back_then_spin(address, seconds):
     while time.monotonic() < end:
         pass
     return 'not stopped'
+
+class Model:
+    def __init__(self):
+        self.fitted = 0
+
+    def fit(self, data, spin=0):
+        while spin:
+            pass
+        self.fitted = float(data.sum())
+        return self.fitted
 
 def busy_python(n):
     return sum(range(n))
@@ -240,6 +250,27 @@ fn a_deadline_that_does_not_fire_gives_the_normal_value() {
             ((k % 100) * (k % 100 + 1) / 2) as f64
         );
     }
+}
+
+#[test]
+fn a_method_of_an_object_takes_a_deadline_as_a_function_does() {
+    let _serial = serial();
+    let model: Object = function("Model").call0().unwrap();
+    let fit = model.method("fit").unwrap();
+    let data = [1.0, 2.0, 4.0];
+    let outcome = fit.timeout(MS_10).arg(&data).kwarg("spin", 1).call::<i64>();
+    let (name, limit, _, ran) = timeout_fields(outcome);
+    assert_eq!((name.as_str(), limit, ran), (fit.name(), MS_10, true));
+    assert_eq!(model.getattr::<f64>("fitted").unwrap(), 0.0);
+    let fitted: f64 = fit
+        .arg(&data)
+        .timeout(Duration::from_secs(10))
+        .call()
+        .unwrap();
+    assert_eq!(
+        (fitted, model.getattr::<f64>("fitted").unwrap()),
+        (7.0, 7.0)
+    );
 }
 
 #[test]
