@@ -144,6 +144,7 @@ fn build() -> Result<(), String> {
                 "call.c",
                 "start.c",
                 "layout.c",
+                "deadline.c",
             ]
             .map(|f| manifest_dir.join("csrc").join(f)),
         )

@@ -297,6 +297,28 @@ PyObject *pim_call_one(PyObject *fn, PyObject *arg);
  * Returns a new reference, or NULL with an exception set. */
 PyObject *pim_array_copy(PyObject *arr);
 
+/* ---- Deadlines ------------------------------------------------------------- */
+
+/* The calling thread's Python thread ident (PyThread_get_thread_ident), the
+ * id PyThreadState_SetAsyncExc takes: what a thread state made on this
+ * thread records. No GIL needed. */
+unsigned long pim_thread_ident(void);
+
+/* Raise py_in_mem.DeadlineExceeded asynchronously in the thread whose
+ * ident is `thread` (PyThreadState_SetAsyncExc): Python raises it there at
+ * that thread's next bytecode check (a long C loop, numpy's included, ends
+ * first). The class (made here on first use, kept for good) derives from
+ * BaseException, so `except Exception:` does not catch it. GIL held, by any
+ * thread. No pointer is taken or returned. Returns 1 if a thread state of
+ * that ident was found and marked, 0 if none was, or -1 with an exception
+ * set if the class could not be made. */
+int pim_raise_deadline(unsigned long thread);
+
+/* Take back what pim_raise_deadline set for `thread` and Python has not
+ * raised yet (PyThreadState_SetAsyncExc with NULL); nothing if there is
+ * none. GIL held. Never leaves an exception set. */
+void pim_clear_deadline(unsigned long thread);
+
 /* ---- Layout ----------------------------------------------------------------- */
 
 /* The size of a type of this header ("pim_error", "pim_status", ...), the

@@ -1,6 +1,7 @@
 //! The crate's error type: every Python failure as an owned, typed value.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A Python exception, copied out of the interpreter and cleared there.
 ///
@@ -281,6 +282,51 @@ pub enum Error {
         /// `module.function` that kept its input.
         function: String,
     },
+    /// A call given a deadline ([`Call::timeout`](crate::Call::timeout),
+    /// [`Call::deadline`](crate::Call::deadline),
+    /// [`Function::timeout`](crate::Function::timeout)) did not finish by it.
+    ///
+    /// - `ran: true`: the Python code ran past the deadline and was stopped
+    ///   there: `py_in_mem.DeadlineExceeded` (a `BaseException`, so a bare
+    ///   `except Exception:` does not catch it) was raised in it at its next
+    ///   bytecode, after any loop in C (numpy's) it was inside had finished.
+    ///   `elapsed` is the time from the start of the call to its end.
+    /// - `ran: false`: the deadline passed while the call was still waiting
+    ///   for its turn or the GIL, so the function was never called. `elapsed`
+    ///   is the time it waited.
+    ///
+    /// Either way the thread and the function are fine for the next call. A
+    /// lent input the function kept is still moved onto a copy, and the
+    /// call then returns [`Error::InputRetained`] instead, as for any
+    /// call that kept its input.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use py_in_mem::{Error, Function};
+    ///
+    /// let spin = Function::from_source("doc_timeout", "def spin():\n    while True:\n        pass\n", "spin")?;
+    /// match spin.timeout(Duration::from_millis(10)).call::<()>() {
+    ///     Err(Error::Timeout { function, limit, elapsed, ran, .. }) => {
+    ///         assert_eq!((function.as_str(), limit, ran), ("doc_timeout.spin", Duration::from_millis(10), true));
+    ///         assert!(elapsed >= limit);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    #[non_exhaustive]
+    Timeout {
+        /// `module.function` that was called.
+        function: String,
+        /// The time the call was given: the timeout, or the deadline's
+        /// distance from the start of the call.
+        limit: Duration,
+        /// How long the call took until it was stopped (`ran`), or waited
+        /// until it was refused (not `ran`).
+        elapsed: Duration,
+        /// Whether the function's Python code had started.
+        ran: bool,
+    },
     /// An argument the crate cannot pass, such as a shape that does not
     /// match its slice.
     InvalidArgument(String),
@@ -440,6 +486,29 @@ impl fmt::Display for Error {
                 "{function} retained its input array after returning; the kept array \
                  now reads a private copy (keep data.copy() in Python, or use call_owned)"
             ),
+            Error::Timeout {
+                function,
+                limit,
+                elapsed,
+                ran: true,
+            } => write!(
+                f,
+                "{function} ran past its deadline of {} (stopped after {})",
+                Millis(*limit),
+                Millis(*elapsed)
+            ),
+            Error::Timeout {
+                function,
+                limit,
+                elapsed,
+                ran: false,
+            } => write!(
+                f,
+                "{function} was not called: its deadline of {} passed while the call waited \
+                 {} for its turn and the GIL",
+                Millis(*limit),
+                Millis(*elapsed)
+            ),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::InvalidName(name) => {
                 write!(
@@ -449,6 +518,25 @@ impl fmt::Display for Error {
             }
             Error::Unavailable(why) => write!(f, "Python is unavailable: {why}"),
         }
+    }
+}
+
+/// A duration for a message: "10 ms", "14.2 ms", "0.35 ms", "2.5 s".
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_secs_f64() * 1e3;
+        let (value, unit, decimals) = if ms >= 1e3 {
+            (ms / 1e3, "s", 3)
+        } else if ms >= 1.0 {
+            (ms, "ms", 1)
+        } else {
+            (ms, "ms", 3)
+        };
+        let text = format!("{value:.decimals$}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        write!(f, "{text} {unit}")
     }
 }
 

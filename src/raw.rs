@@ -10,7 +10,7 @@
 
 use std::ffi::c_void;
 
-use libc::{c_char, c_int, size_t};
+use libc::{c_char, c_int, c_ulong, size_t};
 use pyo3_ffi::{PyObject, PyThreadState, Py_ssize_t};
 
 /// `pim_status`: success or failure of a call that reports nothing else.
@@ -176,6 +176,10 @@ extern "C" {
     pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
     pub fn pim_call_one(func: *mut PyObject, arg: *mut PyObject) -> *mut PyObject;
     pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;
+
+    pub fn pim_thread_ident() -> c_ulong;
+    pub fn pim_raise_deadline(thread: c_ulong) -> c_int;
+    pub fn pim_clear_deadline(thread: c_ulong);
 
     #[cfg(test)]
     pub fn pim_layout(name: *const c_char) -> size_t;

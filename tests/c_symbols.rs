@@ -80,7 +80,14 @@ fn every_symbol_the_glue_defines_starts_with_pim() {
         .filter_map(|line| line.split_whitespace().next())
         .collect();
     assert!(
-        symbols.contains(&"pim_call_one") && symbols.contains(&"pim_borrow_release"),
+        [
+            "pim_call_one",
+            "pim_borrow_release",
+            "pim_raise_deadline",
+            "pim_clear_deadline"
+        ]
+        .iter()
+        .all(|name| symbols.contains(name)),
         "nm listed {symbols:?}"
     );
     let foreign: Vec<&&str> = symbols.iter().filter(|s| !s.starts_with("pim_")).collect();

@@ -35,6 +35,7 @@ const C_LAYERS: &[(&str, u32)] = &[
     ("internal", 0),
     ("errors", 1),
     ("layout", 1),
+    ("deadline", 1),
     ("arrays", 2),
     ("call", 3),
     ("retention", 3),

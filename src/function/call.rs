@@ -5,6 +5,7 @@
 
 use pyo3_ffi::PyObject;
 
+use super::deadline::{Clock, Deadline, Limit};
 use super::Function;
 use crate::array::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
 use crate::array::element::Element;
@@ -171,9 +172,8 @@ impl Function {
         let mut args = Vec::with_capacity(4);
         args.push(value.into_arg());
         Call {
-            function: self,
             args,
-            kwargs: Vec::new(),
+            ..Call::new(self)
         }
     }
 
@@ -215,9 +215,8 @@ impl Function {
     /// ```
     pub fn kwarg<'a>(&self, name: &'a str, value: impl IntoArg<'a>) -> Call<'_, 'a> {
         Call {
-            function: self,
-            args: Vec::new(),
             kwargs: vec![(name, value.into_arg())],
+            ..Call::new(self)
         }
     }
 
@@ -230,8 +229,19 @@ impl Function {
         kwargs: &[(&str, Arg<'a>)],
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.invoke_until(None, args, kwargs, finish)
+    }
+
+    /// [`invoke`](Self::invoke), stopped at `deadline` ([`super::deadline`]).
+    fn invoke_until<'a, R>(
+        &self,
+        deadline: Option<Deadline>,
+        args: &[Arg<'a>],
+        kwargs: &[(&str, Arg<'a>)],
+        finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         if let ([arg], []) = (args, kwargs) {
-            return self.invoke_one(arg, finish);
+            return self.invoke_one(deadline, arg, finish);
         }
         // CPython's vectorcall requires unique keyword names, and Python
         // itself refuses f(a=1, a=2): an error before anything is lent.
@@ -242,6 +252,7 @@ impl Function {
             )));
         }
         let gil = self.python.gil_for_call(&self.stats)?;
+        let clock = Clock::start(&gil, deadline, &self.name)?;
         let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
         for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
@@ -254,7 +265,7 @@ impl Function {
             }
         }
         let outcome = outcome
-            .and_then(|()| self.call_made(&gil, &made, kwargs))
+            .and_then(|()| clock.stop(self.call_made(&gil, &made, kwargs)))
             .and_then(|result| finish(&gil, result));
         // The result and any exception are released by now, so the counts
         // are exact.
@@ -275,16 +286,18 @@ impl Function {
     /// crate adds to the Python function's own time).
     fn invoke_one<R>(
         &self,
+        deadline: Option<Deadline>,
         arg: &Arg<'_>,
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let gil = self.python.gil_for_call(&self.stats)?;
+        let clock = Clock::start(&gil, deadline, &self.name)?;
         let made = PyArg::new(&gil, arg, &self.name).map_err(Error::Python)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
         let outcome = unsafe { glue::call_one(&gil, self.func.as_ptr(), made.as_ptr()) }
-            .map_err(Error::Python)
-            .and_then(|result| finish(&gil, result));
+            .map_err(Error::Python);
+        let outcome = clock.stop(outcome).and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
         let moved = made.release(&gil, &self.name) == Release::Moved;
         drop(gil);
@@ -379,15 +392,28 @@ impl<'a, 'py> PyArg<'a, 'py> {
 }
 
 /// A call being put together: positional arguments in order, then keyword
-/// arguments. Made by [`Function::arg`] or [`Function::kwarg`].
+/// arguments, and a deadline if any. Made by [`Function::arg`],
+/// [`Function::kwarg`] or [`Function::timeout`].
 #[must_use = "a Call does nothing until .call() or .call_view()"]
 pub struct Call<'f, 'a> {
     function: &'f Function,
     args: Vec<Arg<'a>>,
     kwargs: Vec<(&'a str, Arg<'a>)>,
+    /// Its timeout or deadline, if any ([`super::deadline`]).
+    pub(super) limit: Option<Limit>,
 }
 
-impl<'a> Call<'_, 'a> {
+impl<'f, 'a> Call<'f, 'a> {
+    /// A call of `function` with no argument yet.
+    pub(super) fn new(function: &'f Function) -> Self {
+        Call {
+            function,
+            args: Vec::new(),
+            kwargs: Vec::new(),
+            limit: None,
+        }
+    }
+
     /// Adds the next positional argument.
     ///
     /// ```
@@ -450,7 +476,8 @@ impl<'a> Call<'_, 'a> {
     /// ```
     pub fn call<R: FromResult>(self) -> Result<R, Error> {
         let function = self.function;
-        function.invoke(&self.args, &self.kwargs, |gil, result| {
+        let deadline = Deadline::starting_now(self.limit);
+        function.invoke_until(deadline, &self.args, &self.kwargs, |gil, result| {
             function.convert(gil, result)
         })
     }

@@ -8,6 +8,7 @@ use std::ffi::CString;
 use std::fmt;
 
 mod call;
+mod deadline;
 mod keywords;
 mod object;
 

@@ -272,6 +272,33 @@ pub(crate) unsafe fn call_one(
     unsafe { owned_or_error(gil, raw::pim_call_one(func, arg)) }
 }
 
+/// This thread's Python thread ident, the id a thread state made on it
+/// records (what [`raise_deadline`] and [`clear_deadline`] take).
+pub(super) fn thread_ident() -> libc::c_ulong {
+    // SAFETY: reads the calling thread's id (pthread_self); no Python state.
+    unsafe { raw::pim_thread_ident() }
+}
+
+/// Raises `py_in_mem.DeadlineExceeded` asynchronously in the thread whose
+/// ident is `thread`, at its next bytecode check. Ok(false) if no thread
+/// state has that ident.
+pub(super) fn raise_deadline(gil: &Gil, thread: libc::c_ulong) -> Result<bool, PyException> {
+    // SAFETY: the GIL is held; no pointer is passed.
+    match unsafe { raw::pim_raise_deadline(thread) } {
+        1 => Ok(true),
+        0 => Ok(false),
+        _ => Err(last_error(gil)),
+    }
+}
+
+/// Takes back a `DeadlineExceeded` raised in `thread` that Python has not
+/// raised yet.
+pub(super) fn clear_deadline(_gil: &Gil, thread: libc::c_ulong) {
+    // SAFETY: the GIL is held; no pointer is passed; never leaves an
+    // exception set.
+    unsafe { raw::pim_clear_deadline(thread) }
+}
+
 /// numpy's type number for elements of `kind` and `itemsize`, if any.
 /// Looked up in the glue once per kind and size (every lend needs one).
 pub(crate) fn npy_typenum(kind: u8, itemsize: usize) -> Option<libc::c_int> {

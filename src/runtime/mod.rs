@@ -13,6 +13,7 @@
 //! - [`thread_state`]: the thread state each thread calls with.
 //! - [`scheduler`]: whose turn it is to take the GIL.
 //! - [`gil`]: the GIL protocol.
+//! - [`deadline`]: the watchdog that stops a call past its deadline.
 //! - [`glue`]: the thin wrappers over the C glue in [`crate::raw`].
 
 use std::ffi::{CString, OsStr};
@@ -25,6 +26,7 @@ use pyo3_ffi::Py_IsInitialized;
 use crate::error::{Error, PyException};
 
 mod build_info;
+mod deadline;
 mod gil;
 pub(crate) mod glue;
 mod libpython;
@@ -33,6 +35,7 @@ pub mod scheduler;
 mod thread_state;
 
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
+pub(crate) use deadline::Watch;
 pub(crate) use gil::SharedRef;
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;

@@ -1,0 +1,326 @@
+//! Deadlines on calls: the watchdog that stops Python code running past its
+//! call's deadline.
+//!
+//! A call with a deadline is [armed](Watch::arm) once it holds the GIL. One
+//! thread of the crate, the watchdog (`pim-deadline`, started by the
+//! first armed call), keeps the deadlines of armed calls in a min-heap under
+//! a mutex and sleeps on a condition variable until the earliest. When it
+//! passes, the watchdog takes the GIL as the crate always does
+//! ([`Interpreter::gil`]: never after a host finalized Python, nothing in a
+//! forked child) and raises `py_in_mem.DeadlineExceeded` in the calling
+//! thread (`PyThreadState_SetAsyncExc`), which Python raises there at its
+//! next bytecode check: a long loop in C (numpy's) finishes first.
+//!
+//! Python code that runs gives the GIL to a thread asking for it only after
+//! one switch interval (`sys.getswitchinterval()`, 5 ms): the waiter must
+//! wait that long before it may ask the holder to drop it. So the watchdog
+//! asks for the GIL [`lead`] early, one switch interval less a little, and
+//! gets it about when the deadline passes. Should it get the GIL sooner (the
+//! call gave it up, in C code or asleep), by no more than [`EARLY_HOLD`], it
+//! keeps it until the deadline, so the call is at most paused that long
+//! before its deadline, never stopped early; sooner than that, it gives the
+//! GIL back and asks again at the deadline itself.
+//!
+//! Each armed call shares one state with the watchdog, decided race-free
+//! because both sides change it only holding the GIL:
+//!
+//! - `RUNNING` when armed;
+//! - `FIRED` by the watchdog, by a compare-and-swap from `RUNNING`, and only
+//!   then does it raise the exception;
+//! - `FINISHED` by the calling thread ([`Watch::finish`], or the watch's
+//!   drop) right after the Python call returns, before it gives the GIL up.
+//!   Had the watchdog fired and Python not raised the exception yet (the
+//!   call returned first, from C code), the calling thread takes it back.
+//!
+//! Calls nest (Python code calling back into Rust, which calls again): one
+//! thread then has several armed calls, and one pending exception slot for
+//! all of them. An inner call that takes back its own exception puts it
+//! back for an outer call that was stopped too.
+//!
+//! Locks: the calling thread takes the heap's mutex while holding the GIL
+//! (GIL, then mutex); the watchdog never holds the mutex while it waits for
+//! the GIL. A finished call's entry stays in the heap until its deadline
+//! comes up (it is then dropped unfired) or a prune removes it.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::gil::{Gil, Interpreter};
+use super::glue;
+
+/// The call runs (or is about to), and may be stopped.
+const RUNNING: u8 = 0;
+/// The call returned; the watchdog must leave its thread alone.
+const FINISHED: u8 = 1;
+/// The watchdog raised the exception in the call's thread.
+const FIRED: u8 = 2;
+
+/// What a call and the watchdog share.
+struct Shared {
+    state: AtomicU8,
+    /// The calling thread's Python thread ident.
+    thread: libc::c_ulong,
+}
+
+/// How much less than one switch interval before a deadline the watchdog
+/// asks for the GIL: the time its wake-up and the hand-over take.
+const LEAD_MARGIN: Duration = Duration::from_micros(200);
+
+/// The longest the watchdog holds the GIL waiting for a deadline, when it
+/// got the GIL early.
+const EARLY_HOLD: Duration = Duration::from_millis(1);
+
+/// How long before a deadline the watchdog asks for the GIL: one switch
+/// interval (as start-up read it), less [`LEAD_MARGIN`], at most 50 ms.
+/// Called holding the GIL (see `pim_switch_interval`).
+fn lead() -> Duration {
+    let interval = Duration::try_from_secs_f64(glue::switch_interval()).unwrap_or_default();
+    interval
+        .min(Duration::from_millis(50))
+        .saturating_sub(LEAD_MARGIN)
+}
+
+/// One deadline in the heap.
+struct Entry {
+    /// When the watchdog asks for the GIL: the order of the heap.
+    ask_at: Instant,
+    /// The deadline.
+    at: Instant,
+    /// Order of arming, so that entries with one deadline compare unequal.
+    seq: u64,
+    call: Arc<Shared>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ask_at, self.seq) == (other.ask_at, other.seq)
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (self.ask_at, self.seq).cmp(&(other.ask_at, other.seq))
+    }
+}
+
+/// The heap of deadlines, earliest on top.
+struct Queue {
+    heap: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+    /// At this many entries the next push first drops finished ones, so
+    /// that many calls with long deadlines that all return in time do not
+    /// grow the heap without bound.
+    prune_at: usize,
+}
+
+/// The smallest [`Queue::prune_at`].
+const PRUNE_FLOOR: usize = 256;
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    heap: BinaryHeap::new(),
+    seq: 0,
+    prune_at: PRUNE_FLOOR,
+});
+
+/// Signalled when a new earliest deadline is pushed.
+static WAKE: Condvar = Condvar::new();
+
+/// The watchdog is started once, by the first armed call.
+static WATCHDOG: Once = Once::new();
+
+thread_local! {
+    /// This thread's armed calls, outermost first (calls nest).
+    static ARMED: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The heap's lock. Nothing that holds it can panic halfway through a
+/// change, so a poisoned lock is taken as it is.
+fn queue() -> MutexGuard<'static, Queue> {
+    QUEUE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A call with a deadline, armed, for as long as the calling thread holds
+/// the GIL `'g`: [`finish`](Watch::finish) (or dropping it) marks the call
+/// finished, with the GIL still held.
+pub(crate) struct Watch<'g> {
+    gil: &'g Gil,
+    call: Arc<Shared>,
+}
+
+impl<'g> Watch<'g> {
+    /// Arms a call of this thread, which holds `gil` now and until the
+    /// watch ends, to be stopped at `at`. Starts the watchdog on first use.
+    ///
+    /// # Panics
+    /// If the operating system cannot start the watchdog thread (as
+    /// `std::thread::spawn` panics).
+    pub(crate) fn arm(gil: &'g Gil, at: Instant) -> Watch<'g> {
+        start_watchdog();
+        let call = Arc::new(Shared {
+            state: AtomicU8::new(RUNNING),
+            thread: glue::thread_ident(),
+        });
+        ARMED.with_borrow_mut(|armed| armed.push(Arc::clone(&call)));
+        let mut queue = queue();
+        if queue.heap.len() >= queue.prune_at {
+            queue
+                .heap
+                .retain(|Reverse(entry)| entry.call.state.load(Ordering::Acquire) == RUNNING);
+            queue.prune_at = PRUNE_FLOOR.max(2 * queue.heap.len());
+        }
+        queue.seq += 1;
+        let seq = queue.seq;
+        queue.heap.push(Reverse(Entry {
+            ask_at: at.checked_sub(lead()).unwrap_or(at),
+            at,
+            seq,
+            call: Arc::clone(&call),
+        }));
+        let earliest = queue.heap.peek().is_some_and(|Reverse(top)| top.seq == seq);
+        drop(queue);
+        if earliest {
+            WAKE.notify_one();
+        }
+        Watch { gil, call }
+    }
+
+    /// Marks the call finished (the Python call has returned), and tells
+    /// whether the watchdog had fired. If it had, any `DeadlineExceeded`
+    /// Python has not raised yet is taken back, so it cannot surface in
+    /// later code of this thread.
+    pub(crate) fn finish(self) -> bool {
+        self.end()
+        // Dropping the watch ends it again: a no-op now.
+    }
+
+    fn end(&self) -> bool {
+        // The GIL is held (self.gil), so the watchdog cannot be between its
+        // compare-and-swap and its raise.
+        let before = self.call.state.swap(FINISHED, Ordering::AcqRel);
+        if before == FINISHED {
+            return false; // ended already
+        }
+        let outer_fired = ARMED.with_borrow_mut(|armed| {
+            if let Some(at) = armed.iter().rposition(|c| Arc::ptr_eq(c, &self.call)) {
+                armed.remove(at);
+            }
+            armed
+                .iter()
+                .any(|c| c.state.load(Ordering::Acquire) == FIRED)
+        });
+        if before == FIRED {
+            glue::clear_deadline(self.gil, self.call.thread);
+            if outer_fired {
+                // The slot was the outer call's too: its exception back.
+                let _ = glue::raise_deadline(self.gil, self.call.thread);
+            }
+        }
+        before == FIRED
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        // A call that failed before Python ran, or a panic: finished all
+        // the same, with the GIL still held (the watch borrows it).
+        let _ = self.end();
+    }
+}
+
+fn start_watchdog() {
+    WATCHDOG.call_once(|| {
+        // SAFETY: only armed calls start the watchdog, and a call holds the
+        // GIL, so Python runs.
+        let python = unsafe { Interpreter::assume_started() };
+        thread::Builder::new()
+            .name("pim-deadline".into())
+            .spawn(move || watch(python))
+            .expect("start the pim-deadline watchdog thread");
+    });
+}
+
+/// The watchdog's loop: sleeps until the earliest deadline, and stops the
+/// call it belongs to if it still runs. Never returns.
+fn watch(python: Interpreter) {
+    // This thread's Python thread state, made now: made at the first
+    // deadline, it would cost a second wait for the GIL there.
+    drop(python.gil());
+    let mut queue = queue();
+    loop {
+        let now = Instant::now();
+        let Some(Reverse(top)) = queue.heap.peek() else {
+            queue = WAKE.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        if top.call.state.load(Ordering::Acquire) != RUNNING {
+            queue.heap.pop(); // returned in time
+        } else if top.ask_at > now {
+            let wait = top.ask_at - now;
+            queue = WAKE
+                .wait_timeout(queue, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        } else if let Some(Reverse(due)) = queue.heap.pop() {
+            // Never wait for the GIL holding the heap's lock.
+            drop(queue);
+            let again = stop(python, due);
+            queue = self::queue();
+            if let Some(entry) = again {
+                queue.heap.push(Reverse(entry));
+            }
+        }
+    }
+}
+
+/// Takes the GIL and, if the call still runs at its deadline, raises
+/// `DeadlineExceeded` in its thread. Returns the entry to ask again at the
+/// deadline itself if the GIL came too early.
+fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
+    let call = &due.call;
+    if call.state.load(Ordering::Acquire) != RUNNING {
+        return None;
+    }
+    // Fails, touching nothing, once a host finalized Python or in a forked
+    // child: there is nothing to stop then.
+    let Ok(gil) = python.gil() else {
+        return None;
+    };
+    let now = Instant::now();
+    if now < due.at {
+        let early = due.at - now;
+        if early > EARLY_HOLD {
+            drop(gil);
+            return Some(Entry {
+                ask_at: due.at,
+                ..due
+            });
+        }
+        // Holding the GIL (no lock of the crate's), at most EARLY_HOLD.
+        thread::sleep(early);
+    }
+    if call
+        .state
+        .compare_exchange(RUNNING, FIRED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        // Fails only if the exception class cannot be made (no memory):
+        // the call then runs on, and its thread finds FIRED and clears
+        // nothing harmful.
+        let _ = glue::raise_deadline(&gil, call.thread);
+    }
+    drop(gil);
+    None
+}

@@ -1,0 +1,549 @@
+//! Deadlines on calls (`Function::timeout`, `Call::timeout`,
+//! `Call::deadline`): Python code running past its deadline is stopped with
+//! `Error::Timeout`, a call whose deadline passes while it waits is never
+//! made, and the thread, the function and the retention rule are as after
+//! any other call.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use py_in_mem::{Error, Function, Object};
+
+/// Python code for these tests, one module. `spin(n)` loops while `n` is
+/// true, then returns `n`; `calls()` counts the calls of `counted`.
+const SOURCE: &str = "\
+import ctypes, time
+
+CALLBACK = ctypes.CFUNCTYPE(ctypes.c_double)
+
+CALLS = 0
+KEPT = []
+
+def spin(n=1):
+    while n:
+        pass
+    return n
+
+def spin_swallowing(seconds):
+    # Were the exception an Exception, the inner loop would be stopped, the
+    # outer one would go round again, and the call would return at the end.
+    end = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < end:
+        rounds += 1  # first: CPython 3.10 never stops a loop whose body starts with try
+        try:
+            while time.monotonic() < end:
+                pass
+        except Exception:
+            pass
+    return rounds
+
+def counted():
+    global CALLS
+    CALLS += 1
+    return CALLS
+
+def calls():
+    return CALLS
+
+def keep_then_spin(data):
+    KEPT.append(data)
+    while True:
+        pass
+
+def keep_then_spin_n(data, n):
+    KEPT.append(data)
+    while n:
+        pass
+
+def kept():
+    return KEPT[-1].copy()
+
+def total(data, spin_first=0):
+    while spin_first:
+        pass
+    return float(data.sum())
+
+def sleep_then_add(seconds, x):
+    time.sleep(seconds)
+    return x + 1
+
+def catch_everything():
+    try:
+        while True:
+            pass
+    except BaseException as e:
+        kind = type(e)
+        return f'{kind.__module__}.{kind.__qualname__} {issubclass(kind, Exception)}'
+
+def call_back_then_spin(address, seconds):
+    # ctypes gives the GIL up around the callback, which calls the crate.
+    CALLBACK(address)()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return 'not stopped'
+
+class Model:
+    def __init__(self):
+        self.fitted = 0
+
+    def fit(self, data, spin=0):
+        while spin:
+            pass
+        self.fitted = float(data.sum())
+        return self.fitted
+
+def busy_python(n):
+    return sum(range(n))
+";
+
+fn function(name: &str) -> Function {
+    Function::from_source("pim_deadline_tests", SOURCE, name).unwrap()
+}
+
+const MS_10: Duration = Duration::from_millis(10);
+
+/// One test at a time: a test's busy loops and held GIL would make another
+/// test's calls wait past their deadlines.
+fn serial() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The timeout error's fields, or a panic naming what came instead.
+fn timeout_fields(outcome: Result<i64, Error>) -> (String, Duration, Duration, bool) {
+    match outcome {
+        Err(Error::Timeout {
+            function,
+            limit,
+            elapsed,
+            ran,
+            ..
+        }) => (function, limit, elapsed, ran),
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+}
+
+/// One 10 ms deadline on `while True: pass`: the wall time to the error.
+fn one_stopped_spin(spin: &Function) -> Duration {
+    let started = Instant::now();
+    let outcome = spin.arg(1).timeout(MS_10).call::<i64>();
+    let wall = started.elapsed();
+    let (name, limit, elapsed, ran) = timeout_fields(outcome);
+    assert_eq!(
+        (name.as_str(), limit, ran),
+        ("pim_deadline_tests.spin", MS_10, true)
+    );
+    assert!(elapsed >= MS_10 && elapsed <= wall, "{elapsed:?} {wall:?}");
+    wall
+}
+
+/// Five tries, sorted by wall time.
+fn five_stopped_spins(spin: &Function) -> Vec<Duration> {
+    let mut walls: Vec<Duration> = (0..5).map(|_| one_stopped_spin(spin)).collect();
+    walls.sort();
+    walls
+}
+
+#[test]
+fn a_10_ms_deadline_stops_a_busy_loop_within_20_ms() {
+    let _serial = serial();
+    let spin = function("spin");
+    spin.arg(0).call::<i64>().unwrap(); // loaded and warm
+    let mut walls = five_stopped_spins(&spin);
+    eprintln!("10 ms deadline on a busy loop, wall times: {walls:?}");
+    if walls[2] > Duration::from_millis(20) {
+        // A machine busy with other work (two cores, shared) can delay the
+        // threads: the median of five more tries decides.
+        walls = five_stopped_spins(&spin);
+        eprintln!("again: {walls:?}");
+    }
+    assert!(walls[0] >= MS_10, "{walls:?}");
+    assert!(
+        walls[2] <= Duration::from_millis(20),
+        "median {:?} of {walls:?}",
+        walls[2]
+    );
+    // One try may be delayed by the machine's load; none by much.
+    assert!(walls[4] <= Duration::from_millis(250), "{walls:?}");
+}
+
+#[test]
+fn the_error_says_which_function_ran_how_long() {
+    let _serial = serial();
+    let err = function("spin")
+        .timeout(MS_10)
+        .arg(1)
+        .call::<i64>()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("pim_deadline_tests.spin ran past its deadline of 10 ms (stopped after "),
+        "{text}"
+    );
+    assert!(text.ends_with(" ms)"), "{text}");
+    assert!(err.exception().is_none() && !err.is_instance_of("BaseException"));
+}
+
+#[test]
+fn the_next_call_on_the_thread_and_of_the_function_works() {
+    let _serial = serial();
+    let spin = function("spin");
+    let busy = function("busy_python");
+    for _ in 0..3 {
+        let (_, _, _, ran) = timeout_fields(spin.arg(1).timeout(MS_10).call());
+        assert!(ran);
+        // Same function, same thread: runs to its value.
+        assert_eq!(spin.arg(0).call::<i64>().unwrap(), 0);
+        assert_eq!(spin.arg(0).timeout(MS_10).call::<i64>().unwrap(), 0);
+        // Python code that runs a while (bytecode checks on the way): no
+        // exception left over for it.
+        assert_eq!(busy.call::<i64>(200_000).unwrap(), 199_999 * 100_000);
+    }
+}
+
+#[test]
+fn a_deadline_that_does_not_fire_gives_the_normal_value() {
+    let _serial = serial();
+    let data: Vec<f64> = (1..=100).map(f64::from).collect();
+    let total = function("total");
+    let long = Duration::from_secs(10);
+    assert_eq!(
+        total.arg(&data).timeout(long).call::<f64>().unwrap(),
+        5050.0
+    );
+    assert_eq!(
+        total
+            .timeout(long)
+            .arg(&data)
+            .kwarg("spin_first", 0)
+            .call::<f64>()
+            .unwrap(),
+        5050.0
+    );
+    let at = Instant::now() + long;
+    assert_eq!(total.arg(&data).deadline(at).call::<f64>().unwrap(), 5050.0);
+    // A zero-argument call with a timeout.
+    let counted = function("counted");
+    let before = function("calls").call0::<i64>().unwrap();
+    assert_eq!(counted.timeout(long).call::<i64>().unwrap(), before + 1);
+    // A timeout too long for an Instant never passes.
+    assert_eq!(
+        total
+            .arg(&data)
+            .timeout(Duration::MAX)
+            .call::<f64>()
+            .unwrap(),
+        5050.0
+    );
+    // Many calls in time, after which the watchdog has nothing to fire.
+    for k in 0..300 {
+        assert_eq!(
+            total
+                .arg(&data[..k % 100])
+                .timeout(long)
+                .call::<f64>()
+                .unwrap(),
+            ((k % 100) * (k % 100 + 1) / 2) as f64
+        );
+    }
+}
+
+#[test]
+fn a_method_of_an_object_takes_a_deadline_as_a_function_does() {
+    let _serial = serial();
+    let model: Object = function("Model").call0().unwrap();
+    let fit = model.method("fit").unwrap();
+    let data = [1.0, 2.0, 4.0];
+    let outcome = fit.timeout(MS_10).arg(&data).kwarg("spin", 1).call::<i64>();
+    let (name, limit, _, ran) = timeout_fields(outcome);
+    assert_eq!((name.as_str(), limit, ran), (fit.name(), MS_10, true));
+    assert_eq!(model.getattr::<f64>("fitted").unwrap(), 0.0);
+    let fitted: f64 = fit
+        .arg(&data)
+        .timeout(Duration::from_secs(10))
+        .call()
+        .unwrap();
+    assert_eq!(
+        (fitted, model.getattr::<f64>("fitted").unwrap()),
+        (7.0, 7.0)
+    );
+}
+
+#[test]
+fn except_exception_around_the_loop_does_not_swallow_the_deadline() {
+    let _serial = serial();
+    let swallowing = function("spin_swallowing");
+    let (name, limit, elapsed, ran) = timeout_fields(swallowing.arg(2.0).timeout(MS_10).call());
+    assert_eq!(
+        (name.as_str(), limit, ran),
+        ("pim_deadline_tests.spin_swallowing", MS_10, true)
+    );
+    assert!(
+        elapsed >= MS_10 && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!(swallowing.arg(0.0).call::<i64>().unwrap(), 0);
+}
+
+#[test]
+fn the_exception_is_a_base_exception_that_a_bare_except_may_catch() {
+    let _serial = serial();
+    // Caught: the call returns what the function returns.
+    let caught: String = function("catch_everything").timeout(MS_10).call().unwrap();
+    assert_eq!(caught, "py_in_mem.DeadlineExceeded False");
+}
+
+#[test]
+fn a_call_whose_deadline_passes_while_another_thread_holds_the_gil_never_runs() {
+    let _serial = serial();
+    let counted = function("counted");
+    let calls = function("calls");
+    let before = calls.call0::<i64>().unwrap();
+    let held = Arc::new(Barrier::new(2));
+    let holder = {
+        let held = Arc::clone(&held);
+        thread::spawn(move || {
+            py_in_mem::hold_gil(|_scope| {
+                held.wait();
+                thread::sleep(Duration::from_millis(50)); // Rust, holding the GIL
+                Ok(())
+            })
+            .unwrap();
+        })
+    };
+    held.wait();
+    let started = Instant::now();
+    let outcome = counted.timeout(MS_10).call::<i64>();
+    let waited = started.elapsed();
+    holder.join().unwrap();
+    let (name, limit, elapsed, ran) = timeout_fields(outcome);
+    assert_eq!(
+        (name.as_str(), limit, ran),
+        ("pim_deadline_tests.counted", MS_10, false)
+    );
+    assert!(
+        elapsed >= MS_10 && elapsed <= waited,
+        "{elapsed:?} {waited:?}"
+    );
+    assert_eq!(
+        calls.call0::<i64>().unwrap(),
+        before,
+        "the refused call ran"
+    );
+    let err = counted.timeout(Duration::ZERO).call::<i64>().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pim_deadline_tests.counted was not called: its deadline of 0 ms passed"),
+        "{err}"
+    );
+    // A deadline in the past refuses the call as well.
+    let passed = Instant::now();
+    let (_, _, _, ran) = timeout_fields(counted.deadline(passed).call());
+    assert!(!ran);
+    assert_eq!(calls.call0::<i64>().unwrap(), before);
+    // And the function runs when given time.
+    assert_eq!(
+        counted
+            .timeout(Duration::from_secs(10))
+            .call::<i64>()
+            .unwrap(),
+        before + 1
+    );
+}
+
+#[test]
+fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
+    let _serial = serial();
+    let keep = function("keep_then_spin");
+    let mut data = vec![1.5, 2.5, 3.5];
+    let err = keep.arg(&data).timeout(MS_10).call::<i64>().unwrap_err();
+    // As for any call that kept its input (tests/retention.rs,
+    // keeping_then_raising_reports_the_retention): the retention wins.
+    assert_eq!(
+        err,
+        Error::InputRetained {
+            function: "pim_deadline_tests.keep_then_spin".into()
+        }
+    );
+    data.iter_mut().for_each(|x| *x = -9.0);
+    drop(data);
+    let churn: Vec<Vec<f64>> = (0..64).map(|i| vec![f64::from(i); 3]).collect();
+    assert_eq!(
+        function("kept").call0::<Vec<f64>>().unwrap(),
+        [1.5, 2.5, 3.5],
+        "the kept array lost the call's values"
+    );
+    drop(churn);
+    // The same through a call of several arguments.
+    let mut more = vec![4.0, 5.0];
+    let err = function("keep_then_spin_n")
+        .timeout(MS_10)
+        .arg(&more)
+        .kwarg("n", 1)
+        .call::<i64>()
+        .unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    more.fill(-9.0);
+    drop(more);
+    assert_eq!(function("kept").call0::<Vec<f64>>().unwrap(), [4.0, 5.0]);
+    assert_eq!(function("spin").arg(0).call::<i64>().unwrap(), 0);
+}
+
+#[test]
+fn a_call_that_returns_from_c_before_python_raises_returns_its_result() {
+    let _serial = serial();
+    // time.sleep is C: the watchdog fires during it, and nothing of the
+    // function's runs after it to raise the exception, so the call returns
+    // its value and the exception is taken back.
+    let sleep = Function::load("time", "sleep").unwrap();
+    sleep.arg(0.05).timeout(MS_10).call::<()>().unwrap();
+    assert_eq!(
+        function("busy_python").call::<i64>(200_000).unwrap(),
+        199_999 * 100_000
+    );
+    // Python code after the C call raises it: the C call finishes first.
+    let sleep_then_add = function("sleep_then_add");
+    let outcome = sleep_then_add.arg(0.05).arg(1).timeout(MS_10).call::<i64>();
+    let (_, _, elapsed, ran) = timeout_fields(outcome);
+    assert!(ran && elapsed >= Duration::from_millis(50), "{elapsed:?}");
+    assert_eq!(sleep_then_add.arg(0.0).arg(1).call::<i64>().unwrap(), 2);
+}
+
+#[test]
+fn eight_threads_with_deadlines_some_firing_some_not() {
+    let _serial = serial();
+    let spin = Arc::new(function("spin"));
+    let total = Arc::new(function("total"));
+    let start = Arc::new(Barrier::new(8));
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let (spin, total, start) = (Arc::clone(&spin), Arc::clone(&total), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                let data: Vec<f64> = (0..=t * 10).map(|x| x as f64).collect();
+                let expected = (t * 10 * (t * 10 + 1) / 2) as f64;
+                for round in 0..3 {
+                    if (t + round) % 2 == 0 {
+                        let limit = Duration::from_millis(5 + 5 * t as u64);
+                        let outcome = spin.arg(1).timeout(limit).call::<i64>();
+                        // Waiting for the GIL behind seven others can pass
+                        // the deadline before the call runs: either way a
+                        // timeout of this call.
+                        let (name, got_limit, elapsed, _ran) = timeout_fields(outcome);
+                        assert_eq!(
+                            (name.as_str(), got_limit),
+                            ("pim_deadline_tests.spin", limit)
+                        );
+                        assert!(elapsed >= limit, "{elapsed:?} {limit:?}");
+                    } else {
+                        let value = total
+                            .arg(&data)
+                            .timeout(Duration::from_secs(30))
+                            .call::<f64>()
+                            .unwrap();
+                        assert_eq!(value, expected, "thread {t}");
+                    }
+                }
+                t
+            })
+        })
+        .collect();
+    let mut done: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    done.sort();
+    assert_eq!(done, (0..8).collect::<Vec<_>>());
+    assert_eq!(spin.arg(0).call::<i64>().unwrap(), 0);
+}
+
+#[test]
+fn a_deadline_inside_hold_gil() {
+    let _serial = serial();
+    let spin = function("spin");
+    let total = function("total");
+    let data = [1.0, 2.0, 3.0];
+    let (first, after, value) = py_in_mem::hold_gil(|scope| {
+        let lent = scope.lend(&data[..])?;
+        let first = spin.arg(1).timeout(MS_10).call::<i64>();
+        let after = spin.arg(0).timeout(MS_10).call::<i64>()?;
+        let refused = spin.arg(0).deadline(Instant::now()).call::<i64>();
+        assert!(
+            matches!(refused, Err(Error::Timeout { ran: false, .. })),
+            "{refused:?}"
+        );
+        let value = total
+            .arg(lent)
+            .timeout(Duration::from_secs(10))
+            .call::<f64>()?;
+        Ok((first, after, value))
+    })
+    .unwrap();
+    let (name, limit, elapsed, ran) = timeout_fields(first);
+    assert_eq!(
+        (name.as_str(), limit, ran),
+        ("pim_deadline_tests.spin", MS_10, true)
+    );
+    assert!(
+        elapsed >= MS_10 && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!((after, value), (0, 6.0));
+}
+
+/// What [`inner_call`] got: 1 its result, -1 a timeout, -2 another error.
+static INNER: AtomicI64 = AtomicI64::new(0);
+
+/// A callback from Python (through ctypes) that makes a call of its own,
+/// with a deadline: `time.sleep(0.05)`, C code, given 10 ms.
+extern "C" fn inner_call() -> f64 {
+    let outcome = Function::load("time", "sleep")
+        .and_then(|sleep| sleep.arg(0.05).timeout(MS_10).call::<()>());
+    let code = match outcome {
+        Ok(()) => 1,
+        Err(Error::Timeout { .. }) => -1,
+        Err(_) => -2,
+    };
+    INNER.store(code, Ordering::SeqCst);
+    0.0
+}
+
+#[test]
+fn a_nested_call_does_not_take_away_the_outer_calls_exception() {
+    let _serial = serial();
+    // The outer call is given 20 ms; inside it, Python calls back into Rust,
+    // whose inner call (10 ms) sleeps in C for 50 ms: both deadlines pass
+    // during the sleep, and both fire into the thread's one slot. The inner
+    // call returns from C with its result, taking its exception back, and
+    // must leave the outer call's: the outer Python code is stopped at its
+    // next bytecode, not after its 2 s loop.
+    INNER.store(0, Ordering::SeqCst);
+    let outer = function("call_back_then_spin");
+    let address = inner_call as extern "C" fn() -> f64 as usize;
+    let started = Instant::now();
+    let outcome = outer
+        .arg(address)
+        .arg(2.0)
+        .timeout(Duration::from_millis(20))
+        .call::<String>();
+    let wall = started.elapsed();
+    assert_eq!(INNER.load(Ordering::SeqCst), 1, "the inner call's outcome");
+    match outcome {
+        Err(Error::Timeout {
+            function,
+            ran: true,
+            ..
+        }) => assert_eq!(function, "pim_deadline_tests.call_back_then_spin"),
+        other => panic!("expected the outer call's timeout, got {other:?}"),
+    }
+    assert!(
+        wall >= Duration::from_millis(50) && wall < Duration::from_secs(1),
+        "{wall:?}"
+    );
+    // Both calls are over: nothing is raised in later code.
+    assert_eq!(
+        function("busy_python").call::<i64>(200_000).unwrap(),
+        199_999 * 100_000
+    );
+}
