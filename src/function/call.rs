@@ -200,9 +200,8 @@ impl Function {
         let mut args = Vec::with_capacity(4);
         args.push(Arg::owned(value));
         Call {
-            function: self,
             args,
-            kwargs: Vec::new(),
+            ..Call::new(self)
         }
     }
 
