@@ -87,6 +87,11 @@ pub(crate) enum ArgKind<'a> {
     /// ([`crate::OwnedArray`]) or a [`Value`](crate::Value), made into its
     /// object when the call is made.
     Given(Given),
+    /// An argument that could not be made (a value `serde` could not
+    /// serialize): the call is [`Error::InvalidArgument`] saying why,
+    /// before Python is called.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    Invalid(String),
 }
 
 /// How a given argument becomes its Python object, once.
@@ -152,6 +157,8 @@ impl<'a> IntoArg<'a> for Arg<'a> {
 /// | `Option<A>` | `None`, or what `A` gives |
 /// | a tuple of 1 to 6 of the scalars above, such as `(0, 2)` | a `tuple` (`axis=(0, 2)`) |
 /// | [`Scalar`] | its value |
+/// | [`Value`](crate::Value) | the value it describes: a dict, list, tuple, ... |
+/// | any `Serialize` type `T` (feature `serde`), as `Serde<T>` or `Serde<&T>`, or `T` and `&T` directly after `py_in_mem::serde_arg!(T)` | the dict, list, tuple, ... it serializes to |
 ///
 /// ```
 /// # use py_in_mem::{Function, NdSlice};

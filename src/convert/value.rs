@@ -40,7 +40,7 @@ pub const MAX_DEPTH: usize = 128;
 ///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
 /// numpy array of strings or objects, a value nested more than
-/// [`MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
+/// 128 levels deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///
 /// As an argument, a `Value` becomes the Python value it describes; its

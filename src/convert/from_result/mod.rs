@@ -27,6 +27,8 @@ use crate::runtime::{Gil, StrongRef};
 /// | a numpy array, read in place | [`ResultView<U>`](crate::ResultView) |
 /// | a tuple of 1 to 12 elements | `(A,)` .. `(A, B, C, D, E, F, G, H, I, J, K, L)` |
 /// | a dict with `str` keys | `HashMap<String, R>`, `BTreeMap<String, R>` |
+/// | anything of a known kind | [`Value`](crate::Value) |
+/// | dicts, lists, tuples, scalars, numpy arrays, dataclasses, named tuples (feature `serde`) | any `Deserialize` type `T`, as `Serde<T>`, or directly after `py_in_mem::serde_result!(T)` |
 ///
 /// Numbers follow [`Element`](crate::Element)'s rule: an `int32` reads as `i64`, a `float64`
 /// as `Complex64`, a float never as an integer, a value only if the type
@@ -76,7 +78,7 @@ use crate::runtime::{Gil, StrongRef};
 /// [`Error::BadResult`]: crate::Error::BadResult
 pub trait FromResult: Sized {
     /// What this type is read from, for messages ("a dict with keys 'label'
-    /// and 'score'"): the `expected` of [`Error::BadResult`]. By default,
+    /// and 'score'"): the `expected` of [`Error::BadResult`](crate::Error::BadResult). By default,
     /// "a value that reads as" the type's name.
     fn expected() -> String {
         format!("a value that reads as {}", std::any::type_name::<Self>())
