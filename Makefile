@@ -21,16 +21,17 @@ $(VENV_PYTHON):
 run: setup
 	cargo run --quiet --example outliers
 
-# The whole suite twice: without and with the `ndarray` feature. It builds
+# The whole suite twice: without features, and with `ndarray`, `serde`
+# and `bytes`. It builds
 # on the newest pyo3-ffi of Cargo.toml's range; tests/downstream.rs builds
 # and runs tests/downstream/beside-pyo3 on the lowest (PyO3 0.26 beside
 # py-in-mem, in one process).
 test: setup
 	cargo test
-	cargo test --features ndarray
+	cargo test --features ndarray,serde,bytes
 
 # Formatting, clippy (every unsafe block documented; without and with the
-# `ndarray` feature) and rustdoc, warnings as errors; the formatting of the
+# `ndarray`, `serde` and `bytes` features) and rustdoc, warnings as errors; the formatting of the
 # downstream fixture (its own workspace, and beside-pyo3's, by rustfmt: no
 # resolution of its PyO3); and `cargo publish --dry-run`,
 # which packages the crate and builds the package (in target/package/).
@@ -44,8 +45,8 @@ lint: setup
 	cargo fmt --all --check --manifest-path tests/downstream/Cargo.toml
 	rustfmt --edition 2021 --check tests/downstream/beside-pyo3/build.rs tests/downstream/beside-pyo3/src/main.rs
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --features ndarray -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --features ndarray
+	cargo clippy --all-targets --features ndarray,serde,bytes -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet --features ndarray,serde,bytes
 	CARGO_TARGET_DIR=$(CURDIR)/target/publish-dry-run cargo publish --dry-run --allow-dirty --quiet -p py-in-mem
 
 # The bench (bench/, its own workspace member) also needs grpcio and

@@ -212,6 +212,9 @@ mod outliers;
 #[cfg(feature = "bytes")]
 pub use array::BytesArray;
 pub use array::{Element, NdSlice, NdVec, OwnedArray};
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use convert::Serde;
 pub use convert::{
     Arg, ArrayValue, FromResult, IntoArg, Matrix, Mismatch, Reader, ResultView, Scalar, Value,
 };
@@ -241,6 +244,23 @@ pub use scope::{hold_gil, GilScope, Lent};
 #[cfg(feature = "ndarray")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use ndarray;
+/// serde, the `pythonize` way (feature `serde`): [`Serde<T>`](Serde) reads
+/// any `Deserialize` type from a result and passes any `Serialize` type as
+/// an argument; the [`serde_result!`](crate::serde_result) and
+/// [`serde_arg!`](crate::serde_arg) macros do the same for your own types
+/// without the wrapper; [`to_value`](serde::to_value) is the [`Value`] a
+/// `Serialize` type becomes.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod serde {
+    pub use crate::convert::serde::to_value;
+    #[doc(hidden)]
+    pub use crate::convert::serde::{
+        expected as __expected, from_result as __from_result, into_arg as __into_arg,
+    };
+    pub use crate::convert::Serde;
+}
+
 /// The `num-complex` crate this one is built with: [`num_complex::Complex32`]
 /// and [`num_complex::Complex64`] are numpy's `complex64` and `complex128`.
 ///

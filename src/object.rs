@@ -137,6 +137,59 @@ impl<'py> Held<'py> {
         }
     }
 
+    /// The text of a str, borrowed from the object (its UTF-8 form, which
+    /// the str keeps for as long as it lives); None if it is no str (or
+    /// holds lone surrogates, which UTF-8 cannot carry).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn str_slice(&self) -> Option<&str> {
+        let mut len: Py_ssize_t = 0;
+        // SAFETY: the GIL is held; for a str this returns a UTF-8 buffer of
+        // `len` bytes cached in the object, which `self` holds (so it lives
+        // as long as the borrow of `self`; a str is immutable); for anything
+        // else NULL with an exception set, cleared here. CPython's UTF-8
+        // encoder produces only valid UTF-8 (a lone surrogate makes it fail
+        // instead).
+        unsafe {
+            let text = pyo3_ffi::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
+            if text.is_null() {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len.max(0) as usize);
+            Some(std::str::from_utf8_unchecked(bytes))
+        }
+    }
+
+    /// The number of entries of a dict (0 for anything else).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn dict_len(&self) -> usize {
+        if self.dict_entries().is_none() {
+            return 0;
+        }
+        // SAFETY: the GIL is held and the object is a dict.
+        let n = unsafe { pyo3_ffi::PyDict_Size(self.as_ptr()) };
+        n.max(0) as usize
+    }
+
+    /// Whether the object has an attribute `name` (`hasattr`).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn hasattr(&self, name: &CStr) -> bool {
+        // SAFETY: the GIL is held, the object is live and `name` is a valid
+        // C string; HasAttrString never leaves an exception set.
+        unsafe { pyo3_ffi::PyObject_HasAttrString(self.as_ptr(), name.as_ptr()) != 0 }
+    }
+
+    /// Whether this is a subclass of tuple (a named tuple), not a tuple
+    /// itself.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn is_tuple_subclass(&self) -> bool {
+        // SAFETY: the GIL is held; both checks only read the type.
+        unsafe {
+            pyo3_ffi::PyTuple_Check(self.as_ptr()) != 0
+                && pyo3_ffi::PyTuple_CheckExact(self.as_ptr()) == 0
+        }
+    }
+
     /// The items of a tuple or a list, each held on its own (so nothing a
     /// conversion does can free one under it); None for other objects.
     pub(crate) fn items(&self) -> Option<Items<'_, 'py>> {

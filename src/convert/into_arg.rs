@@ -87,6 +87,11 @@ pub(crate) enum ArgKind<'a> {
     /// ([`crate::OwnedArray`]) or a [`Value`](crate::Value), made into its
     /// object when the call is made.
     Given(Given),
+    /// An argument that could not be made (a value `serde` could not
+    /// serialize): the call is [`Error::InvalidArgument`] saying why,
+    /// before Python is called.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    Invalid(String),
 }
 
 /// How a given argument becomes its Python object, once.
@@ -155,6 +160,7 @@ impl<'a> IntoArg<'a> for Arg<'a> {
 /// | [`Value`](crate::Value) | the Python value it describes (dicts, lists, tuples, bytes, ...); its arrays given to Python |
 /// | [`Arg::owned`] of an [`OwnedArray`] (or [`Call::arg_owned`](crate::Call::arg_owned)) | a numpy array over the Rust buffer, given for good: Python may keep it |
 /// | `&`[`Object`](crate::Object) | the object itself |
+/// | any `Serialize` type `T` (feature `serde`), as `Serde<T>` or `Serde<&T>`, or `T` and `&T` directly after `py_in_mem::serde_arg!(T)` | the dict, list, tuple, ... it serializes to |
 ///
 /// A type of your own implements `IntoArg` by building the argument from
 /// one of these, usually a [`Value`](crate::Value):

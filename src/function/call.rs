@@ -14,7 +14,7 @@ use crate::array::owned::OwnedArray;
 use crate::convert::from_result::{convert, FromResult};
 use crate::convert::into_arg::{tuple_of, Arg, ArgKind, IntoArg};
 use crate::convert::view::ResultView;
-use crate::error::{Error, PyException};
+use crate::error::Error;
 use crate::object::Held;
 use crate::runtime::glue::{self};
 use crate::runtime::{Gil, StrongRef};
@@ -142,7 +142,7 @@ impl Function {
                 converted
             }
             made => {
-                let made = PyArg::new(&gil, &Arg(made), &self.name).map_err(Error::Python)?;
+                let made = PyArg::new(&gil, &Arg(made), &self.name)?;
                 self.call_one(&gil, made.as_ptr())
             }
         }
@@ -257,8 +257,8 @@ impl Function {
         for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
             match PyArg::new(&gil, arg, &self.name) {
                 Ok(one) => made.push(one),
-                Err(exception) => {
-                    outcome = Err(Error::Python(exception));
+                Err(error) => {
+                    outcome = Err(error);
                     break;
                 }
             }
@@ -291,7 +291,7 @@ impl Function {
     ) -> Result<R, Error> {
         let gil = self.python.gil_for_call(&self.stats)?;
         let clock = Clock::start(&gil, deadline, &self.name)?;
-        let made = PyArg::new(&gil, arg, &self.name).map_err(Error::Python)?;
+        let made = PyArg::new(&gil, arg, &self.name)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
         let outcome = unsafe { glue::call_one(&gil, self.func.as_ptr(), made.as_ptr()) }
@@ -355,8 +355,8 @@ enum PyArg<'a, 'py> {
 }
 
 impl<'a, 'py> PyArg<'a, 'py> {
-    fn new(gil: &'py Gil, arg: &Arg<'a>, lent_to: &'a str) -> Result<Self, PyException> {
-        match &arg.0 {
+    fn new(gil: &'py Gil, arg: &Arg<'a>, lent_to: &'a str) -> Result<Self, Error> {
+        let made = match &arg.0 {
             ArgKind::Array(array) => BorrowedArray::new(gil, array, lent_to).map(PyArg::Lent),
             ArgKind::Lent(slot) => slot.array(gil).map(|array| PyArg::Scoped(array, slot)),
             ArgKind::Value(value) => value.to_python(gil).map(PyArg::Made),
@@ -368,7 +368,9 @@ impl<'a, 'py> PyArg<'a, 'py> {
                 let object = unsafe { Held::new_ref(gil, object.as_ptr()) };
                 Ok(PyArg::Made(object))
             }
-        }
+            ArgKind::Invalid(why) => return Err(Error::InvalidArgument(why.clone())),
+        };
+        made.map_err(Error::Python)
     }
 
     fn as_ptr(&self) -> *mut PyObject {

@@ -30,6 +30,7 @@ use crate::runtime::{Gil, StrongRef};
 /// | any of these, whatever its shape | [`Value`](crate::Value) |
 /// | a Python object, held | [`Object`](crate::Object) |
 /// | anything, your own way | a type of your own: implement `from_result` with a [`Reader`] |
+/// | dicts, lists, tuples, scalars, numpy arrays, dataclasses, named tuples (feature `serde`) | any `Deserialize` type `T`, as `Serde<T>`, or directly after `py_in_mem::serde_result!(T)` |
 ///
 /// Numbers follow [`Element`](crate::Element)'s rule: an `int32` reads as `i64`, a `float64`
 /// as `Complex64`, a float never as an integer, a value only if the type

@@ -1,0 +1,845 @@
+//! The `serde::Deserializer` over a Python object: dicts, lists, tuples,
+//! scalars, strs, bytes, numpy scalars and numeric arrays, and objects read
+//! by attribute (dataclasses, named tuples). Strs are visited in place
+//! (borrowed for the visit), dicts walked with `PyDict_Next`; nothing goes
+//! through [`Value`](crate::Value) first.
+
+use std::ffi::CString;
+use std::fmt;
+
+use ::serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
+use ::serde::de::{
+    self, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
+};
+use ::serde::forward_to_deserialize_any;
+
+use crate::array::element::Value as Element;
+use crate::convert::read::{read_elements, to_scalar, Mismatch, Step};
+use crate::convert::value::Value;
+const MAX_DEPTH: usize = Value::MAX_DEPTH;
+use crate::object::{ArrayDesc, Described, Entries, Held, Items};
+
+/// Why a value did not deserialize: a [`Mismatch`], and what is still to
+/// be filled in by the deserializer that visited it (serde's visitors know
+/// what they expected, the deserializer what the Python object was).
+#[derive(Debug)]
+pub(crate) struct DeError {
+    mismatch: Mismatch,
+    pending: Pending,
+}
+
+/// What of a [`DeError`]'s `found` the deserializer still has to say.
+#[derive(Debug)]
+enum Pending {
+    /// Nothing: the error is complete.
+    Done,
+    /// The object visited is the wrong type: found is what it is.
+    Type,
+    /// This field is missing from it.
+    Missing(&'static str),
+    /// It has this many elements, not the number expected.
+    Length(usize),
+}
+
+impl DeError {
+    fn new(expected: impl Into<String>, found: impl Into<String>) -> DeError {
+        DeError {
+            mismatch: Mismatch::new(expected, found),
+            pending: Pending::Done,
+        }
+    }
+
+    fn pending(expected: String, found: String, pending: Pending) -> DeError {
+        DeError {
+            mismatch: Mismatch::new(expected, found),
+            pending,
+        }
+    }
+
+    /// The same error, seen from one level further out.
+    fn within(self, step: Step) -> DeError {
+        DeError {
+            mismatch: self.mismatch.within(step),
+            pending: Pending::Done,
+        }
+    }
+
+    /// Fills in what the visited object was (`what` describes it), if the
+    /// visitor left that to the deserializer.
+    fn found(self, what: impl FnOnce() -> String) -> DeError {
+        let found = match self.pending {
+            Pending::Done => return self,
+            Pending::Type => what(),
+            Pending::Missing(field) => format!("{} that has no '{field}'", what()),
+            Pending::Length(1) => format!("{} of 1 element", what()),
+            Pending::Length(n) => format!("{} of {n} elements", what()),
+        };
+        DeError::new(self.mismatch.expected().to_owned(), found)
+    }
+
+    /// Fills in `held` as the visited object.
+    fn found_in(self, held: &Held<'_>) -> DeError {
+        self.found(|| held.what())
+    }
+
+    pub(crate) fn into_mismatch(self) -> Mismatch {
+        self.mismatch
+    }
+}
+
+impl From<Mismatch> for DeError {
+    fn from(mismatch: Mismatch) -> DeError {
+        DeError {
+            mismatch,
+            pending: Pending::Done,
+        }
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.mismatch.fmt(f)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+/// `'a', 'b', 'c'`.
+fn quoted(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    names.join(", ")
+}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> DeError {
+        DeError::new(
+            "a value the type's Deserialize accepts",
+            format!("one it refused: {msg}"),
+        )
+    }
+
+    fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> DeError {
+        DeError::pending(phrase(exp), unexpected(&unexp), Pending::Type)
+    }
+
+    fn invalid_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> DeError {
+        DeError::new(phrase(exp), unexpected(&unexp))
+    }
+
+    fn invalid_length(len: usize, exp: &dyn Expected) -> DeError {
+        DeError::pending(phrase(exp), format!("{len} elements"), Pending::Length(len))
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> DeError {
+        DeError::new(
+            format!("one of the variants {}", quoted(expected)),
+            format!("the variant '{variant}'"),
+        )
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> DeError {
+        DeError::new(
+            format!("only the fields {}", quoted(expected)),
+            format!("a field '{field}'"),
+        )
+    }
+
+    fn missing_field(field: &'static str) -> DeError {
+        DeError::pending(
+            format!("a value for the field '{field}'"),
+            format!("no '{field}'"),
+            Pending::Missing(field),
+        )
+    }
+
+    fn duplicate_field(field: &'static str) -> DeError {
+        DeError::new(format!("the field '{field}' once"), "it more than once")
+    }
+}
+
+/// What serde's visitors expect, in the words of Python's types: serde's
+/// "f64" is "a float", "a map" "a dict".
+fn phrase(exp: &dyn Expected) -> String {
+    let s = exp.to_string();
+    match s.as_str() {
+        "f32" | "f64" => "a float".into(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => format!("an int that fits {s}"),
+        "a boolean" => "a bool".into(),
+        "a string" | "a borrowed string" => "a str".into(),
+        "a character" | "a char" => "a str of one character".into(),
+        "unit" => "None".into(),
+        "option" => "None or a value".into(),
+        "a sequence" => "a list, tuple or numpy array".into(),
+        "a map" => "a dict".into(),
+        "a byte array" | "byte array" | "bytes" => "bytes".into(),
+        _ => {
+            if let Some(n) = s.strip_prefix("a tuple of size ") {
+                format!("a tuple or list of {n} elements")
+            } else if let Some((name, n)) = s
+                .strip_prefix("struct ")
+                .and_then(|rest| rest.split_once(" with "))
+            {
+                format!("a tuple or list of {n} for struct {name}")
+            } else if s.starts_with("struct ") {
+                format!("a dict (or an object with attributes) for {s}")
+            } else if s.starts_with("tuple struct ") {
+                format!("a tuple or list for {s}")
+            } else if s.starts_with("enum ") {
+                format!("a str or a dict of one key for {s}")
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// A value serde saw, in the words of Python's types.
+fn unexpected(unexp: &Unexpected<'_>) -> String {
+    match unexp {
+        Unexpected::Bool(b) => format!("the bool {}", if *b { "True" } else { "False" }),
+        Unexpected::Unsigned(n) => format!("the int {n}"),
+        Unexpected::Signed(n) => format!("the int {n}"),
+        Unexpected::Float(x) => format!("the float {x:?}"),
+        Unexpected::Char(c) => format!("the str {:?}", c.to_string()),
+        Unexpected::Str(s) => format!("the str {s:?}"),
+        Unexpected::Bytes(_) => "a bytes".into(),
+        Unexpected::Unit => "None".into(),
+        Unexpected::Option => "an optional value".into(),
+        Unexpected::Seq => "a list or tuple".into(),
+        Unexpected::Map => "a dict".into(),
+        Unexpected::Other(other) => (*other).to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// An error for a visitor that takes no such object: `found` what it is.
+fn refuse(exp: &dyn Expected, found: impl Into<String>) -> DeError {
+    DeError::new(phrase(exp), found)
+}
+
+/// Nested deeper than [`MAX_DEPTH`].
+fn too_deep() -> DeError {
+    DeError::new(
+        format!("a value nested at most {MAX_DEPTH} levels deep"),
+        "one nested deeper (or a container that holds itself)",
+    )
+}
+
+/// The object a [`De`] reads: its own reference, or one it borrows (a
+/// dict's key, kept for the message about its value).
+enum Hold<'h, 'py> {
+    Own(Held<'py>),
+    Ref(&'h Held<'py>),
+}
+
+/// The deserializer over one Python object, `depth` levels of nesting
+/// still allowed below it.
+pub(crate) struct De<'h, 'py> {
+    hold: Hold<'h, 'py>,
+    depth: usize,
+}
+
+impl<'h, 'py> De<'h, 'py> {
+    /// The deserializer of a whole result.
+    pub(crate) fn new(held: Held<'py>) -> De<'h, 'py> {
+        De {
+            hold: Hold::Own(held),
+            depth: MAX_DEPTH,
+        }
+    }
+
+    fn own(held: Held<'py>, depth: usize) -> De<'h, 'py> {
+        De {
+            hold: Hold::Own(held),
+            depth,
+        }
+    }
+
+    fn borrowed(held: &'h Held<'py>, depth: usize) -> De<'h, 'py> {
+        De {
+            hold: Hold::Ref(held),
+            depth,
+        }
+    }
+
+    fn held(&self) -> &Held<'py> {
+        match &self.hold {
+            Hold::Own(held) => held,
+            Hold::Ref(held) => held,
+        }
+    }
+}
+
+/// A number (a Python or numpy scalar, a 0-D array) visited as its kind.
+fn visit_number<'de, V: Visitor<'de>>(
+    desc: &ArrayDesc<'_>,
+    visitor: V,
+) -> Result<V::Value, DeError> {
+    match desc.kind {
+        b'b' => visitor.visit_bool(to_scalar(desc)?),
+        b'i' => visitor.visit_i64(to_scalar(desc)?),
+        b'u' => visitor.visit_u64(to_scalar(desc)?),
+        b'f' => visitor.visit_f64(to_scalar(desc)?),
+        b'c' => {
+            let z: num_complex::Complex64 = to_scalar(desc)?;
+            visitor.visit_seq(SeqDeserializer::<_, DeError>::new([z.re, z.im].into_iter()))
+        }
+        _ => Err(refuse(&visitor, desc.what())),
+    }
+}
+
+/// A numeric numpy array as nested sequences, one per dimension.
+fn visit_array<'de, V: Visitor<'de>>(
+    desc: &ArrayDesc<'_>,
+    depth: usize,
+    visitor: V,
+) -> Result<V::Value, DeError> {
+    if desc.ndim() == 0 {
+        return visit_number(desc, visitor);
+    }
+    if depth < desc.ndim() {
+        return Err(too_deep());
+    }
+    // An empty array may still have a huge count of empty rows (shape
+    // (2**40, 0)): visiting them would take forever.
+    let rows: usize = desc
+        .shape
+        .iter()
+        .take_while(|&&n| n != 0)
+        .fold(1usize, |n, &d| n.saturating_mul(d));
+    if desc.len() == 0 && rows > 1 << 20 {
+        return Err(DeError::new(
+            "an array with fewer than 2**20 rows",
+            desc.what(),
+        ));
+    }
+    let values = read_elements(desc, Ok::<Element, String>)?;
+    visitor.visit_seq(ArraySeq {
+        values: &values,
+        shape: desc.shape,
+        next: 0,
+    })
+}
+
+/// The rows of a numpy array (elements, in its last dimension).
+struct ArraySeq<'v> {
+    /// In C order.
+    values: &'v [Element],
+    shape: &'v [usize],
+    next: usize,
+}
+
+impl<'de> SeqAccess<'de> for ArraySeq<'_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        let (&count, inner) = self
+            .shape
+            .split_first()
+            .expect("an array level has a shape");
+        if self.next >= count {
+            return Ok(None);
+        }
+        let index = self.next;
+        self.next += 1;
+        let value = if inner.is_empty() {
+            seed.deserialize(ElementDe(self.values[index]))
+        } else {
+            let stride = inner.iter().fold(1usize, |n, &d| n.saturating_mul(d));
+            let start = index.saturating_mul(stride).min(self.values.len());
+            let end = start.saturating_add(stride).min(self.values.len());
+            seed.deserialize(ArrayDe {
+                values: &self.values[start..end],
+                shape: inner,
+            })
+        };
+        value.map(Some).map_err(|e| {
+            e.within(Step::Element {
+                container: "array",
+                index,
+            })
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.shape[0].saturating_sub(self.next))
+    }
+}
+
+/// A row of a numpy array, of one dimension or more.
+struct ArrayDe<'v> {
+    values: &'v [Element],
+    shape: &'v [usize],
+}
+
+impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let rows = self.shape[0];
+        visitor
+            .visit_seq(ArraySeq {
+                values: self.values,
+                shape: self.shape,
+                next: 0,
+            })
+            .map_err(|e| e.found(|| format!("a row of {rows} elements of a numpy array")))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// One element of a numpy array.
+struct ElementDe(Element);
+
+impl<'de> de::Deserializer<'de> for ElementDe {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let value = self.0;
+        match value {
+            Element::Bool(b) => visitor.visit_bool(b),
+            Element::Int(n) => match (i64::try_from(n), u64::try_from(n)) {
+                (Ok(n), _) => visitor.visit_i64(n),
+                (_, Ok(n)) => visitor.visit_u64(n),
+                _ => visitor.visit_i128(n),
+            },
+            Element::Float(x) => visitor.visit_f64(x),
+            Element::Complex(re, im) => {
+                visitor.visit_seq(SeqDeserializer::<_, DeError>::new([re, im].into_iter()))
+            }
+        }
+        .map_err(|e| e.found(|| format!("{value} (an element of a numpy array)")))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// The items of a tuple or list.
+struct ItemsSeq<'h, 'py> {
+    items: Items<'h, 'py>,
+    container: &'static str,
+    next: usize,
+    depth: usize,
+}
+
+impl<'de> SeqAccess<'de> for ItemsSeq<'_, '_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        let Some(item) = self.items.next() else {
+            return Ok(None);
+        };
+        let index = self.next;
+        self.next += 1;
+        seed.deserialize(De::own(item, self.depth))
+            .map(Some)
+            .map_err(|e| {
+                e.within(Step::Element {
+                    container: self.container,
+                    index,
+                })
+            })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+/// A tuple or list visited as a sequence.
+fn visit_items<'de, V: Visitor<'de>>(
+    held: &Held<'_>,
+    depth: usize,
+    visitor: V,
+) -> Result<V::Value, DeError> {
+    if depth == 0 {
+        return Err(too_deep());
+    }
+    let Some(items) = held.items() else {
+        return Err(refuse(&visitor, held.what()));
+    };
+    let container = items.container();
+    visitor.visit_seq(ItemsSeq {
+        items,
+        container,
+        next: 0,
+        depth: depth - 1,
+    })
+}
+
+/// The entries of a dict.
+struct DictMap<'h, 'py> {
+    entries: Entries<'h, 'py>,
+    /// The key of the entry being read (kept for the message about its
+    /// value), its value until read, and its position.
+    key: Option<Held<'py>>,
+    value: Option<Held<'py>>,
+    position: usize,
+    depth: usize,
+}
+
+/// Where a dict's value is: under its str key, or at its key's position.
+fn value_step(key: &Held<'_>, position: usize) -> Step {
+    match key.str_slice() {
+        Some(key) => Step::DictValue(key.to_owned()),
+        None => Step::DictKey(position),
+    }
+}
+
+impl<'de> MapAccess<'de> for DictMap<'_, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        if self.key.is_some() {
+            self.position += 1;
+        }
+        let read = seed
+            .deserialize(De::borrowed(&key, self.depth))
+            .map_err(|e| e.within(Step::DictKey(self.position)))?;
+        self.key = Some(key);
+        self.value = Some(value);
+        Ok(Some(read))
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
+        let (Some(key), Some(value)) = (&self.key, self.value.take()) else {
+            return Err(DeError::new("a key before its value", "a value alone"));
+        };
+        seed.deserialize(De::own(value, self.depth))
+            .map_err(|e| e.within(value_step(key, self.position)))
+    }
+}
+
+/// A dict visited as a map.
+fn visit_dict<'de, V: Visitor<'de>>(
+    held: &Held<'_>,
+    depth: usize,
+    visitor: V,
+) -> Result<V::Value, DeError> {
+    if depth == 0 {
+        return Err(too_deep());
+    }
+    let Some(entries) = held.dict_entries() else {
+        return Err(refuse(&visitor, held.what()));
+    };
+    visitor.visit_map(DictMap {
+        entries,
+        key: None,
+        value: None,
+        position: 0,
+        depth: depth - 1,
+    })
+}
+
+/// A struct's fields read as attributes of an object (a dataclass, a named
+/// tuple, any instance): each field its attribute; a missing attribute is
+/// a missing field.
+struct AttrMap<'h, 'py> {
+    of: &'h Held<'py>,
+    fields: &'static [&'static str],
+    next: usize,
+    value: Option<(&'static str, Held<'py>)>,
+    depth: usize,
+}
+
+impl<'de> MapAccess<'de> for AttrMap<'_, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        while let Some(&field) = self.fields.get(self.next) {
+            self.next += 1;
+            let Ok(name) = CString::new(field) else {
+                continue;
+            };
+            match self.of.getattr(&name) {
+                Ok(value) => {
+                    self.value = Some((field, value));
+                    return seed
+                        .deserialize(BorrowedStrDeserializer::<DeError>::new(field))
+                        .map(Some);
+                }
+                Err(e) if e.is_instance_of("AttributeError") => continue,
+                Err(e) => {
+                    return Err(DeError::new(
+                        format!("an attribute '{field}' that reads"),
+                        format!(
+                            "{} whose attribute raised {}: {}",
+                            self.of.what(),
+                            e.type_name,
+                            e.message
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
+        let Some((field, value)) = self.value.take() else {
+            return Err(DeError::new("a key before its value", "a value alone"));
+        };
+        seed.deserialize(De::own(value, self.depth))
+            .map_err(|e| e.within(Step::Attribute(field.to_owned())))
+    }
+}
+
+/// An object's attributes visited as a struct's fields.
+fn visit_attrs<'de, V: Visitor<'de>>(
+    held: &Held<'_>,
+    fields: &'static [&'static str],
+    depth: usize,
+    visitor: V,
+) -> Result<V::Value, DeError> {
+    if depth == 0 {
+        return Err(too_deep());
+    }
+    visitor.visit_map(AttrMap {
+        of: held,
+        fields,
+        next: 0,
+        value: None,
+        depth: depth - 1,
+    })
+}
+
+/// Whether `held` has every one of `fields` as an attribute.
+fn has_all(held: &Held<'_>, fields: &[&str]) -> bool {
+    !fields.is_empty()
+        && fields
+            .iter()
+            .all(|f| CString::new(*f).is_ok_and(|name| held.hasattr(&name)))
+}
+
+/// An enum given as a one-key dict: the key names the variant, the value
+/// is its content.
+struct DictEnum<'py> {
+    key: Held<'py>,
+    value: Held<'py>,
+    depth: usize,
+}
+
+impl<'de, 'py> EnumAccess<'de> for DictEnum<'py> {
+    type Error = DeError;
+    type Variant = VariantDe<'py>;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<(T::Value, VariantDe<'py>), DeError> {
+        let variant = seed
+            .deserialize(De::borrowed(&self.key, self.depth))
+            .map_err(|e| e.within(Step::DictKey(0)))?;
+        let step = value_step(&self.key, 0);
+        Ok((
+            variant,
+            VariantDe {
+                value: self.value,
+                step,
+                depth: self.depth,
+            },
+        ))
+    }
+}
+
+/// The content of an enum's variant: the value of its one-key dict.
+struct VariantDe<'py> {
+    value: Held<'py>,
+    step: Step,
+    depth: usize,
+}
+
+impl<'de> VariantAccess<'de> for VariantDe<'_> {
+    type Error = DeError;
+
+    fn unit_variant(self) -> Result<(), DeError> {
+        match self.value.describe() {
+            Described::None => Ok(()),
+            _ => Err(DeError::new("None (a unit variant)", self.value.what()).within(self.step)),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+        seed.deserialize(De::own(self.value, self.depth))
+            .map_err(|e| e.within(self.step))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_tuple(De::own(self.value, self.depth), len, visitor)
+            .map_err(|e| e.within(self.step))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_struct(De::own(self.value, self.depth), "", fields, visitor)
+            .map_err(|e| e.within(self.step))
+    }
+}
+
+impl<'de> de::Deserializer<'de> for De<'_, '_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let depth = self.depth;
+        let held = self.held();
+        match held.describe() {
+            Described::None => visitor.visit_unit(),
+            Described::Str => match held.str_slice() {
+                Some(text) => visitor.visit_str(text),
+                None => Err(refuse(
+                    &visitor,
+                    "a str that UTF-8 cannot hold (it has lone surrogates)",
+                )),
+            },
+            Described::Scalar(desc) => visit_number(&desc, visitor),
+            Described::Array(desc) => visit_array(&desc, depth, visitor),
+            Described::Tuple | Described::List => visit_items(held, depth, visitor),
+            Described::Dict => visit_dict(held, depth, visitor),
+            Described::BigInt => Err(refuse(
+                &visitor,
+                "an int outside the ranges of int64 and uint64",
+            )),
+            Described::Other => match held.bytes_value() {
+                Some(bytes) => visitor.visit_byte_buf(bytes),
+                None => Err(refuse(&visitor, held.what())),
+            },
+        }
+        .map_err(|e| e.found_in(held))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.held().describe() {
+            Described::None => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// A dict by key; a named tuple that has every field by attribute; a
+    /// plain tuple or list by position; any other object (a dataclass, an
+    /// instance) by attribute.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        /// How a struct is read from the object.
+        enum By {
+            Key,
+            Attribute,
+            Position,
+            Other,
+        }
+        let depth = self.depth;
+        let held = self.held();
+        let by = match held.describe() {
+            Described::Dict => By::Key,
+            Described::Tuple if held.is_tuple_subclass() && has_all(held, fields) => By::Attribute,
+            Described::Tuple | Described::List => By::Position,
+            Described::Other => By::Attribute,
+            _ => By::Other,
+        };
+        match by {
+            By::Key => visit_dict(held, depth, visitor),
+            By::Attribute => visit_attrs(held, fields, depth, visitor),
+            By::Position => visit_items(held, depth, visitor),
+            By::Other => return self.deserialize_any(visitor),
+        }
+        .map_err(|e| e.found_in(held))
+    }
+
+    /// A str names a unit variant; a dict of one key a variant and its
+    /// content (serde_json's "externally tagged" form).
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        let depth = self.depth;
+        let held = self.held();
+        match held.describe() {
+            Described::Str => match held.str_slice() {
+                Some(text) => visitor.visit_enum(text.into_deserializer()),
+                None => Err(refuse(
+                    &visitor,
+                    "a str that UTF-8 cannot hold (it has lone surrogates)",
+                )),
+            },
+            Described::Dict => {
+                if depth == 0 {
+                    return Err(too_deep());
+                }
+                let mut entries = held.dict_entries().expect("a dict has entries");
+                match (entries.next(), entries.next()) {
+                    (Some((key, value)), None) => visitor.visit_enum(DictEnum {
+                        key,
+                        value,
+                        depth: depth - 1,
+                    }),
+                    _ => Err(refuse(
+                        &visitor,
+                        format!("a dict of {} keys", held.dict_len()),
+                    )),
+                }
+            }
+            _ => Err(refuse(&visitor, held.what())),
+        }
+        .map_err(|e| e.found_in(held))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        // Nothing of it is read: whatever it holds (however deep) is fine.
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    }
+}

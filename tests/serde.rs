@@ -1,0 +1,588 @@
+//! serde (feature `serde`): `Deserialize` types read from Python results
+//! (dicts, lists, tuples, numpy scalars and arrays, dataclasses, named
+//! tuples, enums) by the crate's deserializer, with `BadResult` naming where
+//! a mismatch is; `Serialize` types given as arguments, read back by
+//! Python; hostile results (a list that holds itself, a huge int, a
+//! property that raises) are errors, never crashes.
+#![cfg(feature = "serde")]
+
+use std::collections::{BTreeMap, HashMap};
+
+use py_in_mem::{Error, Function, Object, Serde, Value};
+use serde::{Deserialize, Serialize};
+
+const SOURCE: &str = r#"
+import collections
+import dataclasses
+import numpy as np
+
+def echo(x):
+    return x
+
+def prediction():
+    return {'label': 'spam', 'score': 0.75, 'extra': [1, 2, 3]}
+
+def nested():
+    return {'name': 'run', 'inner': {'a': 1, 'b': [1.5, 2.5]}, 'pairs': [(1, 'x'), (2, 'y')]}
+
+def optional_missing():
+    return {'label': 'x'}
+
+def optional_none():
+    return {'label': 'x', 'note': None, 'count': None}
+
+def optional_some():
+    return {'label': 'x', 'note': 'hi', 'count': 3}
+
+def array():
+    return np.array([0.5, 1.5, 2.5])
+
+def matrix():
+    return np.arange(6, dtype=np.int32).reshape(2, 3)
+
+def numpy_scalars():
+    return {'label': str(np.str_('np')), 'score': np.float32(0.5), 'n': np.int16(-3), 'flag': np.bool_(True)}
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+    name: str = 'p'
+
+def dataclass():
+    return Point(1.0, -2.0, 'origin')
+
+Pair = collections.namedtuple('Pair', ['first', 'second'])
+
+def named():
+    return Pair(first=3, second='three')
+
+def named_as_tuple():
+    return Pair(10, 'ten')
+
+def by_position():
+    return [7, 'seven']
+
+class Raising:
+    @property
+    def x(self):
+        raise ValueError('no x here')
+    y = 2.0
+
+def raising():
+    return Raising()
+
+def enums():
+    return ['Idle', {'Move': {'dx': 1, 'dy': -1}}, {'Say': 'hello'}, {'Pair': [1, 2]}]
+
+def bad_enum():
+    return {'Move': {'dx': 1, 'dy': 2}, 'Say': 'x'}
+
+def wrong_type():
+    return {'label': 'spam', 'score': 'high'}
+
+def wrong_nested():
+    return {'name': 'run', 'inner': {'a': 1, 'b': [1.5, 'two']}, 'pairs': []}
+
+def self_list():
+    l = [1]
+    l.append(l)
+    return l
+
+def huge():
+    return {'label': 'x', 'score': 1.0, 'n': 10 ** 30}
+
+def mixed_map():
+    return {'a': 1, 'b': [1.0, 'x'], 'c': {'d': None}, 'e': b'\x00\x01'}
+
+def int_keys():
+    return {1: 'one', 2: 'two'}
+
+def check_config(c):
+    assert c == {'name': 'cfg', 'threshold': 0.5, 'tags': ['a', 'b'], 'mode': 'Fast',
+                 'limits': (1, 10), 'inner': {'on': True}, 'maybe': None,
+                 'shape': {'Circle': {'r': 2.0}}}, c
+    return c['threshold'] * 2 + len(c['tags'])
+
+def type_names(x):
+    return repr(type(x).__name__) + ' ' + repr(x)
+
+class Model:
+    def __init__(self, offset):
+        self.offset = offset
+    def predict_one(self, row):
+        return {'label': 'big' if sum(row['values']) > self.offset else 'small',
+                'score': sum(row['values']) + self.offset}
+"#;
+
+fn f(name: &str) -> Function {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        Function::from_source("pim_serde_tests", SOURCE, "echo").unwrap();
+    });
+    Function::load("pim_serde_tests", name).unwrap()
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Prediction {
+    label: String,
+    score: f64,
+}
+py_in_mem::serde_result!(Prediction);
+
+#[test]
+fn a_struct_reads_from_a_dict_with_its_values() {
+    let p: Prediction = f("prediction").call0().unwrap();
+    assert_eq!(
+        p,
+        Prediction {
+            label: "spam".into(),
+            score: 0.75
+        }
+    );
+    // The same through the newtype.
+    let Serde(p): Serde<Prediction> = f("prediction").call0().unwrap();
+    assert_eq!(p.score, 0.75);
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Inner {
+    a: i64,
+    b: Vec<f64>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Outer {
+    name: String,
+    inner: Inner,
+    pairs: Vec<(u8, String)>,
+}
+
+#[test]
+fn nested_structs_vecs_and_tuples_read() {
+    let Serde(o): Serde<Outer> = f("nested").call0().unwrap();
+    assert_eq!(
+        o,
+        Outer {
+            name: "run".into(),
+            inner: Inner {
+                a: 1,
+                b: vec![1.5, 2.5]
+            },
+            pairs: vec![(1, "x".into()), (2, "y".into())],
+        }
+    );
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct WithOptions {
+    label: String,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    count: Option<u32>,
+}
+
+#[test]
+fn option_fields_read_missing_none_and_some() {
+    let expect = |note: Option<&str>, count| WithOptions {
+        label: "x".into(),
+        note: note.map(Into::into),
+        count,
+    };
+    let Serde(a): Serde<WithOptions> = f("optional_missing").call0().unwrap();
+    assert_eq!(a, expect(None, None));
+    let Serde(b): Serde<WithOptions> = f("optional_none").call0().unwrap();
+    assert_eq!(b, expect(None, None));
+    let Serde(c): Serde<WithOptions> = f("optional_some").call0().unwrap();
+    assert_eq!(c, expect(Some("hi"), Some(3)));
+}
+
+#[test]
+fn vecs_read_from_numpy_arrays_lists_and_nested_per_dimension() {
+    let Serde(v): Serde<Vec<f64>> = f("array").call0().unwrap();
+    assert_eq!(v, [0.5, 1.5, 2.5]);
+    let Serde(v): Serde<Vec<f64>> = f("echo").call(Value::list([1.0, 2.0])).unwrap();
+    assert_eq!(v, [1.0, 2.0]);
+    let Serde(m): Serde<Vec<Vec<i64>>> = f("matrix").call0().unwrap();
+    assert_eq!(m, vec![vec![0, 1, 2], vec![3, 4, 5]]);
+    let Serde(m): Serde<Vec<[u8; 3]>> = f("matrix").call0().unwrap();
+    assert_eq!(m, vec![[0, 1, 2], [3, 4, 5]]);
+    // A float array is no integers.
+    let err = f("array").call0::<Serde<Vec<i64>>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.array returned an unexpected element 0 of the array: expected an int \
+         that fits i64, found 0.5 (an element of a numpy array)"
+    );
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Scalars {
+    label: String,
+    score: f64,
+    n: i8,
+    flag: bool,
+}
+
+#[test]
+fn numpy_scalars_read_as_numbers() {
+    let Serde(s): Serde<Scalars> = f("numpy_scalars").call0().unwrap();
+    assert_eq!(
+        s,
+        Scalars {
+            label: "np".into(),
+            score: 0.5,
+            n: -3,
+            flag: true
+        }
+    );
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Point {
+    x: f64,
+    y: f64,
+    name: String,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct PairStruct {
+    first: u32,
+    second: String,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Renamed {
+    one: u32,
+    two: String,
+}
+
+#[test]
+fn structs_read_from_dataclasses_and_named_tuples() {
+    let Serde(p): Serde<Point> = f("dataclass").call0().unwrap();
+    assert_eq!(
+        p,
+        Point {
+            x: 1.0,
+            y: -2.0,
+            name: "origin".into()
+        }
+    );
+    // A named tuple with the struct's fields: by name.
+    let Serde(p): Serde<PairStruct> = f("named").call0().unwrap();
+    assert_eq!(
+        p,
+        PairStruct {
+            first: 3,
+            second: "three".into()
+        }
+    );
+    // One without them: by position, as a tuple.
+    let Serde(r): Serde<Renamed> = f("named_as_tuple").call0().unwrap();
+    assert_eq!(
+        r,
+        Renamed {
+            one: 10,
+            two: "ten".into()
+        }
+    );
+    // And as a plain tuple.
+    let Serde(t): Serde<(u32, String)> = f("named").call0().unwrap();
+    assert_eq!(t, (3, "three".into()));
+    // A plain list by position.
+    let Serde(r): Serde<Renamed> = f("by_position").call0().unwrap();
+    assert_eq!(r.one, 7);
+}
+
+#[test]
+fn an_object_missing_a_field_or_raising_says_which() {
+    let err = f("dataclass").call0::<Serde<Renamed>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.dataclass returned an object of type Point that has no 'one', \
+         expected a value for the field 'one'"
+    );
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Xy {
+        x: f64,
+        y: f64,
+    }
+    let err = f("raising").call0::<Serde<Xy>>().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("expected an attribute 'x' that reads")
+            && text.contains("whose attribute raised ValueError: no x here"),
+        "{text}"
+    );
+    // The next call works.
+    let Serde(p): Serde<Point> = f("dataclass").call0().unwrap();
+    assert_eq!(p.x, 1.0);
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+enum Command {
+    Idle,
+    Move { dx: i32, dy: i32 },
+    Say(String),
+    Pair(u8, u8),
+}
+
+#[test]
+fn enums_read_externally_tagged() {
+    let Serde(c): Serde<Vec<Command>> = f("enums").call0().unwrap();
+    assert_eq!(
+        c,
+        [
+            Command::Idle,
+            Command::Move { dx: 1, dy: -1 },
+            Command::Say("hello".into()),
+            Command::Pair(1, 2)
+        ]
+    );
+    let err = f("bad_enum").call0::<Serde<Command>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.bad_enum returned a dict of 2 keys, expected a str or a dict of one key \
+         for enum Command"
+    );
+    let err = f("echo").call::<Serde<Command>>("Run").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.echo returned the variant 'Run', expected one of the variants 'Idle', \
+         'Move', 'Say', 'Pair'"
+    );
+}
+
+#[test]
+fn maps_read_with_values_of_any_kind_and_keys_of_any_kind() {
+    let Serde(m): Serde<HashMap<String, Value>> = f("mixed_map").call0().unwrap();
+    assert_eq!(m["a"], Value::Int(1));
+    assert_eq!(m["b"], Value::list([Value::Float(1.0), Value::from("x")]));
+    assert_eq!(m["c"], Value::dict([("d", Value::None)]));
+    assert_eq!(m["e"], Value::Bytes(vec![0, 1]));
+    let Serde(m): Serde<BTreeMap<i64, String>> = f("int_keys").call0().unwrap();
+    assert_eq!(m, BTreeMap::from([(1, "one".into()), (2, "two".into())]));
+    // A str key asked for, an int found: the key's position.
+    let err = f("int_keys")
+        .call0::<Serde<HashMap<String, String>>>()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.int_keys returned an unexpected key 0 of the dict: expected a str, \
+         found an object of type int"
+    );
+}
+
+#[test]
+fn a_wrong_field_type_is_bad_result_with_its_position_as_a_sentence() {
+    let err = f("wrong_type").call0::<Prediction>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.wrong_type returned an unexpected value under key 'score': expected a \
+         float, found an object of type str"
+    );
+    match err {
+        Error::BadResult {
+            function,
+            position,
+            expected,
+            found,
+            ..
+        } => {
+            assert_eq!(function, "pim_serde_tests.wrong_type");
+            assert_eq!(position, "value under key 'score'");
+            assert_eq!(expected, "a float");
+            assert_eq!(found, "an object of type str");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = f("wrong_nested").call0::<Serde<Outer>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.wrong_nested returned an unexpected element 1 of the list in the value \
+         under key 'b' in the value under key 'inner': expected a float, found an object of type str"
+    );
+}
+
+#[test]
+fn a_missing_field_says_which() {
+    let err = f("optional_missing").call0::<Prediction>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.optional_missing returned an object of type dict that has no 'score', \
+         expected a value for the field 'score'"
+    );
+}
+
+#[test]
+fn a_list_that_holds_itself_is_an_error_not_a_crash() {
+    let err = f("self_list").call0::<Serde<Value>>().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("expected a value nested at most 128 levels deep"),
+        "{text}"
+    );
+    // Into a finite type: just the wrong type at the second element.
+    let err = f("self_list").call0::<Serde<Vec<i64>>>().unwrap_err();
+    assert!(
+        matches!(err, Error::BadResult { ref position, .. } if position == "element 1 of the list")
+    );
+    // Ignored, it is fine.
+    #[derive(Deserialize)]
+    struct Nothing {}
+    let _: Serde<Vec<serde::de::IgnoredAny>> = f("self_list").call0().unwrap();
+    let _ = Nothing {};
+}
+
+#[test]
+fn a_huge_int_is_an_error() {
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct WithN {
+        n: i64,
+    }
+    let err = f("huge").call0::<Serde<WithN>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.huge returned an unexpected value under key 'n': expected an int that \
+         fits i64, found an int outside the ranges of int64 and uint64"
+    );
+}
+
+#[derive(Serialize)]
+enum Mode {
+    Fast,
+}
+
+#[derive(Serialize)]
+enum Shape {
+    Circle { r: f64 },
+}
+
+#[derive(Serialize)]
+struct Switch {
+    on: bool,
+}
+
+#[derive(Serialize)]
+struct Config {
+    name: String,
+    threshold: f64,
+    tags: Vec<&'static str>,
+    mode: Mode,
+    limits: (u8, u16),
+    inner: Switch,
+    maybe: Option<i32>,
+    shape: Shape,
+}
+py_in_mem::serde_arg!(Config);
+
+#[test]
+fn a_serialize_struct_is_an_argument_python_reads() {
+    let config = Config {
+        name: "cfg".into(),
+        threshold: 0.5,
+        tags: vec!["a", "b"],
+        mode: Mode::Fast,
+        limits: (1, 10),
+        inner: Switch { on: true },
+        maybe: None,
+        shape: Shape::Circle { r: 2.0 },
+    };
+    let got: f64 = f("check_config").call(&config).unwrap();
+    assert_eq!(got, 3.0);
+    let got: f64 = f("check_config").call(Serde(&config)).unwrap();
+    assert_eq!(got, 3.0);
+    let got: f64 = f("check_config").arg(config).call().unwrap();
+    assert_eq!(got, 3.0);
+    // Kinds as Python sees them.
+    let seen: String = f("type_names")
+        .call(Serde((1u64 << 63, b"ab".as_slice(), 'c', ())))
+        .unwrap();
+    assert_eq!(seen, "'tuple' (9223372036854775808, [97, 98], 'c', None)");
+    let seen: String = f("type_names")
+        .call(Serde(serde_bytes_like(b"ab")))
+        .unwrap();
+    assert_eq!(seen, "'bytes' b'ab'");
+}
+
+/// A value serde serializes as bytes (as `serde_bytes` does).
+fn serde_bytes_like(b: &'static [u8]) -> impl Serialize {
+    struct B(&'static [u8]);
+    impl Serialize for B {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+    B(b)
+}
+
+#[test]
+fn a_serialization_error_is_a_clear_error_and_the_next_call_works() {
+    let err = f("echo").call::<Value>(Serde(1i128 << 100)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: i128 could not be made into a Python value: the i128 \
+         1267650600228229401496703205376 is outside the ranges of i64 and u64"
+    );
+    // Among several arguments, too.
+    let err = f("echo")
+        .arg(1.0)
+        .kwarg("x", Serde(u128::MAX))
+        .call::<Value>()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    let v: Value = f("echo").call(Serde(i128::from(i64::MIN))).unwrap();
+    assert_eq!(v, Value::Int(i64::MIN));
+}
+
+#[derive(Serialize)]
+struct Row {
+    values: Vec<f64>,
+}
+py_in_mem::serde_arg!(Row);
+
+fn predict(model: &Object, row: &Row) -> Result<Prediction, Error> {
+    let p: Prediction = model.method("predict_one")?.call(row)?;
+    Ok(p)
+}
+
+#[test]
+fn the_exact_spelling_on_an_object_method() -> Result<(), Error> {
+    let model: Object = f("Model").call(1.0)?;
+    let row = Row {
+        values: vec![1.0, 2.0],
+    };
+    let p: Prediction = model.method("predict_one")?.call(&row)?;
+    assert_eq!(
+        p,
+        Prediction {
+            label: "big".into(),
+            score: 4.0
+        }
+    );
+    let small = predict(&model, &Row { values: vec![0.25] })?;
+    assert_eq!((small.label.as_str(), small.score), ("small", 1.25));
+    Ok(())
+}
+
+#[test]
+fn values_round_trip_through_serde() {
+    let v = Value::dict([
+        ("a", Value::list([1, 2])),
+        ("t", Value::tuple([Value::from("x"), Value::None])),
+        ("f", Value::Float(0.5)),
+    ]);
+    let back = py_in_mem::serde::to_value(&v).unwrap();
+    assert_eq!(back, v);
+    // An array serializes as nested lists.
+    let arr: Value = f("matrix").call0().unwrap();
+    let as_lists = py_in_mem::serde::to_value(&arr).unwrap();
+    assert_eq!(
+        as_lists,
+        Value::list([Value::list([0, 1, 2]), Value::list([3, 4, 5])])
+    );
+}
