@@ -326,7 +326,7 @@ impl Function {
     }
 
     /// Converts a call's result to `R`, naming this function in errors.
-    fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
+    pub(super) fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
         convert(gil, result).map_err(|mismatch| mismatch.into_error(&self.name))
     }
 }
@@ -387,7 +387,13 @@ pub struct Call<'f, 'a> {
     kwargs: Vec<(&'a str, Arg<'a>)>,
 }
 
-impl<'a> Call<'_, 'a> {
+impl<'f, 'a> Call<'f, 'a> {
+    /// The function, the positional and the keyword arguments (for
+    /// [`Call::call_async`](super::call_async)).
+    pub(super) fn into_parts(self) -> (&'f Function, Vec<Arg<'a>>, Vec<(&'a str, Arg<'a>)>) {
+        (self.function, self.args, self.kwargs)
+    }
+
     /// Adds the next positional argument.
     ///
     /// ```
