@@ -201,6 +201,7 @@ mod runtime;
 
 mod array;
 mod object;
+pub mod serve;
 
 mod convert;
 
@@ -292,6 +293,9 @@ pub struct LifecycleDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/threads.md")]
 pub struct ThreadsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/async.md")]
+pub struct AsyncDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/benchmark.md")]
 pub struct BenchmarkDoctests;

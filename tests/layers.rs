@@ -21,6 +21,7 @@ const RUST_LAYERS: &[(&str, u32)] = &[
     ("runtime", 1),
     ("array", 2),
     ("object", 2),
+    ("serve", 2),
     ("convert", 3),
     ("function", 4),
     ("scope", 4),

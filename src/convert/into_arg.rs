@@ -94,8 +94,10 @@ pub(crate) enum ArgKind<'a> {
     Invalid(String),
 }
 
-/// How a given argument becomes its Python object, once.
-type GiveFn = Box<dyn FnOnce(&Gil) -> Result<StrongRef, PyException>>;
+/// How a given argument becomes its Python object, once. `Send`, so that
+/// an async call's arguments can go to the thread that makes the call
+/// ([`crate::serve`]).
+type GiveFn = Box<dyn FnOnce(&Gil) -> Result<StrongRef, PyException> + Send>;
 
 /// An argument given to Python, made when the call is (with the GIL held).
 /// Taken out once, by the one call the argument is part of.
@@ -103,7 +105,7 @@ pub(crate) struct Given(Cell<Option<GiveFn>>);
 
 impl Given {
     pub(crate) fn new(
-        give: impl FnOnce(&Gil) -> Result<StrongRef, PyException> + 'static,
+        give: impl FnOnce(&Gil) -> Result<StrongRef, PyException> + Send + 'static,
     ) -> Given {
         Given(Cell::new(Some(Box::new(give))))
     }
@@ -159,7 +161,7 @@ impl<'a> IntoArg<'a> for Arg<'a> {
 /// | [`Scalar`] | its value |
 /// | [`Value`](crate::Value) | the Python value it describes (dicts, lists, tuples, bytes, ...); its arrays given to Python |
 /// | [`Arg::owned`] of an [`OwnedArray`] (or [`Call::arg_owned`](crate::Call::arg_owned)) | a numpy array over the Rust buffer, given for good: Python may keep it |
-/// | `&`[`Object`](crate::Object) | the object itself |
+/// | `&`[`Object`](crate::Object), or an `Object` by value (for an async call) | the object itself |
 /// | any `Serialize` type `T` (feature `serde`), as `Serde<T>` or `Serde<&T>`, or `T` and `&T` directly after `py_in_mem::serde_arg!(T)` | the dict, list, tuple, ... it serializes to |
 ///
 /// A type of your own implements `IntoArg` by building the argument from

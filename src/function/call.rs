@@ -232,7 +232,7 @@ impl Function {
     }
 
     /// [`invoke`](Self::invoke), stopped at `deadline` ([`super::deadline`]).
-    fn invoke_until<'a, R>(
+    pub(super) fn invoke_until<'a, R>(
         &self,
         deadline: Option<Deadline>,
         args: &[Arg<'a>],
@@ -338,7 +338,7 @@ impl Function {
     }
 
     /// Converts a call's result to `R`, naming this function in errors.
-    fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
+    pub(super) fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
         convert(gil, result).map_err(|mismatch| mismatch.into_error(&self.name))
     }
 }
@@ -404,6 +404,14 @@ pub struct Call<'f, 'a> {
     pub(super) limit: Option<Limit>,
 }
 
+/// What [`Call::into_parts`] gives.
+pub(super) type CallParts<'f, 'a> = (
+    &'f Function,
+    Vec<Arg<'a>>,
+    Vec<(&'a str, Arg<'a>)>,
+    Option<Deadline>,
+);
+
 impl<'f, 'a> Call<'f, 'a> {
     /// A call of `function` with no argument yet.
     pub(super) fn new(function: &'f Function) -> Self {
@@ -413,6 +421,13 @@ impl<'f, 'a> Call<'f, 'a> {
             kwargs: Vec::new(),
             limit: None,
         }
+    }
+
+    /// The function, the positional and the keyword arguments, and the
+    /// deadline, fixed now (for [`Call::call_async`](super::call_async)).
+    pub(super) fn into_parts(self) -> CallParts<'f, 'a> {
+        let deadline = Deadline::starting_now(self.limit);
+        (self.function, self.args, self.kwargs, deadline)
     }
 
     /// Adds the next positional argument.

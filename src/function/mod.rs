@@ -6,8 +6,10 @@
 
 use std::ffi::CString;
 use std::fmt;
+use std::sync::Arc;
 
 mod call;
+mod call_async;
 mod deadline;
 mod keywords;
 mod object;
@@ -30,7 +32,8 @@ pub use object::Object;
 /// ([`FromResult`](crate::FromResult)): a number, a string, a `Vec`, an n-D
 /// array, a tuple, a map. `Function` is `Send + Sync`; every call takes the
 /// GIL itself, and a `Function` is dropped on any thread without waiting for
-/// the GIL (as an [`Object`](crate::Object) is).
+/// the GIL (as an [`Object`](crate::Object) is). It is cheap to clone: the
+/// clones share the Python function and what its calls measure.
 ///
 /// ```
 /// use py_in_mem::Function;
@@ -90,16 +93,18 @@ pub use object::Object;
 /// After a host program finalizes Python, in a child forked after start-up,
 /// and on a thread that is exiting, calls return [`Error::Unavailable`]
 /// without touching Python (see the crate's life-cycle rules).
+#[derive(Clone)]
 pub struct Function {
-    /// Dropped without waiting for the GIL (see [`Object`]).
-    func: SharedRef,
+    /// Dropped without waiting for the GIL (see [`Object`]); shared by the
+    /// clones (an async call's job holds one: [`crate::serve`]).
+    func: Arc<SharedRef>,
     /// `module.function`, for messages.
-    name: String,
+    name: Arc<str>,
     python: Interpreter,
-    /// How long its calls take, for the scheduler.
-    stats: CallStats,
+    /// How long its calls take, for the scheduler; shared by the clones.
+    stats: Arc<CallStats>,
     /// The keyword names of its last call with keywords.
-    keywords: KeywordNames,
+    keywords: Arc<KeywordNames>,
 }
 
 impl Function {
@@ -173,11 +178,11 @@ impl Function {
         let func =
             unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
         Function {
-            func,
-            name: format!("{module}.{name}"),
+            func: Arc::new(func),
+            name: format!("{module}.{name}").into(),
             python,
-            stats: CallStats::default(),
-            keywords: KeywordNames::default(),
+            stats: Arc::default(),
+            keywords: Arc::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{c_string, load_error, Function};
 use crate::convert::from_result::Reader;
 use crate::convert::from_result::{convert, FromResult};
-use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
+use crate::convert::into_arg::{Arg, ArgKind, Given, IntoArg};
 use crate::convert::read::Mismatch;
 use crate::error::Error;
 use crate::object::Held;
@@ -240,5 +240,28 @@ impl FromResult for Object {
 impl<'a> IntoArg<'a> for &'a Object {
     fn into_arg(self) -> Arg<'a> {
         Arg(ArgKind::Object(&self.inner))
+    }
+}
+
+/// The object itself, as `&object` passes it, held by the argument: what an
+/// async call takes ([`Function::call_async`]), since its arguments must
+/// own what they pass.
+///
+/// ```
+/// use py_in_mem::{Function, Object};
+///
+/// let model: Object = Function::from_source("doc_object_arg", "class M:\n    k = 3\n", "M")?.call0()?;
+/// let k: i64 = Function::from_source("doc_object_arg_k", "def k(m):\n    return m.k\n", "k")?.call(model.clone())?;
+/// assert_eq!(k, 3);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+impl<'a> IntoArg<'a> for Object {
+    fn into_arg(self) -> Arg<'a> {
+        Arg(ArgKind::Given(Given::new(move |gil| {
+            // SAFETY: the object is live while `self` (moved in here) holds
+            // it, and the GIL is held; the new reference is the argument's.
+            let object = unsafe { Held::new_ref(gil, self.inner.as_ptr()) };
+            Ok(object.into_strong())
+        })))
     }
 }

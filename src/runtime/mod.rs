@@ -41,6 +41,27 @@ pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;
 pub(crate) use scheduler::CallStats;
 
+/// Whether Python may be called from this process now, taking nothing (no
+/// GIL, no turn): for work handed to another thread ([`crate::serve`]).
+pub(crate) fn check_callable() -> Result<(), crate::error::Unavailable> {
+    lifecycle::check()
+}
+
+/// Whether Python may still be called, as far as the hooks have seen (one
+/// load): guards the serving queue's lock, which a forked child must not
+/// touch.
+pub(crate) fn check_latched() -> Result<(), crate::error::Unavailable> {
+    lifecycle::check_latched()
+}
+
+/// Does this thread hold the GIL right now (a held-GIL scope, a call, a
+/// Python thread)? Python must have started.
+pub(crate) fn holds_gil() -> bool {
+    // SAFETY: PyGILState_Check may be called on any thread at any time once
+    // Python runs (the caller's promise); it only reads this thread's state.
+    unsafe { pyo3_ffi::PyGILState_Check() != 0 }
+}
+
 /// Who started Python: the crate, or a host program (PyO3, a C host) before
 /// the crate's first call.
 #[derive(Clone, Copy)]

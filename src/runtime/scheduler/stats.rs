@@ -41,7 +41,9 @@ const LONG_AT: u32 = 6;
 const SHORT_AT: u32 = 2;
 
 impl CallStats {
-    pub(super) fn record(&self, took: Duration) {
+    /// Counts one timed call: the scheduler's own, and the calls the
+    /// serving threads ([`crate::serve`]) run in their held-GIL scope.
+    pub(crate) fn record(&self, took: Duration) {
         let threshold = LONG_CALL_NS.load(Ordering::Relaxed);
         let long_sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX) >= threshold;
         // Threads may race here; a lost vote only delays a change of side.
@@ -68,9 +70,9 @@ impl CallStats {
         self.mode.store(mode, Ordering::Relaxed);
     }
 
-    /// Whether the function's calls bypass the turn (for tests).
-    #[cfg(test)]
-    fn is_long(&self) -> bool {
+    /// Whether the function's calls bypass the turn: the serving threads
+    /// ([`crate::serve`]) run them outside their held-GIL scope.
+    pub(crate) fn is_long(&self) -> bool {
         self.mode.load(Ordering::Relaxed) == LONG
     }
 }

@@ -1,0 +1,29 @@
+//! Async calls against one synchronous thread (`bench/src/serve_async.rs`),
+//! alone (not part of `make bench`):
+//!
+//! ```text
+//! cargo run --release -p py-in-mem-bench --bin serve_async [CALLS] [ROUNDS]
+//! ```
+
+#[path = "../data.rs"]
+#[allow(dead_code)]
+mod data;
+#[path = "../serve_async.rs"]
+mod serve_async;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let calls: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
+    let rounds: usize = args.next().map_or(Ok(11), |a| a.parse())?;
+    let case = data::Case::new(1_000);
+    let m = serve_async::measure(&case.data, case.expected.len(), calls, rounds)?;
+    println!(
+        "outliers.detect on 1,000 values, {calls} calls x {rounds} interleaved rounds: \
+         1 sync thread {:.0} calls/s, {} async tasks {:.0} calls/s, ratio {:.3}x",
+        m.sync_per_s,
+        serve_async::TASKS,
+        m.async_per_s,
+        m.ratio
+    );
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! [`CallFuture`]: an async call's future, and the slot its result comes
+//! back in.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use super::queue::{self, Job, Pushed, Task};
+use super::thread;
+use crate::error::Error;
+use crate::runtime::{self, CallStats};
+
+/// Where a job puts its result, shared by the job and its future.
+struct Slot<R> {
+    /// The future was dropped: the job is skipped if it has not started,
+    /// and its result dropped if it has.
+    cancelled: AtomicBool,
+    inner: Mutex<SlotInner<R>>,
+}
+
+struct SlotInner<R> {
+    result: Option<Result<R, Error>>,
+    waker: Option<Waker>,
+}
+
+impl<R> Slot<R> {
+    /// Puts the result in the slot; the future's waker, to wake.
+    fn deliver(&self, result: Result<R, Error>) -> Option<Waker> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return None; // dropped here, on the serving thread
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.result = Some(result);
+        inner.waker.take()
+    }
+}
+
+/// A job: the call to make, and the slot for its result.
+struct Typed<R, F> {
+    work: F,
+    slot: Arc<Slot<R>>,
+}
+
+impl<R, F> Task for Typed<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce() -> Result<R, Error> + Send + 'static,
+{
+    fn cancelled(&self) -> bool {
+        self.slot.cancelled.load(Ordering::Acquire)
+    }
+
+    fn run(self: Box<Self>) -> Option<Waker> {
+        let Typed { work, slot } = *self;
+        let result = work();
+        slot.deliver(result)
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        if let Some(waker) = self.slot.deliver(Err(error)) {
+            waker.wake();
+        }
+    }
+}
+
+/// The future of an async call ([`Function::call_async`],
+/// [`Call::call_async`]): resolves to what the synchronous call would have
+/// returned. `Send + 'static` (for `R: Send`): it owns the function and
+/// the arguments, so it can go to `tokio::spawn`, an axum handler, any
+/// executor.
+///
+/// Polling it never blocks: the first poll puts the call in the serving
+/// queue (or, if the queue is full, waits for room, asleep), later polls
+/// look for the result. Dropping it before its call starts means the call
+/// never runs; dropping it during the call discards the result.
+///
+/// [`Function::call_async`]: crate::Function::call_async
+/// [`Call::call_async`]: crate::Call::call_async
+#[must_use = "a CallFuture does nothing until it is awaited or polled"]
+pub struct CallFuture<R> {
+    state: State<R>,
+}
+
+enum State<R> {
+    /// Not in the queue yet: `waiter` is set once it waits for room.
+    Start {
+        job: Job,
+        slot: Arc<Slot<R>>,
+        waiter: Option<u64>,
+    },
+    /// In the queue, or running.
+    Queued(Arc<Slot<R>>),
+    /// Resolved without a job (an error found before the call).
+    Ready(Result<R, Error>),
+    /// The result was taken.
+    Done,
+}
+
+// The result is only ever moved, never pinned.
+impl<R> Unpin for CallFuture<R> {}
+
+impl<R: Send + 'static> CallFuture<R> {
+    /// A future that runs `work` on a serving thread, inside its held-GIL
+    /// scope (or, for a long function per `stats`, outside it).
+    pub(crate) fn new(
+        stats: Arc<CallStats>,
+        work: impl FnOnce() -> Result<R, Error> + Send + 'static,
+    ) -> CallFuture<R> {
+        let slot = Arc::new(Slot {
+            cancelled: AtomicBool::new(false),
+            inner: Mutex::new(SlotInner {
+                result: None,
+                waker: None,
+            }),
+        });
+        let task = Box::new(Typed {
+            work,
+            slot: Arc::clone(&slot),
+        });
+        CallFuture {
+            state: State::Start {
+                job: Job { task, stats },
+                slot,
+                waiter: None,
+            },
+        }
+    }
+}
+
+impl<R> CallFuture<R> {
+    /// A future resolved already: an error found before the call.
+    pub(crate) fn ready(result: Result<R, Error>) -> CallFuture<R> {
+        CallFuture {
+            state: State::Ready(result),
+        }
+    }
+}
+
+/// What a poll on a thread that holds the GIL gets, instead of a wait that
+/// could never end: the serving thread needs the GIL to make the call.
+fn holds_gil_error() -> Error {
+    Error::InvalidArgument(
+        "an async call was awaited on a thread that holds the GIL (in a hold_gil scope, in a \
+         call, or a Python thread): its serving thread needs the GIL, so blocking on it here \
+         would wait for ever; await it outside the scope, or make the call synchronously"
+            .into(),
+    )
+}
+
+impl<R> Future for CallFuture<R> {
+    type Output = Result<R, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Done => panic!("a CallFuture polled after it resolved"),
+                State::Ready(result) => return Poll::Ready(result),
+                State::Start { job, slot, waiter } => {
+                    if let Err(why) = runtime::check_callable() {
+                        if let Some(id) = waiter {
+                            if runtime::check_latched().is_ok() {
+                                queue::abandon(id);
+                            }
+                        }
+                        return Poll::Ready(Err(why.into()));
+                    }
+                    if runtime::holds_gil() {
+                        if let Some(id) = waiter {
+                            queue::abandon(id);
+                        }
+                        return Poll::Ready(Err(holds_gil_error()));
+                    }
+                    match queue::push(job, waiter, cx.waker()) {
+                        Pushed::Queued { start_thread } => {
+                            if start_thread {
+                                thread::start_leader();
+                            }
+                            this.state = State::Queued(slot);
+                        }
+                        Pushed::Full(job, id) => {
+                            this.state = State::Start {
+                                job,
+                                slot,
+                                waiter: Some(id),
+                            };
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                State::Queued(slot) => {
+                    let mut inner = slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(result) = inner.result.take() {
+                        return Poll::Ready(result);
+                    }
+                    if runtime::check_latched().is_err() || runtime::holds_gil() {
+                        drop(inner);
+                        slot.cancelled.store(true, Ordering::Release);
+                        return Poll::Ready(Err(match runtime::check_latched() {
+                            Err(why) => why.into(),
+                            Ok(()) => holds_gil_error(),
+                        }));
+                    }
+                    match &mut inner.waker {
+                        Some(waker) => waker.clone_from(cx.waker()),
+                        None => inner.waker = Some(cx.waker().clone()),
+                    }
+                    drop(inner);
+                    this.state = State::Queued(slot);
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<R> Drop for CallFuture<R> {
+    fn drop(&mut self) {
+        match &self.state {
+            // Not in a forked child: the queue's lock may be held there.
+            State::Start {
+                waiter: Some(id), ..
+            } if runtime::check_latched().is_ok() => queue::abandon(*id),
+            State::Queued(slot) => slot.cancelled.store(true, Ordering::Release),
+            _ => {}
+        }
+    }
+}
+
+impl<R> fmt::Debug for CallFuture<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Start { waiter: None, .. } => "not started",
+            State::Start { .. } => "waiting for room in the queue",
+            State::Queued(_) => "queued or running",
+            State::Ready(_) => "ready",
+            State::Done => "done",
+        };
+        f.debug_struct("CallFuture").field("state", &state).finish()
+    }
+}

@@ -1,0 +1,113 @@
+//! Async calls, served: [`Function::call_async`](crate::Function::call_async)
+//! and [`Call::call_async`](crate::Call::call_async) put the call in a
+//! bounded queue, and threads of the crate's own make it, while the
+//! executor's thread goes on with other tasks.
+//!
+//! # Why
+//!
+//! A synchronous call in an async handler blocks the executor's thread for
+//! as long as it waits for the scheduler's turn and the GIL, and for the
+//! call itself; `spawn_blocking` moves that wait to a pool of threads that
+//! then contend for the GIL, handing it over on nearly every call (the
+//! cost [`crate::scheduler`] exists to avoid). Here the calls go to a queue
+//! instead, and one serving thread takes the GIL once for many of them.
+//!
+//! # How
+//!
+//! - **The queue** holds at most [`queue_capacity`] calls (1024 unless
+//!   [`set_queue_capacity`] says otherwise). A future that finds it full
+//!   waits for room asleep (its waker is kept, first come first served),
+//!   so a burst of requests never grows it without bound. Calls are served
+//!   in the order they entered the queue.
+//! - **The serving threads**, named `py-in-mem-serve-N`, start on the first
+//!   async call, one more each time a long call needs one, up to the number
+//!   of cores. One of them, the leader, takes the GIL and the turn once (a
+//!   held-GIL scope, as [`hold_gil`](crate::hold_gil) takes them) and makes
+//!   the queued calls back to back through the ordinary call path: the
+//!   arguments, the retention rule, the conversion of the result and its
+//!   errors are those of a synchronous call. It gives the GIL and the turn up
+//!   when the queue is empty and after each switch interval
+//!   ([`scheduler::switch_interval`](crate::scheduler::switch_interval),
+//!   Python's `sys.getswitchinterval()`), so synchronous callers and
+//!   Python's own threads get their share.
+//! - **Long calls overlap**: a function the scheduler has found long (numpy
+//!   runs it mostly without the GIL; see
+//!   [`scheduler::set_long_call`](crate::scheduler::set_long_call)) is
+//!   called outside the scope, and another serving thread takes over the
+//!   queue meanwhile.
+//! - **Cancellation**: a future dropped before its call starts means the
+//!   call never runs; dropped during the call, the result is dropped, and
+//!   the arguments given to Python are freed when Python lets them go.
+//! - **When Python cannot be called** (a child forked after start-up, a host
+//!   that finalized Python), the future resolves at once to the same
+//!   [`Error::Unavailable`](crate::Error::Unavailable) a synchronous call
+//!   returns.
+//!
+//! # Limitations
+//!
+//! - **Do not block on an async call while holding the GIL**: inside a
+//!   [`hold_gil`](crate::hold_gil) scope, a call, or a Python thread, a
+//!   `block_on(f.call_async(..))` would wait for ever, since the serving
+//!   thread needs the GIL. A future polled on a thread that holds the GIL
+//!   resolves to [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+//!   instead of waiting.
+//! - **Inputs are owned**: an async call takes only `'static` arguments
+//!   (owned arrays with [`Call::arg_owned`](crate::Call::arg_owned),
+//!   [`Value`](crate::Value)s, scalars, an [`Object`](crate::Object) by
+//!   value, `&'static` data). A slice lent for the length of a call cannot
+//!   cross an `.await`: the future may be dropped mid-call, and the caller's
+//!   memory with it.
+//! - **Threads stay**: the serving threads sleep when idle and are never
+//!   joined; at process exit they are left asleep. A forked child has none
+//!   (its async calls resolve to [`Unavailable::Forked`](crate::Unavailable::Forked)).
+
+mod future;
+mod queue;
+mod thread;
+
+use std::sync::atomic::Ordering;
+
+pub use future::CallFuture;
+
+/// The queue's capacity when none is set: 1024 calls.
+pub const DEFAULT_QUEUE_CAPACITY: usize = queue::DEFAULT_CAPACITY;
+
+/// Sets how many async calls may wait in the queue at once (at least 1);
+/// the futures of further calls wait, asleep, for room. Any time: a larger
+/// capacity lets waiting futures in at once, a smaller one lets the queue
+/// drain below it first.
+///
+/// ```
+/// py_in_mem::serve::set_queue_capacity(256);
+/// assert_eq!(py_in_mem::serve::queue_capacity(), 256);
+/// py_in_mem::serve::set_queue_capacity(py_in_mem::serve::DEFAULT_QUEUE_CAPACITY);
+/// ```
+pub fn set_queue_capacity(capacity: usize) {
+    queue::CAPACITY.store(capacity.max(1), Ordering::Relaxed);
+    // Not in a forked child: the queue's lock may be held there.
+    if crate::runtime::check_latched().is_ok() {
+        queue::capacity_changed();
+    }
+}
+
+/// How many async calls may wait in the queue at once (see
+/// [`set_queue_capacity`]).
+pub fn queue_capacity() -> usize {
+    queue::CAPACITY.load(Ordering::Relaxed).max(1)
+}
+
+/// How many async calls wait in the queue now (not counting those being
+/// made, nor the futures waiting for room).
+///
+/// ```
+/// assert!(py_in_mem::serve::queued() <= py_in_mem::serve::queue_capacity());
+/// ```
+pub fn queued() -> usize {
+    queue::QUEUED.load(Ordering::Relaxed)
+}
+
+/// The most serving threads there will be: one per core
+/// (`std::thread::available_parallelism`).
+pub fn max_threads() -> usize {
+    thread::max_threads()
+}

@@ -1,0 +1,204 @@
+//! The bounded queue of async calls, and the one lock that guards it with
+//! the serving threads' bookkeeping.
+//!
+//! The lock is held only to push, to pop, or to change a count: never
+//! while waiting for the GIL or the turn, never while Python runs, never
+//! while a waker runs (wakers are collected under it, woken after). Every
+//! use is preceded by a look at the life cycle: in a child forked after
+//! start-up the lock may have been held by a thread that does not exist
+//! there, so nothing touches it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+
+use crate::error::Error;
+use crate::runtime::CallStats;
+
+/// The capacity of the queue when none was set.
+pub(super) const DEFAULT_CAPACITY: usize = 1024;
+
+pub(super) static CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_CAPACITY);
+
+/// The number of jobs in the queue, for [`super::queued`] (read without the
+/// lock).
+pub(super) static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+/// One async call, type-erased: what the serving thread runs.
+pub(super) struct Job {
+    pub(super) task: Box<dyn Task>,
+    /// The function's measure: a long function's calls run outside the
+    /// serving thread's held-GIL scope, and another thread serves meanwhile.
+    pub(super) stats: Arc<CallStats>,
+}
+
+/// What a serving thread does with a job.
+pub(super) trait Task: Send {
+    /// The future was dropped: the job is skipped.
+    fn cancelled(&self) -> bool;
+    /// Runs the call (through the ordinary call path, on this thread) and
+    /// hands the result to the future; the future's waker, for the caller
+    /// to wake (now, or with others: [`super::thread`]).
+    fn run(self: Box<Self>) -> Option<Waker>;
+    /// Resolves the future with `error`, without running the call.
+    fn fail(self: Box<Self>, error: Error);
+}
+
+/// The queue and the serving threads' counts, under one lock.
+pub(super) struct State {
+    pub(super) jobs: VecDeque<Job>,
+    /// Room granted to waiting futures and not yet used: counts as taken.
+    reserved: usize,
+    /// Futures waiting for room, first come first served.
+    waiters: VecDeque<(u64, Waker)>,
+    /// Waiters granted room (taken out of `waiters`), not yet back.
+    granted: Vec<u64>,
+    next_waiter: u64,
+    /// Serving threads started (they never end).
+    pub(super) threads: usize,
+    /// The leader waits for a job on [`Queue::jobs`].
+    pub(super) leader_idle: bool,
+    /// Followers waiting on [`Queue::lead`], not yet promised the lead.
+    pub(super) followers_idle: usize,
+    /// Leads offered to followers and not yet taken.
+    pub(super) offers: usize,
+}
+
+pub(super) struct Queue {
+    state: Mutex<State>,
+    /// The leader waits here for a job.
+    pub(super) jobs: Condvar,
+    /// Followers wait here for the lead.
+    pub(super) lead: Condvar,
+}
+
+pub(super) static QUEUE: Queue = Queue {
+    state: Mutex::new(State {
+        jobs: VecDeque::new(),
+        reserved: 0,
+        waiters: VecDeque::new(),
+        granted: Vec::new(),
+        next_waiter: 0,
+        threads: 0,
+        leader_idle: false,
+        followers_idle: 0,
+        offers: 0,
+    }),
+    jobs: Condvar::new(),
+    lead: Condvar::new(),
+};
+
+impl Queue {
+    /// The lock. Callers first check that this is not a forked child (the
+    /// module's docs).
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock leaves counts only, all consistent between
+        // statements: go on with them.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What [`push`] did.
+pub(super) enum Pushed {
+    /// The job is in the queue; start the first serving thread if the flag
+    /// says so.
+    Queued { start_thread: bool },
+    /// The queue is full: the job comes back, and the future waits as
+    /// waiter `id` (its waker is kept, and woken when room is granted).
+    Full(Job, u64),
+}
+
+impl State {
+    fn capacity() -> usize {
+        CAPACITY.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Grants free room to the first waiters; the wakers to wake (after
+    /// the lock).
+    pub(super) fn grant_room(&mut self) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        while self.jobs.len() + self.reserved < Self::capacity() {
+            let Some((id, waker)) = self.waiters.pop_front() else {
+                break;
+            };
+            self.reserved += 1;
+            self.granted.push(id);
+            wake.push(waker);
+        }
+        wake
+    }
+
+    /// Takes the next job; the wakers of the futures its room goes to.
+    pub(super) fn pop(&mut self) -> Option<(Job, Vec<Waker>)> {
+        let job = self.jobs.pop_front()?;
+        QUEUED.store(self.jobs.len(), Ordering::Relaxed);
+        Some((job, self.grant_room()))
+    }
+}
+
+/// Puts `job` in the queue if there is room for it: a future that waited
+/// (`waiter`) uses the room granted to it; a new one goes in only if nobody
+/// waits before it (first come first served).
+pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
+    let mut state = QUEUE.lock();
+    let room = match waiter {
+        Some(id) => match state.granted.iter().position(|&g| g == id) {
+            Some(at) => {
+                state.granted.swap_remove(at);
+                state.reserved -= 1;
+                true
+            }
+            None => false,
+        },
+        None => state.waiters.is_empty() && state.jobs.len() + state.reserved < State::capacity(),
+    };
+    if !room {
+        let id = match waiter {
+            Some(id) => {
+                if let Some(entry) = state.waiters.iter_mut().find(|(w, _)| *w == id) {
+                    entry.1.clone_from(waker);
+                }
+                id
+            }
+            None => {
+                let id = state.next_waiter;
+                state.next_waiter += 1;
+                state.waiters.push_back((id, waker.clone()));
+                id
+            }
+        };
+        return Pushed::Full(job, id);
+    }
+    state.jobs.push_back(job);
+    QUEUED.store(state.jobs.len(), Ordering::Relaxed);
+    let start_thread = state.threads == 0;
+    if start_thread {
+        state.threads = 1;
+    } else if state.leader_idle {
+        QUEUE.jobs.notify_one();
+    }
+    Pushed::Queued { start_thread }
+}
+
+/// A waiting future is dropped: it leaves the waiters, or gives its granted
+/// room to the next one.
+pub(super) fn abandon(id: u64) {
+    let mut state = QUEUE.lock();
+    let wake = if let Some(at) = state.granted.iter().position(|&g| g == id) {
+        state.granted.swap_remove(at);
+        state.reserved -= 1;
+        state.grant_room()
+    } else {
+        state.waiters.retain(|(w, _)| *w != id);
+        Vec::new()
+    };
+    drop(state);
+    wake.into_iter().for_each(Waker::wake);
+}
+
+/// The capacity changed: room may be free for waiters.
+pub(super) fn capacity_changed() {
+    let wake = QUEUE.lock().grant_room();
+    wake.into_iter().for_each(Waker::wake);
+}

@@ -1,0 +1,258 @@
+//! The serving threads: one leader at a time takes the queue's jobs under
+//! one held-GIL scope; the others, followers, sleep until the leader hands
+//! them the lead to run a long call outside its scope.
+//!
+//! - **The leader** waits (without the GIL) for a job, takes the GIL and the
+//!   turn once ([`Interpreter::hold`], as `hold_gil` does), and runs jobs
+//!   back to back through the ordinary call path, which sees the held scope
+//!   and takes nothing. It gives the scope up when the queue is empty, and
+//!   after each switch interval (then takes it again, queueing for the
+//!   turn behind the threads that wait for it), so synchronous callers and
+//!   Python's threads get their turn.
+//! - **A long call** (its function's [`CallStats`] say long: numpy runs it
+//!   mostly without the GIL) would stop the queue while it runs. So the
+//!   leader hands the lead over (to a sleeping follower, or to a new thread
+//!   while there are fewer than the cores), gives its scope up, and runs
+//!   the call as any thread would (long calls bypass the turn); then it
+//!   becomes a follower. Up to one thread per core runs long calls at once.
+//! - **Threads never end**: they sleep on a condition variable when there is
+//!   nothing to do, holding nothing of Python's. At process exit they are
+//!   left asleep; a forked child has none, and never touches their queue.
+//!
+//! [`Interpreter::hold`]: crate::runtime::Interpreter::hold
+//! [`CallStats`]: crate::runtime::CallStats
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::queue::{self, Job, QUEUE};
+use crate::error::{Error, PyException};
+use crate::runtime::{self, scheduler, CallStats};
+
+/// The most serving threads: one per core.
+pub(super) fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Numbers the threads' names (`py-in-mem-serve-N`).
+static NAMED: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts a serving thread that leads from the start; the caller counted
+/// it in `threads` already. False if the system refused a thread (the
+/// count is given back).
+pub(super) fn start_leader() -> bool {
+    let n = NAMED.fetch_add(1, Ordering::Relaxed) + 1;
+    let started = std::thread::Builder::new()
+        .name(format!("py-in-mem-serve-{n}"))
+        .spawn(serve);
+    if started.is_ok() {
+        return true;
+    }
+    let mut state = QUEUE.lock();
+    state.threads -= 1;
+    if state.threads == 0 {
+        // Nobody would ever serve these: fail them rather than hang.
+        let jobs: Vec<Job> = state.jobs.drain(..).collect();
+        super::queue::QUEUED.store(0, Ordering::Relaxed);
+        let wake = state.grant_room();
+        drop(state);
+        wake.into_iter().for_each(std::task::Waker::wake);
+        let error = Error::Python(PyException::status(
+            "py-in-mem could not start a thread to serve async calls".into(),
+        ));
+        for job in jobs {
+            job.task.fail(error.clone());
+        }
+    }
+    false
+}
+
+/// A serving thread's life: lead, then follow until led again.
+fn serve() {
+    loop {
+        lead();
+        follow();
+    }
+}
+
+/// Waits for the lead. (No look at the life cycle here or below: a forked
+/// child has no serving threads, and after a host's finalization the leader
+/// still resolves every job, with the error.)
+fn follow() {
+    let mut state = QUEUE.lock();
+    state.followers_idle += 1;
+    while state.offers == 0 {
+        state = QUEUE.lead.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.offers -= 1;
+}
+
+/// What to do with a long job.
+enum Handoff {
+    /// Run it in the scope: no other thread can serve meanwhile.
+    Keep,
+    /// A sleeping follower leads next.
+    Follower,
+    /// A new thread leads next (counted already).
+    NewThread,
+}
+
+/// Leads until it hands the lead over (after which it runs that long job
+/// and returns, to follow).
+fn lead() {
+    loop {
+        wait_for_jobs();
+        let held = runtime::python().and_then(|python| python.hold().map_err(Error::from));
+        let mut scope = match held {
+            Ok(scope) => Some(scope),
+            Err(error) => {
+                fail_all(&error);
+                continue;
+            }
+        };
+        let since = Instant::now();
+        let mut wakers = Wakers::default();
+        while let Some((job, handoff)) = next_job() {
+            match handoff {
+                Handoff::Keep => {
+                    let started = Instant::now();
+                    let Job { task, stats } = job;
+                    let waker = task.run();
+                    stats.record(started.elapsed());
+                    wakers.add(waker, started);
+                }
+                Handoff::Follower | Handoff::NewThread => {
+                    // The scope (GIL and turn) first, so the next leader
+                    // takes them at once.
+                    drop(scope.take());
+                    wakers.wake_all();
+                    let handed = match handoff {
+                        Handoff::Follower => {
+                            let mut state = QUEUE.lock();
+                            state.offers += 1;
+                            QUEUE.lead.notify_one();
+                            true
+                        }
+                        _ => start_leader(),
+                    };
+                    // The ordinary call path, outside any scope.
+                    if let Some(waker) = job.task.run() {
+                        waker.wake();
+                    }
+                    if handed {
+                        return;
+                    }
+                    break;
+                }
+            }
+            if since.elapsed() >= scheduler::switch_interval() {
+                break;
+            }
+        }
+        drop(scope);
+        wakers.wake_all();
+    }
+}
+
+/// At most this many results wait to be woken together...
+const WAKE_BATCH: usize = 16;
+/// ... and for at most this long (from the first's call's start).
+const WAKE_WITHIN: Duration = Duration::from_micros(250);
+
+/// The wakers of the futures whose results are in, not woken yet.
+///
+/// Waking a task of another thread's executor can cost the serving thread
+/// a system call (to wake one of the executor's sleeping threads) per
+/// result, while it holds the GIL. With a backlog in the queue there is no
+/// hurry: the executor's threads can take several results at once, so
+/// wakers wait for a batch, or for a short while; with none (the queue
+/// holds fewer calls than there are results waiting), each is woken at
+/// once, so a lone caller waits no longer.
+#[derive(Default)]
+struct Wakers {
+    waiting: Vec<Waker>,
+    since: Option<Instant>,
+}
+
+impl Wakers {
+    fn add(&mut self, waker: Option<Waker>, started: Instant) {
+        if let Some(waker) = waker {
+            self.since.get_or_insert(started);
+            self.waiting.push(waker);
+        }
+        let backlog = queue::QUEUED.load(Ordering::Relaxed) > self.waiting.len();
+        if !backlog
+            || self.waiting.len() >= WAKE_BATCH
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= WAKE_WITHIN)
+        {
+            self.wake_all();
+        }
+    }
+
+    fn wake_all(&mut self) {
+        self.since = None;
+        self.waiting.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// Waits, without the GIL, until a job is queued.
+fn wait_for_jobs() {
+    let mut state = QUEUE.lock();
+    while state.jobs.is_empty() {
+        state.leader_idle = true;
+        state = QUEUE.jobs.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.leader_idle = false;
+}
+
+/// The next job that was not cancelled, and whether the lead passes on
+/// for it; None when the queue is empty. Wakes the futures its room goes
+/// to.
+fn next_job() -> Option<(Job, Handoff)> {
+    loop {
+        let mut state = QUEUE.lock();
+        let (job, wake) = state.pop()?;
+        let cancelled = job.task.cancelled();
+        let handoff = if cancelled || !is_long(&job.stats) {
+            Handoff::Keep
+        } else if state.followers_idle > 0 {
+            state.followers_idle -= 1;
+            Handoff::Follower
+        } else if state.threads < max_threads() {
+            state.threads += 1;
+            Handoff::NewThread
+        } else {
+            Handoff::Keep
+        };
+        drop(state);
+        wake.into_iter().for_each(std::task::Waker::wake);
+        if cancelled {
+            // Its inputs are freed here, in the scope.
+            drop(job);
+            continue;
+        }
+        return Some((job, handoff));
+    }
+}
+
+fn is_long(stats: &Arc<CallStats>) -> bool {
+    scheduler::is_enabled() && stats.is_long()
+}
+
+/// Python cannot be called (finalized by the host): every queued job
+/// resolves with the error a synchronous call gets.
+fn fail_all(error: &Error) {
+    let mut state = QUEUE.lock();
+    let jobs: Vec<Job> = state.jobs.drain(..).collect();
+    super::queue::QUEUED.store(0, Ordering::Relaxed);
+    let wake = state.grant_room();
+    drop(state);
+    wake.into_iter().for_each(std::task::Waker::wake);
+    for job in jobs {
+        job.task.fail(error.clone());
+    }
+}

@@ -1,0 +1,400 @@
+//! Async calls (`Function::call_async`, `Call::call_async`, `py_in_mem::serve`):
+//! the values of the synchronous calls, under tokio's multi-threaded runtime
+//! and under another executor (pollster); many tasks at once, each its own
+//! result; a full queue holding futures back; a future dropped before its
+//! call (which never runs) and during it (its input freed); Python's
+//! errors; a poll on a thread that holds the GIL; an executor thread never
+//! blocked; a forked child.
+//!
+//! The tests of this file run one at a time ([`SERIAL`]): several of them
+//! stop the serving thread on a gate, and count what the queue holds.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use py_in_mem::{hold_gil, serve, Arg, Error, Function, NdVec, Object, Unavailable, Value};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn source(module: &str, source: &str, name: &str) -> Function {
+    Function::from_source(module, source, name).unwrap()
+}
+
+/// A gate the serving thread stops at: `wait()` blocks (without the GIL)
+/// until `open()`; `started()` counts the waits begun.
+const GATE: &str = "import threading\n\
+gate = threading.Event()\n\
+begun = [0]\n\
+def wait(x=None):\n\
+\x20   begun[0] += 1\n\
+\x20   assert gate.wait(20), 'the gate was never opened'\n\
+\x20   return 0 if x is None else float(x.sum())\n\
+def open():\n\
+\x20   gate.set()\n\
+def started():\n\
+\x20   return begun[0]\n";
+
+struct Gate {
+    wait: Function,
+    open: Function,
+    started: Function,
+}
+
+fn gate(module: &str) -> Gate {
+    Gate {
+        wait: source(module, GATE, "wait"),
+        open: source(module, GATE, "open"),
+        started: source(module, GATE, "started"),
+    }
+}
+
+impl Gate {
+    /// Waits until `n` calls have reached the gate.
+    async fn until_started(&self, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.started.call0::<i64>().unwrap() < n {
+            assert!(Instant::now() < deadline, "the gate call never started");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// Polls `future` once; it must be pending.
+async fn poll_once<F: Future + Unpin>(future: &mut F) {
+    std::future::poll_fn(|cx| {
+        assert!(Pin::new(&mut *future).poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+const VALUES: &str = "import numpy as np\n\
+def scale(x, factor=1.0, extra=None):\n\
+\x20   out = (x * factor).ravel().tolist()\n\
+\x20   if extra is not None:\n\
+\x20       out.append(float(sum(extra['add'])))\n\
+\x20   return out\n\
+def answer():\n\
+\x20   return 42\n\
+def double(x):\n\
+\x20   return x * 2\n\
+class Model:\n\
+\x20   def __init__(self):\n\
+\x20       self.w = 3\n\
+\x20   def predict(self, m):\n\
+\x20       return (m.sum(axis=1) * self.w).astype('int64')\n\
+def weight(model):\n\
+\x20   return model.w\n";
+
+/// The values every executor must see: one argument, none, the builder
+/// with an owned n-D array, a keyword and a `Value`; an object's method,
+/// and an object passed by value.
+async fn check_values(module: &str) {
+    let double = source(module, VALUES, "double");
+    let doubled: Vec<f64> = double.call_async(Arg::owned(vec![1.0, 2.5])).await.unwrap();
+    assert_eq!(doubled, [2.0, 5.0]);
+    assert_eq!(double.call_async::<i64>(21).await.unwrap(), 42);
+    static DATA: [i64; 3] = [1, 2, 3];
+    assert_eq!(
+        double.call_async::<Vec<i64>>(&DATA[..]).await.unwrap(),
+        [2, 4, 6]
+    );
+
+    let answer = source(module, VALUES, "answer");
+    assert_eq!(answer.call0_async::<i64>().await.unwrap(), 42);
+
+    let scale = source(module, VALUES, "scale");
+    let out: Vec<f64> = scale
+        .arg_owned(NdVec::new(vec![1.0, 2.0, 3.0, 4.0], vec![2, 2]).unwrap())
+        .kwarg("factor", 0.5)
+        .kwarg(
+            "extra",
+            Value::dict([("add", Value::from(vec![Value::from(1), Value::from(2)]))]),
+        )
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(out, [0.5, 1.0, 1.5, 2.0, 3.0]);
+
+    let model: Object = source(module, VALUES, "Model").call0().unwrap();
+    let predict = model.method("predict").unwrap();
+    let predicted: Vec<i64> = predict
+        .arg_owned(NdVec::new(vec![1.0, 2.0, 3.0, 4.0], vec![2, 2]).unwrap())
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(predicted, [9, 21]);
+    let weight = source(module, VALUES, "weight");
+    assert_eq!(weight.call_async::<i64>(model.clone()).await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_calls_give_the_values_of_sync_calls_under_tokio() {
+    let _serial = SERIAL.lock().await;
+    check_values("pim_async_values_tokio").await;
+}
+
+#[test]
+fn async_calls_give_the_values_of_sync_calls_under_pollster() {
+    let _serial = pollster::block_on(SERIAL.lock());
+    // pollster has no timer: the values only (check_values sleeps nowhere).
+    pollster::block_on(check_values("pim_async_values_pollster"));
+}
+
+#[test]
+fn the_future_is_send_and_static() {
+    fn send_static<T: Send + 'static>(_: &T) {}
+    let double = source("pim_async_send", VALUES, "double");
+    let future = double.call_async::<Vec<f64>>(Arg::owned(vec![1.0]));
+    send_static(&future);
+    let future = double.arg_owned(vec![1.0]).call_async::<Vec<f64>>();
+    send_static(&future);
+    drop(future); // never polled: nothing ran
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_at_once_each_get_their_own_result() {
+    let _serial = SERIAL.lock().await;
+    let f = source(
+        "pim_async_many",
+        "def f(x, k):\n    return (x * k).tolist()\n",
+        "f",
+    );
+    let tasks: Vec<_> = (0..64i64)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let input: Vec<i64> = (0..10).map(|j| i * 100 + j).collect();
+                let out: Vec<i64> = f.arg_owned(input).arg(i + 1).call_async().await.unwrap();
+                (i, out)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, out) = task.await.unwrap();
+        let expected: Vec<i64> = (0..10).map(|j| (i * 100 + j) * (i + 1)).collect();
+        assert_eq!(out, expected, "task {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_holds_futures_back_and_serves_them_in_order() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_full");
+    let record = source(
+        "pim_async_full_record",
+        "order = []\ndef record(i):\n    order.append(i)\n    return i\ndef order_of():\n    return order\n",
+        "record",
+    );
+    let order_of = source(
+        "pim_async_full_record",
+        "order = []\ndef record(i):\n    order.append(i)\n    return i\ndef order_of():\n    return order\n",
+        "order_of",
+    );
+    serve::set_queue_capacity(4);
+    let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
+    gate.until_started(1).await;
+    // Four calls fill the queue, in this order.
+    let mut queued = Vec::new();
+    for i in 0..4i64 {
+        queued.push(tokio::spawn(record.call_async::<i64>(i)));
+        until("the call to be queued", || {
+            serve::queued() == (i + 1) as usize
+        })
+        .await;
+    }
+    // The fifth waits for room, outside the queue.
+    let mut fifth = Box::pin(record.call_async::<i64>(4));
+    poll_once(&mut fifth).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(serve::queued(), 4);
+    assert!(order_of.call0::<Vec<i64>>().unwrap().is_empty());
+
+    gate.open.call0::<()>().unwrap();
+    assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
+    for (i, task) in queued.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap().unwrap(), i as i64);
+    }
+    assert_eq!(fifth.await.unwrap(), 4);
+    assert_eq!(order_of.call0::<Vec<i64>>().unwrap(), [0, 1, 2, 3, 4]);
+    serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_never_holds_more_than_its_capacity_nor_python_more_than_the_threads() {
+    let _serial = SERIAL.lock().await;
+    let slow_source = "import time, threading\n\
+lock = threading.Lock()\n\
+running = [0, 0]\n\
+def slow(i):\n\
+\x20   with lock:\n\
+\x20       running[0] += 1\n\
+\x20       running[1] = max(running[1], running[0])\n\
+\x20   time.sleep(0.02)\n\
+\x20   with lock:\n\
+\x20       running[0] -= 1\n\
+\x20   return i * 3\n\
+def most():\n\
+\x20   return running[1]\n";
+    let slow = source("pim_async_slow", slow_source, "slow");
+    let most = source("pim_async_slow", slow_source, "most");
+    serve::set_queue_capacity(3);
+    let stop = Arc::new(AtomicUsize::new(0));
+    let most_queued = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, most_queued) = (Arc::clone(&stop), Arc::clone(&most_queued));
+        tokio::spawn(async move {
+            while stop.load(Ordering::Relaxed) == 0 {
+                most_queued.fetch_max(serve::queued(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..24i64)
+        .map(|i| tokio::spawn(slow.call_async::<i64>(i)))
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap().unwrap(), i as i64 * 3);
+    }
+    stop.store(1, Ordering::Relaxed);
+    watcher.await.unwrap();
+    assert!(most_queued.load(Ordering::Relaxed) <= 3);
+    let running = most.call0::<usize>().unwrap();
+    assert!(
+        (1..=serve::max_threads()).contains(&running),
+        "{running} calls ran at once"
+    );
+    serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_future_dropped_before_its_call_starts_never_runs() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_cancel");
+    let counted = "calls = []\ndef count(i):\n    calls.append(i)\n    return i\ndef calls_of():\n    return calls\n";
+    let count = source("pim_async_cancel_count", counted, "count");
+    let calls_of = source("pim_async_cancel_count", counted, "calls_of");
+    let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
+    gate.until_started(1).await;
+    let mut dropped = Box::pin(count.call_async::<i64>(1));
+    poll_once(&mut dropped).await;
+    assert_eq!(serve::queued(), 1);
+    drop(dropped);
+    let after = tokio::spawn(count.call_async::<i64>(2));
+    gate.open.call0::<()>().unwrap();
+    blocker.await.unwrap().unwrap();
+    assert_eq!(after.await.unwrap().unwrap(), 2);
+    assert_eq!(calls_of.call0::<Vec<i64>>().unwrap(), [2]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_future_dropped_during_its_call_frees_its_input_when_python_lets_it_go() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_drop_during");
+    let input: Arc<[f64]> = Arc::from(vec![1.0, 2.0, 3.0]);
+    let mut call = Box::pin(gate.wait.arg_owned(Arc::clone(&input)).call_async::<f64>());
+    poll_once(&mut call).await;
+    gate.until_started(1).await;
+    assert!(Arc::strong_count(&input) > 1, "Python has the input");
+    drop(call);
+    gate.open.call0::<()>().unwrap();
+    until("the input to be freed", || Arc::strong_count(&input) == 1).await;
+    // The serving thread goes on.
+    let double = source("pim_async_drop_during_after", VALUES, "double");
+    assert_eq!(double.call_async::<i64>(4).await.unwrap(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_exceptions_come_back_as_errors() {
+    let _serial = SERIAL.lock().await;
+    let f = source("pim_async_raise", "def f(x):\n    raise KeyError(x)\n", "f");
+    let err = f.call_async::<i64>("missing").await.unwrap_err();
+    assert!(matches!(err, Error::Python(_)), "{err:?}");
+    assert_eq!(err.py_type(), Some("KeyError"));
+    // The wrong result type: the same error a synchronous call gives.
+    let g = source("pim_async_raise_b", "def g():\n    return 'text'\n", "g");
+    let err = g.call0_async::<f64>().await.unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
+}
+
+#[test]
+fn blocking_on_an_async_call_while_holding_the_gil_is_an_error_not_a_hang() {
+    let _serial = pollster::block_on(SERIAL.lock());
+    let answer = source("pim_async_in_scope", VALUES, "answer");
+    let outcome = hold_gil(|_| Ok(pollster::block_on(answer.call0_async::<i64>())))
+        .expect("the scope itself");
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("holds the GIL"), "{err}");
+    // Outside the scope, the same call is served.
+    assert_eq!(pollster::block_on(answer.call0_async::<i64>()).unwrap(), 42);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_executor_thread_is_never_blocked_by_a_call() {
+    let _serial = SERIAL.lock().await;
+    let sleep = source(
+        "pim_async_sleep",
+        "import time\ndef sleep(s):\n    time.sleep(s)\n    return s\n",
+        "sleep",
+    );
+    // Warm up: Python started, the serving thread running.
+    sleep.call_async::<f64>(0.0).await.unwrap();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticks = Arc::clone(&ticks);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(1));
+            loop {
+                interval.tick().await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    let before = ticks.load(Ordering::Relaxed);
+    let started = Instant::now();
+    assert_eq!(sleep.call_async::<f64>(0.05).await.unwrap(), 0.05);
+    let took = started.elapsed();
+    let during = ticks.load(Ordering::Relaxed) - before;
+    ticker.abort();
+    assert!(took >= Duration::from_millis(50));
+    assert!(
+        during >= 20,
+        "{during} ticks of 1 ms during a {took:?} call on the same thread"
+    );
+}
+
+#[test]
+fn in_a_forked_child_an_async_call_resolves_to_unavailable_at_once() {
+    let _serial = pollster::block_on(SERIAL.lock());
+    let answer = source("pim_async_fork", VALUES, "answer");
+    // The serving threads run in the parent; the child has none.
+    assert_eq!(pollster::block_on(answer.call0_async::<i64>()).unwrap(), 42);
+    let status = common::fork_and_wait(
+        || {
+            let err = pollster::block_on(answer.call0_async::<i64>()).unwrap_err();
+            if err != Error::Unavailable(Unavailable::Forked) {
+                common::write_raw(&format!("unexpected: {err:?}\n"));
+                // SAFETY: ends the child at once, with a failure status.
+                unsafe { libc::_exit(3) };
+            }
+        },
+        common::hang_limit(20),
+    );
+    assert_eq!(status, Some(0), "the child failed or hung");
+}
