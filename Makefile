@@ -50,12 +50,14 @@ lint: setup
 	CARGO_TARGET_DIR=$(CURDIR)/target/publish-dry-run cargo publish --dry-run --allow-dirty --quiet -p py-in-mem
 
 # The bench (bench/, its own workspace member) also needs grpcio and
-# grpcio-tools in the venv; `make test` never builds it.
+# grpcio-tools, and FastAPI and uvicorn (with uvloop and httptools) for its
+# HTTP section, in the venv; `make test` never builds it.
 bench-setup: setup
-	@$(VENV_PYTHON) -c "import grpc, grpc_tools" 2>/dev/null || \
+	@$(VENV_PYTHON) -c "import grpc, grpc_tools, fastapi, uvicorn, uvloop, httptools" 2>/dev/null || \
 		$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 
-# Writes bench/results.md and bench/results.svg (under 5 minutes on 2 cores).
+# Writes bench/results.md, bench/results.svg and bench/results-http.svg (the
+# HTTP section adds a few minutes: `-- --http-only` runs it alone).
 bench: bench-setup
 	cargo run --release --quiet -p py-in-mem-bench
 

@@ -11,11 +11,15 @@
 //! `--contention-secs` sets the time each of its rows calls at each point
 //! (1.5 s; 0.4 s with `--quick`); `--contention-own-data` gives each of its
 //! threads a copy of the input instead of one shared slice.
+//! `--http-only` measures the "Serving over HTTP" section alone (into
+//! `target/bench-http` by default); `--http-requests N` sets its requests per
+//! point (20,000; 2,000 with `--quick`).
 
 mod chart;
 mod contention;
 mod data;
 mod faults;
+mod http;
 mod huge;
 mod kinds;
 mod libpython;
@@ -107,6 +111,8 @@ fn main() -> anyhow::Result<()> {
     let mut own_data = false;
     let mut contention_secs: Option<f64> = None;
     let mut out: Option<PathBuf> = None;
+    let mut http_only = false;
+    let mut http_requests: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -126,18 +132,30 @@ fn main() -> anyhow::Result<()> {
                     })?;
                 contention_secs = Some(secs);
             }
+            "--http-only" => http_only = true,
+            "--http-requests" => {
+                let n = args.next().context("--http-requests needs a count")?;
+                http_requests = Some(
+                    n.parse()
+                        .ok()
+                        .filter(|&n: &usize| n > 0)
+                        .with_context(|| format!("--http-requests {n:?}: not a positive count"))?,
+                );
+            }
             "--out" => out = Some(args.next().context("--out needs a directory")?.into()),
             _ => anyhow::bail!(
                 "unknown argument {arg:?}; usage: py-in-mem-bench [--quick] [--malloc-default] \
                  [--contention-only] [--serving-only] [--contention-secs S] \
-                 [--contention-own-data] [--out DIR]"
+                 [--contention-own-data] [--http-only] [--http-requests N] [--out DIR]"
             ),
         }
     }
     let out = out.unwrap_or_else(|| {
         let bench = Path::new(BENCH_DIR);
         let target = bench.parent().unwrap_or(bench).join("target");
-        if quick {
+        if http_only {
+            target.join("bench-http")
+        } else if quick {
             target.join("bench-quick")
         } else if contention_only {
             target.join("bench-contention")
@@ -175,6 +193,10 @@ fn main() -> anyhow::Result<()> {
     // A bench on another libpython than the one built against measures
     // another interpreter than it names: refuse to run.
     machine.libpython.push(libpython::check_this_process()?);
+    let http_plan = http::Plan::new(quick, http_requests);
+    if http_only {
+        return http::run_only(&http_plan, machine, &out);
+    }
 
     let mut sizes = Vec::new();
     if !config.sizes.is_empty() {
@@ -235,6 +257,13 @@ fn main() -> anyhow::Result<()> {
         serving::measure_serving(config.plan)?
     };
 
+    let served = if contention_only || serving_only {
+        None
+    } else {
+        eprintln!("bench: serving over HTTP");
+        Some(http::measure(&http_plan, &mut machine)?)
+    };
+
     let text = report::markdown(
         &config,
         &machine,
@@ -242,10 +271,14 @@ fn main() -> anyhow::Result<()> {
         &contention,
         &kinds,
         &serving,
+        served.as_ref(),
         started.elapsed(),
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("results.md"), &text)?;
+    if let Some(served) = &served {
+        http::chart(&out.join("results-http.svg"), served)?;
+    }
     println!("{text}");
     if sizes.is_empty() {
         eprintln!("bench: wrote {}/results.md", out.display());

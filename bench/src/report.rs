@@ -90,6 +90,7 @@ pub fn markdown(
     contention: &[contention::SizeResult],
     kinds: &[KindRow],
     serving: &[ServingRow],
+    http: Option<&crate::http::Results>,
     took: Duration,
 ) -> String {
     let mut md = String::new();
@@ -152,6 +153,9 @@ pub fn markdown(
         sizes,
         machine.cores,
     );
+    if let Some(http) = http {
+        crate::http::section(&mut md, http);
+    }
     machine_section(&mut md, machine);
     md
 }
@@ -374,7 +378,7 @@ fn size_table(md: &mut String, result: &SizeResult) {
     let _ = writeln!(md);
 }
 
-fn machine_section(md: &mut String, m: &Machine) {
+pub(crate) fn machine_section(md: &mut String, m: &Machine) {
     let _ = writeln!(md, "## Machine\n");
     let _ = writeln!(md, "- CPU: {}, {} logical cores available", m.cpu, m.cores);
     let _ = writeln!(
