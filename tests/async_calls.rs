@@ -398,3 +398,45 @@ fn in_a_forked_child_an_async_call_resolves_to_unavailable_at_once() {
     );
     assert_eq!(status, Some(0), "the child failed or hung");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_async_call_past_its_deadline_is_a_timeout_and_the_queue_goes_on() {
+    let _serial = SERIAL.lock().await;
+    let spin = source(
+        "pim_async_deadline",
+        "def spin(n):\n    while True:\n        n += 1\n\ndef echo(n):\n    return n\n",
+        "spin",
+    );
+    let echo = Function::load("pim_async_deadline", "echo").unwrap();
+    let started = Instant::now();
+    let err = spin
+        .arg(1)
+        .timeout(Duration::from_millis(10))
+        .call_async::<i64>()
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    match err {
+        Error::Timeout {
+            function, limit, ..
+        } => {
+            assert_eq!(function, "pim_async_deadline.spin");
+            assert_eq!(limit, Duration::from_millis(10));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    // Generous: the machine may be loaded; the sync tests bound it tightly.
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    // The serving thread and the interpreter are fine: the next calls work.
+    for n in 0..5i64 {
+        assert_eq!(echo.arg(n).call_async::<i64>().await.unwrap(), n);
+    }
+    // A deadline that does not fire gives the value.
+    let value: i64 = echo
+        .arg(7)
+        .timeout(Duration::from_secs(30))
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(value, 7);
+}
