@@ -27,8 +27,12 @@ rm -rf "$OUT"
 mkdir -p "$OUT/logs"
 cd "$ROOT"
 
-cargo test --no-run --message-format=json 2>/dev/null >"$OUT/build.json" || {
-    cargo test --no-run
+# MEMCHECK_FEATURES: cargo features to build the tests with (e.g.
+# "serde,bytes"); MEMCHECK_ONLY: a space-separated list of test binaries to
+# run (all of them by default), for a quicker check of a few.
+FEATURES=(${MEMCHECK_FEATURES:+--features "$MEMCHECK_FEATURES"})
+cargo test --no-run "${FEATURES[@]}" --message-format=json 2>/dev/null >"$OUT/build.json" || {
+    cargo test --no-run "${FEATURES[@]}"
     exit 1
 }
 mapfile -t BINARIES < <("$ROOT/.venv/bin/python" - "$OUT/build.json" <<'PY'
@@ -45,6 +49,9 @@ PY
 status=0
 for bin in "${BINARIES[@]}"; do
     name=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
+    if [[ -n ${MEMCHECK_ONLY:-} && " $MEMCHECK_ONLY " != *" $name "* ]]; then
+        continue
+    fi
     echo "memcheck: $name"
     # --trace-children: the child-process tests run the same binary again;
     # the interpreters they start only to make a virtualenv are skipped.

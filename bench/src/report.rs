@@ -83,6 +83,7 @@ impl Ratios {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one argument a section of the report
 pub fn markdown(
     config: &Config,
     machine: &Machine,

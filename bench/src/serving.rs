@@ -56,7 +56,7 @@ impl Kind {
     pub fn in_mem(self) -> Caller {
         match self {
             Kind::Method | Kind::Owned => Caller::InMem,
-            Kind::Struct => Caller::InMemReader,
+            Kind::Struct => Caller::InMemSerde,
         }
     }
 }
@@ -70,6 +70,9 @@ pub enum Caller {
     InMemLookup,
     /// py-in-mem, the result read by a hand-written `FromResult` impl.
     InMemReader,
+    /// py-in-mem, the result read by serde (`#[derive(Deserialize)]`,
+    /// `serde_result!`).
+    InMemSerde,
     /// PyO3 + rust-numpy: `call_method1` per call, as its users write it.
     Pyo3,
     /// PyO3 + rust-numpy: the bound method held, `call1` per call.
@@ -92,6 +95,7 @@ impl Caller {
                 "py-in-mem: `model.method(\"predict\")?.call::<f64>(&data)` per call"
             }
             (Caller::InMemReader, _) => "py-in-mem: own `FromResult` type (`Reader`)",
+            (Caller::InMemSerde, _) => "py-in-mem: `#[derive(Deserialize)]` (feature serde)",
             (Caller::Pyo3, Kind::Method) => {
                 "PyO3 + rust-numpy: borrow_from_array, `call_method1(\"predict\")`, `extract::<f64>`"
             }
@@ -117,6 +121,15 @@ pub struct ServingRow {
     pub caller: Caller,
     pub spread: Spread,
 }
+
+/// What `classify` returns, read by serde.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct SerdePrediction {
+    pub label: String,
+    pub score: f64,
+    pub index: i64,
+}
+py_in_mem::serde_result!(SerdePrediction);
 
 /// What `classify` returns, as Rust reads it.
 #[derive(Clone, Debug, PartialEq)]
@@ -278,6 +291,17 @@ impl InMem<'_> {
                 }
                 black_box(o);
             }
+            (Kind::Struct, Caller::InMemSerde) => {
+                let p = self.classify.call::<SerdePrediction>(&i.data)?;
+                if check {
+                    i.check_classified(&Prediction {
+                        label: p.label.clone(),
+                        score: p.score,
+                        index: p.index,
+                    })?;
+                }
+                black_box(p);
+            }
             (Kind::Struct, Caller::InMemReader) => {
                 let p = self.classify.call::<Prediction>(&i.data)?;
                 if check {
@@ -379,7 +403,12 @@ fn callers(kind: Kind) -> &'static [Caller] {
             Caller::Python,
         ],
         Kind::Owned => &[Caller::InMem, Caller::Pyo3],
-        Kind::Struct => &[Caller::InMemReader, Caller::Pyo3, Caller::Python],
+        Kind::Struct => &[
+            Caller::InMemSerde,
+            Caller::InMemReader,
+            Caller::Pyo3,
+            Caller::Python,
+        ],
     }
 }
 
@@ -420,15 +449,17 @@ pub fn measure_serving(plan: Plan) -> anyhow::Result<Vec<ServingRow>> {
     for kind in Kind::ALL {
         for &caller in callers(kind) {
             let path: Box<dyn Path + '_> = match caller {
-                Caller::InMem | Caller::InMemLookup | Caller::InMemReader => Box::new(InMem {
-                    model: &model,
-                    predict: &predict,
-                    observe: &observe,
-                    classify: &classify,
-                    inputs: &inputs,
-                    kind,
-                    caller,
-                }),
+                Caller::InMem | Caller::InMemLookup | Caller::InMemReader | Caller::InMemSerde => {
+                    Box::new(InMem {
+                        model: &model,
+                        predict: &predict,
+                        observe: &observe,
+                        classify: &classify,
+                        inputs: &inputs,
+                        kind,
+                        caller,
+                    })
+                }
                 Caller::Pyo3 | Caller::Pyo3Held => Box::new(Pyo3 {
                     model: clone(&py_model),
                     predict: clone(&py_predict),
