@@ -396,7 +396,18 @@ fn in_a_forked_child_an_async_call_resolves_to_unavailable_at_once() {
         },
         common::hang_limit(20),
     );
-    assert_eq!(status, Some(0), "the child failed or hung");
+    // Under make memcheck valgrind exits a forked copy with its own error
+    // code (99) for what the parent's other threads held (as in
+    // tests/object.rs); a wrong result still prints "unexpected" there.
+    let ok: &[i32] = if std::env::var_os("PIM_MEMCHECK").is_some() {
+        &[0, 99 << 8]
+    } else {
+        &[0]
+    };
+    assert!(
+        status.is_some_and(|s| ok.contains(&s)),
+        "the child failed or hung: {status:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -150,6 +150,13 @@ fn five_stopped_spins(spin: &Function) -> Vec<Duration> {
 
 #[test]
 fn a_10_ms_deadline_stops_a_busy_loop_within_20_ms() {
+    if std::env::var_os("PIM_MEMCHECK").is_some() {
+        // A wall-time bound means nothing under valgrind, which runs the
+        // loop tens of times slower; the other tests here still check the
+        // mechanism's memory there.
+        eprintln!("skipped under make memcheck: it measures wall time");
+        return;
+    }
     let _serial = serial();
     let spin = function("spin");
     spin.arg(0).call::<i64>().unwrap(); // loaded and warm
