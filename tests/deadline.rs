@@ -406,17 +406,29 @@ fn a_call_that_returns_from_c_before_python_raises_returns_its_result() {
     // time.sleep is C: the watchdog fires during it, and nothing of the
     // function's runs after it to raise the exception, so the call returns
     // its value and the exception is taken back.
+    // Under make memcheck valgrind runs everything tens of times slower: a
+    // 10 ms deadline may pass before the call even starts, so the times
+    // there are 20 times longer (the same order of events).
+    let slow = if std::env::var_os("PIM_MEMCHECK").is_some() {
+        20
+    } else {
+        1
+    };
+    let (limit, nap) = (MS_10 * slow, 0.05 * f64::from(slow));
     let sleep = Function::load("time", "sleep").unwrap();
-    sleep.arg(0.05).timeout(MS_10).call::<()>().unwrap();
+    sleep.arg(nap).timeout(limit).call::<()>().unwrap();
     assert_eq!(
         function("busy_python").call::<i64>(200_000).unwrap(),
         199_999 * 100_000
     );
     // Python code after the C call raises it: the C call finishes first.
     let sleep_then_add = function("sleep_then_add");
-    let outcome = sleep_then_add.arg(0.05).arg(1).timeout(MS_10).call::<i64>();
+    let outcome = sleep_then_add.arg(nap).arg(1).timeout(limit).call::<i64>();
     let (_, _, elapsed, ran) = timeout_fields(outcome);
-    assert!(ran && elapsed >= Duration::from_millis(50), "{elapsed:?}");
+    assert!(
+        ran && elapsed >= Duration::from_secs_f64(nap),
+        "{elapsed:?}"
+    );
     assert_eq!(sleep_then_add.arg(0.0).arg(1).call::<i64>().unwrap(), 2);
 }
 
