@@ -122,25 +122,12 @@ impl<'py> Held<'py> {
     /// The text of a str, or None if it is none (or holds lone surrogates,
     /// which UTF-8 cannot carry).
     pub(crate) fn str_value(&self) -> Option<String> {
-        let mut len: Py_ssize_t = 0;
-        // SAFETY: the GIL is held; for a str this returns a UTF-8 buffer of
-        // `len` bytes owned by the object, which we hold; for anything else
-        // NULL with an exception set, cleared here.
-        unsafe {
-            let text = pyo3_ffi::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut len);
-            if text.is_null() {
-                pyo3_ffi::PyErr_Clear();
-                return None;
-            }
-            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len.max(0) as usize);
-            Some(String::from_utf8_lossy(bytes).into_owned())
-        }
+        self.str_slice().map(str::to_owned)
     }
 
     /// The text of a str, borrowed from the object (its UTF-8 form, which
     /// the str keeps for as long as it lives); None if it is no str (or
     /// holds lone surrogates, which UTF-8 cannot carry).
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn str_slice(&self) -> Option<&str> {
         let mut len: Py_ssize_t = 0;
         // SAFETY: the GIL is held; for a str this returns a UTF-8 buffer of
