@@ -4,7 +4,7 @@
 //! tuple, list or dict. Nothing here converts to Rust types; that is
 //! [`crate::convert::from_result`]'s job.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::mem::ManuallyDrop;
 
 use pyo3_ffi::{PyObject, Py_ssize_t};
@@ -117,6 +117,38 @@ impl<'py> Held<'py> {
         }
         .to_string_lossy()
         .into_owned()
+    }
+
+    /// A float, int or bool of exactly Python's own type, or a str of
+    /// exactly `str`, read at once: the usual results and dict values,
+    /// without [`describe`](Self::describe)'s general look (which asks
+    /// numpy). None for anything else, for an int outside int64 and for a
+    /// str with lone surrogates: the general path reads (or refuses) those.
+    pub(crate) fn exact(&self) -> Option<Exact<'_>> {
+        let obj = self.as_ptr();
+        // SAFETY: the GIL is held and the object is live; each accessor is
+        // called only on an object of exactly its type, where it cannot
+        // fail (an int's overflow is reported through `overflow`, with no
+        // exception set).
+        unsafe {
+            if pyo3_ffi::PyFloat_CheckExact(obj) != 0 {
+                Some(Exact::Float(pyo3_ffi::PyFloat_AsDouble(obj)))
+            } else if pyo3_ffi::PyLong_CheckExact(obj) != 0 {
+                let mut overflow: c_int = 0;
+                let n = pyo3_ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+                if overflow != 0 || (n == -1 && !pyo3_ffi::PyErr_Occurred().is_null()) {
+                    pyo3_ffi::PyErr_Clear();
+                    return None;
+                }
+                Some(Exact::Int(n))
+            } else if pyo3_ffi::PyBool_Check(obj) != 0 {
+                Some(Exact::Bool(obj == pyo3_ffi::Py_True()))
+            } else if pyo3_ffi::PyUnicode_CheckExact(obj) != 0 {
+                self.str_slice().map(Exact::Str)
+            } else {
+                None
+            }
+        }
     }
 
     /// The text of a str, or None if it is none (or holds lone surrogates,
@@ -300,6 +332,14 @@ impl<'py> Iterator for Entries<'_, 'py> {
             ))
         }
     }
+}
+
+/// What [`Held::exact`] read.
+pub(crate) enum Exact<'a> {
+    Float(f64),
+    Int(i64),
+    Bool(bool),
+    Str(&'a str),
 }
 
 /// What kind of object a result is.

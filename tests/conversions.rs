@@ -440,3 +440,60 @@ fn ndarray_arrays_are_owned_inputs_in_any_layout() -> Result<(), Error> {
     assert_eq!(rows, vec![vec![5, 6]]);
     Ok(())
 }
+
+/// The plain Python scalars a result holds most often (float, int, bool,
+/// str of exactly those types) are read without asking numpy; subclasses,
+/// numpy scalars and ints beyond int64 go the general way. Both ways give
+/// the same values and refuse the same things.
+#[test]
+fn plain_scalars_and_their_edges_read_the_same_either_way() {
+    let f = Function::from_source(
+        "conv_exact_scalars",
+        "import numpy as np\n\
+         class F(float): pass\n\
+         class I(int): pass\n\
+         class S(str): pass\n\
+         VALUES = {\n\
+         \x20   'float': 1.5, 'subfloat': F(2.5), 'npfloat': np.float64(3.25),\n\
+         \x20   'int': -7, 'subint': I(8), 'npint': np.int64(-9), 'min': -2**63,\n\
+         \x20   'big': 2**63, 'huge': 2**70, 'true': True, 'false': False,\n\
+         \x20   'str': 'caf\\u00e9', 'substr': S('s'), 'surrogate': '\\ud800',\n\
+         }\n\
+         def f(key):\n\
+         \x20   return VALUES[key]\n",
+        "f",
+    )
+    .unwrap();
+    assert_eq!(f.call::<f64>("float").unwrap(), 1.5);
+    assert_eq!(f.call::<f64>("subfloat").unwrap(), 2.5);
+    assert_eq!(f.call::<f64>("npfloat").unwrap(), 3.25);
+    assert_eq!(f.call::<i64>("int").unwrap(), -7);
+    assert_eq!(f.call::<i64>("subint").unwrap(), 8);
+    assert_eq!(f.call::<i64>("npint").unwrap(), -9);
+    assert_eq!(f.call::<i64>("min").unwrap(), i64::MIN);
+    assert_eq!(f.call::<u64>("big").unwrap(), 1 << 63);
+    assert!(f.call::<bool>("true").unwrap());
+    assert!(!f.call::<bool>("false").unwrap());
+    assert_eq!(f.call::<String>("str").unwrap(), "café");
+    assert_eq!(f.call::<String>("substr").unwrap(), "s");
+    // Refused alike: an int beyond int64 as i64, a float as an int, a str
+    // as a number, a number as a str, a lone surrogate.
+    for (key, message) in [
+        ("big", "that i64 holds exactly"),
+        ("huge", "an int outside"),
+        ("float", "float"),
+        ("str", "str"),
+    ] {
+        let err = f.call::<i64>(key).unwrap_err();
+        assert!(
+            matches!(err, Error::BadResult { .. }) && err.to_string().contains(message),
+            "{key}: {err}"
+        );
+    }
+    let err = f.call::<String>("int").unwrap_err();
+    assert!(err.to_string().contains("expected a str"), "{err}");
+    let err = f.call::<String>("surrogate").unwrap_err();
+    assert!(err.to_string().contains("lone surrogates"), "{err}");
+    // And the next call works.
+    assert_eq!(f.call::<f64>("float").unwrap(), 1.5);
+}

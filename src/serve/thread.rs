@@ -23,7 +23,7 @@
 //! [`CallStats`]: crate::runtime::CallStats
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -31,9 +31,13 @@ use super::queue::{self, Job, QUEUE};
 use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
 
-/// The most serving threads: one per core.
+/// The most serving threads: one per core, counted once (the standard
+/// library reads the cgroup's files at every `available_parallelism`, and a
+/// long job asks for each hand-over).
 pub(super) fn max_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }
 
 /// Numbers the threads' names (`py-in-mem-serve-N`).

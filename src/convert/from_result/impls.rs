@@ -13,7 +13,7 @@ use crate::convert::read::{
     expected_array, expected_scalar, expected_vec, to_elements, to_scalar, try_vec, Mismatch, Step,
 };
 use crate::convert::view::ResultView;
-use crate::object::{ArrayDesc, Described, Held};
+use crate::object::{ArrayDesc, Described, Exact, Held};
 
 /// `value` is not what `R` takes.
 fn mismatch<R: FromResult>(value: &Held<'_>) -> Mismatch {
@@ -27,7 +27,10 @@ macro_rules! numbers {
                 expected_scalar::<$t>()
             }
             fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
-        let value = value.into_held();
+                let value = value.into_held();
+                if let Some(exact) = <$t as FromExact>::from_exact(&value) {
+                    return Ok(exact);
+                }
                 match value.describe() {
                     Described::Scalar(desc) | Described::Array(desc) => to_scalar(&desc),
                     Described::BigInt => Err(Mismatch::new(
@@ -49,12 +52,65 @@ macro_rules! numbers {
 
 numbers!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool, Complex32, Complex64);
 
+/// The usual scalar results read at once: a Python float as `f64`, an int
+/// as `i64`, a bool as `bool`, each of exactly Python's own type, which the
+/// general path ([`Held::describe`], then a numpy cast) reads to the same
+/// value. Every other type and object goes the general way.
+trait FromExact: Sized {
+    fn from_exact(_: &Held<'_>) -> Option<Self> {
+        None
+    }
+}
+
+impl FromExact for f64 {
+    fn from_exact(value: &Held<'_>) -> Option<f64> {
+        match value.exact()? {
+            Exact::Float(x) => Some(x),
+            _ => None,
+        }
+    }
+}
+
+impl FromExact for i64 {
+    fn from_exact(value: &Held<'_>) -> Option<i64> {
+        match value.exact()? {
+            Exact::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl FromExact for bool {
+    fn from_exact(value: &Held<'_>) -> Option<bool> {
+        match value.exact()? {
+            Exact::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl FromExact for f32 {}
+impl FromExact for i8 {}
+impl FromExact for i16 {}
+impl FromExact for i32 {}
+impl FromExact for isize {}
+impl FromExact for u8 {}
+impl FromExact for u16 {}
+impl FromExact for u32 {}
+impl FromExact for u64 {}
+impl FromExact for usize {}
+impl FromExact for Complex32 {}
+impl FromExact for Complex64 {}
+
 impl FromResult for String {
     fn expected() -> String {
         "a str".into()
     }
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
+        if let Some(Exact::Str(text)) = value.exact() {
+            return Ok(text.to_owned());
+        }
         match value.describe() {
             Described::Str => value.str_value().ok_or_else(|| {
                 Mismatch::new(

@@ -11,6 +11,7 @@
 //! lock is taken only with the GIL held, and never held while Python runs.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
@@ -30,7 +31,32 @@ struct Key(NonNull<PyObject>);
 // hold it), which serializes every use across threads.
 unsafe impl Send for Key {}
 
-static KEYS: Mutex<Option<HashMap<Box<str>, Key>>> = Mutex::new(None);
+static KEYS: Mutex<Option<HashMap<Box<str>, Key, BuildHasherDefault<FxHasher>>>> = Mutex::new(None);
+
+/// rustc's FxHash: a multiply per word. The std's SipHash cost more than
+/// the dict lookup itself for a field name of a few bytes; its resistance
+/// to chosen collisions buys nothing here, where the cache never holds
+/// more than [`MAX_KEYS`] keys.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// The interned Python str for `key`, a new reference.
 pub(super) fn key<'py>(gil: &'py Gil, key: &str) -> Result<Held<'py>, PyException> {
@@ -57,7 +83,7 @@ pub(super) fn key<'py>(gil: &'py Gil, key: &str) -> Result<Held<'py>, PyExceptio
     // SAFETY: a new reference, or NULL with an exception set.
     let made = unsafe { Held::from_owned(gil, made) }?;
     let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-    let keys = keys.get_or_insert_with(HashMap::new);
+    let keys = keys.get_or_insert_with(HashMap::default);
     if keys.len() < MAX_KEYS && !keys.contains_key(key) {
         // SAFETY: the GIL is held; this reference is the cache's own.
         unsafe { pyo3_ffi::Py_IncRef(made.as_ptr()) };

@@ -18,7 +18,7 @@ use crate::array::element::Value as Element;
 use crate::convert::read::{read_elements, to_scalar, Mismatch, Step};
 use crate::convert::value::Value;
 const MAX_DEPTH: usize = Value::MAX_DEPTH;
-use crate::object::{ArrayDesc, Described, Entries, Held, Items};
+use crate::object::{ArrayDesc, Described, Entries, Exact, Held, Items};
 
 /// Why a value did not deserialize: a [`Mismatch`], and what is still to
 /// be filled in by the deserializer that visited it (serde's visitors know
@@ -719,6 +719,16 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let depth = self.depth;
         let held = self.held();
+        // The usual values at once, as the general look below reads them.
+        if let Some(exact) = held.exact() {
+            return match exact {
+                Exact::Float(x) => visitor.visit_f64(x),
+                Exact::Int(n) => visitor.visit_i64(n),
+                Exact::Bool(b) => visitor.visit_bool(b),
+                Exact::Str(text) => visitor.visit_str(text),
+            }
+            .map_err(|e: DeError| e.found_in(held));
+        }
         match held.describe() {
             Described::None => visitor.visit_unit(),
             Described::Str => match held.str_slice() {
