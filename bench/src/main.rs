@@ -28,6 +28,7 @@ mod malloc;
 mod paths;
 mod report;
 mod runner;
+mod serve_async;
 mod server;
 mod serving;
 mod stats;
@@ -257,6 +258,24 @@ fn main() -> anyhow::Result<()> {
         serving::measure_serving(config.plan)?
     };
 
+    let async_calls = if sizes.is_empty() {
+        None
+    } else {
+        eprintln!("bench: async calls from {} tasks", serve_async::TASKS);
+        let case = Case::new(1_000);
+        let (calls, rounds) = if config.quick {
+            (2_000, 3)
+        } else {
+            (20_000, 11)
+        };
+        Some(serve_async::measure(
+            &case.data,
+            case.expected.len(),
+            calls,
+            rounds,
+        )?)
+    };
+
     let served = if contention_only || serving_only {
         None
     } else {
@@ -271,6 +290,7 @@ fn main() -> anyhow::Result<()> {
         &contention,
         &kinds,
         &serving,
+        async_calls.as_ref(),
         served.as_ref(),
         started.elapsed(),
     );

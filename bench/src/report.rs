@@ -91,6 +91,7 @@ pub fn markdown(
     contention: &[contention::SizeResult],
     kinds: &[KindRow],
     serving: &[ServingRow],
+    async_calls: Option<&crate::serve_async::ServeAsync>,
     http: Option<&crate::http::Results>,
     took: Duration,
 ) -> String {
@@ -147,6 +148,9 @@ pub fn markdown(
     }
     kinds::table(&mut md, kinds);
     serving::table(&mut md, serving);
+    if let Some(async_calls) = async_calls {
+        crate::serve_async::section(&mut md, async_calls);
+    }
     contention::report::tables(
         &mut md,
         &config.contention,

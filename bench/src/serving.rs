@@ -366,8 +366,10 @@ impl Pyo3<'_> {
                 }
                 (Kind::Struct, Caller::Pyo3) => {
                     // SAFETY: classify keeps nothing (its dict holds Python
-                    // numbers and a str); the array goes first.
-                    let input = unsafe { crate::kinds::borrowed(py, &i.data) };
+                    // numbers and a str); the array goes first. Read-only, as
+                    // py-in-mem lends: np.argmax copies a read-only input, and
+                    // the row compares the result's reading, not that copy.
+                    let input = unsafe { crate::kinds::borrowed_readonly(py, &i.data) };
                     let p: Pyo3Prediction = model.call_method1("classify", (input,))?.extract()?;
                     let p = Prediction::from(p);
                     if check {

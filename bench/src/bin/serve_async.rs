@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod data;
 #[path = "../serve_async.rs"]
+#[allow(dead_code)] // section(): the bench's report
 mod serve_async;
 
 fn main() -> anyhow::Result<()> {

@@ -31,7 +31,10 @@ struct Key(NonNull<PyObject>);
 // hold it), which serializes every use across threads.
 unsafe impl Send for Key {}
 
-static KEYS: Mutex<Option<HashMap<Box<str>, Key, BuildHasherDefault<FxHasher>>>> = Mutex::new(None);
+/// Each key's text to its interned str.
+type Keys = HashMap<Box<str>, Key, BuildHasherDefault<FxHasher>>;
+
+static KEYS: Mutex<Option<Keys>> = Mutex::new(None);
 
 /// rustc's FxHash: a multiply per word. The std's SipHash cost more than
 /// the dict lookup itself for a field name of a few bytes; its resistance
