@@ -198,6 +198,15 @@ impl<'py> Held<'py> {
         unsafe { pyo3_ffi::PyObject_HasAttrString(self.as_ptr(), name.as_ptr()) != 0 }
     }
 
+    /// Whether this is a dict of exactly `dict` (which
+    /// [`describe`](Self::describe) calls [`Described::Dict`]), without
+    /// asking numpy.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn is_exact_dict(&self) -> bool {
+        // SAFETY: the GIL is held; PyDict_CheckExact only reads the type.
+        unsafe { pyo3_ffi::PyDict_CheckExact(self.as_ptr()) != 0 }
+    }
+
     /// Whether this is a subclass of tuple (a named tuple), not a tuple
     /// itself.
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]

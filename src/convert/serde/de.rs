@@ -787,12 +787,18 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         }
         let depth = self.depth;
         let held = self.held();
-        let by = match held.describe() {
-            Described::Dict => By::Key,
-            Described::Tuple if held.is_tuple_subclass() && has_all(held, fields) => By::Attribute,
-            Described::Tuple | Described::List => By::Position,
-            Described::Other => By::Attribute,
-            _ => By::Other,
+        let by = if held.is_exact_dict() {
+            By::Key
+        } else {
+            match held.describe() {
+                Described::Dict => By::Key,
+                Described::Tuple if held.is_tuple_subclass() && has_all(held, fields) => {
+                    By::Attribute
+                }
+                Described::Tuple | Described::List => By::Position,
+                Described::Other => By::Attribute,
+                _ => By::Other,
+            }
         };
         match by {
             By::Key => visit_dict(held, depth, visitor),
