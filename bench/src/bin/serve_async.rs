@@ -2,7 +2,7 @@
 //! alone (not part of `make bench`):
 //!
 //! ```text
-//! cargo run --release -p py-in-mem-bench --bin serve_async [CALLS] [ROUNDS]
+//! cargo run --release -p py-in-mem-bench --bin serve_async [CALLS] [ROUNDS]   # 5000 41
 //! ```
 
 #[path = "../data.rs"]
@@ -14,8 +14,8 @@ mod serve_async;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let calls: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
-    let rounds: usize = args.next().map_or(Ok(11), |a| a.parse())?;
+    let calls: usize = args.next().map_or(Ok(5_000), |a| a.parse())?;
+    let rounds: usize = args.next().map_or(Ok(41), |a| a.parse())?;
     let case = data::Case::new(1_000);
     let m = serve_async::measure(&case.data, case.expected.len(), calls, rounds)?;
     println!(
