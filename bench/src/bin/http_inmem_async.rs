@@ -7,38 +7,25 @@
 //! --features async-service`. Without it the bench skips this service and
 //! says so in its report.
 
+#[path = "../http/inmem.rs"]
+mod inmem;
 #[path = "../http/serve.rs"]
 mod serve;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use py_in_mem::{Function, NdVec, Object};
-
-const BENCH_DIR: &str = env!("CARGO_MANIFEST_DIR");
-
-struct Model {
-    /// Held for as long as the service runs (`predict` is its method).
-    _model: Object,
-    predict: Function,
-}
+use inmem::{python_error, Model};
+use py_in_mem::NdVec;
 
 fn main() -> anyhow::Result<()> {
-    py_in_mem::add_sys_path(&Path::new(BENCH_DIR).join("python"))?;
-    let model = Function::load("http_model", "Model")?.call0::<Object>()?;
-    let predict = model.method("predict")?;
-    let state = Arc::new(Model {
-        _model: model,
-        predict,
-    });
     serve::run(
         Router::new()
             .route("/predict", post(predict_rows))
-            .with_state(state),
+            .with_state(inmem::load()?),
     )
 }
 
@@ -59,14 +46,5 @@ async fn predict_rows(State(model): State<Arc<Model>>, Json(body): Json<serve::R
     {
         Ok((labels, scores)) => serve::answer(labels, scores),
         Err(error) => python_error(error),
-    }
-}
-
-/// A ValueError (the model's refusal of a shape) is the request's fault:
-/// 422 with its message; anything else is a 500.
-fn python_error(error: py_in_mem::Error) -> Response {
-    match error.exception() {
-        Some(e) if e.type_name == "ValueError" => serve::unprocessable(e.message.clone()),
-        _ => serve::internal(error.to_string()),
     }
 }
