@@ -189,10 +189,8 @@ pub(crate) unsafe fn borrowed<'py>(py: Python<'py>, data: &[f64]) -> Bound<'py, 
     unsafe { PyArray1::borrow_from_array(&ArrayView1::from(data), py.None().into_bound(py)) }
 }
 
-/// A read-only numpy view of `data`: what py-in-mem lends. numpy copies a
-/// read-only input in some functions (`np.argmax` asks for a writable,
-/// contiguous array), so a row whose Python code calls one compares the
-/// same input only if both paths lend read-only.
+/// A read-only numpy view of `data`: what py-in-mem lends (see
+/// [`crate::readonly`]).
 ///
 /// # Safety
 /// As [`borrowed`].
@@ -202,14 +200,7 @@ pub(crate) unsafe fn borrowed_readonly<'py>(
 ) -> Bound<'py, PyArray1<f64>> {
     // SAFETY: as the caller promises.
     let array = unsafe { borrowed(py, data) };
-    // SAFETY: the array was just made and no Python code has seen it;
-    // clearing a flag (as PyArray_CLEARFLAGS does) is a plain write to its
-    // own object, under the GIL.
-    unsafe {
-        (*numpy::PyUntypedArrayMethods::as_array_ptr(&array))
-            .fields
-            .flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE
-    };
+    crate::readonly::make_readonly(&array);
     array
 }
 

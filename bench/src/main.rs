@@ -26,6 +26,7 @@ mod libpython;
 mod machine;
 mod malloc;
 mod paths;
+mod readonly;
 mod report;
 mod runner;
 mod serve_async;

@@ -66,7 +66,9 @@ fn measure_pinned(
     cpus: usize,
 ) -> anyhow::Result<ServeAsync> {
     // The serving thread, started by this (pinned) thread's first async call.
-    let first: Vec<i64> = block_on(detect.arg_owned(data.to_vec()).call_async())?;
+    let first: Vec<i64> = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(detect.arg_owned(data.to_vec()).call_async())?;
     anyhow::ensure!(first.len() == expected, "async: {} outliers", first.len());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,11 +183,7 @@ impl Affinity {
 /// The "Async calls" section of the report.
 pub fn section(md: &mut String, m: &ServeAsync) {
     use std::fmt::Write;
-    let _ = writeln!(
-        md,
-        "## Async calls from many tasks
-"
-    );
+    let _ = writeln!(md, "## Async calls from many tasks\n");
     let _ = writeln!(
         md,
         "`outliers.detect` on 1,000 values (the article's case), each call given an owned \
@@ -214,43 +212,15 @@ pub fn section(md: &mut String, m: &ServeAsync) {
 
 /// Pins the calling thread to the CPUs in `cpus`.
 fn pin(cpus: std::ops::Range<usize>) -> anyhow::Result<()> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
-    // inside it for indices below CPU_SETSIZE (checked), and
-    // sched_setaffinity reads it for the calling thread (pid 0).
-    let refused = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in cpus {
-            anyhow::ensure!(cpu < libc::CPU_SETSIZE as usize, "CPU {cpu} out of range");
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-    };
-    anyhow::ensure!(
-        !refused,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-    Ok(())
-}
-
-/// Runs a future to completion on this thread (no runtime needed).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in cpus {
+        anyhow::ensure!(cpu < libc::CPU_SETSIZE as usize, "CPU {cpu} out of range");
+        // SAFETY: CPU_SET writes inside the set for an index below
+        // CPU_SETSIZE (checked).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
     }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return out;
-        }
-        std::thread::park();
-    }
+    Affinity(set).set()
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -23,6 +23,8 @@
 
 #[path = "../libpython.rs"]
 mod libpython;
+#[path = "../readonly.rs"]
+mod readonly;
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -127,15 +129,8 @@ fn pyo3_call(model: &Py<PyAny>, path: &str, data: &[f64]) -> anyhow::Result<()> 
             PyArray1::borrow_from_array(&ArrayView1::from(data), py.None().into_bound(py))
         };
         if path == "struct-pyo3" {
-            // Read-only, as py-in-mem lends (see the bench's
-            // `kinds::borrowed_readonly`): np.argmax copies a read-only input.
-            // SAFETY: the array was just made and no Python code has seen
-            // it; a plain write to its own flags, under the GIL.
-            unsafe {
-                (*numpy::PyUntypedArrayMethods::as_array_ptr(&input))
-                    .fields
-                    .flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE
-            };
+            // Read-only, as py-in-mem lends: np.argmax copies a read-only input.
+            readonly::make_readonly(&input);
         }
         if path == "predict-pyo3" {
             black_box(model.call_method1("predict", (input,))?.extract::<f64>()?);
