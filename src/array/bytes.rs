@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::array::element::Element;
 use crate::array::nd::check_dimensions;
-use crate::array::owned::{give, sealed::GiveToNumpy, OwnedArray};
+use crate::array::owned::{give, sealed::GiveToNumpy, Dims, OwnedArray};
 use crate::error::{Error, PyException};
 use crate::runtime::{Gil, StrongRef};
 
@@ -115,11 +115,12 @@ impl<T: Element> OwnedArray for BytesArray<T> {
 }
 
 impl<T: Element> GiveToNumpy for BytesArray<T> {
-    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
+    fn into_numpy(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        let dims = Dims::new(&self.shape);
         if self.is_zero_copy() {
             let data = self.bytes.as_ptr().cast::<T>();
             // Read-only: a Bytes is shared, immutable memory.
-            return give::<T, Bytes>(gil, self.bytes, data, &self.shape, false);
+            return give::<T, Self>(gil, self, data, &dims, false);
         }
         let len = self.len();
         let mut copy: Vec<T> = Vec::with_capacity(len);
@@ -136,6 +137,6 @@ impl<T: Element> GiveToNumpy for BytesArray<T> {
             copy.set_len(len);
         }
         let data = copy.as_ptr();
-        give::<T, Vec<T>>(gil, copy, data, &self.shape, false)
+        give::<T, Vec<T>>(gil, Box::new(copy), data, &dims, false)
     }
 }

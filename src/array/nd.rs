@@ -339,6 +339,12 @@ impl<U> NdVec<U> {
         &self.data
     }
 
+    /// The first value's address, for Python to write through (the owned
+    /// hand-off, [`crate::OwnedArray`]).
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut U {
+        self.data.as_mut_ptr()
+    }
+
     /// The value at `index` (one entry per dimension), if inside the shape.
     ///
     /// ```

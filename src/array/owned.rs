@@ -20,8 +20,11 @@ pub(crate) mod sealed {
 
     /// The part of [`OwnedArray`](super::OwnedArray) only this crate sees.
     pub trait GiveToNumpy {
-        /// Gives the buffer to Python as a 1-D numpy array.
-        fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException>;
+        /// Gives the buffer to Python as a numpy array. Boxed: the argument
+        /// waits in its box for the call, and the box itself becomes the
+        /// array's owner where it can ([`super::give`]), one allocation for
+        /// both.
+        fn into_numpy(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException>;
     }
 }
 
@@ -67,24 +70,54 @@ unsafe extern "C" fn release_box<B>(owner: *mut c_void) {
     drop(unsafe { Box::from_raw(owner.cast::<B>()) });
 }
 
+/// A shape as numpy's dimensions, copied out of its owner before the owner
+/// is handed over: on the stack up to 8 dimensions (a heap copy past that).
+pub(crate) enum Dims {
+    Inline(usize, [Py_ssize_t; 8]),
+    Heap(Vec<Py_ssize_t>),
+}
+
+impl Dims {
+    /// Every dimension must fit an isize: a Vec's length does, and NdVec,
+    /// BytesArray and ndarray check their shapes.
+    pub(crate) fn new(shape: &[usize]) -> Dims {
+        match shape.len() {
+            n @ 0..=8 => {
+                let mut dims = [0; 8];
+                for (d, &n) in dims.iter_mut().zip(shape) {
+                    *d = n as Py_ssize_t;
+                }
+                Dims::Inline(n, dims)
+            }
+            _ => Dims::Heap(shape.iter().map(|&n| n as Py_ssize_t).collect()),
+        }
+    }
+
+    fn as_slice(&self) -> &[Py_ssize_t] {
+        match self {
+            Dims::Inline(n, dims) => &dims[..*n],
+            Dims::Heap(dims) => dims,
+        }
+    }
+}
+
 /// Hands `owner`, which keeps the elements of `T` at `data` alive, to a new
-/// C-ordered numpy array of `shape` (whose element count the caller has
+/// C-ordered numpy array of `dims` (whose element count the caller has
 /// checked against the buffer).
 pub(crate) fn give<T: Element, B: Send + 'static>(
     gil: &Gil,
-    owner: B,
+    owner: Box<B>,
     data: *const T,
-    shape: &[usize],
+    dims: &Dims,
     writeable: bool,
 ) -> Result<StrongRef, PyException> {
     let typenum = npy_typenum(T::KIND, std::mem::size_of::<T>()).expect("Element has a numpy type");
-    // Every dimension fits an isize: a Vec's length does, and NdVec and
-    // ndarray check their shapes.
-    let dims: Vec<Py_ssize_t> = shape.iter().map(|&n| n as Py_ssize_t).collect();
-    let owner = Box::into_raw(Box::new(owner));
-    // SAFETY: the GIL is held; `data` stays valid while the box lives (moving
-    // a Vec or Arc into a Box does not move its heap buffer), and holds the
-    // product of `shape` elements; own_array takes the box and calls
+    let dims = dims.as_slice();
+    let owner = Box::into_raw(owner);
+    // SAFETY: the GIL is held; `data` stays valid while the box lives (a
+    // Vec, Arc or Bytes in a box keeps its heap buffer where it is, however
+    // the box moves), and holds the product of `dims` elements; `dims` is
+    // the caller's, apart from the box; own_array takes the box and calls
     // release_box::<B> exactly once, also on failure.
     unsafe {
         owned_or_error(
@@ -102,20 +135,23 @@ pub(crate) fn give<T: Element, B: Send + 'static>(
     }
 }
 
-/// Gives an [`NdVec`] to Python as a writable n-D array.
-pub(crate) fn give_nd<T: Element>(gil: &Gil, array: NdVec<T>) -> Result<StrongRef, PyException> {
-    let (mut data, shape) = array.into_parts();
-    let ptr = data.as_mut_ptr();
-    give::<T, Vec<T>>(gil, data, ptr, &shape, true)
+/// Gives an [`NdVec`] to Python as a writable n-D array, its box the owner.
+pub(crate) fn give_nd<T: Element>(
+    gil: &Gil,
+    mut array: Box<NdVec<T>>,
+) -> Result<StrongRef, PyException> {
+    let dims = Dims::new(array.shape());
+    let data = array.as_mut_ptr();
+    give::<T, NdVec<T>>(gil, array, data, &dims, true)
 }
 
 impl<T: Element> OwnedArray for Vec<T> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for Vec<T> {
-    fn into_numpy(mut self, gil: &Gil) -> Result<StrongRef, PyException> {
-        let (data, len) = (self.as_mut_ptr(), self.len());
-        give::<T, Vec<T>>(gil, self, data, &[len], true)
+    fn into_numpy(mut self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        let (data, dims) = (self.as_mut_ptr(), Dims::new(&[self.len()]));
+        give::<T, Vec<T>>(gil, self, data, &dims, true)
     }
 }
 
@@ -123,9 +159,9 @@ impl<T: Element> OwnedArray for Arc<[T]> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for Arc<[T]> {
-    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
-        let (data, len) = (self.as_ptr(), self.len());
-        give::<T, Arc<[T]>>(gil, self, data, &[len], false)
+    fn into_numpy(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        let (data, dims) = (self.as_ptr(), Dims::new(&[self.len()]));
+        give::<T, Arc<[T]>>(gil, self, data, &dims, false)
     }
 }
 
@@ -133,7 +169,7 @@ impl<T: Element> OwnedArray for NdVec<T> {
     type Elem = T;
 }
 impl<T: Element> sealed::GiveToNumpy for NdVec<T> {
-    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
+    fn into_numpy(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
         give_nd(gil, self)
     }
 }

@@ -97,17 +97,45 @@ pub(crate) enum ArgKind<'a> {
 /// How a given argument becomes its Python object, once. `Send`, so that
 /// an async call's arguments can go to the thread that makes the call
 /// ([`crate::serve`]).
-type GiveFn = Box<dyn FnOnce(&Gil) -> Result<StrongRef, PyException> + Send>;
+pub(crate) trait Give: Send {
+    /// Makes the object; the box may become the object's owner (an owned
+    /// array's, [`crate::OwnedArray`]), so that the argument takes one
+    /// allocation, not one for the wait and one for Python.
+    fn give(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException>;
+}
+
+impl<A: OwnedArray> Give for A {
+    fn give(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        self.into_numpy(gil)
+    }
+}
+
+/// Any other given argument: a closure that makes its object.
+struct Made<F>(F);
+
+impl<F> Give for Made<F>
+where
+    F: FnOnce(&Gil) -> Result<StrongRef, PyException> + Send,
+{
+    fn give(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        (self.0)(gil)
+    }
+}
 
 /// An argument given to Python, made when the call is (with the GIL held).
 /// Taken out once, by the one call the argument is part of.
-pub(crate) struct Given(Cell<Option<GiveFn>>);
+pub(crate) struct Given(Cell<Option<Box<dyn Give>>>);
 
 impl Given {
     pub(crate) fn new(
         give: impl FnOnce(&Gil) -> Result<StrongRef, PyException> + Send + 'static,
     ) -> Given {
-        Given(Cell::new(Some(Box::new(give))))
+        Given(Cell::new(Some(Box::new(Made(give)))))
+    }
+
+    /// An owned array, in the box that will own it.
+    fn owned(array: impl OwnedArray) -> Given {
+        Given(Cell::new(Some(Box::new(array))))
     }
 
     /// Makes the Python object. An argument is made once (each call builds
@@ -115,7 +143,7 @@ impl Given {
     /// with an exception rather than a panic across the call.
     pub(crate) fn make(&self, gil: &Gil) -> Result<StrongRef, PyException> {
         match self.0.take() {
-            Some(give) => give(gil),
+            Some(give) => give.give(gil),
             None => Err(PyException::status(
                 "an owned argument was given to a second call".into(),
             )),
@@ -136,7 +164,7 @@ impl Arg<'static> {
     /// it ([`OwnedArray`]). What [`Call::arg_owned`](crate::Call::arg_owned)
     /// passes.
     pub fn owned(value: impl OwnedArray) -> Arg<'static> {
-        Arg(ArgKind::Given(Given::new(move |gil| value.into_numpy(gil))))
+        Arg(ArgKind::Given(Given::owned(value)))
     }
 }
 

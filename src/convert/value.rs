@@ -137,7 +137,7 @@ macro_rules! array_value {
 
             fn give(self, gil: &Gil) -> Result<StrongRef, PyException> {
                 match self {
-                    $(ArrayValue::$variant(a) => give_nd(gil, a),)*
+                    $(ArrayValue::$variant(a) => give_nd(gil, Box::new(a)),)*
                 }
             }
         }

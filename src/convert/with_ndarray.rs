@@ -7,7 +7,7 @@ use ndarray::{ArrayBase, ArrayRef, ArrayView, ArrayViewD, Data, Dimension, IxDyn
 use crate::array::borrow::RustArray;
 use crate::array::element::Element;
 use crate::array::owned::sealed::GiveToNumpy;
-use crate::array::owned::{give, OwnedArray};
+use crate::array::owned::{give, Dims, OwnedArray};
 use crate::convert::from_result::FromResult;
 use crate::convert::from_result::Reader;
 use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
@@ -155,18 +155,18 @@ impl<T: Element, D: Dimension + 'static> OwnedArray for ndarray::Array<T, D> {
 }
 
 impl<T: Element, D: Dimension + 'static> GiveToNumpy for ndarray::Array<T, D> {
-    fn into_numpy(self, gil: &Gil) -> Result<StrongRef, PyException> {
+    fn into_numpy(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
         let array = if self.is_standard_layout() {
-            self
+            *self
         } else {
             self.as_standard_layout().into_owned()
         };
-        let shape = array.shape().to_vec();
+        let dims = Dims::new(array.shape());
         let (mut data, offset) = array.into_raw_vec_and_offset();
         // SAFETY: a standard-layout array's elements are the C-ordered block
         // of `shape` starting `offset` elements into its buffer (no offset:
         // an empty array, which reads nothing).
         let first = unsafe { data.as_mut_ptr().add(offset.unwrap_or(0)) };
-        give::<T, Vec<T>>(gil, data, first, &shape, true)
+        give::<T, Vec<T>>(gil, Box::new(data), first, &dims, true)
     }
 }

@@ -96,12 +96,12 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn call_owned<I: OwnedArray, R: FromResult>(&self, input: I) -> Result<R, Error> {
-        let gil = self.python.gil_for_call(&self.stats)?;
-        let array = input.into_numpy(&gil).map_err(Error::Python)?;
+        let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let array = Box::new(input).into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
         // SAFETY: `array` is a live object we own for the call; the function
         // is live while `self` holds it.
-        let result = unsafe { glue::call_one(&gil, self.func.as_ptr(), array.as_ptr()) };
+        let result = unsafe { glue::call_one(&gil, self.0.func.as_ptr(), array.as_ptr()) };
         drop(array);
         self.convert(&gil, result.map_err(Error::Python)?)
     }
@@ -130,7 +130,7 @@ impl Function {
         &self,
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil_for_call(&self.stats)?;
+        let gil = self.0.python.gil_for_call(&self.0.stats)?;
         match input.into_arg().0 {
             ArgKind::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
@@ -142,7 +142,7 @@ impl Function {
                 converted
             }
             made => {
-                let made = PyArg::new(&gil, &Arg(made), &self.name)?;
+                let made = PyArg::new(&gil, &Arg(made), &self.0.name)?;
                 self.call_one(&gil, made.as_ptr())
             }
         }
@@ -151,7 +151,7 @@ impl Function {
     /// Calls with `arg` (live for the call) and converts the result.
     fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
         // SAFETY: the caller keeps `arg` live for the call, `self` the function.
-        let result = unsafe { glue::call_one(gil, self.func.as_ptr(), arg) };
+        let result = unsafe { glue::call_one(gil, self.0.func.as_ptr(), arg) };
         self.convert(gil, result.map_err(Error::Python)?)
     }
 
@@ -247,15 +247,15 @@ impl Function {
         if let Some(name) = repeated_keyword(kwargs) {
             return Err(Error::InvalidArgument(format!(
                 "keyword argument '{name}' given more than once in a call of {}",
-                self.name
+                self.0.name
             )));
         }
-        let gil = self.python.gil_for_call(&self.stats)?;
-        let clock = Clock::start(&gil, deadline, &self.name)?;
+        let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let clock = Clock::start(&gil, deadline, &self.0.name)?;
         let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
         for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
-            match PyArg::new(&gil, arg, &self.name) {
+            match PyArg::new(&gil, arg, &self.0.name) {
                 Ok(one) => made.push(one),
                 Err(error) => {
                     outcome = Err(error);
@@ -270,11 +270,11 @@ impl Function {
         // are exact.
         let mut moved = false;
         for made in made {
-            moved |= made.release(&gil, &self.name) == Release::Moved;
+            moved |= made.release(&gil, &self.0.name) == Release::Moved;
         }
         drop(gil);
         if moved {
-            return Err(retained_error(&self.name));
+            return Err(retained_error(&self.0.name));
         }
         outcome
     }
@@ -289,19 +289,19 @@ impl Function {
         arg: &Arg<'_>,
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let gil = self.python.gil_for_call(&self.stats)?;
-        let clock = Clock::start(&gil, deadline, &self.name)?;
-        let made = PyArg::new(&gil, arg, &self.name)?;
+        let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let clock = Clock::start(&gil, deadline, &self.0.name)?;
+        let made = PyArg::new(&gil, arg, &self.0.name)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
-        let outcome = unsafe { glue::call_one(&gil, self.func.as_ptr(), made.as_ptr()) }
+        let outcome = unsafe { glue::call_one(&gil, self.0.func.as_ptr(), made.as_ptr()) }
             .map_err(Error::Python);
         let outcome = clock.stop(outcome).and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
-        let moved = made.release(&gil, &self.name) == Release::Moved;
+        let moved = made.release(&gil, &self.0.name) == Release::Moved;
         drop(gil);
         if moved {
-            return Err(retained_error(&self.name));
+            return Err(retained_error(&self.0.name));
         }
         outcome
     }
@@ -317,7 +317,7 @@ impl Function {
         let kwnames = if kwargs.is_empty() {
             None
         } else {
-            Some(self.keywords.tuple(gil, kwargs).map_err(Error::Python)?)
+            Some(self.0.keywords.tuple(gil, kwargs).map_err(Error::Python)?)
         };
         let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
         let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
@@ -328,7 +328,7 @@ impl Function {
         unsafe {
             glue::call(
                 gil,
-                self.func.as_ptr(),
+                self.0.func.as_ptr(),
                 &argv,
                 made.len() - kwargs.len(),
                 kwnames_ptr,
@@ -339,7 +339,7 @@ impl Function {
 
     /// Converts a call's result to `R`, naming this function in errors.
     pub(super) fn convert<R: FromResult>(&self, gil: &Gil, result: StrongRef) -> Result<R, Error> {
-        convert(gil, result).map_err(|mismatch| mismatch.into_error(&self.name))
+        convert(gil, result).map_err(|mismatch| mismatch.into_error(&self.0.name))
     }
 }
 

@@ -23,7 +23,7 @@ struct Args {
 //   sending a `&'static [T]`.
 // - Value, Tuple: `Scalar<'static>`s, numbers and `&'static str`: Send.
 // - Object: `&'static SharedRef`, and SharedRef is Sync.
-// - Given: its closure is `Send` (GiveFn), in a Cell, which is Send.
+// - Given: a `Box<dyn Give>`, and `Give: Send`, in a Cell, which is Send.
 // - Lent (a held-GIL scope's slot, with Cells, tied to its thread): never
 //   here; a scope's lifetime is never 'static anyway.
 // The keyword names are `&'static str`.
@@ -114,9 +114,7 @@ impl Function {
             Ok(args) => args,
             Err(error) => return CallFuture::ready(Err(error)),
         };
-        let function = self.clone();
-        let stats = std::sync::Arc::clone(&self.stats);
-        CallFuture::new(stats, move || {
+        CallFuture::new(self.clone(), move |function| {
             let (args, kwargs) = args.into_parts();
             let result = function.invoke_until(deadline, &args, &kwargs, |gil, result| {
                 function.convert(gil, result)

@@ -94,17 +94,22 @@ pub use object::Object;
 /// and on a thread that is exiting, calls return [`Error::Unavailable`]
 /// without touching Python (see the crate's life-cycle rules).
 #[derive(Clone)]
-pub struct Function {
-    /// Dropped without waiting for the GIL (see [`Object`]); shared by the
-    /// clones (an async call's job holds one: [`crate::serve`]).
-    func: Arc<SharedRef>,
+pub struct Function(Arc<FunctionInner>);
+
+/// What a [`Function`]'s clones share, behind one count (one allocation per
+/// function, and one count to change per clone: an async call's job holds
+/// a clone, made on the caller's thread and dropped on a serving thread,
+/// [`crate::serve`]).
+struct FunctionInner {
+    /// Dropped without waiting for the GIL (see [`Object`]).
+    func: SharedRef,
     /// `module.function`, for messages.
-    name: Arc<str>,
+    name: Box<str>,
     python: Interpreter,
-    /// How long its calls take, for the scheduler; shared by the clones.
-    stats: Arc<CallStats>,
+    /// How long its calls take, for the scheduler.
+    stats: CallStats,
     /// The keyword names of its last call with keywords.
-    keywords: Arc<KeywordNames>,
+    keywords: KeywordNames,
 }
 
 impl Function {
@@ -177,13 +182,13 @@ impl Function {
         // SAFETY: into_raw gives up the StrongRef's own reference, not NULL.
         let func =
             unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
-        Function {
-            func: Arc::new(func),
+        Function(Arc::new(FunctionInner {
+            func,
             name: format!("{module}.{name}").into(),
             python,
-            stats: Arc::default(),
-            keywords: Arc::default(),
-        }
+            stats: CallStats::default(),
+            keywords: KeywordNames::default(),
+        }))
     }
 
     /// `module.function`, as loaded.
@@ -194,14 +199,19 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
+    }
+
+    /// How long its calls take, for the scheduler (and the serving threads).
+    pub(crate) fn stats(&self) -> &CallStats {
+        &self.0.stats
     }
 }
 
 impl fmt::Debug for Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Function")
-            .field("name", &self.name)
+            .field("name", &self.0.name)
             .finish()
     }
 }

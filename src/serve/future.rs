@@ -7,11 +7,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use crate::error::Error;
 use crate::runtime::{self, CallStats};
+use crate::Function;
 
 /// Where a job puts its result, shared by the job and its future.
 struct Slot<R> {
@@ -38,8 +40,10 @@ impl<R> Slot<R> {
     }
 }
 
-/// A job: the call to make, and the slot for its result.
+/// A job: the function, the call to make of it, and the slot for its
+/// result.
 struct Typed<R, F> {
+    function: Function,
     work: F,
     slot: Arc<Slot<R>>,
 }
@@ -47,15 +51,26 @@ struct Typed<R, F> {
 impl<R, F> Task for Typed<R, F>
 where
     R: Send + 'static,
-    F: FnOnce() -> Result<R, Error> + Send + 'static,
+    F: FnOnce(&Function) -> Result<R, Error> + Send + 'static,
 {
+    fn stats(&self) -> &CallStats {
+        self.function.stats()
+    }
+
     fn cancelled(&self) -> bool {
         self.slot.cancelled.load(Ordering::Acquire)
     }
 
-    fn run(self: Box<Self>) -> Option<Waker> {
-        let Typed { work, slot } = *self;
-        let result = work();
+    fn run(self: Box<Self>, started: Option<Instant>) -> Option<Waker> {
+        let Typed {
+            function,
+            work,
+            slot,
+        } = *self;
+        let result = work(&function);
+        if let Some(started) = started {
+            function.stats().record(started.elapsed());
+        }
         slot.deliver(result)
     }
 
@@ -103,11 +118,11 @@ enum State<R> {
 impl<R> Unpin for CallFuture<R> {}
 
 impl<R: Send + 'static> CallFuture<R> {
-    /// A future that runs `work` on a serving thread, inside its held-GIL
-    /// scope (or, for a long function per `stats`, outside it).
+    /// A future that runs `work` of `function` on a serving thread, inside
+    /// its held-GIL scope (or, for a long function, outside it).
     pub(crate) fn new(
-        stats: Arc<CallStats>,
-        work: impl FnOnce() -> Result<R, Error> + Send + 'static,
+        function: Function,
+        work: impl FnOnce(&Function) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
             cancelled: AtomicBool::new(false),
@@ -117,12 +132,13 @@ impl<R: Send + 'static> CallFuture<R> {
             }),
         });
         let task = Box::new(Typed {
+            function,
             work,
             slot: Arc::clone(&slot),
         });
         CallFuture {
             state: State::Start {
-                job: Job { task, stats },
+                job: Job { task },
                 slot,
                 waiter: None,
             },

@@ -10,8 +10,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
+use std::time::Instant;
 
 use crate::error::Error;
 use crate::runtime::CallStats;
@@ -28,19 +29,22 @@ pub(super) static QUEUED: AtomicUsize = AtomicUsize::new(0);
 /// One async call, type-erased: what the serving thread runs.
 pub(super) struct Job {
     pub(super) task: Box<dyn Task>,
-    /// The function's measure: a long function's calls run outside the
-    /// serving thread's held-GIL scope, and another thread serves meanwhile.
-    pub(super) stats: Arc<CallStats>,
 }
 
 /// What a serving thread does with a job.
 pub(super) trait Task: Send {
+    /// The function's measure: a long function's calls run outside the
+    /// serving thread's held-GIL scope, and another thread serves meanwhile.
+    fn stats(&self) -> &CallStats;
     /// The future was dropped: the job is skipped.
     fn cancelled(&self) -> bool;
     /// Runs the call (through the ordinary call path, on this thread) and
     /// hands the result to the future; the future's waker, for the caller
     /// to wake (now, or with others: [`super::thread`]).
-    fn run(self: Box<Self>) -> Option<Waker>;
+    /// Records how long it took in its function's measure when `started`
+    /// says when it began (in a held-GIL scope, where the call path itself
+    /// measures nothing).
+    fn run(self: Box<Self>, started: Option<Instant>) -> Option<Waker>;
     /// Resolves the future with `error`, without running the call.
     fn fail(self: Box<Self>, error: Error);
 }

@@ -23,7 +23,7 @@
 //! [`CallStats`]: crate::runtime::CallStats
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -122,9 +122,7 @@ fn lead() {
             match handoff {
                 Handoff::Keep => {
                     let started = Instant::now();
-                    let Job { task, stats } = job;
-                    let waker = task.run();
-                    stats.record(started.elapsed());
+                    let waker = job.task.run(Some(started));
                     wakers.add(waker, started);
                 }
                 Handoff::Follower | Handoff::NewThread => {
@@ -142,7 +140,7 @@ fn lead() {
                         _ => start_leader(),
                     };
                     // The ordinary call path, outside any scope.
-                    if let Some(waker) = job.task.run() {
+                    if let Some(waker) = job.task.run(None) {
                         waker.wake();
                     }
                     if handed {
@@ -221,7 +219,7 @@ fn next_job() -> Option<(Job, Handoff)> {
         let mut state = QUEUE.lock();
         let (job, wake) = state.pop()?;
         let cancelled = job.task.cancelled();
-        let handoff = if cancelled || !is_long(&job.stats) {
+        let handoff = if cancelled || !is_long(job.task.stats()) {
             Handoff::Keep
         } else if state.followers_idle > 0 {
             state.followers_idle -= 1;
@@ -243,7 +241,7 @@ fn next_job() -> Option<(Job, Handoff)> {
     }
 }
 
-fn is_long(stats: &Arc<CallStats>) -> bool {
+fn is_long(stats: &CallStats) -> bool {
     scheduler::is_enabled() && stats.is_long()
 }
 
