@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* obj.a.b.c for path "a.b.c": a new reference, or NULL with an exception set
  * (an AttributeError naming the part missing). obj, path: borrowed. GIL held. */
@@ -77,6 +78,41 @@ static void remember_source_lines(PyObject *filename, const char *source) {
  * from: a module name reused with the same source is the same module. */
 #define PIM_SOURCE_ATTR "__py_in_mem_source__"
 
+/* Set on a module while pim_load_source runs its body, to the running
+ * thread's ident; deleted once the body has run. */
+#define PIM_LOADING_ATTR "__py_in_mem_loading__"
+
+/* Waits while another thread runs `mod`'s body (its functions are not all
+ * defined yet), giving the GIL up meanwhile as time.sleep would, so that
+ * the body can go on: 1 if it waited, 0 if there was nothing to wait for.
+ * Not for the loading thread itself (a body that loads its own module again
+ * sees it as it is, as a circular import does). mod: borrowed. GIL held. */
+static int wait_for_body(PyObject *mod) {
+    const struct timespec pause = {0, 100000}; /* 0.1 ms */
+    int waited = 0;
+    for (;;) {
+        PyObject *loading = PyObject_GetAttrString(mod, PIM_LOADING_ATTR);
+        unsigned long ident;
+        if (loading == NULL) {
+            PyErr_Clear();
+            return waited; /* the body has run, or failed */
+        }
+        ident = PyLong_AsUnsignedLong(loading);
+        Py_DECREF(loading);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return waited;
+        }
+        if (ident == PyThread_get_thread_ident()) {
+            return waited;
+        }
+        waited = 1;
+        Py_BEGIN_ALLOW_THREADS
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
+    }
+}
+
 /* sys.modules[name], registered (empty) if it is not there: a new
  * reference, or NULL with an exception set. name: borrowed. GIL held. */
 static PyObject *add_module(PyObject *name) {
@@ -121,6 +157,27 @@ static PyObject *same_source_module(PyObject *name, PyObject *text, const char *
     return mod;
 }
 
+/* The body of `mod` has run, or failed (with the exception kept): threads
+ * waiting for it go on. mod: borrowed. GIL held. */
+static void loaded(PyObject *mod) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyObject_DelAttrString(mod, PIM_LOADING_ATTR) < 0) {
+        PyErr_Clear(); /* the body deleted it itself */
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
+/* Marks `mod` as made from `text`, its body running on this thread. mod,
+ * text: borrowed. GIL held. 0, or -1 with an exception set. */
+static int set_loading(PyObject *mod, PyObject *text) {
+    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    int failed = ident == NULL || PyObject_SetAttrString(mod, PIM_SOURCE_ATTR, text) < 0 ||
+                 PyObject_SetAttrString(mod, PIM_LOADING_ATTR, ident) < 0;
+    Py_XDECREF(ident);
+    return failed ? -1 : 0;
+}
+
 PyObject *pim_load_source(const char *module, const char *source, const char *func,
                       int *importing) {
     PyObject *name, *text, *filename = NULL, *code = NULL, *mod = NULL, *fn = NULL;
@@ -128,6 +185,13 @@ PyObject *pim_load_source(const char *module, const char *source, const char *fu
     name = PyUnicode_FromString(module);
     text = name ? PyUnicode_FromString(source) : NULL;
     if (text != NULL) {
+        mod = same_source_module(name, text, module);
+    }
+    while (mod != NULL && wait_for_body(mod)) {
+        /* Another thread ran its body: the module is the same one now (its
+         * functions all defined) or, if the body failed, gone (or made again
+         * by a third thread, whose body may be running in turn). */
+        Py_DECREF(mod);
         mod = same_source_module(name, text, module);
     }
     if (mod == NULL && text != NULL && !PyErr_Occurred()) {
@@ -139,17 +203,20 @@ PyObject *pim_load_source(const char *module, const char *source, const char *fu
         if (code != NULL) {
             remember_source_lines(filename, source);
             /* Registered, and marked with its source, before its body runs,
-             * so another thread loading the same source meanwhile finds it. */
+             * so another thread loading the same source meanwhile finds it
+             * (and waits for the body: wait_for_body). */
             mod = add_module(name);
-            if (mod != NULL && PyObject_SetAttrString(mod, PIM_SOURCE_ATTR, text) < 0) {
+            if (mod != NULL && set_loading(mod, text) < 0) {
                 Py_CLEAR(mod);
             }
         }
         if (mod != NULL) {
             /* Runs the body in sys.modules[name] (the module just added);
              * on failure, removes it from sys.modules. */
-            Py_DECREF(mod);
+            PyObject *added = mod;
             mod = PyImport_ExecCodeModuleObject(name, code, filename, NULL);
+            loaded(added);
+            Py_DECREF(added);
         }
         *importing = mod == NULL;
     }

@@ -134,8 +134,9 @@ PyObject *pim_load_func(const char *module, const char *func, int *importing);
 /* Compile source as the module `module` (registered in sys.modules, its
  * tracebacks showing the source's lines) and return module.func if callable.
  * A module of that name made here before from the same source is reused (its
- * body is not run again); any other module of that name is a ValueError
- * saying to pick another name. GIL held. module, source, func: borrowed
+ * body is not run again; while another thread runs the body, this one waits
+ * for it, giving the GIL up meanwhile); any other module of that name is a
+ * ValueError saying to pick another name. GIL held. module, source, func: borrowed
  * UTF-8. importing: out, as for pim_load_func (0 for a name in use). Returns
  * a new reference, or NULL with an exception set (a SyntaxError names the
  * module and line). */

@@ -412,6 +412,52 @@ fn from_source_whose_body_failed_may_be_fixed_under_its_name() {
     assert_eq!(f.call0::<i64>().unwrap(), 7);
 }
 
+/// Threads that load one source at once, while the first runs its body
+/// (which gives the GIL up in `time.sleep`), wait for the body: each gets
+/// the function it defines, from one run of it.
+#[test]
+fn threads_loading_one_source_at_once_wait_for_its_body() {
+    let source = "import time\nRUNS = []\nRUNS.append(1)\ntime.sleep(0.05)\n\
+                  def runs():\n    return len(RUNS)\n";
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                Function::from_source("pim_obj_concurrent", source, "runs")?.call0::<i64>()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), 1, "one run of the body");
+    }
+}
+
+/// The same with a body that fails after giving the GIL up: every thread
+/// gets the import error, and no half-made module is left.
+#[test]
+fn threads_loading_one_failing_source_at_once_all_get_its_error() {
+    let source = "import time\ntime.sleep(0.05)\nraise ValueError('no model')\n";
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                Function::from_source("pim_obj_concurrent_fails", source, "f").unwrap_err()
+            })
+        })
+        .collect();
+    for t in threads {
+        let err = t.join().unwrap();
+        assert!(matches!(err, Error::Import { .. }), "{err:?}");
+        assert_eq!(err.exception().unwrap().to_string(), "ValueError: no model");
+    }
+    let gone = Object::import("pim_obj_concurrent_fails").unwrap_err();
+    assert_eq!(gone.py_type(), Some("ModuleNotFoundError"), "{gone}");
+}
+
 #[test]
 fn a_module_and_its_globals_as_objects() -> Result<(), Error> {
     model_fn("Model"); // puts tests/python on sys.path

@@ -147,7 +147,8 @@ impl Function {
     /// A module name is the module's for good: `from_source` again with the
     /// same `module` and the same `source` is the same module (its body is
     /// not run again; `name` is taken from it), so many callers may load
-    /// functions of one source. The same `module` with a different source,
+    /// functions of one source, from any threads: one that finds the module
+    /// while another thread runs its body waits for the body to finish. The same `module` with a different source,
     /// or the name of a module `from_source` did not make (`numpy`), is a
     /// Python `ValueError` naming the module and saying to pick another
     /// name. A source whose body raised leaves no module behind.
@@ -201,9 +202,10 @@ impl Function {
     pub fn name(&self) -> &str {
         &self.0.name
     }
+}
 
-    /// How long its calls take, for the scheduler (and the serving threads).
-    pub(crate) fn stats(&self) -> &CallStats {
+impl crate::serve::Callee for Function {
+    fn stats(&self) -> &CallStats {
         &self.0.stats
     }
 }

@@ -13,7 +13,6 @@ use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use crate::error::Error;
 use crate::runtime::{self, CallStats};
-use crate::Function;
 
 /// Where a job puts its result, shared by the job and its future.
 struct Slot<R> {
@@ -40,18 +39,27 @@ impl<R> Slot<R> {
     }
 }
 
+/// What an async call calls: a function of the crate's, which keeps the
+/// measure of its calls (implemented above this layer, by
+/// [`Function`](crate::Function)).
+pub(crate) trait Callee: Send + 'static {
+    /// How long its calls take, for the scheduler and the serving threads.
+    fn stats(&self) -> &CallStats;
+}
+
 /// A job: the function, the call to make of it, and the slot for its
 /// result.
-struct Typed<R, F> {
-    function: Function,
+struct Typed<R, C, F> {
+    function: C,
     work: F,
     slot: Arc<Slot<R>>,
 }
 
-impl<R, F> Task for Typed<R, F>
+impl<R, C, F> Task for Typed<R, C, F>
 where
     R: Send + 'static,
-    F: FnOnce(&Function) -> Result<R, Error> + Send + 'static,
+    C: Callee,
+    F: FnOnce(&C) -> Result<R, Error> + Send + 'static,
 {
     fn stats(&self) -> &CallStats {
         self.function.stats()
@@ -120,9 +128,9 @@ impl<R> Unpin for CallFuture<R> {}
 impl<R: Send + 'static> CallFuture<R> {
     /// A future that runs `work` of `function` on a serving thread, inside
     /// its held-GIL scope (or, for a long function, outside it).
-    pub(crate) fn new(
-        function: Function,
-        work: impl FnOnce(&Function) -> Result<R, Error> + Send + 'static,
+    pub(crate) fn new<C: Callee>(
+        function: C,
+        work: impl FnOnce(&C) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
             cancelled: AtomicBool::new(false),

@@ -68,6 +68,7 @@ mod thread;
 use std::sync::atomic::Ordering;
 
 pub use future::CallFuture;
+pub(crate) use future::Callee;
 
 /// The queue's capacity when none is set: 1024 calls.
 pub const DEFAULT_QUEUE_CAPACITY: usize = queue::DEFAULT_CAPACITY;

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Paths: `predict-inmem` (the method held as a `Function`, 1,000 values
-//! lent), `predict-pyo3` (PyO3 + rust-numpy, `call_method1`),
+//! lent), `lookup-inmem` (the same, `model.method("predict")` per call),
+//! `predict-pyo3` (PyO3 + rust-numpy, `call_method1`),
 //! `observe-inmem` (`arg_owned` of a fresh 100 × 10 `NdVec`),
 //! `observe-pyo3` (`PyArray::from_vec(..).reshape(..)`), `struct-inmem`
 //! (the dict read by a `FromResult` impl with `Reader::get_item`),
@@ -36,8 +37,9 @@ use py_in_mem::{FromResult, Function, Mismatch, NdVec, Object, Reader};
 use pyo3::prelude::*;
 
 const BENCH_DIR: &str = env!("CARGO_MANIFEST_DIR");
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "predict-inmem",
+    "lookup-inmem",
     "predict-pyo3",
     "observe-inmem",
     "observe-pyo3",
@@ -74,6 +76,7 @@ struct Pyo3Prediction {
 }
 
 struct Paths {
+    model: Object,
     predict: Function,
     observe: Function,
     classify: Function,
@@ -91,6 +94,11 @@ fn calls(paths: &Paths, path: &str, data: &[f64], n: u64) -> anyhow::Result<()> 
         "predict-inmem" => {
             for _ in 0..n {
                 black_box(paths.predict.call::<f64>(data)?);
+            }
+        }
+        "lookup-inmem" => {
+            for _ in 0..n {
+                black_box(paths.model.method("predict")?.call::<f64>(data)?);
             }
         }
         "observe-inmem" => {
@@ -157,6 +165,7 @@ fn main() -> anyhow::Result<()> {
         predict: model.method("predict")?,
         observe: model.method("observe")?,
         classify: model.method("classify")?,
+        model,
         pyo3: Python::attach(|py| -> PyResult<Py<PyAny>> {
             Ok(py
                 .import("bench_model")?
