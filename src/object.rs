@@ -492,6 +492,31 @@ impl<'py> Held<'py> {
         }
     }
 
+    /// `self.name` for a name in a Rust string (no NUL in it: the caller
+    /// checked), without a C copy of it, or the exception that raised.
+    pub(crate) fn getattr_str(&self, name: &str) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held; the pointer and length are the str's
+        // (UTF-8, its length within isize); the call returns a new reference
+        // or NULL with an exception set.
+        let key = unsafe {
+            Held::from_owned(
+                self.gil,
+                pyo3_ffi::PyUnicode_FromStringAndSize(
+                    name.as_ptr().cast(),
+                    name.len() as pyo3_ffi::Py_ssize_t,
+                ),
+            )
+        }?;
+        // SAFETY: the GIL is held and both objects are live; GetAttr returns
+        // a new reference or NULL with an exception set.
+        unsafe {
+            Held::from_owned(
+                self.gil,
+                pyo3_ffi::PyObject_GetAttr(self.as_ptr(), key.as_ptr()),
+            )
+        }
+    }
+
     /// Whether the object can be called (a function, a class, a bound
     /// method, an object with `__call__`).
     pub(crate) fn is_callable(&self) -> bool {

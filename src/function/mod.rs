@@ -185,7 +185,7 @@ impl Function {
             unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
         Function(Arc::new(FunctionInner {
             func,
-            name: format!("{module}.{name}").into(),
+            name: dotted(module, name),
             python,
             stats: CallStats::default(),
             keywords: KeywordNames::default(),
@@ -258,6 +258,16 @@ fn load_error(module: &str, error: glue::LoadError) -> Error {
         cause,
         hint,
     }
+}
+
+/// `module.name`, in one allocation of its exact size (`format!` grows a
+/// buffer, then shrinks it: an object's method looked up per call pays it).
+fn dotted(module: &str, name: &str) -> Box<str> {
+    let mut dotted = String::with_capacity(module.len() + 1 + name.len());
+    dotted.push_str(module);
+    dotted.push('.');
+    dotted.push_str(name);
+    dotted.into_boxed_str()
 }
 
 fn c_string(text: &str) -> Result<CString, Error> {

@@ -167,11 +167,15 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn method(&self, name: &str) -> Result<Function, Error> {
-        let c_name = c_string(name)?;
+        // As a C string would (the name's one check), without the copy: a
+        // method looked up per call pays for every step here.
+        if name.contains('\0') {
+            return Err(Error::InvalidName(name.to_owned()));
+        }
         let gil = self.python.gil()?;
         // SAFETY: as in getattr.
         let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
-        let method = this.getattr(&c_name).map_err(Error::Python)?;
+        let method = this.getattr_str(name).map_err(Error::Python)?;
         drop(this);
         if !method.is_callable() {
             let message = format!(
