@@ -366,3 +366,31 @@ fn strides_and_dimensions_that_overflow_are_refused_even_when_empty() {
     .unwrap();
     assert_eq!(shape, (vec![0, 3], 0.0));
 }
+
+/// Owned arrays of every rank reach Python with their shape: 0-D, the most
+/// dimensions kept on the stack (8), one past them (9, copied to the heap)
+/// and 20; Python writes through them and keeps them.
+#[test]
+fn owned_arrays_of_any_rank_keep_their_shape() -> Result<(), Error> {
+    let f = Function::from_source(
+        "pim_nd_owned_rank",
+        "KEPT = []\n\
+         def f(a):\n\
+         \x20   KEPT.append(a)\n\
+         \x20   a[...] = a + 1\n\
+         \x20   return list(a.shape), int(a.sum()), a.flags.writeable\n",
+        "f",
+    )?;
+    for rank in [0usize, 1, 8, 9, 20] {
+        let shape: Vec<usize> = (0..rank).map(|axis| 1 + axis % 3).collect();
+        let len: usize = shape.iter().product();
+        let values: Vec<i64> = (0..len as i64).collect();
+        let expected = values.iter().sum::<i64>() + len as i64;
+        let (seen, sum, writeable): (Vec<usize>, i64, bool) =
+            f.arg_owned(NdVec::new(values, shape.clone())?).call()?;
+        assert_eq!(seen, shape, "rank {rank}");
+        assert_eq!(sum, expected, "rank {rank}");
+        assert!(writeable, "rank {rank}");
+    }
+    Ok(())
+}
