@@ -412,6 +412,22 @@ fn from_source_whose_body_failed_may_be_fixed_under_its_name() {
     assert_eq!(f.call0::<i64>().unwrap(), 7);
 }
 
+/// `load` on `n` threads started together at a barrier; what each returned.
+fn at_once<T: Send + 'static>(n: usize, load: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+    let start = Arc::new(std::sync::Barrier::new(n));
+    let load = Arc::new(load);
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (start, load) = (Arc::clone(&start), Arc::clone(&load));
+            thread::spawn(move || {
+                start.wait();
+                load()
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 /// Threads that load one source at once, while the first runs its body
 /// (which gives the GIL up in `time.sleep`), wait for the body: each gets
 /// the function it defines, from one run of it.
@@ -419,18 +435,11 @@ fn from_source_whose_body_failed_may_be_fixed_under_its_name() {
 fn threads_loading_one_source_at_once_wait_for_its_body() {
     let source = "import time\nRUNS = []\nRUNS.append(1)\ntime.sleep(0.05)\n\
                   def runs():\n    return len(RUNS)\n";
-    let start = Arc::new(std::sync::Barrier::new(8));
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                Function::from_source("pim_obj_concurrent", source, "runs")?.call0::<i64>()
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap().unwrap(), 1, "one run of the body");
+    let runs = at_once(8, move || {
+        Function::from_source("pim_obj_concurrent", source, "runs")?.call0::<i64>()
+    });
+    for run in runs {
+        assert_eq!(run.unwrap(), 1, "one run of the body");
     }
 }
 
@@ -439,18 +448,10 @@ fn threads_loading_one_source_at_once_wait_for_its_body() {
 #[test]
 fn threads_loading_one_failing_source_at_once_all_get_its_error() {
     let source = "import time\ntime.sleep(0.05)\nraise ValueError('no model')\n";
-    let start = Arc::new(std::sync::Barrier::new(4));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                Function::from_source("pim_obj_concurrent_fails", source, "f").unwrap_err()
-            })
-        })
-        .collect();
-    for t in threads {
-        let err = t.join().unwrap();
+    let errors = at_once(4, move || {
+        Function::from_source("pim_obj_concurrent_fails", source, "f").unwrap_err()
+    });
+    for err in errors {
         assert!(matches!(err, Error::Import { .. }), "{err:?}");
         assert_eq!(err.exception().unwrap().to_string(), "ValueError: no model");
     }
