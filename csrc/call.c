@@ -242,6 +242,10 @@ PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, P
     return PyObject_Vectorcall(fn, args, nargs, kwnames);
 }
 
+PyObject *pim_call_method(PyObject *name, PyObject *const *args, size_t nargs, PyObject *kwnames) {
+    return PyObject_VectorcallMethod(name, args, nargs, kwnames);
+}
+
 void pim_describe_what(PyObject *obj, char *what, size_t size) {
     PyArrayObject *array = (PyArrayObject *)obj;
     char *dtype;

@@ -230,6 +230,13 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
  * Returns a new reference, or NULL with an exception set. */
 PyObject *pim_call_function(PyObject *fn, PyObject *const *args, size_t nargs, PyObject *kwnames);
 
+/* args[0].name(*args[1:nargs], **dict(zip(kwnames, args[nargs:]))): the
+ * method looked up and called at once, with no bound method made (as
+ * Python's own obj.name(...) does). nargs counts args[0]. GIL held.
+ * name (a str), args, kwnames (a tuple of str, or NULL): borrowed.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *pim_call_method(PyObject *name, PyObject *const *args, size_t nargs, PyObject *kwnames);
+
 /* A result as a caller can read it: a numpy array in place, or a number
  * copied out. What is set depends on the pim_result_kind returned with it. */
 typedef struct {

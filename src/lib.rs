@@ -159,7 +159,7 @@
 //!    ([`scheduler`]), the GIL protocol, and the thin typed wrappers over
 //!    the glue.
 //! 3. `src/array/`: Rust memory as numpy sees it, lent for a call or given
-//!    for good ([`Element`], [`NdSlice`], [`OwnedArray`]); `src/object.rs`:
+//!    for good ([`Element`], [`NdSlice`], [`OwnedArray`]); `src/object/`:
 //!    references, and results described for reading.
 //! 4. `src/convert/`: one trait per direction, [`IntoArg`] and
 //!    [`FromResult`], on the checked reading of numpy values.

@@ -172,6 +172,12 @@ extern "C" {
         nargs: size_t,
         kwnames: *mut PyObject,
     ) -> *mut PyObject;
+    pub fn pim_call_method(
+        name: *mut PyObject,
+        args: *const *mut PyObject,
+        nargs: size_t,
+        kwnames: *mut PyObject,
+    ) -> *mut PyObject;
     pub fn pim_describe_result(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
     pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
     pub fn pim_call_one(func: *mut PyObject, arg: *mut PyObject) -> *mut PyObject;

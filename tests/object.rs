@@ -168,16 +168,20 @@ fn load_takes_any_callable_and_refuses_the_rest() {
             .contains("pim_model.NOT_CALLABLE is a int, which is not callable"),
         "{err}"
     );
-    let err = counter.method("step").unwrap_err();
+    // A method is looked up when it is called, as Python's counter.step()
+    // is: the errors come from the call.
+    let step = counter.method("step").unwrap();
+    let err = step.call0::<i64>().unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
     assert!(
-        err.to_string()
-            .contains("Counter.step is a int, which is not callable"),
+        err.to_string().contains("'int' object is not callable"),
         "{err}"
     );
-    assert_eq!(
-        counter.method("nope").unwrap_err().py_type(),
-        Some("AttributeError")
-    );
+    let err = counter.method("nope").unwrap().call0::<i64>().unwrap_err();
+    assert_eq!(err.py_type(), Some("AttributeError"));
+    assert!(err.to_string().contains("'nope'"), "{err}");
+    let err = counter.method("no\0pe").unwrap_err();
+    assert!(matches!(err, Error::InvalidName(_)), "{err}");
     assert_eq!(
         counter.getattr::<i64>("nope").unwrap_err().py_type(),
         Some("AttributeError")
@@ -570,5 +574,48 @@ fn load_follows_a_dotted_name_to_a_method_of_a_module_global() -> Result<(), Err
             .contains("DEFAULT.alpha is a float, which is not callable"),
         "{err}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_kept_method_is_looked_up_at_each_call_as_python_does() -> Result<(), Error> {
+    let source = "class Greeter:\n\
+        \x20   def hello(self, name):\n\
+        \x20       return 'hello ' + name\n\
+        def shout(name):\n\
+        \x20   return name.upper()\n\
+        def rebind(g):\n\
+        \x20   g.hello = shout\n\
+        def unbind(g):\n\
+        \x20   del g.hello\n";
+    let module = Function::from_source("pim_rebind", source, "Greeter")?;
+    let greeter: Object = module.call0()?;
+    let hello = greeter.method("hello")?;
+    assert_eq!(hello.call::<String>("ada")?, "hello ada");
+    // An instance attribute now shadows the class's method: the kept
+    // Function sees it, as greeter.hello(...) in Python would.
+    Function::from_source("pim_rebind", source, "rebind")?.call::<()>(&greeter)?;
+    assert_eq!(hello.call::<String>("ada")?, "ADA");
+    Function::from_source("pim_rebind", source, "unbind")?.call::<()>(&greeter)?;
+    assert_eq!(hello.call::<String>("ada")?, "hello ada");
+    // Every way of calling goes through the lookup.
+    assert_eq!(hello.arg("bo").call::<String>()?, "hello bo");
+    assert_eq!(hello.kwarg("name", "cy").call::<String>()?, "hello cy");
+    Ok(())
+}
+
+#[test]
+fn methods_past_the_kept_names_are_called_all_the_same() -> Result<(), Error> {
+    // More distinct names than the crate keeps as Python strs (1,024): the
+    // ones past it are made at each call.
+    let source = "class Many:\n    pass\n\
+        for i in range(1500):\n\
+        \x20   setattr(Many, f'm{i}', lambda self, k=0, i=i: i + k)\n";
+    let many: Object = Function::from_source("pim_many_methods", source, "Many")?.call0()?;
+    for i in 0..1500 {
+        let m = many.method(&format!("m{i}"))?;
+        assert_eq!(m.call0::<i64>()?, i);
+        assert_eq!(m.kwarg("k", 2).call::<i64>()?, i + 2);
+    }
     Ok(())
 }

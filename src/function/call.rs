@@ -97,11 +97,12 @@ impl Function {
     /// ```
     pub fn call_owned<I: OwnedArray, R: FromResult>(&self, input: I) -> Result<R, Error> {
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let callee = self.callee(&gil)?;
         let array = Box::new(input).into_numpy(&gil).map_err(Error::Python)?;
         let array = Held::new(&gil, array);
         // SAFETY: `array` is a live object we own for the call; the function
         // is live while `self` holds it.
-        let result = unsafe { glue::call_one(&gil, self.0.func.as_ptr(), array.as_ptr()) };
+        let result = unsafe { glue::call_one(&gil, callee.callable, array.as_ptr()) };
         drop(array);
         self.convert(&gil, result.map_err(Error::Python)?)
     }
@@ -131,27 +132,34 @@ impl Function {
         input: impl IntoArg<'a>,
     ) -> Result<R, Error> {
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let callee = self.callee(&gil)?;
         match input.into_arg().0 {
             ArgKind::Array(array) => {
                 // SAFETY: the caller promises the function keeps nothing.
                 let array = unsafe { UntrackedArray::new(&gil, &array) }.map_err(Error::Python)?;
                 // The result is converted while the input is still lent: it
                 // may be a view of it.
-                let converted = self.call_one(&gil, array.as_ptr());
+                let converted = self.call_one(&gil, callee.callable, array.as_ptr());
                 array.release(&gil);
                 converted
             }
             made => {
                 let made = PyArg::new(&gil, &Arg(made), &self.0.name)?;
-                self.call_one(&gil, made.as_ptr())
+                self.call_one(&gil, callee.callable, made.as_ptr())
             }
         }
     }
 
-    /// Calls with `arg` (live for the call) and converts the result.
-    fn call_one<R: FromResult>(&self, gil: &Gil, arg: *mut PyObject) -> Result<R, Error> {
+    /// Calls `callable` (this function's [`callee`](Self::callee)) with
+    /// `arg` (live for the call) and converts the result.
+    fn call_one<R: FromResult>(
+        &self,
+        gil: &Gil,
+        callable: glue::Callable,
+        arg: *mut PyObject,
+    ) -> Result<R, Error> {
         // SAFETY: the caller keeps `arg` live for the call, `self` the function.
-        let result = unsafe { glue::call_one(gil, self.0.func.as_ptr(), arg) };
+        let result = unsafe { glue::call_one(gil, callable, arg) };
         self.convert(gil, result.map_err(Error::Python)?)
     }
 
@@ -251,6 +259,7 @@ impl Function {
             )));
         }
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let callee = self.callee(&gil)?;
         let clock = Clock::start(&gil, deadline, &self.0.name)?;
         let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
@@ -264,7 +273,7 @@ impl Function {
             }
         }
         let outcome = outcome
-            .and_then(|()| clock.stop(self.call_made(&gil, &made, kwargs)))
+            .and_then(|()| clock.stop(self.call_made(&gil, callee.callable, &made, kwargs)))
             .and_then(|result| finish(&gil, result));
         // The result and any exception are released by now, so the counts
         // are exact.
@@ -272,6 +281,7 @@ impl Function {
         for made in made {
             moved |= made.release(&gil, &self.0.name) == Release::Moved;
         }
+        drop(callee);
         drop(gil);
         if moved {
             return Err(retained_error(&self.0.name));
@@ -290,15 +300,17 @@ impl Function {
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
+        let callee = self.callee(&gil)?;
         let clock = Clock::start(&gil, deadline, &self.0.name)?;
         let made = PyArg::new(&gil, arg, &self.0.name)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
-        let outcome = unsafe { glue::call_one(&gil, self.0.func.as_ptr(), made.as_ptr()) }
-            .map_err(Error::Python);
+        let outcome =
+            unsafe { glue::call_one(&gil, callee.callable, made.as_ptr()) }.map_err(Error::Python);
         let outcome = clock.stop(outcome).and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
         let moved = made.release(&gil, &self.0.name) == Release::Moved;
+        drop(callee);
         drop(gil);
         if moved {
             return Err(retained_error(&self.0.name));
@@ -306,11 +318,12 @@ impl Function {
         outcome
     }
 
-    /// Calls with `made` (positional arguments, then the values of
-    /// `kwargs`).
+    /// Calls `callable` (this function's [`callee`](Self::callee)) with
+    /// `made` (positional arguments, then the values of `kwargs`).
     fn call_made(
         &self,
         gil: &Gil,
+        callable: glue::Callable,
         made: &[PyArg<'_, '_>],
         kwargs: &[(&str, Arg<'_>)],
     ) -> Result<StrongRef, Error> {
@@ -320,21 +333,18 @@ impl Function {
             Some(self.0.keywords.tuple(gil, kwargs).map_err(Error::Python)?)
         };
         let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), Held::as_ptr);
-        let argv: Vec<*mut PyObject> = made.iter().map(PyArg::as_ptr).collect();
+        // A method's receiver goes first (glue::call).
+        let receiver = callable.receiver();
+        let argv: Vec<*mut PyObject> = receiver
+            .into_iter()
+            .chain(made.iter().map(PyArg::as_ptr))
+            .collect();
+        let nargs = receiver.is_some() as usize + made.len() - kwargs.len();
         // SAFETY: the function is live (`self` holds it); every pointer in
         // argv is live (lent arrays and made values, released after this
         // call), and kwnames names exactly the values after the positional
         // ones.
-        unsafe {
-            glue::call(
-                gil,
-                self.0.func.as_ptr(),
-                &argv,
-                made.len() - kwargs.len(),
-                kwnames_ptr,
-            )
-        }
-        .map_err(Error::Python)
+        unsafe { glue::call(gil, callable, &argv, nargs, kwnames_ptr) }.map_err(Error::Python)
     }
 
     /// Converts a call's result to `R`, naming this function in errors.

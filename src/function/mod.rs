@@ -6,21 +6,27 @@
 
 use std::ffi::CString;
 use std::fmt;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
+
+use pyo3_ffi::PyObject;
 
 mod call;
 mod call_async;
 mod deadline;
 mod keywords;
+mod name;
 mod object;
 
 use crate::error::Error;
+use crate::object::{interned, Held, Interned};
 use crate::runtime;
 use crate::runtime::glue::{self};
-use crate::runtime::CallStats;
+use crate::runtime::{CallStats, Gil};
 use crate::runtime::{Interpreter, SharedRef, StrongRef};
 pub use call::Call;
 use keywords::KeywordNames;
+use name::DottedName;
 pub use object::Object;
 
 /// A Python function, called on Rust arrays without copying them.
@@ -101,10 +107,10 @@ pub struct Function(Arc<FunctionInner>);
 /// a clone, made on the caller's thread and dropped on a serving thread,
 /// [`crate::serve`]).
 struct FunctionInner {
-    /// Dropped without waiting for the GIL (see [`Object`]).
-    func: SharedRef,
-    /// `module.function`, for messages.
-    name: Box<str>,
+    /// What it calls.
+    target: Target,
+    /// `module.function` (`Type.method` for a method), for messages.
+    name: DottedName,
     python: Interpreter,
     /// How long its calls take, for the scheduler.
     stats: CallStats,
@@ -183,13 +189,73 @@ impl Function {
         // SAFETY: into_raw gives up the StrongRef's own reference, not NULL.
         let func =
             unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
+        Function::with_target(
+            Target::Callable(func),
+            DottedName::new(module, name),
+            python,
+        )
+    }
+
+    /// The method `name` of `object` (whose type is named `type_name`),
+    /// looked up at each call ([`Target::Method`]). No GIL needed.
+    fn method_of(
+        object: Arc<SharedRef>,
+        type_name: &str,
+        name: &str,
+        python: Interpreter,
+    ) -> Function {
+        let target = Target::Method {
+            object,
+            name_at: type_name.len() + 1,
+            kept_name: AtomicPtr::default(),
+        };
+        Function::with_target(target, DottedName::new(type_name, name), python)
+    }
+
+    fn with_target(target: Target, name: DottedName, python: Interpreter) -> Function {
         Function(Arc::new(FunctionInner {
-            func,
-            name: dotted(module, name),
+            target,
+            name,
             python,
             stats: CallStats::default(),
             keywords: KeywordNames::default(),
         }))
+    }
+
+    /// What one call calls, live for the call (a method's name as an
+    /// [`interned`] str). Before anything is lent.
+    pub(crate) fn callee<'py>(&self, gil: &'py Gil) -> Result<Callee<'py>, Error> {
+        match &self.0.target {
+            Target::Callable(func) => Ok(Callee {
+                callable: glue::Callable::Object(func.as_ptr()),
+                _name: None,
+            }),
+            Target::Method {
+                object,
+                name_at,
+                kept_name,
+            } => {
+                let kept = kept_name.load(Ordering::Acquire);
+                let (name, made) = if !kept.is_null() {
+                    (kept, None)
+                } else {
+                    match interned(gil, &self.0.name[*name_at..]).map_err(Error::Python)? {
+                        Interned::Kept(kept) => {
+                            kept_name.store(kept.as_ptr(), Ordering::Release);
+                            (kept.as_ptr(), None)
+                        }
+                        Interned::Made(made) => (made.as_ptr(), Some(made)),
+                    }
+                };
+                Ok(Callee {
+                    callable: glue::Callable::Method {
+                        receiver: object.as_ptr(),
+                        name,
+                    },
+                    _name: made,
+                })
+            }
+        }
     }
 
     /// `module.function`, as loaded.
@@ -216,6 +282,32 @@ impl fmt::Debug for Function {
             .field("name", &self.0.name)
             .finish()
     }
+}
+
+/// What a [`Function`] calls.
+enum Target {
+    /// A callable, taken when loaded. Dropped without waiting for the GIL
+    /// (see [`Object`]).
+    Callable(SharedRef),
+    /// The method `name[name_at..]` of `object`, looked up at each call
+    /// as Python's `object.name(...)` does (no bound method made): so
+    /// [`Object::method`] needs no GIL of its own, and a method looked up
+    /// per call (`model.method("predict")?.call(x)`) takes it once, as
+    /// PyO3's `call_method1` does.
+    Method {
+        object: Arc<SharedRef>,
+        name_at: usize,
+        /// The name as a `str`, once [`interned`] has kept it (NULL
+        /// before): a pointer, with no reference, to a str kept for good.
+        kept_name: AtomicPtr<PyObject>,
+    },
+}
+
+/// What one call calls ([`Function::callee`]), with what must live as
+/// long as the call.
+pub(crate) struct Callee<'py> {
+    pub(crate) callable: glue::Callable,
+    _name: Option<Held<'py>>,
 }
 
 /// A failed load as an error: the module itself missing, or the function
@@ -258,16 +350,6 @@ fn load_error(module: &str, error: glue::LoadError) -> Error {
         cause,
         hint,
     }
-}
-
-/// `module.name`, in one allocation of its exact size (`format!` grows a
-/// buffer, then shrinks it: an object's method looked up per call pays it).
-fn dotted(module: &str, name: &str) -> Box<str> {
-    let mut dotted = String::with_capacity(module.len() + 1 + name.len());
-    dotted.push_str(module);
-    dotted.push('.');
-    dotted.push_str(name);
-    dotted.into_boxed_str()
 }
 
 fn c_string(text: &str) -> Result<CString, Error> {

@@ -121,23 +121,33 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Error> {
-        let c_name = c_string(name)?;
+        check_name(name)?;
         let gil = self.python.gil()?;
         // SAFETY: the object is live while `self` holds it, and the GIL is
         // held; the new reference is the one the Held owns.
         let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
-        let value = this.getattr(&c_name).map_err(Error::Python)?;
+        let value = this.getattr(name).map_err(Error::Python)?;
         drop(this);
         convert(&gil, value.into_strong()).map_err(|mismatch: Mismatch| {
             mismatch.into_error(&format!("{}.{name}", self.type_name))
         })
     }
 
-    /// The method `name`, bound to this object, as a [`Function`]: called
-    /// with the same builder, typed results and retention rule as any
-    /// function (`.call(x)`, `.arg(a).kwarg("k", v).call()`, `.call0()`).
-    /// Keep it to call it often: each `Function` learns how long its calls
-    /// take, for the [scheduler](crate::scheduler).
+    /// The method `name` of this object, as a [`Function`]: called with
+    /// the same builder, typed results and retention rule as any function
+    /// (`.call(x)`, `.arg(a).kwarg("k", v).call()`, `.call0()`). Keep it
+    /// to call it often: each `Function` learns how long its calls take,
+    /// for the [scheduler](crate::scheduler).
+    ///
+    /// The method is looked up at each call, inside the call's own hold of
+    /// the GIL, as Python's `obj.name(...)` does (no bound method is made):
+    /// so `method` itself needs no GIL and costs no more than an
+    /// allocation, a method looked up per call
+    /// (`model.method("predict")?.call(x)`) takes the GIL once, as PyO3's
+    /// `call_method1` does, and a kept one sees what the object's
+    /// attribute is at the time of each call. Only a name with a NUL in it
+    /// is refused here ([`Error::InvalidName`]); a missing or uncallable
+    /// attribute is the call's error, as in Python.
     ///
     /// ```
     /// use py_in_mem::{Function, Object};
@@ -156,38 +166,26 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     ///
-    /// An attribute that cannot be called is a `TypeError`:
+    /// A missing attribute is an `AttributeError`, and one that cannot be
+    /// called a `TypeError`, when called:
     ///
     /// ```
     /// # use py_in_mem::{Function, Object};
     /// let obj: Object = Function::from_source("doc_method_err", "class A:\n    x = 1\n", "A")?.call0()?;
-    /// let err = obj.method("x").unwrap_err();
+    /// let err = obj.method("x")?.call0::<i64>().unwrap_err();
     /// assert_eq!(err.py_type(), Some("TypeError"));
-    /// assert!(obj.method("nope").is_err());
+    /// let err = obj.method("nope")?.call0::<i64>().unwrap_err();
+    /// assert_eq!(err.py_type(), Some("AttributeError"));
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn method(&self, name: &str) -> Result<Function, Error> {
-        // As a C string would (the name's one check), without the copy: a
-        // method looked up per call pays for every step here.
-        if name.contains('\0') {
-            return Err(Error::InvalidName(name.to_owned()));
-        }
-        let gil = self.python.gil()?;
-        // SAFETY: as in getattr.
-        let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
-        let method = this.getattr_str(name).map_err(Error::Python)?;
-        drop(this);
-        if !method.is_callable() {
-            let message = format!(
-                "{}.{name} is a {}, which is not callable",
-                self.type_name,
-                method.type_name()
-            );
-            return Err(Error::Python(glue::type_error(&gil, &message)));
-        }
-        let method = method.into_strong();
-        drop(gil);
-        Ok(Function::new(method, &self.type_name, name, self.python))
+        check_name(name)?;
+        Ok(Function::method_of(
+            Arc::clone(&self.inner),
+            &self.type_name,
+            name,
+            self.python,
+        ))
     }
 
     /// Whether `self` and `other` are the same Python object (`is` in
@@ -267,5 +265,14 @@ impl<'a> IntoArg<'a> for Object {
             let object = unsafe { Held::new_ref(gil, self.inner.as_ptr()) };
             Ok(object.into_strong())
         })))
+    }
+}
+
+/// The one check a C string would make of a name (no NUL in it), without
+/// the copy.
+fn check_name(name: &str) -> Result<(), Error> {
+    match name.contains('\0') {
+        true => Err(Error::InvalidName(name.to_owned())),
+        false => Ok(()),
     }
 }

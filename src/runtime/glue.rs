@@ -4,7 +4,7 @@
 //! into Rust ones (`Result`, owned `String`s, RAII) and nothing more. The GIL
 //! is a value ([`super::gil`]): functions that need it take `&Gil`.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, CStr};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -96,16 +96,6 @@ fn take_error(mut raw_err: raw::pim_error) -> PyException {
     // SAFETY: the strings were malloc'ed by the glue and are freed once here.
     unsafe { raw::pim_error_free(&mut raw_err) };
     exception
-}
-
-/// A Python `TypeError` with `message`, as an exception Python raised
-/// (made by Python, so it reads as any other: its type, its classes).
-pub(crate) fn type_error(gil: &Gil, message: &str) -> PyException {
-    let message = CString::new(message.replace('\0', " ")).expect("NULs were replaced");
-    // SAFETY: the GIL is held; PyErr_SetString copies the message and sets
-    // the exception, which last_error fetches and clears at once.
-    unsafe { pyo3_ffi::PyErr_SetString(pyo3_ffi::PyExc_TypeError, message.as_ptr()) };
-    last_error(gil)
 }
 
 /// Fetches and clears the exception the last glue call left set.
@@ -238,22 +228,53 @@ pub(crate) unsafe fn owned_or_error(
     unsafe { StrongRef::from_owned(ptr) }.ok_or_else(|| last_error(gil))
 }
 
-/// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`.
+/// What a call calls: a callable, or a method looked up by name on its
+/// receiver as it is called (no bound method made).
+#[derive(Clone, Copy)]
+pub(crate) enum Callable {
+    /// A function, a class, any callable object.
+    Object(*mut PyObject),
+    /// `receiver.name`, `name` a `str`.
+    Method {
+        receiver: *mut PyObject,
+        name: *mut PyObject,
+    },
+}
+
+impl Callable {
+    /// The object a method is called on, which goes before the arguments.
+    pub(crate) fn receiver(self) -> Option<*mut PyObject> {
+        match self {
+            Callable::Object(_) => None,
+            Callable::Method { receiver, .. } => Some(receiver),
+        }
+    }
+}
+
+/// `func(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`; for a
+/// method, `args[0]` is its receiver ([`Callable::receiver`]), counted in
+/// `nargs`.
 ///
 /// # Safety
-/// `func` and every pointer in `args` are live objects; `kwnames` is NULL or
-/// a tuple of `args.len() - nargs` strings.
+/// The callable's objects and every pointer in `args` are live; `kwnames`
+/// is NULL or a tuple of `args.len() - nargs` strings.
 pub(crate) unsafe fn call(
     gil: &Gil,
-    func: *mut PyObject,
+    callable: Callable,
     args: &[*mut PyObject],
     nargs: usize,
     kwnames: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
-    // SAFETY: the GIL is held, the objects are live (caller), and
-    // pim_call_function borrows them for the call only.
+    // SAFETY: the GIL is held, the objects are live (caller), and the glue
+    // borrows them for the call only; a method's receiver is args[0].
     unsafe {
-        let result = raw::pim_call_function(func, args.as_ptr(), nargs, kwnames);
+        let result = match callable {
+            Callable::Object(func) => raw::pim_call_function(func, args.as_ptr(), nargs, kwnames),
+            Callable::Method { name, receiver } => {
+                debug_assert_eq!(args.first(), Some(&receiver));
+                raw::pim_call_method(name, args.as_ptr(), nargs, kwnames)
+            }
+        };
         owned_or_error(gil, result)
     }
 }
@@ -261,15 +282,23 @@ pub(crate) unsafe fn call(
 /// The article's call: `func(arg)`, with one argument.
 ///
 /// # Safety
-/// `func` and `arg` are live objects.
+/// The callable's objects and `arg` are live.
 pub(crate) unsafe fn call_one(
     gil: &Gil,
-    func: *mut PyObject,
+    callable: Callable,
     arg: *mut PyObject,
 ) -> Result<StrongRef, PyException> {
-    // SAFETY: the GIL is held; func and arg are live; pim_call_one returns a
-    // new reference, or NULL with an exception set.
-    unsafe { owned_or_error(gil, raw::pim_call_one(func, arg)) }
+    // SAFETY: the GIL is held; the objects are live; the glue returns a new
+    // reference, or NULL with an exception set.
+    unsafe {
+        let result = match callable {
+            Callable::Object(func) => raw::pim_call_one(func, arg),
+            Callable::Method { receiver, name } => {
+                raw::pim_call_method(name, [receiver, arg].as_ptr(), 2, std::ptr::null_mut())
+            }
+        };
+        owned_or_error(gil, result)
+    }
 }
 
 /// This thread's Python thread ident, the id a thread state made on it

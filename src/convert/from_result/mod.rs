@@ -8,10 +8,9 @@
 use std::ffi::CString;
 
 mod impls;
-mod keys;
 
 use crate::convert::read::{expected_indices, to_indices, Mismatch, Step};
-use crate::object::{ArrayDesc, Described, Held};
+use crate::object::{interned, ArrayDesc, Described, Held};
 use crate::runtime::{Gil, StrongRef};
 
 /// A Rust type that a Python function's result converts into, checked and
@@ -202,7 +201,7 @@ impl<'py> Reader<'py> {
     pub fn get_item<R: FromResult>(&self, key: &str) -> Result<R, Mismatch> {
         let within = || Step::DictValue(key.to_owned());
         let gil = self.held.gil();
-        let name = keys::key(gil, key)
+        let name = interned(gil, key)
             .map_err(|e| Mismatch::new(R::expected(), e.to_string()).within(within()))?;
         let obj = self.held.as_ptr();
         // SAFETY: the GIL is held and both objects are live. An exact dict
@@ -264,10 +263,10 @@ impl<'py> Reader<'py> {
     /// names it.
     pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Mismatch> {
         let within = || Step::Attribute(name.to_owned());
-        let Ok(c_name) = CString::new(name) else {
+        if name.contains('\0') {
             return Err(self.mismatch(format!("an attribute named {name:?}")));
-        };
-        match self.held.getattr(&c_name) {
+        }
+        match self.held.getattr(name) {
             Ok(value) => R::from_result(Reader::new(value)).map_err(|m| m.within(within())),
             Err(e) => Err(Mismatch::new(
                 format!("{} as attribute '{name}'", R::expected()),

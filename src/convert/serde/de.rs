@@ -582,10 +582,10 @@ impl<'de> MapAccess<'de> for AttrMap<'_, '_> {
     ) -> Result<Option<K::Value>, DeError> {
         while let Some(&field) = self.fields.get(self.next) {
             self.next += 1;
-            let Ok(name) = CString::new(field) else {
+            if field.contains('\0') {
                 continue;
-            };
-            match self.of.getattr(&name) {
+            }
+            match self.of.getattr(field) {
                 Ok(value) => {
                     self.value = Some((field, value));
                     return seed

@@ -14,6 +14,9 @@ use crate::raw;
 use crate::runtime::glue::owned_or_error;
 use crate::runtime::{Gil, StrongRef};
 
+mod interned;
+pub(crate) use interned::{interned, Interned};
+
 /// One strong reference to a Python object, used and released while `'py`'s
 /// GIL is held: releasing it is a plain decref (a [`StrongRef`] takes the GIL
 /// to release itself, since it may be dropped anywhere).
@@ -480,21 +483,8 @@ impl<'o> ArrayDesc<'o> {
 /// Attributes and what an object is, for [`crate::Object`].
 impl<'py> Held<'py> {
     /// `self.name`, or the exception (an `AttributeError`) that raised.
-    pub(crate) fn getattr(&self, name: &CStr) -> Result<Held<'py>, PyException> {
-        // SAFETY: the GIL is held, the object is live and `name` is a valid C
-        // string for the call; GetAttrString returns a new reference or NULL
-        // with an exception set.
-        unsafe {
-            Held::from_owned(
-                self.gil,
-                pyo3_ffi::PyObject_GetAttrString(self.as_ptr(), name.as_ptr()),
-            )
-        }
-    }
-
-    /// `self.name` for a name in a Rust string (no NUL in it: the caller
-    /// checked), without a C copy of it, or the exception that raised.
-    pub(crate) fn getattr_str(&self, name: &str) -> Result<Held<'py>, PyException> {
+    /// `name` has no NUL in it (the caller checked); it needs no C copy.
+    pub(crate) fn getattr(&self, name: &str) -> Result<Held<'py>, PyException> {
         // SAFETY: the GIL is held; the pointer and length are the str's
         // (UTF-8, its length within isize); the call returns a new reference
         // or NULL with an exception set.
@@ -515,13 +505,6 @@ impl<'py> Held<'py> {
                 pyo3_ffi::PyObject_GetAttr(self.as_ptr(), key.as_ptr()),
             )
         }
-    }
-
-    /// Whether the object can be called (a function, a class, a bound
-    /// method, an object with `__call__`).
-    pub(crate) fn is_callable(&self) -> bool {
-        // SAFETY: the GIL is held; PyCallable_Check only reads the type.
-        unsafe { pyo3_ffi::PyCallable_Check(self.as_ptr()) != 0 }
     }
 
     /// The name of the object's type (`Model`, `numpy.ndarray`), for
