@@ -15,6 +15,7 @@
 //! `target/bench-http` by default); `--http-requests N` sets its requests per
 //! point (20,000; 2,000 with `--quick`).
 
+mod affinity;
 mod chart;
 mod contention;
 mod data;

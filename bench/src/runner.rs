@@ -26,12 +26,15 @@ pub struct Entry<'a> {
 }
 
 /// What one entry measured.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Measured {
     /// Seconds per call.
     pub time: Spread,
     /// The process's minor page faults per call, median over rounds.
     pub faults: f64,
+    /// Seconds per call in each round, in order: round `r` of every entry
+    /// ran back to back, so two entries compare round by round.
+    pub rounds: Vec<f64>,
 }
 
 /// Checks every entry, then times them in interleaved rounds. Returns one
@@ -73,8 +76,9 @@ pub fn measure(entries: &mut [Entry<'_>], plan: Plan) -> anyhow::Result<Vec<Meas
         .into_iter()
         .zip(faults)
         .map(|(time, faults)| Measured {
-            time: Spread::of(time),
+            time: Spread::of(time.clone()),
             faults: Spread::of(faults).median,
+            rounds: time,
         })
         .collect())
 }

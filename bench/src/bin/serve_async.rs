@@ -5,6 +5,8 @@
 //! cargo run --release -p py-in-mem-bench --bin serve_async [CALLS] [ROUNDS]   # 5000 41
 //! ```
 
+#[path = "../affinity.rs"]
+mod affinity;
 #[path = "../data.rs"]
 #[allow(dead_code)]
 mod data;
