@@ -224,6 +224,7 @@ impl Function {
 
     /// What one call calls, live for the call (a method's name as an
     /// [`interned`] str). Before anything is lent.
+    #[inline]
     pub(crate) fn callee<'py>(&self, gil: &'py Gil) -> Result<Callee<'py>, Error> {
         match &self.0.target {
             Target::Callable(func) => Ok(Callee {

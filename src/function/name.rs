@@ -40,6 +40,7 @@ impl DottedName {
 impl Deref for DottedName {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         match self {
             DottedName::Inline { len, bytes } => {

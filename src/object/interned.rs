@@ -84,12 +84,9 @@ impl Interned<'_> {
 
 /// `text` as an interned Python str.
 pub(crate) fn interned<'py>(gil: &'py Gil, text: &str) -> Result<Interned<'py>, PyException> {
-    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-    let keys = keys.get_or_insert_with(HashMap::default);
-    if let Some(kept) = keys.get(text) {
-        return Ok(Interned::Kept(kept.0));
+    if let Some(kept) = kept(text) {
+        return Ok(Interned::Kept(kept));
     }
-    // Making a str runs no Python code, so the lock may stay held.
     // SAFETY: the GIL is held; the pointer and length describe valid UTF-8
     // for the call; a new reference or NULL with an exception set.
     let mut made = unsafe {
@@ -100,8 +97,16 @@ pub(crate) fn interned<'py>(gil: &'py Gil, text: &str) -> Result<Interned<'py>, 
         // replaces it with the interned one, moving our reference over.
         unsafe { pyo3_ffi::PyUnicode_InternInPlace(&mut made) };
     }
+    // Not under the lock: fetching an exception may run Python code.
     // SAFETY: a new reference, or NULL with an exception set.
     let made = unsafe { Held::from_owned(gil, made) }?;
+    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    let keys = keys.get_or_insert_with(HashMap::default);
+    if let Some(kept) = keys.get(text) {
+        // Kept meanwhile (a thread that ran while the GIL was given up,
+        // which nothing here does today): ours goes, after the lock.
+        return Ok(Interned::Kept(kept.0));
+    }
     if keys.len() == MAX_KEYS {
         return Ok(Interned::Made(made));
     }
@@ -109,4 +114,10 @@ pub(crate) fn interned<'py>(gil: &'py Gil, text: &str) -> Result<Interned<'py>, 
     let ptr = NonNull::new(made.into_raw()).expect("a made str is not NULL");
     keys.insert(text.into(), Key(ptr));
     Ok(Interned::Kept(ptr))
+}
+
+/// The str kept for `text`, if any.
+fn kept(text: &str) -> Option<NonNull<PyObject>> {
+    let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    keys.as_ref()?.get(text).map(|kept| kept.0)
 }
