@@ -259,8 +259,10 @@ impl Function {
             )));
         }
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
-        let callee = self.callee(&gil)?;
         let clock = Clock::start(&gil, deadline, &self.0.name)?;
+        // Within the deadline, as the rest of the call (a method's name is
+        // made at its first call).
+        let callee = self.callee(&gil)?;
         let mut made = Vec::with_capacity(args.len() + kwargs.len());
         let mut outcome = Ok(());
         for arg in args.iter().chain(kwargs.iter().map(|(_, arg)| arg)) {
@@ -300,8 +302,10 @@ impl Function {
         finish: impl FnOnce(&Gil, StrongRef) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let gil = self.0.python.gil_for_call(&self.0.stats)?;
-        let callee = self.callee(&gil)?;
         let clock = Clock::start(&gil, deadline, &self.0.name)?;
+        // Within the deadline, as the rest of the call (a method's name is
+        // made at its first call).
+        let callee = self.callee(&gil)?;
         let made = PyArg::new(&gil, arg, &self.0.name)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
