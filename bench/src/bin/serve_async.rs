@@ -22,11 +22,14 @@ fn main() -> anyhow::Result<()> {
     let m = serve_async::measure(&case.data, case.expected.len(), calls, rounds)?;
     println!(
         "outliers.detect on 1,000 values, {calls} calls x {rounds} interleaved rounds: \
-         1 sync thread {:.0} calls/s, {} async tasks {:.0} calls/s, ratio {:.3}x",
+         1 sync thread {:.0} calls/s, {} async tasks {:.0} calls/s, ratio {:.3}x \
+         (p10-p90 {:.3}-{:.3}x)",
         m.sync_per_s,
         serve_async::TASKS,
         m.async_per_s,
-        m.ratio
+        m.ratio,
+        m.ratio_p10,
+        m.ratio_p90
     );
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! `observe-inmem` (`arg_owned` of a fresh 100 × 10 `NdVec`),
 //! `observe-pyo3` (`PyArray::from_vec(..).reshape(..)`), `struct-inmem`
 //! (the dict read by a `FromResult` impl with `Reader::get_item`),
+//! `struct-serde` (the same dict read by `#[derive(Deserialize)]`),
 //! `struct-pyo3` (`#[derive(FromPyObject)]`, `#[pyo3(item)]`). Divide the
 //! totals by N.
 //!
@@ -37,13 +38,14 @@ use py_in_mem::{FromResult, Function, Mismatch, NdVec, Object, Reader};
 use pyo3::prelude::*;
 
 const BENCH_DIR: &str = env!("CARGO_MANIFEST_DIR");
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "predict-inmem",
     "lookup-inmem",
     "predict-pyo3",
     "observe-inmem",
     "observe-pyo3",
     "struct-inmem",
+    "struct-serde",
     "struct-pyo3",
 ];
 
@@ -63,6 +65,15 @@ impl FromResult for Prediction {
         })
     }
 }
+
+#[allow(dead_code)] // read only through black_box
+#[derive(serde::Deserialize)]
+struct SerdePrediction {
+    label: String,
+    score: f64,
+    index: i64,
+}
+py_in_mem::serde_result!(SerdePrediction);
 
 #[allow(dead_code)] // read only through black_box
 #[derive(FromPyObject)]
@@ -110,6 +121,11 @@ fn calls(paths: &Paths, path: &str, data: &[f64], n: u64) -> anyhow::Result<()> 
         "struct-inmem" => {
             for _ in 0..n {
                 black_box(paths.classify.call::<Prediction>(data)?);
+            }
+        }
+        "struct-serde" => {
+            for _ in 0..n {
+                black_box(paths.classify.call::<SerdePrediction>(data)?);
             }
         }
         "predict-pyo3" | "observe-pyo3" | "struct-pyo3" => {
