@@ -84,7 +84,8 @@ matrix:
 soak: setup
 	cargo test --release --test soak -- --ignored --nocapture
 
-# The integration tests under valgrind memcheck (scripts/memcheck.sh).
+# The integration tests under valgrind memcheck (scripts/memcheck.sh), built
+# with every optional feature (MEMCHECK_FEATURES= builds without).
 memcheck: setup
 	bash scripts/memcheck.sh
 

@@ -27,9 +27,13 @@ rm -rf "$OUT"
 mkdir -p "$OUT/logs"
 cd "$ROOT"
 
-# MEMCHECK_FEATURES: cargo features to build the tests with (e.g.
-# "serde,bytes"); MEMCHECK_ONLY: a space-separated list of test binaries to
-# run (all of them by default), for a quicker check of a few.
+# MEMCHECK_FEATURES: cargo features to build the tests with; every optional
+# feature by default, so that the feature-gated tests (tests/serde.rs,
+# tests/bytes.rs, the ndarray cases) run under valgrind too (an empty value
+# builds without features, as the first pass of `make test` does);
+# MEMCHECK_ONLY: a space-separated list of test binaries to run (all of them
+# by default), for a quicker check of a few.
+MEMCHECK_FEATURES=${MEMCHECK_FEATURES-ndarray,serde,bytes}
 FEATURES=(${MEMCHECK_FEATURES:+--features "$MEMCHECK_FEATURES"})
 cargo test --no-run "${FEATURES[@]}" --message-format=json 2>/dev/null >"$OUT/build.json" || {
     cargo test --no-run "${FEATURES[@]}"
