@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use py_in_mem::Function;
 
 use crate::affinity::{pin, Affinity};
+use crate::stats::percentile;
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
@@ -102,7 +103,7 @@ fn measure_pinned(
         ratios.push(served / sync);
     }
     ratios.sort_by(f64::total_cmp);
-    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| percentile(&ratios, q).expect("at least one round");
     Ok(ServeAsync {
         calls,
         rounds,
@@ -197,5 +198,5 @@ pub fn section(md: &mut String, m: &ServeAsync) {
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    percentile(&values, 0.5).expect("at least one round")
 }

@@ -13,6 +13,9 @@ mod data;
 #[path = "../serve_async.rs"]
 #[allow(dead_code)] // section(): the bench's report
 mod serve_async;
+#[path = "../stats.rs"]
+#[allow(dead_code)] // Spread: the bench's report
+mod stats;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
