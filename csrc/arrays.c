@@ -4,6 +4,8 @@
  */
 #include "arrays.h"
 
+#include <stdint.h>
+
 int pim_npy_typenum(char kind, int itemsize) {
     switch (kind) {
     case 'b':
@@ -365,12 +367,9 @@ void pim_release_untracked(PyObject *arr) {
     Py_DECREF(arr);
 }
 
-/* The owner of a given buffer and how to free it, kept by the array's base. */
-typedef struct {
-    void *owner;
-    pim_release_fn release;
-} owned_buffer;
-
+/* The array's base is a capsule: its pointer the buffer's owner, its context
+ * the function that frees it (as an integer, which C lets a function pointer
+ * round-trip through; no allocation of their own). */
 static const char OWNED_CAPSULE[] = "py_in_mem.owned";
 
 int pim_is_owned_capsule(PyObject *obj) {
@@ -378,13 +377,13 @@ int pim_is_owned_capsule(PyObject *obj) {
 }
 
 /* Capsule destructor: runs once, with the GIL, when the last array or view
- * over the buffer is gone. capsule: borrowed (being freed); it owns the
- * owned_buffer, freed here after release(owner). */
+ * over the buffer is gone. capsule: borrowed (being freed); release(owner)
+ * frees the owner and its buffer. */
 static void owned_capsule_free(PyObject *capsule) {
-    owned_buffer *buffer = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
-    if (buffer != NULL) {
-        buffer->release(buffer->owner);
-        PyMem_RawFree(buffer);
+    void *owner = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
+    pim_release_fn release = (pim_release_fn)(uintptr_t)PyCapsule_GetContext(capsule);
+    if (owner != NULL && release != NULL) {
+        release(owner);
     }
     PyErr_Clear();
 }
@@ -392,19 +391,18 @@ static void owned_capsule_free(PyObject *capsule) {
 PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,
                     int writeable, void *owner, pim_release_fn release) {
     PyObject *base, *arr;
-    owned_buffer *buffer = PyMem_RawMalloc(sizeof *buffer);
     int flags = 0;
-    if (buffer == NULL) {
-        release(owner);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    buffer->owner = owner;
-    buffer->release = release;
-    base = PyCapsule_New(buffer, OWNED_CAPSULE, owned_capsule_free);
+    base = PyCapsule_New(owner, OWNED_CAPSULE, NULL);
     if (base == NULL) {
         release(owner);
-        PyMem_RawFree(buffer);
+        return NULL;
+    }
+    /* The destructor only once the context is set: it finds both or none.
+     * Neither call fails on the valid capsule just made. */
+    if (PyCapsule_SetContext(base, (void *)(uintptr_t)release) < 0 ||
+        PyCapsule_SetDestructor(base, owned_capsule_free) < 0) {
+        Py_DECREF(base);
+        release(owner);
         return NULL;
     }
     if (writeable) {
@@ -412,7 +410,7 @@ PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenu
     }
     arr = array_over(data, ndim, dims, NULL, typenum, flags);
     if (arr == NULL) {
-        Py_DECREF(base); /* frees the buffer through the destructor */
+        Py_DECREF(base); /* frees the owner through the destructor */
         return NULL;
     }
     if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) { /* steals base */

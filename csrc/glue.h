@@ -216,7 +216,7 @@ void pim_release_untracked(PyObject *arr);
 typedef void (*pim_release_fn)(void *owner);
 
 /* A C-ordered numpy array over data that Python owns from now on. GIL held.
- * data: owned by `owner` (opaque); release(owner) frees both, once, when the
+ * data: owned by `owner` (opaque, not NULL); release(owner) frees both, once, when the
  * array and all its views are gone. dims: borrowed, ndim entries.
  * On failure release(owner) has been called. Returns a new reference, or NULL
  * with an exception set. */

@@ -605,6 +605,47 @@ fn a_kept_method_is_looked_up_at_each_call_as_python_does() -> Result<(), Error>
 }
 
 #[test]
+fn methods_asked_for_again_call_the_right_one_and_keep_nothing_alive() -> Result<(), Error> {
+    // The object keeps the Functions of the first 8 names asked for, shared
+    // by its clones; the rest are made anew. Either way, each name calls its
+    // own method, in any order, from any clone.
+    let source = "class Many:\n    pass\n\
+        for i in range(12):\n\
+        \x20   setattr(Many, f'm{i}', lambda self, k=0, i=i: 100 * i + k)\n";
+    let many: Object = Function::from_source("pim_kept_methods", source, "Many")?.call0()?;
+    let clone = many.clone();
+    for round in 0..3 {
+        for i in (0..12).rev().chain(0..12) {
+            let obj = if round == 1 { &clone } else { &many };
+            let m = obj.method(&format!("m{i}"))?;
+            assert_eq!(m.name(), format!("Many.m{i}"));
+            assert_eq!(m.call0::<i64>()?, 100 * i);
+            assert_eq!(m.call::<i64>(round)?, 100 * i + round);
+        }
+    }
+    assert!(matches!(
+        many.method("m\0"),
+        Err(Error::InvalidName(name)) if name == "m\0"
+    ));
+
+    // The kept methods hold the object, not the other way round: it goes
+    // when its last clone and its last method Function are gone.
+    let obj = tracked("kept-methods");
+    let m = obj.method("__repr__")?;
+    let _ = obj.method("__str__")?;
+    drop(obj);
+    assert!(m.call0::<String>()?.contains("Tracked"));
+    assert!(!finalized().contains(&"kept-methods".to_owned()));
+    drop(m);
+    assert!(finalized().contains(&"kept-methods".to_owned()));
+    let obj = tracked("kept-methods-only");
+    let _ = obj.method("__repr__")?.call0::<String>()?;
+    drop(obj);
+    assert!(finalized().contains(&"kept-methods-only".to_owned()));
+    Ok(())
+}
+
+#[test]
 fn methods_past_the_kept_names_are_called_all_the_same() -> Result<(), Error> {
     // More distinct names than the crate keeps as Python strs (1,024): the
     // ones past it are made at each call.

@@ -5,6 +5,7 @@
 
 use pyo3_ffi::PyObject;
 
+use super::args::Args;
 use super::deadline::{Clock, Deadline, Limit};
 use super::Function;
 use crate::array::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
@@ -176,11 +177,8 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn arg<'a>(&self, value: impl IntoArg<'a>) -> Call<'_, 'a> {
-        // Room for a few more, so that adding them does not move the Vec.
-        let mut args = Vec::with_capacity(4);
-        args.push(value.into_arg());
         Call {
-            args,
+            args: Args::One(value.into_arg()),
             ..Call::new(self)
         }
     }
@@ -205,10 +203,8 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn arg_owned<'a>(&self, value: impl OwnedArray) -> Call<'_, 'a> {
-        let mut args = Vec::with_capacity(4);
-        args.push(Arg::owned(value));
         Call {
-            args,
+            args: Args::One(Arg::owned(value)),
             ..Call::new(self)
         }
     }
@@ -387,6 +383,7 @@ impl<'a, 'py> PyArg<'a, 'py> {
         made.map_err(Error::Python)
     }
 
+    #[inline]
     fn as_ptr(&self) -> *mut PyObject {
         match self {
             PyArg::Lent(array) => array.as_ptr(),
@@ -412,7 +409,7 @@ impl<'a, 'py> PyArg<'a, 'py> {
 #[must_use = "a Call does nothing until .call() or .call_view()"]
 pub struct Call<'f, 'a> {
     function: &'f Function,
-    args: Vec<Arg<'a>>,
+    args: Args<'a>,
     kwargs: Vec<(&'a str, Arg<'a>)>,
     /// Its timeout or deadline, if any ([`super::deadline`]).
     pub(super) limit: Option<Limit>,
@@ -431,7 +428,7 @@ impl<'f, 'a> Call<'f, 'a> {
     pub(super) fn new(function: &'f Function) -> Self {
         Call {
             function,
-            args: Vec::new(),
+            args: Args::None,
             kwargs: Vec::new(),
             limit: None,
         }
@@ -441,7 +438,7 @@ impl<'f, 'a> Call<'f, 'a> {
     /// deadline, fixed now (for [`Call::call_async`](super::call_async)).
     pub(super) fn into_parts(self) -> CallParts<'f, 'a> {
         let deadline = Deadline::starting_now(self.limit);
-        (self.function, self.args, self.kwargs, deadline)
+        (self.function, self.args.into_vec(), self.kwargs, deadline)
     }
 
     /// Adds the next positional argument.
@@ -507,9 +504,12 @@ impl<'f, 'a> Call<'f, 'a> {
     pub fn call<R: FromResult>(self) -> Result<R, Error> {
         let function = self.function;
         let deadline = Deadline::starting_now(self.limit);
-        function.invoke_until(deadline, &self.args, &self.kwargs, |gil, result| {
-            function.convert(gil, result)
-        })
+        function.invoke_until(
+            deadline,
+            self.args.as_slice(),
+            &self.kwargs,
+            |gil, result| function.convert(gil, result),
+        )
     }
 
     /// Calls, reading the result in place (see [`Function::call_view`]).

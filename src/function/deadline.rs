@@ -58,6 +58,7 @@ impl<'g, 'n> Clock<'g, 'n> {
     /// Right after the call took the GIL, before anything is lent: a
     /// deadline passed already is [`Error::Timeout`] (the function is not
     /// called); else the watchdog watches the call from now.
+    #[inline] // into every generic call path: most calls have no deadline
     pub(super) fn start(
         gil: &'g Gil,
         deadline: Option<Deadline>,
@@ -88,6 +89,7 @@ impl<'g, 'n> Clock<'g, 'n> {
     /// call is finished for the watchdog. If the watchdog stopped it, the
     /// `DeadlineExceeded` it raised is [`Error::Timeout`]; a call that
     /// returned before Python raised it returns as it would have.
+    #[inline]
     pub(super) fn stop(self, outcome: Result<StrongRef, Error>) -> Result<StrongRef, Error> {
         let Some((deadline, watch)) = self.deadline else {
             return outcome;

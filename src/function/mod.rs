@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use pyo3_ffi::PyObject;
 
+mod args;
 mod call;
 mod call_async;
 mod deadline;
@@ -256,6 +257,14 @@ impl Function {
                     _name: made,
                 })
             }
+        }
+    }
+
+    /// For a method of an [`Object`](crate::Object), its name.
+    pub(super) fn method_name(&self) -> Option<&str> {
+        match &self.0.target {
+            Target::Method { name_at, .. } => Some(&self.0.name[*name_at..]),
+            Target::Callable(_) => None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! methods called as [`Function`]s.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{c_string, load_error, Function};
 use crate::convert::from_result::Reader;
@@ -57,11 +57,22 @@ use crate::runtime::{Interpreter, SharedRef};
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Object {
+pub struct Object(Arc<ObjectInner>);
+
+/// How many of an object's methods [`Object::method`] keeps.
+const KEPT_METHODS: usize = 8;
+
+/// What an [`Object`]'s clones share.
+struct ObjectInner {
+    /// The reference, shared with its methods' [`Function`]s (which hold
+    /// this, not the `ObjectInner` that keeps them: no cycle).
     inner: Arc<SharedRef>,
     /// The name of its type (`Scaler`), for messages.
-    type_name: Arc<str>,
+    type_name: Box<str>,
     python: Interpreter,
+    /// The first [`KEPT_METHODS`] methods asked for, in the order asked:
+    /// set once, never replaced, so read without a lock.
+    methods: [OnceLock<Function>; KEPT_METHODS],
 }
 
 impl Object {
@@ -72,11 +83,12 @@ impl Object {
         let python = unsafe { Interpreter::assume_started() };
         // SAFETY: into_raw gives up the Held's own reference, not NULL.
         let inner = unsafe { SharedRef::from_owned(held.into_raw()) }.expect("a Held is not NULL");
-        Object {
+        Object(Arc::new(ObjectInner {
             inner: Arc::new(inner),
             type_name,
             python,
-        }
+            methods: Default::default(),
+        }))
     }
 
     /// Imports `module` (from `sys.path`, as [`Function::load`] does) and
@@ -122,32 +134,36 @@ impl Object {
     /// ```
     pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Error> {
         check_name(name)?;
-        let gil = self.python.gil()?;
+        let gil = self.0.python.gil()?;
         // SAFETY: the object is live while `self` holds it, and the GIL is
         // held; the new reference is the one the Held owns.
-        let this = unsafe { Held::new_ref(&gil, self.inner.as_ptr()) };
+        let this = unsafe { Held::new_ref(&gil, self.0.inner.as_ptr()) };
         let value = this.getattr(name).map_err(Error::Python)?;
         drop(this);
         convert(&gil, value.into_strong()).map_err(|mismatch: Mismatch| {
-            mismatch.into_error(&format!("{}.{name}", self.type_name))
+            mismatch.into_error(&format!("{}.{name}", self.0.type_name))
         })
     }
 
     /// The method `name` of this object, as a [`Function`]: called with
     /// the same builder, typed results and retention rule as any function
-    /// (`.call(x)`, `.arg(a).kwarg("k", v).call()`, `.call0()`). Keep it
-    /// to call it often: each `Function` learns how long its calls take,
-    /// for the [scheduler](crate::scheduler).
+    /// (`.call(x)`, `.arg(a).kwarg("k", v).call()`, `.call0()`).
     ///
     /// The method is looked up at each call, inside the call's own hold of
     /// the GIL, as Python's `obj.name(...)` does (no bound method is made):
-    /// so `method` itself needs no GIL and costs no more than an
-    /// allocation, a method looked up per call
+    /// so `method` itself needs no GIL, a method asked for per call
     /// (`model.method("predict")?.call(x)`) takes the GIL once, as PyO3's
-    /// `call_method1` does, and a kept one sees what the object's
-    /// attribute is at the time of each call. Only a name with a NUL in it
-    /// is refused here ([`Error::InvalidName`]); a missing or uncallable
-    /// attribute is the call's error, as in Python.
+    /// `call_method1` does, and every call sees what the object's
+    /// attribute is at the time. Only a name with a NUL in it is refused
+    /// here ([`Error::InvalidName`]); a missing or uncallable attribute is
+    /// the call's error, as in Python.
+    ///
+    /// The object keeps the `Function`s of the first 8 method names it is
+    /// asked for (in all its clones): asking again for one of them costs a
+    /// comparison of names and a clone, not an allocation, and its calls
+    /// share what the function learns of how long they take, for the
+    /// [scheduler](crate::scheduler). A ninth name gets a new `Function`
+    /// each time: keep it to call it often.
     ///
     /// ```
     /// use py_in_mem::{Function, Object};
@@ -180,12 +196,23 @@ impl Object {
     /// ```
     pub fn method(&self, name: &str) -> Result<Function, Error> {
         check_name(name)?;
-        Ok(Function::method_of(
-            Arc::clone(&self.inner),
-            &self.type_name,
-            name,
-            self.python,
-        ))
+        let this = &*self.0;
+        let make =
+            || Function::method_of(Arc::clone(&this.inner), &this.type_name, name, this.python);
+        for slot in &this.methods {
+            match slot.get() {
+                Some(kept) if kept.method_name() == Some(name) => return Ok(kept.clone()),
+                Some(_) => continue,
+                None => {
+                    let made = make();
+                    // A thread that fills the slot first keeps its own
+                    // method there; this one is then not kept, this time.
+                    let _ = slot.set(made.clone());
+                    return Ok(made);
+                }
+            }
+        }
+        Ok(make())
     }
 
     /// Whether `self` and `other` are the same Python object (`is` in
@@ -203,7 +230,7 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn is(&self, other: &Object) -> bool {
-        self.inner.as_ptr() == other.inner.as_ptr()
+        self.0.inner.as_ptr() == other.0.inner.as_ptr()
     }
 
     /// The name of the object's type (`Model`, `numpy.ndarray`), as it was
@@ -215,15 +242,15 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn type_name(&self) -> &str {
-        &self.type_name
+        &self.0.type_name
     }
 }
 
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Object")
-            .field("type", &&*self.type_name)
-            .field("at", &self.inner.as_ptr())
+            .field("type", &&*self.0.type_name)
+            .field("at", &self.0.inner.as_ptr())
             .finish()
     }
 }
@@ -241,7 +268,7 @@ impl FromResult for Object {
 
 impl<'a> IntoArg<'a> for &'a Object {
     fn into_arg(self) -> Arg<'a> {
-        Arg(ArgKind::Object(&self.inner))
+        Arg(ArgKind::Object(&self.0.inner))
     }
 }
 
@@ -262,7 +289,7 @@ impl<'a> IntoArg<'a> for Object {
         Arg(ArgKind::Given(Given::new(move |gil| {
             // SAFETY: the object is live while `self` (moved in here) holds
             // it, and the GIL is held; the new reference is the argument's.
-            let object = unsafe { Held::new_ref(gil, self.inner.as_ptr()) };
+            let object = unsafe { Held::new_ref(gil, self.0.inner.as_ptr()) };
             Ok(object.into_strong())
         })))
     }

@@ -43,7 +43,8 @@ impl<'py> Held<'py> {
         // SAFETY: the GIL is held (`gil`) and ptr is live (caller); the new
         // reference is the one the StrongRef owns.
         unsafe {
-            pyo3_ffi::Py_IncRef(ptr);
+            // Inline: a dict's walk takes two references an entry.
+            pyo3_ffi::Py_INCREF(ptr);
             Held::new(
                 gil,
                 StrongRef::from_owned(ptr).expect("a live object is not NULL"),
@@ -135,7 +136,7 @@ impl<'py> Held<'py> {
         // exception set).
         unsafe {
             if pyo3_ffi::PyFloat_CheckExact(obj) != 0 {
-                Some(Exact::Float(pyo3_ffi::PyFloat_AsDouble(obj)))
+                Some(Exact::Float(pyo3_ffi::PyFloat_AS_DOUBLE(obj)))
             } else if pyo3_ffi::PyLong_CheckExact(obj) != 0 {
                 let mut overflow: c_int = 0;
                 let n = pyo3_ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
@@ -150,6 +151,32 @@ impl<'py> Held<'py> {
                 self.str_slice().map(Exact::Str)
             } else {
                 None
+            }
+        }
+    }
+
+    /// The text of a str of exactly Python's own type; None for anything
+    /// else, and for a str with lone surrogates: the general path reads (or
+    /// refuses) those.
+    #[cfg(feature = "serde")]
+    pub(crate) fn exact_str(&self) -> Option<&str> {
+        // SAFETY: the GIL is held and the object is live.
+        match unsafe { pyo3_ffi::PyUnicode_CheckExact(self.as_ptr()) } {
+            0 => None,
+            _ => self.str_slice(),
+        }
+    }
+
+    /// The value of a float of exactly Python's own type.
+    #[cfg(feature = "serde")]
+    pub(crate) fn exact_float(&self) -> Option<f64> {
+        let obj = self.as_ptr();
+        // SAFETY: the GIL is held and the object is live; it is read as a
+        // float only once checked to be exactly one.
+        unsafe {
+            match pyo3_ffi::PyFloat_CheckExact(obj) {
+                0 => None,
+                _ => Some(pyo3_ffi::PyFloat_AS_DOUBLE(obj)),
             }
         }
     }
@@ -259,10 +286,11 @@ impl<'py> Held<'py> {
 }
 
 impl Drop for Held<'_> {
+    #[inline] // a result's parts are Helds: a call with the glue for each would cost more
     fn drop(&mut self) {
         // SAFETY: we own this reference (the StrongRef is never dropped on
-        // its own), and `self.gil` proves the GIL is held.
-        unsafe { raw::pim_decref(self.obj.as_ptr()) }
+        // its own, and is not NULL), and `self.gil` proves the GIL is held.
+        unsafe { pyo3_ffi::Py_DECREF(self.obj.as_ptr()) }
     }
 }
 

@@ -754,6 +754,36 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         .map_err(|e| e.found_in(held))
     }
 
+    /// A str at once (a dict's keys, a field's name, most text); anything
+    /// else as [`deserialize_any`](Self::deserialize_any) reads it.
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.held().exact_str() {
+            Some(text) => visitor
+                .visit_str(text)
+                .map_err(|e: DeError| e.found_in(self.held())),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    /// A float at once; anything else as
+    /// [`deserialize_any`](Self::deserialize_any) reads it.
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.held().exact_float() {
+            Some(x) => visitor
+                .visit_f64(x)
+                .map_err(|e: DeError| e.found_in(self.held())),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.held().describe() {
             Described::None => visitor.visit_none(),
@@ -855,7 +885,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 char
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map
     }
 }
