@@ -7,7 +7,7 @@
 mod common;
 
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use py_in_mem::{Error, Function, NdVec, ResultView};
 
@@ -43,23 +43,26 @@ def huge_list_of_tuples(_=None):
     return [(1.0, 2.0)] * 10
 
 STOP = threading.Event()
-WRITES = [0]
+SCANS = [0]
 
 def start_writer(_=None):
-    """Writes 7.0 into every 3-element matrix the garbage collector finds."""
+    """Writes a new value (7.0, 8.0, ...) into every 3-element matrix the
+    garbage collector finds, at each scan."""
     STOP.clear()
     def write():
         while not STOP.is_set():
+            SCANS[0] += 1
             for o in gc.get_objects():
                 if type(o) is np.matrix and o.size == 3 and o.flags.writeable:
-                    o[...] = 7.0
-                    WRITES[0] += 1
+                    o[...] = 6.0 + SCANS[0]
             time.sleep(0.0005)
     threading.Thread(target=write, daemon=True).start()
 
+def scans(_=None):
+    return SCANS[0]
+
 def stop_writer(_=None):
     STOP.set()
-    return WRITES[0]
 "#;
 
 fn module(name: &str) -> Function {
@@ -83,20 +86,44 @@ fn a_view_of_an_array_python_can_still_reach_is_a_copy() {
     // garbage collector, so gc.get_objects() reaches the result even though
     // the crate holds its only reference. Read in place, a Python thread
     // writing it would race the `&[f64]`.
+    //
+    // The writer may also run while `matrix` is still making its result
+    // (the GIL can change hands between any two bytecodes there, which a
+    // loaded machine makes likely), so a result may come back already
+    // written: what must not happen is a change once the view is Rust's.
     let matrix = module("matrix");
     let () = module("start_writer").call(None::<f64>).unwrap();
     let views: Vec<ResultView<f64>> = (0..5).map(|_| matrix.call(None::<f64>).unwrap()).collect();
-    for _ in 0..40 {
+    let first: Vec<Vec<f64>> = views.iter().map(|view| view.to_vec()).collect();
+    for (view, values) in views.iter().zip(&first) {
+        assert_eq!(view.shape(), &[1, 3]);
+        let written = values.iter().all(|&x| x >= 7.0 && x == values[0]);
+        assert!(
+            values == &[1.0, 2.0, 3.0] || written,
+            "a result neither as made nor as written: {values:?}"
+        );
+    }
+    // Until the writer has scanned three times more with the views alive
+    // (a scan takes milliseconds, or far longer under valgrind).
+    let scans = module("scans");
+    let after = scans.call::<i64>(None::<f64>).unwrap() + 3;
+    let start = Instant::now();
+    while scans.call::<i64>(None::<f64>).unwrap() < after {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the writer stopped scanning"
+        );
         sleep(Duration::from_millis(2));
-        for view in &views {
-            assert_eq!(view.shape(), &[1, 3]);
-            assert_eq!(&**view, &[1.0, 2.0, 3.0], "Python wrote into a live view");
+        for (view, values) in views.iter().zip(&first) {
+            assert_eq!(&**view, &values[..], "Python wrote into a live view");
         }
     }
-    let writes: i64 = module("stop_writer").call(None::<f64>).unwrap();
-    // The writer ran, and found nothing of the views' memory (the crate's
-    // copies are plain ndarrays, which the collector never tracks).
-    assert_eq!(writes, 0, "the writer reached the views' arrays");
+    for (view, values) in views.iter().zip(&first) {
+        assert_eq!(&**view, &values[..], "Python wrote into a live view");
+    }
+    // The crate's copies are plain ndarrays, which the collector never
+    // tracks: the writer found nothing of the views' memory.
+    let () = module("stop_writer").call(None::<f64>).unwrap();
 }
 
 #[test]
