@@ -129,36 +129,34 @@ impl<'py> Held<'py> {
     /// numpy). None for anything else, for an int outside int64 and for a
     /// str with lone surrogates: the general path reads (or refuses) those.
     pub(crate) fn exact(&self) -> Option<Exact<'_>> {
+        if let Some(x) = self.exact_float() {
+            return Some(Exact::Float(x));
+        }
         let obj = self.as_ptr();
-        // SAFETY: the GIL is held and the object is live; each accessor is
-        // called only on an object of exactly its type, where it cannot
-        // fail (an int's overflow is reported through `overflow`, with no
-        // exception set).
+        // SAFETY: the GIL is held and the object is live; an int is read
+        // only once checked to be exactly one, where reading cannot fail
+        // (its overflow is reported through `overflow`, with no exception
+        // set).
         unsafe {
-            if pyo3_ffi::PyFloat_CheckExact(obj) != 0 {
-                Some(Exact::Float(pyo3_ffi::PyFloat_AS_DOUBLE(obj)))
-            } else if pyo3_ffi::PyLong_CheckExact(obj) != 0 {
+            if pyo3_ffi::PyLong_CheckExact(obj) != 0 {
                 let mut overflow: c_int = 0;
                 let n = pyo3_ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
                 if overflow != 0 || (n == -1 && !pyo3_ffi::PyErr_Occurred().is_null()) {
                     pyo3_ffi::PyErr_Clear();
                     return None;
                 }
-                Some(Exact::Int(n))
-            } else if pyo3_ffi::PyBool_Check(obj) != 0 {
-                Some(Exact::Bool(obj == pyo3_ffi::Py_True()))
-            } else if pyo3_ffi::PyUnicode_CheckExact(obj) != 0 {
-                self.str_slice().map(Exact::Str)
-            } else {
-                None
+                return Some(Exact::Int(n));
+            }
+            if pyo3_ffi::PyBool_Check(obj) != 0 {
+                return Some(Exact::Bool(obj == pyo3_ffi::Py_True()));
             }
         }
+        self.exact_str().map(Exact::Str)
     }
 
     /// The text of a str of exactly Python's own type; None for anything
     /// else, and for a str with lone surrogates: the general path reads (or
     /// refuses) those.
-    #[cfg(feature = "serde")]
     pub(crate) fn exact_str(&self) -> Option<&str> {
         // SAFETY: the GIL is held and the object is live.
         match unsafe { pyo3_ffi::PyUnicode_CheckExact(self.as_ptr()) } {
@@ -168,7 +166,6 @@ impl<'py> Held<'py> {
     }
 
     /// The value of a float of exactly Python's own type.
-    #[cfg(feature = "serde")]
     pub(crate) fn exact_float(&self) -> Option<f64> {
         let obj = self.as_ptr();
         // SAFETY: the GIL is held and the object is live; it is read as a
