@@ -108,18 +108,19 @@ fn a_view_of_an_array_python_can_still_reach_is_a_copy() {
     let scans = module("scans");
     let after = scans.call::<i64>(None::<f64>).unwrap() + 3;
     let start = Instant::now();
-    while scans.call::<i64>(None::<f64>).unwrap() < after {
+    loop {
+        let done = scans.call::<i64>(None::<f64>).unwrap() >= after;
+        for (view, values) in views.iter().zip(&first) {
+            assert_eq!(&**view, &values[..], "Python wrote into a live view");
+        }
+        if done {
+            break;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "the writer stopped scanning"
         );
         sleep(Duration::from_millis(2));
-        for (view, values) in views.iter().zip(&first) {
-            assert_eq!(&**view, &values[..], "Python wrote into a live view");
-        }
-    }
-    for (view, values) in views.iter().zip(&first) {
-        assert_eq!(&**view, &values[..], "Python wrote into a live view");
     }
     // The crate's copies are plain ndarrays, which the collector never
     // tracks: the writer found nothing of the views' memory.
