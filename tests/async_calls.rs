@@ -2,7 +2,8 @@
 //! the values of the synchronous calls, under tokio's multi-threaded runtime
 //! and under another executor (pollster); many tasks at once, each its own
 //! result; a full queue holding futures back; a future dropped before its
-//! call (which never runs) and during it (its input freed); Python's
+//! call (which never runs) and during it (its input freed); an input freed
+//! by the thread that polls the future, not the serving thread; Python's
 //! errors; a poll on a thread that holds the GIL; an executor thread never
 //! blocked; a forked child.
 //!
@@ -316,6 +317,63 @@ async fn a_future_dropped_during_its_call_frees_its_input_when_python_lets_it_go
     // The serving thread goes on.
     let double = source("pim_async_drop_during_after", VALUES, "double");
     assert_eq!(double.call_async::<i64>(4).await.unwrap(), 8);
+}
+
+/// A waker that counts its wakes.
+struct CountWakes(AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_input_python_lets_go_of_is_freed_by_the_thread_that_polls_the_future() {
+    let _serial = pollster::block_on(SERIAL.lock());
+    let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(Arc::clone(&wakes));
+    let mut cx = std::task::Context::from_waker(&waker);
+    for round in 0..3 {
+        // The call waits at a gate, so that the first poll finds it pending.
+        let gate = gate(&format!("pim_async_give_back_{round}"));
+        let input: Arc<[f64]> = Arc::from(vec![1.0, 2.0, f64::from(round)]);
+        let mut call = Box::pin(gate.wait.arg_owned(Arc::clone(&input)).call_async::<f64>());
+        let woken = wakes.0.load(Ordering::SeqCst);
+        assert!(call.as_mut().poll(&mut cx).is_pending(), "queued");
+        gate.open.call0::<()>().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while wakes.0.load(Ordering::SeqCst) == woken {
+            assert!(Instant::now() < deadline, "the call never ended");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The call is made and Python let the input go, but the serving
+        // thread kept it for this thread, with the result.
+        assert_eq!(Arc::strong_count(&input), 2, "freed by the serving thread");
+        match call.as_mut().poll(&mut cx) {
+            Poll::Ready(total) => assert_eq!(total.unwrap(), 3.0 + f64::from(round)),
+            Poll::Pending => panic!("woken without a result"),
+        }
+        assert_eq!(
+            Arc::strong_count(&input),
+            1,
+            "not freed by the poll that took the result"
+        );
+    }
+    // An input Python keeps past its call is freed when Python lets it go.
+    let keep = "kept = []\ndef keep(x):\n    kept.append(x)\n    return len(kept)\ndef clear():\n    kept.clear()\n";
+    let (keep_it, clear) = (
+        source("pim_async_give_back_keep", keep, "keep"),
+        source("pim_async_give_back_keep", keep, "clear"),
+    );
+    let input: Arc<[f64]> = Arc::from(vec![5.0]);
+    assert_eq!(
+        pollster::block_on(keep_it.arg_owned(Arc::clone(&input)).call_async::<i64>()).unwrap(),
+        1
+    );
+    assert_eq!(Arc::strong_count(&input), 2, "Python keeps it");
+    pollster::block_on(clear.call0_async::<()>()).unwrap();
+    assert_eq!(Arc::strong_count(&input), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

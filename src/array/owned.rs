@@ -60,14 +60,16 @@ pub trait OwnedArray: sealed::GiveToNumpy + Send + 'static {
     type Elem: Element;
 }
 
-/// Drops the boxed owner `B` once Python is done with its buffer.
+/// Drops the boxed owner `B` once Python is done with its buffer (on a
+/// serving thread during a job, the job's future drops it:
+/// [`crate::serve::release`]).
 ///
 /// # Safety
 /// `owner` came from `Box::<B>::into_raw` and is released once (own_array's
 /// capsule destructor runs once).
-unsafe extern "C" fn release_box<B>(owner: *mut c_void) {
+unsafe extern "C" fn release_box<B: Send + 'static>(owner: *mut c_void) {
     // SAFETY: guaranteed by the caller.
-    drop(unsafe { Box::from_raw(owner.cast::<B>()) });
+    crate::serve::release(unsafe { Box::from_raw(owner.cast::<B>()) });
 }
 
 /// A shape as numpy's dimensions, copied out of its owner before the owner

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::give_back::{self, Kept};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use crate::error::Error;
@@ -24,17 +25,22 @@ struct Slot<R> {
 
 struct SlotInner<R> {
     result: Option<Result<R, Error>>,
+    /// The owned inputs Python let go of during the call, for the future
+    /// to drop ([`give_back`]).
+    kept: Kept,
     waker: Option<Waker>,
 }
 
 impl<R> Slot<R> {
-    /// Puts the result in the slot; the future's waker, to wake.
-    fn deliver(&self, result: Result<R, Error>) -> Option<Waker> {
+    /// Puts the result and the inputs kept for the caller in the slot; the
+    /// future's waker, to wake.
+    fn deliver(&self, result: Result<R, Error>, kept: Kept) -> Option<Waker> {
         if self.cancelled.load(Ordering::Acquire) {
-            return None; // dropped here, on the serving thread
+            return None; // both dropped here, on the serving thread
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.result = Some(result);
+        inner.kept = kept;
         inner.waker.take()
     }
 }
@@ -69,21 +75,24 @@ where
         self.slot.cancelled.load(Ordering::Acquire)
     }
 
-    fn run(self: Box<Self>, started: Option<Instant>) -> Option<Waker> {
+    fn run(self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant) {
         let Typed {
             function,
             work,
             slot,
         } = *self;
-        let result = work(&function);
+        let (result, kept) = give_back::collect(|| work(&function));
+        let ended = Instant::now();
         if let Some(started) = started {
-            function.stats().record(started.elapsed());
+            function
+                .stats()
+                .record(ended.saturating_duration_since(started));
         }
-        slot.deliver(result)
+        (slot.deliver(result, kept), ended)
     }
 
     fn fail(self: Box<Self>, error: Error) {
-        if let Some(waker) = self.slot.deliver(Err(error)) {
+        if let Some(waker) = self.slot.deliver(Err(error), Kept::default()) {
             waker.wake();
         }
     }
@@ -136,6 +145,7 @@ impl<R: Send + 'static> CallFuture<R> {
             cancelled: AtomicBool::new(false),
             inner: Mutex::new(SlotInner {
                 result: None,
+                kept: Kept::default(),
                 waker: None,
             }),
         });
@@ -218,6 +228,10 @@ impl<R> Future for CallFuture<R> {
                 State::Queued(slot) => {
                     let mut inner = slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(result) = inner.result.take() {
+                        // Freed here, on the polling thread.
+                        let kept = std::mem::take(&mut inner.kept);
+                        drop(inner);
+                        drop(kept);
                         return Poll::Ready(result);
                     }
                     if runtime::check_latched().is_err() || runtime::holds_gil() {

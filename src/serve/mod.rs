@@ -38,6 +38,11 @@
 //! - **Cancellation**: a future dropped before its call starts means the
 //!   call never runs; dropped during the call, the result is dropped, and
 //!   the arguments given to Python are freed when Python lets them go.
+//! - **Inputs are freed by the caller**: an owned array Python lets go of
+//!   during its call goes back with the result, and is freed on the thread
+//!   that polls the future, not on the serving thread: freeing memory of
+//!   another thread's allocator arena can wait for that arena's lock, and
+//!   the serving thread holds the GIL for the whole queue.
 //! - **When Python cannot be called** (a child forked after start-up, a host
 //!   that finalized Python), the future resolves at once to the same
 //!   [`Error::Unavailable`](crate::Error::Unavailable) a synchronous call
@@ -62,6 +67,7 @@
 //!   (its async calls resolve to [`Unavailable::Forked`](crate::Unavailable::Forked)).
 
 mod future;
+mod give_back;
 mod queue;
 mod thread;
 
@@ -69,6 +75,7 @@ use std::sync::atomic::Ordering;
 
 pub use future::CallFuture;
 pub(crate) use future::Callee;
+pub(crate) use give_back::release;
 
 /// The queue's capacity when none is set: 1024 calls.
 pub const DEFAULT_QUEUE_CAPACITY: usize = queue::DEFAULT_CAPACITY;

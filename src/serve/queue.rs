@@ -40,11 +40,12 @@ pub(super) trait Task: Send {
     fn cancelled(&self) -> bool;
     /// Runs the call (through the ordinary call path, on this thread) and
     /// hands the result to the future; the future's waker, for the caller
-    /// to wake (now, or with others: [`super::thread`]).
+    /// to wake (now, or with others: [`super::thread`]), and when the call
+    /// ended (the clock read once, for the caller's own timing too).
     /// Records how long it took in its function's measure when `started`
     /// says when it began (in a held-GIL scope, where the call path itself
     /// measures nothing).
-    fn run(self: Box<Self>, started: Option<Instant>) -> Option<Waker>;
+    fn run(self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant);
     /// Resolves the future with `error`, without running the call.
     fn fail(self: Box<Self>, error: Error);
 }

@@ -117,13 +117,17 @@ fn lead() {
             }
         };
         let since = Instant::now();
+        // One clock read a job: a job's end is the next one's start (the
+        // pop between them is part of it), the switch interval's and the
+        // wake batch's "now".
+        let mut started = since;
         let mut wakers = Wakers::default();
         while let Some((job, handoff)) = next_job() {
             match handoff {
                 Handoff::Keep => {
-                    let started = Instant::now();
-                    let waker = job.task.run(Some(started));
-                    wakers.add(waker, started);
+                    let (waker, ended) = job.task.run(Some(started));
+                    wakers.add(waker, started, ended);
+                    started = ended;
                 }
                 Handoff::Follower | Handoff::NewThread => {
                     // The scope (GIL and turn) first, so the next leader
@@ -140,7 +144,7 @@ fn lead() {
                         _ => start_leader(),
                     };
                     // The ordinary call path, outside any scope.
-                    if let Some(waker) = job.task.run(None) {
+                    if let Some(waker) = job.task.run(None).0 {
                         waker.wake();
                     }
                     if handed {
@@ -149,7 +153,7 @@ fn lead() {
                     break;
                 }
             }
-            if since.elapsed() >= scheduler::switch_interval() {
+            if started.saturating_duration_since(since) >= scheduler::switch_interval() {
                 break;
             }
         }
@@ -179,7 +183,8 @@ struct Wakers {
 }
 
 impl Wakers {
-    fn add(&mut self, waker: Option<Waker>, started: Instant) {
+    /// A job that began at `started` ended `now`, with `waker` to wake.
+    fn add(&mut self, waker: Option<Waker>, started: Instant, now: Instant) {
         if let Some(waker) = waker {
             self.since.get_or_insert(started);
             self.waiting.push(waker);
@@ -189,7 +194,7 @@ impl Wakers {
             || self.waiting.len() >= WAKE_BATCH
             || self
                 .since
-                .is_some_and(|since| since.elapsed() >= WAKE_WITHIN)
+                .is_some_and(|since| now.saturating_duration_since(since) >= WAKE_WITHIN)
         {
             self.wake_all();
         }
