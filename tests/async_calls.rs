@@ -3,7 +3,8 @@
 //! and under another executor (pollster); many tasks at once, each its own
 //! result; a full queue holding futures back; a future dropped before its
 //! call (which never runs) and during it (its input freed); an input freed
-//! by the thread that polls the future, not the serving thread; Python's
+//! by the thread that polls the future, not the serving thread; a serving
+//! thread spinning for the next call, holding nothing; Python's
 //! errors; a poll on a thread that holds the GIL; an executor thread never
 //! blocked; a forked child.
 //!
@@ -374,6 +375,48 @@ fn an_input_python_lets_go_of_is_freed_by_the_thread_that_polls_the_future() {
     assert_eq!(Arc::strong_count(&input), 2, "Python keeps it");
     pollster::block_on(clear.call0_async::<()>()).unwrap();
     assert_eq!(Arc::strong_count(&input), 1);
+}
+
+#[test]
+fn a_serving_thread_spinning_for_the_next_call_holds_neither_the_gil_nor_the_queue() {
+    let _serial = pollster::block_on(SERIAL.lock());
+    let double = source("pim_async_spin", VALUES, "double");
+    // The longest spin: if the spinning thread held the GIL, or kept the
+    // next call waiting, the calls below would take a second each.
+    serve::set_idle_spin(Duration::from_secs(3));
+    assert_eq!(
+        serve::idle_spin(),
+        Duration::from_secs(1),
+        "at most a second"
+    );
+    for i in 0..5i64 {
+        let started = Instant::now();
+        assert_eq!(
+            pollster::block_on(double.call_async::<i64>(i)).unwrap(),
+            2 * i
+        );
+        // Sync, from this thread and from a Python thread, while the
+        // serving thread spins.
+        assert_eq!(double.call::<i64>(i).unwrap(), 2 * i);
+        assert_eq!(
+            source("pim_async_spin_thread", "import threading\ndef f(x):\n    out = []\n    t = threading.Thread(target=lambda: out.append(x * 3))\n    t.start()\n    t.join()\n    return out[0]\n", "f")
+                .call::<i64>(i)
+                .unwrap(),
+            3 * i
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "waited for the spin: {:?}",
+            started.elapsed()
+        );
+    }
+    serve::set_idle_spin(Duration::ZERO);
+    assert_eq!(
+        pollster::block_on(double.call_async::<i64>(21)).unwrap(),
+        42
+    );
+    serve::set_idle_spin(serve::DEFAULT_IDLE_SPIN);
+    assert_eq!(serve::idle_spin(), Duration::from_micros(200));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,7 +26,9 @@
 //!   the queued calls back to back through the ordinary call path: the
 //!   arguments, the retention rule, the conversion of the result and its
 //!   errors are those of a synchronous call. It gives the GIL and the turn up
-//!   when the queue is empty and after each switch interval
+//!   when the queue is empty (then spins for [`idle_spin`], 200 µs unless
+//!   [`set_idle_spin`] says otherwise, before it sleeps) and after each
+//!   switch interval
 //!   ([`scheduler::switch_interval`](crate::scheduler::switch_interval),
 //!   Python's `sys.getswitchinterval()`), so synchronous callers and
 //!   Python's own threads get their share.
@@ -71,7 +73,8 @@ mod give_back;
 mod queue;
 mod thread;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use future::CallFuture;
 pub(crate) use future::Callee;
@@ -112,6 +115,45 @@ pub fn queue_capacity() -> usize {
 /// ```
 pub fn queued() -> usize {
     queue::QUEUED.load(Ordering::Relaxed)
+}
+
+/// How long a serving thread spins, when the queue empties, before it
+/// sleeps, when none was set: 200 µs.
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(200);
+
+/// The idle spin in nanoseconds.
+static IDLE_SPIN_NS: AtomicU64 = AtomicU64::new(DEFAULT_IDLE_SPIN.as_nanos() as u64);
+
+/// Sets how long a serving thread that emptied the queue spins, watching
+/// for the next call, before it sleeps ([`Duration::ZERO`]: it sleeps at
+/// once). Any time; at most one second.
+///
+/// A sleeping serving thread is woken by the next async call's poll with a
+/// system call, and on a virtual machine runs only once the host runs its
+/// idle vCPU again: at one request at a time, that wait is part of every
+/// call's latency. The spin keeps the thread awake, on one core and
+/// without the GIL, for at most this long after each time the queue
+/// empties; a service that is idle for long spends nothing more. Set it to
+/// zero where cores are scarcer than latency matters (a crowded container,
+/// a battery).
+///
+/// ```
+/// use std::time::Duration;
+/// py_in_mem::serve::set_idle_spin(Duration::ZERO);
+/// assert_eq!(py_in_mem::serve::idle_spin(), Duration::ZERO);
+/// py_in_mem::serve::set_idle_spin(Duration::from_secs(5));
+/// assert_eq!(py_in_mem::serve::idle_spin(), Duration::from_secs(1));
+/// py_in_mem::serve::set_idle_spin(py_in_mem::serve::DEFAULT_IDLE_SPIN);
+/// ```
+pub fn set_idle_spin(spin: Duration) {
+    let ns = spin.min(Duration::from_secs(1)).as_nanos() as u64;
+    IDLE_SPIN_NS.store(ns, Ordering::Relaxed);
+}
+
+/// How long a serving thread spins before it sleeps (see
+/// [`set_idle_spin`]).
+pub fn idle_spin() -> Duration {
+    Duration::from_nanos(IDLE_SPIN_NS.load(Ordering::Relaxed))
 }
 
 /// The most serving threads there will be: one per core

@@ -207,7 +207,22 @@ impl Wakers {
 }
 
 /// Waits, without the GIL, until a job is queued.
+///
+/// It first spins for up to [`super::idle_spin`] (without the GIL and
+/// without the lock, reading the queue's count): a sleeping thread is woken
+/// by a system call of the caller's, and, on a virtual machine, only once
+/// its idle vCPU is running again, which the next job of a request at a
+/// time would wait for.
 fn wait_for_jobs() {
+    let spin = super::idle_spin();
+    if !spin.is_zero() && queue::QUEUED.load(Ordering::Relaxed) == 0 {
+        let until = Instant::now() + spin;
+        while queue::QUEUED.load(Ordering::Relaxed) == 0 && Instant::now() < until {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
+    }
     let mut state = QUEUE.lock();
     while state.jobs.is_empty() {
         state.leader_idle = true;
