@@ -4,6 +4,8 @@ use pyo3::prelude::*;
 
 use crate::libpython::Mapped;
 
+use crate::steal::{cpu_times, CpuTimes};
+
 pub struct Machine {
     pub cpu: String,
     pub cores: usize,
@@ -20,6 +22,40 @@ pub struct Machine {
     /// /proc/loadavg at the start: the machine may be shared.
     pub load: String,
     pub date: String,
+    /// The commit the bench was built from (`git rev-parse --short HEAD`),
+    /// and whether tracked files differed from it.
+    pub commit: String,
+    /// Each CPU's time counters from /proc/stat at the start, to tell the
+    /// share of the run the host took from the vCPUs (steal).
+    pub cpu_times: Vec<CpuTimes>,
+}
+
+/// The commit of the checkout the bench was built in, `+` if tracked files
+/// differ from it; "?" without git.
+fn commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|status| !status.is_empty());
+            if dirty {
+                format!("{head} with uncommitted changes")
+            } else {
+                head
+            }
+        }
+        None => "?".to_owned(),
+    }
 }
 
 impl Machine {
@@ -83,6 +119,8 @@ impl Machine {
             },
             load: read("/proc/loadavg"),
             date,
+            commit: commit(),
+            cpu_times: cpu_times(),
         })
     }
 }

@@ -34,6 +34,7 @@ mod serve_async;
 mod server;
 mod serving;
 mod stats;
+mod steal;
 mod suite;
 
 use std::path::{Path, PathBuf};

@@ -405,5 +405,13 @@ pub(crate) fn machine_section(md: &mut String, m: &Machine) {
     for mapped in &m.libpython {
         let _ = writeln!(md, "- libpython: {}", mapped.describe());
     }
-    let _ = writeln!(md, "- Run at {}", m.date);
+    let _ = writeln!(md, "- Run at {}, commit {}", m.date, m.commit);
+    let steal = crate::steal::steal_since(&m.cpu_times);
+    if !steal.is_empty() {
+        let _ = writeln!(
+            md,
+            "- Time the host took from the vCPUs during the run (steal, /proc/stat): {}",
+            crate::serve_async::describe_steal(&steal)
+        );
+    }
 }

@@ -20,12 +20,13 @@ use py_in_mem::Function;
 
 use crate::affinity::{pin, Affinity};
 use crate::stats::percentile;
+use crate::steal::{cpu_times, CpuTimes};
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
 
 /// One measurement: the medians over the rounds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeAsync {
     /// Calls per round each way, and rounds.
     pub calls: usize,
@@ -42,6 +43,10 @@ pub struct ServeAsync {
     pub async_per_s: f64,
     /// `async_per_s / sync_per_s`, the median of the rounds' ratios.
     pub ratio: f64,
+    /// Each CPU's steal (the host's share of its time) over all the
+    /// synchronous rounds, and over all the async rounds.
+    pub steal_sync: Vec<f64>,
+    pub steal_async: Vec<f64>,
 }
 
 /// Measures `rounds` interleaved rounds of `calls` calls each way on
@@ -93,10 +98,15 @@ fn measure_pinned(
     sync_round(detect, &data, expected, calls / 10 + 1)?;
     runtime.block_on(async_round(detect, &data, expected, per_task / 10 + 1))?;
     let (mut sync_rates, mut async_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut steal_sync, mut steal_async) = (Steal::default(), Steal::default());
     for _ in 0..rounds {
+        let before = cpu_times();
         let sync = sync_round(detect, &data, expected, calls)?;
+        let between = cpu_times();
+        steal_sync.add(&before, &between);
         let sync = calls as f64 / sync.as_secs_f64();
         let served = runtime.block_on(async_round(detect, &data, expected, per_task))?;
+        steal_async.add(&between, &cpu_times());
         let served = (per_task * TASKS) as f64 / served.as_secs_f64();
         sync_rates.push(sync);
         async_rates.push(served);
@@ -114,7 +124,46 @@ fn measure_pinned(
         sync_per_s: median(sync_rates),
         async_per_s: median(async_rates),
         ratio: at(0.5),
+        steal_sync: steal_sync.shares(),
+        steal_async: steal_async.shares(),
     })
+}
+
+/// Steal and all time, per CPU, summed over one path's rounds.
+#[derive(Default)]
+struct Steal(Vec<CpuTimes>);
+
+impl Steal {
+    fn add(&mut self, start: &[CpuTimes], end: &[CpuTimes]) {
+        self.0.resize(end.len(), CpuTimes::default());
+        for ((sum, then), now) in self.0.iter_mut().zip(start).zip(end) {
+            sum.total += now.total.saturating_sub(then.total);
+            sum.steal += now.steal.saturating_sub(then.steal);
+        }
+    }
+
+    fn shares(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .map(|cpu| {
+                if cpu.total == 0 {
+                    0.0
+                } else {
+                    cpu.steal as f64 / cpu.total as f64
+                }
+            })
+            .collect()
+    }
+}
+
+/// "cpu0 1.2%, cpu1 0.4%".
+pub fn describe_steal(shares: &[f64]) -> String {
+    let shares: Vec<String> = shares
+        .iter()
+        .enumerate()
+        .map(|(cpu, share)| format!("cpu{cpu} {:.1}%", share * 100.0))
+        .collect();
+    shares.join(", ")
 }
 
 fn sync_round(
@@ -194,6 +243,16 @@ pub fn section(md: &mut String, m: &ServeAsync) {
         m.ratio_max,
         if m.ratio >= 0.95 { "met" } else { "missed" }
     );
+    if !m.steal_sync.is_empty() {
+        let _ = writeln!(
+            md,
+            "Time the host took from the vCPUs (steal, /proc/stat) during the synchronous \
+             rounds: {}; during the async rounds: {}. The synchronous thread keeps one vCPU \
+             busy, the async path both (tokio's workers on the other).\n",
+            describe_steal(&m.steal_sync),
+            describe_steal(&m.steal_async)
+        );
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -16,6 +16,9 @@ mod serve_async;
 #[path = "../stats.rs"]
 #[allow(dead_code)] // Spread: the bench's report
 mod stats;
+#[path = "../steal.rs"]
+#[allow(dead_code)] // steal_since: the bench's machine section
+mod steal;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -33,6 +36,11 @@ fn main() -> anyhow::Result<()> {
         m.ratio,
         m.ratio_p10,
         m.ratio_p90
+    );
+    println!(
+        "steal: sync rounds {}; async rounds {}",
+        serve_async::describe_steal(&m.steal_sync),
+        serve_async::describe_steal(&m.steal_async)
     );
     Ok(())
 }
