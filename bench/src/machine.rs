@@ -30,8 +30,8 @@ pub struct Machine {
     pub cpu_times: Vec<CpuTimes>,
 }
 
-/// The commit of the checkout the bench was built in, `+` if tracked files
-/// differ from it; "?" without git.
+/// The commit of the checkout the bench was built in, "with uncommitted
+/// changes" if tracked files differ from it; "?" without git.
 fn commit() -> String {
     let dir = env!("CARGO_MANIFEST_DIR");
     let git = |args: &[&str]| {

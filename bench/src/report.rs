@@ -411,7 +411,7 @@ pub(crate) fn machine_section(md: &mut String, m: &Machine) {
         let _ = writeln!(
             md,
             "- Time the host took from the vCPUs during the run (steal, /proc/stat): {}",
-            crate::serve_async::describe_steal(&steal)
+            crate::steal::describe(&steal)
         );
     }
 }

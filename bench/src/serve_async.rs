@@ -20,7 +20,7 @@ use py_in_mem::Function;
 
 use crate::affinity::{pin, Affinity};
 use crate::stats::percentile;
-use crate::steal::{cpu_times, CpuTimes};
+use crate::steal::{cpu_times, describe as describe_steal, Steal};
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
@@ -127,43 +127,6 @@ fn measure_pinned(
         steal_sync: steal_sync.shares(),
         steal_async: steal_async.shares(),
     })
-}
-
-/// Steal and all time, per CPU, summed over one path's rounds.
-#[derive(Default)]
-struct Steal(Vec<CpuTimes>);
-
-impl Steal {
-    fn add(&mut self, start: &[CpuTimes], end: &[CpuTimes]) {
-        self.0.resize(end.len(), CpuTimes::default());
-        for ((sum, then), now) in self.0.iter_mut().zip(start).zip(end) {
-            sum.total += now.total.saturating_sub(then.total);
-            sum.steal += now.steal.saturating_sub(then.steal);
-        }
-    }
-
-    fn shares(&self) -> Vec<f64> {
-        self.0
-            .iter()
-            .map(|cpu| {
-                if cpu.total == 0 {
-                    0.0
-                } else {
-                    cpu.steal as f64 / cpu.total as f64
-                }
-            })
-            .collect()
-    }
-}
-
-/// "cpu0 1.2%, cpu1 0.4%".
-pub fn describe_steal(shares: &[f64]) -> String {
-    let shares: Vec<String> = shares
-        .iter()
-        .enumerate()
-        .map(|(cpu, share)| format!("cpu{cpu} {:.1}%", share * 100.0))
-        .collect();
-    shares.join(", ")
 }
 
 fn sync_round(

@@ -34,19 +34,48 @@ pub fn cpu_times() -> Vec<CpuTimes> {
         .collect()
 }
 
+/// Steal and all time, per CPU, summed over one or more intervals.
+#[derive(Debug, Default)]
+pub struct Steal(Vec<CpuTimes>);
+
+impl Steal {
+    /// Adds each CPU's time from `start` to `end`.
+    pub fn add(&mut self, start: &[CpuTimes], end: &[CpuTimes]) {
+        self.0.resize(end.len(), CpuTimes::default());
+        for ((sum, then), now) in self.0.iter_mut().zip(start).zip(end) {
+            sum.total += now.total.saturating_sub(then.total);
+            sum.steal += now.steal.saturating_sub(then.steal);
+        }
+    }
+
+    /// Each CPU's steal as a share of its time.
+    pub fn shares(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .map(|cpu| {
+                if cpu.total == 0 {
+                    0.0
+                } else {
+                    cpu.steal as f64 / cpu.total as f64
+                }
+            })
+            .collect()
+    }
+}
+
 /// Each CPU's steal since `start`, as a share of its time.
 pub fn steal_since(start: &[CpuTimes]) -> Vec<f64> {
-    cpu_times()
+    let mut steal = Steal::default();
+    steal.add(start, &cpu_times());
+    steal.shares()
+}
+
+/// "cpu0 1.2%, cpu1 0.4%".
+pub fn describe(shares: &[f64]) -> String {
+    let shares: Vec<String> = shares
         .iter()
-        .zip(start)
-        .map(|(now, then)| {
-            let total = now.total.saturating_sub(then.total);
-            let steal = now.steal.saturating_sub(then.steal);
-            if total == 0 {
-                0.0
-            } else {
-                steal as f64 / total as f64
-            }
-        })
-        .collect()
+        .enumerate()
+        .map(|(cpu, share)| format!("cpu{cpu} {:.1}%", share * 100.0))
+        .collect();
+    shares.join(", ")
 }

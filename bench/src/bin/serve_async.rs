@@ -39,8 +39,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "steal: sync rounds {}; async rounds {}",
-        serve_async::describe_steal(&m.steal_sync),
-        serve_async::describe_steal(&m.steal_async)
+        steal::describe(&m.steal_sync),
+        steal::describe(&m.steal_async)
     );
     Ok(())
 }
