@@ -162,24 +162,36 @@ fn lead() {
     }
 }
 
-/// At most this many results wait to be woken together...
-const WAKE_BATCH: usize = 16;
-/// ... and for at most this long (from the first's call's start).
-const WAKE_WITHIN: Duration = Duration::from_micros(250);
+/// A result waits to be woken for at most this long (from its call's
+/// start) while the queue has a backlog.
+const WAKE_WITHIN: Duration = Duration::from_millis(1);
 
 /// The wakers of the futures whose results are in, not woken yet.
 ///
-/// Waking a task of another thread's executor can cost the serving thread
-/// a system call (to wake one of the executor's sleeping threads) per
-/// result, while it holds the GIL. With a backlog in the queue there is no
-/// hurry: the executor's threads can take several results at once, so
-/// wakers wait for a batch, or for a short while; with none (the queue
-/// holds fewer calls than there are results waiting), each is woken at
-/// once, so a lone caller waits no longer.
+/// Waking a task of another thread's executor costs the serving thread a
+/// system call, while it holds the GIL, to wake one of the executor's
+/// sleeping threads; on a virtual machine that is an interrupt to an idle
+/// vCPU, tens of microseconds on the machine of `make bench` (more when the
+/// host is busy). So results wait to be woken together while the queue
+/// has a backlog ([`wake_now`]).
 #[derive(Default)]
 struct Wakers {
     waiting: Vec<Waker>,
     since: Option<Instant>,
+}
+
+/// Whether the `waiting` results, the first of whose calls started
+/// `waited` ago, are to be woken now, with `queued` calls in the queue.
+///
+/// Not while the queue holds more calls than there are results waiting:
+/// until then the serving thread has work, and the callers' next calls
+/// are not needed yet. From then on, they are, or the queue runs dry: all
+/// are woken at once, one wake-up of the executor for half the calls in
+/// flight (with 64 callers, about 30 results a wake-up). A lone caller (nothing
+/// queued) is woken at once; with a deep queue of many callers, no result
+/// waits longer than [`WAKE_WITHIN`].
+fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
+    queued <= waiting || waited >= WAKE_WITHIN
 }
 
 impl Wakers {
@@ -189,13 +201,14 @@ impl Wakers {
             self.since.get_or_insert(started);
             self.waiting.push(waker);
         }
-        let backlog = queue::QUEUED.load(Ordering::Relaxed) > self.waiting.len();
-        if !backlog
-            || self.waiting.len() >= WAKE_BATCH
-            || self
-                .since
-                .is_some_and(|since| now.saturating_duration_since(since) >= WAKE_WITHIN)
-        {
+        let waited = self
+            .since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        if wake_now(
+            queue::QUEUED.load(Ordering::Relaxed),
+            self.waiting.len(),
+            waited,
+        ) {
             self.wake_all();
         }
     }
@@ -276,5 +289,27 @@ fn fail_all(error: &Error) {
     wake.into_iter().for_each(std::task::Waker::wake);
     for job in jobs {
         job.task.fail(error.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{wake_now, WAKE_WITHIN};
+    use std::time::Duration;
+
+    #[test]
+    fn results_wait_while_the_queue_holds_more_calls_than_results_wait() {
+        let soon = Duration::from_micros(100);
+        // A lone caller: nothing queued behind its result.
+        assert!(wake_now(0, 1, Duration::ZERO));
+        // 64 callers: 40 calls queued, 20 results in.
+        assert!(!wake_now(40, 20, soon));
+        assert!(!wake_now(33, 31, soon));
+        // Half the calls in flight are results: their callers are needed.
+        assert!(wake_now(32, 32, soon));
+        assert!(wake_now(10, 54, soon));
+        // A deep queue: the time bound.
+        assert!(!wake_now(1000, 10, WAKE_WITHIN - Duration::from_nanos(1)));
+        assert!(wake_now(1000, 10, WAKE_WITHIN));
     }
 }
