@@ -36,6 +36,7 @@ mod serving;
 mod stats;
 mod steal;
 mod suite;
+mod thread_time;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -21,6 +21,10 @@ use py_in_mem::Function;
 use crate::affinity::{pin, Affinity};
 use crate::stats::percentile;
 use crate::steal::{cpu_times, describe as describe_steal, Steal};
+use crate::thread_time;
+
+/// The serving threads' names (`py-in-mem-serve-N`), as /proc keeps them.
+const SERVING_THREADS: &str = "py-in-mem-serve";
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
@@ -47,6 +51,12 @@ pub struct ServeAsync {
     /// synchronous rounds, and over all the async rounds.
     pub steal_sync: Vec<f64>,
     pub steal_async: Vec<f64>,
+    /// CPU time per call, in µs, as the scheduler accounts it (steal left
+    /// out): the synchronous thread's over its rounds, and the serving
+    /// threads' over the async rounds (their idle spin included). None
+    /// where the system has no per-thread figures.
+    pub cpu_sync_us: Option<f64>,
+    pub cpu_serving_us: Option<f64>,
 }
 
 /// Measures `rounds` interleaved rounds of `calls` calls each way on
@@ -99,13 +109,18 @@ fn measure_pinned(
     runtime.block_on(async_round(detect, &data, expected, per_task / 10 + 1))?;
     let (mut sync_rates, mut async_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut steal_sync, mut steal_async) = (Steal::default(), Steal::default());
+    let (mut cpu_sync, mut cpu_serving) = (Some(0), Some(0));
     for _ in 0..rounds {
         let before = cpu_times();
+        let ran = thread_time::this_thread();
         let sync = sync_round(detect, &data, expected, calls)?;
+        add_since(&mut cpu_sync, ran, thread_time::this_thread());
         let between = cpu_times();
         steal_sync.add(&before, &between);
         let sync = calls as f64 / sync.as_secs_f64();
+        let ran = thread_time::named(SERVING_THREADS);
         let served = runtime.block_on(async_round(detect, &data, expected, per_task))?;
+        add_since(&mut cpu_serving, ran, thread_time::named(SERVING_THREADS));
         steal_async.add(&between, &cpu_times());
         let served = (per_task * TASKS) as f64 / served.as_secs_f64();
         sync_rates.push(sync);
@@ -126,7 +141,18 @@ fn measure_pinned(
         ratio: at(0.5),
         steal_sync: steal_sync.shares(),
         steal_async: steal_async.shares(),
+        cpu_sync_us: cpu_sync.map(|ns| ns as f64 / 1e3 / (calls * rounds) as f64),
+        cpu_serving_us: cpu_serving.map(|ns| ns as f64 / 1e3 / (per_task * TASKS * rounds) as f64),
     })
+}
+
+/// Adds the nanoseconds run between `before` and `after` to `sum`, which
+/// becomes None once a reading is missing.
+fn add_since(sum: &mut Option<u64>, before: Option<u64>, after: Option<u64>) {
+    *sum = match (*sum, before, after) {
+        (Some(sum), Some(before), Some(after)) => Some(sum + after.saturating_sub(before)),
+        _ => None,
+    };
 }
 
 fn sync_round(
@@ -214,6 +240,17 @@ pub fn section(md: &mut String, m: &ServeAsync) {
              busy, the async path both (tokio's workers on the other).\n",
             describe_steal(&m.steal_sync),
             describe_steal(&m.steal_async)
+        );
+    }
+    if let (Some(sync), Some(serving)) = (m.cpu_sync_us, m.cpu_serving_us) {
+        let _ = writeln!(
+            md,
+            "CPU time per call, as the scheduler accounts it (/proc/…/schedstat, which leaves \
+             steal out on this kernel): the synchronous thread {sync:.2} µs; the serving thread \
+             {serving:.2} µs ({:.2}×), its idle spin included. The rest of the gap between the \
+             paths' calls/s is time the serving thread did not run: stolen by the host, or \
+             asleep.\n",
+            serving / sync
         );
     }
 }

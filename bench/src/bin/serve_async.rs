@@ -19,6 +19,8 @@ mod stats;
 #[path = "../steal.rs"]
 #[allow(dead_code)] // steal_since: the bench's machine section
 mod steal;
+#[path = "../thread_time.rs"]
+mod thread_time;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -42,5 +44,11 @@ fn main() -> anyhow::Result<()> {
         steal::describe(&m.steal_sync),
         steal::describe(&m.steal_async)
     );
+    if let (Some(sync), Some(serving)) = (m.cpu_sync_us, m.cpu_serving_us) {
+        println!(
+            "cpu per call: sync thread {sync:.2} us, serving thread {serving:.2} us ({:.3}x)",
+            serving / sync
+        );
+    }
     Ok(())
 }
