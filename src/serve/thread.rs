@@ -187,9 +187,9 @@ struct Wakers {
 /// until then the serving thread has work, and the callers' next calls
 /// are not needed yet. From then on, they are, or the queue runs dry: all
 /// are woken at once, one wake-up of the executor for half the calls in
-/// flight (with 64 callers, about 30 results a wake-up). A lone caller (nothing
-/// queued) is woken at once; with a deep queue of many callers, no result
-/// waits longer than [`WAKE_WITHIN`].
+/// flight (with 64 callers, about 30 results a wake-up). A lone caller
+/// (nothing queued) is woken at once; with a deep queue of many callers,
+/// no result waits longer than [`WAKE_WITHIN`].
 fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
     queued <= waiting || waited >= WAKE_WITHIN
 }
