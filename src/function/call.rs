@@ -418,7 +418,7 @@ pub struct Call<'f, 'a> {
 /// What [`Call::into_parts`] gives.
 pub(super) type CallParts<'f, 'a> = (
     &'f Function,
-    Vec<Arg<'a>>,
+    Args<'a>,
     Vec<(&'a str, Arg<'a>)>,
     Option<Deadline>,
 );
@@ -438,7 +438,7 @@ impl<'f, 'a> Call<'f, 'a> {
     /// deadline, fixed now (for [`Call::call_async`](super::call_async)).
     pub(super) fn into_parts(self) -> CallParts<'f, 'a> {
         let deadline = Deadline::starting_now(self.limit);
-        (self.function, self.args.into_vec(), self.kwargs, deadline)
+        (self.function, self.args, self.kwargs, deadline)
     }
 
     /// Adds the next positional argument.

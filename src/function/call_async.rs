@@ -3,6 +3,7 @@
 //! owns everything it needs (a clone of the function, the arguments), so
 //! the future can be dropped at any time.
 
+use super::args::Args;
 use super::deadline::Deadline;
 use super::{Call, Function};
 use crate::convert::from_result::FromResult;
@@ -10,13 +11,17 @@ use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::error::Error;
 use crate::serve::CallFuture;
 
-/// An async call's arguments, on their way to the serving thread.
-struct Args {
-    args: Vec<Arg<'static>>,
+/// An async call's arguments, on their way to the serving thread. The
+/// positional ones as a [`Call`] keeps them (the first inline), so that
+/// a call of one argument allocates nothing here: whatever the caller's
+/// thread allocates for a job and the serving thread frees costs the
+/// serving thread a free into another thread's arena.
+struct Owned {
+    args: Args<'static>,
     kwargs: Vec<(&'static str, Arg<'static>)>,
 }
 
-// SAFETY: variant by variant, what an `Arg<'static>` holds, once `Args::new`
+// SAFETY: variant by variant, what an `Arg<'static>` holds, once `Owned::new`
 // has refused `ArgKind::Lent`:
 // - Array: a pointer into memory borrowed for 'static as `&'static [T]` of
 //   an `Element` (plain numbers, Sync), only read; sending the pointer is
@@ -27,14 +32,12 @@ struct Args {
 // - Lent (a held-GIL scope's slot, with Cells, tied to its thread): never
 //   here; a scope's lifetime is never 'static anyway.
 // The keyword names are `&'static str`.
-unsafe impl Send for Args {}
+unsafe impl Send for Owned {}
 
-impl Args {
-    fn new(
-        args: Vec<Arg<'static>>,
-        kwargs: Vec<(&'static str, Arg<'static>)>,
-    ) -> Result<Args, Error> {
+impl Owned {
+    fn new(args: Args<'static>, kwargs: Vec<(&'static str, Arg<'static>)>) -> Result<Owned, Error> {
         let lent = args
+            .as_slice()
             .iter()
             .chain(kwargs.iter().map(|(_, arg)| arg))
             .any(|arg| matches!(arg.0, ArgKind::Lent(_)));
@@ -43,12 +46,12 @@ impl Args {
                 "an array lent for a held-GIL scope cannot be passed to an async call".into(),
             ));
         }
-        Ok(Args { args, kwargs })
+        Ok(Owned { args, kwargs })
     }
 
     /// Taken apart on the serving thread (a method, so that the job's
-    /// closure captures the whole `Args`, not its fields).
-    fn into_parts(self) -> (Vec<Arg<'static>>, Vec<(&'static str, Arg<'static>)>) {
+    /// closure captures the whole `Owned`, not its fields).
+    fn into_parts(self) -> (Args<'static>, Vec<(&'static str, Arg<'static>)>) {
         (self.args, self.kwargs)
     }
 }
@@ -86,7 +89,7 @@ impl Function {
     where
         R: FromResult + Send + 'static,
     {
-        self.spawn_call(vec![input.into_arg()], Vec::new(), None)
+        self.spawn_call(Args::One(input.into_arg()), Vec::new(), None)
     }
 
     /// Calls the function with no argument on a serving thread, as
@@ -96,29 +99,30 @@ impl Function {
     where
         R: FromResult + Send + 'static,
     {
-        self.spawn_call(Vec::new(), Vec::new(), None)
+        self.spawn_call(Args::None, Vec::new(), None)
     }
 
     /// The future of a call of a clone of this function with `args` and
     /// `kwargs`, made by a serving thread through the ordinary path.
     fn spawn_call<R>(
         &self,
-        args: Vec<Arg<'static>>,
+        args: Args<'static>,
         kwargs: Vec<(&'static str, Arg<'static>)>,
         deadline: Option<Deadline>,
     ) -> CallFuture<R>
     where
         R: FromResult + Send + 'static,
     {
-        let args = match Args::new(args, kwargs) {
+        let owned = match Owned::new(args, kwargs) {
             Ok(args) => args,
             Err(error) => return CallFuture::ready(Err(error)),
         };
         CallFuture::new(self.clone(), move |function| {
-            let (args, kwargs) = args.into_parts();
-            let result = function.invoke_until(deadline, &args, &kwargs, |gil, result| {
-                function.convert(gil, result)
-            });
+            let (args, kwargs) = owned.into_parts();
+            let result =
+                function.invoke_until(deadline, args.as_slice(), &kwargs, |gil, result| {
+                    function.convert(gil, result)
+                });
             // The arguments go now, on the serving thread (within its
             // held-GIL scope, where references are released at once).
             drop((args, kwargs));

@@ -105,8 +105,9 @@ pub struct Function(Arc<FunctionInner>);
 
 /// What a [`Function`]'s clones share, behind one count (one allocation per
 /// function, and one count to change per clone: an async call's job holds
-/// a clone, made on the caller's thread and dropped on a serving thread,
-/// [`crate::serve`]).
+/// a clone, made on the caller's thread and used on a serving thread,
+/// [`crate::serve`]). A clone may be the last one anywhere: its target is
+/// dropped without waiting for the GIL.
 struct FunctionInner {
     /// What it calls.
     target: Target,

@@ -1,6 +1,7 @@
 //! [`CallFuture`]: an async call's future, and the slot its result comes
 //! back in.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,37 +29,68 @@ struct SlotInner<R> {
     /// The owned inputs Python let go of during the call, for the future
     /// to drop ([`give_back`]).
     kept: Kept,
+    /// The job's own allocation, emptied, for the future to free: it was
+    /// allocated on the future's thread, and freeing it on the serving
+    /// thread would cost that thread (which holds the GIL for the queue) a
+    /// free into the other thread's arena, under that arena's lock.
+    spent: Option<Box<dyn Any + Send>>,
     waker: Option<Waker>,
 }
 
 impl<R> Slot<R> {
-    /// Puts the result and the inputs kept for the caller in the slot; the
-    /// future's waker, to wake.
-    fn deliver(&self, result: Result<R, Error>, kept: Kept) -> Option<Waker> {
+    /// Puts the result, the inputs kept for the caller and the spent job
+    /// in the slot; the future's waker, to wake.
+    fn deliver(
+        &self,
+        result: Result<R, Error>,
+        kept: Kept,
+        spent: Option<Box<dyn Any + Send>>,
+    ) -> Option<Waker> {
         if self.cancelled.load(Ordering::Acquire) {
-            return None; // both dropped here, on the serving thread
+            return None; // all dropped here, on the serving thread
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.result = Some(result);
         inner.kept = kept;
+        inner.spent = spent;
         inner.waker.take()
+    }
+
+    /// The future is dropped: a job not started is skipped, and whatever
+    /// a job delivered already is dropped here, on the future's thread.
+    /// Never waits: past a delivery under way (or, in a forked child, a
+    /// lock left held), what is delivered is freed with the slot.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        if let Ok(mut inner) = self.inner.try_lock() {
+            let delivered = (
+                inner.result.take(),
+                std::mem::take(&mut inner.kept),
+                inner.spent.take(),
+            );
+            drop(inner);
+            drop(delivered);
+        }
     }
 }
 
 /// What an async call calls: a function of the crate's, which keeps the
 /// measure of its calls (implemented above this layer, by
-/// [`Function`](crate::Function)).
+/// [`Function`](crate::Function)). Dropped with the spent job, on the
+/// thread that polls the future (on the serving thread if the future is
+/// gone): its drop must not wait for the GIL.
 pub(crate) trait Callee: Send + 'static {
     /// How long its calls take, for the scheduler and the serving threads.
     fn stats(&self) -> &CallStats;
 }
 
 /// A job: the function, the call to make of it, and the slot for its
-/// result.
+/// result. The call and the slot are taken out when it runs, and the
+/// emptied box goes to the slot, for the future to free.
 struct Typed<R, C, F> {
     function: C,
-    work: F,
-    slot: Arc<Slot<R>>,
+    work: Option<F>,
+    slot: Option<Arc<Slot<R>>>,
 }
 
 impl<R, C, F> Task for Typed<R, C, F>
@@ -72,28 +104,30 @@ where
     }
 
     fn cancelled(&self) -> bool {
-        self.slot.cancelled.load(Ordering::Acquire)
+        self.slot
+            .as_ref()
+            .is_some_and(|slot| slot.cancelled.load(Ordering::Acquire))
     }
 
-    fn run(self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant) {
-        let Typed {
-            function,
-            work,
-            slot,
-        } = *self;
-        let (result, kept) = give_back::collect(|| work(&function));
+    fn run(mut self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant) {
+        let (Some(work), Some(slot)) = (self.work.take(), self.slot.take()) else {
+            unreachable!("a job runs once");
+        };
+        let (result, kept) = give_back::collect(|| work(&self.function));
         let ended = Instant::now();
         if let Some(started) = started {
-            function
+            self.function
                 .stats()
                 .record(ended.saturating_duration_since(started));
         }
-        (slot.deliver(result, kept), ended)
+        (slot.deliver(result, kept, Some(self)), ended)
     }
 
-    fn fail(self: Box<Self>, error: Error) {
-        if let Some(waker) = self.slot.deliver(Err(error), Kept::default()) {
-            waker.wake();
+    fn fail(mut self: Box<Self>, error: Error) {
+        if let Some(slot) = self.slot.take() {
+            if let Some(waker) = slot.deliver(Err(error), Kept::default(), None) {
+                waker.wake();
+            }
         }
     }
 }
@@ -146,13 +180,14 @@ impl<R: Send + 'static> CallFuture<R> {
             inner: Mutex::new(SlotInner {
                 result: None,
                 kept: Kept::default(),
+                spent: None,
                 waker: None,
             }),
         });
         let task = Box::new(Typed {
             function,
-            work,
-            slot: Arc::clone(&slot),
+            work: Some(work),
+            slot: Some(Arc::clone(&slot)),
         });
         CallFuture {
             state: State::Start {
@@ -229,14 +264,14 @@ impl<R> Future for CallFuture<R> {
                     let mut inner = slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(result) = inner.result.take() {
                         // Freed here, on the polling thread.
-                        let kept = std::mem::take(&mut inner.kept);
+                        let kept = (std::mem::take(&mut inner.kept), inner.spent.take());
                         drop(inner);
                         drop(kept);
                         return Poll::Ready(result);
                     }
                     if runtime::check_latched().is_err() || runtime::holds_gil() {
                         drop(inner);
-                        slot.cancelled.store(true, Ordering::Release);
+                        slot.cancel();
                         return Poll::Ready(Err(match runtime::check_latched() {
                             Err(why) => why.into(),
                             Ok(()) => holds_gil_error(),
@@ -262,7 +297,7 @@ impl<R> Drop for CallFuture<R> {
             State::Start {
                 waiter: Some(id), ..
             } if runtime::check_latched().is_ok() => queue::abandon(*id),
-            State::Queued(slot) => slot.cancelled.store(true, Ordering::Release),
+            State::Queued(slot) => slot.cancel(),
             _ => {}
         }
     }
@@ -278,5 +313,120 @@ impl<R> fmt::Debug for CallFuture<R> {
             State::Done => "done",
         };
         f.debug_struct("CallFuture").field("state", &state).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A job run on another thread, as a serving thread runs it, without
+    //! the queue or Python: where its parts are dropped, and that each is
+    //! dropped once.
+
+    use super::*;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+    use std::thread::{self, ThreadId};
+
+    type Drops = Arc<Mutex<Vec<(&'static str, ThreadId)>>>;
+
+    /// Notes the thread it is dropped on.
+    struct Noted(&'static str, Drops);
+
+    impl Drop for Noted {
+        fn drop(&mut self) {
+            self.1
+                .lock()
+                .unwrap()
+                .push((self.0, thread::current().id()));
+        }
+    }
+
+    struct Probe {
+        stats: CallStats,
+        _noted: Noted,
+    }
+
+    impl Callee for Probe {
+        fn stats(&self) -> &CallStats {
+            &self.stats
+        }
+    }
+
+    /// A job that returns a `Noted("result")`, its function a
+    /// `Noted("function")`; and its future, as once queued.
+    fn job(drops: &Drops) -> (Box<dyn Task>, CallFuture<Noted>) {
+        let function = Probe {
+            stats: CallStats::default(),
+            _noted: Noted("function", Arc::clone(drops)),
+        };
+        let result = Noted("result", Arc::clone(drops));
+        let mut future = CallFuture::new(function, move |_: &Probe| Ok(result));
+        let State::Start { job, slot, .. } = std::mem::replace(&mut future.state, State::Done)
+        else {
+            unreachable!("a new future has its job");
+        };
+        (
+            job.task,
+            CallFuture {
+                state: State::Queued(slot),
+            },
+        )
+    }
+
+    fn run_elsewhere(task: Box<dyn Task>) -> ThreadId {
+        thread::spawn(move || {
+            drop(task.run(None));
+            thread::current().id()
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn poll<R>(future: &mut CallFuture<R>) -> Poll<Result<R, Error>> {
+        Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn the_job_is_freed_by_the_thread_that_polls_the_future() {
+        let drops = Drops::default();
+        let (task, mut future) = job(&drops);
+        run_elsewhere(task);
+        // The job's allocation and its function wait in the slot.
+        assert!(drops.lock().unwrap().is_empty());
+        let Poll::Ready(Ok(result)) = poll(&mut future) else {
+            panic!("the result is in");
+        };
+        let here = thread::current().id();
+        assert_eq!(*drops.lock().unwrap(), [("function", here)]);
+        drop((result, future));
+        assert_eq!(
+            *drops.lock().unwrap(),
+            [("function", here), ("result", here)]
+        );
+    }
+
+    #[test]
+    fn a_result_delivered_to_a_dropped_future_goes_with_the_future() {
+        let drops = Drops::default();
+        let (task, future) = job(&drops);
+        run_elsewhere(task);
+        drop(future);
+        let here = thread::current().id();
+        let mut dropped = drops.lock().unwrap().clone();
+        dropped.sort_by_key(|(what, _)| *what);
+        assert_eq!(dropped, [("function", here), ("result", here)]);
+    }
+
+    #[test]
+    fn a_job_whose_future_was_dropped_first_drops_everything_where_it_runs() {
+        let drops = Drops::default();
+        let (task, future) = job(&drops);
+        assert!(!task.cancelled());
+        drop(future);
+        assert!(task.cancelled());
+        let runner = run_elsewhere(task);
+        let mut dropped = drops.lock().unwrap().clone();
+        dropped.sort_by_key(|(what, _)| *what);
+        assert_eq!(dropped, [("function", runner), ("result", runner)]);
     }
 }

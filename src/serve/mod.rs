@@ -49,7 +49,8 @@
 //!   during its call goes back with the result, and is freed on the thread
 //!   that polls the future, not on the serving thread: freeing memory of
 //!   another thread's allocator arena can wait for that arena's lock, and
-//!   the serving thread holds the GIL for the whole queue.
+//!   the serving thread holds the GIL for the whole queue. The job's own
+//!   allocation goes back the same way.
 //! - **When Python cannot be called** (a child forked after start-up, a host
 //!   that finalized Python), the future resolves at once to the same
 //!   [`Error::Unavailable`](crate::Error::Unavailable) a synchronous call
