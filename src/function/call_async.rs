@@ -114,7 +114,7 @@ impl Function {
         R: FromResult + Send + 'static,
     {
         let owned = match Owned::new(args, kwargs) {
-            Ok(args) => args,
+            Ok(owned) => owned,
             Err(error) => return CallFuture::ready(Err(error)),
         };
         CallFuture::new(self.clone(), move |function| {

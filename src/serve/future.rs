@@ -37,6 +37,14 @@ struct SlotInner<R> {
     waker: Option<Waker>,
 }
 
+impl<R> SlotInner<R> {
+    /// What the future frees besides the result: the inputs kept for it and
+    /// the spent job.
+    fn take_leftovers(&mut self) -> (Kept, Option<Box<dyn Any + Send>>) {
+        (std::mem::take(&mut self.kept), self.spent.take())
+    }
+}
+
 impl<R> Slot<R> {
     /// Puts the result, the inputs kept for the caller and the spent job
     /// in the slot; the future's waker, to wake.
@@ -63,11 +71,7 @@ impl<R> Slot<R> {
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
         if let Ok(mut inner) = self.inner.try_lock() {
-            let delivered = (
-                inner.result.take(),
-                std::mem::take(&mut inner.kept),
-                inner.spent.take(),
-            );
+            let delivered = (inner.result.take(), inner.take_leftovers());
             drop(inner);
             drop(delivered);
         }
@@ -264,9 +268,9 @@ impl<R> Future for CallFuture<R> {
                     let mut inner = slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(result) = inner.result.take() {
                         // Freed here, on the polling thread.
-                        let kept = (std::mem::take(&mut inner.kept), inner.spent.take());
+                        let leftovers = inner.take_leftovers();
                         drop(inner);
-                        drop(kept);
+                        drop(leftovers);
                         return Poll::Ready(result);
                     }
                     if runtime::check_latched().is_err() || runtime::holds_gil() {
