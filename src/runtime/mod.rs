@@ -54,6 +54,13 @@ pub(crate) fn check_latched() -> Result<(), crate::error::Unavailable> {
     lifecycle::check_latched()
 }
 
+/// Marks children forked from now on, as start-up does, without starting
+/// Python: for unit tests of what a forked child does.
+#[cfg(test)]
+pub(crate) fn watch_fork() {
+    lifecycle::watch_fork();
+}
+
 /// Does this thread hold the GIL right now (a held-GIL scope, a call, a
 /// Python thread)? Python must have started.
 pub(crate) fn holds_gil() -> bool {

@@ -6,14 +6,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::give_back::{self, Kept};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
-use crate::error::Error;
+use crate::error::{Error, Unavailable};
 use crate::runtime::{self, CallStats};
 
 /// Where a job puts its result, shared by the job and its future.
@@ -212,6 +212,23 @@ impl<R> CallFuture<R> {
     }
 }
 
+/// The slot's lock, unless this is a forked child and the lock is held: a
+/// thread of the parent's held it at the fork (delivering a result), and
+/// no thread in the child will ever let it go.
+fn lock_unless_forked<R>(slot: &Slot<R>) -> Option<MutexGuard<'_, SlotInner<R>>> {
+    match slot.inner.try_lock() {
+        Ok(inner) => Some(inner),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) if runtime::check_latched() == Err(Unavailable::Forked) => {
+            None
+        }
+        // A delivery under way: a few stores.
+        Err(TryLockError::WouldBlock) => {
+            Some(slot.inner.lock().unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+}
+
 /// What a poll on a thread that holds the GIL gets, instead of a wait that
 /// could never end: the serving thread needs the GIL to make the call.
 fn holds_gil_error() -> Error {
@@ -265,7 +282,10 @@ impl<R> Future for CallFuture<R> {
                     }
                 }
                 State::Queued(slot) => {
-                    let mut inner = slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(mut inner) = lock_unless_forked(&slot) else {
+                        slot.cancel();
+                        return Poll::Ready(Err(Unavailable::Forked.into()));
+                    };
                     if let Some(result) = inner.result.take() {
                         // Freed here, on the polling thread.
                         let leftovers = inner.take_leftovers();
@@ -327,9 +347,10 @@ mod tests {
     //! dropped once.
 
     use super::*;
-    use std::sync::Mutex;
+    use std::sync::{mpsc, Mutex};
     use std::task::{Context, Poll, Waker};
     use std::thread::{self, ThreadId};
+    use std::time::Duration;
 
     type Drops = Arc<Mutex<Vec<(&'static str, ThreadId)>>>;
 
@@ -419,6 +440,75 @@ mod tests {
         let mut dropped = drops.lock().unwrap().clone();
         dropped.sort_by_key(|(what, _)| *what);
         assert_eq!(dropped, [("function", here), ("result", here)]);
+    }
+
+    #[test]
+    fn in_a_forked_child_a_slot_locked_at_the_fork_fails_the_poll_at_once() {
+        crate::runtime::watch_fork();
+        let drops = Drops::default();
+        let (_task, mut future) = job(&drops);
+        let State::Queued(slot) = &future.state else {
+            unreachable!("job() queues the future");
+        };
+        // A thread of the parent's holds the lock across the fork, as a
+        // serving thread delivering a result would.
+        let slot = Arc::clone(slot);
+        let (locked, is_locked) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let _inner = slot.inner.lock().unwrap();
+            locked.send(()).unwrap();
+            let _ = released.recv();
+        });
+        is_locked.recv().unwrap();
+        // SAFETY: fork(2); the child only polls the future (which takes no
+        // lock it cannot get) and leaves with _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let code = match poll(&mut future) {
+                Poll::Ready(Err(Error::Unavailable(Unavailable::Forked))) => 0,
+                _ => 3,
+            };
+            // SAFETY: ends the child without the parent's exit hooks.
+            unsafe { libc::_exit(code) };
+        }
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        let status = wait_for(pid, Duration::from_secs(20));
+        // Under valgrind a forked copy exits 99 for what the parent's other
+        // threads held (as in tests/async_calls.rs); a failed poll exits 3.
+        let ok: &[i32] = if std::env::var_os("PIM_MEMCHECK").is_some() {
+            &[0, 99]
+        } else {
+            &[0]
+        };
+        assert!(
+            status.is_some_and(|s| ok.contains(&s)),
+            "the child's poll failed or hung: {status:?}"
+        );
+    }
+
+    /// The child's exit status, or `None` if it ran past `limit` (then it
+    /// is killed).
+    fn wait_for(pid: libc::pid_t, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut status = 0;
+            // SAFETY: waits for our own child, without blocking.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return Some(libc::WEXITSTATUS(status)).filter(|_| libc::WIFEXITED(status));
+            }
+            if Instant::now() > deadline {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
