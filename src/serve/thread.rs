@@ -180,18 +180,27 @@ struct Wakers {
     since: Option<Instant>,
 }
 
+/// The calls left in the queue when results are woken while it has a
+/// backlog: at least this many (or as many as results wait, if fewer), so
+/// that the serving thread has work while the executor wakes up and makes
+/// the callers' next calls.
+const KEEP_QUEUED: usize = 8;
+
 /// Whether the `waiting` results, the first of whose calls started
 /// `waited` ago, are to be woken now, with `queued` calls in the queue.
 ///
-/// Not while the queue holds more calls than there are results waiting:
-/// until then the serving thread has work, and the callers' next calls
-/// are not needed yet. From then on, they are, or the queue runs dry: all
-/// are woken at once, one wake-up of the executor for half the calls in
-/// flight (with 64 callers, about 30 results a wake-up). A lone caller
-/// (nothing queued) is woken at once; with a deep queue of many callers,
-/// no result waits longer than [`WAKE_WITHIN`].
+/// Not while the queue holds more than half as many calls as there are
+/// results waiting: until then the serving thread has work, and the
+/// callers' next calls are not needed yet. From then on, they are, or the
+/// queue runs dry: all are woken at once, one wake-up of the executor for
+/// two thirds of the calls in flight (with 64 callers, about 42 results a
+/// wake-up, with about 21 calls still queued). With few calls in flight,
+/// results are woken once the queue holds no more calls than
+/// [`KEEP_QUEUED`], or than results wait: the executor needs that slack to
+/// respond. A lone caller (nothing queued) is woken at once; with a deep
+/// queue of many callers, no result waits longer than [`WAKE_WITHIN`].
 fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
-    queued <= waiting || waited >= WAKE_WITHIN
+    queued <= (waiting / 2).max(waiting.min(KEEP_QUEUED)) || waited >= WAKE_WITHIN
 }
 
 impl Wakers {
@@ -294,20 +303,28 @@ fn fail_all(error: &Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::{wake_now, WAKE_WITHIN};
+    use super::{wake_now, KEEP_QUEUED, WAKE_WITHIN};
     use std::time::Duration;
 
     #[test]
-    fn results_wait_while_the_queue_holds_more_calls_than_results_wait() {
+    fn results_wait_while_the_queue_holds_more_than_half_as_many_calls_as_results_wait() {
         let soon = Duration::from_micros(100);
         // A lone caller: nothing queued behind its result.
         assert!(wake_now(0, 1, Duration::ZERO));
-        // 64 callers: 40 calls queued, 20 results in.
+        // 64 callers: woken at about 42 results, with about 21 calls queued.
         assert!(!wake_now(40, 20, soon));
-        assert!(!wake_now(33, 31, soon));
-        // Half the calls in flight are results: their callers are needed.
-        assert!(wake_now(32, 32, soon));
-        assert!(wake_now(10, 54, soon));
+        assert!(!wake_now(32, 31, soon));
+        assert!(!wake_now(22, 41, soon));
+        assert!(wake_now(21, 42, soon));
+        assert!(wake_now(10, 53, soon));
+        // Few callers: woken once no more calls are queued than results
+        // wait, up to KEEP_QUEUED of them.
+        assert!(wake_now(1, 1, soon));
+        assert!(!wake_now(2, 1, soon));
+        assert!(wake_now(4, 4, soon));
+        assert!(!wake_now(5, 4, soon));
+        assert!(!wake_now(KEEP_QUEUED + 1, 14, soon));
+        assert!(wake_now(KEEP_QUEUED, 14, soon));
         // A deep queue: the time bound.
         assert!(!wake_now(1000, 10, WAKE_WITHIN - Duration::from_nanos(1)));
         assert!(wake_now(1000, 10, WAKE_WITHIN));
