@@ -110,15 +110,20 @@ impl<A: OwnedArray> Give for A {
     }
 }
 
-/// Any other given argument: a closure that makes its object.
+/// Any other given argument: a closure that makes its object. What it
+/// holds (a [`Value`](crate::Value), an [`Object`](crate::Object)) is
+/// freed where its box goes after the call ([`crate::serve::release`]): by
+/// the thread that polls an async call's future, not by the serving thread.
 struct Made<F>(F);
 
 impl<F> Give for Made<F>
 where
-    F: FnOnce(&Gil) -> Result<StrongRef, PyException> + Send,
+    F: FnMut(&Gil) -> Result<StrongRef, PyException> + Send + 'static,
 {
-    fn give(self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
-        (self.0)(gil)
+    fn give(mut self: Box<Self>, gil: &Gil) -> Result<StrongRef, PyException> {
+        let made = (self.0)(gil);
+        crate::serve::release(self);
+        made
     }
 }
 
@@ -128,7 +133,7 @@ pub(crate) struct Given(Cell<Option<Box<dyn Give>>>);
 
 impl Given {
     pub(crate) fn new(
-        give: impl FnOnce(&Gil) -> Result<StrongRef, PyException> + Send + 'static,
+        give: impl FnMut(&Gil) -> Result<StrongRef, PyException> + Send + 'static,
     ) -> Given {
         Given(Cell::new(Some(Box::new(Made(give)))))
     }

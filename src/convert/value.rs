@@ -354,42 +354,49 @@ impl Value {
         })
     }
 
-    /// The Python object this value describes; arrays are given to Python.
-    pub(crate) fn into_python(self, gil: &Gil) -> Result<StrongRef, PyException> {
+    /// The Python object this value describes. Arrays are given to Python
+    /// (taken out, leaving `None`); the rest is only read, so that what the
+    /// value holds is freed where the value is dropped: an async call's
+    /// value goes back to its future ([`crate::serve`]), not freed on the
+    /// serving thread.
+    pub(crate) fn make_python(&mut self, gil: &Gil) -> Result<StrongRef, PyException> {
         let scalar = |s: Scalar<'_>| s.to_python(gil).map(Held::into_strong);
         match self {
             Value::None => scalar(Scalar::None),
-            Value::Bool(b) => scalar(Scalar::Bool(b)),
-            Value::Int(n) => scalar(Scalar::Int(n)),
-            Value::UInt(n) => scalar(Scalar::UInt(n)),
-            Value::Float(x) => scalar(Scalar::Float(x)),
-            Value::Complex(c) => scalar(Scalar::Complex(c)),
-            Value::Str(s) => scalar(Scalar::Str(&s)),
-            Value::Bytes(b) => Held::bytes(gil, &b).map(Held::into_strong),
+            Value::Bool(b) => scalar(Scalar::Bool(*b)),
+            Value::Int(n) => scalar(Scalar::Int(*n)),
+            Value::UInt(n) => scalar(Scalar::UInt(*n)),
+            Value::Float(x) => scalar(Scalar::Float(*x)),
+            Value::Complex(c) => scalar(Scalar::Complex(*c)),
+            Value::Str(s) => scalar(Scalar::Str(s)),
+            Value::Bytes(b) => Held::bytes(gil, b).map(Held::into_strong),
             Value::List(items) => {
                 let list = Held::list(gil, items.len())?;
-                for (i, item) in items.into_iter().enumerate() {
-                    list.set_list_item(i, item.into_python(gil)?);
+                for (i, item) in items.iter_mut().enumerate() {
+                    list.set_list_item(i, item.make_python(gil)?);
                 }
                 Ok(list.into_strong())
             }
             Value::Tuple(items) => {
                 let tuple = Held::tuple(gil, items.len())?;
-                for (i, item) in items.into_iter().enumerate() {
-                    tuple.set_tuple_item(i, item.into_python(gil)?);
+                for (i, item) in items.iter_mut().enumerate() {
+                    tuple.set_tuple_item(i, item.make_python(gil)?);
                 }
                 Ok(tuple.into_strong())
             }
             Value::Dict(entries) => {
                 let dict = Held::dict(gil)?;
-                for (key, value) in entries {
-                    let key = Held::new(gil, key.into_python(gil)?);
-                    let value = Held::new(gil, value.into_python(gil)?);
+                for (key, value) in entries.iter_mut() {
+                    let key = Held::new(gil, key.make_python(gil)?);
+                    let value = Held::new(gil, value.make_python(gil)?);
                     dict.set_dict_item(&key, &value)?;
                 }
                 Ok(dict.into_strong())
             }
-            Value::Array(array) => array.give(gil),
+            Value::Array(_) => match std::mem::replace(self, Value::None) {
+                Value::Array(array) => array.give(gil),
+                _ => unreachable!("matched an array"),
+            },
         }
     }
 }
@@ -422,7 +429,10 @@ impl FromResult for Value {
 
 impl<'a> IntoArg<'a> for Value {
     fn into_arg(self) -> Arg<'a> {
-        Arg(ArgKind::Given(Given::new(move |gil| self.into_python(gil))))
+        let mut value = self;
+        Arg(ArgKind::Given(Given::new(move |gil| {
+            value.make_python(gil)
+        })))
     }
 }
 

@@ -11,11 +11,12 @@ use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::error::Error;
 use crate::serve::CallFuture;
 
-/// An async call's arguments, on their way to the serving thread. The
-/// positional ones as a [`Call`] keeps them (the first inline), so that
-/// a call of one argument allocates nothing here: whatever the caller's
-/// thread allocates for a job and the serving thread frees costs the
-/// serving thread a free into another thread's arena.
+/// An async call's arguments, in its job: read by the serving thread,
+/// and freed with the job by the thread that polls the future, since a
+/// free of the caller's memory on the serving thread would be a free into
+/// another thread's arena, under its lock, with the GIL held. The
+/// positional ones as a [`Call`] keeps them (the first inline), so that a
+/// call of one argument allocates nothing here.
 struct Owned {
     args: Args<'static>,
     kwargs: Vec<(&'static str, Arg<'static>)>,
@@ -47,12 +48,6 @@ impl Owned {
             ));
         }
         Ok(Owned { args, kwargs })
-    }
-
-    /// Taken apart on the serving thread (a method, so that the job's
-    /// closure captures the whole `Owned`, not its fields).
-    fn into_parts(self) -> (Args<'static>, Vec<(&'static str, Arg<'static>)>) {
-        (self.args, self.kwargs)
     }
 }
 
@@ -117,16 +112,16 @@ impl Function {
             Ok(owned) => owned,
             Err(error) => return CallFuture::ready(Err(error)),
         };
-        CallFuture::new(self.clone(), move |function| {
-            let (args, kwargs) = owned.into_parts();
-            let result =
-                function.invoke_until(deadline, args.as_slice(), &kwargs, |gil, result| {
-                    function.convert(gil, result)
-                });
-            // The arguments go now, on the serving thread (within its
-            // held-GIL scope, where references are released at once).
-            drop((args, kwargs));
-            result
+        // The arguments stay in the job, and go back with it to the future:
+        // what the caller's thread allocated for them is freed there, not
+        // on the serving thread.
+        CallFuture::new(self.clone(), owned, move |function, owned: &Owned| {
+            function.invoke_until(
+                deadline,
+                owned.args.as_slice(),
+                &owned.kwargs,
+                |gil, result| function.convert(gil, result),
+            )
         })
     }
 }

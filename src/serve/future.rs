@@ -29,10 +29,11 @@ struct SlotInner<R> {
     /// The owned inputs Python let go of during the call, for the future
     /// to drop ([`give_back`]).
     kept: Kept,
-    /// The job's own allocation, emptied, for the future to free: it was
-    /// allocated on the future's thread, and freeing it on the serving
-    /// thread would cost that thread (which holds the GIL for the queue) a
-    /// free into the other thread's arena, under that arena's lock.
+    /// The job's own allocation, with the function and what is left of the
+    /// inputs, for the future to free: it was allocated on the future's
+    /// thread, and freeing it on the serving thread would cost that thread
+    /// (which holds the GIL for the queue) a free into the other thread's
+    /// arena, under that arena's lock.
     spent: Option<Box<dyn Any + Send>>,
     waker: Option<Waker>,
 }
@@ -88,20 +89,23 @@ pub(crate) trait Callee: Send + 'static {
     fn stats(&self) -> &CallStats;
 }
 
-/// A job: the function, the call to make of it, and the slot for its
-/// result. The call and the slot are taken out when it runs, and the
-/// emptied box goes to the slot, for the future to free.
-struct Typed<R, C, F> {
+/// A job: the function, the inputs of the call, the call to make of them,
+/// and the slot for its result. The call and the slot are taken out when
+/// it runs; the box, with the function and the inputs (what Python did not
+/// take of them), goes to the slot, for the future to free.
+struct Typed<R, C, I, F> {
     function: C,
+    inputs: I,
     work: Option<F>,
     slot: Option<Arc<Slot<R>>>,
 }
 
-impl<R, C, F> Task for Typed<R, C, F>
+impl<R, C, I, F> Task for Typed<R, C, I, F>
 where
     R: Send + 'static,
     C: Callee,
-    F: FnOnce(&C) -> Result<R, Error> + Send + 'static,
+    I: Send + 'static,
+    F: FnOnce(&C, &I) -> Result<R, Error> + Send + 'static,
 {
     fn stats(&self) -> &CallStats {
         self.function.stats()
@@ -117,7 +121,7 @@ where
         let (Some(work), Some(slot)) = (self.work.take(), self.slot.take()) else {
             unreachable!("a job runs once");
         };
-        let (result, kept) = give_back::collect(|| work(&self.function));
+        let (result, kept) = give_back::collect(|| work(&self.function, &self.inputs));
         let ended = Instant::now();
         if let Some(started) = started {
             self.function
@@ -173,11 +177,15 @@ enum State<R> {
 impl<R> Unpin for CallFuture<R> {}
 
 impl<R: Send + 'static> CallFuture<R> {
-    /// A future that runs `work` of `function` on a serving thread, inside
-    /// its held-GIL scope (or, for a long function, outside it).
-    pub(crate) fn new<C: Callee>(
+    /// A future that runs `work` of `function` and `inputs` on a serving
+    /// thread, inside its held-GIL scope (or, for a long function, outside
+    /// it). The inputs stay in the job, and are dropped with it by the
+    /// thread that polls the future (by the serving thread if the future is
+    /// gone): their drop must not wait for the GIL.
+    pub(crate) fn new<C: Callee, I: Send + 'static>(
         function: C,
-        work: impl FnOnce(&C) -> Result<R, Error> + Send + 'static,
+        inputs: I,
+        work: impl FnOnce(&C, &I) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
             cancelled: AtomicBool::new(false),
@@ -190,6 +198,7 @@ impl<R: Send + 'static> CallFuture<R> {
         });
         let task = Box::new(Typed {
             function,
+            inputs,
             work: Some(work),
             slot: Some(Arc::clone(&slot)),
         });
@@ -385,7 +394,7 @@ mod tests {
             _noted: Noted("function", Arc::clone(drops)),
         };
         let result = Noted("result", Arc::clone(drops));
-        let mut future = CallFuture::new(function, move |_: &Probe| Ok(result));
+        let mut future = CallFuture::new(function, (), move |_: &Probe, _: &()| Ok(result));
         let State::Start { job, slot, .. } = std::mem::replace(&mut future.state, State::Done)
         else {
             unreachable!("a new future has its job");

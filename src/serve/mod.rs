@@ -52,7 +52,11 @@
 //!   that polls the future, not on the serving thread: freeing memory of
 //!   another thread's allocator arena can wait for that arena's lock, and
 //!   the serving thread holds the GIL for the whole queue. The job's own
-//!   allocation goes back the same way.
+//!   allocation goes back the same way, with what the arguments hold
+//!   besides (the list of the positional ones past the first, the keyword
+//!   arguments, a [`Value`](crate::Value)'s lists and strings, the boxes
+//!   that make a `Value` or an [`Object`](crate::Object) into its Python
+//!   object): the serving thread frees nothing the caller allocated.
 //! - **When Python cannot be called** (a child forked after start-up, a host
 //!   that finalized Python), the future resolves at once to the same
 //!   [`Error::Unavailable`](crate::Error::Unavailable) a synchronous call
