@@ -26,9 +26,13 @@ use py_in_mem::{Arg, Function, Object, Value};
 /// a watched thread allocated it.
 struct Watching;
 
-/// The header's size: room for the flag, and the block's alignment kept.
-fn header(layout: Layout) -> usize {
-    layout.align().max(16)
+/// The system's block for a block of `layout`, and where the caller's
+/// part starts in it: after a header with room for the flag, its size a
+/// multiple of the caller's alignment. None if too large.
+fn with_header(layout: Layout) -> Option<(Layout, usize)> {
+    let skip = layout.align().max(16);
+    let outer = Layout::from_size_align(layout.size().checked_add(skip)?, skip).ok()?;
+    Some((outer, skip))
 }
 
 thread_local! {
@@ -43,14 +47,12 @@ fn watched() -> bool {
     WATCHED.try_with(Cell::get).unwrap_or(false)
 }
 
-// SAFETY: every block is the system's, `header` bytes further on, with the
+// SAFETY: every block is the system's, `with_header`'s skip further on, with the
 // caller's alignment (the header is a multiple of it); the flag is written
 // in the header's first byte, which is the system block's and aligned.
 unsafe impl GlobalAlloc for Watching {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let skip = header(layout);
-        let Ok(outer) = Layout::from_size_align(layout.size() + skip, layout.align().max(16))
-        else {
+        let Some((outer, skip)) = with_header(layout) else {
             return std::ptr::null_mut();
         };
         // SAFETY: `outer` has a non-zero size (the header).
@@ -66,16 +68,15 @@ unsafe impl GlobalAlloc for Watching {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let skip = header(layout);
-        // SAFETY: `ptr` came from `alloc` with this layout: the system's
-        // block starts `skip` bytes before it, with its flag.
+        // SAFETY: `ptr` came from `alloc` with this layout, for which
+        // `with_header` gave this very block layout (so it is Some), and the
+        // system's block starts `skip` bytes before `ptr`, with its flag.
         unsafe {
+            let (outer, skip) = with_header(layout).unwrap_unchecked();
             let block = ptr.sub(skip);
             if block.read() == 1 && !watched() {
                 FOREIGN_FREES.fetch_add(1, Ordering::SeqCst);
             }
-            let outer =
-                Layout::from_size_align_unchecked(layout.size() + skip, layout.align().max(16));
             System.dealloc(block, outer);
         }
     }

@@ -428,11 +428,8 @@ impl FromResult for Value {
 }
 
 impl<'a> IntoArg<'a> for Value {
-    fn into_arg(self) -> Arg<'a> {
-        let mut value = self;
-        Arg(ArgKind::Given(Given::new(move |gil| {
-            value.make_python(gil)
-        })))
+    fn into_arg(mut self) -> Arg<'a> {
+        Arg(ArgKind::Given(Given::new(move |gil| self.make_python(gil))))
     }
 }
 
