@@ -9,7 +9,12 @@ measures that directly, in plain Python, without the crate: rounds of
 CPU and one busy with the same loop in another process (stopped and
 continued by its PID between the halves of each round).
 
-    .venv/bin/python bench/python/sibling_load.py [ROUNDS] [CALLS]   # 100 2000
+    .venv/bin/python bench/python/sibling_load.py [ROUNDS] [CALLS] [--bursts]   # 100 2000
+
+With `--bursts` the other CPU's loop works in short bursts, as the
+executor of `make bench`'s async rounds does: five calls (about 100 µs),
+then a 0.6 ms sleep, so that its vCPU halts and is woken over a thousand
+times a second.
 
 Needs two CPUs or more.
 """
@@ -36,8 +41,10 @@ def rate(data, calls):
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    calls = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+    bursts = "--bursts" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--bursts"]
+    rounds = int(args[0]) if len(args) > 0 else 100
+    calls = int(args[1]) if len(args) > 1 else 2000
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         sys.exit("sibling_load: needs two CPUs or more")
@@ -45,13 +52,19 @@ def main():
     data = np.random.default_rng(0).normal(size=1000)
     rate(data, calls // 10)  # warm up
     busy_code = (
-        "import os, sys, numpy as np\n"
+        "import os, sys, time, numpy as np\n"
         f"os.sched_setaffinity(0, {{{cpus[0]}}})\n"
         f"sys.path.insert(0, {os.path.join(HERE, '..', '..', 'python')!r})\n"
         "import outliers\n"
         "d = np.random.default_rng(1).normal(size=1000)\n"
         "while True:\n"
-        "    outliers.detect(d.copy())\n"
+        + (
+            "    for _ in range(5):\n"
+            "        outliers.detect(d.copy())\n"
+            "    time.sleep(0.0006)\n"
+            if bursts
+            else "    outliers.detect(d.copy())\n"
+        )
     )
     # The busy process runs throughout; it is stopped (SIGSTOP) during the
     # idle half of each round, so that the halves alternate quickly and
@@ -71,7 +84,7 @@ def main():
         busy_process.wait()
     ratios.sort()
     print(
-        f"calls/s with the other CPU busy / idle: median {statistics.median(ratios):.3f}x, "
+        f"calls/s with the other CPU {'busy in bursts' if bursts else 'busy'} / idle: median {statistics.median(ratios):.3f}x, "
         f"10th-90th percentiles {ratios[len(ratios) // 10]:.3f}-"
         f"{ratios[len(ratios) * 9 // 10]:.3f}x, over {rounds} alternating rounds "
         f"of {calls} calls each way"

@@ -69,12 +69,24 @@ pub fn measure(
     rounds: usize,
 ) -> anyhow::Result<ServeAsync> {
     let detect = Function::load("outliers", "detect")?;
+    measure_function(&detect, data, expected, calls, rounds)
+}
+
+/// [`measure`] with another function than `detect`, whose results must
+/// have `expected` values each.
+pub fn measure_function(
+    function: &Function,
+    data: &[f64],
+    expected: usize,
+    calls: usize,
+    rounds: usize,
+) -> anyhow::Result<ServeAsync> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let restore = Affinity::current()?;
     if cpus > 1 {
         pin(cpus - 1..cpus)?;
     }
-    let measured = measure_pinned(&detect, data, expected, calls, rounds, cpus);
+    let measured = measure_pinned(function, data, expected, calls, rounds, cpus);
     // The rest of the bench (and the services it starts) runs unpinned.
     restore.set()?;
     measured
