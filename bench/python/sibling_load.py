@@ -83,8 +83,9 @@ def main():
         busy_process.kill()
         busy_process.wait()
     ratios.sort()
+    load = "busy in bursts" if bursts else "busy"
     print(
-        f"calls/s with the other CPU {'busy in bursts' if bursts else 'busy'} / idle: median {statistics.median(ratios):.3f}x, "
+        f"calls/s with the other CPU {load} / idle: median {statistics.median(ratios):.3f}x, "
         f"10th-90th percentiles {ratios[len(ratios) // 10]:.3f}-"
         f"{ratios[len(ratios) * 9 // 10]:.3f}x, over {rounds} alternating rounds "
         f"of {calls} calls each way"
