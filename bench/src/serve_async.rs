@@ -93,7 +93,7 @@ pub fn measure_function(
 }
 
 fn measure_pinned(
-    detect: &Function,
+    function: &Function,
     data: &[f64],
     expected: usize,
     calls: usize,
@@ -103,7 +103,7 @@ fn measure_pinned(
     // The serving thread, started by this (pinned) thread's first async call.
     let first: Vec<i64> = tokio::runtime::Builder::new_current_thread()
         .build()?
-        .block_on(detect.arg_owned(data.to_vec()).call_async())?;
+        .block_on(function.arg_owned(data.to_vec()).call_async())?;
     anyhow::ensure!(first.len() == expected, "async: {} outliers", first.len());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,21 +117,21 @@ fn measure_pinned(
     let data: std::sync::Arc<[f64]> = data.into();
     let per_task = calls.div_ceil(TASKS);
     // Warm up both paths (Python's caches, the serving thread started).
-    sync_round(detect, &data, expected, calls / 10 + 1)?;
-    runtime.block_on(async_round(detect, &data, expected, per_task / 10 + 1))?;
+    sync_round(function, &data, expected, calls / 10 + 1)?;
+    runtime.block_on(async_round(function, &data, expected, per_task / 10 + 1))?;
     let (mut sync_rates, mut async_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut steal_sync, mut steal_async) = (Steal::default(), Steal::default());
     let (mut cpu_sync, mut cpu_serving) = (Some(0), Some(0));
     for _ in 0..rounds {
         let before = cpu_times();
         let ran = thread_time::this_thread();
-        let sync = sync_round(detect, &data, expected, calls)?;
+        let sync = sync_round(function, &data, expected, calls)?;
         add_since(&mut cpu_sync, ran, thread_time::this_thread());
         let between = cpu_times();
         steal_sync.add(&before, &between);
         let sync = calls as f64 / sync.as_secs_f64();
         let ran = thread_time::named(SERVING_THREADS);
-        let served = runtime.block_on(async_round(detect, &data, expected, per_task))?;
+        let served = runtime.block_on(async_round(function, &data, expected, per_task))?;
         add_since(&mut cpu_serving, ran, thread_time::named(SERVING_THREADS));
         steal_async.add(&between, &cpu_times());
         let served = (per_task * TASKS) as f64 / served.as_secs_f64();
@@ -168,26 +168,26 @@ fn add_since(sum: &mut Option<u64>, before: Option<u64>, after: Option<u64>) {
 }
 
 fn sync_round(
-    detect: &Function,
+    function: &Function,
     data: &[f64],
     expected: usize,
     calls: usize,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     for _ in 0..calls {
-        let found: Vec<i64> = detect.arg_owned(data.to_vec()).call()?;
+        let found: Vec<i64> = function.arg_owned(data.to_vec()).call()?;
         anyhow::ensure!(found.len() == expected, "sync: {} outliers", found.len());
     }
     Ok(started.elapsed())
 }
 
 async fn async_round(
-    detect: &Function,
+    function: &Function,
     data: &std::sync::Arc<[f64]>,
     expected: usize,
     per_task: usize,
 ) -> anyhow::Result<Duration> {
-    let (detect, data) = (detect.clone(), std::sync::Arc::clone(data));
+    let (function, data) = (function.clone(), std::sync::Arc::clone(data));
     let started = Instant::now();
     // The tasks are awaited by a task of the runtime, on its workers' CPU:
     // awaited from `block_on`, each finished task would wake this (pinned)
@@ -195,10 +195,11 @@ async fn async_round(
     tokio::spawn(async move {
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
-                let (detect, data) = (detect.clone(), std::sync::Arc::clone(&data));
+                let (function, data) = (function.clone(), std::sync::Arc::clone(&data));
                 tokio::spawn(async move {
                     for _ in 0..per_task {
-                        let found: Vec<i64> = detect.arg_owned(data.to_vec()).call_async().await?;
+                        let found: Vec<i64> =
+                            function.arg_owned(data.to_vec()).call_async().await?;
                         anyhow::ensure!(found.len() == expected, "async: {} outliers", found.len());
                     }
                     anyhow::Ok(())

@@ -73,8 +73,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// 850 turns of a plain Python loop (about 24 µs here, where `detect`
-/// takes about 18 µs), given the values and ignoring them; it returns the same empty `int64` array
-/// each time (0 "outliers", as the bench's check of each result expects).
+/// takes about 18 µs), given the values and ignoring them; it returns the
+/// same empty `int64` array each time (0 "outliers", as the bench's check
+/// of each result expects).
 fn python_loop() -> anyhow::Result<py_in_mem::Function> {
     Ok(py_in_mem::Function::from_source(
         "serve_async_python_loop",
