@@ -35,10 +35,8 @@
 //! - **Results are woken together** while the queue has a backlog: waking
 //!   a task of the executor's is a system call, paid by the serving thread
 //!   while it holds the GIL, so a result waits until the queue holds no
-//!   more than half as many calls as there are results waiting (two thirds
-//!   of the calls in flight), or for at most 1 ms; with few calls in
-//!   flight, until no more than 8 calls are queued, or than results wait.
-//!   A lone caller's result is woken at once.
+//!   more than 8 calls, and no more than there are results waiting, or for
+//!   at most 1 ms. A lone caller's result is woken at once.
 //! - **Long calls overlap**: a function the scheduler has found long (numpy
 //!   runs it mostly without the GIL; see
 //!   [`scheduler::set_long_call`](crate::scheduler::set_long_call)) is
