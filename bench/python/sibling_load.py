@@ -40,20 +40,27 @@ def rate(data, calls):
     return calls / (time.perf_counter() - started)
 
 
+def pin_to_last_cpu(script):
+    """Pins this process to the last of its CPUs, and returns the first, for
+    the other process; exits, naming `script`, unless there are two."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        sys.exit(f"{script}: needs two CPUs or more")
+    os.sched_setaffinity(0, {cpus[-1]})
+    return cpus[0]
+
+
 def main():
     bursts = "--bursts" in sys.argv[1:]
     args = [a for a in sys.argv[1:] if a != "--bursts"]
     rounds = int(args[0]) if len(args) > 0 else 100
     calls = int(args[1]) if len(args) > 1 else 2000
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        sys.exit("sibling_load: needs two CPUs or more")
-    os.sched_setaffinity(0, {cpus[-1]})
+    other_cpu = pin_to_last_cpu("sibling_load")
     data = np.random.default_rng(0).normal(size=1000)
     rate(data, calls // 10)  # warm up
     busy_code = (
         "import os, sys, time, numpy as np\n"
-        f"os.sched_setaffinity(0, {{{cpus[0]}}})\n"
+        f"os.sched_setaffinity(0, {{{other_cpu}}})\n"
         f"sys.path.insert(0, {os.path.join(HERE, '..', '..', 'python')!r})\n"
         "import outliers\n"
         "d = np.random.default_rng(1).normal(size=1000)\n"

@@ -33,20 +33,19 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 import outliers  # noqa: E402
+from sibling_load import pin_to_last_cpu, rate as rate_alone  # noqa: E402
 
 
 def rate(data, calls, every, fd):
     """Calls/s of `calls` calls, writing a byte to `fd` every `every` calls
     (nothing if `fd` is None)."""
-    started = time.perf_counter()
     if fd is None:
-        for _ in range(calls):
-            outliers.detect(data.copy())
-    else:
-        for i in range(calls):
-            outliers.detect(data.copy())
-            if i % every == 0:
-                os.write(fd, b"x")
+        return rate_alone(data, calls)
+    started = time.perf_counter()
+    for i in range(calls):
+        outliers.detect(data.copy())
+        if i % every == 0:
+            os.write(fd, b"x")
     return calls / (time.perf_counter() - started)
 
 
@@ -55,15 +54,12 @@ def main():
     rounds = int(args[0]) if len(args) > 0 else 60
     calls = int(args[1]) if len(args) > 1 else 3000
     every = int(args[2]) if len(args) > 2 else 5
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        sys.exit("wake_cost: needs two CPUs or more")
-    os.sched_setaffinity(0, {cpus[-1]})
+    other_cpu = pin_to_last_cpu("wake_cost")
     data = np.random.default_rng(0).normal(size=1000)
     read_end, write_end = os.pipe()
     reader_code = (
         "import os, sys\n"
-        f"os.sched_setaffinity(0, {{{cpus[0]}}})\n"
+        f"os.sched_setaffinity(0, {{{other_cpu}}})\n"
         "fd = int(sys.argv[1])\n"
         "while os.read(fd, 4096):\n"
         "    pass\n"
