@@ -171,9 +171,10 @@ const WAKE_WITHIN: Duration = Duration::from_millis(1);
 /// Waking a task of another thread's executor costs the serving thread a
 /// system call, while it holds the GIL, to wake one of the executor's
 /// sleeping threads; on a virtual machine that is an interrupt to an idle
-/// vCPU, tens of microseconds on the machine of `make bench` (more when the
-/// host is busy). So results wait to be woken together while the queue
-/// has a backlog ([`wake_now`]).
+/// vCPU, about 8 µs of the waking thread's time on the machine of
+/// `make bench` (`bench/python/wake_cost.py`; more when the host is
+/// busy). So results wait to be woken together while the queue has a
+/// backlog ([`wake_now`]).
 #[derive(Default)]
 struct Wakers {
     waiting: Vec<Waker>,
@@ -199,8 +200,7 @@ const KEEP_QUEUED: usize = 8;
 /// caller (nothing queued) is woken at once; with a deep queue of many
 /// callers, no result waits longer than [`WAKE_WITHIN`].
 ///
-/// Each wake-up costs the serving thread more than its system call:
-/// larger batches measured faster (the CHANGELOG has the runs).
+/// Larger batches measured faster (the CHANGELOG has the runs).
 fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
     queued <= waiting.min(KEEP_QUEUED) || waited >= WAKE_WITHIN
 }
