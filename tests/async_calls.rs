@@ -551,4 +551,136 @@ async fn an_async_call_past_its_deadline_is_a_timeout_and_the_queue_goes_on() {
         .await
         .unwrap();
     assert_eq!(value, 7);
+    // The limit first, then owned arguments, on a function that is not
+    // 'static (a local): before Function::timeout and Function::deadline
+    // left the arguments' lifetime free, this did not compile.
+    let total = source(
+        "pim_async_deadline_first",
+        "def total(v, k=1):\n    return float(v.sum()) * k\n",
+        "total",
+    );
+    let sum: f64 = total
+        .timeout(Duration::from_secs(30))
+        .arg_owned(vec![1.5, 2.5])
+        .kwarg("k", 2)
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(sum, 8.0);
+    let by = Instant::now() + Duration::from_secs(30);
+    let sum: f64 = total
+        .deadline(by)
+        .arg_owned(vec![4.0])
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(sum, 4.0);
+    // An owned keyword argument to start with.
+    let sum: f64 = total
+        .kwarg_owned("v", vec![0.5, 0.25])
+        .kwarg("k", 4)
+        .call_async()
+        .await
+        .unwrap();
+    assert_eq!(sum, 3.0);
+}
+
+/// A result type of the caller's whose reading panics on 13, after a read
+/// that failed (a mismatch it ignores).
+struct PanicsOn13(i64);
+
+impl py_in_mem::FromResult for PanicsOn13 {
+    fn from_result(value: py_in_mem::Reader<'_>) -> Result<Self, py_in_mem::Mismatch> {
+        let _ignored = value.getattr::<String>("no_such_attribute");
+        let n: i64 = value.read()?;
+        assert_ne!(n, 13, "a panic in the caller's result type");
+        Ok(PanicsOn13(n))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_in_the_callers_result_type_reaches_the_awaiting_task_and_the_queue_goes_on() {
+    let _serial = SERIAL.lock().await;
+    let echo = source("pim_async_panics", "def echo(n):\n    return n\n", "echo");
+    // Before, the panic ended the serving thread: this future, and every
+    // async call after it, never resolved.
+    for _ in 0..3 {
+        let call = echo.arg(13).call_async::<PanicsOn13>();
+        let failed = tokio::time::timeout(Duration::from_secs(20), tokio::spawn(call))
+            .await
+            .expect("the future resolves")
+            .map(|_| ())
+            .expect_err("the task panics");
+        let payload = failed.into_panic();
+        let message = payload
+            .downcast_ref::<String>()
+            .expect("assert_ne! panics with a String");
+        assert!(
+            message.contains("a panic in the caller's result type"),
+            "{message}"
+        );
+    }
+    // Panicking and other calls at once: each gets its own outcome.
+    let tasks: Vec<_> = (0..64i64)
+        .map(|i| {
+            let n = if i % 4 == 0 { 13 } else { 100 + i };
+            tokio::spawn(echo.arg(n).call_async::<PanicsOn13>())
+        })
+        .collect();
+    for (i, task) in (0..64i64).zip(tasks) {
+        let outcome = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("every future resolves");
+        match outcome {
+            Ok(value) => {
+                assert_ne!(i % 4, 0, "call {i} should have panicked");
+                assert_eq!(value.unwrap().0, 100 + i);
+            }
+            Err(joined) => {
+                assert!(joined.is_panic() && i % 4 == 0, "call {i}: {joined}");
+            }
+        }
+    }
+    // The serving thread and Python are fine: the next calls give values.
+    for n in 0..5i64 {
+        assert_eq!(echo.arg(n).call_async::<i64>().await.unwrap(), n);
+    }
+}
+
+/// A result whose drop panics.
+struct DropPanics(f64);
+
+impl Drop for DropPanics {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a panic in the drop of the caller's result ({})", self.0);
+        }
+    }
+}
+
+impl py_in_mem::FromResult for DropPanics {
+    fn from_result(value: py_in_mem::Reader<'_>) -> Result<Self, py_in_mem::Mismatch> {
+        Ok(DropPanics(value.read()?))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_nobody_waits_for_whose_drop_panics_does_not_stop_the_queue() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_drop_panics");
+    let mut call = Box::pin(
+        gate.wait
+            .arg_owned(vec![1.0, 2.0])
+            .call_async::<DropPanics>(),
+    );
+    poll_once(&mut call).await;
+    gate.until_started(1).await;
+    // Dropped during the call: its result is dropped on the serving thread.
+    drop(call);
+    gate.open.call0::<()>().unwrap();
+    let double = source("pim_async_drop_panics_after", VALUES, "double");
+    let next = tokio::time::timeout(Duration::from_secs(20), double.call_async::<i64>(4))
+        .await
+        .expect("the queue is served after the panic");
+    assert_eq!(next.unwrap(), 8);
 }

@@ -497,3 +497,42 @@ fn plain_scalars_and_their_edges_read_the_same_either_way() {
     // And the next call works.
     assert_eq!(f.call::<f64>("float").unwrap(), 1.5);
 }
+
+/// Reads an int, and panics on 13 (after a read that failed, whose
+/// mismatch it ignores).
+struct PanicsOn13(i64);
+
+impl FromResult for PanicsOn13 {
+    fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+        let _ignored = value.getattr::<String>("no_such_attribute");
+        let n: i64 = value.read()?;
+        assert_ne!(n, 13, "a panic in a result type of your own");
+        Ok(PanicsOn13(n))
+    }
+}
+
+#[test]
+fn a_panic_in_a_result_type_of_your_own_unwinds_to_the_caller_and_the_next_call_works() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let f = module("pim_conv_panics", "def f(x):\n    return int(x.sum())\n");
+    let data = vec![6.0, 7.0];
+    for _ in 0..3 {
+        let panicked = catch_unwind(AssertUnwindSafe(|| f.call::<PanicsOn13>(&data[..])));
+        assert!(panicked.is_err(), "the panic reaches the caller");
+        assert_eq!(f.call::<PanicsOn13>(&[1.0, 2.0][..]).unwrap().0, 3);
+    }
+    // In a hold_gil scope, with the input lent by the scope.
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        py_in_mem::hold_gil(|scope| {
+            let lent = scope.lend(&data)?;
+            f.call::<PanicsOn13>(lent).map(|p| p.0)
+        })
+    }));
+    assert!(panicked.is_err());
+    let sum = py_in_mem::hold_gil(|scope| f.call::<i64>(scope.lend(&data)?)).unwrap();
+    assert_eq!(sum, 13);
+    // Another thread gets the GIL: nothing was left held.
+    let g = f.clone();
+    let other = std::thread::spawn(move || g.call::<i64>(&[4.0, 5.0][..]).unwrap());
+    assert_eq!(other.join().unwrap(), 9);
+}

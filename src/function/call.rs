@@ -223,6 +223,23 @@ impl Function {
         }
     }
 
+    /// Starts a call with an owned array as a keyword argument (and no
+    /// positional one yet), given to Python without a copy, as
+    /// [`arg_owned`](Function::arg_owned) gives a positional one.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source("doc_kwarg_owned", "def f(scale=1.0, values=None):\n    return (values * scale).tolist()\n", "f")?;
+    /// let out: Vec<f64> = f.kwarg_owned("values", vec![1.0, 2.0]).kwarg("scale", 3.0).call()?;
+    /// assert_eq!(out, [3.0, 6.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn kwarg_owned<'a>(&self, name: &'a str, value: impl OwnedArray) -> Call<'_, 'a> {
+        Call {
+            kwargs: vec![(name, Arg::owned(value))],
+            ..Call::new(self)
+        }
+    }
+
     /// The borrowed call: lends or makes the arguments, calls, lets `finish`
     /// turn the result into `R` (releasing it), then releases the arguments
     /// and applies the retention rule to every lent array.

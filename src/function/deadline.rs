@@ -127,7 +127,11 @@ impl Function {
     /// assert_eq!(f.timeout(Duration::from_secs(5)).arg(1).call::<i64>()?, 2);
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
-    pub fn timeout(&self, limit: Duration) -> Call<'_, '_> {
+    ///
+    /// The arguments' lifetime is free, as after [`arg`](Function::arg):
+    /// `f.timeout(limit).arg_owned(v).call_async()` needs no `'static`
+    /// function.
+    pub fn timeout<'a>(&self, limit: Duration) -> Call<'_, 'a> {
         Call::new(self).timeout(limit)
     }
 
@@ -143,7 +147,7 @@ impl Function {
     /// assert_eq!(f.deadline(by).call::<String>()?, "on time");
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
-    pub fn deadline(&self, deadline: Instant) -> Call<'_, '_> {
+    pub fn deadline<'a>(&self, deadline: Instant) -> Call<'_, 'a> {
         Call::new(self).deadline(deadline)
     }
 }

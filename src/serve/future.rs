@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -24,8 +25,15 @@ struct Slot<R> {
     inner: Mutex<SlotInner<R>>,
 }
 
+/// What a job gives its future: the call's result, or the payload of a
+/// panic in the caller's code that ran on the serving thread (a
+/// [`FromResult`](crate::FromResult) or `Deserialize` impl of its own),
+/// which the future resumes where it is polled, as a synchronous call
+/// would have unwound into its caller.
+type Outcome<R> = std::thread::Result<Result<R, Error>>;
+
 struct SlotInner<R> {
-    result: Option<Result<R, Error>>,
+    result: Option<Outcome<R>>,
     /// The owned inputs Python let go of during the call, for the future
     /// to drop ([`give_back`]).
     kept: Kept,
@@ -51,12 +59,14 @@ impl<R> Slot<R> {
     /// in the slot; the future's waker, to wake.
     fn deliver(
         &self,
-        result: Result<R, Error>,
+        result: Outcome<R>,
         kept: Kept,
         spent: Option<Box<dyn Any + Send>>,
     ) -> Option<Waker> {
         if self.cancelled.load(Ordering::Acquire) {
-            return None; // all dropped here, on the serving thread
+            // All dropped here, on the serving thread.
+            thread::drop_caught((result, kept, spent));
+            return None;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.result = Some(result);
@@ -121,7 +131,13 @@ where
         let (Some(work), Some(slot)) = (self.work.take(), self.slot.take()) else {
             unreachable!("a job runs once");
         };
-        let (result, kept) = give_back::collect(|| work(&self.function, &self.inputs));
+        // A panic in the caller's code (its result type's reading) must not
+        // end the serving thread: the queue would never be served again.
+        // The call path is unwind-safe as a synchronous call's is (guards
+        // give back what the call took); the future resumes the panic.
+        let (result, kept) = give_back::collect(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| work(&self.function, &self.inputs)))
+        });
         let ended = Instant::now();
         if let Some(started) = started {
             self.function
@@ -133,7 +149,7 @@ where
 
     fn fail(mut self: Box<Self>, error: Error) {
         if let Some(slot) = self.slot.take() {
-            if let Some(waker) = slot.deliver(Err(error), Kept::default(), None) {
+            if let Some(waker) = slot.deliver(Ok(Err(error)), Kept::default(), None) {
                 waker.wake();
             }
         }
@@ -150,6 +166,17 @@ where
 /// queue (or, if the queue is full, waits for room, asleep), later polls
 /// look for the result. Dropping it before its call starts means the call
 /// never runs; dropping it during the call discards the result.
+///
+/// # Panics
+///
+/// Where the synchronous call would have panicked into its caller: a
+/// panic in code of the caller's that runs on the serving thread (a
+/// [`FromResult`](crate::FromResult) or `Deserialize` impl reading the
+/// result) is caught there, and resumed by the poll that finds it, in the
+/// task awaiting the future (tokio's `JoinHandle` reports it as a panic).
+/// The serving thread goes on with the queue. A result nobody waits for
+/// whose `Drop` panics is dropped on the serving thread, the panic caught.
+/// Polling the future again after it resolved panics.
 ///
 /// [`Function::call_async`]: crate::Function::call_async
 /// [`Call::call_async`]: crate::Call::call_async
@@ -300,7 +327,10 @@ impl<R> Future for CallFuture<R> {
                         let leftovers = inner.take_leftovers();
                         drop(inner);
                         drop(leftovers);
-                        return Poll::Ready(result);
+                        match result {
+                            Ok(result) => return Poll::Ready(result),
+                            Err(panic) => std::panic::resume_unwind(panic),
+                        }
                     }
                     if runtime::check_latched().is_err() || runtime::holds_gil() {
                         drop(inner);

@@ -22,6 +22,7 @@
 //! [`Interpreter::hold`]: crate::runtime::Interpreter::hold
 //! [`CallStats`]: crate::runtime::CallStats
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::task::Waker;
@@ -278,11 +279,19 @@ fn next_job() -> Option<(Job, Handoff)> {
         wake.into_iter().for_each(std::task::Waker::wake);
         if cancelled {
             // Its inputs are freed here, in the scope.
-            drop(job);
+            drop_caught(job);
             continue;
         }
         return Some((job, handoff));
     }
+}
+
+/// Drops `value` (a cancelled job, or a result nobody waits for) on a
+/// serving thread: a panic in a `Drop` of the caller's types would end the
+/// thread and leave the queue unserved, so it is caught here (the panic
+/// hook has reported it).
+pub(super) fn drop_caught<T>(value: T) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
 }
 
 fn is_long(stats: &CallStats) -> bool {
