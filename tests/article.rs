@@ -62,6 +62,14 @@ fn names_with_nul_bytes_are_errors() {
     assert_eq!(err, Error::InvalidName("out\0liers".into()));
     let err = Outliers::new("outliers", "de\0tect").unwrap_err();
     assert!(matches!(err, Error::InvalidName(_)));
+    // In a source, not a name: where it is, not the whole source.
+    let source = format!("def f():\n    return 1\n# {}\0\n", "x".repeat(1000));
+    let err = py_in_mem::Function::from_source("pim_nul_source", &source, "f").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: the source of pim_nul_source holds a NUL byte (at byte 1024), \
+         which Python cannot compile"
+    );
 }
 
 #[test]

@@ -159,7 +159,9 @@ impl Function {
     /// while another thread runs its body waits for the body to finish. The same `module` with a different source,
     /// or the name of a module `from_source` did not make (`numpy`), is a
     /// Python `ValueError` naming the module and saying to pick another
-    /// name. A source whose body raised leaves no module behind.
+    /// name. A source whose body raised leaves no module behind. A NUL byte
+    /// in `module` or `name` is [`Error::InvalidName`]; in `source`,
+    /// [`Error::InvalidArgument`] saying where.
     ///
     /// ```
     /// let double = py_in_mem::Function::from_source("doc_double", "def f(x):\n    return x * 2\n", "f")?;
@@ -178,7 +180,14 @@ impl Function {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn from_source(module: &str, source: &str, name: &str) -> Result<Function, Error> {
-        let (c_module, c_source, c_name) = (c_string(module)?, c_string(source)?, c_string(name)?);
+        let (c_module, c_name) = (c_string(module)?, c_string(name)?);
+        // Not a name: the error says where the NUL is, not the whole source.
+        let c_source = CString::new(source).map_err(|nul| {
+            Error::InvalidArgument(format!(
+                "the source of {module} holds a NUL byte (at byte {}), which Python cannot compile",
+                nul.nul_position()
+            ))
+        })?;
         let python = runtime::python()?;
         let gil = python.gil()?;
         let func = glue::load_source(&gil, &c_module, &c_source, &c_name)
