@@ -6,7 +6,9 @@
 //! by the thread that polls the future, not the serving thread; a serving
 //! thread spinning for the next call, holding nothing; Python's
 //! errors; a poll on a thread that holds the GIL; an executor thread never
-//! blocked; a forked child.
+//! blocked; a forked child; deadlines, a queued call's resolving at its
+//! deadline while nothing can serve it; a panic in the caller's result type
+//! reaching the awaiting task, the queue going on.
 //!
 //! The tests of this file run one at a time ([`SERIAL`]): several of them
 //! stop the serving thread on a gate, and count what the queue holds.
@@ -683,4 +685,88 @@ async fn a_result_nobody_waits_for_whose_drop_panics_does_not_stop_the_queue() {
         .await
         .expect("the queue is served after the panic");
     assert_eq!(next.unwrap(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_call_resolves_at_its_deadline_while_another_thread_holds_the_gil() {
+    let _serial = SERIAL.lock().await;
+    let counted = source(
+        "pim_async_expire_gil",
+        "calls = [0]\ndef count(x):\n    calls[0] += 1\n    return x\ndef made():\n    return calls[0]\n",
+        "count",
+    );
+    let made = Function::load("pim_async_expire_gil", "made").unwrap();
+    // Another thread holds the GIL for 1.5 s; the serving thread cannot
+    // take anything from the queue meanwhile.
+    let (held, release) = std::sync::mpsc::channel::<()>();
+    let (go, hold) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        hold_gil(|_| {
+            held.send(()).unwrap();
+            let _ = hold.recv_timeout(Duration::from_millis(1500));
+            Ok(())
+        })
+        .unwrap();
+    });
+    tokio::task::spawn_blocking(move || release.recv().unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..4i64)
+        .map(|n| {
+            tokio::spawn(
+                counted
+                    .timeout(Duration::from_millis(50 + 25 * n as u64))
+                    .arg(n)
+                    .call_async::<i64>(),
+            )
+        })
+        .collect();
+    for (n, call) in (0..4u64).zip(calls) {
+        let outcome = call.await.unwrap();
+        let waited = started.elapsed();
+        let (function, limit, elapsed, ran) = common::timeout_fields(outcome);
+        assert_eq!(function, "pim_async_expire_gil.count");
+        assert_eq!(limit, Duration::from_millis(50 + 25 * n));
+        assert!(!ran, "never made");
+        assert!(elapsed >= limit, "{elapsed:?} < {limit:?}");
+        // Resolved at the deadline, not when the GIL came back (1.5 s).
+        assert!(waited < Duration::from_millis(1000), "{waited:?}");
+    }
+    go.send(()).unwrap();
+    holder.join().unwrap();
+    // None of them ran, and the queue goes on.
+    assert_eq!(made.call0::<i64>().unwrap(), 0);
+    assert_eq!(counted.arg(7).call_async::<i64>().await.unwrap(), 7);
+    assert_eq!(made.call0::<i64>().unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_call_behind_a_running_one_resolves_at_its_deadline() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_expire_gate");
+    let double = source("pim_async_expire_gate_after", VALUES, "double");
+    // The serving thread runs the gated call, which waits without the GIL.
+    let mut first = Box::pin(gate.wait.arg_owned(vec![1.0, 2.0]).call_async::<f64>());
+    poll_once(&mut first).await;
+    gate.until_started(1).await;
+    let started = Instant::now();
+    let late = double
+        .timeout(Duration::from_millis(40))
+        .arg(21)
+        .call_async::<i64>();
+    // Without a deadline, the call behind it waits for it.
+    let patient = tokio::spawn(double.arg(4).call_async::<i64>());
+    let outcome = tokio::time::timeout(Duration::from_secs(20), late)
+        .await
+        .expect("resolves before the gate opens");
+    assert!(
+        matches!(outcome, Err(Error::Timeout { ran: false, .. })),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!patient.is_finished(), "still queued behind the gate");
+    gate.open.call0::<()>().unwrap();
+    assert_eq!(first.await.unwrap(), 3.0);
+    assert_eq!(patient.await.unwrap().unwrap(), 8);
 }

@@ -4,11 +4,14 @@
 //! made, and the thread, the function and the retention rule are as after
 //! any other call.
 
+mod common;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::timeout_fields;
 use py_in_mem::{Error, Function, Object};
 
 /// Python code for these tests, one module. `spin(n)` loops while `n` is
@@ -111,20 +114,6 @@ const MS_10: Duration = Duration::from_millis(10);
 fn serial() -> MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The timeout error's fields, or a panic naming what came instead.
-fn timeout_fields(outcome: Result<i64, Error>) -> (String, Duration, Duration, bool) {
-    match outcome {
-        Err(Error::Timeout {
-            function,
-            limit,
-            elapsed,
-            ran,
-            ..
-        }) => (function, limit, elapsed, ran),
-        other => panic!("expected Error::Timeout, got {other:?}"),
-    }
 }
 
 /// One 10 ms deadline on `while True: pass`: the wall time to the error.

@@ -115,14 +115,20 @@ impl Function {
         // The arguments stay in the job, and go back with it to the future:
         // what the caller's thread allocated for them is freed there, not
         // on the serving thread.
-        CallFuture::new(self.clone(), owned, move |function, owned: &Owned| {
-            function.invoke_until(
-                deadline,
-                owned.args.as_slice(),
-                &owned.kwargs,
-                |gil, result| function.convert(gil, result),
-            )
-        })
+        let expiry = deadline.map(|deadline| deadline.expiry());
+        CallFuture::new(
+            self.clone(),
+            owned,
+            expiry,
+            move |function, owned: &Owned| {
+                function.invoke_until(
+                    deadline,
+                    owned.args.as_slice(),
+                    &owned.kwargs,
+                    |gil, result| function.convert(gil, result),
+                )
+            },
+        )
     }
 }
 

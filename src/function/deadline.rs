@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Call, Function};
 use crate::error::Error;
 use crate::runtime::{Gil, StrongRef, Watch};
+use crate::serve::Expiry;
 
 /// A call's limit as the caller gave it: from the start of the call, or a
 /// point in time.
@@ -43,6 +44,18 @@ impl Deadline {
                 at,
                 limit: at.saturating_duration_since(started),
             }),
+        }
+    }
+}
+
+impl Deadline {
+    /// When an async call with this deadline expires in the queue, for
+    /// [`crate::serve`], which resolves its future then.
+    pub(super) fn expiry(&self) -> Expiry {
+        Expiry {
+            at: self.at,
+            started: self.started,
+            limit: self.limit,
         }
     }
 }

@@ -294,6 +294,10 @@ impl crate::serve::Callee for Function {
     fn stats(&self) -> &CallStats {
         &self.0.stats
     }
+
+    fn name(&self) -> &str {
+        &self.0.name
+    }
 }
 
 impl fmt::Debug for Function {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::expire::{self, Expiry};
 use super::give_back::{self, Kept};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
@@ -97,6 +98,8 @@ impl<R> Slot<R> {
 pub(crate) trait Callee: Send + 'static {
     /// How long its calls take, for the scheduler and the serving threads.
     fn stats(&self) -> &CallStats;
+    /// Its name, for the timeout of a call that expired in the queue.
+    fn name(&self) -> &str;
 }
 
 /// A job: the function, the inputs of the call, the call to make of them,
@@ -106,6 +109,7 @@ pub(crate) trait Callee: Send + 'static {
 struct Typed<R, C, I, F> {
     function: C,
     inputs: I,
+    expiry: Option<Expiry>,
     work: Option<F>,
     slot: Option<Arc<Slot<R>>>,
 }
@@ -153,6 +157,24 @@ where
                 waker.wake();
             }
         }
+    }
+
+    fn expires(&self) -> Option<Instant> {
+        self.expiry.map(|expiry| expiry.at)
+    }
+
+    fn expire(mut self: Box<Self>, now: Instant) -> Option<Waker> {
+        let (Some(slot), Some(expiry)) = (self.slot.take(), self.expiry) else {
+            return None;
+        };
+        let timeout = Error::Timeout {
+            function: self.function.name().to_owned(),
+            limit: expiry.limit,
+            elapsed: now.saturating_duration_since(expiry.started),
+            ran: false,
+        };
+        // The job goes back to the future, as a served one does.
+        slot.deliver(Ok(Err(timeout)), Kept::default(), Some(self))
     }
 }
 
@@ -212,6 +234,7 @@ impl<R: Send + 'static> CallFuture<R> {
     pub(crate) fn new<C: Callee, I: Send + 'static>(
         function: C,
         inputs: I,
+        expiry: Option<Expiry>,
         work: impl FnOnce(&C, &I) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
@@ -226,6 +249,7 @@ impl<R: Send + 'static> CallFuture<R> {
         let task = Box::new(Typed {
             function,
             inputs,
+            expiry,
             work: Some(work),
             slot: Some(Arc::clone(&slot)),
         });
@@ -300,10 +324,14 @@ impl<R> Future for CallFuture<R> {
                         }
                         return Poll::Ready(Err(holds_gil_error()));
                     }
+                    let expires = job.task.expires();
                     match queue::push(job, waiter, cx.waker()) {
                         Pushed::Queued { start_thread } => {
                             if start_thread {
                                 thread::start_leader();
+                            }
+                            if let Some(at) = expires {
+                                expire::watch(at);
                             }
                             this.state = State::Queued(slot);
                         }
@@ -414,6 +442,10 @@ mod tests {
         fn stats(&self) -> &CallStats {
             &self.stats
         }
+
+        fn name(&self) -> &str {
+            "probe"
+        }
     }
 
     /// A job that returns a `Noted("result")`, its function a
@@ -424,7 +456,7 @@ mod tests {
             _noted: Noted("function", Arc::clone(drops)),
         };
         let result = Noted("result", Arc::clone(drops));
-        let mut future = CallFuture::new(function, (), move |_: &Probe, _: &()| Ok(result));
+        let mut future = CallFuture::new(function, (), None, move |_: &Probe, _: &()| Ok(result));
         let State::Start { job, slot, .. } = std::mem::replace(&mut future.state, State::Done)
         else {
             unreachable!("a new future has its job");

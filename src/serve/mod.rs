@@ -42,6 +42,11 @@
 //!   [`scheduler::set_long_call`](crate::scheduler::set_long_call)) is
 //!   called outside the scope, and another serving thread takes over the
 //!   queue meanwhile.
+//! - **Deadlines in the queue**: a queued call whose deadline passes is
+//!   taken out of the queue and its future resolved to
+//!   [`Error::Timeout`](crate::Error::Timeout) then, by the crate's thread
+//!   `pim-expire`, even while no serving thread can take calls (a long call
+//!   ahead, the GIL held elsewhere).
 //! - **Cancellation**: a future dropped before its call starts means the
 //!   call never runs; dropped during the call, the result is dropped, and
 //!   the arguments given to Python are freed when Python lets them go.
@@ -78,6 +83,7 @@
 //!   joined; at process exit they are left asleep. A forked child has none
 //!   (its async calls resolve to [`Unavailable::Forked`](crate::Unavailable::Forked)).
 
+mod expire;
 mod future;
 mod give_back;
 mod queue;
@@ -86,6 +92,7 @@ mod thread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub(crate) use expire::Expiry;
 pub use future::CallFuture;
 pub(crate) use future::Callee;
 pub(crate) use give_back::release;

@@ -48,6 +48,12 @@ pub(super) trait Task: Send {
     fn run(self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant);
     /// Resolves the future with `error`, without running the call.
     fn fail(self: Box<Self>, error: Error);
+    /// The call's deadline, if it has one ([`super::expire`]).
+    fn expires(&self) -> Option<Instant>;
+    /// Resolves the future with the timeout of a call whose deadline passed
+    /// (at `now`) while it was queued, without running it; the future's
+    /// waker, to wake.
+    fn expire(self: Box<Self>, now: Instant) -> Option<Waker>;
 }
 
 /// The queue and the serving threads' counts, under one lock.
@@ -132,6 +138,25 @@ impl State {
             wake.push(waker);
         }
         wake
+    }
+
+    /// Takes the jobs whose deadline is `now` or before out of the queue
+    /// (the others keep their order); the earliest deadline of those left.
+    pub(super) fn take_expired(&mut self, now: Instant) -> (Vec<Job>, Option<Instant>) {
+        let expired = |job: &Job| job.task.expires().is_some_and(|at| at <= now);
+        let mut taken = Vec::new();
+        if self.jobs.iter().any(expired) {
+            for job in std::mem::take(&mut self.jobs) {
+                if expired(&job) {
+                    taken.push(job);
+                } else {
+                    self.jobs.push_back(job);
+                }
+            }
+            QUEUED.store(self.jobs.len(), Ordering::Relaxed);
+        }
+        let next = self.jobs.iter().filter_map(|job| job.task.expires()).min();
+        (taken, next)
     }
 
     /// Takes the next job; the wakers of the futures its room goes to.

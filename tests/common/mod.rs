@@ -218,3 +218,20 @@ pub fn fork_and_wait(in_child: impl FnOnce(), limit: Duration) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A timeout error's fields (function, limit, elapsed, ran), or a panic
+/// naming what came instead.
+pub fn timeout_fields(
+    outcome: Result<i64, py_in_mem::Error>,
+) -> (String, Duration, Duration, bool) {
+    match outcome {
+        Err(py_in_mem::Error::Timeout {
+            function,
+            limit,
+            elapsed,
+            ran,
+            ..
+        }) => (function, limit, elapsed, ran),
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+}
