@@ -195,20 +195,15 @@ async fn many_tasks_at_once_each_get_their_own_result() {
     }
 }
 
+/// Records the order of its calls.
+const RECORD: &str = "order = []\ndef record(i):\n    order.append(i)\n    return i\ndef order_of():\n    return order\n";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_holds_futures_back_and_serves_them_in_order() {
     let _serial = SERIAL.lock().await;
     let gate = gate("pim_async_full");
-    let record = source(
-        "pim_async_full_record",
-        "order = []\ndef record(i):\n    order.append(i)\n    return i\ndef order_of():\n    return order\n",
-        "record",
-    );
-    let order_of = source(
-        "pim_async_full_record",
-        "order = []\ndef record(i):\n    order.append(i)\n    return i\ndef order_of():\n    return order\n",
-        "order_of",
-    );
+    let record = source("pim_async_full_record", RECORD, "record");
+    let order_of = source("pim_async_full_record", RECORD, "order_of");
     serve::set_queue_capacity(4);
     let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
     gate.until_started(1).await;
@@ -769,4 +764,49 @@ async fn a_queued_call_behind_a_running_one_resolves_at_its_deadline() {
     gate.open.call0::<()>().unwrap();
     assert_eq!(first.await.unwrap(), 3.0);
     assert_eq!(patient.await.unwrap().unwrap(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_waiting_for_room_in_a_full_queue_resolves_at_its_deadline() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_expire_full");
+    let record = source("pim_async_expire_full_record", RECORD, "record");
+    let order_of = Function::load("pim_async_expire_full_record", "order_of").unwrap();
+    serve::set_queue_capacity(1);
+    let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
+    gate.until_started(1).await;
+    // One call fills the queue; the next two wait for room, the first with
+    // a deadline.
+    let queued = tokio::spawn(record.call_async::<i64>(0));
+    until("the call to be queued", || serve::queued() == 1).await;
+    let started = Instant::now();
+    let late = tokio::spawn(
+        record
+            .timeout(Duration::from_millis(40))
+            .arg(1)
+            .call_async::<i64>(),
+    );
+    let mut patient = Box::pin(record.call_async::<i64>(2));
+    poll_once(&mut patient).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(20), late)
+        .await
+        .expect("resolves while the queue is still full")
+        .unwrap();
+    let (_, limit, elapsed, ran) = common::timeout_fields(outcome);
+    assert_eq!(limit, Duration::from_millis(40));
+    assert!(!ran && elapsed >= limit, "{elapsed:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(serve::queued(), 1, "the queue is as it was");
+    // A deadline already passed: resolved at the first poll, never queued.
+    let passed = record.deadline(Instant::now()).arg(3).call_async::<i64>();
+    let (_, _, _, ran) = common::timeout_fields(passed.await);
+    assert!(!ran);
+    // The one that waited without a deadline gets the room the late one
+    // gave up, in order.
+    gate.open.call0::<()>().unwrap();
+    assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
+    assert_eq!(queued.await.unwrap().unwrap(), 0);
+    assert_eq!(patient.await.unwrap(), 2);
+    assert_eq!(order_of.call0::<Vec<i64>>().unwrap(), [0, 2]);
+    serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
 }

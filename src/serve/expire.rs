@@ -17,8 +17,10 @@
 //! call that has a deadline, sleeps until the earliest deadline among the
 //! calls it was told of ([`watch`]). Then it takes every queued call whose
 //! deadline has passed out of the queue (under the queue's lock, which it
-//! holds only for that scan), resolves their futures, and sleeps until the
-//! earliest deadline still queued. It never touches Python: an expired
+//! holds only for that scan), resolves their futures, wakes the futures
+//! waiting for room whose deadline has passed (each then resolves itself
+//! and gives its place up), and sleeps until the earliest deadline still
+//! to come. It never touches Python: an expired
 //! call never ran, and what its arguments hold goes back to the future, as
 //! a served call's does. Calls without a deadline cost nothing here; with
 //! calls served on time, it wakes about once per deadline's length.
@@ -109,11 +111,12 @@ fn run() {
     }
 }
 
-/// Resolves every queued call whose deadline is `now` or before; the
-/// earliest deadline of those still queued.
+/// Resolves every queued call whose deadline is `now` or before, and wakes
+/// the futures waiting for room whose deadline has passed; the earliest
+/// deadline still to come.
 fn expire_queued(now: Instant) -> Option<Instant> {
     let mut state = QUEUE.lock();
-    let (expired, still_queued) = state.take_expired(now);
+    let (expired, waiting, still_queued) = state.take_expired(now);
     let room = if expired.is_empty() {
         Vec::new()
     } else {
@@ -121,6 +124,7 @@ fn expire_queued(now: Instant) -> Option<Instant> {
     };
     drop(state);
     room.into_iter().for_each(std::task::Waker::wake);
+    waiting.into_iter().for_each(std::task::Waker::wake);
     for job in expired {
         if let Some(waker) = job.task.expire(now) {
             waker.wake();

@@ -325,6 +325,22 @@ impl<R> Future for CallFuture<R> {
                         return Poll::Ready(Err(holds_gil_error()));
                     }
                     let expires = job.task.expires();
+                    let passed = expires.and_then(|at| {
+                        let now = Instant::now();
+                        (at <= now).then_some(now)
+                    });
+                    if let Some(now) = passed {
+                        // Past its deadline before it got into the queue
+                        // (waiting for room, or made with one passed): it
+                        // never runs, and its place goes to the next.
+                        if let Some(id) = waiter {
+                            queue::abandon(id);
+                        }
+                        // No waker: the future was not polled as queued.
+                        let _ = job.task.expire(now);
+                        this.state = State::Queued(slot);
+                        continue;
+                    }
                     match queue::push(job, waiter, cx.waker()) {
                         Pushed::Queued { start_thread } => {
                             if start_thread {
@@ -336,6 +352,11 @@ impl<R> Future for CallFuture<R> {
                             this.state = State::Queued(slot);
                         }
                         Pushed::Full(job, id) => {
+                            if let Some(at) = expires {
+                                // Woken at its deadline to resolve, if still
+                                // waiting for room.
+                                expire::watch(at);
+                            }
                             this.state = State::Start {
                                 job,
                                 slot,

@@ -46,7 +46,8 @@
 //!   taken out of the queue and its future resolved to
 //!   [`Error::Timeout`](crate::Error::Timeout) then, by the crate's thread
 //!   `pim-expire`, even while no serving thread can take calls (a long call
-//!   ahead, the GIL held elsewhere).
+//!   ahead, the GIL held elsewhere); a future waiting for room in a full
+//!   queue resolves at its deadline too.
 //! - **Cancellation**: a future dropped before its call starts means the
 //!   call never runs; dropped during the call, the result is dropped, and
 //!   the arguments given to Python are freed when Python lets them go.

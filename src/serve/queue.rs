@@ -56,13 +56,21 @@ pub(super) trait Task: Send {
     fn expire(self: Box<Self>, now: Instant) -> Option<Waker>;
 }
 
+/// A future waiting for room: its id, its waker, and its call's deadline
+/// (at which [`super::expire`] wakes it, to resolve).
+struct Waiter {
+    id: u64,
+    waker: Waker,
+    expires: Option<Instant>,
+}
+
 /// The queue and the serving threads' counts, under one lock.
 pub(super) struct State {
     pub(super) jobs: VecDeque<Job>,
     /// Room granted to waiting futures and not yet used: counts as taken.
     reserved: usize,
     /// Futures waiting for room, first come first served.
-    waiters: VecDeque<(u64, Waker)>,
+    waiters: VecDeque<Waiter>,
     /// Waiters granted room (taken out of `waiters`), not yet back.
     granted: Vec<u64>,
     next_waiter: u64,
@@ -130,7 +138,7 @@ impl State {
     pub(super) fn grant_room(&mut self) -> Vec<Waker> {
         let mut wake = Vec::new();
         while self.jobs.len() + self.reserved < Self::capacity() {
-            let Some((id, waker)) = self.waiters.pop_front() else {
+            let Some(Waiter { id, waker, .. }) = self.waiters.pop_front() else {
                 break;
             };
             self.reserved += 1;
@@ -141,8 +149,10 @@ impl State {
     }
 
     /// Takes the jobs whose deadline is `now` or before out of the queue
-    /// (the others keep their order); the earliest deadline of those left.
-    pub(super) fn take_expired(&mut self, now: Instant) -> (Vec<Job>, Option<Instant>) {
+    /// (the others keep their order), with the wakers of the futures
+    /// waiting for room whose deadline has passed (woken, they resolve); the
+    /// earliest deadline still to come.
+    pub(super) fn take_expired(&mut self, now: Instant) -> (Vec<Job>, Vec<Waker>, Option<Instant>) {
         let expired = |job: &Job| job.task.expires().is_some_and(|at| at <= now);
         let mut taken = Vec::new();
         if self.jobs.iter().any(expired) {
@@ -155,8 +165,22 @@ impl State {
             }
             QUEUED.store(self.jobs.len(), Ordering::Relaxed);
         }
-        let next = self.jobs.iter().filter_map(|job| job.task.expires()).min();
-        (taken, next)
+        let waiting = self
+            .waiters
+            .iter()
+            .filter(|w| w.expires.is_some_and(|at| at <= now))
+            .map(|w| w.waker.clone())
+            .collect();
+        // A waiter woken stays until its future abandons its place: only
+        // deadlines to come count, or this would wake at once again.
+        let next = self
+            .jobs
+            .iter()
+            .filter_map(|job| job.task.expires())
+            .chain(self.waiters.iter().filter_map(|w| w.expires))
+            .filter(|&at| at > now)
+            .min();
+        (taken, waiting, next)
     }
 
     /// Takes the next job; the wakers of the futures its room goes to.
@@ -186,15 +210,20 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
     if !room {
         let id = match waiter {
             Some(id) => {
-                if let Some(entry) = state.waiters.iter_mut().find(|(w, _)| *w == id) {
-                    entry.1.clone_from(waker);
+                if let Some(entry) = state.waiters.iter_mut().find(|w| w.id == id) {
+                    entry.waker.clone_from(waker);
                 }
                 id
             }
             None => {
                 let id = state.next_waiter;
                 state.next_waiter += 1;
-                state.waiters.push_back((id, waker.clone()));
+                let expires = job.task.expires();
+                state.waiters.push_back(Waiter {
+                    id,
+                    waker: waker.clone(),
+                    expires,
+                });
                 id
             }
         };
@@ -220,7 +249,7 @@ pub(super) fn abandon(id: u64) {
         state.reserved -= 1;
         state.grant_room()
     } else {
-        state.waiters.retain(|(w, _)| *w != id);
+        state.waiters.retain(|w| w.id != id);
         Vec::new()
     };
     drop(state);
