@@ -6,7 +6,7 @@
 use pyo3_ffi::PyObject;
 
 use super::args::Args;
-use super::deadline::{Clock, Deadline, Limit};
+use super::deadline::{starting_now, Clock, Limit};
 use super::Function;
 use crate::array::borrow::{retained_error, BorrowedArray, Release, UntrackedArray};
 use crate::array::element::Element;
@@ -18,6 +18,7 @@ use crate::convert::view::ResultView;
 use crate::error::Error;
 use crate::object::Held;
 use crate::runtime::glue::{self};
+use crate::runtime::Deadline;
 use crate::runtime::{Gil, StrongRef};
 
 impl Function {
@@ -454,7 +455,7 @@ impl<'f, 'a> Call<'f, 'a> {
     /// The function, the positional and the keyword arguments, and the
     /// deadline, fixed now (for [`Call::call_async`](super::call_async)).
     pub(super) fn into_parts(self) -> CallParts<'f, 'a> {
-        let deadline = Deadline::starting_now(self.limit);
+        let deadline = starting_now(self.limit);
         (self.function, self.args, self.kwargs, deadline)
     }
 
@@ -520,7 +521,7 @@ impl<'f, 'a> Call<'f, 'a> {
     /// ```
     pub fn call<R: FromResult>(self) -> Result<R, Error> {
         let function = self.function;
-        let deadline = Deadline::starting_now(self.limit);
+        let deadline = starting_now(self.limit);
         function.invoke_until(
             deadline,
             self.args.as_slice(),

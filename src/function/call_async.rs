@@ -4,11 +4,11 @@
 //! the future can be dropped at any time.
 
 use super::args::Args;
-use super::deadline::Deadline;
 use super::{Call, Function};
 use crate::convert::from_result::FromResult;
 use crate::convert::into_arg::{Arg, ArgKind, IntoArg};
 use crate::error::Error;
+use crate::runtime::Deadline;
 use crate::serve::CallFuture;
 
 /// An async call's arguments, in its job: read by the serving thread,
@@ -115,11 +115,10 @@ impl Function {
         // The arguments stay in the job, and go back with it to the future:
         // what the caller's thread allocated for them is freed there, not
         // on the serving thread.
-        let expiry = deadline.map(|deadline| deadline.expiry());
         CallFuture::new(
             self.clone(),
             owned,
-            expiry,
+            deadline,
             move |function, owned: &Owned| {
                 function.invoke_until(
                     deadline,

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Call, Function};
 use crate::error::Error;
-use crate::runtime::{Gil, StrongRef, Watch};
-use crate::serve::Expiry;
+use crate::runtime::{Deadline, Gil, StrongRef, Watch};
 
 /// A call's limit as the caller gave it: from the start of the call, or a
 /// point in time.
@@ -19,44 +18,22 @@ pub(super) enum Limit {
     At(Instant),
 }
 
-/// A call's deadline, fixed when the call starts.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Deadline {
-    started: Instant,
-    at: Instant,
-    limit: Duration,
-}
-
-impl Deadline {
-    /// The deadline of a call starting now; `None` without a limit, or for
-    /// a timeout too far away for an `Instant` (which never passes).
-    pub(super) fn starting_now(limit: Option<Limit>) -> Option<Deadline> {
-        let limit = limit?;
-        let started = Instant::now();
-        match limit {
-            Limit::After(limit) => Some(Deadline {
-                started,
-                at: started.checked_add(limit)?,
-                limit,
-            }),
-            Limit::At(at) => Some(Deadline {
-                started,
-                at,
-                limit: at.saturating_duration_since(started),
-            }),
-        }
-    }
-}
-
-impl Deadline {
-    /// When an async call with this deadline expires in the queue, for
-    /// [`crate::serve`], which resolves its future then.
-    pub(super) fn expiry(&self) -> Expiry {
-        Expiry {
-            at: self.at,
-            started: self.started,
-            limit: self.limit,
-        }
+/// The deadline of a call starting now; `None` without a limit, or for a
+/// timeout too far away for an `Instant` (which never passes).
+pub(super) fn starting_now(limit: Option<Limit>) -> Option<Deadline> {
+    let limit = limit?;
+    let started = Instant::now();
+    match limit {
+        Limit::After(limit) => Some(Deadline {
+            started,
+            at: started.checked_add(limit)?,
+            limit,
+        }),
+        Limit::At(at) => Some(Deadline {
+            started,
+            at,
+            limit: at.saturating_duration_since(started),
+        }),
     }
 }
 
@@ -85,12 +62,7 @@ impl<'g, 'n> Clock<'g, 'n> {
         };
         let now = Instant::now();
         if now >= deadline.at {
-            return Err(Error::Timeout {
-                function: function.to_owned(),
-                limit: deadline.limit,
-                elapsed: now - deadline.started,
-                ran: false,
-            });
+            return Err(deadline.not_called(function, now));
         }
         Ok(Clock {
             deadline: Some((deadline, Watch::arm(gil, deadline.at))),

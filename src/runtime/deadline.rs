@@ -1,5 +1,5 @@
-//! Deadlines on calls: the watchdog that stops Python code running past its
-//! call's deadline.
+//! Deadlines on calls: a call's [`Deadline`], and the watchdog that stops
+//! Python code running past it.
 //!
 //! A call with a deadline is [armed](Watch::arm) once it holds the GIL. One
 //! thread of the crate, the watchdog (`pim-deadline`, started by the
@@ -52,6 +52,33 @@ use std::time::{Duration, Instant};
 
 use super::gil::{Gil, Interpreter};
 use super::glue;
+use crate::error::Error;
+
+/// A call's deadline, fixed when the call is made: for the call's refusal
+/// to start past it, the watchdog's arming, and an async call's expiry in
+/// the queue ([`crate::serve`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    /// When the call was made.
+    pub(crate) started: Instant,
+    /// When the deadline passes.
+    pub(crate) at: Instant,
+    /// The limit as the caller gave it.
+    pub(crate) limit: Duration,
+}
+
+impl Deadline {
+    /// The timeout of a call of `function` not made: its deadline had
+    /// passed at `now`, before it started.
+    pub(crate) fn not_called(&self, function: &str, now: Instant) -> Error {
+        Error::Timeout {
+            function: function.to_owned(),
+            limit: self.limit,
+            elapsed: now.saturating_duration_since(self.started),
+            ran: false,
+        }
+    }
+}
 
 /// The call runs (or is about to), and may be stopped.
 const RUNNING: u8 = 0;

@@ -35,7 +35,7 @@ pub mod scheduler;
 mod thread_state;
 
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
-pub(crate) use deadline::Watch;
+pub(crate) use deadline::{Deadline, Watch};
 pub(crate) use gil::SharedRef;
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;

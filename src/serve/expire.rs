@@ -32,20 +32,9 @@
 //! [`Error::Timeout`]: crate::Error::Timeout
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::queue::QUEUE;
-
-/// When a queued call's deadline passes, and what its timeout says.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Expiry {
-    /// The deadline.
-    pub(crate) at: Instant,
-    /// When the call was made (`call_async` called).
-    pub(crate) started: Instant,
-    /// The limit as the caller gave it.
-    pub(crate) limit: Duration,
-}
 
 struct Expirer {
     /// The earliest deadline to wake for; None when nothing is watched.

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::expire::{self, Expiry};
+use super::expire;
 use super::give_back::{self, Kept};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use crate::error::{Error, Unavailable};
-use crate::runtime::{self, CallStats};
+use crate::runtime::{self, CallStats, Deadline};
 
 /// Where a job puts its result, shared by the job and its future.
 struct Slot<R> {
@@ -109,7 +109,7 @@ pub(crate) trait Callee: Send + 'static {
 struct Typed<R, C, I, F> {
     function: C,
     inputs: I,
-    expiry: Option<Expiry>,
+    deadline: Option<Deadline>,
     work: Option<F>,
     slot: Option<Arc<Slot<R>>>,
 }
@@ -160,19 +160,14 @@ where
     }
 
     fn expires(&self) -> Option<Instant> {
-        self.expiry.map(|expiry| expiry.at)
+        self.deadline.map(|deadline| deadline.at)
     }
 
     fn expire(mut self: Box<Self>, now: Instant) -> Option<Waker> {
-        let (Some(slot), Some(expiry)) = (self.slot.take(), self.expiry) else {
+        let (Some(slot), Some(deadline)) = (self.slot.take(), self.deadline) else {
             return None;
         };
-        let timeout = Error::Timeout {
-            function: self.function.name().to_owned(),
-            limit: expiry.limit,
-            elapsed: now.saturating_duration_since(expiry.started),
-            ran: false,
-        };
+        let timeout = deadline.not_called(self.function.name(), now);
         // The job goes back to the future, as a served one does.
         slot.deliver(Ok(Err(timeout)), Kept::default(), Some(self))
     }
@@ -234,7 +229,7 @@ impl<R: Send + 'static> CallFuture<R> {
     pub(crate) fn new<C: Callee, I: Send + 'static>(
         function: C,
         inputs: I,
-        expiry: Option<Expiry>,
+        deadline: Option<Deadline>,
         work: impl FnOnce(&C, &I) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
@@ -249,7 +244,7 @@ impl<R: Send + 'static> CallFuture<R> {
         let task = Box::new(Typed {
             function,
             inputs,
-            expiry,
+            deadline,
             work: Some(work),
             slot: Some(Arc::clone(&slot)),
         });
@@ -341,22 +336,20 @@ impl<R> Future for CallFuture<R> {
                         this.state = State::Queued(slot);
                         continue;
                     }
-                    match queue::push(job, waiter, cx.waker()) {
+                    let pushed = queue::push(job, waiter, cx.waker());
+                    if let Some(at) = expires {
+                        // Once queued, or waiting for room: resolved at its
+                        // deadline either way.
+                        expire::watch(at);
+                    }
+                    match pushed {
                         Pushed::Queued { start_thread } => {
                             if start_thread {
                                 thread::start_leader();
                             }
-                            if let Some(at) = expires {
-                                expire::watch(at);
-                            }
                             this.state = State::Queued(slot);
                         }
                         Pushed::Full(job, id) => {
-                            if let Some(at) = expires {
-                                // Woken at its deadline to resolve, if still
-                                // waiting for room.
-                                expire::watch(at);
-                            }
                             this.state = State::Start {
                                 job,
                                 slot,

@@ -93,7 +93,6 @@ mod thread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub(crate) use expire::Expiry;
 pub use future::CallFuture;
 pub(crate) use future::Callee;
 pub(crate) use give_back::release;
