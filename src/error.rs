@@ -505,7 +505,7 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{function} was not called: its deadline of {} passed while the call waited \
-                 {} for its turn and the GIL",
+                 {} to start (for its turn and the GIL, or in the queue of async calls)",
                 Millis(*limit),
                 Millis(*elapsed)
             ),

@@ -8,7 +8,7 @@
 //! errors; a poll on a thread that holds the GIL; an executor thread never
 //! blocked; a forked child; deadlines, a queued call's resolving at its
 //! deadline while nothing can serve it; a panic in the caller's result type
-//! reaching the awaiting task, the queue going on.
+//! reaching the awaiting task, the queue going on; a waker that panics.
 //!
 //! The tests of this file run one at a time ([`SERIAL`]): several of them
 //! stop the serving thread on a gate, and count what the queue holds.
@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use py_in_mem::{hold_gil, serve, Arg, Error, Function, NdVec, Object, Unavailable, Value};
@@ -809,4 +809,96 @@ async fn a_call_waiting_for_room_in_a_full_queue_resolves_at_its_deadline() {
     assert_eq!(patient.await.unwrap(), 2);
     assert_eq!(order_of.call0::<Vec<i64>>().unwrap(), [0, 2]);
     serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
+}
+
+/// The waker of an executor that is gone: it counts its wakes, then panics,
+/// as the wake of an executor whose task channel is closed does.
+struct PanickingWake(AtomicUsize);
+
+impl std::task::Wake for PanickingWake {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("the executor is gone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waker_that_panics_stops_neither_the_crates_threads_nor_the_other_wakes() {
+    let _serial = SERIAL.lock().await;
+    let gated = gate("pim_async_waker_panics");
+    let double = source("pim_async_waker_panics_after", VALUES, "double");
+    let panicking = Arc::new(PanickingWake(AtomicUsize::new(0)));
+    let wakes = || panicking.0.load(Ordering::SeqCst);
+    let waker = Waker::from(Arc::clone(&panicking));
+    let mut cx = Context::from_waker(&waker);
+    // The serving thread stops at the gate. Queued behind it: calls whose
+    // wakers panic, calls of tokio's tasks, and one call the expiry thread
+    // resolves at its deadline, waking a panicking waker.
+    let mut first = Box::pin(gated.wait.arg_owned(vec![1.0, 2.0]).call_async::<f64>());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    gated.until_started(1).await;
+    let mut calls: Vec<_> = (0..4i64)
+        .map(|n| Box::pin(double.call_async::<i64>(n)))
+        .collect();
+    for call in &mut calls {
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+    }
+    let tasks: Vec<_> = (10..14i64)
+        .map(|n| tokio::spawn(double.call_async::<i64>(n)))
+        .collect();
+    let mut late = Box::pin(
+        double
+            .timeout(Duration::from_millis(30))
+            .arg(99)
+            .call_async::<i64>(),
+    );
+    assert!(late.as_mut().poll(&mut cx).is_pending());
+    until("the expiry thread to wake the late call", || wakes() == 1).await;
+    gated.open.call0::<()>().unwrap();
+    for (n, task) in (10..14i64).zip(tasks) {
+        let value = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("woken, whatever the other wakers do")
+            .unwrap();
+        assert_eq!(value.unwrap(), 2 * n);
+    }
+    until("every panicking waker to be woken", || wakes() == 6).await;
+    // The results are in their futures: a poll with a working waker takes
+    // them.
+    let mut noop = Context::from_waker(Waker::noop());
+    assert!(matches!(first.as_mut().poll(&mut noop), Poll::Ready(Ok(v)) if v == 3.0));
+    for (n, call) in (0..4i64).zip(&mut calls) {
+        match call.as_mut().poll(&mut noop) {
+            Poll::Ready(Ok(value)) => assert_eq!(value, 2 * n),
+            other => panic!("{other:?}"),
+        }
+    }
+    let Poll::Ready(outcome) = late.as_mut().poll(&mut noop) else {
+        panic!("the late call is resolved");
+    };
+    let (_, limit, _, ran) = common::timeout_fields(outcome);
+    assert_eq!((limit, ran), (Duration::from_millis(30), false));
+    // Both threads go on: a call queued behind another gated call resolves
+    // at its deadline, and the queue is served.
+    let again = gate("pim_async_waker_panics_again");
+    let blocker = tokio::spawn(again.wait.call0_async::<f64>());
+    again.until_started(1).await;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        double
+            .timeout(Duration::from_millis(30))
+            .arg(5)
+            .call_async::<i64>(),
+    )
+    .await
+    .expect("the expiry thread still resolves calls at their deadline");
+    assert!(
+        matches!(outcome, Err(Error::Timeout { ran: false, .. })),
+        "{outcome:?}"
+    );
+    again.open.call0::<()>().unwrap();
+    assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
+    for n in 0..5i64 {
+        assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
+    }
 }

@@ -34,7 +34,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use super::queue::QUEUE;
+use super::queue::{wake_caught, QUEUE};
 
 struct Expirer {
     /// The earliest deadline to wake for; None when nothing is watched.
@@ -112,12 +112,10 @@ fn expire_queued(now: Instant) -> Option<Instant> {
         state.grant_room()
     };
     drop(state);
-    room.into_iter().for_each(std::task::Waker::wake);
-    waiting.into_iter().for_each(std::task::Waker::wake);
+    wake_caught(room);
+    wake_caught(waiting);
     for job in expired {
-        if let Some(waker) = job.task.expire(now) {
-            waker.wake();
-        }
+        wake_caught(job.task.expire(now));
     }
     still_queued
 }

@@ -153,9 +153,7 @@ where
 
     fn fail(mut self: Box<Self>, error: Error) {
         if let Some(slot) = self.slot.take() {
-            if let Some(waker) = slot.deliver(Ok(Err(error)), Kept::default(), None) {
-                waker.wake();
-            }
+            queue::wake_caught(slot.deliver(Ok(Err(error)), Kept::default(), None));
         }
     }
 

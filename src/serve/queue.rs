@@ -9,6 +9,7 @@
 //! there, so nothing touches it.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -253,11 +254,24 @@ pub(super) fn abandon(id: u64) {
         Vec::new()
     };
     drop(state);
-    wake.into_iter().for_each(Waker::wake);
+    wake_caught(wake);
 }
 
 /// The capacity changed: room may be free for waiters.
 pub(super) fn capacity_changed() {
     let wake = QUEUE.lock().grant_room();
-    wake.into_iter().for_each(Waker::wake);
+    wake_caught(wake);
+}
+
+/// Wakes each of `wakers`, catching a panic in any: an executor's `wake`
+/// may panic (one whose task channel is closed, or full, after its runtime
+/// was dropped), and on a thread of the crate's that would end the thread,
+/// leaving the queue unserved, or leave the other wakers unwoken, and
+/// their tasks pending for ever. The panic hook has reported it; the task
+/// whose waker panicked is that executor's to lose. Used wherever the crate
+/// wakes futures, on its threads or the caller's.
+pub(super) fn wake_caught(wakers: impl IntoIterator<Item = Waker>) {
+    for waker in wakers {
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || waker.wake()));
+    }
 }

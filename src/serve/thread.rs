@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::queue::{self, Job, QUEUE};
+use super::queue::{self, wake_caught, Job, QUEUE};
 use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
 
@@ -63,7 +63,7 @@ pub(super) fn start_leader() -> bool {
         super::queue::QUEUED.store(0, Ordering::Relaxed);
         let wake = state.grant_room();
         drop(state);
-        wake.into_iter().for_each(std::task::Waker::wake);
+        wake_caught(wake);
         let error = Error::Python(PyException::status(
             "py-in-mem could not start a thread to serve async calls".into(),
         ));
@@ -145,9 +145,7 @@ fn lead() {
                         _ => start_leader(),
                     };
                     // The ordinary call path, outside any scope.
-                    if let Some(waker) = job.task.run(None).0 {
-                        waker.wake();
-                    }
+                    wake_caught(job.task.run(None).0);
                     if handed {
                         return;
                     }
@@ -227,7 +225,7 @@ impl Wakers {
 
     fn wake_all(&mut self) {
         self.since = None;
-        self.waiting.drain(..).for_each(Waker::wake);
+        wake_caught(self.waiting.drain(..));
     }
 }
 
@@ -276,7 +274,7 @@ fn next_job() -> Option<(Job, Handoff)> {
             Handoff::Keep
         };
         drop(state);
-        wake.into_iter().for_each(std::task::Waker::wake);
+        wake_caught(wake);
         if cancelled {
             // Its inputs are freed here, in the scope.
             drop_caught(job);
@@ -306,7 +304,7 @@ fn fail_all(error: &Error) {
     super::queue::QUEUED.store(0, Ordering::Relaxed);
     let wake = state.grant_room();
     drop(state);
-    wake.into_iter().for_each(std::task::Waker::wake);
+    wake_caught(wake);
     for job in jobs {
         job.task.fail(error.clone());
     }
