@@ -902,3 +902,44 @@ async fn a_waker_that_panics_stops_neither_the_crates_threads_nor_the_other_wake
         assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
     }
 }
+
+/// `np.linalg.solve` of an `n` × `n` system: the solution, and the largest
+/// residual `|a @ x - b|`.
+const SOLVE: &str = "import numpy as np\n\
+def solve(n):\n\
+\x20   i = np.arange(n * n)\n\
+\x20   a = np.where(i // n == i % n, 50.0, (i * 37 % 17) / 17.0).reshape(n, n)\n\
+\x20   b = np.ones(n)\n\
+\x20   x = np.linalg.solve(a, b)\n\
+\x20   return x, float(np.abs(a @ x - b).max())\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numpy_linear_algebra_on_a_serving_thread_gives_numpys_answer() {
+    let _serial = SERIAL.lock().await;
+    let solve = source("pim_async_solve", SOLVE, "solve");
+    for n in [300i64, 1000] {
+        // The reference, on a thread with a stack as large as the main
+        // thread's: OpenBLAS's LU recursion keeps work arrays on the stack,
+        // and on Rust's default 2 MiB it crashed (n = 300) or returned
+        // wrong numbers (n = 1000).
+        let reference = {
+            let solve = solve.clone();
+            std::thread::Builder::new()
+                .stack_size(64 << 20)
+                .spawn(move || solve.call::<(Vec<f64>, f64)>(n))
+                .unwrap()
+                .join()
+                .unwrap()
+                .unwrap()
+        };
+        let (x, residual) = solve.call_async::<(Vec<f64>, f64)>(n).await.unwrap();
+        assert!(residual < 1e-12, "n = {n}: residual {residual}");
+        assert_eq!(x.len(), n as usize);
+        for (i, (got, want)) in x.iter().zip(&reference.0).enumerate() {
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs(),
+                "n = {n}, x[{i}]: {got} against {want}"
+            );
+        }
+    }
+}

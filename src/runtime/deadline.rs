@@ -272,8 +272,7 @@ fn start_watchdog() {
         // SAFETY: only armed calls start the watchdog, and a call holds the
         // GIL, so Python runs.
         let python = unsafe { Interpreter::assume_started() };
-        thread::Builder::new()
-            .name("pim-deadline".into())
+        super::thread_stack::python_thread("pim-deadline")
             .spawn(move || watch(python))
             .expect("start the pim-deadline watchdog thread");
     });

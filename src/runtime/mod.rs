@@ -15,6 +15,7 @@
 //! - [`gil`]: the GIL protocol.
 //! - [`deadline`]: the watchdog that stops a call past its deadline.
 //! - [`glue`]: the thin wrappers over the C glue in [`crate::raw`].
+//! - [`thread_stack`]: the stack of the crate's threads that run Python.
 
 use std::ffi::{CString, OsStr};
 use std::path::Path;
@@ -32,6 +33,7 @@ pub(crate) mod glue;
 mod libpython;
 mod lifecycle;
 pub mod scheduler;
+mod thread_stack;
 mod thread_state;
 
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
@@ -40,6 +42,7 @@ pub(crate) use gil::SharedRef;
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use glue::StrongRef;
 pub(crate) use scheduler::CallStats;
+pub(crate) use thread_stack::python_thread;
 
 /// Whether Python may be called from this process now, taking nothing (no
 /// GIL, no turn): for work handed to another thread ([`crate::serve`]).
@@ -178,20 +181,18 @@ fn module_dir() -> Result<CString, Error> {
 /// may be a worker that ends. The process's main thread starts it itself.
 fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyException> {
     let (started_tx, started_rx) = mpsc::channel();
-    let spawned = thread::Builder::new()
-        .name("pim-python-main".into())
-        .spawn(move || {
-            // SAFETY: STARTED runs this once per process, and waits for it;
-            // Python does not run, so nobody holds the GIL.
-            let started = unsafe { glue::start_python(&program, &module_dir) };
-            let _ = started_tx.send(started);
-            // SAFETY: as in `start`.
-            if unsafe { Py_IsInitialized() } != 0 {
-                loop {
-                    thread::park(); // Python's main thread: it must not exit
-                }
+    let spawned = thread_stack::python_thread("pim-python-main").spawn(move || {
+        // SAFETY: STARTED runs this once per process, and waits for it;
+        // Python does not run, so nobody holds the GIL.
+        let started = unsafe { glue::start_python(&program, &module_dir) };
+        let _ = started_tx.send(started);
+        // SAFETY: as in `start`.
+        if unsafe { Py_IsInitialized() } != 0 {
+            loop {
+                thread::park(); // Python's main thread: it must not exit
             }
-        });
+        }
+    });
     let failed = PyException::status;
     match spawned {
         Ok(_) => started_rx

@@ -26,7 +26,6 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
-use std::thread;
 
 use pyo3_ffi::{
     PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Ensure, PyGILState_GetThisThreadState,
@@ -175,8 +174,7 @@ fn reaper_hand_over(tstate: *mut PyThreadState) {
 fn reaper_started() -> bool {
     static STARTED: OnceLock<bool> = OnceLock::new();
     *STARTED.get_or_init(|| {
-        thread::Builder::new()
-            .name("pim-reaper".into())
+        super::thread_stack::python_thread("pim-reaper")
             .spawn(reap)
             .is_ok()
     })

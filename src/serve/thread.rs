@@ -49,9 +49,8 @@ static NAMED: AtomicUsize = AtomicUsize::new(0);
 /// count is given back).
 pub(super) fn start_leader() -> bool {
     let n = NAMED.fetch_add(1, Ordering::Relaxed) + 1;
-    let started = std::thread::Builder::new()
-        .name(format!("py-in-mem-serve-{n}"))
-        .spawn(serve);
+    // Python's threads' stack, not Rust's 2 MiB: numpy's OpenBLAS needs it.
+    let started = runtime::python_thread(format!("py-in-mem-serve-{n}")).spawn(serve);
     if started.is_ok() {
         return true;
     }
