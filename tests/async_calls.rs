@@ -943,3 +943,108 @@ async fn numpy_linear_algebra_on_a_serving_thread_gives_numpys_answer() {
         }
     }
 }
+
+/// A long function (it sleeps, without the GIL) that waits at a gate, and
+/// counts the calls running at once and those made.
+const LONG_GATED: &str = "import threading, time\n\
+gate = threading.Event()\n\
+gate.set()\n\
+lock = threading.Lock()\n\
+running = [0, 0]\n\
+made = []\n\
+def long(i):\n\
+\x20   with lock:\n\
+\x20       running[0] += 1\n\
+\x20       running[1] = max(running[1], running[0])\n\
+\x20   time.sleep(0.002)\n\
+\x20   assert gate.wait(20), 'the gate was never opened'\n\
+\x20   with lock:\n\
+\x20       running[0] -= 1\n\
+\x20       made.append(i)\n\
+\x20   return i * 3\n\
+def close():\n\
+\x20   gate.clear()\n\
+\x20   running[1] = 0\n\
+def open():\n\
+\x20   gate.set()\n\
+def now():\n\
+\x20   return running[0]\n\
+def most():\n\
+\x20   return running[1]\n\
+def made_():\n\
+\x20   return sorted(made)\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
+    let _serial = SERIAL.lock().await;
+    let m = "pim_async_long_aside";
+    let long = source(m, LONG_GATED, "long");
+    let call = |name: &str| Function::load(m, name).unwrap();
+    let (close, open, now, most, made) = (
+        call("close"),
+        call("open"),
+        call("now"),
+        call("most"),
+        call("made_"),
+    );
+    let double = source("pim_async_long_aside_short", VALUES, "double");
+    // Known long: the serving thread times every call it makes in its scope.
+    for i in 0..8i64 {
+        assert_eq!(long.call_async::<i64>(-1 - i).await.unwrap(), -3 - 3 * i);
+    }
+    close.call0::<()>().unwrap();
+    let cores = serve::max_threads() - 1;
+    // One long call per core runs; two more wait aside, and one of those is
+    // dropped while it waits.
+    let running: Vec<_> = (0..cores as i64)
+        .map(|i| tokio::spawn(long.call_async::<i64>(i)))
+        .collect();
+    until("a long call per core to run", || {
+        now.call0::<usize>().unwrap() == cores
+    })
+    .await;
+    let mut aside = Box::pin(long.call_async::<i64>(100));
+    let mut dropped = Box::pin(long.call_async::<i64>(101));
+    poll_once(&mut aside).await;
+    poll_once(&mut dropped).await;
+    // Short calls go on while every thread for long calls is busy.
+    for n in 0..10i64 {
+        let doubled = tokio::time::timeout(Duration::from_secs(20), double.call_async::<i64>(n))
+            .await
+            .expect("a short call is served while the long calls run");
+        assert_eq!(doubled.unwrap(), 2 * n);
+    }
+    assert_eq!(
+        now.call0::<usize>().unwrap(),
+        cores,
+        "the long calls still run"
+    );
+    assert_eq!(serve::queued(), 2, "the extra long calls wait aside");
+    // One waiting aside resolves at its deadline, as a queued one does.
+    let late = long
+        .timeout(Duration::from_millis(40))
+        .arg(102)
+        .call_async::<i64>();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), late)
+        .await
+        .expect("resolves at its deadline while it waits aside");
+    let (_, limit, _, ran) = common::timeout_fields(outcome);
+    assert_eq!((limit, ran), (Duration::from_millis(40), false));
+    assert_eq!(serve::queued(), 2);
+    drop(dropped);
+    open.call0::<()>().unwrap();
+    for (i, task) in running.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap().unwrap(), 3 * i as i64);
+    }
+    assert_eq!(aside.await.unwrap(), 300);
+    let mut expected: Vec<i64> = (-8..0).chain(0..cores as i64).chain([100]).collect();
+    expected.sort_unstable();
+    assert_eq!(
+        made.call0::<Vec<i64>>().unwrap(),
+        expected,
+        "the dropped call never ran"
+    );
+    let most = most.call0::<usize>().unwrap();
+    assert!((1..=cores).contains(&most), "{most} long calls ran at once");
+    assert_eq!(serve::queued(), 0);
+}

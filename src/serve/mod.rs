@@ -18,10 +18,11 @@
 //!   [`set_queue_capacity`] says otherwise). A future that finds it full
 //!   waits for room asleep (its waker is kept, first come first served),
 //!   so a burst of requests never grows it without bound. Calls are served
-//!   in the order they entered the queue.
+//!   in the order they entered the queue (a long call may wait aside,
+//!   below); a future granted room enters when its executor next polls it.
 //! - **The serving threads**, named `py-in-mem-serve-N`, start on the first
-//!   async call, one more each time a long call needs one, up to the number
-//!   of cores. One of them, the leader, takes the GIL and the turn once (a
+//!   async call, one more each time a long call needs one, up to one per
+//!   core and the leader ([`max_threads`]). One of them, the leader, takes the GIL and the turn once (a
 //!   held-GIL scope, as [`hold_gil`](crate::hold_gil) takes them) and makes
 //!   the queued calls back to back through the ordinary call path: the
 //!   arguments, the retention rule, the conversion of the result and its
@@ -41,7 +42,10 @@
 //!   runs it mostly without the GIL; see
 //!   [`scheduler::set_long_call`](crate::scheduler::set_long_call)) is
 //!   called outside the scope, and another serving thread takes over the
-//!   queue meanwhile.
+//!   queue meanwhile. With one long call per core running, the next long
+//!   call waits aside for the first of them to finish, and the queue's
+//!   other calls go on: a long call never holds the queue up once its
+//!   function is known to be long.
 //! - **Deadlines in the queue**: a queued call whose deadline passes is
 //!   taken out of the queue and its future resolved to
 //!   [`Error::Timeout`](crate::Error::Timeout) then, by the crate's thread
@@ -131,7 +135,7 @@ pub fn queue_capacity() -> usize {
 /// assert!(py_in_mem::serve::queued() <= py_in_mem::serve::queue_capacity());
 /// ```
 pub fn queued() -> usize {
-    queue::QUEUED.load(Ordering::Relaxed)
+    queue::QUEUED.load(Ordering::Relaxed) + queue::DEFERRED.load(Ordering::Relaxed)
 }
 
 /// How long a serving thread spins, when the queue empties, before it
@@ -174,7 +178,8 @@ pub fn idle_spin() -> Duration {
 }
 
 /// The most serving threads there will be: one per core
-/// (`std::thread::available_parallelism`).
+/// (`std::thread::available_parallelism`) for long calls, and the one that
+/// serves the queue meanwhile.
 pub fn max_threads() -> usize {
     thread::max_threads()
 }

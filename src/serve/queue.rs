@@ -23,9 +23,13 @@ pub(super) const DEFAULT_CAPACITY: usize = 1024;
 
 pub(super) static CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_CAPACITY);
 
-/// The number of jobs in the queue, for [`super::queued`] (read without the
-/// lock).
+/// The number of jobs in the queue, for [`super::queued`] and the serving
+/// thread's batching of wakes (read without the lock).
 pub(super) static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of long jobs set aside ([`State::deferred`]), for
+/// [`super::queued`].
+pub(super) static DEFERRED: AtomicUsize = AtomicUsize::new(0);
 
 /// One async call, type-erased: what the serving thread runs.
 pub(super) struct Job {
@@ -68,6 +72,11 @@ struct Waiter {
 /// The queue and the serving threads' counts, under one lock.
 pub(super) struct State {
     pub(super) jobs: VecDeque<Job>,
+    /// Long jobs taken from the queue while every thread for long calls was
+    /// busy: the next such thread to finish runs them, in order, while the
+    /// leader goes on with the queue. They count against the capacity, as
+    /// queued jobs do.
+    deferred: VecDeque<Job>,
     /// Room granted to waiting futures and not yet used: counts as taken.
     reserved: usize,
     /// Futures waiting for room, first come first served.
@@ -96,6 +105,7 @@ pub(super) struct Queue {
 pub(super) static QUEUE: Queue = Queue {
     state: Mutex::new(State {
         jobs: VecDeque::new(),
+        deferred: VecDeque::new(),
         reserved: 0,
         waiters: VecDeque::new(),
         granted: Vec::new(),
@@ -138,7 +148,7 @@ impl State {
     /// the lock).
     pub(super) fn grant_room(&mut self) -> Vec<Waker> {
         let mut wake = Vec::new();
-        while self.jobs.len() + self.reserved < Self::capacity() {
+        while self.taken() < Self::capacity() {
             let Some(Waiter { id, waker, .. }) = self.waiters.pop_front() else {
                 break;
             };
@@ -149,6 +159,11 @@ impl State {
         wake
     }
 
+    /// The room taken: queued jobs, deferred ones, and room granted.
+    fn taken(&self) -> usize {
+        self.jobs.len() + self.deferred.len() + self.reserved
+    }
+
     /// Takes the jobs whose deadline is `now` or before out of the queue
     /// (the others keep their order), with the wakers of the futures
     /// waiting for room whose deadline has passed (woken, they resolve); the
@@ -156,15 +171,17 @@ impl State {
     pub(super) fn take_expired(&mut self, now: Instant) -> (Vec<Job>, Vec<Waker>, Option<Instant>) {
         let expired = |job: &Job| job.task.expires().is_some_and(|at| at <= now);
         let mut taken = Vec::new();
-        if self.jobs.iter().any(expired) {
-            for job in std::mem::take(&mut self.jobs) {
-                if expired(&job) {
-                    taken.push(job);
-                } else {
-                    self.jobs.push_back(job);
+        for (jobs, count) in [(&mut self.jobs, &QUEUED), (&mut self.deferred, &DEFERRED)] {
+            if jobs.iter().any(expired) {
+                for job in std::mem::take(jobs) {
+                    if expired(&job) {
+                        taken.push(job);
+                    } else {
+                        jobs.push_back(job);
+                    }
                 }
+                count.store(jobs.len(), Ordering::Relaxed);
             }
-            QUEUED.store(self.jobs.len(), Ordering::Relaxed);
         }
         let waiting = self
             .waiters
@@ -177,6 +194,7 @@ impl State {
         let next = self
             .jobs
             .iter()
+            .chain(&self.deferred)
             .filter_map(|job| job.task.expires())
             .chain(self.waiters.iter().filter_map(|w| w.expires))
             .filter(|&at| at > now)
@@ -184,11 +202,37 @@ impl State {
         (taken, waiting, next)
     }
 
-    /// Takes the next job; the wakers of the futures its room goes to.
-    pub(super) fn pop(&mut self) -> Option<(Job, Vec<Waker>)> {
+    /// Takes the next job out of the queue. Its room is granted to waiting
+    /// futures by the caller's [`grant_room`](Self::grant_room) once it has
+    /// decided whether to [`defer`](Self::defer) it.
+    pub(super) fn pop(&mut self) -> Option<Job> {
         let job = self.jobs.pop_front()?;
         QUEUED.store(self.jobs.len(), Ordering::Relaxed);
+        Some(job)
+    }
+
+    /// Sets a long job aside, keeping its room, for the next thread that
+    /// finishes a long call ([`take_deferred`](Self::take_deferred)).
+    pub(super) fn defer(&mut self, job: Job) {
+        self.deferred.push_back(job);
+        DEFERRED.store(self.deferred.len(), Ordering::Relaxed);
+    }
+
+    /// The first long job set aside; its room is granted (the wakers).
+    pub(super) fn take_deferred(&mut self) -> Option<(Job, Vec<Waker>)> {
+        let job = self.deferred.pop_front()?;
+        DEFERRED.store(self.deferred.len(), Ordering::Relaxed);
         Some((job, self.grant_room()))
+    }
+
+    /// Takes every job, queued and deferred, out (to fail them), and grants
+    /// their room: the jobs, and the wakers.
+    pub(super) fn drain(&mut self) -> (Vec<Job>, Vec<Waker>) {
+        let jobs: Vec<Job> = self.jobs.drain(..).chain(self.deferred.drain(..)).collect();
+        QUEUED.store(0, Ordering::Relaxed);
+        DEFERRED.store(0, Ordering::Relaxed);
+        let wake = self.grant_room();
+        (jobs, wake)
     }
 }
 
@@ -206,7 +250,7 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
             }
             None => false,
         },
-        None => state.waiters.is_empty() && state.jobs.len() + state.reserved < State::capacity(),
+        None => state.waiters.is_empty() && state.taken() < State::capacity(),
     };
     if !room {
         let id = match waiter {

@@ -11,10 +11,13 @@
 //!   Python's threads get their turn.
 //! - **A long call** (its function's [`CallStats`] say long: numpy runs it
 //!   mostly without the GIL) would stop the queue while it runs. So the
-//!   leader hands the lead over (to a sleeping follower, or to a new thread
-//!   while there are fewer than the cores), gives its scope up, and runs
-//!   the call as any thread would (long calls bypass the turn); then it
-//!   becomes a follower. Up to one thread per core runs long calls at once.
+//!   leader hands the lead over (to a sleeping follower, or to a new
+//!   thread), gives its scope up, and runs the call as any thread would
+//!   (long calls bypass the turn); then it becomes a follower. Up to one
+//!   thread per core runs long calls at once, besides the leader: a long
+//!   call that finds them all busy is set aside (deferred), never run in
+//!   the scope, and the first of them to finish its call runs it, while the
+//!   leader goes on with the queue.
 //! - **Threads never end**: they sleep on a condition variable when there is
 //!   nothing to do, holding nothing of Python's. At process exit they are
 //!   left asleep; a forked child has none, and never touches their queue.
@@ -32,13 +35,15 @@ use super::queue::{self, wake_caught, Job, QUEUE};
 use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
 
-/// The most serving threads: one per core, counted once (the standard
-/// library reads the cgroup's files at every `available_parallelism`, and a
-/// long job asks for each hand-over).
+/// The most serving threads: one per core for long calls, and the leader,
+/// which never runs one. Counted once (the standard library reads the
+/// cgroup's files at every `available_parallelism`, and a long job asks
+/// for each hand-over).
 pub(super) fn max_threads() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES
-        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+    static MOST: OnceLock<usize> = OnceLock::new();
+    *MOST.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1
+    })
 }
 
 /// Numbers the threads' names (`py-in-mem-serve-N`).
@@ -58,9 +63,7 @@ pub(super) fn start_leader() -> bool {
     state.threads -= 1;
     if state.threads == 0 {
         // Nobody would ever serve these: fail them rather than hang.
-        let jobs: Vec<Job> = state.jobs.drain(..).collect();
-        super::queue::QUEUED.store(0, Ordering::Relaxed);
-        let wake = state.grant_room();
+        let (jobs, wake) = state.drain();
         drop(state);
         wake_caught(wake);
         let error = Error::Python(PyException::status(
@@ -81,11 +84,26 @@ fn serve() {
     }
 }
 
-/// Waits for the lead. (No look at the life cycle here or below: a forked
-/// child has no serving threads, and after a host's finalization the leader
+/// Runs the long jobs set aside while every thread was busy, then waits
+/// for the lead. (No look at the life cycle here or below: a forked child
+/// has no serving threads, and after a host's finalization the leader
 /// still resolves every job, with the error.)
 fn follow() {
     let mut state = QUEUE.lock();
+    // Under one hold of the lock with the count of idle followers: the
+    // leader defers a long job only while no follower is idle, so a job
+    // deferred is seen here, or the leader sees this thread idle.
+    while let Some((job, wake)) = state.take_deferred() {
+        drop(state);
+        wake_caught(wake);
+        if job.task.cancelled() {
+            drop_caught(job);
+        } else {
+            // Outside any scope, as a long call the leader handed over.
+            wake_caught(job.task.run(None).0);
+        }
+        state = QUEUE.lock();
+    }
     state.followers_idle += 1;
     while state.offers == 0 {
         state = QUEUE.lead.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -93,9 +111,9 @@ fn follow() {
     state.offers -= 1;
 }
 
-/// What to do with a long job.
+/// What to do with a job.
 enum Handoff {
-    /// Run it in the scope: no other thread can serve meanwhile.
+    /// Run it in the scope: a short one.
     Keep,
     /// A sleeping follower leads next.
     Follower,
@@ -256,10 +274,14 @@ fn wait_for_jobs() {
 /// The next job that was not cancelled, and whether the lead passes on
 /// for it; None when the queue is empty. Wakes the futures its room goes
 /// to.
+///
+/// A long job never runs in the scope: the queue would wait for it. With
+/// every thread for long calls busy, it is set aside, and the first of them
+/// to finish runs it ([`follow`]).
 fn next_job() -> Option<(Job, Handoff)> {
     loop {
         let mut state = QUEUE.lock();
-        let (job, wake) = state.pop()?;
+        let job = state.pop()?;
         let cancelled = job.task.cancelled();
         let handoff = if cancelled || !is_long(job.task.stats()) {
             Handoff::Keep
@@ -270,8 +292,10 @@ fn next_job() -> Option<(Job, Handoff)> {
             state.threads += 1;
             Handoff::NewThread
         } else {
-            Handoff::Keep
+            state.defer(job);
+            continue;
         };
+        let wake = state.grant_room();
         drop(state);
         wake_caught(wake);
         if cancelled {
@@ -298,11 +322,7 @@ fn is_long(stats: &CallStats) -> bool {
 /// Python cannot be called (finalized by the host): every queued job
 /// resolves with the error a synchronous call gets.
 fn fail_all(error: &Error) {
-    let mut state = QUEUE.lock();
-    let jobs: Vec<Job> = state.jobs.drain(..).collect();
-    super::queue::QUEUED.store(0, Ordering::Relaxed);
-    let wake = state.grant_room();
-    drop(state);
+    let (jobs, wake) = QUEUE.lock().drain();
     wake_caught(wake);
     for job in jobs {
         job.task.fail(error.clone());
