@@ -31,7 +31,8 @@ fn source(module: &str, source: &str, name: &str) -> Function {
 }
 
 /// A gate the serving thread stops at: `wait()` blocks (without the GIL)
-/// until `open()`; `started()` counts the waits begun.
+/// until `open()`; `started()` counts the waits begun. While a [`Gate`]
+/// lives, no other serving thread takes the queue over.
 const GATE: &str = "import threading\n\
 gate = threading.Event()\n\
 begun = [0]\n\
@@ -48,6 +49,25 @@ struct Gate {
     wait: Function,
     open: Function,
     started: Function,
+    _held: QueueHeld,
+}
+
+/// While it lives, no other serving thread takes the queue over from one
+/// stopped inside a call ([`serve::set_takeover_after`]): the gate stops
+/// the queue.
+struct QueueHeld;
+
+impl QueueHeld {
+    fn new() -> QueueHeld {
+        serve::set_takeover_after(Some(Duration::MAX));
+        QueueHeld
+    }
+}
+
+impl Drop for QueueHeld {
+    fn drop(&mut self) {
+        serve::set_takeover_after(None);
+    }
 }
 
 fn gate(module: &str) -> Gate {
@@ -55,6 +75,7 @@ fn gate(module: &str) -> Gate {
         wait: source(module, GATE, "wait"),
         open: source(module, GATE, "open"),
         started: source(module, GATE, "started"),
+        _held: QueueHeld::new(),
     }
 }
 
@@ -1047,4 +1068,71 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
     let most = most.call0::<usize>().unwrap();
     assert!((1..=cores).contains(&most), "{most} long calls ran at once");
     assert_eq!(serve::queued(), 0);
+}
+
+/// A function that waits for an event (without the GIL): not known long.
+const WAITS: &str = "import threading\n\
+event = threading.Event()\n\
+begun = [0]\n\
+def wait():\n\
+\x20   begun[0] += 1\n\
+\x20   assert event.wait(20), 'never set'\n\
+\x20   return begun[0]\n\
+def set():\n\
+\x20   event.set()\n\
+def started():\n\
+\x20   return begun[0]\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_it_over() {
+    let _serial = SERIAL.lock().await;
+    serve::set_takeover_after(None);
+    let m = "pim_async_takeover";
+    let wait = source(m, WAITS, "wait");
+    let set = Function::load(m, "set").unwrap();
+    let started = Function::load(m, "started").unwrap();
+    let double = source("pim_async_takeover_after", VALUES, "double");
+    // The leader makes the call in its scope (the function is not known
+    // long) and stays inside it.
+    let mut stuck = Box::pin(wait.call0_async::<i64>());
+    poll_once(&mut stuck).await;
+    until("the waiting call to start", || {
+        started.call0::<i64>().unwrap() == 1
+    })
+    .await;
+    // Calls queued behind it are made by another serving thread.
+    for n in 0..5i64 {
+        let doubled = tokio::time::timeout(Duration::from_secs(20), double.call_async::<i64>(n))
+            .await
+            .expect("served by another thread while the first call waits");
+        assert_eq!(doubled.unwrap(), 2 * n);
+    }
+    // A second such call, queued with others behind it: taken over too,
+    // by a third thread (two cores or more).
+    if serve::max_threads() < 3 {
+        set.call0::<()>().unwrap();
+        assert_eq!(stuck.await.unwrap(), 1);
+        return;
+    }
+    let mut second = Box::pin(wait.call0_async::<i64>());
+    poll_once(&mut second).await;
+    let behind: Vec<_> = (10..20i64)
+        .map(|n| tokio::spawn(double.call_async::<i64>(n)))
+        .collect();
+    for (n, task) in (10..20i64).zip(behind) {
+        let doubled = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("served by another thread while two calls wait")
+            .unwrap();
+        assert_eq!(doubled.unwrap(), 2 * n);
+    }
+    assert_eq!(started.call0::<i64>().unwrap(), 2, "both calls still wait");
+    set.call0::<()>().unwrap();
+    let mut values = [stuck.await.unwrap(), second.await.unwrap()];
+    values.sort_unstable();
+    assert_eq!(values, [2, 2]);
+    // The threads that were inside the calls serve again: the queue goes on.
+    for n in 0..20i64 {
+        assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
+    }
 }

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::expire;
 use super::give_back::{self, Kept};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
+use super::timer;
 use crate::error::{Error, Unavailable};
 use crate::runtime::{self, CallStats, Deadline};
 
@@ -338,10 +338,14 @@ impl<R> Future for CallFuture<R> {
                     if let Some(at) = expires {
                         // Once queued, or waiting for room: resolved at its
                         // deadline either way.
-                        expire::watch(at);
+                        timer::watch(at);
                     }
                     match pushed {
-                        Pushed::Queued { start_thread } => {
+                        Pushed::Queued {
+                            start_thread,
+                            behind,
+                        } => {
+                            timer::watch_for_stall(behind);
                             if start_thread {
                                 thread::start_leader();
                             }

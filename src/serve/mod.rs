@@ -46,10 +46,14 @@
 //!   call waits aside for the first of them to finish, and the queue's
 //!   other calls go on: a long call never holds the queue up once its
 //!   function is known to be long.
+//! - **A stalled leader is taken over from**: a call that stays inside the
+//!   scope for [`takeover_after`] with calls queued (a function not yet
+//!   known long, one that waits for I/O) has another serving thread take
+//!   the queue over ([`set_takeover_after`]).
 //! - **Deadlines in the queue**: a queued call whose deadline passes is
 //!   taken out of the queue and its future resolved to
 //!   [`Error::Timeout`](crate::Error::Timeout) then, by the crate's thread
-//!   `pim-expire`, even while no serving thread can take calls (a long call
+//!   `pim-serve-timer`, even while no serving thread can take calls (a long call
 //!   ahead, the GIL held elsewhere); a future waiting for room in a full
 //!   queue resolves at its deadline too.
 //! - **Cancellation**: a future dropped before its call starts means the
@@ -91,8 +95,10 @@
 mod expire;
 mod future;
 mod give_back;
+mod lead;
 mod queue;
 mod thread;
+mod timer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -175,6 +181,43 @@ pub fn set_idle_spin(spin: Duration) {
 /// [`set_idle_spin`]).
 pub fn idle_spin() -> Duration {
     Duration::from_nanos(IDLE_SPIN_NS.load(Ordering::Relaxed))
+}
+
+/// Sets how long the leading serving thread may stay inside one call,
+/// with other calls queued behind it, before another serving thread takes
+/// the queue over; `None` restores the default, four switch intervals
+/// ([`scheduler::switch_interval`](crate::scheduler::switch_interval): 20
+/// ms with Python's 5 ms), the longest a synchronous caller waits for the
+/// scheduler's turn. `Duration::MAX` never takes over.
+///
+/// The serving thread makes a function's calls in its held-GIL scope until
+/// it knows the function is long, and the queue waits for each: a call of
+/// a function not known long that sleeps, waits for I/O or runs numpy
+/// without the GIL for a second held every other async call for that
+/// second. After this long, a sleeping serving thread, or a new one while
+/// there are fewer than [`max_threads`], takes the queue over; the other
+/// finishes its call and sleeps.
+///
+/// ```
+/// use std::time::Duration;
+/// use py_in_mem::serve;
+///
+/// serve::set_takeover_after(Some(Duration::from_millis(50)));
+/// assert_eq!(serve::takeover_after(), Duration::from_millis(50));
+/// serve::set_takeover_after(Some(Duration::MAX));
+/// assert_eq!(serve::takeover_after(), Duration::MAX);
+/// serve::set_takeover_after(None);
+/// assert_eq!(serve::takeover_after(), 4 * py_in_mem::scheduler::switch_interval());
+/// ```
+pub fn set_takeover_after(after: Option<Duration>) {
+    lead::set_stall_after(after);
+}
+
+/// How long the leading serving thread may stay inside one call before
+/// another takes the queue over (see [`set_takeover_after`]);
+/// `Duration::MAX`: never.
+pub fn takeover_after() -> Duration {
+    lead::stall_after().unwrap_or(Duration::MAX)
 }
 
 /// The most serving threads there will be: one per core

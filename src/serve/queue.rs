@@ -92,6 +92,13 @@ pub(super) struct State {
     pub(super) followers_idle: usize,
     /// Leads offered to followers and not yet taken.
     pub(super) offers: usize,
+    /// The serving thread that leads (its number), as it claimed the lead;
+    /// a leader that finds another here has been relieved, and follows
+    /// ([`super::lead`]).
+    pub(super) leader: usize,
+    /// The mark of the last stalled call whose leader was relieved: one
+    /// relief a call.
+    pub(super) relieved: u64,
 }
 
 pub(super) struct Queue {
@@ -114,6 +121,8 @@ pub(super) static QUEUE: Queue = Queue {
         leader_idle: false,
         followers_idle: 0,
         offers: 0,
+        leader: 0,
+        relieved: 0,
     }),
     jobs: Condvar::new(),
     lead: Condvar::new(),
@@ -131,9 +140,9 @@ impl Queue {
 
 /// What [`push`] did.
 pub(super) enum Pushed {
-    /// The job is in the queue; start the first serving thread if the flag
-    /// says so.
-    Queued { start_thread: bool },
+    /// The job is in the queue, `behind` others; start the first serving
+    /// thread if the flag says so.
+    Queued { start_thread: bool, behind: usize },
     /// The queue is full: the job comes back, and the future waits as
     /// waiter `id` (its waker is kept, and woken when room is granted).
     Full(Job, u64),
@@ -282,7 +291,10 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
     } else if state.leader_idle {
         QUEUE.jobs.notify_one();
     }
-    Pushed::Queued { start_thread }
+    Pushed::Queued {
+        start_thread,
+        behind: state.jobs.len() - 1,
+    }
 }
 
 /// A waiting future is dropped: it leaves the waiters, or gives its granted

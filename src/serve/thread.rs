@@ -31,6 +31,7 @@ use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use super::lead::{self, LEADER_CALL, STALL_WATCHED};
 use super::queue::{self, wake_caught, Job, QUEUE};
 use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
@@ -55,7 +56,7 @@ static NAMED: AtomicUsize = AtomicUsize::new(0);
 pub(super) fn start_leader() -> bool {
     let n = NAMED.fetch_add(1, Ordering::Relaxed) + 1;
     // Python's threads' stack, not Rust's 2 MiB: numpy's OpenBLAS needs it.
-    let started = runtime::python_thread(format!("py-in-mem-serve-{n}")).spawn(serve);
+    let started = runtime::python_thread(format!("py-in-mem-serve-{n}")).spawn(move || serve(n));
     if started.is_ok() {
         return true;
     }
@@ -76,10 +77,11 @@ pub(super) fn start_leader() -> bool {
     false
 }
 
-/// A serving thread's life: lead, then follow until led again.
-fn serve() {
+/// A serving thread's life (`id`, its number): lead, then follow until led
+/// again.
+fn serve(id: usize) {
     loop {
-        lead();
+        lead(id);
         follow();
     }
 }
@@ -122,10 +124,14 @@ enum Handoff {
 }
 
 /// Leads until it hands the lead over (after which it runs that long job
-/// and returns, to follow).
-fn lead() {
+/// and returns, to follow), or finds it relieved of the lead
+/// ([`super::lead`]).
+fn lead(id: usize) {
+    QUEUE.lock().leader = id;
     loop {
-        wait_for_jobs();
+        if !wait_for_jobs(id) {
+            return;
+        }
         let held = runtime::python().and_then(|python| python.hold().map_err(Error::from));
         let mut scope = match held {
             Ok(scope) => Some(scope),
@@ -140,10 +146,24 @@ fn lead() {
         // wake batch's "now".
         let mut started = since;
         let mut wakers = Wakers::default();
-        while let Some((job, handoff)) = next_job() {
+        loop {
+            let (job, handoff) = match next_job(id) {
+                Next::Job(job, handoff) => (job, handoff),
+                Next::Empty => break,
+                Next::Relieved => {
+                    drop(scope);
+                    wakers.wake_all();
+                    return;
+                }
+            };
             match handoff {
                 Handoff::Keep => {
+                    let call = lead::mark(started);
+                    LEADER_CALL.0.store(call, Ordering::Relaxed);
                     let (waker, ended) = job.task.run(Some(started));
+                    // Before the result is woken, whose caller's next call
+                    // must not find this one still running.
+                    lead::clear(call);
                     wakers.add(waker, started, ended);
                     started = ended;
                 }
@@ -246,14 +266,15 @@ impl Wakers {
     }
 }
 
-/// Waits, without the GIL, until a job is queued.
+/// Waits, without the GIL, until a job is queued; false if this thread
+/// (`id`) no longer leads.
 ///
 /// It first spins for up to [`super::idle_spin`] (without the GIL and
 /// without the lock, reading the queue's count): a sleeping thread is woken
 /// by a system call of the caller's, and, on a virtual machine, only once
 /// its idle vCPU is running again, which the next job of a request at a
 /// time would wait for.
-fn wait_for_jobs() {
+fn wait_for_jobs(id: usize) -> bool {
     let spin = super::idle_spin();
     if !spin.is_zero() && queue::QUEUED.load(Ordering::Relaxed) == 0 {
         let until = Instant::now() + spin;
@@ -264,11 +285,30 @@ fn wait_for_jobs() {
         }
     }
     let mut state = QUEUE.lock();
-    while state.jobs.is_empty() {
+    if state.leader != id {
+        // Relieved: `leader_idle` is the new leader's.
+        return false;
+    }
+    while state.jobs.is_empty() && state.leader == id {
         state.leader_idle = true;
         state = QUEUE.jobs.wait(state).unwrap_or_else(|e| e.into_inner());
     }
-    state.leader_idle = false;
+    // Only a leader waits here, and only its own flag is cleared: a leader
+    // relieved while it waited (it cannot be: it is in no call) leaves it.
+    if state.leader == id {
+        state.leader_idle = false;
+    }
+    state.leader == id
+}
+
+/// What the leader takes next.
+enum Next {
+    /// A job that was not cancelled, and what to do with it.
+    Job(Job, Handoff),
+    /// The queue is empty.
+    Empty,
+    /// Another thread leads now ([`super::lead`]).
+    Relieved,
 }
 
 /// The next job that was not cancelled, and whether the lead passes on
@@ -278,10 +318,15 @@ fn wait_for_jobs() {
 /// A long job never runs in the scope: the queue would wait for it. With
 /// every thread for long calls busy, it is set aside, and the first of them
 /// to finish runs it ([`follow`]).
-fn next_job() -> Option<(Job, Handoff)> {
+fn next_job(id: usize) -> Next {
     loop {
         let mut state = QUEUE.lock();
-        let job = state.pop()?;
+        if state.leader != id {
+            return Next::Relieved;
+        }
+        let Some(job) = state.pop() else {
+            return Next::Empty;
+        };
         let cancelled = job.task.cancelled();
         let handoff = if cancelled || !is_long(job.task.stats()) {
             Handoff::Keep
@@ -303,8 +348,63 @@ fn next_job() -> Option<(Job, Handoff)> {
             drop_caught(job);
             continue;
         }
-        return Some((job, handoff));
+        return Next::Job(job, handoff);
     }
+}
+
+/// The timer's look for a stalled leader ([`super::lead`]), at `now`: if
+/// the leader has been inside one call for [`lead::stall_after`], with calls
+/// queued, a sleeping follower or a new thread is given the lead. When to
+/// look again: while calls are queued.
+pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
+    if !STALL_WATCHED.load(Ordering::Acquire) {
+        return None;
+    }
+    let Some(after) = lead::stall_after() else {
+        // Never (set so since the look was asked for).
+        STALL_WATCHED.store(false, Ordering::SeqCst);
+        return None;
+    };
+    let call = LEADER_CALL.0.load(Ordering::Relaxed);
+    if call != 0 {
+        let due = lead::instant_of(call).checked_add(after).unwrap_or(now);
+        if now < due {
+            return Some(due);
+        }
+        let mut state = QUEUE.lock();
+        let stalled = LEADER_CALL.0.load(Ordering::Relaxed) == call
+            && state.relieved != call
+            && !state.jobs.is_empty();
+        let start_thread = if !stalled {
+            false
+        } else if state.followers_idle > 0 {
+            state.followers_idle -= 1;
+            state.offers += 1;
+            state.relieved = call;
+            QUEUE.lead.notify_one();
+            false
+        } else if state.threads < max_threads() {
+            state.threads += 1;
+            state.relieved = call;
+            true
+        } else {
+            false // every thread busy: the leader's call ends first
+        };
+        drop(state);
+        if start_thread {
+            start_leader();
+        }
+    }
+    let again = now.checked_add(after);
+    if queue::QUEUED.load(Ordering::Relaxed) > 0 {
+        return again;
+    }
+    STALL_WATCHED.store(false, Ordering::SeqCst);
+    // A call queued before the store saw the timer looking, and did not ask.
+    if queue::QUEUED.load(Ordering::SeqCst) > 0 && !STALL_WATCHED.swap(true, Ordering::SeqCst) {
+        return again;
+    }
+    None
 }
 
 /// Drops `value` (a cancelled job, or a result nobody waits for) on a
