@@ -134,8 +134,9 @@ pub fn queue_capacity() -> usize {
     queue::CAPACITY.load(Ordering::Relaxed).max(1)
 }
 
-/// How many async calls wait in the queue now (not counting those being
-/// made, nor the futures waiting for room).
+/// How many async calls wait in the queue now, long calls waiting aside
+/// for a thread included (not counting those being made, nor the futures
+/// waiting for room).
 ///
 /// ```
 /// assert!(py_in_mem::serve::queued() <= py_in_mem::serve::queue_capacity());
