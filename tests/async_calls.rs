@@ -1071,12 +1071,13 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
 }
 
 /// A function that waits for an event (without the GIL): not known long.
+/// (Two minutes: under valgrind the test takes more than 20 s.)
 const WAITS: &str = "import threading\n\
 event = threading.Event()\n\
 begun = [0]\n\
 def wait():\n\
 \x20   begun[0] += 1\n\
-\x20   assert event.wait(20), 'never set'\n\
+\x20   assert event.wait(120), 'never set'\n\
 \x20   return begun[0]\n\
 def set():\n\
 \x20   event.set()\n\
