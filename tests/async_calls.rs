@@ -1070,14 +1070,24 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
     assert_eq!(serve::queued(), 0);
 }
 
-/// A function that waits for an event (without the GIL): not known long.
-/// (Two minutes: under valgrind the test takes more than 20 s.)
+/// Runs its closure when dropped: a process-wide setting put back, even
+/// when the test fails.
+struct Restore<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Restore<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// A function that waits for an event (without the GIL) for up to `limit`
+/// seconds: not known long.
 const WAITS: &str = "import threading\n\
 event = threading.Event()\n\
 begun = [0]\n\
-def wait():\n\
+def wait(limit):\n\
 \x20   begun[0] += 1\n\
-\x20   assert event.wait(120), 'never set'\n\
+\x20   assert event.wait(limit), 'never set'\n\
 \x20   return begun[0]\n\
 def set():\n\
 \x20   event.set()\n\
@@ -1093,9 +1103,18 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
     let set = Function::load(m, "set").unwrap();
     let started = Function::load(m, "started").unwrap();
     let double = source("pim_async_takeover_after", VALUES, "double");
+    // Under valgrind (`make memcheck`), every step is many times slower:
+    // so slow that a call of `double` takes the long-call threshold, and
+    // the leader would set them aside for a thread (both others are inside
+    // `wait`). No call is long here.
+    let limit = common::hang_limit(20);
+    let threshold = py_in_mem::scheduler::long_call();
+    py_in_mem::scheduler::set_long_call(Duration::from_secs(3600));
+    let _restore = Restore(move || py_in_mem::scheduler::set_long_call(threshold));
+    let waits_for = 3.0 * limit.as_secs_f64();
     // The leader makes the call in its scope (the function is not known
     // long) and stays inside it.
-    let mut stuck = Box::pin(wait.call0_async::<i64>());
+    let mut stuck = Box::pin(wait.call_async::<i64>(waits_for));
     poll_once(&mut stuck).await;
     until("the waiting call to start", || {
         started.call0::<i64>().unwrap() == 1
@@ -1103,7 +1122,7 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
     .await;
     // Calls queued behind it are made by another serving thread.
     for n in 0..5i64 {
-        let doubled = tokio::time::timeout(Duration::from_secs(20), double.call_async::<i64>(n))
+        let doubled = tokio::time::timeout(limit, double.call_async::<i64>(n))
             .await
             .expect("served by another thread while the first call waits");
         assert_eq!(doubled.unwrap(), 2 * n);
@@ -1115,13 +1134,13 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
         assert_eq!(stuck.await.unwrap(), 1);
         return;
     }
-    let mut second = Box::pin(wait.call0_async::<i64>());
+    let mut second = Box::pin(wait.call_async::<i64>(waits_for));
     poll_once(&mut second).await;
     let behind: Vec<_> = (10..20i64)
         .map(|n| tokio::spawn(double.call_async::<i64>(n)))
         .collect();
     for (n, task) in (10..20i64).zip(behind) {
-        let doubled = tokio::time::timeout(Duration::from_secs(20), task)
+        let doubled = tokio::time::timeout(limit, task)
             .await
             .expect("served by another thread while two calls wait")
             .unwrap();
