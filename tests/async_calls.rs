@@ -49,25 +49,15 @@ struct Gate {
     wait: Function,
     open: Function,
     started: Function,
-    _held: QueueHeld,
+    _held: Restore<fn()>,
 }
 
-/// While it lives, no other serving thread takes the queue over from one
-/// stopped inside a call ([`serve::set_takeover_after`]): the gate stops
-/// the queue.
-struct QueueHeld;
-
-impl QueueHeld {
-    fn new() -> QueueHeld {
-        serve::set_takeover_after(Some(Duration::MAX));
-        QueueHeld
-    }
-}
-
-impl Drop for QueueHeld {
-    fn drop(&mut self) {
-        serve::set_takeover_after(None);
-    }
+/// While a gate lives, no other serving thread takes the queue over from
+/// one stopped inside a call ([`serve::set_takeover_after`]): the gate
+/// stops the queue.
+fn hold_queue() -> Restore<fn()> {
+    serve::set_takeover_after(Some(Duration::MAX));
+    Restore(|| serve::set_takeover_after(None))
 }
 
 fn gate(module: &str) -> Gate {
@@ -75,7 +65,7 @@ fn gate(module: &str) -> Gate {
         wait: source(module, GATE, "wait"),
         open: source(module, GATE, "open"),
         started: source(module, GATE, "started"),
-        _held: QueueHeld::new(),
+        _held: hold_queue(),
     }
 }
 

@@ -14,9 +14,10 @@
 //! # How
 //!
 //! A queued call with a deadline (or one waiting for room) has the serving
-//! layer's timer ([`super::timer`]) wake at its deadline. Then [`expire_queued`] takes every
-//! queued call whose deadline has passed out of the queue (under the
-//! queue's lock, held only for that scan), resolves their futures, wakes
+//! layer's timer ([`super::timer`]) wake at its deadline. Then
+//! [`expire_queued`] takes every queued call whose deadline has passed out
+//! of the queue (under the queue's lock, held only for that scan),
+//! resolves their futures, wakes
 //! the futures waiting for room whose deadline has passed (each then
 //! resolves itself and gives its place up), and has the timer wake again
 //! at the earliest deadline still to come. It never touches Python: an

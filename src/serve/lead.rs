@@ -23,8 +23,8 @@
 //! - A future that queues a call while the leader is inside one, or behind
 //!   other queued calls, has the timer look at [`stall_after`] from that
 //!   call's start, unless it is looking already ([`STALL_WATCHED`]: a
-//!   fence and one load a call once it is). The timer looks again every [`stall_after`]
-//!   while calls are queued.
+//!   fence and one load a call once it is). The timer looks again every
+//!   [`stall_after`] while calls are queued.
 //! - When the leader is still inside the same call then, with calls
 //!   queued, a sleeping follower or a new thread (while there are fewer
 //!   than the most) is given the lead. It claims it ([`State::leader`]),

@@ -22,9 +22,10 @@
 //!   below); a future granted room enters when its executor next polls it.
 //! - **The serving threads**, named `py-in-mem-serve-N`, start on the first
 //!   async call, one more each time a long call needs one, up to one per
-//!   core and the leader ([`max_threads`]). One of them, the leader, takes the GIL and the turn once (a
-//!   held-GIL scope, as [`hold_gil`](crate::hold_gil) takes them) and makes
-//!   the queued calls back to back through the ordinary call path: the
+//!   core and the leader ([`max_threads`]). One of them, the leader,
+//!   takes the GIL and the turn once (a held-GIL scope, as
+//!   [`hold_gil`](crate::hold_gil) takes them) and makes the queued calls
+//!   back to back through the ordinary call path: the
 //!   arguments, the retention rule, the conversion of the result and its
 //!   errors are those of a synchronous call. It gives the GIL and the turn up
 //!   when the queue is empty (then spins for [`idle_spin`], 200 µs unless
@@ -53,9 +54,9 @@
 //! - **Deadlines in the queue**: a queued call whose deadline passes is
 //!   taken out of the queue and its future resolved to
 //!   [`Error::Timeout`](crate::Error::Timeout) then, by the crate's thread
-//!   `pim-serve-timer`, even while no serving thread can take calls (a long call
-//!   ahead, the GIL held elsewhere); a future waiting for room in a full
-//!   queue resolves at its deadline too.
+//!   `pim-serve-timer`, even while no serving thread can take calls (a
+//!   long call ahead, the GIL held elsewhere); a future waiting for room in
+//!   a full queue resolves at its deadline too.
 //! - **Cancellation**: a future dropped before its call starts means the
 //!   call never runs; dropped during the call, the result is dropped, and
 //!   the arguments given to Python are freed when Python lets them go.

@@ -32,7 +32,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::lead::{self, LEADER_CALL, STALL_WATCHED};
-use super::queue::{self, wake_caught, Job, QUEUE};
+use super::queue::{self, wake_caught, Job, State, QUEUE};
 use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
 
@@ -172,15 +172,7 @@ fn lead(id: usize) {
                     // takes them at once.
                     drop(scope.take());
                     wakers.wake_all();
-                    let handed = match handoff {
-                        Handoff::Follower => {
-                            let mut state = QUEUE.lock();
-                            state.offers += 1;
-                            QUEUE.lead.notify_one();
-                            true
-                        }
-                        _ => start_leader(),
-                    };
+                    let handed = hand_lead(&handoff);
                     // The ordinary call path, outside any scope.
                     wake_caught(job.task.run(None).0);
                     if handed {
@@ -285,20 +277,45 @@ fn wait_for_jobs(id: usize) -> bool {
         }
     }
     let mut state = QUEUE.lock();
-    if state.leader != id {
-        // Relieved: `leader_idle` is the new leader's.
-        return false;
-    }
+    // A relieved leader leaves `leader_idle` alone: it is the new leader's.
     while state.jobs.is_empty() && state.leader == id {
         state.leader_idle = true;
         state = QUEUE.jobs.wait(state).unwrap_or_else(|e| e.into_inner());
     }
-    // Only a leader waits here, and only its own flag is cleared: a leader
-    // relieved while it waited (it cannot be: it is in no call) leaves it.
     if state.leader == id {
         state.leader_idle = false;
     }
     state.leader == id
+}
+
+/// Who leads next when the leader cannot (it runs a long call, or is
+/// stalled inside one): a sleeping follower, promised the lead now, or a
+/// new thread while there are fewer than [`max_threads`], counted now;
+/// None when every thread is busy. Then [`hand_lead`], after the lock.
+fn successor(state: &mut State) -> Option<Handoff> {
+    if state.followers_idle > 0 {
+        state.followers_idle -= 1;
+        Some(Handoff::Follower)
+    } else if state.threads < max_threads() {
+        state.threads += 1;
+        Some(Handoff::NewThread)
+    } else {
+        None
+    }
+}
+
+/// Gives the lead to the [`successor`] chosen: offers it to a follower, or
+/// starts the thread. False if the system refused a thread.
+fn hand_lead(handoff: &Handoff) -> bool {
+    match handoff {
+        Handoff::Follower => {
+            QUEUE.lock().offers += 1;
+            QUEUE.lead.notify_one();
+            true
+        }
+        Handoff::NewThread => start_leader(),
+        Handoff::Keep => false, // not a hand-over
+    }
 }
 
 /// What the leader takes next.
@@ -330,12 +347,8 @@ fn next_job(id: usize) -> Next {
         let cancelled = job.task.cancelled();
         let handoff = if cancelled || !is_long(job.task.stats()) {
             Handoff::Keep
-        } else if state.followers_idle > 0 {
-            state.followers_idle -= 1;
-            Handoff::Follower
-        } else if state.threads < max_threads() {
-            state.threads += 1;
-            Handoff::NewThread
+        } else if let Some(handoff) = successor(&mut state) {
+            handoff
         } else {
             state.defer(job);
             continue;
@@ -375,24 +388,14 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
         let stalled = LEADER_CALL.0.load(Ordering::Relaxed) == call
             && state.relieved != call
             && !state.jobs.is_empty();
-        let start_thread = if !stalled {
-            false
-        } else if state.followers_idle > 0 {
-            state.followers_idle -= 1;
-            state.offers += 1;
+        // Every thread busy: the leader's call ends first.
+        let handoff = if stalled { successor(&mut state) } else { None };
+        if handoff.is_some() {
             state.relieved = call;
-            QUEUE.lead.notify_one();
-            false
-        } else if state.threads < max_threads() {
-            state.threads += 1;
-            state.relieved = call;
-            true
-        } else {
-            false // every thread busy: the leader's call ends first
-        };
+        }
         drop(state);
-        if start_thread {
-            start_leader();
+        if let Some(handoff) = handoff {
+            hand_lead(&handoff);
         }
     }
     let again = now.checked_add(after);
