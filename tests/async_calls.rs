@@ -967,7 +967,7 @@ def long(i):\n\
 \x20   with lock:\n\
 \x20       running[0] += 1\n\
 \x20       running[1] = max(running[1], running[0])\n\
-\x20   time.sleep(0.002)\n\
+\x20   time.sleep(0.05)\n\
 \x20   assert gate.wait(20), 'the gate was never opened'\n\
 \x20   with lock:\n\
 \x20       running[0] -= 1\n\
@@ -999,6 +999,12 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
         call("made_"),
     );
     let double = source("pim_async_long_aside_short", VALUES, "double");
+    // Long from 20 ms: `long` sleeps 50 ms, and `double` stays short even
+    // under valgrind (`make memcheck`), where it took the default 100 µs
+    // and was set aside with the long calls.
+    let threshold = py_in_mem::scheduler::long_call();
+    py_in_mem::scheduler::set_long_call(Duration::from_millis(20));
+    let _restore = Restore(move || py_in_mem::scheduler::set_long_call(threshold));
     // Known long: the serving thread times every call it makes in its scope.
     for i in 0..8i64 {
         assert_eq!(long.call_async::<i64>(-1 - i).await.unwrap(), -3 - 3 * i);
