@@ -894,24 +894,111 @@ async fn a_waker_that_panics_stops_neither_the_crates_threads_nor_the_other_wake
     let again = gate("pim_async_waker_panics_again");
     let blocker = tokio::spawn(again.wait.call0_async::<f64>());
     again.until_started(1).await;
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(20),
-        double
-            .timeout(Duration::from_millis(30))
-            .arg(5)
-            .call_async::<i64>(),
-    )
-    .await
-    .expect("the expiry thread still resolves calls at their deadline");
-    assert!(
-        matches!(outcome, Err(Error::Timeout { ran: false, .. })),
-        "{outcome:?}"
-    );
+    expires_in_the_queue(&double, 5).await;
     again.open.call0::<()>().unwrap();
     assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
     for n in 0..5i64 {
         assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
     }
+}
+
+/// Checks that a call of `f(arg)` with a 30 ms timeout, queued while the
+/// serving thread is held, resolves at its deadline without running: the
+/// timer thread is alive.
+async fn expires_in_the_queue(f: &Function, arg: i64) {
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        f.timeout(Duration::from_millis(30))
+            .arg(arg)
+            .call_async::<i64>(),
+    )
+    .await
+    .expect("the timer thread still resolves calls at their deadline");
+    assert!(
+        matches!(outcome, Err(Error::Timeout { ran: false, .. })),
+        "{outcome:?}"
+    );
+}
+
+/// Clones of [`clone_panics_waker`]'s wakers made so far, and its wakes.
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+static CLONED_WAKES: AtomicUsize = AtomicUsize::new(0);
+
+/// A waker whose first clone works and whose later clones panic, as an
+/// executor's may once it is gone.
+fn clone_panics_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn clone(_: *const ()) -> RawWaker {
+        if CLONES.fetch_add(1, Ordering::SeqCst) >= 1 {
+            panic!("the executor is gone");
+        }
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn wake(_: *const ()) {
+        CLONED_WAKES.fetch_add(1, Ordering::SeqCst);
+    }
+    fn drop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: the vtable's functions ignore the data pointer, and none of
+    // them frees anything.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waker_whose_clone_panics_stops_neither_the_timer_nor_the_other_deadlines() {
+    let _serial = SERIAL.lock().await;
+    let gate = gate("pim_async_clone_panics");
+    let double = source("pim_async_clone_panics_after", VALUES, "double");
+    serve::set_queue_capacity(1);
+    let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
+    gate.until_started(1).await;
+    let queued = tokio::spawn(double.call_async::<i64>(1));
+    until("the call to be queued", || serve::queued() == 1).await;
+    // Two calls wait for room with a deadline: first one whose waker's
+    // clone panics (its first clone, to wait, works), then a tokio task's.
+    let waker = clone_panics_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut odd = Box::pin(
+        double
+            .timeout(Duration::from_millis(30))
+            .arg(2)
+            .call_async::<i64>(),
+    );
+    assert!(odd.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(CLONES.load(Ordering::SeqCst), 1, "cloned once, to wait");
+    let late = tokio::spawn(
+        double
+            .timeout(Duration::from_millis(30))
+            .arg(3)
+            .call_async::<i64>(),
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(20), late)
+        .await
+        .expect("resolved at its deadline, though the waker before it panicked")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::Timeout { ran: false, .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        CLONES.load(Ordering::SeqCst) >= 2,
+        "the timer tried to clone it"
+    );
+    assert_eq!(CLONED_WAKES.load(Ordering::SeqCst), 0);
+    // Unwoken, the call resolves when next polled.
+    let mut noop = Context::from_waker(Waker::noop());
+    let Poll::Ready(outcome) = odd.as_mut().poll(&mut noop) else {
+        panic!("past its deadline, the call resolves");
+    };
+    let (_, limit, _, ran) = common::timeout_fields(outcome);
+    assert_eq!((limit, ran), (Duration::from_millis(30), false));
+    // The timer goes on: a queued call still resolves at its deadline.
+    serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
+    expires_in_the_queue(&double, 4).await;
+    gate.open.call0::<()>().unwrap();
+    assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
+    assert_eq!(queued.await.unwrap().unwrap(), 2);
+    assert_eq!(double.call_async::<i64>(5).await.unwrap(), 10);
 }
 
 /// `np.linalg.solve` of an `n` × `n` system: the solution, and the largest

@@ -192,11 +192,15 @@ impl State {
                 count.store(jobs.len(), Ordering::Relaxed);
             }
         }
+        // An executor's `clone` may panic as its `wake` may ([`wake_caught`]):
+        // here, on the timer's thread, under the lock, with the expired jobs
+        // taken out and not yet resolved. A waiter whose waker cannot be
+        // cloned is woken by nobody now; it resolves when next polled.
         let waiting = self
             .waiters
             .iter()
             .filter(|w| w.expires.is_some_and(|at| at <= now))
-            .map(|w| w.waker.clone())
+            .filter_map(|w| std::panic::catch_unwind(AssertUnwindSafe(|| w.waker.clone())).ok())
             .collect();
         // A waiter woken stays until its future abandons its place: only
         // deadlines to come count, or this would wake at once again.
