@@ -249,6 +249,26 @@ PyObject *pim_call_method(PyObject *name, PyObject *const *args, size_t nargs, P
 void pim_describe_what(PyObject *obj, char *what, size_t size) {
     PyArrayObject *array = (PyArrayObject *)obj;
     char *dtype;
+    if (PyCoro_CheckExact(obj)) {
+        /* The call made an `async def` function's coroutine and ran none of
+         * it; Python warns later that it was never awaited. */
+        snprintf(what, size,
+                 "a coroutine (the function is `async def`, and nothing runs it: py-in-mem does "
+                 "not run an event loop; call a plain function that returns asyncio.run() of it)");
+        return;
+    }
+    if (PyAsyncGen_CheckExact(obj)) {
+        snprintf(what, size,
+                 "an async generator (the function is `async def` with `yield`; call a plain "
+                 "function that collects it with asyncio.run())");
+        return;
+    }
+    if (PyGen_Check(obj)) {
+        snprintf(what, size,
+                 "a generator (the function yields its values; call a plain function that "
+                 "returns list() of it)");
+        return;
+    }
     if (!PyArray_Check(obj)) {
         snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
         return;

@@ -74,22 +74,47 @@ static char *dup_joined(const char *sep, PyObject *lines) {
     return text;
 }
 
-/* The whole formatted traceback, as Python would print it. type, value, tb:
- * borrowed (tb may be NULL). GIL held. Returns an owned string or NULL. */
-static char *dup_traceback(PyObject *type, PyObject *value, PyObject *tb) {
-    char *text;
+/* The exception's message and whole formatted traceback, as Python would
+ * print it, into err->message and err->traceback, with the exception's
+ * __str__ run once: traceback.TracebackException runs it for the traceback's
+ * last line and keeps what it gave (_str, in every Python from 3.8), which is
+ * the message. (format_exception after a str() of our own ran it twice: a
+ * slow or looping __str__ cost twice, and a call's deadline, which stops
+ * Python code once, could stop the first run and not the second.) type,
+ * value, tb: borrowed (value and tb may be NULL). GIL held. Fills owned
+ * strings or NULL; never leaves an exception set. */
+static void dup_message_and_traceback(PyObject *type, PyObject *value, PyObject *tb,
+                                      pim_error *err) {
     PyObject *module = PyImport_ImportModule("traceback");
-    PyObject *lines = NULL;
+    PyObject *te = NULL, *lines = NULL, *text = NULL;
+    int again = 1; /* whether str(value) may still be asked for */
     if (module != NULL) {
-        lines = PyObject_CallMethod(module, "format_exception", "OOO", type,
-                                    value != NULL ? value : Py_None,
-                                    tb != NULL ? tb : Py_None);
+        te = PyObject_CallMethod(module, "TracebackException", "OOO", type,
+                                 value != NULL ? value : Py_None, tb != NULL ? tb : Py_None);
     }
-    text = dup_joined("", lines);
+    if (te != NULL) {
+        lines = PyObject_CallMethod(te, "format", NULL);
+        text = PyObject_GetAttrString(te, "_str");
+        again = text == NULL; /* a Python without _str: ask str() */
+    } else if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        /* A BaseException out of __str__ (a deadline, KeyboardInterrupt):
+         * running __str__ again would run what it stopped. */
+        again = 0;
+    }
+    err->traceback = dup_joined("", lines);
+    PyErr_Clear();
+    if (value == NULL) {
+        err->message = dup_cstr("");
+    } else if (text != NULL && PyUnicode_Check(text)) {
+        err->message = pim_dup_str(text);
+    } else if (again) {
+        err->message = pim_dup_str(value);
+    }
+    Py_XDECREF(text);
     Py_XDECREF(lines);
+    Py_XDECREF(te);
     Py_XDECREF(module);
     PyErr_Clear();
-    return text;
 }
 
 /* The classes of type.__mro__, most derived first, one line per class,
@@ -151,8 +176,7 @@ void pim_last_error(pim_error *err) {
     }
     err->type_name = dup_type_name(type);
     err->classes = dup_classes(type);
-    err->message = value != NULL ? pim_dup_str(value) : dup_cstr("");
-    err->traceback = dup_traceback(type, value, tb);
+    dup_message_and_traceback(type, value, tb, err);
     /* Releasing the exception releases its traceback, and with it the frames
      * that still refer to the call's arguments. */
     Py_XDECREF(tb);

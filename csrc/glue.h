@@ -291,7 +291,8 @@ pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
  * array of dtype int64", "an object of type list", or for an ndarray
- * subclass read as PIM_ARRAY_SUBCLASS what it is and what to return instead. GIL held. obj: borrowed;
+ * subclass read as PIM_ARRAY_SUBCLASS, a coroutine, a generator or an async
+ * generator, what it is and what to return instead. GIL held. obj: borrowed;
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
 void pim_describe_what(PyObject *obj, char *what, size_t size);
 

@@ -101,6 +101,36 @@ class Model:
 
 def busy_python(n):
     return sum(range(n))
+
+STRS = 0
+
+class CountedStr(ValueError):
+    def __str__(self):
+        global STRS
+        STRS += 1
+        return 'counted'
+
+class SlowStr(Exception):
+    def __str__(self):
+        time.sleep(0.3)
+        return 'slow'
+
+class EndlessStr(Exception):
+    def __str__(self):
+        while True:
+            pass
+
+def raise_counted_str():
+    raise CountedStr()
+
+def raise_slow_str():
+    raise SlowStr()
+
+def raise_endless_str():
+    raise EndlessStr()
+
+def strs():
+    return STRS
 ";
 
 fn function(name: &str) -> Function {
@@ -553,5 +583,76 @@ fn a_nested_call_does_not_take_away_the_outer_calls_exception() {
     assert_eq!(
         function("busy_python").call::<i64>(200_000).unwrap(),
         199_999 * 100_000
+    );
+}
+
+#[test]
+fn an_exception_is_formatted_once_with_its_message_in_the_traceback() {
+    let _serial = serial();
+    let raise = function("raise_counted_str");
+    let strs = function("strs");
+    for limit in [None, Some(Duration::from_secs(10))] {
+        let before = strs.call0::<i64>().unwrap();
+        let outcome = match limit {
+            None => raise.call0::<i64>(),
+            Some(limit) => raise.timeout(limit).call::<i64>(),
+        };
+        let Err(Error::Python(exception)) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(
+            (exception.type_name.as_str(), exception.message.as_str()),
+            ("pim_deadline_tests.CountedStr", "counted")
+        );
+        let traceback = exception.traceback().unwrap();
+        assert!(
+            traceback.starts_with("Traceback (most recent call last):\n")
+                && traceback.contains("raise CountedStr()")
+                && traceback.ends_with("pim_deadline_tests.CountedStr: counted\n"),
+            "{traceback}"
+        );
+        assert!(exception.is_instance_of("ValueError"));
+        // The message and the traceback's last line from one __str__.
+        assert_eq!(strs.call0::<i64>().unwrap(), before + 1, "{limit:?}");
+    }
+}
+
+#[test]
+fn a_deadline_covers_the_formatting_of_the_exception_the_function_raised() {
+    let _serial = serial();
+    let limit = Duration::from_millis(50);
+    // An endless __str__: stopped as the function's own code is.
+    let started = Instant::now();
+    let outcome = function("raise_endless_str").timeout(limit).call::<i64>();
+    let (name, got, elapsed, ran) = timeout_fields(outcome);
+    assert_eq!(
+        (name.as_str(), got, ran),
+        ("pim_deadline_tests.raise_endless_str", limit, true)
+    );
+    assert!(elapsed >= limit && started.elapsed() < Duration::from_secs(10));
+    // A __str__ in C (time.sleep) past the deadline finishes first, and the
+    // call is a timeout, not the exception with what its formatting gave.
+    let slow = function("raise_slow_str");
+    let (_, _, elapsed, ran) = timeout_fields(slow.timeout(limit).call::<i64>());
+    assert!(ran && elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    // Async calls go the same way.
+    let endless = function("raise_endless_str");
+    let outcome = pollster::block_on(endless.timeout(limit).call_async::<i64>());
+    let (_, _, _, ran) = timeout_fields(outcome);
+    assert!(ran);
+    // Given time, the exception comes whole; the thread goes on.
+    let err = slow
+        .timeout(Duration::from_secs(10))
+        .call::<i64>()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "pim_deadline_tests.SlowStr: slow");
+    assert_eq!(
+        function("sleep_then_add")
+            .timeout(Duration::from_secs(10))
+            .arg(0)
+            .arg(1)
+            .call::<i64>()
+            .unwrap(),
+        2
     );
 }

@@ -1,7 +1,8 @@
 //! Results that Python controls beyond their values: arrays Python code can
 //! still reach after the call (through the garbage collector), ndarray
 //! subclasses whose meaning is more than their data (a masked array's
-//! mask), and sizes Python chooses that no memory could hold. Each is read
+//! mask), results nothing has run yet (a coroutine, a generator), and sizes
+//! Python chooses that no memory could hold. Each is read
 //! soundly or refused with `Error::BadResult`, and the next call works.
 
 mod common;
@@ -32,6 +33,18 @@ def masked(_=None):
 
 def masked_in_a_tuple(_=None):
     return 1.0, [np.ones(2), masked()]
+
+async def coroutine(_=None):
+    return 1
+
+def generator(_=None):
+    yield 1
+
+async def async_generator(_=None):
+    yield 1
+
+def generator_in_a_list(_=None):
+    return [1, generator()]
 
 def huge(_=None):
     return np.broadcast_to(np.float64(1.0), (2**20, 2**20, 2**8))
@@ -181,6 +194,48 @@ fn a_masked_array_is_refused_naming_its_mask() {
         } => {
             assert_eq!(position, "element 1 of the list in element 1 of the tuple");
             assert!(found.contains("mask would be lost"), "{found}");
+        }
+        other => panic!("expected BadResult, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_coroutine_or_generator_result_says_what_the_function_is_and_what_to_return() {
+    let coroutine = module("coroutine");
+    let err = coroutine.call::<i64>(None::<f64>).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_hostile.coroutine returned a coroutine (the function is `async def`, and nothing \
+         runs it: py-in-mem does not run an event loop; call a plain function that returns \
+         asyncio.run() of it), expected a number that converts to i64 without loss (a Python or \
+         numpy scalar, or a 0-D numpy array)"
+    );
+    let async_err = pollster::block_on(coroutine.arg(None::<f64>).call_async::<i64>()).unwrap_err();
+    assert_eq!(async_err, err);
+    assert!(bad_result_found(
+        module("generator")
+            .call::<Vec<i64>>(None::<f64>)
+            .unwrap_err()
+    )
+    .starts_with(
+        "a generator (the function yields its values; call a plain function that \
+                      returns list() of it)"
+    ));
+    assert!(bad_result_found(
+        module("async_generator")
+            .call::<Vec<i64>>(None::<f64>)
+            .unwrap_err()
+    )
+    .starts_with("an async generator (the function is `async def` with `yield`"));
+    match module("generator_in_a_list")
+        .call::<Vec<i64>>(None::<f64>)
+        .unwrap_err()
+    {
+        Error::BadResult {
+            position, found, ..
+        } => {
+            assert_eq!(position, "element 1 of the list");
+            assert!(found.starts_with("a generator"), "{found}");
         }
         other => panic!("expected BadResult, got {other:?}"),
     }

@@ -405,6 +405,7 @@ fn numpy_and_python_scalars_of_every_kind() {
 
 #[test]
 fn arguments_of_every_kind() {
+    let text = String::from("text");
     let kinds: Vec<String> = function("kinds_of")
         .arg(&[1.0f32, 2.0])
         .arg(NdSlice::new(&[1u8, 2, 3, 4, 5, 6], &[2, 3]).unwrap())
@@ -413,7 +414,8 @@ fn arguments_of_every_kind() {
         .arg(u64::MAX)
         .arg(true)
         .arg("linear")
-        .arg(&String::from("text"))
+        .arg(&text)
+        .arg(text.clone())
         .arg(None::<f64>)
         .arg(Some(1.5))
         .arg(Complex32::new(1.0, 0.0))
@@ -430,6 +432,7 @@ fn arguments_of_every_kind() {
             "int",
             "int",
             "bool",
+            "str",
             "str",
             "str",
             "NoneType",

@@ -433,6 +433,14 @@ impl<'a> IntoArg<'a> for Value {
     }
 }
 
+/// An owned string, given to Python for good as a [`Value::Str`] is: what a
+/// request's text is, for an async call's `'static` arguments.
+impl<'a> IntoArg<'a> for String {
+    fn into_arg(self) -> Arg<'a> {
+        Value::Str(self).into_arg()
+    }
+}
+
 impl fmt::Display for Value {
     /// Python's `repr` of the value, roughly (arrays as `array(shape, dtype)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

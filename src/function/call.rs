@@ -104,9 +104,10 @@ impl Function {
         let array = Held::new(&gil, array);
         // SAFETY: `array` is a live object we own for the call; the function
         // is live while `self` holds it.
-        let result = unsafe { glue::call_one(&gil, callee.callable, array.as_ptr()) };
+        let result = unsafe { glue::call_one(&gil, callee.callable, array.as_ptr()) }
+            .map_err(|raised| Error::Python(raised.fetch()));
         drop(array);
-        self.convert(&gil, result.map_err(Error::Python)?)
+        self.convert(&gil, result?)
     }
 
     /// [`call`](Self::call) without the retention check: no reference count
@@ -162,7 +163,7 @@ impl Function {
     ) -> Result<R, Error> {
         // SAFETY: the caller keeps `arg` live for the call, `self` the function.
         let result = unsafe { glue::call_one(gil, callable, arg) };
-        self.convert(gil, result.map_err(Error::Python)?)
+        self.convert(gil, result.map_err(|raised| Error::Python(raised.fetch()))?)
     }
 
     /// Starts a call with several arguments: positional ones in order, then
@@ -289,7 +290,10 @@ impl Function {
             }
         }
         let outcome = outcome
-            .and_then(|()| clock.stop(self.call_made(&gil, callee.callable, &made, kwargs)))
+            .and_then(|()| {
+                let called = self.call_made(&gil, &clock, callee.callable, &made, kwargs);
+                clock.stop(called)
+            })
             .and_then(|result| finish(&gil, result));
         // The result and any exception are released by now, so the counts
         // are exact.
@@ -323,8 +327,8 @@ impl Function {
         let made = PyArg::new(&gil, arg, &self.0.name)?;
         // SAFETY: the argument is live until released, after this call; the
         // function while `self` holds it.
-        let outcome =
-            unsafe { glue::call_one(&gil, callee.callable, made.as_ptr()) }.map_err(Error::Python);
+        let outcome = unsafe { glue::call_one(&gil, callee.callable, made.as_ptr()) }
+            .map_err(|raised| clock.fetch(raised));
         let outcome = clock.stop(outcome).and_then(|result| finish(&gil, result));
         // As in invoke: the result and any exception are released by now.
         let moved = made.release(&gil, &self.0.name) == Release::Moved;
@@ -341,6 +345,7 @@ impl Function {
     fn call_made(
         &self,
         gil: &Gil,
+        clock: &Clock<'_, '_>,
         callable: glue::Callable,
         made: &[PyArg<'_, '_>],
         kwargs: &[(&str, Arg<'_>)],
@@ -362,7 +367,8 @@ impl Function {
         // argv is live (lent arrays and made values, released after this
         // call), and kwnames names exactly the values after the positional
         // ones.
-        unsafe { glue::call(gil, callable, &argv, nargs, kwnames_ptr) }.map_err(Error::Python)
+        unsafe { glue::call(gil, callable, &argv, nargs, kwnames_ptr) }
+            .map_err(|raised| clock.fetch(raised))
     }
 
     /// Converts a call's result to `R`, naming this function in errors.

@@ -4,10 +4,12 @@
 //! ([`Watch`]) stop the Python code running past it, and report either as
 //! [`Error::Timeout`].
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::{Call, Function};
 use crate::error::Error;
+use crate::runtime::glue::Raised;
 use crate::runtime::{Deadline, Gil, StrongRef, Watch};
 
 /// A call's limit as the caller gave it: from the start of the call, or a
@@ -38,10 +40,13 @@ pub(super) fn starting_now(limit: Option<Limit>) -> Option<Deadline> {
 }
 
 /// A call's deadline, from when it holds the GIL until the Python call
-/// returns.
+/// returns and the exception it raised, if any, is fetched.
 pub(super) struct Clock<'g, 'n> {
     deadline: Option<(Deadline, Watch<'g>)>,
     function: &'n str,
+    /// The watchdog fired while [`fetch`](Clock::fetch) formatted the
+    /// call's exception.
+    fired_in_fetch: Cell<bool>,
 }
 
 impl<'g, 'n> Clock<'g, 'n> {
@@ -58,6 +63,7 @@ impl<'g, 'n> Clock<'g, 'n> {
             return Ok(Clock {
                 deadline: None,
                 function,
+                fired_in_fetch: Cell::new(false),
             });
         };
         let now = Instant::now();
@@ -67,13 +73,32 @@ impl<'g, 'n> Clock<'g, 'n> {
         Ok(Clock {
             deadline: Some((deadline, Watch::arm(gil, deadline.at))),
             function,
+            fired_in_fetch: Cell::new(false),
         })
     }
 
-    /// Right after the Python call returned, with the GIL still held: the
-    /// call is finished for the watchdog. If the watchdog stopped it, the
-    /// `DeadlineExceeded` it raised is [`Error::Timeout`]; a call that
-    /// returned before Python raised it returns as it would have.
+    /// Right after the Python call raised: fetches its exception, still
+    /// under the deadline, since formatting it runs Python code (its
+    /// `__str__`, the traceback module), which may be slow or never end.
+    /// The watchdog stops that code as it stops the call's; if it fires
+    /// meanwhile, the call is [`Error::Timeout`] ([`stop`](Clock::stop)),
+    /// since what the formatting gave may be cut short.
+    pub(super) fn fetch(&self, raised: Raised<'_>) -> Error {
+        let Some((_, watch)) = &self.deadline else {
+            return Error::Python(raised.fetch());
+        };
+        let fired_before = watch.fired();
+        let exception = raised.fetch();
+        self.fired_in_fetch.set(!fired_before && watch.fired());
+        Error::Python(exception)
+    }
+
+    /// Right after the Python call returned (and its exception was
+    /// [fetched](Clock::fetch)), with the GIL still held: the call is
+    /// finished for the watchdog. If the watchdog stopped it, the
+    /// `DeadlineExceeded` it raised is [`Error::Timeout`], as is an
+    /// exception whose formatting it stopped; a call that returned before
+    /// Python raised it returns as it would have.
     #[inline]
     pub(super) fn stop(self, outcome: Result<StrongRef, Error>) -> Result<StrongRef, Error> {
         let Some((deadline, watch)) = self.deadline else {
@@ -84,7 +109,8 @@ impl<'g, 'n> Clock<'g, 'n> {
         }
         match outcome {
             Err(Error::Python(exception))
-                if exception.is_instance_of("py_in_mem.DeadlineExceeded") =>
+                if self.fired_in_fetch.get()
+                    || exception.is_instance_of("py_in_mem.DeadlineExceeded") =>
             {
                 Err(Error::Timeout {
                     function: self.function.to_owned(),
@@ -142,7 +168,11 @@ impl Call<'_, '_> {
     /// past it, the call returns [`Error::Timeout`].
     ///
     /// - A call still waiting for its turn or the GIL when its deadline
-    ///   passes is not made at all (`ran: false`).
+    ///   passes is not made at all (`ran: false`). A synchronous call
+    ///   waits for the GIL on its own thread, which CPython cannot cut
+    ///   short: with the GIL held elsewhere, it returns only once it gets
+    ///   the GIL. An async call ([`call_async`](Call::call_async)) resolves
+    ///   at its deadline whatever holds the GIL.
     /// - Python code running past its deadline is stopped: the crate's
     ///   watchdog thread (`pim-deadline`, started by the first call
     ///   with a deadline) raises `py_in_mem.DeadlineExceeded` in it, which
@@ -154,6 +184,9 @@ impl Call<'_, '_> {
     ///   the GIL. A long loop in C, numpy's own included, is not
     ///   interrupted: it finishes first, and the exception comes at the next
     ///   bytecode after it.
+    /// - The formatting of an exception the function raised (its
+    ///   `__str__`, the traceback) is stopped the same way, and the call is
+    ///   then `Error::Timeout` too.
     ///
     /// `DeadlineExceeded` derives from `BaseException`, as
     /// `KeyboardInterrupt` does, so `except Exception:` in the function

@@ -224,6 +224,12 @@ impl<'g> Watch<'g> {
         Watch { gil, call }
     }
 
+    /// Whether the watchdog has raised the exception in the call's thread
+    /// (it cannot while this thread holds the GIL).
+    pub(crate) fn fired(&self) -> bool {
+        self.call.state.load(Ordering::Acquire) == FIRED
+    }
+
     /// Marks the call finished (the Python call has returned), and tells
     /// whether the watchdog had fired. If it had, any `DeadlineExceeded`
     /// Python has not raised yet is taken back, so it cannot surface in

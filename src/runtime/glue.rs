@@ -228,6 +228,29 @@ pub(crate) unsafe fn owned_or_error(
     unsafe { StrongRef::from_owned(ptr) }.ok_or_else(|| last_error(gil))
 }
 
+/// A glue call failed and left its Python exception set on this thread, to
+/// be fetched ([`Raised::fetch`]) while the GIL is held: a call with a
+/// deadline looks at its watchdog between the call's end and the fetch,
+/// which runs Python code (the exception's `__str__`, the traceback
+/// module). Dropped unfetched, it clears the exception.
+#[must_use]
+pub(crate) struct Raised<'g>(&'g Gil);
+
+impl Raised<'_> {
+    /// The exception, fetched and cleared.
+    pub(crate) fn fetch(self) -> PyException {
+        let exception = last_error(self.0);
+        std::mem::forget(self);
+        exception
+    }
+}
+
+impl Drop for Raised<'_> {
+    fn drop(&mut self) {
+        let _ = last_error(self.0);
+    }
+}
+
 /// What a call calls: a callable, or a method looked up by name on its
 /// receiver as it is called (no bound method made).
 #[derive(Clone, Copy)]
@@ -258,15 +281,16 @@ impl Callable {
 /// # Safety
 /// The callable's objects and every pointer in `args` are live; `kwnames`
 /// is NULL or a tuple of `args.len() - nargs` strings.
-pub(crate) unsafe fn call(
-    gil: &Gil,
+pub(crate) unsafe fn call<'g>(
+    gil: &'g Gil,
     callable: Callable,
     args: &[*mut PyObject],
     nargs: usize,
     kwnames: *mut PyObject,
-) -> Result<StrongRef, PyException> {
+) -> Result<StrongRef, Raised<'g>> {
     // SAFETY: the GIL is held, the objects are live (caller), and the glue
-    // borrows them for the call only; a method's receiver is args[0].
+    // borrows them for the call only; a method's receiver is args[0]. The
+    // glue returns a new reference, or NULL with an exception set.
     unsafe {
         let result = match callable {
             Callable::Object(func) => raw::pim_call_function(func, args.as_ptr(), nargs, kwnames),
@@ -275,7 +299,7 @@ pub(crate) unsafe fn call(
                 raw::pim_call_method(name, args.as_ptr(), nargs, kwnames)
             }
         };
-        owned_or_error(gil, result)
+        StrongRef::from_owned(result).ok_or(Raised(gil))
     }
 }
 
@@ -287,7 +311,7 @@ pub(crate) unsafe fn call_one(
     gil: &Gil,
     callable: Callable,
     arg: *mut PyObject,
-) -> Result<StrongRef, PyException> {
+) -> Result<StrongRef, Raised<'_>> {
     // SAFETY: the GIL is held; the objects are live; the glue returns a new
     // reference, or NULL with an exception set.
     unsafe {
@@ -297,7 +321,7 @@ pub(crate) unsafe fn call_one(
                 raw::pim_call_method(name, [receiver, arg].as_ptr(), 2, std::ptr::null_mut())
             }
         };
-        owned_or_error(gil, result)
+        StrongRef::from_owned(result).ok_or(Raised(gil))
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use super::lead::{self, LEADER_CALL, STALL_WATCHED};
 use super::queue::{self, wake_caught, Job, State, QUEUE};
-use crate::error::{Error, PyException};
+use crate::error::{Error, PyException, Unavailable};
 use crate::runtime::{self, scheduler, CallStats};
 
 /// The most serving threads: one per core for long calls, and the leader,
@@ -102,7 +102,7 @@ fn follow() {
             drop_caught(job);
         } else {
             // Outside any scope, as a long call the leader handed over.
-            wake_caught(job.task.run(None).0);
+            wake_caught(run(job, None).0);
         }
         state = QUEUE.lock();
     }
@@ -111,6 +111,33 @@ fn follow() {
         state = QUEUE.lead.wait(state).unwrap_or_else(|e| e.into_inner());
     }
     state.offers -= 1;
+}
+
+/// Runs `job` ([`Task::run`](super::queue::Task::run)); in a child that
+/// the job's Python code forked (`os.fork()`), ends the process instead of
+/// returning.
+///
+/// In such a child this thread is the only one, and the caller it would
+/// hand the result to is in the parent: it would serve a queue nobody fills
+/// for ever, an orphan process asleep. Python code that forks ends its
+/// child itself (`os._exit`), or it ends here, when its call returns, with
+/// status 0 and a line on stderr saying why: as a Python script's child
+/// ends once it runs off the end of the script.
+fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
+    let ran = job.task.run(started);
+    if matches!(runtime::check_latched(), Err(Unavailable::Forked)) {
+        const WHY: &str = "py-in-mem: a process forked by Python code in an async call \
+            returned from that call on the crate's serving thread, which has nothing to return \
+            to in the child: the child ends here (end it with os._exit in Python)\n";
+        // SAFETY: write(2) of a static buffer, then _exit(2): async-signal
+        // safe, as a forked child of a threaded process needs; nothing of
+        // the parent's (its threads, their locks) is waited for.
+        unsafe {
+            libc::write(2, WHY.as_ptr().cast(), WHY.len());
+            libc::_exit(0);
+        }
+    }
+    ran
 }
 
 /// What to do with a job.
@@ -160,7 +187,7 @@ fn lead(id: usize) {
                 Handoff::Keep => {
                     let call = lead::mark(started);
                     LEADER_CALL.0.store(call, Ordering::Relaxed);
-                    let (waker, ended) = job.task.run(Some(started));
+                    let (waker, ended) = run(job, Some(started));
                     // Before the result is woken, whose caller's next call
                     // must not find this one still running.
                     lead::clear(call);
@@ -174,7 +201,7 @@ fn lead(id: usize) {
                     wakers.wake_all();
                     let handed = hand_lead(&handoff);
                     // The ordinary call path, outside any scope.
-                    wake_caught(job.task.run(None).0);
+                    wake_caught(run(job, None).0);
                     if handed {
                         return;
                     }
