@@ -247,6 +247,11 @@ impl Raised<'_> {
 
 impl Drop for Raised<'_> {
     fn drop(&mut self) {
+        // Made only where a glue call returned NULL with an exception set
+        // (lazily: a token made for a success would fetch nothing, at the
+        // cost of an error's strings, on every call).
+        // SAFETY: the GIL is held (self.0); PyErr_Occurred only reads.
+        debug_assert!(!unsafe { pyo3_ffi::PyErr_Occurred() }.is_null());
         let _ = last_error(self.0);
     }
 }
@@ -299,7 +304,7 @@ pub(crate) unsafe fn call<'g>(
                 raw::pim_call_method(name, args.as_ptr(), nargs, kwnames)
             }
         };
-        StrongRef::from_owned(result).ok_or(Raised(gil))
+        StrongRef::from_owned(result).ok_or_else(|| Raised(gil))
     }
 }
 
@@ -321,7 +326,7 @@ pub(crate) unsafe fn call_one(
                 raw::pim_call_method(name, [receiver, arg].as_ptr(), 2, std::ptr::null_mut())
             }
         };
-        StrongRef::from_owned(result).ok_or(Raised(gil))
+        StrongRef::from_owned(result).ok_or_else(|| Raised(gil))
     }
 }
 
