@@ -30,12 +30,41 @@ static PyObject *deadline_class(void) {
 
 unsigned long pim_thread_ident(void) { return PyThread_get_thread_ident(); }
 
-int pim_raise_deadline(unsigned long thread) {
+/* Whether PyThreadState_SetAsyncExc(thread, ...) reaches target: it marks
+ * the first thread state of the interpreter's list (newest first) whose id
+ * is `thread`. CPython 3.11 and earlier give the state made for a new
+ * thread (threading.Thread.start() makes it) the id of the thread that made
+ * it, until the new thread runs: for that moment two states carry the id,
+ * the new one first, and an exception raised by id goes to a thread not yet
+ * started, which dies of it while its starter waits for it for ever. target:
+ * borrowed, live (its thread is inside an armed call). GIL held, so no state
+ * is deleted meanwhile; one made without the GIL (PyGILState_Ensure on a new
+ * thread) carries that thread's own id. */
+static int reaches(unsigned long thread, PyThreadState *target) {
+    PyThreadState *ts = PyInterpreterState_ThreadHead(target->interp);
+    for (; ts != NULL; ts = PyThreadState_Next(ts)) {
+        if (ts->thread_id == thread) {
+            return ts == target;
+        }
+    }
+    return 0;
+}
+
+int pim_raise_deadline(unsigned long thread, PyThreadState *target) {
     PyObject *exc = deadline_class();
     if (exc == NULL) {
         return -1;
     }
+    if (!reaches(thread, target)) {
+        return 0;
+    }
     return PyThreadState_SetAsyncExc(thread, exc) > 0 ? 1 : 0;
 }
 
-void pim_clear_deadline(unsigned long thread) { (void)PyThreadState_SetAsyncExc(thread, NULL); }
+int pim_clear_deadline(unsigned long thread, PyThreadState *target) {
+    if (!reaches(thread, target)) {
+        return 0;
+    }
+    (void)PyThreadState_SetAsyncExc(thread, NULL);
+    return 1;
+}

@@ -313,20 +313,25 @@ PyObject *pim_array_copy(PyObject *arr);
  * thread records. No GIL needed. */
 unsigned long pim_thread_ident(void);
 
-/* Raise py_in_mem.DeadlineExceeded asynchronously in the thread whose
- * ident is `thread` (PyThreadState_SetAsyncExc): Python raises it there at
- * that thread's next bytecode check (a long C loop, numpy's included, ends
- * first). The class (made here on first use, kept for good) derives from
- * BaseException, so `except Exception:` does not catch it. GIL held, by any
- * thread. No pointer is taken or returned. Returns 1 if a thread state of
- * that ident was found and marked, 0 if none was, or -1 with an exception
- * set if the class could not be made. */
-int pim_raise_deadline(unsigned long thread);
+/* Raise py_in_mem.DeadlineExceeded asynchronously in `target`, the thread
+ * state of the thread whose ident is `thread` (PyThreadState_SetAsyncExc):
+ * Python raises it there at that thread's next bytecode check (a long C
+ * loop, numpy's included, ends first). The class (made here on first use,
+ * kept for good) derives from BaseException, so `except Exception:` does
+ * not catch it. GIL held, by any thread. target: borrowed, the current
+ * state of a thread inside an armed call. Returns 1 if target was marked; 0
+ * if not, because another state carries the ident before it (a thread that
+ * target's thread is starting, on CPython 3.11 and earlier: ask again once
+ * it runs); or -1 with an exception set if the class could not be made. */
+int pim_raise_deadline(unsigned long thread, PyThreadState *target);
 
-/* Take back what pim_raise_deadline set for `thread` and Python has not
- * raised yet (PyThreadState_SetAsyncExc with NULL); nothing if there is
- * none. GIL held. Never leaves an exception set. */
-void pim_clear_deadline(unsigned long thread);
+/* Take back what pim_raise_deadline set in `target` (of the thread whose
+ * ident is `thread`) and Python has not raised yet
+ * (PyThreadState_SetAsyncExc with NULL). GIL held. target: borrowed, as for
+ * pim_raise_deadline. Returns 1 if done (nothing was pending, or it was
+ * taken back), 0 if another state carries the ident before target (nothing
+ * done). Never leaves an exception set. */
+int pim_clear_deadline(unsigned long thread, PyThreadState *target);
 
 /* ---- Layout ----------------------------------------------------------------- */
 

@@ -184,8 +184,8 @@ extern "C" {
     pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;
 
     pub fn pim_thread_ident() -> c_ulong;
-    pub fn pim_raise_deadline(thread: c_ulong) -> c_int;
-    pub fn pim_clear_deadline(thread: c_ulong);
+    pub fn pim_raise_deadline(thread: c_ulong, target: *mut PyThreadState) -> c_int;
+    pub fn pim_clear_deadline(thread: c_ulong, target: *mut PyThreadState) -> c_int;
 
     #[cfg(test)]
     pub fn pim_layout(name: *const c_char) -> size_t;

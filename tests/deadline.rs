@@ -131,6 +131,29 @@ def raise_endless_str():
 
 def strs():
     return STRS
+
+import sys, threading
+from multiprocessing.pool import ThreadPool
+
+# Exceptions that end a thread: in its target (threading.excepthook), or
+# before it (sys.unraisablehook: 'Exception ignored in thread started by').
+THREAD_DEATHS = []
+threading.excepthook = lambda args: THREAD_DEATHS.append(repr(args.exc_value))
+sys.unraisablehook = lambda u: THREAD_DEATHS.append(repr(u.exc_value))
+
+def start_threads_for_ever():
+    while True:
+        t = threading.Thread(target=int)
+        t.start()
+        t.join()
+
+def map_on_pools_for_ever():
+    while True:
+        with ThreadPool(2) as pool:
+            pool.map(abs, range(4))
+
+def thread_deaths():
+    return list(THREAD_DEATHS)
 ";
 
 fn function(name: &str) -> Function {
@@ -654,5 +677,53 @@ fn a_deadline_covers_the_formatting_of_the_exception_the_function_raised() {
             .call::<i64>()
             .unwrap(),
         2
+    );
+}
+
+/// Calls `name` with a 20 ms timeout on a thread of its own, and waits for
+/// the timeout for at most [`common::hang_limit`]: a stopped call, its wall
+/// time.
+fn stopped_on_a_thread(name: &'static str, asynchronously: bool) -> Duration {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let f = function(name);
+        let call = f.timeout(Duration::from_millis(20));
+        let started = Instant::now();
+        let outcome = if asynchronously {
+            pollster::block_on(call.call_async::<i64>())
+        } else {
+            call.call::<i64>()
+        };
+        let _ = tx.send((outcome, started.elapsed()));
+    });
+    let (outcome, wall) = rx
+        .recv_timeout(common::hang_limit(20))
+        .unwrap_or_else(|_| panic!("{name}: the deadline never stopped the call"));
+    let (_, _, _, ran) = timeout_fields(outcome);
+    assert!(ran, "{name}");
+    wall
+}
+
+#[test]
+fn a_deadline_stops_a_call_that_starts_threads_and_no_thread_it_starts() {
+    let _serial = serial();
+    let deaths = function("thread_deaths");
+    // On CPython 3.11 and earlier a thread being started carries its
+    // starter's ident until it runs: raised by ident alone, the exception
+    // went to it, it died before it ran, and its starter waited for it for
+    // ever (threading.Thread.start waits for the thread to run).
+    for _ in 0..10 {
+        stopped_on_a_thread("start_threads_for_ever", false);
+    }
+    stopped_on_a_thread("start_threads_for_ever", true);
+    stopped_on_a_thread("map_on_pools_for_ever", false);
+    assert_eq!(deaths.call0::<Vec<String>>().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        function("sleep_then_add")
+            .arg(0)
+            .arg(2)
+            .call::<i64>()
+            .unwrap(),
+        3
     );
 }

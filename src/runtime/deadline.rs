@@ -25,8 +25,11 @@
 //! because both sides change it only holding the GIL:
 //!
 //! - `RUNNING` when armed;
-//! - `FIRED` by the watchdog, by a compare-and-swap from `RUNNING`, and only
-//!   then does it raise the exception;
+//! - `FIRED` by the watchdog once it raised the exception, which it does
+//!   only in the call's own thread state: on CPython 3.11 and earlier a
+//!   thread the call is starting carries the call's thread ident until it
+//!   runs, and would take an exception raised by ident, so the watchdog
+//!   asks again a little later then;
 //! - `FINISHED` by the calling thread ([`Watch::finish`], or the watch's
 //!   drop) right after the Python call returns, before it gives the GIL up.
 //!   Had the watchdog fired and Python not raised the exception yet (the
@@ -92,11 +95,20 @@ struct Shared {
     state: AtomicU8,
     /// The calling thread's Python thread ident.
     thread: libc::c_ulong,
+    /// Its thread state, as a number (only compared, never read): the
+    /// exception goes to this state, not merely to the first with the ident
+    /// ([`glue::raise_deadline`]).
+    tstate: usize,
 }
 
 /// How much less than one switch interval before a deadline the watchdog
 /// asks for the GIL: the time its wake-up and the hand-over take.
 const LEAD_MARGIN: Duration = Duration::from_micros(200);
+
+/// How soon the watchdog asks again when a thread the call is starting
+/// would take the exception ([`stop`]), and at the most, later on.
+const RETRY_MIN: Duration = Duration::from_millis(1);
+const RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// The longest the watchdog holds the GIL waiting for a deadline, when it
 /// got the GIL early.
@@ -199,6 +211,7 @@ impl<'g> Watch<'g> {
         let call = Arc::new(Shared {
             state: AtomicU8::new(RUNNING),
             thread: glue::thread_ident(),
+            tstate: glue::thread_state(),
         });
         ARMED.with_borrow_mut(|armed| armed.push(Arc::clone(&call)));
         let mut queue = queue();
@@ -241,7 +254,7 @@ impl<'g> Watch<'g> {
 
     fn end(&self) -> bool {
         // The GIL is held (self.gil), so the watchdog cannot be between its
-        // compare-and-swap and its raise.
+        // raise and its store of FIRED.
         let before = self.call.state.swap(FINISHED, Ordering::AcqRel);
         if before == FINISHED {
             return false; // ended already
@@ -255,10 +268,13 @@ impl<'g> Watch<'g> {
                 .any(|c| c.state.load(Ordering::Acquire) == FIRED)
         });
         if before == FIRED {
-            glue::clear_deadline(self.gil, self.call.thread);
+            // Not done only if a thread this one started from C code, with
+            // no bytecode run since the raise, has not run yet (CPython 3.11
+            // and earlier): then the exception may surface in later code.
+            glue::clear_deadline(self.gil, self.call.thread, self.call.tstate);
             if outer_fired {
                 // The slot was the outer call's too: its exception back.
-                let _ = glue::raise_deadline(self.gil, self.call.thread);
+                let _ = glue::raise_deadline(self.gil, self.call.thread, self.call.tstate);
             }
         }
         before == FIRED
@@ -343,15 +359,26 @@ fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
         // Holding the GIL (no lock of the crate's), at most EARLY_HOLD.
         thread::sleep(early);
     }
-    if call
-        .state
-        .compare_exchange(RUNNING, FIRED, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        // Fails only if the exception class cannot be made (no memory):
-        // the call then runs on, and its thread finds FIRED and clears
-        // nothing harmful.
-        let _ = glue::raise_deadline(&gil, call.thread);
+    // The calling thread changes the state only holding the GIL: it is
+    // RUNNING from this check to the store.
+    if call.state.load(Ordering::Acquire) != RUNNING {
+        return None;
+    }
+    match glue::raise_deadline(&gil, call.thread, call.tstate) {
+        Ok(true) => call.state.store(FIRED, Ordering::Release),
+        Ok(false) => {
+            // A thread the call is starting carries its ident, and would
+            // take the exception (CPython 3.11 and earlier): ask again once
+            // it runs, soon, backing off if it does not.
+            drop(gil);
+            let late = Instant::now().saturating_duration_since(due.at);
+            return Some(Entry {
+                ask_at: Instant::now() + (late / 4).clamp(RETRY_MIN, RETRY_MAX),
+                ..due
+            });
+        }
+        // The class cannot be made (no memory): the call runs on.
+        Err(_) => {}
     }
     drop(gil);
     None

@@ -8,7 +8,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
-use pyo3_ffi::PyObject;
+use pyo3_ffi::{PyObject, PyThreadState};
 
 use super::gil::{Gil, Interpreter};
 use crate::error::PyException;
@@ -337,24 +337,40 @@ pub(super) fn thread_ident() -> libc::c_ulong {
     unsafe { raw::pim_thread_ident() }
 }
 
-/// Raises `py_in_mem.DeadlineExceeded` asynchronously in the thread whose
-/// ident is `thread`, at its next bytecode check. Ok(false) if no thread
-/// state has that ident.
-pub(super) fn raise_deadline(gil: &Gil, thread: libc::c_ulong) -> Result<bool, PyException> {
-    // SAFETY: the GIL is held; no pointer is passed.
-    match unsafe { raw::pim_raise_deadline(thread) } {
+/// This thread's current Python thread state, as a number: what
+/// [`raise_deadline`] and [`clear_deadline`] compare with. Called holding
+/// the GIL, when it is this thread's own state.
+pub(super) fn thread_state() -> usize {
+    // SAFETY: reads the calling thread's current state pointer; no call
+    // into Python.
+    unsafe { raw::pim_current_thread_state() as usize }
+}
+
+/// Raises `py_in_mem.DeadlineExceeded` asynchronously in thread state
+/// `tstate` (of the thread whose ident is `thread`), at its next bytecode
+/// check. Ok(false) if not raised: another state carries the ident before
+/// it (a thread it is starting, on CPython 3.11 and earlier), to ask again.
+pub(super) fn raise_deadline(
+    gil: &Gil,
+    thread: libc::c_ulong,
+    tstate: usize,
+) -> Result<bool, PyException> {
+    // SAFETY: the GIL is held; `tstate` is the live state of a thread inside
+    // an armed call (the caller's), only compared with the list's states.
+    match unsafe { raw::pim_raise_deadline(thread, tstate as *mut PyThreadState) } {
         1 => Ok(true),
         0 => Ok(false),
         _ => Err(last_error(gil)),
     }
 }
 
-/// Takes back a `DeadlineExceeded` raised in `thread` that Python has not
-/// raised yet.
-pub(super) fn clear_deadline(_gil: &Gil, thread: libc::c_ulong) {
-    // SAFETY: the GIL is held; no pointer is passed; never leaves an
-    // exception set.
-    unsafe { raw::pim_clear_deadline(thread) }
+/// Takes back a `DeadlineExceeded` raised in thread state `tstate` (of the
+/// thread `thread`) that Python has not raised yet; false if another state
+/// carries the ident before it, and nothing was done.
+pub(super) fn clear_deadline(_gil: &Gil, thread: libc::c_ulong, tstate: usize) -> bool {
+    // SAFETY: the GIL is held; `tstate` as for raise_deadline; never leaves
+    // an exception set.
+    unsafe { raw::pim_clear_deadline(thread, tstate as *mut PyThreadState) == 1 }
 }
 
 /// numpy's type number for elements of `kind` and `itemsize`, if any.
