@@ -145,6 +145,7 @@ fn build() -> Result<(), String> {
                 "start.c",
                 "layout.c",
                 "deadline.c",
+                "holds.c",
             ]
             .map(|f| manifest_dir.join("csrc").join(f)),
         )

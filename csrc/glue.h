@@ -146,6 +146,15 @@ PyObject *pim_load_source(const char *module, const char *source, const char *fu
 /* Release one reference. GIL held. obj: owned, consumed; may be NULL. */
 void pim_decref(PyObject *obj);
 
+/* Count one reference to obj as Rust's for good (an Object's, a
+ * Function's), which the retention check then finds (holds.c). GIL held.
+ * obj: borrowed (the caller owns the reference counted); not NULL. */
+void pim_hold(PyObject *obj);
+
+/* Stop counting one reference pim_hold counted, before the caller
+ * releases it. GIL held. obj: borrowed; not NULL. */
+void pim_unhold(PyObject *obj);
+
 /* ---- Arrays in: Rust memory lent or given to numpy ------------------------ */
 
 /* numpy's type number for an element of kind 'b' (bool), 'i' (signed), 'u'

@@ -20,7 +20,8 @@
  *     (list, tuple, dict, cell), a function, an instance of a class defined
  *     in Python, or a numpy view of it, each of those vetted the same way in
  *     turn, up to the owners that end a chain: a module's namespace, or a
- *     frame. References are counted: every one must come from an object the
+ *     frame, or Rust (an Object or Function handle, counted by holds.c).
+ *     References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
  *     such an object holds; a view holds its base, which ndarray's
  *     traversal does not show), so an iterator or a C object holding the array
@@ -56,6 +57,7 @@
  * Every function here reads Python objects: the GIL is held throughout.
  */
 #include "arrays.h"
+#include "holds.h"
 
 #include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
 #include <string.h>
@@ -312,8 +314,9 @@ static void vet_later(vetting *v, PyObject *obj) {
     item = &v->items[v->n++];
     memset(item, 0, sizeof *item);
     item->obj = obj;
-    /* The list from gc.get_objects() holds one more of a tracked object. */
-    item->expected = Py_REFCNT(obj) - (PyObject_GC_IsTracked(obj) ? 1 : 0);
+    /* The list from gc.get_objects() holds one more of a tracked object;
+     * Rust's holds (an Object's) are owners, found without a scan. */
+    item->expected = Py_REFCNT(obj) - (PyObject_GC_IsTracked(obj) ? 1 : 0) - pim_holds_of(obj);
 }
 
 /* tp_traverse callback. obj: borrowed from v->holder. */
@@ -381,8 +384,9 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
     v->lent = lent;
     v->nbytes = nbytes;
     v->items[0].obj = arr;
-    /* arrays are not tracked, so the list holds none of arr: ours is 1. */
-    v->items[0].expected = Py_REFCNT(arr) - 1;
+    /* arrays are not tracked, so the list holds none of arr: ours is 1
+     * (and Rust's holds, if an Object of it was made). */
+    v->items[0].expected = Py_REFCNT(arr) - 1 - pim_holds_of(arr);
     v->n = 1;
     for (round = 0; round < MAX_ROUNDS && !v->unsafe; round++) {
         v->round_start = round == 0 ? 0 : v->round_end;

@@ -137,6 +137,8 @@ extern "C" {
         importing: *mut c_int,
     ) -> *mut PyObject;
     pub fn pim_decref(obj: *mut PyObject);
+    pub fn pim_hold(obj: *mut PyObject);
+    pub fn pim_unhold(obj: *mut PyObject);
 
     pub fn pim_npy_typenum(kind: c_char, itemsize: c_int) -> c_int;
     pub fn pim_borrow_array(

@@ -37,6 +37,7 @@ const C_LAYERS: &[(&str, u32)] = &[
     ("errors", 1),
     ("layout", 1),
     ("deadline", 1),
+    ("holds", 1),
     ("arrays", 2),
     ("call", 3),
     ("retention", 3),

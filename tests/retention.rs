@@ -10,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use common::{
     assert_child_passed, child_command, hang_limit, is_child, run, run_limited, test_func,
 };
-use py_in_mem::{Error, FromResult, Function, NdSlice, NdVec};
+use py_in_mem::{Error, FromResult, Function, NdSlice, NdVec, Object};
 
 fn function(name: &str) -> Function {
     test_func(name); // puts tests/python on sys.path
@@ -560,4 +560,88 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         );
         assert!(!stdout.contains("returned"), "{func}: {stdout}");
     }
+}
+
+/// A model of a class defined in Python whose `fit` keeps a view of its
+/// input, as scikit-learn's estimators keep `X_`; and a function that keeps
+/// one as its own attribute.
+const KEEPERS: &str = "\
+class Model:
+    def fit(self, x):
+        self.X_ = x[:, :2]
+        return self
+
+    def kept(self):
+        return self.X_.copy()
+
+def keep_as_attribute(x):
+    keep_as_attribute.kept = x[1:]
+    return 0
+
+def kept_as_attribute():
+    return keep_as_attribute.kept.copy()
+
+class Thing:
+    pass
+";
+
+#[test]
+fn a_view_kept_by_a_model_rust_holds_as_an_object_is_moved_not_fatal() {
+    let new_model = Function::from_source("pim_retention_keepers", KEEPERS, "Model").unwrap();
+    // Thousands of other objects held and let go around it: Rust's count of
+    // the model's references must stay exact (one too few or too many, and
+    // the check would find a reference it cannot account for: fatal).
+    let thing = Function::load("pim_retention_keepers", "Thing").unwrap();
+    let mut things: Vec<Object> = (0..3000).map(|_| thing.call0().unwrap()).collect();
+    let model: Object = new_model.call0().unwrap();
+    let twice: Vec<Object> = things
+        .iter()
+        .map(|t| t.getattr("__class__").unwrap())
+        .collect();
+    let mut n = 0;
+    things.retain(|_| {
+        n += 1;
+        n % 3 == 0
+    });
+    drop(twice);
+    let mut x = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    // Only Rust holds the model (no module, no frame): its reference is
+    // Rust's, and ends the chain as a module's would.
+    let err = model
+        .method("fit")
+        .unwrap()
+        .call::<Object>(NdSlice::new(&x, &[2, 3]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::InputRetained {
+            function: "Model.fit".into()
+        }
+    );
+    x.iter_mut().for_each(|v| *v = -9.0);
+    drop(x);
+    let churn = churn();
+    let kept: NdVec<f64> = model.method("kept").unwrap().call0().unwrap();
+    drop(churn);
+    assert_eq!(kept.shape(), [2, 2]);
+    assert_eq!(kept.as_slice(), [1.0, 2.0, 4.0, 5.0]);
+    // Again with every other object let go.
+    drop(things);
+    let model: Object = new_model.call0().unwrap();
+    let x = [0.5; 6];
+    let err = model
+        .method("fit")
+        .unwrap()
+        .call::<Object>(NdSlice::new(&x, &[3, 2]).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    // A function keeping a view as its own attribute: Rust's Function holds
+    // it besides its module.
+    let data = vec![7.0, 8.0, 9.0];
+    let keep = Function::load("pim_retention_keepers", "keep_as_attribute").unwrap();
+    let err = keep.call::<i64>(&data).unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    drop(data);
+    let kept_as_attribute = Function::load("pim_retention_keepers", "kept_as_attribute").unwrap();
+    assert_eq!(kept_as_attribute.call0::<Vec<f64>>().unwrap(), [8.0, 9.0]);
 }

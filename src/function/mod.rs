@@ -143,8 +143,7 @@ impl Function {
         let python = runtime::python()?;
         let gil = python.gil()?;
         let func = glue::load_func(&gil, &c_module, &c_name).map_err(|e| load_error(module, e))?;
-        drop(gil);
-        Ok(Function::new(func, module, name, python))
+        Ok(Function::new(&gil, func, module, name, python))
     }
 
     /// Compiles Python `source` as the module `module` (registered in
@@ -192,14 +191,13 @@ impl Function {
         let gil = python.gil()?;
         let func = glue::load_source(&gil, &c_module, &c_source, &c_name)
             .map_err(|e| load_error(module, e))?;
-        drop(gil);
-        Ok(Function::new(func, module, name, python))
+        Ok(Function::new(&gil, func, module, name, python))
     }
 
-    fn new(func: StrongRef, module: &str, name: &str, python: Interpreter) -> Function {
+    fn new(gil: &Gil, func: StrongRef, module: &str, name: &str, python: Interpreter) -> Function {
         // SAFETY: into_raw gives up the StrongRef's own reference, not NULL.
-        let func =
-            unsafe { SharedRef::from_owned(func.into_raw()) }.expect("a StrongRef is not NULL");
+        let func = unsafe { SharedRef::from_owned(gil, func.into_raw()) }
+            .expect("a StrongRef is not NULL");
         Function::with_target(
             Target::Callable(func),
             DottedName::new(module, name),

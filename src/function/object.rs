@@ -81,8 +81,10 @@ impl Object {
         let type_name = held.type_name().into();
         // SAFETY: a Held exists only once Python runs in this process.
         let python = unsafe { Interpreter::assume_started() };
+        let gil = held.gil();
         // SAFETY: into_raw gives up the Held's own reference, not NULL.
-        let inner = unsafe { SharedRef::from_owned(held.into_raw()) }.expect("a Held is not NULL");
+        let inner =
+            unsafe { SharedRef::from_owned(gil, held.into_raw()) }.expect("a Held is not NULL");
         Object(Arc::new(ObjectInner {
             inner: Arc::new(inner),
             type_name,

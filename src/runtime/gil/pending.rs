@@ -41,12 +41,21 @@ unsafe impl Send for SharedRef {}
 unsafe impl Sync for SharedRef {}
 
 impl SharedRef {
-    /// Takes over the reference `ptr` (NULL gives None).
+    /// Takes over the reference `ptr` (NULL gives None), counted as Rust's
+    /// for the retention check (`pim_hold`: a model an [`Object`] holds
+    /// may keep a view of a lent input, and Rust's reference ends that
+    /// chain as a module's does).
+    ///
+    /// [`Object`]: crate::Object
     ///
     /// # Safety
-    /// `ptr` is a new (owned) reference, or NULL; Python is initialized.
-    pub(crate) unsafe fn from_owned(ptr: *mut PyObject) -> Option<SharedRef> {
-        NonNull::new(ptr).map(|ptr| SharedRef { ptr })
+    /// `ptr` is a new (owned) reference, or NULL.
+    pub(crate) unsafe fn from_owned(_gil: &Gil, ptr: *mut PyObject) -> Option<SharedRef> {
+        let ptr = NonNull::new(ptr)?;
+        // SAFETY: the GIL is held (`_gil`); the object is live (we own a
+        // reference to it).
+        unsafe { raw::pim_hold(ptr.as_ptr()) };
+        Some(SharedRef { ptr })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut PyObject {
@@ -65,7 +74,7 @@ impl Drop for SharedRef {
         if in_held_scope() {
             // SAFETY: this thread holds the GIL through its scope, right now,
             // and we own the reference.
-            unsafe { raw::pim_decref(self.ptr.as_ptr()) };
+            unsafe { release(self.ptr) };
             return;
         }
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,6 +113,19 @@ fn release_all(_gil: &Gil) {
     for Pending(ptr) in taken {
         // SAFETY: the GIL is held (`_gil`), and each reference was owned by a
         // dropped SharedRef, which handed it to the list.
-        unsafe { raw::pim_decref(ptr.as_ptr()) };
+        unsafe { release(ptr) };
+    }
+}
+
+/// Releases a dropped [`SharedRef`]'s reference, no longer counted as
+/// Rust's.
+///
+/// # Safety
+/// The GIL is held; the reference was a SharedRef's, and is released once.
+unsafe fn release(ptr: NonNull<PyObject>) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        raw::pim_unhold(ptr.as_ptr());
+        raw::pim_decref(ptr.as_ptr());
     }
 }
