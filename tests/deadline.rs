@@ -408,8 +408,12 @@ fn a_call_whose_deadline_passes_while_another_thread_holds_the_gil_never_runs() 
 fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
     let _serial = serial();
     let keep = function("keep_then_spin");
+    // Long enough that the function keeps its input before the deadline
+    // stops it, however loaded the machine (`make matrix` once saw 10 ms
+    // pass before the first line ran: nothing kept, a plain timeout).
+    let limit = Duration::from_millis(200);
     let mut data = vec![1.5, 2.5, 3.5];
-    let err = keep.arg(&data).timeout(MS_10).call::<i64>().unwrap_err();
+    let err = keep.arg(&data).timeout(limit).call::<i64>().unwrap_err();
     // As for any call that kept its input (tests/retention.rs,
     // keeping_then_raising_reports_the_retention): the retention wins.
     assert_eq!(
@@ -430,7 +434,7 @@ fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
     // The same through a call of several arguments.
     let mut more = vec![4.0, 5.0];
     let err = function("keep_then_spin_n")
-        .timeout(MS_10)
+        .timeout(limit)
         .arg(&more)
         .kwarg("n", 1)
         .call::<i64>()
