@@ -155,6 +155,11 @@ void pim_hold(PyObject *obj);
  * releases it. GIL held. obj: borrowed; not NULL. */
 void pim_unhold(PyObject *obj);
 
+/* How many references to obj pim_hold counts now (what the retention check
+ * reads; for the test of the count). GIL held. obj: borrowed, only
+ * compared. */
+Py_ssize_t pim_hold_count(PyObject *obj);
+
 /* ---- Arrays in: Rust memory lent or given to numpy ------------------------ */
 
 /* numpy's type number for an element of kind 'b' (bool), 'i' (signed), 'u'

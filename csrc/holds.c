@@ -72,6 +72,7 @@ void pim_hold(PyObject *obj) {
     i = find(obj);
     if (table[i].obj == NULL) {
         table[i].obj = obj;
+        table[i].count = 0; /* an emptied slot keeps nothing */
         filled++;
     }
     table[i].count++;
@@ -94,6 +95,7 @@ void pim_unhold(PyObject *obj) {
         if (((j - home) & (slots - 1)) >= ((j - i) & (slots - 1))) {
             table[i] = table[j];
             table[j].obj = NULL;
+            table[j].count = 0;
             i = j;
         }
     }
@@ -107,3 +109,5 @@ Py_ssize_t pim_holds_of(PyObject *obj) {
     i = find(obj);
     return table[i].obj == obj ? table[i].count : 0;
 }
+
+Py_ssize_t pim_hold_count(PyObject *obj) { return pim_holds_of(obj); }

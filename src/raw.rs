@@ -139,6 +139,8 @@ extern "C" {
     pub fn pim_decref(obj: *mut PyObject);
     pub fn pim_hold(obj: *mut PyObject);
     pub fn pim_unhold(obj: *mut PyObject);
+    #[cfg(test)]
+    pub fn pim_hold_count(obj: *mut PyObject) -> Py_ssize_t;
 
     pub fn pim_npy_typenum(kind: c_char, itemsize: c_int) -> c_int;
     pub fn pim_borrow_array(

@@ -129,3 +129,61 @@ unsafe fn release(ptr: NonNull<PyObject>) {
         raw::pim_decref(ptr.as_ptr());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::raw;
+
+    /// The count `pim_hold` keeps (csrc/holds.c: open addressing, deletion by
+    /// backward shift) against a map, over a long random run of holds and
+    /// releases of many objects, with the table growing and slots emptied
+    /// and reused: a count one off would make the retention check fatal.
+    #[test]
+    fn the_count_of_rust_holds_stays_exact_through_growth_and_reuse() {
+        let python = crate::runtime::python().unwrap();
+        // Under the GIL: the table's every use is.
+        let _gil = python.gil().unwrap();
+        // Addresses no object has (the count only compares them), 16 apart
+        // as objects are.
+        let fake = |k: usize| (0x7ead_0000_0000usize + 16 * k) as *mut pyo3_ffi::PyObject;
+        let mut expected: HashMap<usize, isize> = HashMap::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for step in 0..200_000 {
+            let k = (next() % 3000) as usize;
+            let held = expected.entry(k).or_insert(0);
+            if next() % 2 == 0 && *held > 0 {
+                // SAFETY: the GIL is held; the address is only compared.
+                unsafe { raw::pim_unhold(fake(k)) };
+                *held -= 1;
+            } else {
+                // SAFETY: as above.
+                unsafe { raw::pim_hold(fake(k)) };
+                *held += 1;
+            }
+            if step % 10_000 == 0 {
+                for (&k, &count) in &expected {
+                    // SAFETY: as above.
+                    let counted = unsafe { raw::pim_hold_count(fake(k)) };
+                    assert_eq!(counted, count, "step {step}");
+                }
+            }
+        }
+        for (&k, &count) in &expected {
+            for _ in 0..count {
+                // SAFETY: as above.
+                unsafe { raw::pim_unhold(fake(k)) };
+            }
+            // SAFETY: as above.
+            let counted = unsafe { raw::pim_hold_count(fake(k)) };
+            assert_eq!(counted, 0);
+        }
+    }
+}
