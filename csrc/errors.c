@@ -59,9 +59,10 @@ static char *dup_type_name(PyObject *type) {
 }
 
 /* The strings of lines joined with separator sep, as a malloc'ed UTF-8
- * string. sep: borrowed UTF-8; lines: borrowed sequence of str, or NULL
- * (then NULL is returned). GIL held. Returns an owned string or NULL; may
- * leave an exception set (callers clear it). */
+ * string. sep: borrowed UTF-8; lines: borrowed iterable of str (a list, or
+ * the generator TracebackException.format gives), or NULL (then NULL is
+ * returned). GIL held. Returns an owned string or NULL; may leave an
+ * exception set (callers clear it). */
 static char *dup_joined(const char *sep, PyObject *lines) {
     char *text = NULL;
     PyObject *separator = lines != NULL ? PyUnicode_FromString(sep) : NULL;
@@ -93,9 +94,14 @@ static void dup_message_and_traceback(PyObject *type, PyObject *value, PyObject 
                                  value != NULL ? value : Py_None, tb != NULL ? tb : Py_None);
     }
     if (te != NULL) {
-        lines = PyObject_CallMethod(te, "format", NULL);
         text = PyObject_GetAttrString(te, "_str");
-        again = text == NULL; /* a Python without _str: ask str() */
+        if (text == NULL) {
+            PyErr_Clear(); /* a Python without _str: ask str() below */
+        }
+        again = text == NULL;
+        /* A generator: the lines are made as dup_joined reads them, and on
+         * failure it is NULL with an exception set, which dup_joined leaves. */
+        lines = PyObject_CallMethod(te, "format", NULL);
     } else if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
         /* A BaseException out of __str__ (a deadline, KeyboardInterrupt):
          * running __str__ again would run what it stopped. */
