@@ -4,7 +4,6 @@
 //! ([`Watch`]) stop the Python code running past it, and report either as
 //! [`Error::Timeout`].
 
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::{Call, Function};
@@ -44,9 +43,6 @@ pub(super) fn starting_now(limit: Option<Limit>) -> Option<Deadline> {
 pub(super) struct Clock<'g, 'n> {
     deadline: Option<(Deadline, Watch<'g>)>,
     function: &'n str,
-    /// The watchdog fired while [`fetch`](Clock::fetch) formatted the
-    /// call's exception.
-    fired_in_fetch: Cell<bool>,
 }
 
 impl<'g, 'n> Clock<'g, 'n> {
@@ -63,7 +59,6 @@ impl<'g, 'n> Clock<'g, 'n> {
             return Ok(Clock {
                 deadline: None,
                 function,
-                fired_in_fetch: Cell::new(false),
             });
         };
         let now = Instant::now();
@@ -73,7 +68,6 @@ impl<'g, 'n> Clock<'g, 'n> {
         Ok(Clock {
             deadline: Some((deadline, Watch::arm(gil, deadline.at))),
             function,
-            fired_in_fetch: Cell::new(false),
         })
     }
 
@@ -81,24 +75,28 @@ impl<'g, 'n> Clock<'g, 'n> {
     /// under the deadline, since formatting it runs Python code (its
     /// `__str__`, the traceback module), which may be slow or never end.
     /// The watchdog stops that code as it stops the call's; if it fires
-    /// meanwhile, the call is [`Error::Timeout`] ([`stop`](Clock::stop)),
-    /// since what the formatting gave may be cut short.
+    /// meanwhile, the call is [`Error::Timeout`], since what the formatting
+    /// gave may be cut short.
     pub(super) fn fetch(&self, raised: Raised<'_>) -> Error {
-        let Some((_, watch)) = &self.deadline else {
+        let Some((deadline, watch)) = &self.deadline else {
             return Error::Python(raised.fetch());
         };
         let fired_before = watch.fired();
         let exception = raised.fetch();
-        self.fired_in_fetch.set(!fired_before && watch.fired());
+        if !fired_before && watch.fired() {
+            return stopped(self.function, deadline);
+        }
         Error::Python(exception)
     }
 
     /// Right after the Python call returned (and its exception was
     /// [fetched](Clock::fetch)), with the GIL still held: the call is
     /// finished for the watchdog. If the watchdog stopped it, the
-    /// `DeadlineExceeded` it raised is [`Error::Timeout`], as is an
-    /// exception whose formatting it stopped; a call that returned before
-    /// Python raised it returns as it would have.
+    /// `DeadlineExceeded` it raised is [`Error::Timeout`] (as [`fetch`]
+    /// made an exception whose formatting it stopped); a call that returned
+    /// before Python raised it returns as it would have.
+    ///
+    /// [`fetch`]: Clock::fetch
     #[inline]
     pub(super) fn stop(self, outcome: Result<StrongRef, Error>) -> Result<StrongRef, Error> {
         let Some((deadline, watch)) = self.deadline else {
@@ -109,18 +107,22 @@ impl<'g, 'n> Clock<'g, 'n> {
         }
         match outcome {
             Err(Error::Python(exception))
-                if self.fired_in_fetch.get()
-                    || exception.is_instance_of("py_in_mem.DeadlineExceeded") =>
+                if exception.is_instance_of("py_in_mem.DeadlineExceeded") =>
             {
-                Err(Error::Timeout {
-                    function: self.function.to_owned(),
-                    limit: deadline.limit,
-                    elapsed: deadline.started.elapsed(),
-                    ran: true,
-                })
+                Err(stopped(self.function, &deadline))
             }
             other => other,
         }
+    }
+}
+
+/// The timeout of a call of `function` that the watchdog stopped.
+fn stopped(function: &str, deadline: &Deadline) -> Error {
+    Error::Timeout {
+        function: function.to_owned(),
+        limit: deadline.limit,
+        elapsed: deadline.started.elapsed(),
+        ran: true,
     }
 }
 
