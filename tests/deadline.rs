@@ -129,6 +129,24 @@ def raise_slow_str():
 def raise_endless_str():
     raise EndlessStr()
 
+class Lazy:
+    # A result whose attribute runs Python code when read: for ever, or
+    # for 0.3 s (in C), or at once.
+    def __init__(self, how):
+        self.how = how
+
+    @property
+    def value(self):
+        if self.how == 'endless':
+            while True:
+                pass
+        if self.how == 'slow':
+            time.sleep(0.3)
+        return 41 + 1
+
+def lazy(how):
+    return Lazy(how)
+
 def strs():
     return STRS
 
@@ -690,6 +708,79 @@ fn a_deadline_covers_the_formatting_of_the_exception_the_function_raised() {
             .unwrap(),
         2
     );
+}
+
+/// A result read through its `value` attribute, which runs Python code.
+#[derive(Debug)]
+struct Valued(i64);
+
+impl py_in_mem::FromResult for Valued {
+    fn expected() -> String {
+        "an object with an int 'value'".into()
+    }
+
+    fn from_result(result: py_in_mem::Reader<'_>) -> Result<Self, py_in_mem::Mismatch> {
+        result.getattr("value").map(Valued)
+    }
+}
+
+#[test]
+fn a_deadline_covers_the_conversion_of_the_result() {
+    let _serial = serial();
+    let lazy = function("lazy");
+    let limit = Duration::from_millis(100);
+    // A property that never ends, read by the result's conversion: stopped
+    // as the function's own code is, sync and async.
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let outcome = function("lazy")
+            .timeout(limit)
+            .arg("endless")
+            .call::<Valued>()
+            .map(|v| v.0);
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx
+        .recv_timeout(common::hang_limit(20))
+        .expect("the deadline never stopped the conversion");
+    let (name, got, elapsed, ran) = timeout_fields(outcome);
+    assert_eq!(
+        (name.as_str(), got, ran),
+        ("pim_deadline_tests.lazy", limit, true)
+    );
+    assert!(elapsed >= limit);
+    let add = function("sleep_then_add").arg(0).arg(1).call_async::<i64>();
+    assert_eq!(pollster::block_on(add).unwrap(), 2);
+    let outcome = pollster::block_on(
+        lazy.timeout(Duration::from_millis(300))
+            .arg("endless")
+            .call_async::<Valued>(),
+    )
+    .map(|v| v.0);
+    let (_, _, _, ran) = timeout_fields(outcome);
+    assert!(ran);
+    // In C past the deadline (time.sleep): the reading finishes, and the
+    // call, over its deadline, is a timeout.
+    let (_, _, elapsed, ran) = timeout_fields(
+        lazy.timeout(limit)
+            .arg("slow")
+            .call::<Valued>()
+            .map(|v| v.0),
+    );
+    assert!(ran && elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    // Given time, the value; the thread goes on.
+    let long = Duration::from_secs(10);
+    assert_eq!(
+        lazy.timeout(long).arg("slow").call::<Valued>().unwrap().0,
+        42
+    );
+    assert_eq!(
+        lazy.timeout(long).arg("now").call::<Valued>().unwrap().0,
+        42
+    );
+    // A mismatch within the deadline is still a mismatch.
+    let err = lazy.timeout(long).arg("now").call::<String>().unwrap_err();
+    assert!(matches!(err, Error::BadResult { .. }), "{err:?}");
 }
 
 /// Calls `name` with a 20 ms timeout on a thread of its own, and waits for

@@ -289,12 +289,11 @@ impl Function {
                 }
             }
         }
-        let outcome = outcome
-            .and_then(|()| {
-                let called = self.call_made(&gil, &clock, callee.callable, &made, kwargs);
-                clock.stop(called)
-            })
-            .and_then(|result| finish(&gil, result));
+        let outcome = outcome.and_then(|()| {
+            let called = self.call_made(&gil, &clock, callee.callable, &made, kwargs);
+            // The conversion under the deadline too: it may run Python code.
+            clock.stop(called.and_then(|result| finish(&gil, result)))
+        });
         // The result and any exception are released by now, so the counts
         // are exact.
         let mut moved = false;
@@ -329,7 +328,7 @@ impl Function {
         // function while `self` holds it.
         let outcome = unsafe { glue::call_one(&gil, callee.callable, made.as_ptr()) }
             .map_err(|raised| clock.fetch(raised));
-        let outcome = clock.stop(outcome).and_then(|result| finish(&gil, result));
+        let outcome = clock.stop(outcome.and_then(|result| finish(&gil, result)));
         // As in invoke: the result and any exception are released by now.
         let moved = made.release(&gil, &self.0.name) == Release::Moved;
         drop(callee);

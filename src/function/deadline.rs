@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Call, Function};
 use crate::error::Error;
 use crate::runtime::glue::Raised;
-use crate::runtime::{Deadline, Gil, StrongRef, Watch};
+use crate::runtime::{Deadline, Gil, Watch};
 
 /// A call's limit as the caller gave it: from the start of the call, or a
 /// point in time.
@@ -38,8 +38,8 @@ pub(super) fn starting_now(limit: Option<Limit>) -> Option<Deadline> {
     }
 }
 
-/// A call's deadline, from when it holds the GIL until the Python call
-/// returns and the exception it raised, if any, is fetched.
+/// A call's deadline, from when it holds the GIL until the call's result
+/// is converted, or the exception it raised is fetched.
 pub(super) struct Clock<'g, 'n> {
     deadline: Option<(Deadline, Watch<'g>)>,
     function: &'n str,
@@ -89,16 +89,21 @@ impl<'g, 'n> Clock<'g, 'n> {
         Error::Python(exception)
     }
 
-    /// Right after the Python call returned (and its exception was
-    /// [fetched](Clock::fetch)), with the GIL still held: the call is
-    /// finished for the watchdog. If the watchdog stopped it, the
-    /// `DeadlineExceeded` it raised is [`Error::Timeout`] (as [`fetch`]
-    /// made an exception whose formatting it stopped); a call that returned
-    /// before Python raised it returns as it would have.
+    /// Right after the call's result was converted (or the Python call
+    /// raised, and its exception was [fetched](Clock::fetch)), with the GIL
+    /// still held: the call is finished for the watchdog. The conversion is
+    /// inside the deadline, since it may run Python code too (a property
+    /// or `__getitem__` that a [`FromResult`](crate::FromResult) impl
+    /// reads). If the watchdog stopped the call, the `DeadlineExceeded` it
+    /// raised is [`Error::Timeout`] (as [`fetch`] made an exception whose
+    /// formatting it stopped), and so is a result that failed to convert
+    /// meanwhile: the exception may have been raised in the reading, which
+    /// turns it into a mismatch. A call that returned and converted before
+    /// Python raised the exception returns as it would have.
     ///
     /// [`fetch`]: Clock::fetch
     #[inline]
-    pub(super) fn stop(self, outcome: Result<StrongRef, Error>) -> Result<StrongRef, Error> {
+    pub(super) fn stop<R>(self, outcome: Result<R, Error>) -> Result<R, Error> {
         let Some((deadline, watch)) = self.deadline else {
             return outcome;
         };
@@ -111,6 +116,7 @@ impl<'g, 'n> Clock<'g, 'n> {
             {
                 Err(stopped(self.function, &deadline))
             }
+            Err(Error::BadResult { .. }) => Err(stopped(self.function, &deadline)),
             other => other,
         }
     }
@@ -189,6 +195,10 @@ impl Call<'_, '_> {
     /// - The formatting of an exception the function raised (its
     ///   `__str__`, the traceback) is stopped the same way, and the call is
     ///   then `Error::Timeout` too.
+    /// - So is the conversion of the result, which may run Python code (a
+    ///   [`FromResult`](crate::FromResult) impl reading a property): a
+    ///   result that fails to convert once the deadline has passed is
+    ///   `Error::Timeout` too.
     ///
     /// `DeadlineExceeded` derives from `BaseException`, as
     /// `KeyboardInterrupt` does, so `except Exception:` in the function
