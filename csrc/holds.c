@@ -110,4 +110,14 @@ Py_ssize_t pim_holds_of(PyObject *obj) {
     return table[i].obj == obj ? table[i].count : 0;
 }
 
+PyObject *pim_holds_next(size_t *pos) {
+    while (*pos < slots) {
+        PyObject *obj = table[(*pos)++].obj;
+        if (obj != NULL) {
+            return obj;
+        }
+    }
+    return NULL;
+}
+
 Py_ssize_t pim_hold_count(PyObject *obj) { return pim_holds_of(obj); }

@@ -12,4 +12,10 @@
  * compared. GIL held. (holds.c) */
 PIM_INTERNAL Py_ssize_t pim_holds_of(PyObject *obj);
 
+/* The objects Rust holds, one a call: *pos starts at 0; returns a held
+ * object (borrowed) and advances *pos, or NULL when there are no more.
+ * Python code must not run between the calls (a hold made or let go
+ * meanwhile may be missed or met twice). GIL held. (holds.c) */
+PIM_INTERNAL PyObject *pim_holds_next(size_t *pos);
+
 #endif /* PY_IN_MEM_HOLDS_H */

@@ -23,8 +23,8 @@
  *     frame, or Rust (an Object or Function handle, counted by holds.c).
  *     References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
- *     such an object holds; a view holds its base, which ndarray's
- *     traversal does not show), so an iterator or a C object holding the array
+ *     such an object, or Rust, holds; a view holds its base, which
+ *     ndarray's traversal does not show), so an iterator or a C object holding the array
  *     or a view shows as a missing reference. A view that exported a buffer
  *     (rule 3), or whose type is a C subclass, a class, an object of a type
  *     written in C or any other object on a chain may hold a raw pointer
@@ -124,6 +124,7 @@ static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
 }
 
 static int vet_visit(PyObject *obj, void *arg);
+static void follow_untracked(vetting *v, PyObject *obj);
 
 /* Does [lo, hi) overlap the lent memory? */
 static int overlaps_lent(const vetting *v, const char *lo, const char *hi) {
@@ -339,30 +340,38 @@ static int vet_visit(PyObject *obj, void *arg) {
         }
     }
     check_pointer(v, obj);
-    if (is_untracked_container(obj)) {
-        Py_ssize_t before = v->n_found;
-        for (i = 0; i < v->n_followed; i++) {
-            if (v->followed[i] == obj) {
-                return 0; /* its references are counted already */
-            }
-        }
-        if (v->nesting == MAX_NESTING) {
-            v->unsafe = 1;
-            return 0;
-        }
-        v->nesting++;
-        traverse_holder(v, obj);
-        v->nesting--;
-        if (v->n_found != before) {
-            /* Reached again from another holder, it must not count twice. */
-            if (v->n_followed == MAX_FOLLOWED) {
-                v->unsafe = 1;
-            } else {
-                v->followed[v->n_followed++] = obj;
-            }
+    follow_untracked(v, obj);
+    return 0;
+}
+
+/* If obj (borrowed) is an untracked container, which no scan lists,
+ * traverses it as a holder, once a round. */
+static void follow_untracked(vetting *v, PyObject *obj) {
+    Py_ssize_t before = v->n_found;
+    int i;
+    if (!is_untracked_container(obj)) {
+        return;
+    }
+    for (i = 0; i < v->n_followed; i++) {
+        if (v->followed[i] == obj) {
+            return; /* its references are counted already */
         }
     }
-    return 0;
+    if (v->nesting == MAX_NESTING) {
+        v->unsafe = 1;
+        return;
+    }
+    v->nesting++;
+    traverse_holder(v, obj);
+    v->nesting--;
+    if (v->n_found != before) {
+        /* Reached again from another holder, it must not count twice. */
+        if (v->n_followed == MAX_FOLLOWED) {
+            v->unsafe = 1;
+        } else {
+            v->followed[v->n_followed++] = obj;
+        }
+    }
 }
 
 /* Rules 4 and 5: vets every holder of arr up to the owners that end a
@@ -376,6 +385,8 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
     vetting *v = PyMem_RawMalloc(sizeof *v);
     int round, i, ok = 0;
     Py_ssize_t k;
+    size_t pos;
+    PyObject *held;
     if (v == NULL) {
         return 0;
     }
@@ -398,6 +409,13 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
         v->n_followed = 0;
         for (k = 0; k < PyList_GET_SIZE(objects) && !v->unsafe; k++) {
             traverse_holder(v, PyList_GET_ITEM(objects, k));
+        }
+        /* Rust's holds are roots too: an untracked object Rust holds (a
+         * view of the input returned as an Object) is in no list, and what
+         * it holds would otherwise be a reference nobody made. Tracked
+         * ones were traversed above. */
+        for (pos = 0; !v->unsafe && (held = pim_holds_next(&pos)) != NULL;) {
+            follow_untracked(v, held);
         }
         for (i = v->round_start; i < v->round_end; i++) {
             if (v->items[i].found != v->items[i].expected) {

@@ -583,7 +583,47 @@ def kept_as_attribute():
 
 class Thing:
     pass
+
+def tail(x):
+    return x[1:]
+
+def tail_in_tuple(x):
+    return (x[1:],)
+
+def transposed_in_dict(x):
+    return {'a': x.T}
 ";
+
+#[test]
+fn a_view_of_the_input_returned_as_an_object_is_moved_not_fatal() {
+    let keepers =
+        |name: &str| Function::from_source("pim_retention_keepers", KEEPERS, name).unwrap();
+    let retained = |err: Error, name: &str| {
+        assert_eq!(
+            err,
+            Error::InputRetained {
+                function: format!("pim_retention_keepers.{name}")
+            }
+        );
+    };
+    // The view alone, as an Object: only Rust holds it, so no object the
+    // collector lists shows the view's reference to the input. The call is
+    // an error (its Object goes with it, and the copy with that).
+    let x = vec![1.0, 2.0, 3.0];
+    let tail = keepers("tail");
+    retained(tail.call::<Object>(&x).unwrap_err(), "tail");
+    // The Object of a tuple holding the view, the view inside a tuple read
+    // as (Object,), and a transposed view inside a dict read into a map.
+    let tuple: Result<Object, _> = keepers("tail_in_tuple").call(&x);
+    retained(tuple.unwrap_err(), "tail_in_tuple");
+    let in_tuple: Result<(Object,), _> = keepers("tail_in_tuple").call(&x);
+    retained(in_tuple.unwrap_err(), "tail_in_tuple");
+    let in_dict: Result<std::collections::HashMap<String, Object>, _> =
+        keepers("transposed_in_dict").call(&x);
+    retained(in_dict.unwrap_err(), "transposed_in_dict");
+    // Read as values, the view is no retention; the process goes on.
+    assert_eq!(tail.call::<Vec<f64>>(&x).unwrap(), [2.0, 3.0]);
+}
 
 #[test]
 fn a_view_kept_by_a_model_rust_holds_as_an_object_is_moved_not_fatal() {
