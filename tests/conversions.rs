@@ -208,6 +208,43 @@ fn a_type_of_your_own_is_an_argument_through_value() -> Result<(), Error> {
     Ok(())
 }
 
+/// `1` inside `levels` lists, built without recursion.
+fn nested(levels: usize) -> Value {
+    let mut value = Value::Int(1);
+    for _ in 0..levels {
+        value = Value::List(vec![value]);
+    }
+    value
+}
+
+#[test]
+fn a_value_argument_nested_too_deep_is_invalid_not_a_stack_overflow() -> Result<(), Error> {
+    let echo = module("conv_echo_deep", "def f(x):\n    return x\n");
+    // As deep as a result may be: there and back.
+    let deepest = nested(Value::MAX_DEPTH - 1);
+    assert_eq!(echo.call::<Value>(deepest.clone())?, deepest);
+    // One deeper, and far deeper (its object was made recursively, and the
+    // stack overflowed): refused before Python is called, sync and async.
+    for levels in [Value::MAX_DEPTH, 5_000] {
+        let err = echo.call::<Value>(nested(levels)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidArgument(
+                "a Value nested more than 128 levels deep cannot be an argument".into()
+            ),
+            "{levels}"
+        );
+        let err = pollster::block_on(echo.call_async::<Value>(nested(levels))).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    }
+    // Inside a call of several arguments too; the next call works.
+    let pair = module("conv_pair_deep", "def f(a, b):\n    return b\n");
+    let err = pair.arg(1).arg(nested(5_000)).call::<i64>().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert_eq!(pair.arg(1).arg(2).call::<i64>()?, 2);
+    Ok(())
+}
+
 #[test]
 fn values_go_to_python_and_back_unchanged() -> Result<(), Error> {
     let echo = module("conv_echo", "def f(x):\n    return x\n");

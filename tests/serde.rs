@@ -539,6 +539,31 @@ fn a_serialization_error_is_a_clear_error_and_the_next_call_works() {
     assert_eq!(v, Value::Int(i64::MIN));
 }
 
+#[test]
+fn a_serialize_value_nested_too_deep_is_invalid_not_a_stack_overflow() {
+    // serde_json's Value 5,000 lists deep: its Serialize recurses into the
+    // crate's serializer, which stops it (it overflowed the stack).
+    let mut deep = serde_json::json!(1);
+    for _ in 0..5_000 {
+        deep = serde_json::Value::Array(vec![deep]);
+    }
+    let err = f("echo").call::<Value>(Serde(&deep)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: &serde_json::value::Value could not be made into a Python value: \
+         it is nested more than 128 levels deep"
+    );
+    let err = pollster::block_on(f("echo").call_async::<Value>(Serde(deep))).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    // Within the limit it goes, and reads back.
+    let mut ok = serde_json::json!("leaf");
+    for _ in 0..100 {
+        ok = serde_json::json!({ "in": ok });
+    }
+    let back: Serde<serde_json::Value> = f("echo").call(Serde(&ok)).unwrap();
+    assert_eq!(back.0, ok);
+}
+
 #[derive(Serialize)]
 struct Row {
     values: Vec<f64>,

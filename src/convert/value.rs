@@ -170,7 +170,8 @@ array_value! {
 
 impl Value {
     /// How deep a `Value` read from Python may nest: deeper (or a list that
-    /// contains itself) is a mismatch, not a stack overflow.
+    /// contains itself) is a mismatch, not a stack overflow. A `Value`
+    /// argument nested deeper is [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub const MAX_DEPTH: usize = 128;
 
     /// A dict of `entries`, in order.
@@ -428,8 +429,45 @@ impl FromResult for Value {
 }
 
 impl<'a> IntoArg<'a> for Value {
+    /// A value nested deeper than a result may be ([`Value::MAX_DEPTH`])
+    /// makes the call [`Error::InvalidArgument`](crate::Error::InvalidArgument),
+    /// before Python is called: its object is made recursively, and would
+    /// overflow the stack.
     fn into_arg(mut self) -> Arg<'a> {
+        if self.nested_deeper_than(Value::MAX_DEPTH) {
+            return Arg(ArgKind::Invalid(format!(
+                "a Value nested more than {} levels deep cannot be an argument",
+                Value::MAX_DEPTH
+            )));
+        }
         Arg(ArgKind::Given(Given::new(move |gil| self.make_python(gil))))
+    }
+}
+
+impl Value {
+    /// Whether some value inside this one sits `max` or more containers
+    /// deep (lists, tuples, dicts): as [`Value::read`] refuses to read one.
+    /// Without recursion, so that any depth is measured.
+    fn nested_deeper_than(&self, max: usize) -> bool {
+        let mut stack = vec![(self, 0usize)];
+        while let Some((value, level)) = stack.pop() {
+            if level >= max {
+                return true;
+            }
+            match value {
+                Value::List(items) | Value::Tuple(items) => {
+                    stack.extend(items.iter().map(|item| (item, level + 1)));
+                }
+                Value::Dict(entries) => {
+                    for (key, value) in entries {
+                        stack.push((key, level + 1));
+                        stack.push((value, level + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
     }
 }
 

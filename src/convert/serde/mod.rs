@@ -47,8 +47,9 @@ use crate::error::Error;
 /// [`Value`] `T` serializes to ([`to_value`]): structs and maps dicts,
 /// sequences lists, tuples and tuple structs tuples, unit and `None`
 /// `None`, enums as serde_json writes them. A value that cannot be (an
-/// `i128` beyond 64 bits, a `Serialize` impl's own error) makes the call
-/// [`Error::InvalidArgument`], before Python is called.
+/// `i128` beyond 64 bits, one nested more than 128 levels deep, a
+/// `Serialize` impl's own error) makes the call [`Error::InvalidArgument`],
+/// before Python is called.
 ///
 /// ```
 /// use py_in_mem::{Function, Serde};
@@ -121,8 +122,9 @@ pub fn into_arg<'a, T: ?Sized + Serialize>(value: &T) -> Arg<'a> {
 /// [`Value::List`], tuples and tuple structs [`Value::Tuple`], unit and
 /// `None` [`Value::None`], bytes [`Value::Bytes`], a unit variant its name
 /// as a str and any other variant a dict of one key (as serde_json writes
-/// them). An `i128` or `u128` outside `i64`'s and `u64`'s ranges, or a
-/// `Serialize` impl's own error, is [`Error::InvalidArgument`].
+/// them). An `i128` or `u128` outside `i64`'s and `u64`'s ranges, a value
+/// nested more than [`Value::MAX_DEPTH`] levels deep, or a `Serialize`
+/// impl's own error, is [`Error::InvalidArgument`].
 ///
 /// ```
 /// use py_in_mem::Value;
@@ -145,7 +147,7 @@ pub fn into_arg<'a, T: ?Sized + Serialize>(value: &T) -> Arg<'a> {
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub fn to_value<T: ?Sized + Serialize>(value: &T) -> Result<Value, Error> {
-    value.serialize(ser::ValueSerializer).map_err(|e| {
+    value.serialize(ser::ValueSerializer::TOP).map_err(|e| {
         Error::InvalidArgument(format!(
             "{} could not be made into a Python value: {e}",
             std::any::type_name::<T>()

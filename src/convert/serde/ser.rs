@@ -27,12 +27,37 @@ impl ser::Error for SerError {
     }
 }
 
-/// Builds the [`Value`] a `Serialize` type describes.
-pub(crate) struct ValueSerializer;
+/// Builds the [`Value`] a `Serialize` type describes, nested at most
+/// `depth` levels more (a deeper value is an error, as a deeper result is a
+/// mismatch: not a stack overflow).
+#[derive(Clone, Copy)]
+pub(crate) struct ValueSerializer {
+    depth: usize,
+}
+
+impl ValueSerializer {
+    /// A value's own serializer: [`Value::MAX_DEPTH`] levels.
+    pub(crate) const TOP: ValueSerializer = ValueSerializer {
+        depth: Value::MAX_DEPTH,
+    };
+
+    /// The serializer of a container's items, one level down.
+    fn enter(self) -> Result<ValueSerializer, SerError> {
+        match self.depth.checked_sub(1) {
+            Some(depth) => Ok(ValueSerializer { depth }),
+            None => Err(SerError(format!(
+                "it is nested more than {} levels deep",
+                Value::MAX_DEPTH
+            ))),
+        }
+    }
+}
 
 /// A list, tuple or dict being built.
 pub(crate) struct Items {
     items: Vec<Value>,
+    /// The items' serializer.
+    inner: ValueSerializer,
     /// `Some(variant)`: a tuple variant, `{variant: (..)}`.
     variant: Option<&'static str>,
     tuple: bool,
@@ -55,6 +80,8 @@ impl Items {
 /// A dict being built (a map, a struct or a struct variant).
 pub(crate) struct Entries {
     entries: Vec<(Value, Value)>,
+    /// The keys' and values' serializer.
+    inner: ValueSerializer,
     key: Option<Value>,
     variant: Option<&'static str>,
 }
@@ -175,11 +202,12 @@ impl Serializer for ValueSerializer {
     ) -> Result<Value, SerError> {
         Ok(Value::Dict(vec![(
             Value::from(variant),
-            value.serialize(self)?,
+            value.serialize(self.enter()?)?,
         )]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Items, SerError> {
         Ok(Items {
+            inner: self.enter()?,
             items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             variant: None,
             tuple: false,
@@ -187,6 +215,7 @@ impl Serializer for ValueSerializer {
     }
     fn serialize_tuple(self, len: usize) -> Result<Items, SerError> {
         Ok(Items {
+            inner: self.enter()?,
             items: Vec::with_capacity(len.min(4096)),
             variant: None,
             tuple: true,
@@ -203,6 +232,7 @@ impl Serializer for ValueSerializer {
         len: usize,
     ) -> Result<Items, SerError> {
         Ok(Items {
+            inner: self.enter()?,
             items: Vec::with_capacity(len.min(4096)),
             variant: Some(variant),
             tuple: true,
@@ -210,6 +240,7 @@ impl Serializer for ValueSerializer {
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Entries, SerError> {
         Ok(Entries {
+            inner: self.enter()?,
             entries: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             key: None,
             variant: None,
@@ -226,6 +257,7 @@ impl Serializer for ValueSerializer {
         len: usize,
     ) -> Result<Entries, SerError> {
         Ok(Entries {
+            inner: self.enter()?,
             entries: Vec::with_capacity(len.min(4096)),
             key: None,
             variant: Some(variant),
@@ -237,7 +269,7 @@ impl SerializeSeq for Items {
     type Ok = Value;
     type Error = SerError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
-        self.items.push(value.serialize(ValueSerializer)?);
+        self.items.push(value.serialize(self.inner)?);
         Ok(())
     }
     fn end(self) -> Result<Value, SerError> {
@@ -282,14 +314,14 @@ impl SerializeMap for Entries {
     type Ok = Value;
     type Error = SerError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), SerError> {
-        self.key = Some(key.serialize(ValueSerializer)?);
+        self.key = Some(key.serialize(self.inner)?);
         Ok(())
     }
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
         let Some(key) = self.key.take() else {
             return Err(SerError("a map's value was given before its key".into()));
         };
-        self.entries.push((key, value.serialize(ValueSerializer)?));
+        self.entries.push((key, value.serialize(self.inner)?));
         Ok(())
     }
     fn end(self) -> Result<Value, SerError> {
@@ -306,7 +338,7 @@ impl ser::SerializeStruct for Entries {
         value: &T,
     ) -> Result<(), SerError> {
         self.entries
-            .push((Value::from(key), value.serialize(ValueSerializer)?));
+            .push((Value::from(key), value.serialize(self.inner)?));
         Ok(())
     }
     fn end(self) -> Result<Value, SerError> {
@@ -447,7 +479,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::from(v))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        ValueSerializer
+        ValueSerializer::TOP
             .serialize_i128(v)
             .map_err(|_| E::invalid_value(de::Unexpected::Other("a 128-bit integer"), &self))
     }
