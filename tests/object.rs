@@ -29,6 +29,22 @@ fn finalized() -> Vec<String> {
     model_fn("finalized").call0().unwrap()
 }
 
+/// Whether the `Tracked` object tagged `tag` is finalized within the
+/// hang limit: a reference dropped without the GIL is released by the
+/// crate's `pim-release` thread, soon after the drop.
+fn finalized_soon(tag: &str) -> bool {
+    let until = std::time::Instant::now() + hang_limit(20);
+    loop {
+        if finalized().iter().any(|t| t == tag) {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// A `Tracked` object tagged `tag`.
 fn tracked(tag: &str) -> Object {
     model_fn("Tracked").call(tag).unwrap()
@@ -257,8 +273,103 @@ fn dropped_on_a_thread_that_never_called_python_without_a_leak() {
     // A clone still holds it.
     assert!(!finalized().contains(&"never-called".to_owned()));
     thread::spawn(move || drop(clone)).join().unwrap();
-    // Released the next time the crate takes the GIL: before this call.
-    assert!(finalized().contains(&"never-called".to_owned()));
+    // Released by the crate's releasing thread, soon.
+    assert!(finalized_soon("never-called"), "never-called");
+}
+
+/// What `SlowDel` finalizers have recorded: "started", "ended".
+fn slow_dels(timeout: Duration) -> Result<Vec<String>, Error> {
+    model_fn("slow_dels").timeout(timeout).call::<Vec<String>>()
+}
+
+/// Waits until a `SlowDel` finalizer has started.
+fn wait_for_a_slow_finalizer() {
+    let until = std::time::Instant::now() + hang_limit(20);
+    while !slow_dels(hang_limit(20))
+        .unwrap()
+        .contains(&"started".to_owned())
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the finalizer never started"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_slow_finalizer_of_an_object_dropped_elsewhere_runs_in_no_call() -> Result<(), Error> {
+    let slow: Object = model_fn("SlowDel").call(1.0)?;
+    thread::spawn(move || drop(slow)).join().unwrap();
+    // The finalizer runs on the crate's releasing thread, asleep for 1 s:
+    // meanwhile calls with a deadline of 200 ms go on (they ran it first,
+    // for 1 s, and a deadline was said to have passed before the call).
+    wait_for_a_slow_finalizer();
+    let started = std::time::Instant::now();
+    let seen = slow_dels(Duration::from_millis(200))?;
+    assert_eq!(seen, ["started"]);
+    let seen = pollster::block_on(
+        model_fn("slow_dels")
+            .timeout(Duration::from_millis(200))
+            .call_async::<Vec<String>>(),
+    )?;
+    assert_eq!(seen, ["started"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // And it ends.
+    let until = std::time::Instant::now() + hang_limit(20);
+    while slow_dels(hang_limit(20))? != ["started", "ended"] {
+        assert!(
+            std::time::Instant::now() < until,
+            "the finalizer never ended"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_a_finalizer_that_never_ends_stops_no_call() {
+    if !is_child() {
+        return;
+    }
+    let endless: Object = model_fn("SlowDel").call(-0.01).unwrap();
+    thread::spawn(move || drop(endless)).join().unwrap();
+    wait_for_a_slow_finalizer();
+    let add = Function::from_source("pim_after_endless", "def f(a, b):\n    return a + b\n", "f")
+        .unwrap();
+    for i in 0..20_i64 {
+        let sum = add
+            .timeout(Duration::from_secs(5))
+            .arg(i)
+            .arg(1)
+            .call::<i64>()
+            .unwrap();
+        assert_eq!(sum, i + 1);
+        let sum = pollster::block_on(
+            add.timeout(Duration::from_secs(5))
+                .arg(i)
+                .arg(2)
+                .call_async::<i64>(),
+        )
+        .unwrap();
+        assert_eq!(sum, i + 2);
+    }
+    write_raw("CALLS-WENT-ON\n");
+}
+
+#[test]
+fn a_finalizer_that_never_ends_stops_no_call() {
+    let output = run_limited(
+        child_command("child_a_finalizer_that_never_ends_stops_no_call"),
+        hang_limit(60),
+    );
+    let stdout = assert_child_passed(&output);
+    assert!(stdout.contains("CALLS-WENT-ON"), "{stdout}");
 }
 
 #[test]
@@ -282,7 +393,7 @@ fn dropped_while_another_thread_holds_the_gil_without_waiting() {
         scope.join().unwrap(),
         "the drop returned while the scope held the GIL"
     );
-    assert!(finalized().contains(&"during-scope".to_owned()));
+    assert!(finalized_soon("during-scope"), "during-scope");
 }
 
 #[test]
@@ -502,7 +613,7 @@ fn a_method_function_dropped_while_another_thread_holds_the_gil_does_not_wait() 
         scope.join().unwrap(),
         "the drop returned while the scope held the GIL"
     );
-    assert!(finalized().contains(&"method-during-scope".to_owned()));
+    assert!(finalized_soon("method-during-scope"), "method-during-scope");
 }
 
 #[test]
@@ -541,7 +652,7 @@ fn child_forks_while_another_thread_holds_the_gil_and_drops_in_the_child() {
     // parent test) is its verdict.
     assert!(common::exited_cleanly(status), "{status}");
     // The parent's own drops (the closure's, unrun here) are released.
-    assert!(finalized().contains(&"forked".to_owned()));
+    assert!(finalized_soon("forked"), "forked");
 }
 
 #[test]
@@ -631,11 +742,11 @@ fn methods_asked_for_again_call_the_right_one_and_keep_nothing_alive() -> Result
     assert!(m.call0::<String>()?.contains("Tracked"));
     assert!(!finalized().contains(&"kept-methods".to_owned()));
     drop(m);
-    assert!(finalized().contains(&"kept-methods".to_owned()));
+    assert!(finalized_soon("kept-methods"), "kept-methods");
     let obj = tracked("kept-methods-only");
     let _ = obj.method("__repr__")?.call0::<String>()?;
     drop(obj);
-    assert!(finalized().contains(&"kept-methods-only".to_owned()));
+    assert!(finalized_soon("kept-methods-only"), "kept-methods-only");
     Ok(())
 }
 

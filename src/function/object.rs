@@ -27,7 +27,9 @@ use crate::runtime::{Interpreter, SharedRef};
 /// time, without waiting: a drop inside a [`hold_gil`](crate::hold_gil)
 /// scope releases the reference at once; any other drop (where taking the
 /// GIL might wait, since another thread may hold it) leaves the reference
-/// to be released the next time the crate takes the GIL, on any thread.
+/// to the crate's thread `pim-release`, which takes the GIL and releases it
+/// soon after: the object's `__del__` runs there, never inside another
+/// call (nor against that call's deadline).
 ///
 /// ```
 /// use py_in_mem::{Function, NdSlice, NdVec, Object};

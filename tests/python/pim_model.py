@@ -92,6 +92,31 @@ def finalized():
     return list(FINALIZED)
 
 
+SLOW_DELS = []
+
+
+class SlowDel:
+    """Takes `seconds` to finalize (asleep, without the GIL), or for ever
+    (seconds < 0)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __del__(self):
+        import time
+
+        SLOW_DELS.append("started")
+        while True:
+            time.sleep(abs(self.seconds))
+            if self.seconds >= 0:
+                break
+        SLOW_DELS.append("ended")
+
+
+def slow_dels():
+    return list(SLOW_DELS)
+
+
 def same(a, b):
     return a is b
 

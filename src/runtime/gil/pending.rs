@@ -6,24 +6,32 @@
 //! the reference at once. Any other drop cannot know whether taking the GIL
 //! would wait (another thread may hold it for a long call, or for a whole
 //! `hold_gil` scope, possibly waiting on this very thread), so it puts the
-//! reference in a pending list instead, as PyO3's reference pool does. The
-//! crate releases the list the next time it takes the GIL, on any thread
-//! ([`release_pending`], from [`super`]: every way of taking the GIL).
+//! reference in a pending list instead, as PyO3's reference pool does.
+//!
+//! The list is released by a thread of the crate's, `pim-release`, started
+//! with the first reference: a push to an empty list wakes it, and it takes
+//! the GIL and releases the list. Not by whichever call takes the GIL next
+//! (as PyO3 does, and this crate did): a decref may run `__del__`, which
+//! may take any time, and it would run inside an unrelated call, counted
+//! against that call's deadline, or stall a serving thread and every async
+//! call queued behind it. Should the thread not start, every way of taking
+//! the GIL releases the list instead ([`release_pending`], from [`super`]).
 //!
 //! The rules: the list's lock is held only to push or to take the whole
 //! list, never while waiting for the GIL or running Python (a decref may
-//! run `__del__`, which may drop more references or call the crate); after
-//! a fork or a host's finalization nothing is pushed or released (the
-//! references are left, as [`StrongRef`](crate::runtime::StrongRef)
-//! leaves them).
+//! run `__del__`, which may drop more references or call the crate); the
+//! releasing thread's wake-up lock is never held while it waits for the
+//! GIL; after a fork or a host's finalization nothing is pushed or
+//! released (the references are left, as
+//! [`StrongRef`](crate::runtime::StrongRef) leaves them).
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Condvar, Mutex, Once, PoisonError};
 
 use pyo3_ffi::PyObject;
 
-use super::{in_held_scope, Gil};
+use super::{in_held_scope, Gil, Interpreter};
 use crate::raw;
 use crate::runtime::lifecycle;
 
@@ -55,6 +63,7 @@ impl SharedRef {
         // SAFETY: the GIL is held (`_gil`); the object is live (we own a
         // reference to it).
         unsafe { raw::pim_hold(ptr.as_ptr()) };
+        start_releaser();
         Some(SharedRef { ptr })
     }
 
@@ -80,7 +89,13 @@ impl Drop for SharedRef {
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
         pending.push(Pending(self.ptr));
         drop(pending);
-        ANY_PENDING.store(true, Ordering::Release);
+        if !ANY_PENDING.swap(true, Ordering::AcqRel) {
+            // The first since the list was taken: wake the releaser. Under
+            // its lock, so that it is either waiting or yet to look at the
+            // flag.
+            let _awake = WAKE_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+            WAKE.notify_one();
+        }
     }
 }
 
@@ -96,11 +111,57 @@ static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
 /// path that takes the GIL.
 static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 
-/// Releases the references dropped without the GIL, if any. Called with the
-/// GIL held, each time the crate takes it.
+/// The releasing thread's state.
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+/// The system refused the thread: the GIL's takers release the list.
+const REFUSED: u8 = 2;
+
+static RELEASER: AtomicU8 = AtomicU8::new(NOT_STARTED);
+static RELEASER_START: Once = Once::new();
+/// The releaser sleeps on [`WAKE`] while [`ANY_PENDING`] is false, looking
+/// at it under this lock.
+static WAKE_LOCK: Mutex<()> = Mutex::new(());
+static WAKE: Condvar = Condvar::new();
+
+/// Starts `pim-release` once: called with the GIL held, by the first
+/// [`SharedRef`] made, so Python runs.
+fn start_releaser() {
+    RELEASER_START.call_once(|| {
+        // SAFETY: a SharedRef was just made, with the GIL held: Python runs.
+        let python = unsafe { Interpreter::assume_started() };
+        let started = crate::runtime::thread_stack::python_thread("pim-release")
+            .spawn(move || release_for_ever(python));
+        let state = if started.is_ok() { RUNNING } else { REFUSED };
+        RELEASER.store(state, Ordering::Release);
+    });
+}
+
+/// The releaser's loop: sleeps until a reference is pending, then takes the
+/// GIL (without the scheduler's turn, as the deadline watchdog does) and
+/// releases the list. Ends once Python cannot be called any more (a host
+/// finalized it), when nothing is released ever again.
+fn release_for_ever(python: Interpreter) {
+    loop {
+        let mut awake = WAKE_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        while !ANY_PENDING.load(Ordering::Acquire) {
+            awake = WAKE.wait(awake).unwrap_or_else(PoisonError::into_inner);
+        }
+        // Never wait for the GIL holding a lock.
+        drop(awake);
+        match python.gil() {
+            Ok(gil) => release_all(&gil),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Releases the references dropped without the GIL, if any, when the
+/// releasing thread could not start. Called with the GIL held, each time
+/// the crate takes it.
 #[inline]
 pub(super) fn release_pending(gil: &Gil) {
-    if ANY_PENDING.load(Ordering::Acquire) {
+    if ANY_PENDING.load(Ordering::Acquire) && RELEASER.load(Ordering::Acquire) == REFUSED {
         release_all(gil);
     }
 }
