@@ -765,3 +765,60 @@ fn methods_past_the_kept_names_are_called_all_the_same() -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[test]
+fn hasattr_setattr_and_is_instance_of_as_python_has_them() -> Result<(), Error> {
+    let source = "\
+class Base:
+    pass
+
+class Model(Base):
+    @property
+    def broken(self):
+        raise ValueError('broken property')
+
+    @property
+    def missing(self):
+        raise AttributeError('computed and absent')
+";
+    let model: Object = Function::from_source("pim_object_attrs", source, "Model")?.call0()?;
+    // hasattr: only AttributeError means no.
+    assert!(model.hasattr("__class__")?);
+    assert!(!model.hasattr("alpha")?);
+    assert!(!model.hasattr("missing")?);
+    let err = model.hasattr("broken").unwrap_err();
+    assert_eq!(
+        (err.py_type(), err.to_string().as_str()),
+        (Some("ValueError"), "ValueError: broken property")
+    );
+    assert!(matches!(model.hasattr("a\0b"), Err(Error::InvalidName(_))));
+    // setattr of values, an Object and an owned array.
+    model.setattr("alpha", 0.5)?;
+    model.setattr("name", "ridge")?;
+    model.setattr("weights", py_in_mem::Arg::owned(vec![1.0, 2.0]))?;
+    let other: Object = Function::from_source("pim_object_attrs", source, "Base")?.call0()?;
+    model.setattr("base", &other)?;
+    assert!(model.hasattr("alpha")?);
+    assert_eq!(model.getattr::<f64>("alpha")?, 0.5);
+    assert_eq!(model.getattr::<String>("name")?, "ridge");
+    assert_eq!(model.getattr::<Vec<f64>>("weights")?, [1.0, 2.0]);
+    assert!(model.getattr::<Object>("base")?.is(&other));
+    // A lent array is kept: moved onto a copy, and reported.
+    let mut lent = vec![3.0, 4.0];
+    let err = model.setattr("kept", &lent).unwrap_err();
+    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    lent.iter_mut().for_each(|v| *v = -1.0);
+    drop(lent);
+    assert_eq!(model.getattr::<Vec<f64>>("kept")?, [3.0, 4.0]);
+    // A read-only property cannot be set: Python's error.
+    let err = model.setattr("broken", 1).unwrap_err();
+    assert_eq!(err.py_type(), Some("AttributeError"));
+    // is_instance_of: by qualified or plain name, through the MRO.
+    assert!(model.is_instance_of("pim_object_attrs.Model")?);
+    assert!(model.is_instance_of("Model")?);
+    assert!(model.is_instance_of("pim_object_attrs.Base")?);
+    assert!(model.is_instance_of("builtins.object")?);
+    assert!(!model.is_instance_of("other.Model")?);
+    assert!(!other.is_instance_of("Model")?);
+    Ok(())
+}

@@ -219,6 +219,88 @@ impl Object {
         Ok(make())
     }
 
+    /// Whether the object has the attribute `name` (`hasattr(obj, name)`):
+    /// true unless reading it raises `AttributeError`. Reading it may run
+    /// Python code (a property); any other exception it raises is the error.
+    ///
+    /// ```
+    /// let obj: py_in_mem::Object = py_in_mem::Function::load("builtins", "object")?.call0()?;
+    /// assert!(obj.hasattr("__class__")?);
+    /// assert!(!obj.hasattr("coef_")?);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn hasattr(&self, name: &str) -> Result<bool, Error> {
+        check_name(name)?;
+        builtin(&HASATTR, "hasattr")?.arg(self).arg(name).call()
+    }
+
+    /// Sets the attribute `name` to `value` (`obj.name = value` in Python),
+    /// made from any argument ([`IntoArg`]): a number, a string, a
+    /// [`Value`](crate::Value), another `Object`, an owned array. The object
+    /// keeps the value: an array lent by reference (`&vec`) is kept past
+    /// the call, so it is moved onto a copy and the call is
+    /// [`Error::InputRetained`], as any call that keeps its input; give an
+    /// owned one ([`Arg::owned`]) instead.
+    ///
+    /// ```
+    /// use py_in_mem::{Arg, Function, Object};
+    ///
+    /// let model: Object = Function::from_source("doc_setattr", "class M:\n    pass\n", "M")?.call0()?;
+    /// model.setattr("alpha", 0.5)?;
+    /// model.setattr("weights", Arg::owned(vec![1.0, 2.0]))?;
+    /// assert_eq!(model.getattr::<f64>("alpha")?, 0.5);
+    /// assert_eq!(model.getattr::<Vec<f64>>("weights")?, [1.0, 2.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn setattr<'a>(&'a self, name: &'a str, value: impl IntoArg<'a>) -> Result<(), Error> {
+        check_name(name)?;
+        builtin(&SETATTR, "setattr")?
+            .arg(self)
+            .arg(name)
+            .arg(value)
+            .call()
+    }
+
+    /// Whether the object is an instance of the class `class`, named as
+    /// [`Error::is_instance_of`] names one: `"module.QualName"`
+    /// (`"sklearn.linear_model._logistic.LogisticRegression"`) or the
+    /// qualified name alone (`"LogisticRegression"`), matched against the
+    /// object's type and every class it derives from (`type(obj).__mro__`).
+    /// No import is made.
+    ///
+    /// ```
+    /// let d: py_in_mem::Object = py_in_mem::Function::from_source(
+    ///     "doc_is_instance_of",
+    ///     "import collections\ndef make():\n    return collections.OrderedDict()\n",
+    ///     "make",
+    /// )?
+    /// .call0()?;
+    /// assert!(d.is_instance_of("collections.OrderedDict")?);
+    /// assert!(d.is_instance_of("dict")?);
+    /// assert!(d.is_instance_of("builtins.object")?);
+    /// assert!(!d.is_instance_of("list")?);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn is_instance_of(&self, class: &str) -> Result<bool, Error> {
+        static IS_INSTANCE_OF: OnceLock<Function> = OnceLock::new();
+        const SOURCE: &str = "\
+def is_instance_of(obj, name):
+    for c in type(obj).__mro__:
+        q = getattr(c, '__qualname__', c.__name__)
+        if name == q or name == f'{c.__module__}.{q}':
+            return True
+    return False
+";
+        let function = match IS_INSTANCE_OF.get() {
+            Some(function) => function,
+            None => {
+                let made = Function::from_source("_py_in_mem_object", SOURCE, "is_instance_of")?;
+                IS_INSTANCE_OF.get_or_init(|| made)
+            }
+        };
+        function.arg(self).arg(class).call()
+    }
+
     /// Whether `self` and `other` are the same Python object (`is` in
     /// Python). No GIL needed.
     ///
@@ -297,6 +379,18 @@ impl<'a> IntoArg<'a> for Object {
             Ok(object.into_strong())
         })))
     }
+}
+
+static HASATTR: OnceLock<Function> = OnceLock::new();
+static SETATTR: OnceLock<Function> = OnceLock::new();
+
+/// The builtin `name`, loaded once into `kept`.
+fn builtin(kept: &'static OnceLock<Function>, name: &str) -> Result<&'static Function, Error> {
+    if let Some(function) = kept.get() {
+        return Ok(function);
+    }
+    let loaded = Function::load("builtins", name)?;
+    Ok(kept.get_or_init(|| loaded))
 }
 
 /// The one check a C string would make of a name (no NUL in it), without
