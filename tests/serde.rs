@@ -611,3 +611,61 @@ fn values_round_trip_through_serde() {
         Value::list([Value::list([0, 1, 2]), Value::list([3, 4, 5])])
     );
 }
+
+#[derive(Deserialize, Debug)]
+struct Narrow {
+    a: f32,
+}
+
+#[test]
+fn an_f32_reads_only_numbers_it_holds_exactly() {
+    let eval = Function::from_source(
+        "pim_serde_f32",
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    let read = |source: &str| -> Result<Serde<Narrow>, Error> { eval.call(source) };
+    for (source, want) in [
+        ("{'a': 0.5}", 0.5f32),
+        ("{'a': 3}", 3.0),
+        ("{'a': -16777216}", -16_777_216.0),
+        ("{'a': float('inf')}", f32::INFINITY),
+        ("{'a': np.float32(0.1)}", 0.1f32),
+    ] {
+        assert_eq!(read(source).unwrap().0.a, want, "{source}");
+    }
+    assert!(read("{'a': float('nan')}").unwrap().0.a.is_nan());
+    // serde's own f32 casts: 1e300 became inf, 0.1 a nearby f32, silently.
+    for (source, found) in [
+        ("{'a': 1e300}", "the float 1e300"),
+        ("{'a': 0.1}", "the float 0.1"),
+        ("{'a': 16777217}", "the int 16777217"),
+    ] {
+        match read(source).unwrap_err() {
+            Error::BadResult {
+                position,
+                expected,
+                found: got,
+                ..
+            } => {
+                assert_eq!(position, "value under key 'a'", "{source}");
+                assert!(
+                    expected.contains("f32 holds exactly"),
+                    "{source}: {expected}"
+                );
+                assert!(got.contains(found), "{source}: {got}");
+            }
+            other => panic!("{source}: {other:?}"),
+        }
+    }
+    // Elements of numpy arrays alike.
+    let floats = |source: &str| -> Result<Serde<Vec<f32>>, Error> { eval.call(source) };
+    let read = floats("np.array([0.1, 2.5], dtype=np.float32)").unwrap().0;
+    assert_eq!(read, [0.1f32, 2.5]);
+    assert_eq!(floats("np.array([0.5, 2.5])").unwrap().0, [0.5f32, 2.5]);
+    assert!(matches!(
+        floats("np.array([0.5, 0.1])"),
+        Err(Error::BadResult { .. })
+    ));
+}

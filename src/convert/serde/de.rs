@@ -395,8 +395,12 @@ impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
         visitor.visit_some(self)
     }
 
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_any(ExactF32(visitor))
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
     }
@@ -429,8 +433,12 @@ impl<'de> de::Deserializer<'de> for ElementDe {
         visitor.visit_some(self)
     }
 
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_any(ExactF32(visitor))
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
     }
@@ -884,8 +892,93 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         visitor.visit_unit()
     }
 
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_any(ExactF32(visitor))
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 char
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char
         bytes byte_buf unit unit_struct seq tuple tuple_struct map
+    }
+}
+
+/// An `f32`'s visitor, refusing a number `f32` cannot hold exactly (as the
+/// crate's `f32` results refuse one): serde's own visitor casts an `f64`
+/// with `as`, so `1e300` became `inf` and `0.1` a nearby `f32`, silently.
+struct ExactF32<V>(V);
+
+impl<V> ExactF32<V> {
+    /// `x` as an `f32`, if it is one exactly (NaN and the infinities are).
+    fn exact<E: de::Error>(&self, x: f64) -> Result<f32, E> {
+        let narrow = x as f32;
+        if f64::from(narrow) == x || x.is_nan() {
+            Ok(narrow)
+        } else {
+            Err(E::invalid_value(
+                Unexpected::Float(x),
+                &"a number that f32 holds exactly",
+            ))
+        }
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for ExactF32<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+    fn visit_f32<E: de::Error>(self, x: f32) -> Result<V::Value, E> {
+        self.0.visit_f32(x)
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<V::Value, E> {
+        let narrow = self.exact(x)?;
+        self.0.visit_f32(narrow)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<V::Value, E> {
+        match self.exact::<E>(n as f64) {
+            Ok(narrow) if narrow as i64 == n && n != i64::MAX => self.0.visit_f32(narrow),
+            _ => Err(E::invalid_value(
+                Unexpected::Signed(n),
+                &"a number that f32 holds exactly",
+            )),
+        }
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<V::Value, E> {
+        match self.exact::<E>(n as f64) {
+            Ok(narrow) if narrow as u64 == n && n != u64::MAX => self.0.visit_f32(narrow),
+            _ => Err(E::invalid_value(
+                Unexpected::Unsigned(n),
+                &"a number that f32 holds exactly",
+            )),
+        }
+    }
+    // Anything else goes to the type's own visitor, to accept or refuse.
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<V::Value, E> {
+        self.0.visit_bool(b)
+    }
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<V::Value, E> {
+        self.0.visit_i128(n)
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<V::Value, E> {
+        self.0.visit_str(text)
+    }
+    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<V::Value, E> {
+        self.0.visit_byte_buf(bytes)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_unit()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_none()
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.0.visit_some(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.0.visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(map)
     }
 }

@@ -28,7 +28,7 @@ use crate::error::Error;
 /// | `dict` | a map: a struct's fields by str key, a `HashMap`'s entries (keys of any kind) |
 /// | `list`, `tuple` | a sequence: `Vec`, tuples, tuple structs, and a struct by position |
 /// | a named tuple, a dataclass, any other object, read as a struct | the struct's fields by attribute (`getattr`); a missing attribute is a missing field |
-/// | `bool`, `int`, `float`, numpy scalars | bool, i64 (u64 above `i64::MAX`), f64 |
+/// | `bool`, `int`, `float`, numpy scalars | bool, i64 (u64 above `i64::MAX`), f64 (an `f32` takes only a number it holds exactly) |
 /// | `complex`, numpy complex | a sequence `[re, im]` |
 /// | `str` | a str, borrowed for the visit |
 /// | `bytes`, `bytearray` | bytes |
