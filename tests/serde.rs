@@ -669,3 +669,40 @@ fn an_f32_reads_only_numbers_it_holds_exactly() {
         Err(Error::BadResult { .. })
     ));
 }
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Blob {
+    data: Vec<u8>,
+    text: String,
+}
+
+#[test]
+fn bytes_read_as_a_vec_of_u8_plain_and_through_serde() {
+    let eval = Function::from_source(
+        "pim_serde_bytes",
+        "def f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    assert_eq!(
+        eval.call::<Vec<u8>>("b'\\x00\\xffab'").unwrap(),
+        [0, 255, 97, 98]
+    );
+    assert_eq!(eval.call::<Vec<u8>>("bytearray(b'xy')").unwrap(), b"xy");
+    assert_eq!(eval.call::<Vec<u8>>("b''").unwrap(), b"");
+    // As numbers they were, into no other element type.
+    assert!(matches!(
+        eval.call::<Vec<u16>>("b'ab'"),
+        Err(Error::BadResult { .. })
+    ));
+    let Serde(blob): Serde<Blob> = eval.call("{'data': b'\\x01\\x02', 'text': b'hi'}").unwrap();
+    assert_eq!(
+        blob,
+        Blob {
+            data: vec![1, 2],
+            text: "hi".into()
+        }
+    );
+    let Serde(lists): Serde<Vec<Vec<u8>>> = eval.call("[b'a', [98, 99]]").unwrap();
+    assert_eq!(lists, [b"a".to_vec(), b"bc".to_vec()]);
+}

@@ -98,6 +98,13 @@ pub trait FromResult: Sized {
         None
     }
 
+    /// `bytes` or a `bytearray` (copied out) as a `Vec<Self>`: for `u8`;
+    /// `None` for every other type.
+    #[doc(hidden)]
+    fn read_bytes_as_vec(_bytes: Vec<u8>) -> Option<Vec<Self>> {
+        None
+    }
+
     /// What a `Vec<Self>` is read from.
     #[doc(hidden)]
     fn expected_vec() -> String {

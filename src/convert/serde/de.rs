@@ -896,9 +896,21 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         self.deserialize_any(ExactF32(visitor))
     }
 
+    /// `bytes` and `bytearray` as a sequence of their bytes (a `Vec<u8>`,
+    /// which asks for a sequence), anything else as
+    /// [`deserialize_any`](Self::deserialize_any) reads it.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.held().bytes_value() {
+            Some(bytes) => visitor
+                .visit_seq(SeqDeserializer::<_, DeError>::new(bytes.into_iter()))
+                .map_err(|e| e.found_in(self.held())),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map
+        bytes byte_buf unit unit_struct tuple tuple_struct map
     }
 }
 
