@@ -354,6 +354,16 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
     );
     let err = f.call::<Value>(4).unwrap_err();
     assert!(err.to_string().contains("nested at most 128"), "{err}");
+    // Its position counts the levels between the innermost and outermost
+    // steps, rather than saying each of 128 (3 KB of text).
+    let Error::BadResult { position, .. } = err else {
+        panic!("{err:?}")
+    };
+    let step = "element 0 of the list";
+    assert_eq!(
+        position,
+        format!("{step} in {step} in {step} in {step} in (120 levels more) in {step} in {step} in {step} in {step}")
+    );
     match f.call::<Value>(1).unwrap_err() {
         Error::BadResult {
             position, found, ..

@@ -72,7 +72,9 @@ impl Mismatch {
 
     /// Where inside the result, innermost first, each step inside the next:
     /// "element 0 of the list in element 1 of the tuple"; empty for the
-    /// result itself.
+    /// result itself. A path of more than [`SHOWN_STEPS`] steps (a result
+    /// nested 128 levels deep) shows its innermost and outermost steps and
+    /// counts the levels between.
     fn position(&self) -> String {
         let steps: Vec<String> = self
             .path
@@ -86,7 +88,17 @@ impl Mismatch {
                 Step::Attribute(name) => format!("attribute '{name}'"),
             })
             .collect();
-        steps.join(" in ")
+        if steps.len() <= SHOWN_STEPS {
+            return steps.join(" in ");
+        }
+        let (inner, rest) = steps.split_at(SHOWN_STEPS / 2);
+        let outer = &rest[rest.len() - SHOWN_STEPS / 2..];
+        format!(
+            "{} in ({} levels more) in {}",
+            inner.join(" in "),
+            rest.len() - outer.len(),
+            outer.join(" in ")
+        )
     }
 
     /// The error for `function`'s result.
@@ -99,6 +111,9 @@ impl Mismatch {
         }
     }
 }
+
+/// The most steps of a position said in full.
+const SHOWN_STEPS: usize = 8;
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
