@@ -642,3 +642,35 @@ fn a_dict_value_of_the_wrong_kind_is_named_in_a_sentence() {
          numpy array), found an object of type str"
     );
 }
+
+#[test]
+fn an_array_of_two_dimensions_or_more_reads_row_by_row_as_nested_vecs() {
+    let eval = Function::from_source(
+        "pim_results_rows",
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    let rows: Vec<Vec<f64>> = eval.call("np.arange(6.0).reshape(2, 3)").unwrap();
+    assert_eq!(rows, [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]);
+    // Fortran order and strided views read by index, as numpy gives them.
+    let rows: Vec<Vec<i64>> = eval
+        .call("np.asfortranarray(np.arange(6).reshape(3, 2)).T[:, ::2]")
+        .unwrap();
+    assert_eq!(rows, [[0, 4], [1, 5]]);
+    let cube: Vec<Vec<Vec<u8>>> = eval
+        .call("np.arange(8, dtype=np.uint8).reshape(2, 2, 2)")
+        .unwrap();
+    assert_eq!(cube, [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]);
+    let none: Vec<Vec<f64>> = eval.call("np.zeros((0, 3))").unwrap();
+    assert!(none.is_empty());
+    // A mismatch says which row; a matrix is no Vec of numbers.
+    match eval.call::<Vec<Vec<i8>>>("np.array([[1, 2], [3, 300]])") {
+        Err(Error::BadResult { position, .. }) => assert_eq!(position, "element 1 of the array"),
+        other => panic!("{other:?}"),
+    }
+    match eval.call::<Vec<f64>>("np.zeros((2, 2))") {
+        Err(Error::BadResult { found, .. }) => assert!(found.contains("2-D"), "{found}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -273,6 +273,15 @@ impl<'py> Held<'py> {
         is_dict.then_some(Entries { of: self, pos: 0 })
     }
 
+    /// Row `index` of this numpy array of two dimensions or more (`a[i]`, a
+    /// view); callers check the index against the first dimension.
+    pub(crate) fn array_row(&self, index: usize) -> Result<Held<'py>, PyException> {
+        let index = Py_ssize_t::try_from(index).unwrap_or(Py_ssize_t::MAX);
+        // SAFETY: the GIL is held and the object is live; PySequence_GetItem
+        // returns a new reference or NULL with an exception set.
+        unsafe { Held::from_owned(self.gil, pyo3_ffi::PySequence_GetItem(self.as_ptr(), index)) }
+    }
+
     /// A C-ordered copy of this numpy array that owns its data.
     pub(crate) fn array_copy(&self) -> Result<Held<'py>, PyException> {
         // SAFETY: the GIL is held; callers pass only numpy arrays (they

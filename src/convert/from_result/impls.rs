@@ -43,6 +43,9 @@ macro_rules! numbers {
             fn read_array_as_vec(desc: &ArrayDesc<'_>) -> Option<Result<Vec<Self>, Mismatch>> {
                 Some(to_elements::<$t>(desc, expected_vec::<$t>))
             }
+            fn is_element() -> bool {
+                true
+            }
             fn read_bytes_as_vec(bytes: Vec<u8>) -> Option<Vec<Self>> {
                 <$t as FromBytes>::from_bytes(bytes)
             }
@@ -186,13 +189,33 @@ impl<R: FromResult> FromResult for Vec<R> {
     }
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
+        let mut rows = None;
         if let Described::Array(desc) = value.describe() {
             if desc.ndim() == 1 {
                 if let Some(read) = R::read_array_as_vec(&desc) {
                     return read;
                 }
             }
-            return Err(Mismatch::new(Self::expected(), desc.what()));
+            if desc.ndim() < 2 || R::is_element() {
+                return Err(Mismatch::new(Self::expected(), desc.what()));
+            }
+            rows = Some(desc.shape[0]);
+        }
+        if let Some(rows) = rows {
+            // An array of 2 dimensions or more: a Vec of its rows, each read
+            // as R (a `Vec<Vec<f64>>` of a matrix).
+            let mut out = try_vec(rows, || format!("{rows} rows of an array as Rust values"))?;
+            for index in 0..rows {
+                let within = || Step::Element {
+                    container: "array",
+                    index,
+                };
+                let row = value
+                    .array_row(index)
+                    .map_err(|e| Mismatch::new(Self::expected(), e.to_string()).within(within()))?;
+                out.push(R::from_result(Reader::new(row)).map_err(|m| m.within(within()))?);
+            }
+            return Ok(out);
         }
         let Some(items) = value.items() else {
             if let Some(read) = value.bytes_value().and_then(R::read_bytes_as_vec) {

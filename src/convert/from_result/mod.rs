@@ -98,6 +98,14 @@ pub trait FromResult: Sized {
         None
     }
 
+    /// Whether `Self` is a numpy array's element type (a `Vec<Self>` reads
+    /// 1-D arrays only); else a `Vec<Self>` reads an array of 2 dimensions
+    /// or more row by row.
+    #[doc(hidden)]
+    fn is_element() -> bool {
+        false
+    }
+
     /// `bytes` or a `bytearray` (copied out) as a `Vec<Self>`: for `u8`;
     /// `None` for every other type.
     #[doc(hidden)]
