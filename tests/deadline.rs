@@ -725,6 +725,59 @@ impl py_in_mem::FromResult for Valued {
 }
 
 #[test]
+fn an_async_call_waiting_in_c_resolves_at_its_deadline_and_the_queue_goes_on() {
+    let _serial = serial();
+    let sleep = function("sleep_then_add");
+    let limit = Duration::from_millis(100);
+    // time.sleep runs no bytecode for 1.5 s: the watchdog's exception waits
+    // for it. A synchronous caller waits with its thread.
+    let started = Instant::now();
+    let (_, _, elapsed, ran) = timeout_fields(sleep.timeout(limit).arg(1.5).arg(1).call::<i64>());
+    assert!(
+        ran && started.elapsed() >= Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    // An async caller gets its Timeout one switch interval after the
+    // deadline, while the call sleeps on in its serving thread.
+    let started = Instant::now();
+    let outcome = pollster::block_on(sleep.timeout(limit).arg(1.5).arg(1).call_async::<i64>());
+    let waited = started.elapsed();
+    let (name, got, elapsed, ran) = timeout_fields(outcome);
+    assert_eq!(
+        (name.as_str(), got, ran),
+        ("pim_deadline_tests.sleep_then_add", limit, true)
+    );
+    assert!(elapsed >= limit, "{elapsed:?}");
+    assert!(
+        waited < Duration::from_millis(1000),
+        "resolved after {waited:?}"
+    );
+    // Meanwhile other async calls are served (by another thread, once the
+    // sleeping one has stalled the queue for its limit), and answer.
+    let next = pollster::block_on(sleep.arg(0).arg(41).call_async::<i64>()).unwrap();
+    assert_eq!(next, 42);
+    // A call that returns in time is not resolved early, and one whose
+    // deadline passes while Python code runs is stopped as before.
+    let quick = pollster::block_on(
+        sleep
+            .timeout(Duration::from_secs(10))
+            .arg(0.05)
+            .arg(1)
+            .call_async::<i64>(),
+    );
+    assert_eq!(quick.unwrap(), 2);
+    let spin = function("spin");
+    let (_, _, _, ran) = timeout_fields(pollster::block_on(
+        spin.timeout(limit).arg(1).call_async::<i64>(),
+    ));
+    assert!(ran);
+    // The sleeping call's end (its result dropped) leaves nothing behind.
+    thread::sleep(Duration::from_millis(1500));
+    let after = pollster::block_on(sleep.arg(0).arg(1).call_async::<i64>()).unwrap();
+    assert_eq!(after, 2);
+}
+
+#[test]
 fn a_deadline_covers_the_conversion_of_the_result() {
     let _serial = serial();
     let lazy = function("lazy");

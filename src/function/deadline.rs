@@ -189,9 +189,16 @@ impl Call<'_, '_> {
     ///   switch interval (`sys.getswitchinterval()`, 5 ms) after it is asked
     ///   for, so the watchdog asks that much early: a busy call ends within
     ///   about a millisecond of its deadline when nothing else contends for
-    ///   the GIL. A long loop in C, numpy's own included, is not
-    ///   interrupted: it finishes first, and the exception comes at the next
-    ///   bytecode after it.
+    ///   the GIL. Code in C is not interrupted: a long loop (numpy's) or a
+    ///   wait (`time.sleep`, a lock, `Thread.join`) finishes first, and the
+    ///   exception comes at the next bytecode after it. An async call's
+    ///   future resolves to `Error::Timeout` one switch interval after the
+    ///   deadline even so, while the call runs on in its serving thread.
+    /// - The exception lands in whatever Python code is running, as
+    ///   `KeyboardInterrupt` does: code not written for that may be left
+    ///   half done (a library's cleanup, the handlers `os.fork` runs). Give
+    ///   deadlines to computations, not to calls that fork or manage
+    ///   processes (`docs/calls.md`, "Deadlines").
     /// - The formatting of an exception the function raised (its
     ///   `__str__`, the traceback) is stopped the same way, and the call is
     ///   then `Error::Timeout` too.

@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::give_back::{self, Kept};
+use super::overdue::{self, Overdue};
 use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use super::timer;
@@ -45,6 +46,9 @@ struct SlotInner<R> {
     /// arena, under that arena's lock.
     spent: Option<Box<dyn Any + Send>>,
     waker: Option<Waker>,
+    /// A result was put in the slot (it may have been taken since): the
+    /// first to resolve the future wins ([`super::overdue`]).
+    resolved: bool,
 }
 
 impl<R> SlotInner<R> {
@@ -70,6 +74,14 @@ impl<R> Slot<R> {
             return None;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.resolved {
+            // Resolved at its deadline while the call ran on: this result
+            // is nobody's.
+            drop(inner);
+            thread::drop_caught((result, kept, spent));
+            return None;
+        }
+        inner.resolved = true;
         inner.result = Some(result);
         inner.kept = kept;
         inner.spent = spent;
@@ -87,6 +99,21 @@ impl<R> Slot<R> {
             drop(inner);
             drop(delivered);
         }
+    }
+}
+
+impl<R: Send + 'static> Overdue for Slot<R> {
+    fn overrun(&self, timeout: Error) -> Option<Waker> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.resolved {
+            return None;
+        }
+        inner.resolved = true;
+        inner.result = Some(Ok(Err(timeout)));
+        inner.waker.take()
     }
 }
 
@@ -139,9 +166,16 @@ where
         // end the serving thread: the queue would never be served again.
         // The call path is unwind-safe as a synchronous call's is (guards
         // give back what the call took); the future resumes the panic.
+        // With a deadline, the future resolves at it even while the call
+        // runs on in C code ([`overdue`]).
+        let registered = self.deadline.map(|deadline| {
+            let future: Arc<dyn Overdue> = slot.clone();
+            overdue::running(deadline, self.function.name(), future)
+        });
         let (result, kept) = give_back::collect(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| work(&self.function, &self.inputs)))
         });
+        drop(registered);
         let ended = Instant::now();
         if let Some(started) = started {
             self.function
@@ -237,6 +271,7 @@ impl<R: Send + 'static> CallFuture<R> {
                 kept: Kept::default(),
                 spent: None,
                 waker: None,
+                resolved: false,
             }),
         });
         let task = Box::new(Typed {

@@ -97,6 +97,7 @@ mod expire;
 mod future;
 mod give_back;
 mod lead;
+mod overdue;
 mod queue;
 mod thread;
 mod timer;

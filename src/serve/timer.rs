@@ -1,8 +1,9 @@
 //! The serving layer's timer: one thread of the crate's, `pim-serve-timer`,
 //! that wakes at the earliest instant it was told of ([`watch`]) and does
 //! what is due then: resolves queued calls whose deadline passed
-//! ([`super::expire`]) and hands the queue to another thread when the
-//! leader has been inside one call too long ([`super::lead`]).
+//! ([`super::expire`]), hands the queue to another thread when the
+//! leader has been inside one call too long ([`super::lead`]), and resolves
+//! the futures of started calls past their deadline ([`super::overdue`]).
 //!
 //! It is started by the first instant watched, holds the queue's lock only
 //! for what it does, never touches Python and never waits for the GIL. A
@@ -76,6 +77,7 @@ fn run() {
         let later = [
             super::expire::expire_queued(now),
             super::thread::relieve_stalled(now),
+            super::overdue::resolve_overdue(now),
         ]
         .into_iter()
         .flatten()
