@@ -65,10 +65,15 @@ fn child_stdout(env: &[(&str, &Path)]) -> String {
 /// standard library's landmark `lib/python3.X/os.py`), empty files, without
 /// the libpython this process loads.
 fn other_installation(name: &str) -> (PathBuf, PathBuf) {
-    let prefix = std::env::temp_dir().join(format!("pim_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&prefix);
     let version =
         &py_in_mem::BUILD_PYTHON_VERSION[..py_in_mem::BUILD_PYTHON_VERSION.rfind('.').unwrap()];
+    installation_of(name, version)
+}
+
+/// [`other_installation`] of Python `version` (`"3.99"`).
+fn installation_of(name: &str, version: &str) -> (PathBuf, PathBuf) {
+    let prefix = std::env::temp_dir().join(format!("pim_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
     let stdlib = prefix.join(format!("lib/python{version}"));
     std::fs::create_dir_all(&stdlib).unwrap();
     std::fs::create_dir_all(prefix.join("bin")).unwrap();
@@ -94,6 +99,53 @@ fn py_in_mem_python_of_another_installation_is_an_init_error_naming_both() {
     );
     std::fs::remove_dir_all(&prefix).unwrap();
     assert!(stdout.contains(&expected), "{expected}\nnot in\n{stdout}");
+}
+
+#[test]
+fn py_in_mem_python_of_another_version_is_an_init_error_saying_so() {
+    // Python would start anyway, on its compiled-in prefix, without the
+    // interpreter's packages: "numpy is not installed" was the error.
+    let (prefix, python) = installation_of("other_version", "3.99");
+    let build =
+        &py_in_mem::BUILD_PYTHON_VERSION[..py_in_mem::BUILD_PYTHON_VERSION.rfind('.').unwrap()];
+    let stdlib = prefix.canonicalize().unwrap().join("lib/python3.99");
+    let expected = |python: &Path| {
+        format!(
+            "ERROR-DISPLAY: Python start-up failed ({python}): {python} (PY_IN_MEM_PYTHON) is a \
+             Python 3.99 interpreter (its standard library is {stdlib}), but py-in-mem was built \
+             against Python {version}; set PY_IN_MEM_PYTHON to a python {build} (a virtualenv \
+             made by one), or build the binary against this one (PYO3_PYTHON={python})",
+            python = python.display(),
+            stdlib = stdlib.display(),
+            version = py_in_mem::BUILD_PYTHON_VERSION,
+        )
+    };
+    let stdout = child_stdout(&[(py_in_mem::PYTHON_ENV, &python)]);
+    assert!(
+        stdout.contains(&expected(&python)),
+        "{}\nnot in\n{stdout}",
+        expected(&python)
+    );
+    // A virtualenv made by it, as trial 7 had one of 3.13.
+    let venv = prefix.join("venv");
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    std::fs::write(
+        venv.join("pyvenv.cfg"),
+        format!(
+            "home = {}\nversion = 3.99.0\n",
+            prefix.join("bin").display()
+        ),
+    )
+    .unwrap();
+    let venv_python = venv.join("bin/python");
+    std::fs::write(&venv_python, "").unwrap();
+    let stdout = child_stdout(&[(py_in_mem::PYTHON_ENV, &venv_python)]);
+    std::fs::remove_dir_all(&prefix).unwrap();
+    assert!(
+        stdout.contains(&expected(&venv_python)),
+        "{}\nnot in\n{stdout}",
+        expected(&venv_python)
+    );
 }
 
 /// `sys.base_prefix` and the site-packages of the interpreter built against.

@@ -81,10 +81,28 @@ pub(super) fn check(python: &str) -> Result<(), Error> {
     } else if python == BUILD_PYTHON {
         wrong_for_build(&mapped, BUILD_LIBPYTHON)
     } else {
-        // No prefix found: Python cannot find this interpreter's standard
-        // library either, and its own start-up error says so.
-        installation_prefix(Path::new(python), major_minor(BUILD_PYTHON_VERSION))
-            .and_then(|prefix| wrong_for_prefix(&mapped, &prefix, &Named::Python(python)))
+        let build = major_minor(BUILD_PYTHON_VERSION);
+        match installation_prefix(Path::new(python), build) {
+            Some(prefix) => wrong_for_prefix(&mapped, &prefix, &Named::Python(python)),
+            // The interpreter's own standard library is of another version
+            // (or there is none): Python would start anyway, on a prefix
+            // farther up or its compiled-in one, without the interpreter's
+            // packages.
+            None => nearest_stdlibs(Path::new(python))
+                .and_then(|(_, found)| found.last().cloned())
+                .map(|(version, stdlib)| Wrong {
+                    cause: format!(
+                        "{python} ({PYTHON_ENV}) is a Python {version} interpreter (its \
+                         standard library is {}), but py-in-mem was built against Python \
+                         {BUILD_PYTHON_VERSION}",
+                        stdlib.display()
+                    ),
+                    hint: format!(
+                        "set {PYTHON_ENV} to a python {build} (a virtualenv made by one), or \
+                         build the binary against this one (PYO3_PYTHON={python})"
+                    ),
+                }),
+        }
     };
     match wrong {
         None => Ok(()),
@@ -303,6 +321,43 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// (`pyvenv.cfg`'s `home`), and the prefix is the nearest directory above the
 /// interpreter holding `lib/pythonX.Y/os.py` (or `lib64/...`).
 fn installation_prefix(python: &Path, version: &str) -> Option<PathBuf> {
+    let (prefix, found) = nearest_stdlibs(python)?;
+    found.iter().any(|(v, _)| v == version).then_some(prefix)
+}
+
+/// Whether `dir` holds a Python standard library.
+fn is_stdlib(dir: &Path) -> bool {
+    dir.join("os.py").is_file() || dir.join("os.pyc").is_file()
+}
+
+/// The nearest directory at or above where [`installation_prefix`] starts
+/// that holds Python standard libraries (`lib/python3.X/os.py`), with each
+/// one's version (`"3.13"`) and directory, in order: what the interpreter
+/// is an interpreter of.
+fn nearest_stdlibs(python: &Path) -> Option<(PathBuf, Vec<(String, PathBuf)>)> {
+    search_start(python)?.ancestors().find_map(|dir| {
+        let mut found: Vec<(String, PathBuf)> = ["lib", "lib64"]
+            .iter()
+            .filter_map(|lib| std::fs::read_dir(dir.join(lib)).ok())
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let name = path.file_name()?.to_str()?;
+                let version = name.strip_prefix("python")?;
+                let (major, minor) = version.split_once('.')?;
+                let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                let version = version.to_owned();
+                (numeric(major) && numeric(minor) && is_stdlib(&path)).then_some((version, path))
+            })
+            .collect();
+        found.sort();
+        (!found.is_empty()).then(|| (dir.to_owned(), found))
+    })
+}
+
+/// Where the search for an interpreter's standard library starts: the
+/// `home` of its virtualenv, or its own directory.
+fn search_start(python: &Path) -> Option<PathBuf> {
     let bin = python.parent()?;
     let venv_home = [bin.join("pyvenv.cfg"), bin.join("../pyvenv.cfg")]
         .iter()
@@ -313,24 +368,15 @@ fn installation_prefix(python: &Path, version: &str) -> Option<PathBuf> {
                 (key.trim() == "home").then(|| PathBuf::from(value.trim()))
             })
         });
-    let start = match venv_home {
-        Some(home) => home.canonicalize().ok()?,
+    match venv_home {
+        Some(home) => home.canonicalize().ok(),
         // Python needs only the path, not the file: a deployment may ship
         // the prefix without the interpreter.
         None => match python.canonicalize() {
-            Ok(real) => real.parent()?.to_owned(),
-            Err(_) => bin.canonicalize().ok()?,
+            Ok(real) => Some(real.parent()?.to_owned()),
+            Err(_) => bin.canonicalize().ok(),
         },
-    };
-    start.ancestors().find_map(|dir| {
-        ["lib", "lib64"]
-            .iter()
-            .any(|lib| {
-                let stdlib = dir.join(lib).join(format!("python{version}"));
-                stdlib.join("os.py").is_file() || stdlib.join("os.pyc").is_file()
-            })
-            .then(|| dir.to_owned())
-    })
+    }
 }
 
 #[cfg(test)]
