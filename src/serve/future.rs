@@ -170,7 +170,11 @@ where
         // runs on in C code ([`overdue`]).
         let registered = self.deadline.map(|deadline| {
             let future: Arc<dyn Overdue> = slot.clone();
-            overdue::running(deadline, self.function.name(), future)
+            let (registered, tell) = overdue::running(deadline, self.function.name(), future);
+            if let Some(at) = tell {
+                timer::watch(at);
+            }
+            registered
         });
         let (result, kept) = give_back::collect(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| work(&self.function, &self.inputs)))

@@ -16,8 +16,8 @@
 //! A serving thread about to make a call with a deadline registers it
 //! ([`running`]: one lock, and a push), and takes it out once the call
 //! returns (one lock, and a removal among the few calls running). The
-//! timer ([`super::timer`]) is told of the earliest instant a registered
-//! call would be overdue, only when it knows of none sooner, so with a
+//! timer ([`super::timer`]) is told (by the caller) of the earliest instant
+//! a registered call would be overdue, only when it knows of none sooner, so with a
 //! stream of short calls it wakes about once a deadline, not once a call.
 //! Then every call still registered past its deadline and a switch interval
 //! (time for the watchdog's exception to stop Python code) resolves to
@@ -83,8 +83,14 @@ impl Drop for Registered {
 }
 
 /// A serving thread starts a call of `function` with `deadline`, whose
-/// future is `future`: registered until the returned guard drops.
-pub(super) fn running(deadline: Deadline, function: &str, future: Arc<dyn Overdue>) -> Registered {
+/// future is `future`: registered until the returned guard drops. With the
+/// instant to tell the timer of ([`super::timer::watch`]), when it is the
+/// earliest the timer would know of.
+pub(super) fn running(
+    deadline: Deadline,
+    function: &str,
+    future: Arc<dyn Overdue>,
+) -> (Registered, Option<Instant>) {
     let due = deadline
         .at
         .checked_add(scheduler::switch_interval())
@@ -104,10 +110,7 @@ pub(super) fn running(deadline: Deadline, function: &str, future: Arc<dyn Overdu
         running.told = Some(due);
     }
     drop(running);
-    if tell {
-        super::timer::watch(due);
-    }
-    Registered(id)
+    (Registered(id), tell.then_some(due))
 }
 
 /// The timer's look at `now`: resolves the futures of the calls overdue;
