@@ -82,15 +82,13 @@ pub(super) fn check(python: &str) -> Result<(), Error> {
         wrong_for_build(&mapped, BUILD_LIBPYTHON)
     } else {
         let build = major_minor(BUILD_PYTHON_VERSION);
-        match installation_prefix(Path::new(python), build) {
-            Some(prefix) => wrong_for_prefix(&mapped, &prefix, &Named::Python(python)),
-            // The interpreter's own standard library is of another version
-            // (or there is none): Python would start anyway, on a prefix
-            // farther up or its compiled-in one, without the interpreter's
-            // packages.
-            None => nearest_stdlibs(Path::new(python))
-                .and_then(|(_, found)| found.last().cloned())
-                .map(|(version, stdlib)| Wrong {
+        match own_stdlibs(Path::new(python)) {
+            // The interpreter's own installation (the directory holding its
+            // `bin`) has a standard library of another version only: Python
+            // would start anyway, on a prefix farther up or its compiled-in
+            // one, without the interpreter's packages.
+            Some(found) if !found.iter().any(|(version, _)| version == build) => {
+                found.last().map(|(version, stdlib)| Wrong {
                     cause: format!(
                         "{python} ({PYTHON_ENV}) is a Python {version} interpreter (its \
                          standard library is {}), but py-in-mem was built against Python \
@@ -101,7 +99,12 @@ pub(super) fn check(python: &str) -> Result<(), Error> {
                         "set {PYTHON_ENV} to a python {build} (a virtualenv made by one), or \
                          build the binary against this one (PYO3_PYTHON={python})"
                     ),
-                }),
+                })
+            }
+            // No prefix found: Python cannot find this interpreter's
+            // standard library either, and its own start-up error says so.
+            _ => installation_prefix(Path::new(python), build)
+                .and_then(|prefix| wrong_for_prefix(&mapped, &prefix, &Named::Python(python))),
         }
     };
     match wrong {
@@ -321,8 +324,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// (`pyvenv.cfg`'s `home`), and the prefix is the nearest directory above the
 /// interpreter holding `lib/pythonX.Y/os.py` (or `lib64/...`).
 fn installation_prefix(python: &Path, version: &str) -> Option<PathBuf> {
-    let (prefix, found) = nearest_stdlibs(python)?;
-    found.iter().any(|(v, _)| v == version).then_some(prefix)
+    search_start(python)?.ancestors().find_map(|dir| {
+        ["lib", "lib64"]
+            .iter()
+            .any(|lib| is_stdlib(&dir.join(lib).join(format!("python{version}"))))
+            .then(|| dir.to_owned())
+    })
 }
 
 /// Whether `dir` holds a Python standard library.
@@ -330,12 +337,15 @@ fn is_stdlib(dir: &Path) -> bool {
     dir.join("os.py").is_file() || dir.join("os.pyc").is_file()
 }
 
-/// The nearest directory at or above where [`installation_prefix`] starts
-/// that holds Python standard libraries (`lib/python3.X/os.py`), with each
-/// one's version (`"3.13"`) and directory, in order: what the interpreter
-/// is an interpreter of.
-fn nearest_stdlibs(python: &Path) -> Option<(PathBuf, Vec<(String, PathBuf)>)> {
-    search_start(python)?.ancestors().find_map(|dir| {
+/// The standard libraries (`lib/python3.X/os.py`) of the installation an
+/// interpreter is in: beside the directory [`installation_prefix`] starts
+/// from (a `bin`), or in it; each with its version (`"3.13"`), in order.
+/// None if there is none there (a virtualenv made from a virtualenv, whose
+/// `home` is the other's `bin`: Python then finds its prefix farther on).
+fn own_stdlibs(python: &Path) -> Option<Vec<(String, PathBuf)>> {
+    let start = search_start(python)?;
+    let dirs = [start.parent(), Some(start.as_path())];
+    let found = dirs.into_iter().flatten().find_map(|dir| {
         let mut found: Vec<(String, PathBuf)> = ["lib", "lib64"]
             .iter()
             .filter_map(|lib| std::fs::read_dir(dir.join(lib)).ok())
@@ -351,8 +361,9 @@ fn nearest_stdlibs(python: &Path) -> Option<(PathBuf, Vec<(String, PathBuf)>)> {
             })
             .collect();
         found.sort();
-        (!found.is_empty()).then(|| (dir.to_owned(), found))
-    })
+        (!found.is_empty()).then_some(found)
+    });
+    found
 }
 
 /// Where the search for an interpreter's standard library starts: the
