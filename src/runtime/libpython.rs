@@ -493,6 +493,31 @@ mod tests {
     }
 
     #[test]
+    fn an_interpreters_own_standard_library_and_a_virtualenv_of_a_virtualenv() {
+        let version = major_minor(BUILD_PYTHON_VERSION);
+        let dir = scratch("own");
+        let (python, _) = fake_installation(&dir.join("inst"));
+        let found = own_stdlibs(&python).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, version);
+        // A virtualenv whose home is another virtualenv's bin (Python 3.9
+        // and 3.10 make one so from inside a virtualenv): its lib holds
+        // site-packages, no standard library, so nothing is said of it.
+        let outer = dir.join("outer");
+        std::fs::create_dir_all(outer.join("bin")).unwrap();
+        std::fs::create_dir_all(outer.join(format!("lib/python{version}/site-packages"))).unwrap();
+        let inner = dir.join("inner");
+        std::fs::create_dir_all(inner.join("bin")).unwrap();
+        std::fs::write(
+            inner.join("pyvenv.cfg"),
+            format!("home = {}\n", outer.join("bin").display()),
+        )
+        .unwrap();
+        assert_eq!(own_stdlibs(&inner.join("bin/python")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_prefix_of_an_interpreter_a_link_to_one_and_a_virtualenv() {
         let version = major_minor(BUILD_PYTHON_VERSION);
         let dir = scratch("prefix");
