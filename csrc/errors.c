@@ -161,6 +161,8 @@ static char *dup_classes(PyObject *type) {
     return text;
 }
 
+char *pim_type_classes(PyObject *obj) { return dup_classes((PyObject *)Py_TYPE(obj)); }
+
 void pim_last_error(pim_error *err) {
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     memset(err, 0, sizeof *err);

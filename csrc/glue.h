@@ -57,6 +57,13 @@ void pim_last_error(pim_error *err);
 /* Free the strings of err and set them to NULL. No GIL needed. */
 void pim_error_free(pim_error *err);
 
+/* The classes of type(obj).__mro__, as pim_error's `classes` names them
+ * ("module\tqualname" lines, most derived first): for Object::is_instance_of,
+ * which matches them as Error::is_instance_of does. obj: borrowed. GIL
+ * held. Returns an owned (malloc'ed) string, or NULL; never leaves an
+ * exception set. */
+char *pim_type_classes(PyObject *obj);
+
 /* ---- Start-up and life cycle ---------------------------------------------- */
 
 /* Start Python, which must not be running yet, on the calling thread (which

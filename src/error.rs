@@ -61,6 +61,22 @@ impl ClassName {
     fn qualname(&self) -> &str {
         &self.qualified[self.qualname_at..]
     }
+
+    /// Whether this is the class `class`, named `module.qualname` or by its
+    /// qualname alone.
+    fn is(&self, class: &str) -> bool {
+        &*self.qualified == class || self.qualname() == class
+    }
+}
+
+/// Whether one of the glue's class lines (`module\tqualname`, one a class)
+/// is the class `class`, as [`PyException::is_instance_of`] matches them:
+/// what [`crate::Object::is_instance_of`] asks of an object's type.
+pub(crate) fn classes_include(lines: &str, class: &str) -> bool {
+    lines
+        .split('\n')
+        .filter(|line| !line.is_empty())
+        .any(|line| ClassName::parse(line).is(class))
 }
 
 impl PyException {
@@ -149,8 +165,7 @@ impl PyException {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn is_instance_of(&self, class: &str) -> bool {
-        self.class_names()
-            .any(|name| &*name.qualified == class || name.qualname() == class)
+        self.class_names().any(|name| name.is(class))
     }
 
     /// The exception's classes, most derived first (`type(exception).__mro__`),

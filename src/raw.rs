@@ -112,6 +112,7 @@ pub type pim_release_fn = unsafe extern "C" fn(owner: *mut c_void);
 extern "C" {
     pub fn pim_last_error(err: *mut pim_error);
     pub fn pim_error_free(err: *mut pim_error);
+    pub fn pim_type_classes(obj: *mut PyObject) -> *mut c_char;
 
     pub fn pim_start_python(
         program: *const c_char,

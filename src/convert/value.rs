@@ -449,6 +449,10 @@ impl Value {
     /// deep (lists, tuples, dicts): as [`Value::read`] refuses to read one.
     /// Without recursion, so that any depth is measured.
     fn nested_deeper_than(&self, max: usize) -> bool {
+        if !matches!(self, Value::List(_) | Value::Tuple(_) | Value::Dict(_)) {
+            // A scalar (a `String` argument is one): no stack to allocate.
+            return max == 0;
+        }
         let mut stack = vec![(self, 0usize)];
         while let Some((value, level)) = stack.pop() {
             if level >= max {

@@ -282,23 +282,9 @@ impl Object {
     /// # Ok::<(), py_in_mem::Error>(())
     /// ```
     pub fn is_instance_of(&self, class: &str) -> Result<bool, Error> {
-        static IS_INSTANCE_OF: OnceLock<Function> = OnceLock::new();
-        const SOURCE: &str = "\
-def is_instance_of(obj, name):
-    for c in type(obj).__mro__:
-        q = getattr(c, '__qualname__', c.__name__)
-        if name == q or name == f'{c.__module__}.{q}':
-            return True
-    return False
-";
-        let function = match IS_INSTANCE_OF.get() {
-            Some(function) => function,
-            None => {
-                let made = Function::from_source("_py_in_mem_object", SOURCE, "is_instance_of")?;
-                IS_INSTANCE_OF.get_or_init(|| made)
-            }
-        };
-        function.arg(self).arg(class).call()
+        let gil = self.0.python.gil()?;
+        let classes = glue::type_classes(&gil, self.0.inner.as_ptr()).unwrap_or_default();
+        Ok(crate::error::classes_include(&classes, class))
     }
 
     /// Whether `self` and `other` are the same Python object (`is` in

@@ -135,6 +135,19 @@ pub(super) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
     }
 }
 
+/// The classes of `type(obj).__mro__`, as an exception's are named
+/// ([`crate::error`]'s class lines); None if they cannot be read.
+pub(crate) fn type_classes(_gil: &Gil, obj: *mut PyObject) -> Option<String> {
+    // SAFETY: the GIL is held and `obj` is live (the caller holds it); the
+    // glue returns NULL or a malloc'ed string, copied and freed once here.
+    unsafe {
+        let classes = raw::pim_type_classes(obj);
+        let text = owned_c_string(classes);
+        libc::free(classes.cast());
+        text
+    }
+}
+
 /// `<sys.prefix>/bin/pythonX.Y` of the running Python, for messages.
 pub(super) fn running_python(_gil: &Gil) -> Option<String> {
     // SAFETY: the GIL is held; the glue returns NULL or a malloc'ed string,

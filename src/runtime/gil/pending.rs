@@ -26,7 +26,7 @@
 //! [`StrongRef`](crate::runtime::StrongRef) leaves them).
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, Once, PoisonError};
 
 use pyo3_ffi::PyObject;
@@ -111,13 +111,9 @@ static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
 /// path that takes the GIL.
 static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 
-/// The releasing thread's state.
-const NOT_STARTED: u8 = 0;
-const RUNNING: u8 = 1;
-/// The system refused the thread: the GIL's takers release the list.
-const REFUSED: u8 = 2;
-
-static RELEASER: AtomicU8 = AtomicU8::new(NOT_STARTED);
+/// The system refused the releasing thread: the GIL's takers release the
+/// list.
+static RELEASER_REFUSED: AtomicBool = AtomicBool::new(false);
 static RELEASER_START: Once = Once::new();
 /// The releaser sleeps on [`WAKE`] while [`ANY_PENDING`] is false, looking
 /// at it under this lock.
@@ -132,8 +128,7 @@ fn start_releaser() {
         let python = unsafe { Interpreter::assume_started() };
         let started = crate::runtime::thread_stack::python_thread("pim-release")
             .spawn(move || release_for_ever(python));
-        let state = if started.is_ok() { RUNNING } else { REFUSED };
-        RELEASER.store(state, Ordering::Release);
+        RELEASER_REFUSED.store(started.is_err(), Ordering::Release);
     });
 }
 
@@ -161,7 +156,7 @@ fn release_for_ever(python: Interpreter) {
 /// the crate takes it.
 #[inline]
 pub(super) fn release_pending(gil: &Gil) {
-    if ANY_PENDING.load(Ordering::Acquire) && RELEASER.load(Ordering::Acquire) == REFUSED {
+    if ANY_PENDING.load(Ordering::Acquire) && RELEASER_REFUSED.load(Ordering::Acquire) {
         release_all(gil);
     }
 }
