@@ -62,7 +62,7 @@ fn build() -> Result<(), String> {
 
     let in_checkout = in_checkout(&manifest_dir);
     if in_checkout {
-        // Start-up errors (src/runtime.rs) name `make setup` only then.
+        // Start-up errors (src/runtime/mod.rs, `startup_hint`) name `make setup` only then.
         println!("cargo:rustc-env=PY_IN_MEM_IN_CHECKOUT=1");
     }
     // What to do about a missing or unsuitable interpreter: in this checkout,

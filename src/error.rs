@@ -13,7 +13,18 @@ use std::time::Duration;
 /// assert_eq!(exception.to_string(), "ValueError: boom");
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` form (what `fn main() -> Result<(), Error>` and `unwrap`
+/// print) gives the classes by name and the traceback:
+///
+/// ```
+/// let f = py_in_mem::Function::from_source("doc_exc_debug", "def f():\n    raise KeyError('k')\n", "f")?;
+/// let debug = format!("{:?}", f.call0::<()>().unwrap_err());
+/// assert!(debug.starts_with(r#"Python(PyException { type_name: "KeyError", message: "'k'", classes: ["builtins.KeyError", "builtins.LookupError", "#), "{debug}");
+/// assert!(debug.contains(r#"traceback: Some("Traceback (most recent call last):\n"#), "{debug}");
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct PyException {
     /// The exception's type: `ValueError` for builtins, `module.Class`
     /// otherwise; empty for a start-up failure that Python reported as a
@@ -29,7 +40,7 @@ pub struct PyException {
 }
 
 /// What a [`PyException`] keeps behind one pointer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Details {
     traceback: Option<Box<str>>,
     classes: Box<[ClassName]>,
@@ -37,10 +48,24 @@ struct Details {
 
 /// One class of an exception: `module.qualname`, and where the qualname
 /// starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct ClassName {
     qualified: Box<str>,
     qualname_at: usize,
+}
+
+/// The type, the message, the classes by name and the traceback: what a
+/// reader of a failed `unwrap` needs, without the crate's own layout.
+impl fmt::Debug for PyException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let classes: Vec<&str> = self.classes().collect();
+        f.debug_struct("PyException")
+            .field("type_name", &self.type_name)
+            .field("message", &self.message)
+            .field("classes", &classes)
+            .field("traceback", &self.traceback())
+            .finish()
+    }
 }
 
 impl ClassName {

@@ -207,8 +207,8 @@ fn a_coroutine_or_generator_result_says_what_the_function_is_and_what_to_return(
         err.to_string(),
         "pim_hostile.coroutine returned a coroutine (the function is `async def`, and nothing \
          runs it: py-in-mem does not run an event loop; call a plain function that returns \
-         asyncio.run() of it), expected a number that converts to i64 without loss (a Python or \
-         numpy scalar, or a 0-D numpy array)"
+         asyncio.run() of it), expected an integer that fits in i64 (a Python or numpy integer, \
+         or a 0-D numpy array of one; a float is not read as an integer, even a whole one)"
     );
     let async_err = pollster::block_on(coroutine.arg(None::<f64>).call_async::<i64>()).unwrap_err();
     assert_eq!(async_err, err);

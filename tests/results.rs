@@ -388,12 +388,23 @@ fn numpy_and_python_scalars_of_every_kind() {
     assert_eq!(
         err.to_string(),
         "pim_testfuncs.big_int returned an int outside the ranges of int64 and uint64, \
-         expected a number that converts to u64 without loss (a Python or numpy scalar, or a 0-D numpy array)"
+         expected an integer that fits in u64 (a Python or numpy integer, or a 0-D numpy array of \
+         one; a float is not read as an integer, even a whole one)"
     );
     // Lossless only: a Python float 2.5 is no integer, 0.1 no f32.
     let err = function("total").call::<i64>(&[2.5]).unwrap_err();
     assert!(
         err.to_string().contains("returned an object of type float"),
+        "{err}"
+    );
+    // Nor is a whole one (3.0), as for PyO3's `extract`; the message says so.
+    let err = function("total").call::<i64>(&[3.0]).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "returned an object of type float, expected an integer that fits in i64 (a Python or \
+             numpy integer, or a 0-D numpy array of one; a float is not read as an integer, even \
+             a whole one)"
+        ),
         "{err}"
     );
     let err = function("total").call::<f32>(&[0.1]).unwrap_err();
@@ -638,8 +649,9 @@ fn a_dict_value_of_the_wrong_kind_is_named_in_a_sentence() {
     assert_eq!(
         err.to_string(),
         "results_dict_sentence.info returned an unexpected value under key 'name': \
-         expected a number that converts to i64 without loss (a Python or numpy scalar, or a 0-D \
-         numpy array), found an object of type str"
+         expected an integer that fits in i64 (a Python or numpy integer, or a 0-D numpy array \
+         of one; a float is not read as an integer, even a whole one), found an object of type \
+         str"
     );
 }
 

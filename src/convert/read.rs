@@ -152,12 +152,24 @@ pub(super) fn expected_array<U: Element>(ndim: Option<usize>) -> String {
     }
 }
 
-/// What a single `U` is read from.
+/// What a single `U` is read from, by the rule of
+/// [`kind_converts_to`](crate::array::element::kind_converts_to): a bool
+/// from bools, an integer from integers (a whole float is still a float,
+/// as for PyO3's `extract`), a float or complex number from any number it
+/// holds exactly.
 pub(super) fn expected_scalar<U: Element>() -> String {
-    format!(
-        "a number that converts to {} without loss (a Python or numpy scalar, or a 0-D numpy array)",
-        U::RUST_NAME
-    )
+    let name = U::RUST_NAME;
+    match U::KIND {
+        b'b' => "a bool (Python's or numpy's, or a 0-D numpy array of bool)".to_owned(),
+        b'i' | b'u' => format!(
+            "an integer that fits in {name} (a Python or numpy integer, or a 0-D numpy array of \
+             one; a float is not read as an integer, even a whole one)"
+        ),
+        _ => format!(
+            "a number that converts to {name} without loss (a Python or numpy scalar, or a 0-D \
+             numpy array)"
+        ),
+    }
 }
 
 /// Where element `flat` (in C order) of `desc` is, for a message: "at

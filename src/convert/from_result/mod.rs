@@ -69,8 +69,7 @@ use crate::runtime::{Gil, StrongRef};
 /// assert_eq!(
 ///     err.to_string(),
 ///     "doc_from_result.pair returned an unexpected element 0 of the list in element 1 of the tuple: \
-///      expected a number that converts to bool without loss (a Python or numpy scalar, or a 0-D numpy array), \
-///      found an object of type int"
+///      expected a bool (Python's or numpy's, or a 0-D numpy array of bool), found an object of type int"
 /// );
 /// assert!(matches!(err, Error::BadResult { .. }));
 /// # Ok::<(), py_in_mem::Error>(())
