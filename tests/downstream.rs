@@ -314,6 +314,7 @@ fn pyo3_of_the_lowest_version_and_py_in_mem_share_one_python() {
             "pyo3: numpy.arange(10).sum() = 45, beside_pyo3.total = 4",
             "py-in-mem: total = 6",
             "py-in-mem: beside_pyo3.Negative: negative input; a ValueError: true",
+            "by pointer: py-in-mem reads PyO3's n = 3, PyO3 reads py-in-mem's k = 7",
         ],
         "{stderr}"
     );

@@ -822,3 +822,40 @@ class Model(Base):
     assert!(!other.is_instance_of("Model")?);
     Ok(())
 }
+
+#[test]
+fn an_object_goes_to_c_code_by_pointer_and_comes_back_with_its_own_reference() -> Result<(), Error>
+{
+    let refcount = Function::from_source(
+        "pim_object_pointer",
+        "import sys\ndef refcount(x):\n    return sys.getrefcount(x)\n",
+        "refcount",
+    )?;
+    let original = tracked("by pointer");
+    let before: i64 = refcount.call(&original)?;
+    let ptr = original.as_ptr();
+    assert!(!ptr.is_null());
+    // SAFETY: `original` keeps the object alive.
+    let again = unsafe { Object::from_borrowed_ptr(ptr) }?;
+    assert!(again.is(&original));
+    assert_eq!(again.as_ptr(), ptr);
+    assert_eq!(again.type_name(), "Tracked");
+    assert_eq!(again.getattr::<String>("tag")?, "by pointer");
+    // A reference of its own: one more than before.
+    assert_eq!(refcount.call::<i64>(&original)?, before + 1);
+    // Inside a held-GIL scope too (the thread holds the GIL already).
+    let third = hold_gil(|_| {
+        // SAFETY: as above.
+        unsafe { Object::from_borrowed_ptr(ptr) }
+    })?;
+    assert_eq!(refcount.call::<i64>(&original)?, before + 2);
+    drop((original, again, third));
+    assert!(finalized_soon("by pointer"), "the three references went");
+    // SAFETY: null is checked before anything is read.
+    let err = unsafe { Object::from_borrowed_ptr(std::ptr::null_mut()) }.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: Object::from_borrowed_ptr was given a null pointer"
+    );
+    Ok(())
+}

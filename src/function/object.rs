@@ -316,6 +316,55 @@ impl Object {
     pub fn type_name(&self) -> &str {
         &self.0.type_name
     }
+
+    /// The object's `PyObject*`, for code of your own that works on it with
+    /// Python's C API, or with PyO3 (whose `pyo3::ffi` is this crate's
+    /// `pyo3_ffi`: a build holds one). Borrowed: valid while this `Object`
+    /// or a clone of it lives; as any `PyObject*`, using it needs the GIL.
+    /// With PyO3, inside `Python::attach`:
+    /// `Bound::from_borrowed_ptr(py, object.as_ptr())` takes a reference
+    /// of its own.
+    ///
+    /// ```
+    /// let obj: py_in_mem::Object = py_in_mem::Function::load("builtins", "dict")?.call0()?;
+    /// // SAFETY: a live object of this process's interpreter, kept alive by `obj`.
+    /// let same = unsafe { py_in_mem::Object::from_borrowed_ptr(obj.as_ptr()) }?;
+    /// assert!(same.is(&obj));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn as_ptr(&self) -> *mut pyo3_ffi::PyObject {
+        self.0.inner.as_ptr()
+    }
+
+    /// Holds the Python object at `ptr` for Rust, taking a reference of its
+    /// own: an object made by PyO3 (`bound.as_ptr()`) or by C code of
+    /// yours, then used as any other [`Object`]. The GIL is taken as any
+    /// call takes it, so this may run inside PyO3's `Python::attach` (the
+    /// thread holds the GIL already) or outside it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a live Python object of the interpreter this process
+    /// runs (the one the crate started, or the one a host started), and the
+    /// caller keeps a reference to it until this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a null pointer; otherwise what any
+    /// call returns when Python cannot be called ([`Error::Init`],
+    /// [`Error::Unavailable`]).
+    pub unsafe fn from_borrowed_ptr(ptr: *mut pyo3_ffi::PyObject) -> Result<Object, Error> {
+        if ptr.is_null() {
+            return Err(Error::InvalidArgument(
+                "Object::from_borrowed_ptr was given a null pointer".into(),
+            ));
+        }
+        let gil = runtime::python()?.gil()?;
+        // SAFETY: the GIL is held (`gil`); `ptr` is a live object that the
+        // caller keeps until this returns (the contract above).
+        let held = unsafe { Held::new_ref(&gil, ptr) };
+        Ok(Object::from_held(held))
+    }
 }
 
 impl fmt::Debug for Object {

@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
-use py_in_mem::{Function, Outliers};
+use py_in_mem::{Function, Object, Outliers};
 use pyo3::prelude::*;
+use pyo3::types::IntoPyDict;
 
 fn main() -> ExitCode {
     match run() {
@@ -55,6 +56,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "py-in-mem: {err}; a ValueError: {}",
         err.is_instance_of("ValueError")
+    );
+
+    // Objects both ways, by pointer: one PyO3 made, read by py-in-mem;
+    // one py-in-mem holds, read by PyO3.
+    let made_by_pyo3 = Python::attach(|py| -> PyResult<Result<Object, py_in_mem::Error>> {
+        let namespace = py
+            .import("types")?
+            .getattr("SimpleNamespace")?
+            .call((), Some(&[("n", 3)].into_py_dict(py)?))?;
+        // SAFETY: a live object of this interpreter, which `namespace` keeps.
+        Ok(unsafe { Object::from_borrowed_ptr(namespace.as_ptr()) })
+    })??;
+    let held: Object = Function::load("builtins", "dict")?.kwarg("k", 7).call()?;
+    let read_by_pyo3 = Python::attach(|py| -> PyResult<i64> {
+        // SAFETY: `held` keeps the object alive; PyO3 takes its own reference.
+        let dict = unsafe { Bound::from_borrowed_ptr(py, held.as_ptr()) };
+        dict.get_item("k")?.extract()
+    })?;
+    println!(
+        "by pointer: py-in-mem reads PyO3's n = {}, PyO3 reads py-in-mem's k = {read_by_pyo3}",
+        made_by_pyo3.getattr::<i64>("n")?
     );
     Ok(())
 }
