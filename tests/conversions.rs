@@ -369,7 +369,10 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
             position, found, ..
         } => assert_eq!(
             (position.as_str(), found.as_str()),
-            ("value under key 'n'", "an int outside both")
+            (
+                "value under key 'n'",
+                "an int outside the ranges of int64 and uint64"
+            )
         ),
         other => panic!("{other:?}"),
     }

@@ -686,3 +686,144 @@ fn an_array_of_two_dimensions_or_more_reads_row_by_row_as_nested_vecs() {
         other => panic!("{other:?}"),
     }
 }
+
+/// What scikit-learn's classifiers with string labels return: arrays of
+/// strings (`<U`), of bytes (`S`) and of objects, read item by item, as
+/// lists are.
+#[test]
+fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
+    let f = Function::from_source(
+        "pim_results_string_arrays",
+        "import numpy as np\n\
+         VALUES = {\n\
+         \x20   'labels': np.array(['cat', 'dog', 'émeu']),\n\
+         \x20   'objects': np.array(['x', None, 'z'], dtype=object),\n\
+         \x20   'floats': np.array([1.5, 2, np.float32(0.25)], dtype=object),\n\
+         \x20   'mixed': np.array([1.5, 'k'], dtype=object),\n\
+         \x20   'bytes': np.array([[b'ab', b'c'], [b'd', b'']]),\n\
+         \x20   'grid': np.array([['a', 'b'], ['c', 'd'], ['e', 'f']]),\n\
+         \x20   'empty': np.array([], dtype='<U1'),\n\
+         \x20   'proba': (np.array(['no', 'yes']), np.array([[0.25, 0.75]])),\n\
+         }\n\
+         def f(name):\n    return VALUES[name]\n",
+        "f",
+    )
+    .unwrap();
+    assert_eq!(
+        f.call::<Vec<String>>("labels").unwrap(),
+        ["cat", "dog", "émeu"]
+    );
+    assert_eq!(
+        f.call::<Vec<Option<String>>>("objects").unwrap(),
+        [Some("x".to_owned()), None, Some("z".to_owned())]
+    );
+    assert_eq!(f.call::<Vec<f64>>("floats").unwrap(), [1.5, 2.0, 0.25]);
+    assert_eq!(
+        f.call::<Vec<Vec<Vec<u8>>>>("bytes").unwrap(),
+        [
+            vec![b"ab".to_vec(), b"c".to_vec()],
+            vec![b"d".to_vec(), vec![]]
+        ]
+    );
+    assert_eq!(
+        f.call::<Vec<Vec<String>>>("grid").unwrap(),
+        [["a", "b"], ["c", "d"], ["e", "f"]]
+    );
+    assert!(f.call::<Vec<String>>("empty").unwrap().is_empty());
+    let (classes, proba): (Vec<String>, Vec<Vec<f64>>) = f.call("proba").unwrap();
+    assert_eq!(
+        (classes, proba),
+        (vec!["no".into(), "yes".into()], vec![vec![0.25, 0.75]])
+    );
+    // As a Value: lists (of lists), as tolist() gives.
+    use py_in_mem::Value;
+    assert_eq!(
+        f.call::<Value>("objects").unwrap(),
+        Value::list([Value::from("x"), Value::None, Value::from("z")])
+    );
+    assert_eq!(
+        f.call::<Value>("bytes").unwrap(),
+        Value::list([
+            Value::list([Value::Bytes(b"ab".to_vec()), Value::Bytes(b"c".to_vec())]),
+            Value::list([Value::Bytes(b"d".to_vec()), Value::Bytes(vec![])]),
+        ])
+    );
+    // A mismatch names the element, as in a list.
+    let (position, expected, found) = mismatch_of(f.call::<Vec<String>>("objects"));
+    assert_eq!(
+        (position.as_str(), expected.as_str(), found.as_str()),
+        (
+            "element 1 of the array",
+            "a str",
+            "an object of type NoneType"
+        )
+    );
+    let (position, _, found) = mismatch_of(f.call::<Vec<f64>>("mixed"));
+    assert_eq!(
+        (position.as_str(), found.as_str()),
+        ("element 1 of the array", "an object of type str")
+    );
+    let (position, _, found) = mismatch_of(f.call::<Vec<Vec<String>>>("bytes"));
+    assert_eq!(
+        (position.as_str(), found.as_str()),
+        (
+            "element 0 of the array in element 0 of the array",
+            "an object of type numpy.bytes_"
+        )
+    );
+    // Numbers are still read from numeric arrays only by dtype.
+    let (_, _, found) = mismatch_of(f.call::<Vec<f64>>("labels"));
+    assert_eq!(
+        found, "an object of type numpy.str_",
+        "item by item, each a str"
+    );
+}
+
+fn mismatch_of<R: std::fmt::Debug>(result: Result<R, Error>) -> (String, String, String) {
+    match result {
+        Err(Error::BadResult {
+            position,
+            expected,
+            found,
+            ..
+        }) => (position, expected, found),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_int_past_64_bits_reads_as_a_float_that_holds_it_exactly() {
+    let f = Function::from_source(
+        "pim_results_big_ints",
+        "def f(shift, plus):\n    return 2**int(shift) + int(plus)\n",
+        "f",
+    )
+    .unwrap();
+    let big = |shift: i64, plus: i64| f.arg(shift).arg(plus);
+    assert_eq!(big(70, 0).call::<f64>().unwrap(), 2f64.powi(70));
+    assert_eq!(big(70, 0).call::<f32>().unwrap(), 2f32.powi(70));
+    assert_eq!(
+        big(70, 0).call::<Complex64>().unwrap(),
+        Complex64::new(2f64.powi(70), 0.0)
+    );
+    // 2**70 + 1 is no float; 2**1100 is past them all; no integer type
+    // holds 2**70.
+    let err = big(70, 1).call::<f64>().unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "returned an int outside the ranges of int64 and uint64 that f64 does not hold \
+             exactly, expected a number that converts to f64 without loss (a Python or numpy \
+             scalar, or a 0-D numpy array)"
+        ),
+        "{err}"
+    );
+    assert!(big(1100, 0).call::<f64>().is_err());
+    assert!(big(70, 0).call::<u64>().is_err());
+    // 2**64 + 2**12 is an f64 but no f32.
+    let (_, _, found) = mismatch_of(big(64, 4096).call::<f32>());
+    assert_eq!(
+        found,
+        "an int outside the ranges of int64 and uint64 that f32 does not hold exactly"
+    );
+    assert_eq!(big(64, 4096).call::<f64>().unwrap(), 2f64.powi(64) + 4096.0);
+}

@@ -213,7 +213,7 @@ fn vecs_read_from_numpy_arrays_lists_and_nested_per_dimension() {
     assert_eq!(
         err.to_string(),
         "pim_serde_tests.array returned an unexpected element 0 of the array: expected an int \
-         that fits i64, found 0.5 (an element of a numpy array)"
+         that fits i64, found the float 0.5, an element of a numpy array of dtype float64"
     );
 }
 
@@ -705,4 +705,44 @@ fn bytes_read_as_a_vec_of_u8_plain_and_through_serde() {
     );
     let Serde(lists): Serde<Vec<Vec<u8>>> = eval.call("[b'a', [98, 99]]").unwrap();
     assert_eq!(lists, [b"a".to_vec(), b"bc".to_vec()]);
+}
+
+/// A classifier's answer with string labels: `classes_` and `predict` are
+/// arrays of strings (`<U`) or objects, read item by item as lists are.
+#[test]
+fn arrays_of_strings_and_objects_read_as_sequences() {
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Answer {
+        classes: Vec<String>,
+        labels: Vec<Option<String>>,
+        proba: Vec<Vec<f64>>,
+    }
+    let answer = Function::from_source(
+        "pim_serde_string_arrays",
+        "import numpy as np\n\
+         def answer():\n\
+         \x20   return {'classes': np.array(['ham', 'spam']),\n\
+         \x20           'labels': np.array(['spam', None], dtype=object),\n\
+         \x20           'proba': np.array([[0.25, 0.75], [0.5, 0.5]])}\n\
+         def bad():\n\
+         \x20   return np.array(['a', 3], dtype=object)\n",
+        "answer",
+    )
+    .unwrap();
+    let Serde(read): Serde<Answer> = answer.call0().unwrap();
+    assert_eq!(
+        read,
+        Answer {
+            classes: vec!["ham".into(), "spam".into()],
+            labels: vec![Some("spam".into()), None],
+            proba: vec![vec![0.25, 0.75], vec![0.5, 0.5]],
+        }
+    );
+    let bad = Function::load("pim_serde_string_arrays", "bad").unwrap();
+    let err = bad.call0::<Serde<Vec<String>>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_string_arrays.bad returned an unexpected element 1 of the array: expected a \
+         str, found an object of type int"
+    );
 }

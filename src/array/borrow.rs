@@ -301,8 +301,9 @@ fn retention_abort(lent_to: &str) -> ! {
          it held by something this crate cannot see into (an iterator, an object of a type \
          written in C). The array points into Rust memory that is valid only during the \
          call, so the process is aborted rather than let Python read freed memory. A \
-         function must not keep its borrowed input; keep data.copy() instead, or pass the \
-         input with call_owned."
+         function must not keep its borrowed input; keep data.copy() instead, or give the \
+         input owned (arg_owned, call_owned): a fit that keeps its data, as scikit-learn's \
+         neighbors estimators do, needs one."
     );
     std::process::abort();
 }

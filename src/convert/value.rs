@@ -292,6 +292,31 @@ impl Value {
         any.downcast_ref()
     }
 
+    /// The items of a tuple (a [`Value::Tuple`]), a list or an array of
+    /// objects (a [`Value::List`]), each read at most `depth - 1` levels
+    /// deep.
+    fn read_items(value: &Held<'_>, depth: usize) -> Result<Value, Mismatch> {
+        let Some(items) = value.items() else {
+            return Err(Mismatch::new(
+                "a tuple, a list or an array of strings, bytes or objects",
+                value.what(),
+            ));
+        };
+        let container = items.container();
+        let mut out = Vec::new();
+        for (index, item) in items.enumerate() {
+            out.push(
+                Value::read(item, depth - 1)
+                    .map_err(|m| m.within(Step::Element { container, index }))?,
+            );
+        }
+        Ok(if container == "tuple" {
+            Value::Tuple(out)
+        } else {
+            Value::List(out)
+        })
+    }
+
     /// Reads `value`, at most `depth` levels deep.
     fn read(value: Held<'_>, depth: usize) -> Result<Value, Mismatch> {
         if depth == 0 {
@@ -309,29 +334,19 @@ impl Value {
                 )
             })?),
             Described::Scalar(desc) => scalar(&desc)?,
+            // Strings, bytes or objects: a list of them (of lists, for
+            // more dimensions), as `tolist()` gives.
+            Described::Array(desc) if desc.holds_objects() && desc.ndim() > 0 => {
+                Value::read_items(&value, depth)?
+            }
             Described::Array(desc) => Value::Array(ArrayValue::read(&desc)?),
             Described::BigInt => {
                 return Err(Mismatch::new(
                     "an int in the range of int64 or uint64",
-                    "an int outside both",
+                    "an int outside the ranges of int64 and uint64",
                 ))
             }
-            Described::Tuple | Described::List => {
-                let items = value.items().expect("a tuple or list has items");
-                let container = items.container();
-                let mut out = Vec::new();
-                for (index, item) in items.enumerate() {
-                    out.push(
-                        Value::read(item, depth - 1)
-                            .map_err(|m| m.within(Step::Element { container, index }))?,
-                    );
-                }
-                if container == "tuple" {
-                    Value::Tuple(out)
-                } else {
-                    Value::List(out)
-                }
-            }
+            Described::Tuple | Described::List => Value::read_items(&value, depth)?,
             Described::Dict => {
                 let mut out = Vec::new();
                 let entries = value.dict_entries().expect("a dict has entries");

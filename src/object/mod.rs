@@ -178,6 +178,36 @@ impl<'py> Held<'py> {
         }
     }
 
+    /// A Python int (one outside 64 bits, [`Described::BigInt`]) as the
+    /// float that holds it exactly, if one does: `2**70` is `1.1805916207174113e21`,
+    /// `2**70 + 1` is no float.
+    pub(crate) fn big_int_as_exact_float(&self) -> Option<f64> {
+        let obj = self.as_ptr();
+        // SAFETY: the GIL is held and the object is live (an int, the
+        // caller's description says); PyLong_AsDouble returns -1.0 with an
+        // OverflowError set past the floats, PyLong_FromDouble a new
+        // reference or NULL, RichCompareBool 1, 0, or -1 with an exception
+        // set: every exception is cleared, every reference dropped.
+        unsafe {
+            let x = pyo3_ffi::PyLong_AsDouble(obj);
+            if x == -1.0 && !pyo3_ffi::PyErr_Occurred().is_null() {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+            let back = pyo3_ffi::PyLong_FromDouble(x);
+            if back.is_null() {
+                pyo3_ffi::PyErr_Clear();
+                return None;
+            }
+            let same = pyo3_ffi::PyObject_RichCompareBool(obj, back, pyo3_ffi::Py_EQ);
+            pyo3_ffi::Py_DECREF(back);
+            if same < 0 {
+                pyo3_ffi::PyErr_Clear();
+            }
+            (same == 1).then_some(x)
+        }
+    }
+
     /// The text of a str, or None if it is none (or holds lone surrogates,
     /// which UTF-8 cannot carry).
     pub(crate) fn str_value(&self) -> Option<String> {
@@ -245,22 +275,50 @@ impl<'py> Held<'py> {
         }
     }
 
-    /// The items of a tuple or a list, each held on its own (so nothing a
-    /// conversion does can free one under it); None for other objects.
+    /// The items of a tuple, a list, or a numpy array of strings, bytes or
+    /// objects ([`ArrayDesc::holds_objects`], along its first dimension:
+    /// elements of a 1-D array, rows of others), each held on its own (so
+    /// nothing a conversion does can free one under it); None for other
+    /// objects.
     pub(crate) fn items(&self) -> Option<Items<'_, 'py>> {
         // SAFETY: the GIL is held; these check the type and return -1 with
         // an exception set for any other object (cleared below).
-        let len = unsafe {
+        let (len, container) = unsafe {
             if pyo3_ffi::PyTuple_Check(self.as_ptr()) != 0 {
-                pyo3_ffi::PyTuple_Size(self.as_ptr())
+                (pyo3_ffi::PyTuple_Size(self.as_ptr()), Container::Tuple)
             } else if pyo3_ffi::PyList_Check(self.as_ptr()) != 0 {
-                pyo3_ffi::PyList_Size(self.as_ptr())
+                (pyo3_ffi::PyList_Size(self.as_ptr()), Container::List)
             } else {
-                return None;
+                return self.array_items();
             }
         };
         Some(Items {
-            of: self,
+            of: Walked::Borrowed(self),
+            container,
+            next: 0,
+            len: len.max(0),
+        })
+    }
+
+    /// [`items`](Self::items) of an array of objects: a list of them made
+    /// first (`list(array)`, which Items owns), so that nothing the reading
+    /// does can change what is walked.
+    fn array_items(&self) -> Option<Items<'_, 'py>> {
+        match self.describe() {
+            Described::Array(desc) if desc.holds_objects() && desc.ndim() > 0 => {}
+            _ => return None,
+        }
+        // SAFETY: the GIL is held and the array is live; PySequence_List
+        // returns a new reference to a new list, or NULL with an exception
+        // set (a MemoryError: cleared, and the array is then not walked,
+        // which its reader reports as a mismatch, never as fewer items).
+        let list = unsafe { Held::from_owned(self.gil, pyo3_ffi::PySequence_List(self.as_ptr())) };
+        let list = list.ok()?;
+        // SAFETY: a list (just made); its size cannot fail.
+        let len = unsafe { pyo3_ffi::PyList_Size(list.as_ptr()) };
+        Some(Items {
+            of: Walked::Owned(list),
+            container: Container::Array,
             next: 0,
             len: len.max(0),
         })
@@ -300,21 +358,46 @@ impl Drop for Held<'_> {
     }
 }
 
-/// The items of a tuple or list, in order (see [`Held::items`]).
+/// The items of a tuple, list or array of objects, in order (see
+/// [`Held::items`]).
 pub(crate) struct Items<'h, 'py> {
-    of: &'h Held<'py>,
+    of: Walked<'h, 'py>,
+    container: Container,
     next: Py_ssize_t,
     len: Py_ssize_t,
 }
 
+/// The tuple or list [`Items`] walks: the caller's, or one made of an
+/// array's items.
+enum Walked<'h, 'py> {
+    Borrowed(&'h Held<'py>),
+    Owned(Held<'py>),
+}
+
+impl<'py> Walked<'_, 'py> {
+    fn held(&self) -> &Held<'py> {
+        match self {
+            Walked::Borrowed(held) => held,
+            Walked::Owned(held) => held,
+        }
+    }
+}
+
+/// What [`Items`] walks, for messages.
+#[derive(Clone, Copy)]
+enum Container {
+    Tuple,
+    List,
+    Array,
+}
+
 impl Items<'_, '_> {
-    /// "tuple" or "list", for messages.
+    /// "tuple", "list" or "array", for messages.
     pub(crate) fn container(&self) -> &'static str {
-        // SAFETY: the GIL is held; PyTuple_Check only reads the type.
-        if unsafe { pyo3_ffi::PyTuple_Check(self.of.as_ptr()) } != 0 {
-            "tuple"
-        } else {
-            "list"
+        match self.container {
+            Container::Tuple => "tuple",
+            Container::List => "list",
+            Container::Array => "array",
         }
     }
 
@@ -331,7 +414,8 @@ impl<'py> Iterator for Items<'_, 'py> {
         if self.next >= self.len {
             return None;
         }
-        let obj = self.of.as_ptr();
+        let of = self.of.held();
+        let obj = of.as_ptr();
         // SAFETY: the GIL is held; `obj` is a tuple or list we hold. A list
         // is read through the bounds-checked PyList_GetItem, in case it
         // shrank; each returns a borrowed item or NULL (with an IndexError,
@@ -347,7 +431,7 @@ impl<'py> Iterator for Items<'_, 'py> {
                 self.next = self.len;
                 return None;
             }
-            Held::new_ref(self.of.gil, item)
+            Held::new_ref(of.gil, item)
         };
         self.next += 1;
         Some(item)
@@ -466,6 +550,14 @@ impl<'o> ArrayDesc<'o> {
 
     pub(crate) fn ndim(&self) -> usize {
         self.shape.len()
+    }
+
+    /// An array of strings (`<U`), of bytes (`S`) or of Python objects
+    /// (`O`): its elements are read as the Python objects indexing gives
+    /// (`np.str_`, `np.bytes_`, the object), one by one
+    /// ([`Held::items`]), not as numbers in memory.
+    pub(crate) fn holds_objects(&self) -> bool {
+        !self.is_scalar && matches!(self.kind, b'U' | b'S' | b'O')
     }
 
     /// The number of elements; `usize::MAX` if that overflows (numpy keeps

@@ -7,13 +7,34 @@ use std::hash::BuildHasher;
 use num_complex::{Complex32, Complex64};
 
 use super::{FromResult, Reader};
-use crate::array::element::Element;
+use crate::array::element::{Element, Value as ElementValue};
 use crate::array::nd::NdVec;
 use crate::convert::read::{
     expected_array, expected_scalar, expected_vec, to_elements, to_scalar, try_vec, Mismatch, Step,
 };
 use crate::convert::view::ResultView;
 use crate::object::{ArrayDesc, Described, Exact, Held};
+
+/// A Python int outside 64 bits as `U`: a float or complex number that
+/// holds it exactly (`2**70`), never an integer type.
+fn big_int<U: Element>(value: &Held<'_>) -> Result<U, Mismatch> {
+    let exact = match U::KIND {
+        b'f' | b'c' => value
+            .big_int_as_exact_float()
+            .and_then(|x| U::from_value(ElementValue::Float(x))),
+        _ => None,
+    };
+    exact.ok_or_else(|| {
+        let found = match U::KIND {
+            b'f' | b'c' => format!(
+                "an int outside the ranges of int64 and uint64 that {} does not hold exactly",
+                U::RUST_NAME
+            ),
+            _ => "an int outside the ranges of int64 and uint64".to_owned(),
+        };
+        Mismatch::new(expected_scalar::<U>(), found)
+    })
+}
 
 /// `value` is not what `R` takes.
 fn mismatch<R: FromResult>(value: &Held<'_>) -> Mismatch {
@@ -33,10 +54,7 @@ macro_rules! numbers {
                 }
                 match value.describe() {
                     Described::Scalar(desc) | Described::Array(desc) => to_scalar(&desc),
-                    Described::BigInt => Err(Mismatch::new(
-                        Self::expected(),
-                        "an int outside the ranges of int64 and uint64",
-                    )),
+                    Described::BigInt => big_int::<$t>(&value),
                     _ => Err(mismatch::<Self>(&value)),
                 }
             }
@@ -164,16 +182,22 @@ impl<R: FromResult> FromResult for Vec<R> {
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
         let mut rows = None;
-        if let Described::Array(desc) = value.describe() {
-            if desc.ndim() == 1 {
-                if let Some(read) = R::read_array_as_vec(&desc) {
-                    return read;
+        match value.describe() {
+            // A 1-D array of strings, bytes or objects is read item by
+            // item, as a list is (below).
+            Described::Array(desc) if desc.ndim() == 1 && desc.holds_objects() => {}
+            Described::Array(desc) => {
+                if desc.ndim() == 1 {
+                    if let Some(read) = R::read_array_as_vec(&desc) {
+                        return read;
+                    }
                 }
+                if desc.ndim() < 2 || R::is_element() {
+                    return Err(Mismatch::new(Self::expected(), desc.what()));
+                }
+                rows = Some(desc.shape[0]);
             }
-            if desc.ndim() < 2 || R::is_element() {
-                return Err(Mismatch::new(Self::expected(), desc.what()));
-            }
-            rows = Some(desc.shape[0]);
+            _ => {}
         }
         if let Some(rows) = rows {
             // An array of 2 dimensions or more: a Vec of its rows, each read

@@ -316,9 +316,11 @@ fn visit_array<'de, V: Visitor<'de>>(
         ));
     }
     let values = read_elements(desc, Ok::<Element, String>)?;
+    let what = || desc.what();
     visitor.visit_seq(ArraySeq {
         values: &values,
         shape: desc.shape,
+        what: &what,
         next: 0,
     })
 }
@@ -328,6 +330,8 @@ struct ArraySeq<'v> {
     /// In C order.
     values: &'v [Element],
     shape: &'v [usize],
+    /// The array, described for a message (only a message asks).
+    what: &'v dyn Fn() -> String,
     next: usize,
 }
 
@@ -348,7 +352,7 @@ impl<'de> SeqAccess<'de> for ArraySeq<'_> {
         let index = self.next;
         self.next += 1;
         let value = if inner.is_empty() {
-            seed.deserialize(ElementDe(self.values[index]))
+            seed.deserialize(ElementDe(self.values[index], self.what))
         } else {
             let stride = inner.iter().fold(1usize, |n, &d| n.saturating_mul(d));
             let start = index.saturating_mul(stride).min(self.values.len());
@@ -356,6 +360,7 @@ impl<'de> SeqAccess<'de> for ArraySeq<'_> {
             seed.deserialize(ArrayDe {
                 values: &self.values[start..end],
                 shape: inner,
+                what: self.what,
             })
         };
         value.map(Some).map_err(|e| {
@@ -375,6 +380,7 @@ impl<'de> SeqAccess<'de> for ArraySeq<'_> {
 struct ArrayDe<'v> {
     values: &'v [Element],
     shape: &'v [usize],
+    what: &'v dyn Fn() -> String,
 }
 
 impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
@@ -386,6 +392,7 @@ impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
             .visit_seq(ArraySeq {
                 values: self.values,
                 shape: self.shape,
+                what: self.what,
                 next: 0,
             })
             .map_err(|e| e.found(|| format!("a row of {rows} elements of a numpy array")))
@@ -406,10 +413,10 @@ impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
     }
 }
 
-/// One element of a numpy array.
-struct ElementDe(Element);
+/// One element of a numpy array, and the array described.
+struct ElementDe<'v>(Element, &'v dyn Fn() -> String);
 
-impl<'de> de::Deserializer<'de> for ElementDe {
+impl<'de> de::Deserializer<'de> for ElementDe<'_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -426,7 +433,17 @@ impl<'de> de::Deserializer<'de> for ElementDe {
                 visitor.visit_seq(SeqDeserializer::<_, DeError>::new([re, im].into_iter()))
             }
         }
-        .map_err(|e| e.found(|| format!("{value} (an element of a numpy array)")))
+        .map_err(|e| {
+            e.found(|| {
+                let kind = match value {
+                    Element::Bool(_) => "the bool",
+                    Element::Int(_) => "the int",
+                    Element::Float(_) => "the float",
+                    Element::Complex(..) => "the complex",
+                };
+                format!("{kind} {value}, an element of {}", (self.1)())
+            })
+        })
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -747,6 +764,10 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
                 )),
             },
             Described::Scalar(desc) => visit_number(&desc, visitor),
+            // Strings, bytes or objects: read item by item, as a list.
+            Described::Array(desc) if desc.holds_objects() && desc.ndim() > 0 => {
+                visit_items(held, depth, visitor)
+            }
             Described::Array(desc) => visit_array(&desc, depth, visitor),
             Described::Tuple | Described::List => visit_items(held, depth, visitor),
             Described::Dict => visit_dict(held, depth, visitor),
