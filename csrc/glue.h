@@ -87,8 +87,10 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
 
 /* What the crate needs of a running Python, done once for either starter (the
  * crate, or a host program that started Python itself): numpy's C API
- * imported, module_dir last on sys.path, and the shared base of untracked
- * arrays made. Idempotent. GIL held.
+ * imported, module_dir last on sys.path, the shared base of untracked
+ * arrays made, and threading imported on this thread (on another than
+ * Python's main thread, before 3.13, one whose state the exit does not
+ * wait for). Idempotent. GIL held.
  * module_dir: borrowed UTF-8 directory; may be NULL.
  * Returns PIM_OK, or PIM_ERR with an exception set. */
 pim_status pim_prepare(const char *module_dir);

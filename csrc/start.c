@@ -105,6 +105,55 @@ static void import_for_effect(const char *module) {
     PyErr_Clear();
 }
 
+/* Before Python 3.13, threading's main_thread() is the thread that first
+ * imports threading, and at the host's Py_FinalizeEx threading._shutdown()
+ * waits for that thread's state to go unless it is Python's main thread.
+ * The crate keeps the thread states it makes for the threads' lives, so a
+ * thread that imported threading inside a crate call (a serving thread, a
+ * worker of the host's) would hang the host's exit. So threading is
+ * imported here, on the thread of the crate's first contact with Python;
+ * if that is not Python's main thread, the thread is treated as Python
+ * treats a C library's thread that imported threading (bpo-1596321): the
+ * exit does not wait for it, and threading.current_thread() there is a
+ * dummy. Nothing if threading was imported already (whoever did chose).
+ * Best effort: every exception is cleared. GIL held. */
+static void import_threading_here(void) {
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *threading;
+    if (PyDict_GetItemString(modules, "threading") != NULL) {
+        return;
+    }
+    threading = PyImport_ImportModule("threading");
+    if (threading == NULL) {
+        PyErr_Clear();
+        return;
+    }
+#if PY_VERSION_HEX < 0x030D0000
+    if (!_PyOS_IsMainThread()) {
+        PyObject *main = PyObject_GetAttrString(threading, "_main_thread");
+        PyObject *lock = main ? PyObject_GetAttrString(main, "_tstate_lock") : NULL;
+        PyObject *ident = main ? PyObject_GetAttrString(main, "_ident") : NULL;
+        PyObject *locks = PyObject_GetAttrString(threading, "_shutdown_locks");
+        PyObject *active = PyObject_GetAttrString(threading, "_active");
+        PyObject *discarded = NULL;
+        if (lock != NULL && locks != NULL) {
+            discarded = PyObject_CallMethod(locks, "discard", "O", lock);
+        }
+        if (ident != NULL && active != NULL && PyDict_Check(active)) {
+            (void)PyDict_DelItem(active, ident);
+        }
+        Py_XDECREF(discarded);
+        Py_XDECREF(active);
+        Py_XDECREF(locks);
+        Py_XDECREF(ident);
+        Py_XDECREF(lock);
+        Py_XDECREF(main);
+        PyErr_Clear();
+    }
+#endif
+    Py_DECREF(threading);
+}
+
 /* sys.getswitchinterval() as pim_prepare found it, in seconds; 0 before.
  * Written under the GIL, once per prepare (see pim_switch_interval). */
 static volatile double switch_interval_s = 0.0;
@@ -137,6 +186,7 @@ pim_status pim_prepare(const char *module_dir) {
         return PIM_ERR;
     }
     pim_find_plain_subclasses();
+    import_threading_here();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 

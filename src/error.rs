@@ -418,7 +418,8 @@ impl fmt::Display for Unavailable {
             Unavailable::Forked => {
                 "this process was forked after Python started, and an interpreter lock may be \
                  held by a thread that does not exist here, so the crate calls nothing in the \
-                 child (fork before the first call, or exec)"
+                 child (fork before the first call, or exec; Python's multiprocessing: the \
+                 spawn or forkserver start method)"
             }
             Unavailable::ThreadExiting => {
                 "this thread is exiting and has given its Python thread state back (call Python \

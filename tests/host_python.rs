@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::{
     assert_child_passed, child_command, hang_limit, is_child, run_limited, thread_in_two_steps,
 };
-use py_in_mem::{Error, Outliers, Unavailable};
+use py_in_mem::{Error, Function, Outliers, Unavailable};
 
 /// One crate call, checked.
 fn detect_once() -> Result<(), Error> {
@@ -150,13 +150,39 @@ fn child_host_finalizes_python() {
         return;
     }
     host_starts_python();
+    // threading not imported yet, as in a Python whose site-packages have no
+    // `.pth` file that imports it at start-up (some do: certifi's
+    // importers, this machine's base installation among them).
+    // SAFETY: this thread holds the GIL since start-up; the code only drops
+    // the module from sys.modules.
+    unsafe {
+        let code = c"import sys; sys.modules.pop('threading', None)";
+        assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
+    }
     // SAFETY: this thread holds the GIL since start-up.
     let main = unsafe { PyEval_SaveThread() };
+    // A thread that keeps a thread state of the crate's across the
+    // finalization, and calls after it. It makes the crate's first call,
+    // whose function is the first to import threading: before the fix,
+    // threading took it for the main thread, and Py_FinalizeEx waited for
+    // its state to go, for ever.
+    let (go_tx, survivor) = thread_in_two_steps(
+        || {
+            let name = Function::from_source(
+                "pim_host_threading",
+                "import threading\ndef name():\n    return threading.current_thread().name\n",
+                "name",
+            )
+            .unwrap()
+            .call0::<String>()
+            .unwrap();
+            println!("WORKER-THREAD-NAME: {name}");
+            detect_once().unwrap();
+        },
+        detect_once,
+    );
     let outliers = Outliers::new("outliers", "detect").unwrap();
     detect_once().unwrap();
-    // A thread that keeps a thread state of the crate's across the
-    // finalization, and calls after it.
-    let (go_tx, survivor) = thread_in_two_steps(|| detect_once().unwrap(), detect_once);
     // SAFETY: as a host ends Python: on the thread that started it,
     // with its thread state, holding the GIL.
     unsafe {
@@ -242,4 +268,7 @@ fn after_the_host_finalizes_python_calls_are_errors() {
         stdout.contains("CALLS-AFTER-FINALIZE-FAILED-CLEANLY"),
         "{stdout}"
     );
+    // Not threading's main thread: a dummy, as any thread Python did not
+    // start.
+    assert!(stdout.contains("WORKER-THREAD-NAME: Dummy-"), "{stdout}");
 }

@@ -859,3 +859,27 @@ fn an_object_goes_to_c_code_by_pointer_and_comes_back_with_its_own_reference() -
     );
     Ok(())
 }
+
+#[test]
+fn a_module_s_functions_are_named_after_the_module_not_its_type() -> Result<(), Error> {
+    Function::from_source(
+        "pim_object_named",
+        "def fails(x):\n    raise ValueError('no')\nLIMIT = 'high'\n",
+        "fails",
+    )?;
+    let module = Object::import("pim_object_named")?;
+    assert_eq!(module.type_name(), "module");
+    let fails = module.method("fails")?;
+    assert_eq!(fails.name(), "pim_object_named.fails");
+    let err = module.getattr::<f64>("LIMIT").unwrap_err();
+    assert!(
+        err.to_string().starts_with("pim_object_named.LIMIT returned "),
+        "{err}"
+    );
+    // A package's submodule by its dotted name; a class's methods by the class.
+    let linalg = Object::import("numpy.linalg")?;
+    assert_eq!(linalg.method("norm")?.name(), "numpy.linalg.norm");
+    let obj: Object = Function::load("builtins", "dict")?.call0()?;
+    assert_eq!(obj.method("keys")?.name(), "dict.keys");
+    Ok(())
+}

@@ -69,8 +69,11 @@ struct ObjectInner {
     /// The reference, shared with its methods' [`Function`]s (which hold
     /// this, not the `ObjectInner` that keeps them: no cycle).
     inner: Arc<SharedRef>,
-    /// The name of its type (`Scaler`), for messages.
+    /// The name of its type (`Scaler`).
     type_name: Box<str>,
+    /// What its attributes are named after in messages: the type's name,
+    /// or a module's own (`Scaler.predict`, `pkg.models.f`).
+    owner_name: Box<str>,
     python: Interpreter,
     /// The first [`KEPT_METHODS`] methods asked for, in the order asked:
     /// set once, never replaced, so read without a lock.
@@ -80,7 +83,8 @@ struct ObjectInner {
 impl Object {
     /// Holds `held`'s reference for Rust.
     fn from_held(held: Held<'_>) -> Object {
-        let type_name = held.type_name().into();
+        let type_name: Box<str> = held.type_name().into();
+        let owner_name = held.owner_name().into();
         // SAFETY: a Held exists only once Python runs in this process.
         let python = unsafe { Interpreter::assume_started() };
         let gil = held.gil();
@@ -90,6 +94,7 @@ impl Object {
         Object(Arc::new(ObjectInner {
             inner: Arc::new(inner),
             type_name,
+            owner_name,
             python,
             methods: Default::default(),
         }))
@@ -145,7 +150,7 @@ impl Object {
         let value = this.getattr(name).map_err(Error::Python)?;
         drop(this);
         convert(&gil, value.into_strong()).map_err(|mismatch: Mismatch| {
-            mismatch.into_error(&format!("{}.{name}", self.0.type_name))
+            mismatch.into_error(&format!("{}.{name}", self.0.owner_name))
         })
     }
 
@@ -202,7 +207,7 @@ impl Object {
         check_name(name)?;
         let this = &*self.0;
         let make =
-            || Function::method_of(Arc::clone(&this.inner), &this.type_name, name, this.python);
+            || Function::method_of(Arc::clone(&this.inner), &this.owner_name, name, this.python);
         for slot in &this.methods {
             match slot.get() {
                 Some(kept) if kept.method_name() == Some(name) => return Ok(kept.clone()),

@@ -641,6 +641,26 @@ impl<'py> Held<'py> {
         let name = unsafe { CStr::from_ptr((*pyo3_ffi::Py_TYPE(self.as_ptr())).tp_name) };
         name.to_string_lossy().into_owned()
     }
+
+    /// What its attributes are named after in messages: a module's name
+    /// (`pkg.models`, so its function `f` is `pkg.models.f`), any other
+    /// object's type name.
+    pub(crate) fn owner_name(&self) -> String {
+        // SAFETY: the GIL is held and the object is live; PyModule_Check
+        // only reads the type; PyModule_GetName returns a borrowed UTF-8
+        // name that lives as long as the module, or NULL with an exception
+        // set (cleared).
+        unsafe {
+            if pyo3_ffi::PyModule_Check(self.as_ptr()) != 0 {
+                let name = pyo3_ffi::PyModule_GetName(self.as_ptr());
+                if !name.is_null() {
+                    return CStr::from_ptr(name).to_string_lossy().into_owned();
+                }
+                pyo3_ffi::PyErr_Clear();
+            }
+        }
+        self.type_name()
+    }
 }
 
 /// Containers made for an argument ([`crate::Value`]): each constructor
