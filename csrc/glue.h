@@ -111,6 +111,13 @@ char *pim_running_python(void);
  * GIL held. Never leaves an exception set. */
 void pim_flush_stdio(void);
 
+/* Register hook with Python's atexit module, for a Python a host started:
+ * Py_FinalizeEx calls it (on the finalizing thread, GIL held) after the
+ * host's non-daemon threads are joined and before finalization begins.
+ * Once per process. hook: a function that lives for the process. GIL held.
+ * Returns PIM_OK, or PIM_ERR with an exception set. */
+pim_status pim_register_at_exit(void (*hook)(void));
+
 /* Delete the thread state of a thread that has exited: take the GIL with it,
  * clear it, delete it and release the GIL. tstate: owned, consumed; made by
  * PyGILState_Ensure on the exited thread, its GIL released

@@ -262,6 +262,34 @@ char *pim_running_python(void) {
     return text;
 }
 
+/* The hook pim_register_at_exit registered, called by at_exit_function. */
+static void (*at_exit_hook)(void);
+
+static PyObject *at_exit_function(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    at_exit_hook();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef at_exit_def = {"py_in_mem_at_exit", at_exit_function, METH_NOARGS,
+                                  "py-in-mem's calls drained before Python finalizes."};
+
+pim_status pim_register_at_exit(void (*hook)(void)) {
+    PyObject *atexit, *function, *registered;
+    at_exit_hook = hook;
+    atexit = PyImport_ImportModule("atexit");
+    if (atexit == NULL) {
+        return PIM_ERR;
+    }
+    function = PyCFunction_New(&at_exit_def, NULL);
+    registered = function ? PyObject_CallMethod(atexit, "register", "O", function) : NULL;
+    Py_XDECREF(registered);
+    Py_XDECREF(function);
+    Py_DECREF(atexit);
+    return registered == NULL ? PIM_ERR : PIM_OK;
+}
+
 void pim_flush_stdio(void) {
     const char *const names[] = {"stdout", "stderr"};
     size_t i;

@@ -183,6 +183,30 @@ fn child_host_finalizes_python() {
     );
     let outliers = Outliers::new("outliers", "detect").unwrap();
     detect_once().unwrap();
+    // Calls in progress when the host finalizes: an async one and a sync
+    // one, each running Python code for 0.6 s. Before the drain, their
+    // threads took the GIL back once finalization had begun, and Python
+    // ended them with pthread_exit through the crate's frames: an abort.
+    let spin = Function::from_source(
+        "pim_host_spin",
+        "import time\n\
+         def spin(s):\n\
+         \x20   end = time.perf_counter() + s\n\
+         \x20   while time.perf_counter() < end:\n\
+         \x20       pass\n\
+         \x20   return 'done'\n",
+        "spin",
+    )
+    .unwrap();
+    let in_async = {
+        let spin = spin.clone();
+        thread::spawn(move || pollster::block_on(spin.call_async::<String>(0.6)))
+    };
+    let in_sync = {
+        let spin = spin.clone();
+        thread::spawn(move || spin.call::<String>(0.6))
+    };
+    thread::sleep(Duration::from_millis(200));
     // SAFETY: as a host ends Python: on the thread that started it,
     // with its thread state, holding the GIL.
     unsafe {
@@ -190,6 +214,10 @@ fn child_host_finalizes_python() {
         assert_eq!(Py_FinalizeEx(), 0);
     }
     println!("FINALIZED");
+    // The drain waited for both: they ended as they would have.
+    assert_eq!(in_async.join().unwrap().unwrap(), "done");
+    assert_eq!(in_sync.join().unwrap().unwrap(), "done");
+    println!("CALLS-IN-PROGRESS-ENDED");
     let unavailable = Error::Unavailable(Unavailable::Finalized);
     assert_eq!(outliers.detect(&[1.0, 2.0]).unwrap_err(), unavailable);
     assert_eq!(detect_once().unwrap_err(), unavailable);
@@ -268,6 +296,7 @@ fn after_the_host_finalizes_python_calls_are_errors() {
         stdout.contains("CALLS-AFTER-FINALIZE-FAILED-CLEANLY"),
         "{stdout}"
     );
+    assert!(stdout.contains("CALLS-IN-PROGRESS-ENDED"), "{stdout}");
     // Not threading's main thread: a dummy, as any thread Python did not
     // start.
     assert!(stdout.contains("WORKER-THREAD-NAME: Dummy-"), "{stdout}");

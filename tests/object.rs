@@ -873,7 +873,8 @@ fn a_module_s_functions_are_named_after_the_module_not_its_type() -> Result<(), 
     assert_eq!(fails.name(), "pim_object_named.fails");
     let err = module.getattr::<f64>("LIMIT").unwrap_err();
     assert!(
-        err.to_string().starts_with("pim_object_named.LIMIT returned "),
+        err.to_string()
+            .starts_with("pim_object_named.LIMIT returned "),
         "{err}"
     );
     // A package's submodule by its dotted name; a class's methods by the class.

@@ -135,6 +135,16 @@ pub(super) fn prepare(gil: &Gil, module_dir: &CStr) -> Result<(), PyException> {
     }
 }
 
+/// Registers `hook` with Python's `atexit` (see `pim_register_at_exit`).
+pub(super) fn register_at_exit(gil: &Gil, hook: extern "C" fn()) -> Result<(), PyException> {
+    // SAFETY: the GIL is held; `hook` is a function, which lives for the
+    // process.
+    match unsafe { raw::pim_register_at_exit(hook) } {
+        raw::pim_status::PIM_OK => Ok(()),
+        raw::pim_status::PIM_ERR => Err(last_error(gil)),
+    }
+}
+
 /// The classes of `type(obj).__mro__`, as an exception's are named
 /// ([`crate::error`]'s class lines); None if they cannot be read.
 pub(crate) fn type_classes(_gil: &Gil, obj: *mut PyObject) -> Option<String> {

@@ -123,6 +123,12 @@ pub(super) fn watch_python() {
 }
 
 extern "C" fn after_finalize() {
+    latch_finalized();
+}
+
+/// From now on every call returns [`Unavailable::Finalized`] (unless this
+/// is a forked child, which stays one).
+pub(super) fn latch_finalized() {
     let _ = STATE.compare_exchange(LIVE, FINALIZED, Ordering::AcqRel, Ordering::Acquire);
 }
 

@@ -14,6 +14,8 @@
 //! - [`scheduler`]: whose turn it is to take the GIL.
 //! - [`gil`]: the GIL protocol.
 //! - [`deadline`]: the watchdog that stops a call past its deadline.
+//! - [`host_exit`]: in a Python a host started, the crate's calls drained
+//!   before the host finalizes it.
 //! - [`glue`]: the thin wrappers over the C glue in [`crate::raw`].
 //! - [`thread_stack`]: the stack of the crate's threads that run Python.
 
@@ -30,6 +32,7 @@ mod build_info;
 mod deadline;
 mod gil;
 pub(crate) mod glue;
+mod host_exit;
 mod libpython;
 mod lifecycle;
 pub mod scheduler;
@@ -227,6 +230,7 @@ fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
     // Read holding the GIL: another thread's prepare writes it under the GIL.
     if ready.is_ok() {
         scheduler::default_switch_interval(glue::switch_interval());
+        host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
     }
     drop(gil);
     let ready = HOST_PYTHON_READY.get_or_init(|| ready).clone();

@@ -24,7 +24,7 @@ use pyo3_ffi::{
 };
 
 use super::scheduler::{self, CallStats, Ticket};
-use super::{lifecycle, thread_state};
+use super::{host_exit, lifecycle, thread_state};
 use crate::error::Unavailable;
 use crate::raw;
 
@@ -98,6 +98,7 @@ impl Interpreter {
     /// this thread's turn from the scheduler ([`crate::runtime::scheduler`]), then
     /// the GIL. The guard gives the GIL back, then the turn.
     pub(crate) fn gil_for_call(self, stats: &CallStats) -> Result<CallGil<'_>, Unavailable> {
+        host_exit::check_call()?;
         if in_held_scope() {
             lifecycle::check_latched()?;
             return Ok(CallGil {
@@ -130,6 +131,7 @@ impl Interpreter {
     /// [`crate::hold_gil`] runs its closure in. Nests, also inside a
     /// callback from C code that gave an outer scope's GIL up.
     pub(crate) fn hold(self) -> Result<ScopeGil, Unavailable> {
+        host_exit::check_call()?;
         let outer = SCOPE_TSTATE.get();
         if in_held_scope() {
             lifecycle::check_latched()?;
@@ -170,6 +172,8 @@ fn inside_a_scope() -> bool {
 /// released on the thread that took it.
 pub struct Gil {
     taken: Taken,
+    /// Counted by [`host_exit`], which the drop uncounts.
+    counted: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -198,18 +202,27 @@ impl Gil {
                 // this thread does not hold the GIL: what Ensure would do
                 // after finding it.
                 unsafe { PyEval_RestoreThread(tstate) };
-                return Gil {
-                    taken: Taken::Restored,
-                    _not_send: PhantomData,
-                };
+                return Gil::taken(Taken::Restored);
             }
         }
         // SAFETY: our callers checked that Python runs; this thread has a
         // thread state PyGILState knows, or Ensure makes one for the call;
         // Ensure may be called from any thread, and nests.
         let state = unsafe { PyGILState_Ensure() };
+        Gil::taken(Taken::Ensured(state))
+    }
+
+    /// The guard of a GIL just taken, counted for a host's exit
+    /// ([`host_exit`]).
+    #[inline]
+    fn taken(taken: Taken) -> Gil {
+        let counted = host_exit::counting();
+        if counted {
+            host_exit::took();
+        }
         Gil {
-            taken: Taken::Ensured(state),
+            taken,
+            counted,
             _not_send: PhantomData,
         }
     }
@@ -226,6 +239,7 @@ impl Gil {
     fn scoped() -> Gil {
         Gil {
             taken: Taken::Scoped,
+            counted: false,
             _not_send: PhantomData,
         }
     }
@@ -244,6 +258,7 @@ impl Drop for Gil {
             }
             Taken::Scoped => {}
         }
+        host_exit::gave(self.counted);
     }
 }
 
