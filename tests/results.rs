@@ -771,11 +771,12 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
             "an object of type numpy.bytes_"
         )
     );
-    // Numbers are still read from numeric arrays only by dtype.
-    let (_, _, found) = mismatch_of(f.call::<Vec<f64>>("labels"));
+    // Numbers from an array of strings: the array is the mismatch, since no
+    // str is a number.
+    let (position, _, found) = mismatch_of(f.call::<Vec<f64>>("labels"));
     assert_eq!(
-        found, "an object of type numpy.str_",
-        "item by item, each a str"
+        (position.as_str(), found.as_str()),
+        ("", "a numpy array of dtype <U4")
     );
 }
 

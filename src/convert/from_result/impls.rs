@@ -183,9 +183,13 @@ impl<R: FromResult> FromResult for Vec<R> {
         let value = value.into_held();
         let mut rows = None;
         match value.describe() {
-            // A 1-D array of strings, bytes or objects is read item by
-            // item, as a list is (below).
-            Described::Array(desc) if desc.ndim() == 1 && desc.holds_objects() => {}
+            // A 1-D array of objects is read item by item, as a list is
+            // (below); so is one of strings or bytes, unless numbers are
+            // asked for, which no str is: then the array is the mismatch.
+            Described::Array(desc)
+                if desc.ndim() == 1
+                    && desc.holds_objects()
+                    && (desc.kind == b'O' || !R::is_element()) => {}
             Described::Array(desc) => {
                 if desc.ndim() == 1 {
                     if let Some(read) = R::read_array_as_vec(&desc) {
