@@ -703,6 +703,8 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
          \x20   'bytes': np.array([[b'ab', b'c'], [b'd', b'']]),\n\
          \x20   'grid': np.array([['a', 'b'], ['c', 'd'], ['e', 'f']]),\n\
          \x20   'empty': np.array([], dtype='<U1'),\n\
+         \x20   'one': np.array('cat'),\n\
+         \x20   'one number': np.array(2.5),\n\
          \x20   'proba': (np.array(['no', 'yes']), np.array([[0.25, 0.75]])),\n\
          }\n\
          def f(name):\n    return VALUES[name]\n",
@@ -730,6 +732,10 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
         [["a", "b"], ["c", "d"], ["e", "f"]]
     );
     assert!(f.call::<Vec<String>>("empty").unwrap().is_empty());
+    // One string in a 0-D array (`np.array('cat')`), as numbers in one are.
+    assert_eq!(f.call::<String>("one").unwrap(), "cat");
+    let (_, _, found) = mismatch_of(f.call::<String>("one number"));
+    assert_eq!(found, "a 0-D numpy array of dtype float64");
     let (classes, proba): (Vec<String>, Vec<Vec<f64>>) = f.call("proba").unwrap();
     assert_eq!(
         (classes, proba),

@@ -340,6 +340,22 @@ impl<'py> Held<'py> {
         unsafe { Held::from_owned(self.gil, pyo3_ffi::PySequence_GetItem(self.as_ptr(), index)) }
     }
 
+    /// The one element of this 0-D numpy array (`a[()]`): a numpy scalar,
+    /// or the object an array of objects holds.
+    pub(crate) fn zero_d_item(&self) -> Result<Held<'py>, PyException> {
+        // SAFETY: the GIL is held and the object is live; PyTuple_New(0)
+        // returns a new reference (the empty tuple) or NULL with an
+        // exception set; PyObject_GetItem a new reference or NULL with an
+        // exception set.
+        unsafe {
+            let empty = Held::from_owned(self.gil, pyo3_ffi::PyTuple_New(0))?;
+            Held::from_owned(
+                self.gil,
+                pyo3_ffi::PyObject_GetItem(self.as_ptr(), empty.as_ptr()),
+            )
+        }
+    }
+
     /// A C-ordered copy of this numpy array that owns its data.
     pub(crate) fn array_copy(&self) -> Result<Held<'py>, PyException> {
         // SAFETY: the GIL is held; callers pass only numpy arrays (they

@@ -144,6 +144,13 @@ impl FromResult for String {
                     "a str that UTF-8 cannot hold (it has lone surrogates)",
                 )
             }),
+            // `np.array('cat')`, or one object in a 0-D array: its element.
+            Described::Array(desc) if desc.ndim() == 0 && matches!(desc.kind, b'U' | b'O') => {
+                let item = value
+                    .zero_d_item()
+                    .map_err(|e| Mismatch::new(Self::expected(), e.to_string()))?;
+                String::from_result(Reader::new(item))
+            }
             _ => Err(mismatch::<Self>(&value)),
         }
     }
