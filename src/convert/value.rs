@@ -33,9 +33,10 @@ use crate::runtime::{Gil, StrongRef};
 /// | `tuple` (named tuples too) | [`Value::Tuple`] |
 /// | `dict` | [`Value::Dict`], in the dict's order, keys of any of these kinds |
 /// | a numeric numpy array, any rank | [`Value::Array`], its dtype kept ([`ArrayValue`]) |
+/// | a numpy array of strings, bytes or objects | [`Value::List`] of its items (of lists, for 2-D and more), as `tolist()` gives |
 ///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
-/// numpy array of strings, objects or `float16`, a value nested more than
+/// numpy array of `float16` or dates, a value nested more than
 /// [`Value::MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///
