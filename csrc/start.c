@@ -115,15 +115,11 @@ static void import_for_effect(const char *module) {
  * if that is not Python's main thread, the thread is treated as Python
  * treats a C library's thread that imported threading (bpo-1596321): the
  * exit does not wait for it, and threading.current_thread() there is a
- * dummy. Nothing if threading was imported already (whoever did chose).
- * Best effort: every exception is cleared. GIL held. */
+ * dummy. Run first of all that prepare does (numpy's import may import
+ * threading). If threading was imported before, by another thread,
+ * whoever did chose. Best effort: every exception is cleared. GIL held. */
 static void import_threading_here(void) {
-    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
-    PyObject *threading;
-    if (PyDict_GetItemString(modules, "threading") != NULL) {
-        return;
-    }
-    threading = PyImport_ImportModule("threading");
+    PyObject *threading = PyImport_ImportModule("threading");
     if (threading == NULL) {
         PyErr_Clear();
         return;
@@ -131,22 +127,29 @@ static void import_threading_here(void) {
 #if PY_VERSION_HEX < 0x030D0000
     if (!_PyOS_IsMainThread()) {
         PyObject *main = PyObject_GetAttrString(threading, "_main_thread");
-        PyObject *lock = main ? PyObject_GetAttrString(main, "_tstate_lock") : NULL;
         PyObject *ident = main ? PyObject_GetAttrString(main, "_ident") : NULL;
-        PyObject *locks = PyObject_GetAttrString(threading, "_shutdown_locks");
-        PyObject *active = PyObject_GetAttrString(threading, "_active");
-        PyObject *discarded = NULL;
-        if (lock != NULL && locks != NULL) {
-            discarded = PyObject_CallMethod(locks, "discard", "O", lock);
+        PyObject *here = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+        /* Only if threading took this thread for its main thread. */
+        int mine = ident != NULL && here != NULL &&
+                   PyObject_RichCompareBool(ident, here, Py_EQ) == 1;
+        if (mine) {
+            PyObject *lock = PyObject_GetAttrString(main, "_tstate_lock");
+            PyObject *locks = PyObject_GetAttrString(threading, "_shutdown_locks");
+            PyObject *active = PyObject_GetAttrString(threading, "_active");
+            PyObject *discarded = NULL;
+            if (lock != NULL && locks != NULL) {
+                discarded = PyObject_CallMethod(locks, "discard", "O", lock);
+            }
+            if (active != NULL && PyDict_Check(active)) {
+                (void)PyDict_DelItem(active, ident);
+            }
+            Py_XDECREF(discarded);
+            Py_XDECREF(active);
+            Py_XDECREF(locks);
+            Py_XDECREF(lock);
         }
-        if (ident != NULL && active != NULL && PyDict_Check(active)) {
-            (void)PyDict_DelItem(active, ident);
-        }
-        Py_XDECREF(discarded);
-        Py_XDECREF(active);
-        Py_XDECREF(locks);
+        Py_XDECREF(here);
         Py_XDECREF(ident);
-        Py_XDECREF(lock);
         Py_XDECREF(main);
         PyErr_Clear();
     }
@@ -175,6 +178,7 @@ static void record_switch_interval(void) {
 }
 
 pim_status pim_prepare(const char *module_dir) {
+    import_threading_here();
     record_switch_interval();
     if (module_dir != NULL && sys_path_add(module_dir, 0) < 0) {
         return PIM_ERR;
@@ -186,7 +190,6 @@ pim_status pim_prepare(const char *module_dir) {
         return PIM_ERR;
     }
     pim_find_plain_subclasses();
-    import_threading_here();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 
