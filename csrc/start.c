@@ -105,6 +105,33 @@ static void import_for_effect(const char *module) {
     PyErr_Clear();
 }
 
+/* Python's own record of SIGINT made true to the host's disposition. On
+ * importing _signal, Python installs its SIGINT handler where the
+ * disposition is the default, and records default_int_handler; once
+ * restore_host_signals has put the host's default back, that record is
+ * false, and Python code that restores what signal.getsignal() reports
+ * (asyncio.run on Python's main thread does, on leaving) installs Python's
+ * handler for good: Ctrl-C then raises KeyboardInterrupt in the next call
+ * instead of stopping the host. signal.signal(SIGINT, SIG_DFL) makes the
+ * record SIG_DFL and the disposition the default it was. Only when the
+ * host's SIGINT was the default (Python records a handler of the host's as
+ * None, and leaves it alone). Python's main thread, GIL held; failure is
+ * cleared. */
+static void record_host_sigint_default(void) {
+    PyObject *signal_module, *dfl, *done;
+    if ((host_signals[SIGINT].sa_flags & SA_SIGINFO) != 0 ||
+        host_signals[SIGINT].sa_handler != SIG_DFL) {
+        return;
+    }
+    signal_module = PyImport_ImportModule("signal");
+    dfl = signal_module ? PyObject_GetAttrString(signal_module, "SIG_DFL") : NULL;
+    done = dfl ? PyObject_CallMethod(signal_module, "signal", "iO", SIGINT, dfl) : NULL;
+    Py_XDECREF(done);
+    Py_XDECREF(dfl);
+    Py_XDECREF(signal_module);
+    PyErr_Clear();
+}
+
 /* Before Python 3.13, threading's main_thread() is the thread that first
  * imports threading, and at the host's Py_FinalizeEx threading._shutdown()
  * waits for that thread's state to go unless it is Python's main thread.
@@ -239,6 +266,7 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
      * every disposition back. threading: its main_thread() is the thread
      * that first imports it (before 3.13), which must be this one. */
     import_for_effect("_signal");
+    record_host_sigint_default();
     import_for_effect("threading");
     restore_host_signals();
     /* Hand the GIL back so any thread can take it; the main thread state is

@@ -368,6 +368,71 @@ fn python_output_is_flushed_at_exit() {
     }
 }
 
+#[test]
+#[ignore = "child process body"]
+fn child_exits_while_python_threads_multiply() {
+    if !is_child() {
+        return;
+    }
+    let start = Function::from_source(
+        "pim_exit_numpy",
+        "import threading\n\
+         import numpy as np\n\
+         def spin():\n\
+         \x20   a = np.ones((300, 300))\n\
+         \x20   while True:\n\
+         \x20       a @ a\n\
+         def start():\n\
+         \x20   for _ in range(2):\n\
+         \x20       threading.Thread(target=spin, daemon=True).start()\n",
+        "start",
+    )
+    .unwrap();
+    start.call0::<()>().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    println!("EXITING");
+    if std::env::var("PIM_EXIT_HOW").as_deref() == Ok("exit") {
+        std::process::exit(3);
+    }
+}
+
+#[test]
+fn exit_stops_python_threads_before_the_libraries_go() {
+    // Before the fix Python threads a call started went on multiplying
+    // while OpenBLAS's exit code freed its buffers: with one BLAS thread
+    // the process died of SIGSEGV in 17 of 20 runs, and with the default
+    // it crashed or hung in 9 of 10. Now exit keeps the GIL once it has
+    // flushed Python's output, and they stop at their next take of it.
+    let one = Some("1");
+    for (how, blas_threads) in [
+        ("return", one),
+        ("exit", one),
+        ("return", one),
+        ("exit", one),
+        ("return", one),
+        ("exit", one),
+        ("return", None),
+        ("exit", None),
+    ] {
+        let mut command = child_command("child_exits_while_python_threads_multiply");
+        command.env("PIM_EXIT_HOW", how);
+        if let Some(n) = blas_threads {
+            command.env("OPENBLAS_NUM_THREADS", n);
+        }
+        let output = run_limited(command, hang_limit(60));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let expected_code = if how == "exit" { 3 } else { 0 };
+        assert_eq!(
+            output.status.code(),
+            Some(expected_code),
+            "{how}: {:?}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("EXITING"), "{stdout}");
+    }
+}
+
 // ---- Signal dispositions ---------------------------------------------------------
 
 /// A host's own handler.

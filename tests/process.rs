@@ -72,6 +72,39 @@ fn sigint_ends_a_process_that_is_calling_python() {
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }
 
+#[test]
+#[ignore = "child process body"]
+fn child_reads_python_s_record_of_sigint() {
+    if !is_child() {
+        return;
+    }
+    // SAFETY: as in child_calls_in_a_loop.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    let record = py_in_mem::Function::from_source(
+        "pim_sigint_record",
+        "import signal\n\
+         def record():\n\
+         \x20   handler = signal.getsignal(signal.SIGINT)\n\
+         \x20   return (handler is signal.default_int_handler, handler == signal.SIG_DFL)\n",
+        "record",
+    )
+    .unwrap();
+    println!("RECORD: {:?}", record.call0::<(bool, bool)>().unwrap());
+}
+
+/// Python's record of SIGINT says the host's default, not Python's handler,
+/// which it does not handle: code that puts back what it read there
+/// (`asyncio.run` on Python's main thread, on leaving) installed Python's
+/// handler for good, and Ctrl-C then raised KeyboardInterrupt in the next
+/// call instead of stopping the host.
+#[test]
+fn python_s_record_of_sigint_is_the_host_s_default() {
+    let output = run(child_command("child_reads_python_s_record_of_sigint"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("RECORD: (false, true)"), "{stdout}");
+}
+
 // ---- Finding Python with no help from the environment ---------------------------
 
 #[test]

@@ -25,10 +25,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use pyo3_ffi::{
-    PyGILState_Ensure, PyGILState_GetThisThreadState, PyGILState_Release, Py_AtExit,
-    Py_IsInitialized,
-};
+use pyo3_ffi::{PyGILState_Ensure, PyGILState_GetThisThreadState, Py_AtExit, Py_IsInitialized};
 
 use crate::error::Unavailable;
 use crate::raw;
@@ -37,6 +34,14 @@ use crate::raw;
 /// and `sys.stderr`: about a second, and only when another thread holds the
 /// GIL (when none does, the flush takes the GIL at once).
 pub(super) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
+
+/// How long process exit, holding the GIL once it has flushed, lets the
+/// threads that were in C code without it (a multiplication in numpy) go
+/// on before the process's libraries are torn down: they stop at their
+/// next take of the GIL, and a multiplication takes a few milliseconds
+/// (OpenBLAS's exit code frees the buffers it uses). Python's own exit
+/// gives them the time its finalization takes.
+const EXIT_GRACE: Duration = Duration::from_millis(20);
 
 /// Python may be called.
 const LIVE: u8 = 0;
@@ -148,60 +153,96 @@ unsafe fn this_thread_holds_gil() -> bool {
 }
 
 /// exit(3)'s hook: flushes `sys.stdout` and `sys.stderr`, without waiting
-/// for the GIL for more than [`EXIT_FLUSH_WAIT`].
+/// for the GIL for more than [`EXIT_FLUSH_WAIT`], and keeps the GIL from
+/// then on, so that Python threads (ones a call started, still looping)
+/// stop at their next take of it, as Python's own exit stops them, instead
+/// of running on while the process's libraries are torn down (OpenBLAS's
+/// exit code frees the buffers a thread's next multiplication uses); those
+/// in C code meanwhile get [`EXIT_GRACE`] to finish it.
 extern "C" fn at_process_exit() {
     if check().is_err() {
         return;
     }
     // SAFETY: Python runs (checked above).
     if unsafe { this_thread_holds_gil() } {
-        // SAFETY: this thread holds the GIL (exit called from inside a call).
+        // SAFETY: this thread holds the GIL (exit called from inside a
+        // call), and keeps it to the end.
         unsafe { raw::pim_flush_stdio() };
         return;
     }
     flush_on_helper_thread();
 }
 
-/// Flushes on a thread of its own, so that the exiting thread can stop
-/// waiting: a thread blocked on the GIL cannot be interrupted, but it can be
-/// left behind when the process ends. A raw pthread, since Rust's own thread
-/// machinery may already be torn down for this thread at exit.
+/// Flushes on a thread of its own, which then keeps the GIL until the
+/// process ends, so that the exiting thread can stop waiting: a thread
+/// blocked on the GIL cannot be interrupted, but it can be left behind when
+/// the process ends. A raw pthread, since Rust's own thread machinery may
+/// already be torn down for this thread at exit. The helper says it has
+/// flushed through a pipe, which the exiting thread polls for
+/// [`EXIT_FLUSH_WAIT`].
 fn flush_on_helper_thread() {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) fills the two descriptors; on failure nothing is
+    // flushed (as when no thread can be made).
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return;
+    }
+    let [read_end, write_end] = fds;
     let mut thread: libc::pthread_t = 0;
-    // SAFETY: flush_thread is a valid start routine that ignores its
-    // argument; a failure to create the thread just skips the flush.
-    let created =
-        unsafe { libc::pthread_create(&mut thread, ptr::null(), flush_thread, ptr::null_mut()) };
+    // SAFETY: flush_thread is a valid start routine whose argument is the
+    // pipe's write end, passed by value in the pointer.
+    let created = unsafe {
+        libc::pthread_create(
+            &mut thread,
+            ptr::null(),
+            flush_thread,
+            write_end as isize as *mut c_void,
+        )
+    };
     if created != 0 {
         return;
     }
-    let mut deadline = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+    // SAFETY: the helper is never joined: it keeps the GIL until the
+    // process ends.
+    unsafe { libc::pthread_detach(thread) };
+    let mut ready = libc::pollfd {
+        fd: read_end,
+        events: libc::POLLIN,
+        revents: 0,
     };
-    // SAFETY: writes the current time into `deadline`.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline) };
-    deadline.tv_sec += EXIT_FLUSH_WAIT.as_secs() as libc::time_t;
-    // SAFETY: `thread` was created above and is joined or detached once.
-    unsafe {
-        if libc::pthread_timedjoin_np(thread, ptr::null_mut(), &deadline) != 0 {
-            libc::pthread_detach(thread);
-        }
-    }
+    let wait_ms = EXIT_FLUSH_WAIT.as_millis() as libc::c_int;
+    // SAFETY: polls one descriptor of ours; a signal's EINTR just ends the
+    // wait early, as a timeout does.
+    unsafe { libc::poll(&mut ready, 1, wait_ms) };
 }
 
-extern "C" fn flush_thread(_: *mut c_void) -> *mut c_void {
+extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
     if check().is_ok() {
         // SAFETY: Python runs; this new thread has no thread state, so
-        // PyGILState_Ensure makes one (waiting for the GIL) and Release
-        // deletes it; pim_flush_stdio runs with the GIL held.
+        // PyGILState_Ensure makes one (waiting for the GIL); pim_flush_stdio
+        // runs with the GIL held. The GIL is never given back: the thread
+        // sleeps holding it until the process ends.
         unsafe {
-            let state = PyGILState_Ensure();
+            let _state = PyGILState_Ensure();
             raw::pim_flush_stdio();
-            PyGILState_Release(state);
+        }
+        // SAFETY: nanosleep(2) of a constant; the thread holds the GIL.
+        unsafe {
+            let grace = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: EXIT_GRACE.as_nanos() as libc::c_long,
+            };
+            libc::nanosleep(&grace, ptr::null_mut());
         }
     }
-    ptr::null_mut()
+    let done = [1u8];
+    // SAFETY: one byte to the pipe the exiting thread polls; its
+    // descriptor came from pipe(2) in flush_on_helper_thread.
+    unsafe { libc::write(write_end as isize as libc::c_int, done.as_ptr().cast(), 1) };
+    loop {
+        // SAFETY: pause(2) sleeps until a signal, and is called again.
+        unsafe { libc::pause() };
+    }
 }
 
 /// Is this the process's main thread (whose exit is the process's)?
