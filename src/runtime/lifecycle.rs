@@ -168,6 +168,7 @@ extern "C" fn at_process_exit() {
         // SAFETY: this thread holds the GIL (exit called from inside a
         // call), and keeps it to the end.
         unsafe { raw::pim_flush_stdio() };
+        grace();
         return;
     }
     flush_on_helper_thread();
@@ -226,14 +227,7 @@ extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
             let _state = PyGILState_Ensure();
             raw::pim_flush_stdio();
         }
-        // SAFETY: nanosleep(2) of a constant; the thread holds the GIL.
-        unsafe {
-            let grace = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: EXIT_GRACE.as_nanos() as libc::c_long,
-            };
-            libc::nanosleep(&grace, ptr::null_mut());
-        }
+        grace();
     }
     let done = [1u8];
     // SAFETY: one byte to the pipe the exiting thread polls; its
@@ -243,6 +237,18 @@ extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
         // SAFETY: pause(2) sleeps until a signal, and is called again.
         unsafe { libc::pause() };
     }
+}
+
+/// Sleeps [`EXIT_GRACE`], holding the GIL at exit. A raw nanosleep: Rust's
+/// own thread machinery may be torn down for this thread at exit.
+fn grace() {
+    let grace = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: EXIT_GRACE.as_nanos() as libc::c_long,
+    };
+    // SAFETY: nanosleep(2) of a timespec of ours; the remainder is not
+    // asked for.
+    unsafe { libc::nanosleep(&grace, ptr::null_mut()) };
 }
 
 /// Is this the process's main thread (whose exit is the process's)?
