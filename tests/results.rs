@@ -462,17 +462,10 @@ fn arguments_of_every_kind() {
     assert_eq!(echoed, None);
 }
 
-/// The `found` and `position` of a BadResult.
+/// The `position`, `expected` and `found` of the BadResult of the test
+/// function `name` read as `R`.
 fn mismatch<R: py_in_mem::FromResult + std::fmt::Debug>(name: &str) -> (String, String, String) {
-    match function(name).call::<R>(&[0.0]) {
-        Err(Error::BadResult {
-            position,
-            expected,
-            found,
-            ..
-        }) => (position, expected, found),
-        other => panic!("{name}: expected BadResult, got {other:?}"),
-    }
+    mismatch_of(function(name).call::<R>(&[0.0]))
 }
 
 #[test]
@@ -786,6 +779,7 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
     );
 }
 
+/// The `position`, `expected` and `found` of a BadResult.
 fn mismatch_of<R: std::fmt::Debug>(result: Result<R, Error>) -> (String, String, String) {
     match result {
         Err(Error::BadResult {
@@ -794,7 +788,7 @@ fn mismatch_of<R: std::fmt::Debug>(result: Result<R, Error>) -> (String, String,
             found,
             ..
         }) => (position, expected, found),
-        other => panic!("{other:?}"),
+        other => panic!("expected BadResult, got {other:?}"),
     }
 }
 
