@@ -111,6 +111,11 @@ char *pim_running_python(void);
  * GIL held. Never leaves an exception set. */
 void pim_flush_stdio(void);
 
+/* Has Python's finalization begun (Py_FinalizeEx past its atexit
+ * callbacks: a thread that takes the GIL from now on is ended)? 1 or 0.
+ * Any thread; the GIL need not be held (one field of the runtime read). */
+int pim_is_finalizing(void);
+
 /* Register hook with Python's atexit module, for a Python a host started:
  * Py_FinalizeEx calls it (on the finalizing thread, GIL held) after the
  * host's non-daemon threads are joined and before finalization begins.

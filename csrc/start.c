@@ -293,6 +293,14 @@ char *pim_running_python(void) {
     return text;
 }
 
+int pim_is_finalizing(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
 /* The hook pim_register_at_exit registered, called by at_exit_function. */
 static void (*at_exit_hook)(void);
 

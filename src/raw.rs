@@ -124,6 +124,7 @@ extern "C" {
     pub fn pim_running_python() -> *mut c_char;
     pub fn pim_flush_stdio();
     pub fn pim_register_at_exit(hook: extern "C" fn()) -> pim_status;
+    pub fn pim_is_finalizing() -> c_int;
     pub fn pim_thread_state_delete(tstate: *mut PyThreadState);
     pub fn pim_current_thread_state() -> *mut PyThreadState;
     pub fn pim_add_sys_path(dir: *const c_char) -> pim_status;

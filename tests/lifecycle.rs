@@ -433,6 +433,40 @@ fn exit_stops_python_threads_before_the_libraries_go() {
     }
 }
 
+/// An exit handler of the host's, registered before the crate's first call
+/// (so it runs after the crate's own), that calls the crate.
+extern "C" fn host_exit_handler_that_calls() {
+    let answer = detect_once();
+    println!("HOST-HANDLER: {answer:?}");
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_registers_an_exit_handler_before_the_first_call() {
+    if !is_child() {
+        return;
+    }
+    // SAFETY: registers a function for exit(3) to call.
+    unsafe { libc::atexit(host_exit_handler_that_calls) };
+    detect_once().unwrap();
+}
+
+#[test]
+fn an_exit_handler_of_the_host_s_after_the_crate_s_gets_the_gil() {
+    // Before the fix the crate's exit hook kept the GIL until the process
+    // ended, and the host's handler waited for it for ever. Now the hook
+    // keeps it for a second at most.
+    let start = Instant::now();
+    let output = run_limited(
+        child_command("child_registers_an_exit_handler_before_the_first_call"),
+        hang_limit(30),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{:?}\n{stdout}", output.status);
+    assert!(stdout.contains("HOST-HANDLER: Ok(())"), "{stdout}");
+    eprintln!("child ran {:?}", start.elapsed());
+}
+
 // ---- Signal dispositions ---------------------------------------------------------
 
 /// A host's own handler.

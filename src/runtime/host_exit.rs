@@ -84,34 +84,54 @@ pub(super) fn check_call() -> Result<(), Unavailable> {
     }
 }
 
-/// A guard took the GIL (see [`HELD`]).
+/// Counts a GIL about to be taken (true), or refuses it: for a call
+/// (`call`) once the drain has begun, and for anything once the process is
+/// latched finalized. Counted before the GIL is taken, and checked after
+/// counting, so that the drain, which flags then waits for the count (and
+/// latches, then waits again), either sees this GIL or is seen by it: no
+/// take of the GIL slips past the drain into the finalization. False when
+/// nothing is counted (a Python the crate started).
 #[inline]
-pub(super) fn took() {
-    if COUNTING.load(Ordering::Relaxed) {
-        HELD.fetch_add(1, Ordering::AcqRel);
-        HELD_HERE.with(|n| n.set(n.get() + 1));
+pub(super) fn enter(call: bool) -> Result<bool, Unavailable> {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    HELD.fetch_add(1, Ordering::SeqCst);
+    let refused = if call && DRAINING.load(Ordering::SeqCst) {
+        Err(Unavailable::Finalized)
+    } else {
+        lifecycle::check_latched()
+    };
+    match refused {
+        Ok(()) => {
+            HELD_HERE.with(|n| n.set(n.get() + 1));
+            Ok(true)
+        }
+        Err(why) => {
+            HELD.fetch_sub(1, Ordering::SeqCst);
+            Err(why)
+        }
     }
 }
 
-/// A guard gave the GIL back: the pair of [`took`] (counted only if that
-/// was, as `counted` says).
+/// A guard gave the GIL back: the pair of an [`enter`] that counted (as
+/// `counted` says).
 #[inline]
 pub(super) fn gave(counted: bool) {
     if counted {
-        HELD.fetch_sub(1, Ordering::AcqRel);
+        HELD.fetch_sub(1, Ordering::SeqCst);
         HELD_HERE.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
-/// Whether [`took`] counts now.
-#[inline]
-pub(super) fn counting() -> bool {
-    COUNTING.load(Ordering::Relaxed)
-}
-
 /// Python's `atexit` runs this on the finalizing thread, holding the GIL.
 extern "C" fn at_host_exit() {
-    DRAINING.store(true, Ordering::Release);
+    // A child forked after start-up calls nothing of the crate's, and the
+    // calls its parent had in progress are not in it: nothing to wait for.
+    if matches!(lifecycle::check_latched(), Err(Unavailable::Forked)) {
+        return;
+    }
+    DRAINING.store(true, Ordering::SeqCst);
     // This thread's own guards (a host ending Python inside a crate call)
     // are not waited for.
     let own = HELD_HERE.with(Cell::get);
@@ -120,10 +140,19 @@ extern "C" fn at_host_exit() {
     // SaveThread gives it up with this thread's state, which RestoreThread
     // takes back below, on this thread.
     let state = unsafe { pyo3_ffi::PyEval_SaveThread() };
-    while HELD.load(Ordering::Acquire) > own && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_guards(own, until);
+    // Nothing takes the GIL through the crate from now on; a take counted
+    // just before the latch is waited for too.
+    lifecycle::latch_finalized();
+    wait_for_guards(own, until);
     // SAFETY: as above.
     unsafe { pyo3_ffi::PyEval_RestoreThread(state) };
-    lifecycle::latch_finalized();
+}
+
+/// Waits, the GIL given up, until the crate's guards are `own` (this
+/// thread's) or `until` passes.
+fn wait_for_guards(own: usize, until: Instant) {
+    while HELD.load(Ordering::SeqCst) > own && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -25,7 +25,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use pyo3_ffi::{PyGILState_Ensure, PyGILState_GetThisThreadState, Py_AtExit, Py_IsInitialized};
+use pyo3_ffi::{
+    PyGILState_Ensure, PyGILState_GetThisThreadState, PyGILState_Release, Py_AtExit,
+    Py_IsInitialized,
+};
 
 use crate::error::Unavailable;
 use crate::raw;
@@ -42,6 +45,11 @@ pub(super) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
 /// (OpenBLAS's exit code frees the buffers it uses). Python's own exit
 /// gives them the time its finalization takes.
 const EXIT_GRACE: Duration = Duration::from_millis(20);
+
+/// How long exit keeps the GIL (from a thread of its own) for the process
+/// to end: an exit handler registered before the crate's, which runs after
+/// it, waits this long for the GIL at most.
+const EXIT_HOLD: Duration = Duration::from_secs(1);
 
 /// Python may be called.
 const LIVE: u8 = 0;
@@ -63,13 +71,17 @@ pub(super) fn check_latched() -> Result<(), Unavailable> {
 }
 
 /// Fails unless Python runs and this process may call it. On every call's
-/// path: one atomic load and `Py_IsInitialized`.
+/// path: one atomic load, `Py_IsInitialized` and whether a finalization
+/// has begun (a thread that takes the GIL then is ended by Python, inside
+/// the crate's frames: the call is refused instead).
 #[inline]
 pub(super) fn check() -> Result<(), Unavailable> {
     let state = STATE.load(Ordering::Acquire);
-    // SAFETY: Py_IsInitialized reads one flag of the runtime; it may be
-    // called at any time, before, during and after finalization.
-    if state == LIVE && unsafe { Py_IsInitialized() } != 0 {
+    // SAFETY: Py_IsInitialized and pim_is_finalizing read one field of the
+    // runtime each; they may be called at any time, before, during and
+    // after finalization, without the GIL.
+    let running = unsafe { Py_IsInitialized() != 0 && raw::pim_is_finalizing() == 0 };
+    if state == LIVE && running {
         Ok(())
     } else {
         Err(gone(state))
@@ -154,7 +166,7 @@ unsafe fn this_thread_holds_gil() -> bool {
 
 /// exit(3)'s hook: flushes `sys.stdout` and `sys.stderr`, without waiting
 /// for the GIL for more than [`EXIT_FLUSH_WAIT`], and keeps the GIL from
-/// then on, so that Python threads (ones a call started, still looping)
+/// then on (for [`EXIT_HOLD`] at most), so that Python threads (ones a call started, still looping)
 /// stop at their next take of it, as Python's own exit stops them, instead
 /// of running on while the process's libraries are torn down (OpenBLAS's
 /// exit code frees the buffers a thread's next multiplication uses); those
@@ -168,14 +180,15 @@ extern "C" fn at_process_exit() {
         // SAFETY: this thread holds the GIL (exit called from inside a
         // call), and keeps it to the end.
         unsafe { raw::pim_flush_stdio() };
-        grace();
+        sleep(EXIT_GRACE);
         return;
     }
     flush_on_helper_thread();
 }
 
-/// Flushes on a thread of its own, which then keeps the GIL until the
-/// process ends, so that the exiting thread can stop waiting: a thread
+/// Flushes on a thread of its own, which then keeps the GIL while the
+/// process ends ([`EXIT_HOLD`] at most), so that the exiting thread can stop
+/// waiting: a thread
 /// blocked on the GIL cannot be interrupted, but it can be left behind when
 /// the process ends. A raw pthread, since Rust's own thread machinery may
 /// already be torn down for this thread at exit. The helper says it has
@@ -203,7 +216,7 @@ fn flush_on_helper_thread() {
     if created != 0 {
         return;
     }
-    // SAFETY: the helper is never joined: it keeps the GIL until the
+    // SAFETY: the helper is never joined: it keeps the GIL while the
     // process ends.
     unsafe { libc::pthread_detach(thread) };
     let mut ready = libc::pollfd {
@@ -218,33 +231,40 @@ fn flush_on_helper_thread() {
 }
 
 extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
-    if check().is_ok() {
+    let held = check().is_ok().then(|| {
         // SAFETY: Python runs; this new thread has no thread state, so
         // PyGILState_Ensure makes one (waiting for the GIL); pim_flush_stdio
-        // runs with the GIL held. The GIL is never given back: the thread
-        // sleeps holding it until the process ends.
+        // runs with the GIL held.
         unsafe {
-            let _state = PyGILState_Ensure();
+            let state = PyGILState_Ensure();
             raw::pim_flush_stdio();
+            state
         }
-        grace();
+    });
+    if held.is_some() {
+        sleep(EXIT_GRACE);
     }
     let done = [1u8];
     // SAFETY: one byte to the pipe the exiting thread polls; its
     // descriptor came from pipe(2) in flush_on_helper_thread.
     unsafe { libc::write(write_end as isize as libc::c_int, done.as_ptr().cast(), 1) };
-    loop {
-        // SAFETY: pause(2) sleeps until a signal, and is called again.
-        unsafe { libc::pause() };
+    if let Some(state) = held {
+        // The process ends within this, as a rule. An exit that lasts
+        // longer (an exit handler registered before the crate's, which
+        // waits for the GIL) gets it then.
+        sleep(EXIT_HOLD);
+        // SAFETY: the state Ensure gave this thread above, released once.
+        unsafe { PyGILState_Release(state) };
     }
+    ptr::null_mut()
 }
 
-/// Sleeps [`EXIT_GRACE`], holding the GIL at exit. A raw nanosleep: Rust's
+/// Sleeps `how_long`, holding the GIL at exit. A raw nanosleep: Rust's
 /// own thread machinery may be torn down for this thread at exit.
-fn grace() {
+fn sleep(how_long: Duration) {
     let grace = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: EXIT_GRACE.as_nanos() as libc::c_long,
+        tv_sec: how_long.as_secs() as libc::time_t,
+        tv_nsec: how_long.subsec_nanos() as libc::c_long,
     };
     // SAFETY: nanosleep(2) of a timespec of ours; the remainder is not
     // asked for.

@@ -210,7 +210,15 @@ fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyEx
 /// goes on meanwhile), then prepares Python unless another call did.
 fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
     let module_dir = module_dir()?;
-    let gil = python.gil()?;
+    let mut gil = python.gil()?;
+    if HOST_PYTHON_READY.get().is_none() {
+        // The host's exit drains the crate's calls from now on, this one's
+        // preparation (numpy's import, which gives the GIL up at times)
+        // included: its GIL is taken again, counted.
+        host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
+        drop(gil);
+        gil = python.gil()?;
+    }
     let ready = match HOST_PYTHON_READY.get() {
         Some(ready) => ready.clone(),
         None => glue::prepare(&gil, &module_dir).map_err(|cause| {
@@ -230,7 +238,6 @@ fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
     // Read holding the GIL: another thread's prepare writes it under the GIL.
     if ready.is_ok() {
         scheduler::default_switch_interval(glue::switch_interval());
-        host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
     }
     drop(gil);
     let ready = HOST_PYTHON_READY.get_or_init(|| ready).clone();

@@ -91,7 +91,8 @@ impl Interpreter {
         }
         lifecycle::check()?;
         thread_state::enter()?;
-        Ok(Gil::ensure().releasing_pending())
+        let counted = host_exit::enter(false)?;
+        Ok(Gil::ensure(counted).releasing_pending())
     }
 
     /// Takes the GIL for one call of a function measured by `stats`: first
@@ -111,15 +112,17 @@ impl Interpreter {
         if inside_a_scope() {
             // A callback inside a scope whose GIL C code gave up: the scope
             // holds this thread's turn already.
+            let counted = host_exit::enter(true)?;
             return Ok(CallGil {
-                gil: Gil::ensure().releasing_pending(),
+                gil: Gil::ensure(counted).releasing_pending(),
                 _ticket: Ticket::none(),
             });
         }
         // The turn before the GIL, never the other way round: nobody waits
         // for the turn holding the GIL.
         let mut ticket = scheduler::enter(stats);
-        let gil = Gil::ensure().releasing_pending();
+        let counted = host_exit::enter(true)?;
+        let gil = Gil::ensure(counted).releasing_pending();
         ticket.start_timing();
         Ok(CallGil {
             gil,
@@ -148,7 +151,8 @@ impl Interpreter {
         } else {
             Ticket::none() // the outer scope holds this thread's turn
         };
-        let gil = Gil::ensure();
+        let counted = host_exit::enter(true)?;
+        let gil = Gil::ensure(counted);
         // SAFETY: this thread holds the GIL (just taken), so the current
         // thread state is its own; only read.
         SCOPE_TSTATE.set(unsafe { raw::pim_current_thread_state() });
@@ -190,8 +194,9 @@ enum Taken {
 }
 
 impl Gil {
-    /// Takes the GIL (or nests, if this thread holds it already).
-    fn ensure() -> Gil {
+    /// Takes the GIL (or nests, if this thread holds it already); `counted`
+    /// says whether [`host_exit::enter`] counted it.
+    fn ensure(counted: bool) -> Gil {
         if let Some(tstate) = thread_state::kept() {
             // SAFETY: Python runs (our callers checked); the current thread
             // state is only read. Before 3.12 it is the GIL holder's,
@@ -202,24 +207,20 @@ impl Gil {
                 // this thread does not hold the GIL: what Ensure would do
                 // after finding it.
                 unsafe { PyEval_RestoreThread(tstate) };
-                return Gil::taken(Taken::Restored);
+                return Gil::taken(Taken::Restored, counted);
             }
         }
         // SAFETY: our callers checked that Python runs; this thread has a
         // thread state PyGILState knows, or Ensure makes one for the call;
         // Ensure may be called from any thread, and nests.
         let state = unsafe { PyGILState_Ensure() };
-        Gil::taken(Taken::Ensured(state))
+        Gil::taken(Taken::Ensured(state), counted)
     }
 
     /// The guard of a GIL just taken, counted for a host's exit
-    /// ([`host_exit`]).
+    /// ([`host_exit`]) or not.
     #[inline]
-    fn taken(taken: Taken) -> Gil {
-        let counted = host_exit::counting();
-        if counted {
-            host_exit::took();
-        }
+    fn taken(taken: Taken, counted: bool) -> Gil {
         Gil {
             taken,
             counted,
