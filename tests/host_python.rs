@@ -280,13 +280,31 @@ fn a_start_up_error_names_the_interpreter_the_host_started() {
     assert!(!display.contains(py_in_mem::BUILD_PYTHON), "{display}");
 }
 
-/// The host finalizes 30 ms after three threads made the crate's first
-/// calls, still preparing Python (numpy's import) or running: each ends with
-/// its value, or is refused as `Finalized`, and the process lives. Before,
-/// the drain was registered only once the preparation was done, and the
-/// threads were ended inside the crate's frames: an abort in 12 of 12 runs.
+/// The host finalizes 60 ms after three threads made the crate's first
+/// calls, while the crate still prepares Python (numpy's import, made to
+/// take 0.3 s): each call ends with its value, or is refused as
+/// `Finalized`, and the process lives. Before, the drain was registered
+/// only once the preparation was done, and the threads were ended inside
+/// the crate's frames: an abort.
 fn finalize_during_first_calls() {
     use pyo3_ffi::*;
+    // numpy's first import (the crate's preparation of a host's Python)
+    // takes 0.3 s, asleep with the GIL given up: the host's exit begins in
+    // the middle of it, whatever the machine's speed.
+    // SAFETY: this thread holds the GIL since start-up; the code only adds
+    // an import finder that sleeps once and finds nothing.
+    unsafe {
+        let code = c"import sys, time\n\
+            class SlowNumpy:\n\
+            \x20   slept = False\n\
+            \x20   def find_spec(self, name, path, target=None):\n\
+            \x20       if name == 'numpy' and not SlowNumpy.slept:\n\
+            \x20           SlowNumpy.slept = True\n\
+            \x20           time.sleep(0.3)\n\
+            \x20       return None\n\
+            sys.meta_path.insert(0, SlowNumpy())\n";
+        assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
+    }
     // SAFETY: this thread holds the GIL since start-up.
     let main = unsafe { PyEval_SaveThread() };
     let callers: Vec<_> = (0..3)
@@ -306,7 +324,7 @@ fn finalize_during_first_calls() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(30));
+    thread::sleep(Duration::from_millis(60));
     // SAFETY: as a host ends Python: on the thread that started it, with
     // its thread state, holding the GIL.
     unsafe {

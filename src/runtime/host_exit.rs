@@ -46,8 +46,7 @@ use crate::error::Unavailable;
 /// The longest the host's exit waits for the crate's calls in progress.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
-/// The host started Python, and the exit callback is registered: the
-/// crate's GILs are counted.
+/// The host started Python: the crate's GILs are counted.
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
 /// The exit callback began: calls are refused.
@@ -62,15 +61,20 @@ thread_local! {
     static HELD_HERE: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Counts the crate's GILs from now on: in a Python the host started, from
+/// the first contact, before any GIL is taken.
+pub(super) fn count_guards() {
+    COUNTING.store(true, Ordering::SeqCst);
+}
+
 /// Registers the exit callback with `register` (given [`at_host_exit`]),
 /// once: in a Python the host started, with the GIL held. Without it (the
-/// callback could not be registered), the crate goes on as before.
+/// callback could not be registered), the crate goes on as before: its
+/// GILs counted for nothing.
 pub(super) fn watch<E>(register: impl FnOnce(extern "C" fn()) -> Result<(), E>) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if register(at_host_exit).is_ok() {
-            COUNTING.store(true, Ordering::Release);
-        }
+        let _ = register(at_host_exit);
     });
 }
 

@@ -141,6 +141,8 @@ fn start() -> Result<Starter, Error> {
     // SAFETY: Py_IsInitialized may be called before Python runs.
     if unsafe { Py_IsInitialized() } != 0 {
         lifecycle::watch_python();
+        // Before any GIL is taken, so that the host's exit sees them all.
+        host_exit::count_guards();
         return Ok(Starter::Host);
     }
     let program = CString::new(python.as_str()).map_err(|_| Error::InvalidName(python.clone()))?;
@@ -210,15 +212,11 @@ fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyEx
 /// goes on meanwhile), then prepares Python unless another call did.
 fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
     let module_dir = module_dir()?;
-    let mut gil = python.gil()?;
-    if HOST_PYTHON_READY.get().is_none() {
-        // The host's exit drains the crate's calls from now on, this one's
-        // preparation (numpy's import, which gives the GIL up at times)
-        // included: its GIL is taken again, counted.
-        host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
-        drop(gil);
-        gil = python.gil()?;
-    }
+    let gil = python.gil()?;
+    // The host's exit drains the crate's calls from now on, this one's
+    // preparation (numpy's import, which gives the GIL up at times)
+    // included.
+    host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
     let ready = match HOST_PYTHON_READY.get() {
         Some(ready) => ready.clone(),
         None => glue::prepare(&gil, &module_dir).map_err(|cause| {
