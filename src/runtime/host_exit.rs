@@ -37,7 +37,6 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use super::lifecycle;
@@ -71,11 +70,16 @@ pub(super) fn count_guards() {
 /// once: in a Python the host started, with the GIL held. Without it (the
 /// callback could not be registered), the crate goes on as before: its
 /// GILs counted for nothing.
+///
+/// The first caller claims the registration and the others go on without
+/// waiting: a caller holds the GIL, and the registration runs Python code,
+/// which may hand the GIL to another caller; had that one waited (a
+/// `Once`), neither could go on.
 pub(super) fn watch<E>(register: impl FnOnce(extern "C" fn()) -> Result<(), E>) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    static CLAIMED: AtomicBool = AtomicBool::new(false);
+    if !CLAIMED.swap(true, Ordering::AcqRel) {
         let _ = register(at_host_exit);
-    });
+    }
 }
 
 /// Refuses a call once the host's exit has begun.
