@@ -398,6 +398,15 @@ fn child_exits_while_python_threads_multiply() {
 
 #[test]
 fn exit_stops_python_threads_before_the_libraries_go() {
+    if std::env::var_os("PIM_MEMCHECK").is_some() {
+        // The fix gives threads in C code 20 ms to finish a multiplication;
+        // valgrind runs one that takes a millisecond for seconds, and one
+        // thread at a time, so OpenBLAS's exit waits for it there (a child
+        // hung 300 s under make memcheck). The other exit tests still check
+        // the exit path's memory there.
+        eprintln!("skipped under make memcheck: it depends on how long a multiplication takes");
+        return;
+    }
     // Before the fix Python threads a call started went on multiplying
     // while OpenBLAS's exit code freed its buffers: with one BLAS thread
     // the process died of SIGSEGV in 17 of 20 runs, and with the default
