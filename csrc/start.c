@@ -263,11 +263,10 @@ pim_status pim_start_python(const char *program, const char *module_dir, pim_err
      * first import of _signal (which site or numpy may do) installs Python's
      * SIGINT handler anyway, and Ctrl-C then only sets a flag nobody checks.
      * Import it now, so that happens here and only once, then give the host
-     * every disposition back. threading: its main_thread() is the thread
-     * that first imports it (before 3.13), which must be this one. */
+     * every disposition back. (threading, whose main_thread() must be this
+     * thread, pim_prepare imported first of all.) */
     import_for_effect("_signal");
     record_host_sigint_default();
-    import_for_effect("threading");
     restore_host_signals();
     /* Hand the GIL back so any thread can take it; the main thread state is
      * kept for good because the crate never finalizes Python. */

@@ -343,20 +343,33 @@ fn finalize_during_first_calls() {
     println!("FIRST-CALLS-DRAINED");
 }
 
+/// Runs `child_host_finalizes_python` (with `env`), checks that it passed
+/// and that its stdout says `said`, and returns that stdout.
+fn host_finalizes(env: &[(&str, &str)], said: &str) -> String {
+    let mut command = host_command("child_host_finalizes_python");
+    command.envs(env.iter().copied());
+    let output = run_limited(command, hang_limit(60));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // Under `make memcheck` valgrind exits 99 for the objects CPython and
+    // numpy leave behind at Py_FinalizeEx; scripts/memcheck.sh judges those
+    // (none is the crate's) and counts every other error.
+    let memcheck_leaks =
+        std::env::var_os("PIM_MEMCHECK").is_some() && output.status.code() == Some(99);
+    assert!(
+        (output.status.success() || memcheck_leaks) && stdout.contains(said),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn a_host_that_finalizes_during_the_first_calls_lives() {
     for _ in 0..3 {
-        let mut command = host_command("child_host_finalizes_python");
-        command.env("PIM_FINALIZE_DURING_FIRST_CALLS", "1");
-        let output = run_limited(command, hang_limit(60));
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let memcheck_leaks =
-            std::env::var_os("PIM_MEMCHECK").is_some() && output.status.code() == Some(99);
-        assert!(
-            (output.status.success() || memcheck_leaks) && stdout.contains("FIRST-CALLS-DRAINED"),
-            "{:?}\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
+        host_finalizes(
+            &[("PIM_FINALIZE_DURING_FIRST_CALLS", "1")],
+            "FIRST-CALLS-DRAINED",
         );
     }
 }
@@ -364,19 +377,7 @@ fn a_host_that_finalizes_during_the_first_calls_lives() {
 #[test]
 fn after_the_host_finalizes_python_calls_are_errors() {
     // Before the fix a call after Py_FinalizeEx used the dead interpreter.
-    let output = run_limited(host_command("child_host_finalizes_python"), hang_limit(60));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // Under `make memcheck` valgrind exits 99 for the objects CPython and
-    // numpy leave behind at Py_FinalizeEx; scripts/memcheck.sh judges those
-    // (none is the crate's) and counts every other error.
-    let memcheck_leaks =
-        std::env::var_os("PIM_MEMCHECK").is_some() && output.status.code() == Some(99);
-    assert!(
-        (output.status.success() || memcheck_leaks) && stdout.contains("1 passed"),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = host_finalizes(&[], "1 passed");
     assert!(
         stdout.contains("CALLS-AFTER-FINALIZE-FAILED-CLEANLY"),
         "{stdout}"

@@ -166,11 +166,12 @@ unsafe fn this_thread_holds_gil() -> bool {
 
 /// exit(3)'s hook: flushes `sys.stdout` and `sys.stderr`, without waiting
 /// for the GIL for more than [`EXIT_FLUSH_WAIT`], and keeps the GIL from
-/// then on (for [`EXIT_HOLD`] at most), so that Python threads (ones a call started, still looping)
-/// stop at their next take of it, as Python's own exit stops them, instead
-/// of running on while the process's libraries are torn down (OpenBLAS's
-/// exit code frees the buffers a thread's next multiplication uses); those
-/// in C code meanwhile get [`EXIT_GRACE`] to finish it.
+/// then on (for [`EXIT_HOLD`] at most), so that Python threads (ones a
+/// call started, still looping) stop at their next take of it, as Python's
+/// own exit stops them, instead of running on while the process's
+/// libraries are torn down (OpenBLAS's exit code frees the buffers a
+/// thread's next multiplication uses); those in C code meanwhile get
+/// [`EXIT_GRACE`] to finish it.
 extern "C" fn at_process_exit() {
     if check().is_err() {
         return;
@@ -188,9 +189,8 @@ extern "C" fn at_process_exit() {
 
 /// Flushes on a thread of its own, which then keeps the GIL while the
 /// process ends ([`EXIT_HOLD`] at most), so that the exiting thread can stop
-/// waiting: a thread
-/// blocked on the GIL cannot be interrupted, but it can be left behind when
-/// the process ends. A raw pthread, since Rust's own thread machinery may
+/// waiting: a thread blocked on the GIL cannot be interrupted, but it can be
+/// left behind when the process ends. A raw pthread, since Rust's own thread machinery may
 /// already be torn down for this thread at exit. The helper says it has
 /// flushed through a pipe, which the exiting thread polls for
 /// [`EXIT_FLUSH_WAIT`].

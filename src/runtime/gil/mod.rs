@@ -99,9 +99,12 @@ impl Interpreter {
     /// this thread's turn from the scheduler ([`crate::runtime::scheduler`]), then
     /// the GIL. The guard gives the GIL back, then the turn.
     pub(crate) fn gil_for_call(self, stats: &CallStats) -> Result<CallGil<'_>, Unavailable> {
-        host_exit::check_call()?;
         if in_held_scope() {
             lifecycle::check_latched()?;
+            // The scope's GIL is counted already; a call in it is refused
+            // here once the host's exit has begun ([`host_exit::enter`]
+            // refuses the others).
+            host_exit::check_call()?;
             return Ok(CallGil {
                 gil: Gil::scoped().releasing_pending(),
                 _ticket: Ticket::none(),
@@ -134,10 +137,10 @@ impl Interpreter {
     /// [`crate::hold_gil`] runs its closure in. Nests, also inside a
     /// callback from C code that gave an outer scope's GIL up.
     pub(crate) fn hold(self) -> Result<ScopeGil, Unavailable> {
-        host_exit::check_call()?;
         let outer = SCOPE_TSTATE.get();
         if in_held_scope() {
             lifecycle::check_latched()?;
+            host_exit::check_call()?;
             return Ok(ScopeGil {
                 gil: Some(Gil::scoped()),
                 _ticket: Ticket::none(),
