@@ -123,6 +123,19 @@ int pim_is_finalizing(void);
  * Returns PIM_OK, or PIM_ERR with an exception set. */
 pim_status pim_register_at_exit(void (*hook)(void));
 
+/* Register hook as pim_register_at_exit does, from a thread of the glue's
+ * own ("pim-at-exit", detached, pure C), which waits for the GIL
+ * (PyGILState_Ensure), registers, releases it, then calls done with
+ * PIM_OK, or PIM_ERR (the exception cleared), and ends. So a caller waits
+ * for the registration, not for the GIL: a thread that takes the GIL once
+ * the host's finalization has begun is ended by Python, and this one has
+ * no frame to unwind; done is then never called. Once per process.
+ * hook, done: functions that live for the process; done must not unwind.
+ * Any thread, the GIL not held by it (or it would wait for itself).
+ * Returns PIM_OK once the thread started, or PIM_ERR if it could not start
+ * (nothing called then). */
+pim_status pim_register_at_exit_aside(void (*hook)(void), void (*done)(pim_status));
+
 /* Delete the thread state of a thread that has exited: take the GIL with it,
  * clear it, delete it and release the GIL. tstate: owned, consumed; made by
  * PyGILState_Ensure on the exited thread, its GIL released

@@ -9,8 +9,12 @@
 #include "arrays.h"
 #include "errors.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h> /* PR_SET_NAME: pthread_setname_np needs _GNU_SOURCE first */
+#endif
 
 /* Insert dir into sys.path at the front or the back unless it is there.
  * dir: borrowed. GIL held. Returns 0, or -1 with an exception set. */
@@ -326,6 +330,50 @@ pim_status pim_register_at_exit(void (*hook)(void)) {
     Py_XDECREF(function);
     Py_DECREF(atexit);
     return registered == NULL ? PIM_ERR : PIM_OK;
+}
+
+/* What pim_register_at_exit_aside hands its thread. */
+static void (*aside_hook)(void);
+static void (*aside_done)(pim_status);
+
+/* The registering thread: pure C, so that Python may end it (pthread_exit,
+ * before 3.14) when it takes the GIL once finalization has begun: there is
+ * no frame of Rust's or C++'s to unwind. No signal is delivered to it. */
+static void *register_aside(void *unused) {
+    sigset_t all;
+    PyGILState_STATE gil;
+    pim_status status;
+    (void)unused;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+#ifdef __linux__
+    prctl(PR_SET_NAME, "pim-at-exit", 0, 0, 0);
+#endif
+    gil = PyGILState_Ensure();
+    status = pim_register_at_exit(aside_hook);
+    if (status != PIM_OK) {
+        PyErr_Clear();
+    }
+    PyGILState_Release(gil);
+    aside_done(status);
+    return NULL;
+}
+
+pim_status pim_register_at_exit_aside(void (*hook)(void), void (*done)(pim_status)) {
+    pthread_attr_t attr;
+    pthread_t thread;
+    int rc;
+    aside_hook = hook;
+    aside_done = done;
+    if (pthread_attr_init(&attr) != 0) {
+        return PIM_ERR;
+    }
+    rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (rc == 0) {
+        rc = pthread_create(&thread, &attr, register_aside, NULL);
+    }
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? PIM_OK : PIM_ERR;
 }
 
 void pim_flush_stdio(void) {

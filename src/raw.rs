@@ -125,6 +125,10 @@ extern "C" {
     pub fn pim_flush_stdio();
     pub fn pim_register_at_exit(hook: extern "C" fn()) -> pim_status;
     pub fn pim_is_finalizing() -> c_int;
+    pub fn pim_register_at_exit_aside(
+        hook: extern "C" fn(),
+        done: extern "C" fn(pim_status),
+    ) -> pim_status;
     pub fn pim_thread_state_delete(tstate: *mut PyThreadState);
     pub fn pim_current_thread_state() -> *mut PyThreadState;
     pub fn pim_add_sys_path(dir: *const c_char) -> pim_status;

@@ -154,6 +154,10 @@ fn child_host_finalizes_python() {
         finalize_during_first_calls();
         return;
     }
+    if std::env::var_os("PIM_FINALIZE_WHILE_FIRST_CALL_WAITS").is_some() {
+        finalize_while_first_call_waits();
+        return;
+    }
     // threading not imported yet, as in a Python whose site-packages have no
     // `.pth` file that imports it at start-up (some do: certifi's
     // importers, this machine's base installation among them).
@@ -343,6 +347,52 @@ fn finalize_during_first_calls() {
     println!("FIRST-CALLS-DRAINED");
 }
 
+/// The host finalizes while a thread's first call waits for the GIL,
+/// which the host holds from start-up until then: the call is refused as
+/// `Finalized` and the process lives. Before, the thread waited for the
+/// GIL itself, got it once the finalization had begun (when the host ran
+/// a `__del__`), and Python ended it inside the crate's frames: an abort.
+fn finalize_while_first_call_waits() {
+    use pyo3_ffi::*;
+    use std::sync::mpsc;
+    // SAFETY: this thread holds the GIL since start-up. The code leaves an
+    // object whose `__del__`, run as the finalization clears `__main__`,
+    // runs bytecode for a while: Python gives the GIL to a waiting thread
+    // there. Neither threading nor an atexit callback (this machine's
+    // site-packages register one), so that no bytecode runs before the
+    // finalization begins: an exit that hands the GIL over while it runs
+    // its atexit callbacks is the limitation in host_exit.rs.
+    unsafe {
+        let code = c"import atexit, sys\n\
+            atexit._clear()\n\
+            sys.modules.pop('threading', None)\n\
+            class Slow:\n\
+            \x20   def __del__(self):\n\
+            \x20       for _ in range(2_000_000):\n\
+            \x20           pass\n\
+            slow = Slow()\n";
+        assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
+    }
+    let (tx, rx) = mpsc::channel();
+    let first = thread::spawn(move || {
+        let called = Function::from_source("pim_host_waits", "def f():\n    return 7\n", "f")
+            .and_then(|f| f.call0::<i64>());
+        let _ = tx.send(called);
+    });
+    // The thread waits for the GIL meanwhile (this one keeps it).
+    thread::sleep(Duration::from_millis(200));
+    // SAFETY: as a host ends Python: on the thread that started it, with
+    // its thread state, holding the GIL.
+    unsafe { assert_eq!(Py_FinalizeEx(), 0) };
+    println!("FINALIZED");
+    let called = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the first call ended");
+    assert_eq!(called, Err(Error::Unavailable(Unavailable::Finalized)));
+    first.join().unwrap();
+    println!("FIRST-CALL-REFUSED");
+}
+
 /// Runs `child_host_finalizes_python` (with `env`), checks that it passed
 /// and that its stdout says `said`, and returns that stdout.
 fn host_finalizes(env: &[(&str, &str)], said: &str) -> String {
@@ -370,6 +420,16 @@ fn a_host_that_finalizes_during_the_first_calls_lives() {
         host_finalizes(
             &[("PIM_FINALIZE_DURING_FIRST_CALLS", "1")],
             "FIRST-CALLS-DRAINED",
+        );
+    }
+}
+
+#[test]
+fn a_host_that_finalizes_while_a_first_call_waits_for_the_gil_lives() {
+    for _ in 0..3 {
+        host_finalizes(
+            &[("PIM_FINALIZE_WHILE_FIRST_CALL_WAITS", "1")],
+            "FIRST-CALL-REFUSED",
         );
     }
 }

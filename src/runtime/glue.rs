@@ -145,6 +145,21 @@ pub(super) fn register_at_exit(gil: &Gil, hook: extern "C" fn()) -> Result<(), P
     }
 }
 
+/// Registers `hook` with Python's `atexit` from a thread of the glue's own,
+/// which waits for the GIL and calls `done` once it registered (see
+/// `pim_register_at_exit_aside`). False if that thread could not start.
+pub(super) fn register_at_exit_aside(
+    hook: extern "C" fn(),
+    done: extern "C" fn(raw::pim_status),
+) -> bool {
+    // SAFETY: Python runs (a host started it); `hook` and `done` are
+    // functions, which live for the process, and `done` does not unwind.
+    // The glue's thread takes the GIL itself, so the caller need not hold
+    // it (the caller checks that it does not).
+    let started = unsafe { raw::pim_register_at_exit_aside(hook, done) };
+    started == raw::pim_status::PIM_OK
+}
+
 /// The classes of `type(obj).__mro__`, as an exception's are named
 /// ([`crate::error`]'s class lines); None if they cannot be read.
 pub(crate) fn type_classes(_gil: &Gil, obj: *mut PyObject) -> Option<String> {

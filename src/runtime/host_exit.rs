@@ -28,6 +28,18 @@
 //!
 //! # Limitations
 //!
+//! The callback is registered before the crate's first GIL: by the first
+//! caller if it holds the GIL already, else by a thread of the glue's own
+//! (`pim-at-exit`, pure C) that the first callers wait for, holding no GIL
+//! and no lock. Had they waited for the GIL themselves, and the host's
+//! exit begun meanwhile, Python would have ended them inside the crate's
+//! frames as they took it; it ends that thread instead, and they see the
+//! finalization and are refused ([`Unavailable::Finalized`]).
+//!
+//! An exit already running the `atexit` callbacks when the callback is
+//! registered does not run it (Python runs only the callbacks registered
+//! before it began), and a first call made then is not drained, as before.
+//!
 //! A call that does not end within [`DRAIN_WAIT`] (a wait in C code, an
 //! endless loop without a deadline) is left to the finalization: its thread
 //! is ended when it takes the GIL back, which may abort the process, as
@@ -37,10 +49,12 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::lifecycle;
 use crate::error::Unavailable;
+use crate::raw;
 
 /// The longest the host's exit waits for the crate's calls in progress.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(10);
@@ -66,19 +80,88 @@ pub(super) fn count_guards() {
     COUNTING.store(true, Ordering::SeqCst);
 }
 
+/// The exit callback is registered (by either way below).
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Where the glue's thread stands with the registration.
+#[derive(Clone, Copy, PartialEq)]
+enum Aside {
+    NotBegun,
+    /// The thread waits for the GIL, or registers.
+    Pending,
+    /// Registered, failed, or the thread could not start: calls go on.
+    Over,
+}
+
+static ASIDE: Mutex<Aside> = Mutex::new(Aside::NotBegun);
+static ASIDE_OVER: Condvar = Condvar::new();
+
+fn aside() -> MutexGuard<'static, Aside> {
+    ASIDE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Has the exit callback registered by the glue's thread, which `start`
+/// starts (given [`at_host_exit`] and the function it calls once done;
+/// false if it could not), and waits for it (not for the GIL): in a Python
+/// the host started, before a first GIL that the calling thread does not
+/// hold already. Refused if the host's
+/// finalization begins meanwhile (the glue's thread is then ended by
+/// Python, or never gets the GIL), or in a forked child. If the thread
+/// cannot start, [`watch`] registers once the caller holds the GIL.
+pub(super) fn watch_before_gil(
+    start: impl FnOnce(extern "C" fn(), extern "C" fn(raw::pim_status)) -> bool,
+) -> Result<(), Unavailable> {
+    if REGISTERED.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let mut state = aside();
+    if *state == Aside::NotBegun {
+        *state = if start(at_host_exit, aside_done) {
+            Aside::Pending
+        } else {
+            Aside::Over
+        };
+    }
+    while *state == Aside::Pending {
+        lifecycle::check()?;
+        // Waiting releases the lock; the glue's thread takes it to say it
+        // is done, and never waits for the GIL while holding it.
+        state = ASIDE_OVER
+            .wait_timeout(state, Duration::from_millis(1))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    Ok(())
+}
+
+/// The glue's thread registered (`PIM_OK`) or failed; it holds no GIL.
+extern "C" fn aside_done(status: raw::pim_status) {
+    if status == raw::pim_status::PIM_OK {
+        REGISTERED.store(true, Ordering::Release);
+    }
+    *aside() = Aside::Over;
+    ASIDE_OVER.notify_all();
+}
+
 /// Registers the exit callback with `register` (given [`at_host_exit`]),
-/// once: in a Python the host started, with the GIL held. Without it (the
-/// callback could not be registered), the crate goes on as before: its
-/// GILs counted for nothing.
+/// unless it is: in a Python the host started, with the GIL held (by a
+/// first caller that held it already, or when the glue's thread could not
+/// register). Without it (the callback could not be registered), the crate
+/// goes on as before: its GILs counted for nothing.
 ///
-/// The first caller claims the registration and the others go on without
-/// waiting: a caller holds the GIL, and the registration runs Python code,
-/// which may hand the GIL to another caller; had that one waited (a
-/// `Once`), neither could go on.
+/// The first caller here claims the registration and the others go on
+/// without waiting: a caller holds the GIL, and the registration runs
+/// Python code, which may hand the GIL to another caller; had that one
+/// waited (a `Once`), neither could go on. The glue's thread may register
+/// too meanwhile: the callback then runs twice, the second time doing
+/// nothing.
 pub(super) fn watch<E>(register: impl FnOnce(extern "C" fn()) -> Result<(), E>) {
     static CLAIMED: AtomicBool = AtomicBool::new(false);
-    if !CLAIMED.swap(true, Ordering::AcqRel) {
-        let _ = register(at_host_exit);
+    if !REGISTERED.load(Ordering::Acquire)
+        && !CLAIMED.swap(true, Ordering::AcqRel)
+        && register(at_host_exit).is_ok()
+    {
+        REGISTERED.store(true, Ordering::Release);
     }
 }
 
@@ -139,7 +222,10 @@ extern "C" fn at_host_exit() {
     if matches!(lifecycle::check_latched(), Err(Unavailable::Forked)) {
         return;
     }
-    DRAINING.store(true, Ordering::SeqCst);
+    // Registered twice (see `watch`): the first run drained.
+    if DRAINING.swap(true, Ordering::SeqCst) {
+        return;
+    }
     // This thread's own guards (a host ending Python inside a crate call)
     // are not waited for.
     let own = HELD_HERE.with(Cell::get);

@@ -212,10 +212,14 @@ fn start_on_own_thread(program: CString, module_dir: CString) -> Result<(), PyEx
 /// goes on meanwhile), then prepares Python unless another call did.
 fn prepare_host_python(python: Interpreter) -> Result<Interpreter, Error> {
     let module_dir = module_dir()?;
+    // The host's exit drains the crate's calls from the first GIL on, this
+    // one's preparation (numpy's import, which gives the GIL up at times)
+    // included: registered before this thread waits for the GIL, unless it
+    // holds it already.
+    if !holds_gil() {
+        host_exit::watch_before_gil(glue::register_at_exit_aside)?;
+    }
     let gil = python.gil()?;
-    // The host's exit drains the crate's calls from now on, this one's
-    // preparation (numpy's import, which gives the GIL up at times)
-    // included.
     host_exit::watch(|hook| glue::register_at_exit(&gil, hook));
     let ready = match HOST_PYTHON_READY.get() {
         Some(ready) => ready.clone(),
