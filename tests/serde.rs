@@ -19,6 +19,21 @@ import numpy as np
 def echo(x):
     return x
 
+def three():
+    return (1, 2.0, 3.0)
+
+def three_array():
+    return np.array([1.0, 2.0, 3.0])
+
+def one_a_three():
+    return [1, 'a', 3]
+
+def rows_of_three():
+    return np.arange(6.0).reshape(2, 3)
+
+def a_complex():
+    return np.complex128(1 + 2j)
+
 def prediction():
     return {'label': 'spam', 'score': 0.75, 'extra': [1, 2, 3]}
 
@@ -404,6 +419,92 @@ fn a_wrong_field_type_is_bad_result_with_its_position_as_a_sentence() {
         "pim_serde_tests.wrong_nested returned an unexpected element 1 of the list in the value \
          under key 'b' in the value under key 'inner': expected a float, found an object of type str"
     );
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct TupleStruct(i64, String);
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct XY {
+    x: f64,
+    y: f64,
+}
+
+/// Serde's readers of a fixed length (tuples, arrays, tuple structs, a
+/// struct read by position) take a sequence of exactly that length: one of
+/// more elements is refused, as the crate's own tuples refuse it, not read
+/// with the rest dropped. Before, each of these read the first elements.
+#[test]
+fn a_sequence_longer_than_a_fixed_length_reader_is_refused_not_cut() {
+    let found = |err: Error| match err {
+        Error::BadResult {
+            position,
+            expected,
+            found,
+            ..
+        } => (position, expected, found),
+        other => panic!("{other:?}"),
+    };
+    let err = f("three").call0::<Serde<(i64, f64)>>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.three returned an object of type tuple of 3 elements, expected a tuple \
+         or list of 2 elements"
+    );
+    let err = f("three").call0::<Serde<[f64; 2]>>().unwrap_err();
+    assert_eq!(
+        found(err),
+        (
+            String::new(),
+            "a list, tuple or numpy array of 2 elements".into(),
+            "an object of type tuple of 3 elements".into()
+        )
+    );
+    let err = f("three_array").call0::<Serde<[f64; 2]>>().unwrap_err();
+    assert_eq!(found(err).2, "a numpy array of dtype float64 of 3 elements");
+    let err = f("one_a_three").call0::<Serde<TupleStruct>>().unwrap_err();
+    assert_eq!(
+        found(err),
+        (
+            String::new(),
+            "a tuple or list for tuple struct TupleStruct".into(),
+            "an object of type list of 3 elements".into()
+        )
+    );
+    let err = f("three").call0::<Serde<XY>>().unwrap_err();
+    assert_eq!(found(err).2, "an object of type tuple of 3 elements");
+    // A row of a 2-D array, and the two parts of a complex number.
+    let err = f("rows_of_three")
+        .call0::<Serde<Vec<[f64; 2]>>>()
+        .unwrap_err();
+    assert_eq!(
+        found(err),
+        (
+            "element 0 of the array".into(),
+            "a list, tuple or numpy array of 2 elements".into(),
+            "a row of a numpy array of 3 elements".into()
+        )
+    );
+    let err = f("a_complex").call0::<Serde<(f64,)>>().unwrap_err();
+    assert_eq!(
+        found(err),
+        (
+            String::new(),
+            "a tuple or list of 1 element".into(),
+            "an object of type numpy.complex128 of 2 elements".into()
+        )
+    );
+    // The exact lengths still read, with their values.
+    let Serde(pair): Serde<(i64, f64, f64)> = f("three").call0().unwrap();
+    assert_eq!(pair, (1, 2.0, 3.0));
+    let Serde(array): Serde<[f64; 3]> = f("three_array").call0().unwrap();
+    assert_eq!(array, [1.0, 2.0, 3.0]);
+    let Serde(rows): Serde<Vec<[f64; 3]>> = f("rows_of_three").call0().unwrap();
+    assert_eq!(rows, [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]);
+    let Serde(tuple): Serde<(i64, String, i64)> = f("one_a_three").call0().unwrap();
+    assert_eq!(tuple, (1, "a".into(), 3));
+    let Serde(z): Serde<(f64, f64)> = f("a_complex").call0().unwrap();
+    assert_eq!(z, (1.0, 2.0));
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::fmt;
 
-use ::serde::de::value::{BorrowedStrDeserializer, SeqDeserializer};
+use ::serde::de::value::BorrowedStrDeserializer;
 use ::serde::de::{
     self, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess, SeqAccess,
     Unexpected, VariantAccess, Visitor,
@@ -176,7 +176,9 @@ fn phrase(exp: &dyn Expected) -> String {
         "a byte array" | "byte array" | "bytes" => "bytes".into(),
         _ => {
             if let Some(n) = s.strip_prefix("a tuple of size ") {
-                format!("a tuple or list of {n} elements")
+                format!("a tuple or list of {}", elements(n))
+            } else if let Some(n) = s.strip_prefix("an array of length ") {
+                format!("a list, tuple or numpy array of {}", elements(n))
             } else if let Some((name, n)) = s
                 .strip_prefix("struct ")
                 .and_then(|rest| rest.split_once(" with "))
@@ -192,6 +194,14 @@ fn phrase(exp: &dyn Expected) -> String {
                 s
             }
         }
+    }
+}
+
+/// "1 element" or "`n` elements".
+fn elements(n: &str) -> String {
+    match n {
+        "1" => "1 element".into(),
+        n => format!("{n} elements"),
     }
 }
 
@@ -217,6 +227,86 @@ fn unexpected(unexp: &Unexpected<'_>) -> String {
 /// An error for a visitor that takes no such object: `found` what it is.
 fn refuse(exp: &dyn Expected, found: impl Into<String>) -> DeError {
     DeError::new(phrase(exp), found)
+}
+
+/// A sequence that knows its length and how much of it was read.
+trait Counted {
+    /// Its elements, all told.
+    fn count(&self) -> usize;
+    /// Those read so far.
+    fn read(&self) -> usize;
+}
+
+/// Visits `seq`, which `visitor` must read to its end: a visitor that
+/// stops early (a tuple, an array, a tuple struct or a struct read by
+/// position, of fewer elements) is refused, as serde_json and pythonize
+/// refuse it, rather than given the first elements and the rest lost.
+fn visit_whole<'de, V, S>(visitor: V, mut seq: S) -> Result<V::Value, DeError>
+where
+    V: Visitor<'de>,
+    S: SeqAccess<'de, Error = DeError> + Counted,
+{
+    let expected = phrase(&visitor);
+    let value = visitor.visit_seq(&mut seq)?;
+    if seq.read() < seq.count() {
+        let count = seq.count();
+        return Err(DeError::pending(
+            expected,
+            format!("{count} elements"),
+            Pending::Length(count),
+        ));
+    }
+    Ok(value)
+}
+
+/// A complex number or the bytes of `bytes`, visited as a sequence, read
+/// to its end as [`visit_whole`] reads one.
+fn visit_values<'de, V, T, I>(visitor: V, values: I) -> Result<V::Value, DeError>
+where
+    V: Visitor<'de>,
+    I: ExactSizeIterator<Item = T>,
+    T: IntoDeserializer<'de, DeError>,
+{
+    struct Values<I> {
+        values: I,
+        count: usize,
+        read: usize,
+    }
+    impl<'de, T: IntoDeserializer<'de, DeError>, I: Iterator<Item = T>> SeqAccess<'de> for Values<I> {
+        type Error = DeError;
+        fn next_element_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<Option<S::Value>, DeError> {
+            match self.values.next() {
+                Some(value) => {
+                    self.read += 1;
+                    seed.deserialize(value.into_deserializer()).map(Some)
+                }
+                None => Ok(None),
+            }
+        }
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.count - self.read)
+        }
+    }
+    impl<I> Counted for Values<I> {
+        fn count(&self) -> usize {
+            self.count
+        }
+        fn read(&self) -> usize {
+            self.read
+        }
+    }
+    let count = values.len();
+    visit_whole(
+        visitor,
+        Values {
+            values,
+            count,
+            read: 0,
+        },
+    )
 }
 
 /// Nested deeper than [`MAX_DEPTH`].
@@ -284,7 +374,7 @@ fn visit_number<'de, V: Visitor<'de>>(
         b'f' => visitor.visit_f64(to_scalar(desc)?),
         b'c' => {
             let z: num_complex::Complex64 = to_scalar(desc)?;
-            visitor.visit_seq(SeqDeserializer::<_, DeError>::new([z.re, z.im].into_iter()))
+            visit_values(visitor, [z.re, z.im].into_iter())
         }
         _ => Err(refuse(&visitor, desc.what())),
     }
@@ -317,12 +407,15 @@ fn visit_array<'de, V: Visitor<'de>>(
     }
     let values = read_elements(desc, Ok::<Element, String>)?;
     let what = || desc.what();
-    visitor.visit_seq(ArraySeq {
-        values: &values,
-        shape: desc.shape,
-        what: &what,
-        next: 0,
-    })
+    visit_whole(
+        visitor,
+        ArraySeq {
+            values: &values,
+            shape: desc.shape,
+            what: &what,
+            next: 0,
+        },
+    )
 }
 
 /// The rows of a numpy array (elements, in its last dimension).
@@ -376,6 +469,15 @@ impl<'de> SeqAccess<'de> for ArraySeq<'_> {
     }
 }
 
+impl Counted for ArraySeq<'_> {
+    fn count(&self) -> usize {
+        self.shape[0]
+    }
+    fn read(&self) -> usize {
+        self.next
+    }
+}
+
 /// A row of a numpy array, of one dimension or more.
 struct ArrayDe<'v> {
     values: &'v [Element],
@@ -388,14 +490,20 @@ impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let rows = self.shape[0];
-        visitor
-            .visit_seq(ArraySeq {
-                values: self.values,
-                shape: self.shape,
-                what: self.what,
-                next: 0,
+        let seq = ArraySeq {
+            values: self.values,
+            shape: self.shape,
+            what: self.what,
+            next: 0,
+        };
+        visit_whole(visitor, seq).map_err(|e| {
+            // A length mismatch adds the count itself.
+            let counted = matches!(e.pending, Pending::Length(_));
+            e.found(|| match counted {
+                true => "a row of a numpy array".into(),
+                false => format!("a row of {rows} elements of a numpy array"),
             })
-            .map_err(|e| e.found(|| format!("a row of {rows} elements of a numpy array")))
+        })
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -429,9 +537,7 @@ impl<'de> de::Deserializer<'de> for ElementDe<'_> {
                 _ => visitor.visit_i128(n),
             },
             Element::Float(x) => visitor.visit_f64(x),
-            Element::Complex(re, im) => {
-                visitor.visit_seq(SeqDeserializer::<_, DeError>::new([re, im].into_iter()))
-            }
+            Element::Complex(re, im) => visit_values(visitor, [re, im].into_iter()),
         }
         .map_err(|e| {
             e.found(|| {
@@ -496,6 +602,15 @@ impl<'de> SeqAccess<'de> for ItemsSeq<'_, '_> {
     }
 }
 
+impl Counted for ItemsSeq<'_, '_> {
+    fn count(&self) -> usize {
+        self.next + self.items.len()
+    }
+    fn read(&self) -> usize {
+        self.next
+    }
+}
+
 /// A tuple or list visited as a sequence.
 fn visit_items<'de, V: Visitor<'de>>(
     held: &Held<'_>,
@@ -509,12 +624,15 @@ fn visit_items<'de, V: Visitor<'de>>(
         return Err(refuse(&visitor, held.what()));
     };
     let container = items.container();
-    visitor.visit_seq(ItemsSeq {
-        items,
-        container,
-        next: 0,
-        depth: depth - 1,
-    })
+    visit_whole(
+        visitor,
+        ItemsSeq {
+            items,
+            container,
+            next: 0,
+            depth: depth - 1,
+        },
+    )
 }
 
 /// The entries of a dict.
@@ -922,9 +1040,9 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     /// [`deserialize_any`](Self::deserialize_any) reads it.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.held().bytes_value() {
-            Some(bytes) => visitor
-                .visit_seq(SeqDeserializer::<_, DeError>::new(bytes.into_iter()))
-                .map_err(|e| e.found_in(self.held())),
+            Some(bytes) => {
+                visit_values(visitor, bytes.into_iter()).map_err(|e| e.found_in(self.held()))
+            }
             None => self.deserialize_any(visitor),
         }
     }
