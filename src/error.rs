@@ -318,9 +318,16 @@ pub enum Error {
     /// Python reads the values of the call, never Rust memory; the call's
     /// result is discarded. See
     /// [the retention rule](crate::Function#the-retention-rule).
+    ///
+    /// If the call failed too (its Python code raised after keeping the
+    /// input, a deadline stopped it, its result was of the wrong kind),
+    /// that error is kept in `error`, and is this one's
+    /// [`source`](std::error::Error::source).
     InputRetained {
         /// `module.function` that kept its input.
         function: String,
+        /// The call's own error, if it failed as well.
+        error: Option<Box<Error>>,
     },
     /// A call given a deadline ([`Call::timeout`](crate::Call::timeout),
     /// [`Call::deadline`](crate::Call::deadline),
@@ -522,11 +529,17 @@ impl fmt::Display for Error {
                 f,
                 "{function} returned an unexpected {position}: expected {expected}, found {found}"
             ),
-            Error::InputRetained { function } => write!(
-                f,
-                "{function} retained its input array after returning; the kept array \
-                 now reads a private copy (keep data.copy() in Python, or use call_owned)"
-            ),
+            Error::InputRetained { function, error } => {
+                write!(
+                    f,
+                    "{function} retained its input array after returning; the kept array \
+                     now reads a private copy (keep data.copy() in Python, or use call_owned)"
+                )?;
+                match error {
+                    Some(error) => write!(f, "; the call also failed: {error}"),
+                    None => Ok(()),
+                }
+            }
             Error::Timeout {
                 function,
                 limit,
@@ -581,7 +594,16 @@ impl fmt::Display for Millis {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::InputRetained {
+                error: Some(error), ..
+            } => Some(&**error),
+            _ => None,
+        }
+    }
+}
 
 impl From<Unavailable> for Error {
     fn from(why: Unavailable) -> Error {

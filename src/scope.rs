@@ -147,11 +147,10 @@ where
     // GIL (and before the data, which outlives this call, can go); the GIL
     // and the turn go as `scope` drops, on return.
     let kept = scope.state.release_lent();
-    match (outcome, kept) {
-        (Err(error), _) => Err(error),
-        (Ok(_), true) => Err(retained_error(IN_A_SCOPE)),
-        (Ok(value), false) => Ok(value),
+    if kept {
+        return Err(retained_error(IN_A_SCOPE, outcome));
     }
+    outcome
 }
 
 /// A held-GIL scope: see [`hold_gil`]. Tied to the scope (`'scope`) and to

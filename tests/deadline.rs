@@ -429,16 +429,27 @@ fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
     // Long enough that the function keeps its input before the deadline
     // stops it, however loaded the machine (`make matrix` once saw 10 ms
     // pass before the first line ran: nothing kept, a plain timeout).
-    let limit = Duration::from_millis(200);
+    let limit_given = Duration::from_millis(200);
     let mut data = vec![1.5, 2.5, 3.5];
-    let err = keep.arg(&data).timeout(limit).call::<i64>().unwrap_err();
+    let err = keep
+        .arg(&data)
+        .timeout(limit_given)
+        .call::<i64>()
+        .unwrap_err();
     // As for any call that kept its input (tests/retention.rs,
-    // keeping_then_raising_reports_the_retention): the retention wins.
-    assert_eq!(
-        err,
-        Error::InputRetained {
-            function: "pim_deadline_tests.keep_then_spin".into()
-        }
+    // keeping_then_raising_reports_the_retention): the retention wins, the
+    // timeout kept inside it.
+    let Error::InputRetained {
+        function: name,
+        error,
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(name, "pim_deadline_tests.keep_then_spin");
+    assert!(
+        matches!(error.as_deref(), Some(Error::Timeout { ran: true, limit, .. }) if *limit == limit_given),
+        "{error:?}"
     );
     data.iter_mut().for_each(|x| *x = -9.0);
     drop(data);
@@ -452,7 +463,7 @@ fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
     // The same through a call of several arguments.
     let mut more = vec![4.0, 5.0];
     let err = function("keep_then_spin_n")
-        .timeout(limit)
+        .timeout(limit_given)
         .arg(&more)
         .kwarg("n", 1)
         .call::<i64>()

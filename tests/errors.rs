@@ -366,6 +366,7 @@ fn errors_that_are_not_python_exceptions_match_nothing() {
         Error::InvalidName("a\0b".into()),
         Error::InputRetained {
             function: "m.f".into(),
+            error: None,
         },
         Error::Unavailable(py_in_mem::Unavailable::Forked),
     ];

@@ -44,7 +44,8 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
         assert_eq!(
             err,
             Error::InputRetained {
-                function: format!("pim_testfuncs.{keep}")
+                function: format!("pim_testfuncs.{keep}"),
+                error: None,
             },
             "{keep}"
         );
@@ -90,7 +91,8 @@ fn kept_nd_inputs_are_moved_like_1d_ones() {
         assert_eq!(
             err,
             Error::InputRetained {
-                function: "pim_testfuncs.keep_tagged".into()
+                function: "pim_testfuncs.keep_tagged".into(),
+                error: None,
             },
             "{shape:?} {strides:?}"
         );
@@ -141,7 +143,8 @@ fn a_kept_lend_after_a_backwards_lend_from_the_same_address_moves_its_own_values
     assert_eq!(
         err,
         Error::InputRetained {
-            function: "pim_testfuncs.keep_tagged".into()
+            function: "pim_testfuncs.keep_tagged".into(),
+            error: None,
         }
     );
     data.iter_mut().for_each(|x| *x = -9.0);
@@ -208,12 +211,46 @@ fn a_moved_array_is_still_read_only() {
     );
 }
 
+/// The retention wins, and the exception raised after it is kept in it,
+/// type, message and traceback: before, it was lost.
 #[test]
-fn keeping_then_raising_reports_the_retention() {
+fn keeping_then_raising_reports_the_retention_and_the_exception() {
     let err = function("keep_then_raise")
         .call::<Vec<i64>>(&[1.0])
         .unwrap_err();
-    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    let Error::InputRetained {
+        function: name,
+        error,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(name, "pim_testfuncs.keep_then_raise");
+    let raised = error.as_deref().expect("the exception kept");
+    assert_eq!(raised.py_type(), Some("ValueError"));
+    assert_eq!(raised.exception().unwrap().message, "kept, then raised");
+    assert!(raised.traceback().unwrap().contains("keep_then_raise"));
+    assert!(
+        std::ptr::eq(
+            std::error::Error::source(&err).unwrap() as *const _ as *const u8,
+            raised as *const Error as *const u8
+        ),
+        "source() is the kept error"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("; the call also failed: ValueError: kept, then raised"),
+        "{err}"
+    );
+    // A call that kept its input and returned keeps no other error.
+    let err = function("keep_global")
+        .call::<Vec<i64>>(&[1.0])
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InputRetained { error: None, .. }),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_none());
 }
 
 #[test]
@@ -330,7 +367,8 @@ fn assert_view_moved<T>(
     assert_eq!(
         err,
         Error::InputRetained {
-            function: format!("pim_testfuncs.{keep}")
+            function: format!("pim_testfuncs.{keep}"),
+            error: None,
         },
         "{keep} {tag:?}"
     );
@@ -602,7 +640,8 @@ fn a_view_of_the_input_returned_as_an_object_is_moved_not_fatal() {
         assert_eq!(
             err,
             Error::InputRetained {
-                function: format!("pim_retention_keepers.{name}")
+                function: format!("pim_retention_keepers.{name}"),
+                error: None,
             }
         );
     };
@@ -655,7 +694,8 @@ fn a_view_kept_by_a_model_rust_holds_as_an_object_is_moved_not_fatal() {
     assert_eq!(
         err,
         Error::InputRetained {
-            function: "Model.fit".into()
+            function: "Model.fit".into(),
+            error: None,
         }
     );
     x.iter_mut().for_each(|v| *v = -9.0);

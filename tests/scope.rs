@@ -92,7 +92,8 @@ fn a_kept_scope_array_is_retention_for_that_call_and_lent_anew_after() {
         assert_eq!(
             err,
             Error::InputRetained {
-                function: "pim_sched.keep".into()
+                function: "pim_sched.keep".into(),
+                error: None,
             }
         );
         // The next call lends the memory anew, and works.
@@ -122,7 +123,8 @@ fn child_keeps_a_view_of_a_scope_array() {
         assert_eq!(
             err,
             Error::InputRetained {
-                function: "pim_sched.keep_view".into()
+                function: "pim_sched.keep_view".into(),
+                error: None,
             }
         );
         // The next call lends the memory anew, and works.

@@ -308,10 +308,12 @@ fn retention_abort(lent_to: &str) -> ! {
     std::process::abort();
 }
 
-/// The error for a call whose function kept its input array (now a copy).
-pub(crate) fn retained_error(function: &str) -> Error {
+/// The outcome of a call whose function kept its input array (now a copy):
+/// [`Error::InputRetained`], with the call's own error if it failed too.
+pub(crate) fn retained_error<R>(function: &str, outcome: Result<R, Error>) -> Error {
     Error::InputRetained {
         function: function.to_owned(),
+        error: outcome.err().map(Box::new),
     }
 }
 

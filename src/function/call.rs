@@ -303,7 +303,7 @@ impl Function {
         drop(callee);
         drop(gil);
         if moved {
-            return Err(retained_error(&self.0.name));
+            return Err(retained_error(&self.0.name, outcome));
         }
         outcome
     }
@@ -334,7 +334,7 @@ impl Function {
         drop(callee);
         drop(gil);
         if moved {
-            return Err(retained_error(&self.0.name));
+            return Err(retained_error(&self.0.name, outcome));
         }
         outcome
     }
