@@ -823,6 +823,46 @@ class Model(Base):
     Ok(())
 }
 
+/// `is_instance` is Python's `isinstance`: abstract base classes by
+/// registration or structure, tuples of classes, and a class that is not
+/// one raising TypeError; names along the MRO (`is_instance_of`) see none
+/// of the ABCs.
+#[test]
+fn is_instance_asks_python_s_isinstance_abstract_classes_included() -> Result<(), Error> {
+    let class = |module: &str, name: &str| -> Result<Object, Error> {
+        Object::import(module)?.getattr(name)
+    };
+    let build = Function::from_source(
+        "pim_object_isinstance",
+        "import collections\n\
+         def one():\n    return 1\n\
+         def a_list():\n    return [1, 2]\n\
+         def counter():\n    return collections.Counter('abca')\n\
+         def pair(a, b):\n    return (a, b)\n",
+        "one",
+    )?;
+    let load = |name: &str| Function::load("pim_object_isinstance", name);
+    let one: Object = build.call0()?;
+    let list: Object = load("a_list")?.call0()?;
+    let counter: Object = load("counter")?.call0()?;
+    let number = class("numbers", "Number")?;
+    let sequence = class("collections.abc", "Sequence")?;
+    let mapping = class("collections.abc", "Mapping")?;
+    assert!(one.is_instance(&number)?);
+    assert!(!one.is_instance_of("numbers.Number")?);
+    assert!(list.is_instance(&sequence)?);
+    assert!(!list.is_instance_of("collections.abc.Sequence")?);
+    assert!(counter.is_instance(&mapping)?);
+    assert!(!one.is_instance(&sequence)?);
+    assert!(!list.is_instance(&number)?);
+    let either: Object = load("pair")?.arg(&sequence).arg(&number).call()?;
+    assert!(one.is_instance(&either)?);
+    assert!(!counter.is_instance(&either)?);
+    let err = one.is_instance(&one).unwrap_err();
+    assert_eq!(err.py_type(), Some("TypeError"));
+    Ok(())
+}
+
 #[test]
 fn an_object_goes_to_c_code_by_pointer_and_comes_back_with_its_own_reference() -> Result<(), Error>
 {

@@ -271,7 +271,12 @@ impl Object {
     /// (`"sklearn.linear_model._logistic.LogisticRegression"`) or the
     /// qualified name alone (`"LogisticRegression"`), matched against the
     /// object's type and every class it derives from (`type(obj).__mro__`).
-    /// No import is made.
+    /// No import is made, and no Python code runs. A class's module is its
+    /// `__module__`, which a library may set to where it is exported from
+    /// (pandas 3: `"pandas.DataFrame"`, not `"pandas.core.frame.DataFrame"`);
+    /// an abstract base class an object's type did not derive from
+    /// (`numbers.Number`, `collections.abc.Sequence`) is not in the MRO:
+    /// ask [`is_instance`](Self::is_instance) for Python's `isinstance`.
     ///
     /// ```
     /// let d: py_in_mem::Object = py_in_mem::Function::from_source(
@@ -290,6 +295,32 @@ impl Object {
         let gil = self.0.python.gil()?;
         let classes = glue::type_classes(&gil, self.0.inner.as_ptr()).unwrap_or_default();
         Ok(crate::error::classes_include(&classes, class))
+    }
+
+    /// Whether the object is an instance of `class` (an [`Object`] of a
+    /// class, or of a tuple of classes), as Python's `isinstance(obj,
+    /// class)` says, `__instancecheck__` included: an abstract base class's
+    /// registered and structural subclasses (`numbers.Number` of `1`,
+    /// `collections.abc.Sequence` of a list), which
+    /// [`is_instance_of`](Self::is_instance_of), matching names along the
+    /// MRO, does not see. As PyO3's `Bound::is_instance`. The class check
+    /// may run Python code; an exception it raises (a `class` that is not a
+    /// class) is the error.
+    ///
+    /// ```
+    /// use py_in_mem::{Function, Object};
+    ///
+    /// let number: Object = Object::import("numbers")?.getattr("Number")?;
+    /// let one: Object = Function::load("builtins", "int")?.call(1)?;
+    /// assert!(one.is_instance(&number)?);
+    /// assert!(!one.is_instance_of("numbers.Number")?); // not in int's MRO
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn is_instance(&self, class: &Object) -> Result<bool, Error> {
+        builtin(&ISINSTANCE, "isinstance")?
+            .arg(self)
+            .arg(class)
+            .call()
     }
 
     /// Whether `self` and `other` are the same Python object (`is` in
@@ -422,6 +453,7 @@ impl<'a> IntoArg<'a> for Object {
 }
 
 static HASATTR: OnceLock<Function> = OnceLock::new();
+static ISINSTANCE: OnceLock<Function> = OnceLock::new();
 static SETATTR: OnceLock<Function> = OnceLock::new();
 
 /// The builtin `name`, loaded once into `kept`.
