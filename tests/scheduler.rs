@@ -207,6 +207,61 @@ fn no_caller_waits_without_bound_under_contention() {
     assert!(longest < Duration::from_secs(1) * slowdown(), "{longest:?}");
 }
 
+/// A thread new to Python makes its first call while another loops over
+/// held-GIL scopes, taking the GIL back to back: the first call waits in
+/// the turn like any other, about an interval. Before, the new thread took
+/// its first GIL (to make its thread state) outside the turn, and waited
+/// for CPython to hand it over, which it did not while the loop re-took
+/// the GIL at once: 0.7 to 17 s in four of four runs of a trial (one
+/// async call in 17 s).
+#[test]
+fn a_new_thread_s_first_call_is_not_starved_by_a_loop_of_held_scopes() {
+    let spin = Function::from_source(
+        "pim_sched_first_call",
+        "import time\n\
+         def spin(us):\n\
+         \x20   end = time.perf_counter() + us * 1e-6\n\
+         \x20   while time.perf_counter() < end:\n\
+         \x20       pass\n\
+         \x20   return 1\n",
+        "spin",
+    )
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let longest = thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                py_in_mem::hold_gil(|_| {
+                    for _ in 0..5 {
+                        assert_eq!(spin.call::<i64>(50.0)?, 1);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+        });
+        thread::sleep(Duration::from_millis(50));
+        // Each a thread Python has not seen.
+        let longest = (0..8)
+            .map(|_| {
+                scope
+                    .spawn(|| {
+                        let began = Instant::now();
+                        assert_eq!(spin.call::<i64>(50.0).unwrap(), 1);
+                        began.elapsed()
+                    })
+                    .join()
+                    .unwrap()
+            })
+            .max()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        longest
+    });
+    eprintln!("longest first call beside a loop of scopes: {longest:?}");
+    assert!(longest < Duration::from_secs(1) * slowdown(), "{longest:?}");
+}
+
 #[test]
 fn python_threads_keep_running_beside_scheduled_calls() {
     let spins = sched("spins");

@@ -111,10 +111,10 @@ impl Interpreter {
             });
         }
         lifecycle::check()?;
-        thread_state::enter()?;
         if inside_a_scope() {
             // A callback inside a scope whose GIL C code gave up: the scope
             // holds this thread's turn already.
+            thread_state::enter()?;
             let counted = host_exit::enter(true)?;
             return Ok(CallGil {
                 gil: Gil::ensure(counted).releasing_pending(),
@@ -122,8 +122,12 @@ impl Interpreter {
             });
         }
         // The turn before the GIL, never the other way round: nobody waits
-        // for the turn holding the GIL.
+        // for the turn holding the GIL. The first GIL of a thread new to
+        // Python (its thread state made) is taken in the turn too: outside
+        // it, a thread that takes the GIL back to back (a loop of held
+        // scopes) kept it from a new thread for seconds.
         let mut ticket = scheduler::enter(stats);
+        thread_state::enter()?;
         let counted = host_exit::enter(true)?;
         let gil = Gil::ensure(counted).releasing_pending();
         ticket.start_timing();
@@ -148,12 +152,13 @@ impl Interpreter {
             });
         }
         lifecycle::check()?;
-        thread_state::enter()?;
         let ticket = if outer.is_null() {
             scheduler::enter_scope()
         } else {
             Ticket::none() // the outer scope holds this thread's turn
         };
+        // In the turn, as in `gil_for_call`.
+        thread_state::enter()?;
         let counted = host_exit::enter(true)?;
         let gil = Gil::ensure(counted);
         // SAFETY: this thread holds the GIL (just taken), so the current
