@@ -269,11 +269,26 @@ void pim_describe_what(PyObject *obj, char *what, size_t size) {
                  "returns list() of it)");
         return;
     }
+    if (PyArray_IsScalar(obj, Datetime) || PyArray_IsScalar(obj, Timedelta)) {
+        snprintf(what, size,
+                 "an object of type %s (dates and durations are not read: return "
+                 ".astype('int64') of it, a count of its unit, or str() of it)",
+                 Py_TYPE(obj)->tp_name);
+        return;
+    }
     if (!PyArray_Check(obj)) {
         snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
         return;
     }
     dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));
+    if (PyArray_DESCR(array)->kind == 'M' || PyArray_DESCR(array)->kind == 'm') {
+        snprintf(what, size,
+                 "a %d-D numpy array of dtype %s (dates and durations are not read: return "
+                 ".astype('int64') of it, counts of its unit, or .astype(str))",
+                 PyArray_NDIM(array), dtype ? dtype : "?");
+        free(dtype);
+        return;
+    }
     if (!pim_is_plain_array(obj)) {
         if (pim_is_masked_array(obj)) {
             snprintf(what, size,

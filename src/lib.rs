@@ -228,6 +228,22 @@ pub use runtime::{
 };
 pub use scope::{hold_gil, GilScope, Lent};
 
+/// The `bytes` crate this one is built with (feature `bytes`), whose
+/// [`Bytes`](bytes::Bytes) a [`BytesArray`] lends to numpy: no dependency
+/// of your own to keep in step.
+///
+/// ```
+/// use py_in_mem::bytes::Bytes;
+/// use py_in_mem::{BytesArray, Function};
+///
+/// let body = Bytes::from(2.5f64.to_ne_bytes().to_vec());
+/// let total: f64 = Function::load("numpy", "sum")?.call_owned(BytesArray::<f64>::new(body)?)?;
+/// assert_eq!(total, 2.5);
+/// # Ok::<(), py_in_mem::Error>(())
+/// ```
+#[cfg(feature = "bytes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+pub use bytes;
 /// The `ndarray` crate this one is built with (feature `ndarray`), so its
 /// types match the ones calls take and return.
 ///

@@ -264,12 +264,14 @@ fn writes_to_an_nd_input_fail_and_change_nothing() {
 #[test]
 fn shapes_that_do_not_fit_their_slice_are_refused() {
     let data = [0u8; 6];
-    let cases: [(Result<NdSlice<'_, u8>, Error>, &str); 5] = [
+    let cases: [(Result<NdSlice<'_, u8>, Error>, &str); 7] = [
         (NdSlice::new(&data, &[4, 2]), "a 4 × 2 array needs 8 values, the slice has 6"),
         (NdSlice::fortran(&data, &[usize::MAX, 2]), "a 18446744073709551615 × 2 array needs more than usize::MAX values, the slice has 6"),
         (NdSlice::with_strides(&data, &[2, 3], &[3], 0), "2 dimensions but 1 strides"),
         (NdSlice::with_strides(&data, &[2, 3], &[-3, 1], 2), "a 2 × 3 array with strides [-3, 1] from element 2 reaches element -1 of a slice of 6"),
         (NdSlice::with_strides(&data, &[0, 3], &[1, 1], 7), "a 0 × 3 array with strides [1, 1] from element 7 reaches past element 6 of a slice of 6"),
+        (NdSlice::new(&data, &[7]), "a 7-element array needs 7 values, the slice has 6"),
+        (NdSlice::with_strides(&data, &[4], &[2], 0), "a 4-element array with strides [2] from element 0 reaches element 6 of a slice of 6"),
     ];
     for (result, message) in cases {
         match result {

@@ -828,3 +828,111 @@ fn an_int_past_64_bits_reads_as_a_float_that_holds_it_exactly() {
     );
     assert_eq!(big(64, 4096).call::<f64>().unwrap(), 2f64.powi(64) + 4096.0);
 }
+
+/// A 1-D array of numbers asked for as a `Vec` of other than numbers
+/// (`Option<f64>`, `Value`, `Object`) is read item by item, as a list of
+/// the same numbers is; before, it was refused ("expected a list or
+/// tuple"), though a list or an object array of them read.
+#[test]
+fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
+    let eval = Function::from_source(
+        "pim_results_numbers_by_item",
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    let floats: Vec<Option<f64>> = eval.call("np.array([1.5, -2.0])").unwrap();
+    assert_eq!(floats, [Some(1.5), Some(-2.0)]);
+    let ints: Vec<Option<i64>> = eval.call("np.arange(3, dtype=np.int32)").unwrap();
+    assert_eq!(ints, [Some(0), Some(1), Some(2)]);
+    let values: Vec<py_in_mem::Value> = eval.call("np.array([True, False])").unwrap();
+    assert_eq!(
+        values,
+        [py_in_mem::Value::Bool(true), py_in_mem::Value::Bool(false)]
+    );
+    let objects: Vec<py_in_mem::Object> = eval.call("np.array([7, 8], dtype=np.uint8)").unwrap();
+    assert_eq!(objects.len(), 2);
+    assert!(objects[1].is_instance_of("numpy.uint8").unwrap());
+    assert_eq!(objects[1].getattr::<u8>("real").unwrap(), 8);
+    let none: Vec<Option<f64>> = eval.call("np.array([])").unwrap();
+    assert!(none.is_empty());
+    // A mismatch names its element; a Vec of numbers still reads the
+    // array whole, and a matrix row by row.
+    match eval.call::<Vec<Option<i64>>>("np.array([1.0, 2.5])") {
+        Err(Error::BadResult { position, .. }) => assert_eq!(position, "element 0 of the array"),
+        other => panic!("{other:?}"),
+    }
+    let whole: Vec<f64> = eval.call("np.array([0.5, 1.0])").unwrap();
+    assert_eq!(whole, [0.5, 1.0]);
+    let rows: Vec<Vec<Option<f64>>> = eval.call("np.eye(2)").unwrap();
+    assert_eq!(rows, [[Some(1.0), Some(0.0)], [Some(0.0), Some(1.0)]]);
+}
+
+/// float16 reads as the float it is, everywhere a float32 does (every
+/// float16 is exactly an f32): a scalar, an array, a `Value`, serde. A view
+/// in place still needs the dtype exactly. Before, it was refused by
+/// every type.
+#[test]
+fn float16_reads_as_the_float_it_is() {
+    let eval = Function::from_source(
+        "pim_results_float16",
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    let halves = "np.array([0.1, -2.5, 65504, 6e-8, np.inf], dtype=np.float16)";
+    // What Python itself makes of each, as float64.
+    let python: Vec<f64> = eval.call(format!("[float(x) for x in {halves}]")).unwrap();
+    assert_eq!(python[0], 0.0999755859375);
+    let read: Vec<f64> = eval.call(halves).unwrap();
+    assert_eq!(read, python);
+    let read32: Vec<f32> = eval.call(halves).unwrap();
+    assert_eq!(
+        read32.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
+        python
+    );
+    assert_eq!(eval.call::<f64>("np.float16(1.5)").unwrap(), 1.5);
+    assert_eq!(eval.call::<f32>("np.float16(-0.25)").unwrap(), -0.25);
+    let grid: Vec<Vec<f64>> = eval.call("np.ones((2, 2), dtype=np.float16)").unwrap();
+    assert_eq!(grid, [[1.0, 1.0], [1.0, 1.0]]);
+    let value: py_in_mem::Value = eval.call("np.float16(0.5)").unwrap();
+    assert_eq!(value, py_in_mem::Value::Float(0.5));
+    // Not an integer, and no view of another dtype.
+    assert!(matches!(
+        eval.call::<i64>("np.float16(2.0)"),
+        Err(Error::BadResult { .. })
+    ));
+    assert!(matches!(
+        eval.call::<ResultView<f32>>(halves),
+        Err(Error::BadResult { .. })
+    ));
+}
+
+/// Dates and durations are not read; the message says what to return.
+#[test]
+fn dates_are_refused_with_what_to_return_instead() {
+    let eval = Function::from_source(
+        "pim_results_dates",
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap();
+    for source in [
+        "np.array(['2024-01-01', '2024-01-02'], dtype='datetime64[D]')",
+        "np.array([1, 2], dtype='timedelta64[s]')",
+        "np.datetime64('2024-01-01')",
+        "np.timedelta64(3, 'h')",
+    ] {
+        match eval.call::<Vec<i64>>(source) {
+            Err(Error::BadResult { found, .. }) => {
+                assert!(found.contains(".astype('int64')"), "{source}: {found}")
+            }
+            other => panic!("{source}: {other:?}"),
+        }
+    }
+    // What the message says to do works.
+    let days: Vec<i64> = eval
+        .call("np.array(['1970-01-03'], dtype='datetime64[D]').astype('int64')")
+        .unwrap();
+    assert_eq!(days, [2]);
+}

@@ -193,7 +193,8 @@ impl Element for bool {
 }
 
 /// Reads one element of numpy `kind` and `itemsize` at `element`, or `None`
-/// for a dtype this crate does not read (float16, longdouble, object, ...).
+/// for a dtype this crate does not read (longdouble, object, ...). A
+/// float16 reads as the float it is (every float16 is exactly an `f32`).
 ///
 /// # Safety
 /// `element` is valid for reading `itemsize` bytes.
@@ -233,6 +234,7 @@ pub(crate) unsafe fn read_value(
         (b'u', 2) => Value::Int(read!(u16).into()),
         (b'u', 4) => Value::Int(read!(u32).into()),
         (b'u', 8) => Value::Int(read!(u64).into()),
+        (b'f', 2) => Value::Float(half_to_f64(read!(u16))),
         (b'f', 4) => Value::Float(f32::from_bits(read!(u32)).into()),
         (b'f', 8) => Value::Float(f64::from_bits(read!(u64))),
         (b'c', 8) => {
@@ -247,6 +249,20 @@ pub(crate) unsafe fn read_value(
     })
 }
 
+/// An IEEE 754 half-precision float (numpy's float16), given as its bits,
+/// exactly as an `f64` (a NaN keeps neither its sign nor its payload).
+pub(crate) fn half_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f64::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24), // zero and subnormals
+        0x1f if fraction == 0.0 => sign * f64::INFINITY,
+        0x1f => f64::NAN,
+        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
+    }
+}
+
 /// Can a whole array of `kind` convert to `U`, values permitting?
 pub(crate) fn kind_converts_to<U: Element>(kind: u8) -> bool {
     matches!(
@@ -256,4 +272,30 @@ pub(crate) fn kind_converts_to<U: Element>(kind: u8) -> bool {
             | (b'f', b'f' | b'c')
             | (b'c', b'c')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::half_to_f64;
+
+    #[test]
+    fn halves_read_exactly() {
+        let cases = [
+            (0x3c00, 1.0),
+            (0xc000, -2.0),
+            (0x3555, 0.333_251_953_125),
+            (0x7bff, 65504.0),
+            (0x0400, 2f64.powi(-14)),
+            (0x0001, 2f64.powi(-24)),
+            (0x03ff, 1023.0 * 2f64.powi(-24)),
+            (0x0000, 0.0),
+            (0x7c00, f64::INFINITY),
+            (0xfc00, f64::NEG_INFINITY),
+        ];
+        for (bits, value) in cases {
+            assert_eq!(half_to_f64(bits), value, "{bits:#06x}");
+        }
+        assert!(half_to_f64(0x8000) == 0.0 && half_to_f64(0x8000).is_sign_negative());
+        assert!(half_to_f64(0x7e00).is_nan() && half_to_f64(0xfe01).is_nan());
+    }
 }

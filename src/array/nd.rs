@@ -236,6 +236,9 @@ fn shape_text(shape: &[usize]) -> String {
     if shape.is_empty() {
         return "0-D".into();
     }
+    if let [n] = shape {
+        return format!("{n}-element");
+    }
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
     dims.join(" × ")
 }

@@ -36,7 +36,8 @@ use crate::runtime::{Gil, StrongRef};
 /// | a numpy array of strings, bytes or objects | [`Value::List`] of its items (of lists, for 2-D and more), as `tolist()` gives |
 ///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
-/// numpy array of `float16` or dates, a value nested more than
+/// numpy array of `float16` (a `Vec<f32>` reads one; a float16 scalar is a
+/// [`Value::Float`]) or of dates, a value nested more than
 /// [`Value::MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///

@@ -82,6 +82,22 @@ impl Function {
         self.call(input)
     }
 
+    /// Like [`call0`](Self::call0), with the result read in place, as
+    /// [`call_view`](Self::call_view) reads it.
+    ///
+    /// ```
+    /// let f = py_in_mem::Function::from_source(
+    ///     "doc_call0_view",
+    ///     "import numpy as np\ndef f():\n    return np.arange(3.0)\n",
+    ///     "f",
+    /// )?;
+    /// assert_eq!(&*f.call0_view::<f64>()?, &[0.0, 1.0, 2.0]);
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call0_view<U: Element>(&self) -> Result<ResultView<U>, Error> {
+        self.call0()
+    }
+
     /// Gives `input` to Python (no copy) for a function that keeps its
     /// argument by design. `Vec<T>` is handed over writable; `Arc<[T]>` is
     /// shared read-only. The Rust allocation is freed when the last Python

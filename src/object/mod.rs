@@ -308,6 +308,13 @@ impl<'py> Held<'py> {
             Described::Array(desc) if desc.holds_objects() && desc.ndim() > 0 => {}
             _ => return None,
         }
+        self.listed_items()
+    }
+
+    /// The items of this numpy array of one dimension or more, whatever
+    /// its dtype, as [`array_items`](Self::array_items) walks one of
+    /// objects: numpy scalars for an array of numbers.
+    pub(crate) fn listed_items(&self) -> Option<Items<'_, 'py>> {
         // SAFETY: the GIL is held and the array is live; PySequence_List
         // returns a new reference to a new list, or NULL with an exception
         // set (a MemoryError: cleared, and the array is then not walked,

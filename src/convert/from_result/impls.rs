@@ -189,6 +189,9 @@ impl<R: FromResult> FromResult for Vec<R> {
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
         let mut rows = None;
+        // A 1-D array of numbers whose elements are asked for as other than
+        // numbers (`Option<f64>`, `Value`, `Object`): item by item.
+        let mut listed = false;
         match value.describe() {
             // A 1-D array of objects is read item by item, as a list is
             // (below); so is one of strings or bytes, unless numbers are
@@ -203,10 +206,13 @@ impl<R: FromResult> FromResult for Vec<R> {
                         return read;
                     }
                 }
-                if desc.ndim() < 2 || R::is_element() {
+                if desc.ndim() == 1 && !R::is_element() {
+                    listed = true;
+                } else if desc.ndim() < 2 || R::is_element() {
                     return Err(Mismatch::new(Self::expected(), desc.what()));
+                } else {
+                    rows = Some(desc.shape[0]);
                 }
-                rows = Some(desc.shape[0]);
             }
             _ => {}
         }
@@ -226,7 +232,11 @@ impl<R: FromResult> FromResult for Vec<R> {
             }
             return Ok(out);
         }
-        let Some(items) = value.items() else {
+        let items = match listed {
+            true => value.listed_items(),
+            false => value.items(),
+        };
+        let Some(items) = items else {
             if let Some(read) = value.bytes_value().and_then(R::read_bytes_as_vec) {
                 return Ok(read);
             }

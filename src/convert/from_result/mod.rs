@@ -350,7 +350,8 @@ impl<'py> Reader<'py> {
 
     /// A mismatch for this object: `expected` what it should have been,
     /// found what it is ("an object of type str", "a numpy array of dtype
-    /// int64 and shape (3,)").
+    /// int64" for one of one dimension, "a 2-D numpy array of dtype
+    /// float64").
     pub fn mismatch(&self, expected: impl Into<String>) -> Mismatch {
         Mismatch::new(expected.into(), self.held.what())
     }
