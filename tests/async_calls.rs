@@ -1091,20 +1091,25 @@ async fn numpy_linear_algebra_on_a_serving_thread_gives_numpys_answer() {
     }
 }
 
-/// A long function (it sleeps, without the GIL) that waits at a gate, and
+/// A long function that works without the GIL (hashing: CPU time, as
+/// numpy's loops use, so that its thread counts against the most; a thread
+/// that only waits would not, `serve::waiting`) until a gate opens, and
 /// counts the calls running at once and those made.
-const LONG_GATED: &str = "import threading, time\n\
+const LONG_GATED: &str = "import hashlib, threading, time\n\
 gate = threading.Event()\n\
 gate.set()\n\
 lock = threading.Lock()\n\
 running = [0, 0]\n\
 made = []\n\
+BLOCK = bytes(1 << 20)\n\
 def long(i):\n\
 \x20   with lock:\n\
 \x20       running[0] += 1\n\
 \x20       running[1] = max(running[1], running[0])\n\
-\x20   time.sleep(0.05)\n\
-\x20   assert gate.wait(20), 'the gate was never opened'\n\
+\x20   end = time.monotonic() + 0.05\n\
+\x20   while time.monotonic() < end or not gate.is_set():\n\
+\x20       assert time.monotonic() < end + 20, 'the gate was never opened'\n\
+\x20       hashlib.sha256(BLOCK).digest()\n\
 \x20   with lock:\n\
 \x20       running[0] -= 1\n\
 \x20       made.append(i)\n\
@@ -1285,6 +1290,58 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
     assert_eq!(values, [2, 2]);
     // The threads that were inside the calls serve again: the queue goes on.
     for n in 0..20i64 {
+        assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
+    }
+}
+
+/// Every serving thread inside a call that waits in C code (here for an
+/// event, as a socket read without a timeout does): the queue is still
+/// served, by a thread started beside the waiting ones. Before, with all of
+/// them in such calls, nothing served the queue until one returned: every
+/// async call timed out meanwhile, for good if none returned.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_waiting_in_c_code_on_every_serving_thread_do_not_stop_the_queue() {
+    let _serial = SERIAL.lock().await;
+    serve::set_takeover_after(None);
+    let m = "pim_async_all_waiting";
+    let wait = source(m, WAITS, "wait");
+    let set = Function::load(m, "set").unwrap();
+    let started = Function::load(m, "started").unwrap();
+    let double = source("pim_async_all_waiting_after", VALUES, "double");
+    let limit = common::hang_limit(20);
+    let threshold = py_in_mem::scheduler::long_call();
+    py_in_mem::scheduler::set_long_call(Duration::from_secs(3600));
+    let _restore = Restore(move || py_in_mem::scheduler::set_long_call(threshold));
+    let waits_for = 3.0 * limit.as_secs_f64();
+    // One waiting call per serving thread there may be: each is taken over
+    // from by the next thread, until all are inside one.
+    let most = serve::max_threads();
+    let mut waiting = Vec::new();
+    for k in 1..=most {
+        let mut call = Box::pin(wait.call_async::<i64>(waits_for));
+        poll_once(&mut call).await;
+        waiting.push(call);
+        until("the waiting call to start", || {
+            started.call0::<i64>().unwrap() == i64::try_from(k).unwrap()
+        })
+        .await;
+    }
+    let began = Instant::now();
+    for n in 0..5i64 {
+        let doubled = tokio::time::timeout(limit, double.call_async::<i64>(n))
+            .await
+            .expect("served while every other serving thread waits in C code");
+        assert_eq!(doubled.unwrap(), 2 * n);
+    }
+    eprintln!(
+        "served beside {most} waiting threads after {:?}",
+        began.elapsed()
+    );
+    set.call0::<()>().unwrap();
+    for call in waiting {
+        assert!(call.await.unwrap() >= 1);
+    }
+    for n in 0..10i64 {
         assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
     }
 }

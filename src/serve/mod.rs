@@ -22,7 +22,9 @@
 //!   below); a future granted room enters when its executor next polls it.
 //! - **The serving threads**, named `py-in-mem-serve-N`, start on the first
 //!   async call, one more each time a long call needs one, up to one per
-//!   core and the leader ([`max_threads`]). One of them, the leader,
+//!   core and the leader ([`max_threads`]) busy at once; a thread waiting
+//!   in C code in a long call is not busy, and up to four times that many
+//!   are started. One of them, the leader,
 //!   takes the GIL and the turn once (a held-GIL scope, as
 //!   [`hold_gil`](crate::hold_gil) takes them) and makes the queued calls
 //!   back to back through the ordinary call path: the
@@ -101,6 +103,7 @@ mod overdue;
 mod queue;
 mod thread;
 mod timer;
+mod waiting;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -223,9 +226,11 @@ pub fn takeover_after() -> Duration {
     lead::stall_after().unwrap_or(Duration::MAX)
 }
 
-/// The most serving threads there will be: one per core
+/// The most serving threads busy at once: one per core
 /// (`std::thread::available_parallelism`) for long calls, and the one that
-/// serves the queue meanwhile.
+/// serves the queue meanwhile. A thread whose call waits in C code (little
+/// CPU time for two takeover times) is not busy, and another may start
+/// beside it, up to four times this many threads in all.
 pub fn max_threads() -> usize {
     thread::max_threads()
 }

@@ -17,7 +17,8 @@
 //!   thread per core runs long calls at once, besides the leader: a long
 //!   call that finds them all busy is set aside (deferred), never run in
 //!   the scope, and the first of them to finish its call runs it, while the
-//!   leader goes on with the queue.
+//!   leader goes on with the queue. A thread waiting in C code is not busy
+//!   ([`super::waiting`]).
 //! - **Threads never end**: they sleep on a condition variable when there is
 //!   nothing to do, holding nothing of Python's. At process exit they are
 //!   left asleep; a forked child has none, and never touches their queue.
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use super::lead::{self, LEADER_CALL, STALL_WATCHED};
 use super::queue::{self, wake_caught, Job, State, QUEUE};
+use super::waiting;
 use crate::error::{Error, PyException, Unavailable};
 use crate::runtime::{self, scheduler, CallStats};
 
@@ -80,6 +82,7 @@ pub(super) fn start_leader() -> bool {
 /// A serving thread's life (`id`, its number): lead, then follow until led
 /// again.
 fn serve(id: usize) {
+    waiting::register();
     loop {
         lead(id);
         follow();
@@ -124,7 +127,9 @@ fn follow() {
 /// status 0 and a line on stderr saying why: as a Python script's child
 /// ends once it runs off the end of the script.
 fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
+    waiting::begin(started.unwrap_or_else(Instant::now));
     let ran = job.task.run(started);
+    waiting::end();
     if matches!(runtime::check_latched(), Err(Unavailable::Forked)) {
         const WHY: &str = "py-in-mem: a process forked by Python code in an async call \
             returned from that call on the crate's serving thread, which has nothing to return \
@@ -317,13 +322,20 @@ fn wait_for_jobs(id: usize) -> bool {
 
 /// Who leads next when the leader cannot (it runs a long call, or is
 /// stalled inside one): a sleeping follower, promised the lead now, or a
-/// new thread while there are fewer than [`max_threads`], counted now;
-/// None when every thread is busy. Then [`hand_lead`], after the lock.
+/// new thread, counted now, while fewer than [`max_threads`] are busy
+/// (leading, or in a call without waiting in C code: [`waiting`]); None
+/// when that many are. Then [`hand_lead`], after the lock.
 fn successor(state: &mut State) -> Option<Handoff> {
-    if state.followers_idle > 0 {
+    let busy = state
+        .threads
+        .saturating_sub(state.followers_idle)
+        .saturating_sub(waiting::waiting());
+    if busy >= max_threads() {
+        None
+    } else if state.followers_idle > 0 {
         state.followers_idle -= 1;
         Some(Handoff::Follower)
-    } else if state.threads < max_threads() {
+    } else if state.threads < waiting::HARD_MOST * max_threads() {
         state.threads += 1;
         Some(Handoff::NewThread)
     } else {
@@ -405,6 +417,8 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
         STALL_WATCHED.store(false, Ordering::SeqCst);
         return None;
     };
+    // Which threads wait in C code, for the successor below.
+    waiting::look(now, after);
     let call = LEADER_CALL.0.load(Ordering::Relaxed);
     if call != 0 {
         let due = lead::instant_of(call).checked_add(after).unwrap_or(now);
