@@ -19,7 +19,10 @@
 //! - The timer, while it looks for a stalled leader (calls queued), reads
 //!   the CPU clock of each thread that has been inside one call for the
 //!   takeover time, and again a takeover time later: one that used less
-//!   than a quarter of that time is waiting ([`look`]).
+//!   than a twentieth of that time is waiting ([`look`]): a thread doing
+//!   work gets more than that even with twenty others on its core (or
+//!   under valgrind, which runs one thread at a time), and a waiting one
+//!   next to none.
 //! - A thread that waits is not counted: another may be started to lead,
 //!   up to [`HARD_MOST`] times the most. A thread doing work (numpy's
 //!   loops, without the GIL) counts, so long calls still overlap up to the
@@ -120,7 +123,7 @@ pub(super) fn look(now: Instant, after: Duration) {
         match seen.first_look {
             Some((looked_call, cpu_then, then)) if looked_call == call => {
                 let wall = now.saturating_duration_since(then);
-                if wall >= after && cpu.saturating_sub(cpu_then) < wall / 4 {
+                if wall >= after && cpu.saturating_sub(cpu_then) < wall / 20 {
                     waiting += 1;
                 }
             }
