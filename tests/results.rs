@@ -650,12 +650,7 @@ fn a_dict_value_of_the_wrong_kind_is_named_in_a_sentence() {
 
 #[test]
 fn an_array_of_two_dimensions_or_more_reads_row_by_row_as_nested_vecs() {
-    let eval = Function::from_source(
-        "pim_results_rows",
-        "import numpy as np\ndef f(source):\n    return eval(source)\n",
-        "f",
-    )
-    .unwrap();
+    let eval = evaluator("pim_results_rows");
     let rows: Vec<Vec<f64>> = eval.call("np.arange(6.0).reshape(2, 3)").unwrap();
     assert_eq!(rows, [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]);
     // Fortran order and strided views read by index, as numpy gives them.
@@ -835,12 +830,7 @@ fn an_int_past_64_bits_reads_as_a_float_that_holds_it_exactly() {
 /// tuple"), though a list or an object array of them read.
 #[test]
 fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
-    let eval = Function::from_source(
-        "pim_results_numbers_by_item",
-        "import numpy as np\ndef f(source):\n    return eval(source)\n",
-        "f",
-    )
-    .unwrap();
+    let eval = evaluator("pim_results_numbers_by_item");
     let floats: Vec<Option<f64>> = eval.call("np.array([1.5, -2.0])").unwrap();
     assert_eq!(floats, [Some(1.5), Some(-2.0)]);
     let ints: Vec<Option<i64>> = eval.call("np.arange(3, dtype=np.int32)").unwrap();
@@ -874,12 +864,7 @@ fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
 /// every type.
 #[test]
 fn float16_reads_as_the_float_it_is() {
-    let eval = Function::from_source(
-        "pim_results_float16",
-        "import numpy as np\ndef f(source):\n    return eval(source)\n",
-        "f",
-    )
-    .unwrap();
+    let eval = evaluator("pim_results_float16");
     let halves = "np.array([0.1, -2.5, 65504, 6e-8, np.inf], dtype=np.float16)";
     // What Python itself makes of each, as float64.
     let python: Vec<f64> = eval.call(format!("[float(x) for x in {halves}]")).unwrap();
@@ -911,12 +896,7 @@ fn float16_reads_as_the_float_it_is() {
 /// Dates and durations are not read; the message says what to return.
 #[test]
 fn dates_are_refused_with_what_to_return_instead() {
-    let eval = Function::from_source(
-        "pim_results_dates",
-        "import numpy as np\ndef f(source):\n    return eval(source)\n",
-        "f",
-    )
-    .unwrap();
+    let eval = evaluator("pim_results_dates");
     for source in [
         "np.array(['2024-01-01', '2024-01-02'], dtype='datetime64[D]')",
         "np.array([1, 2], dtype='timedelta64[s]')",
@@ -935,4 +915,15 @@ fn dates_are_refused_with_what_to_return_instead() {
         .call("np.array(['1970-01-03'], dtype='datetime64[D]').astype('int64')")
         .unwrap();
     assert_eq!(days, [2]);
+}
+
+/// A function of `module` that returns Python's `eval` of its argument,
+/// with numpy as `np`.
+fn evaluator(module: &str) -> Function {
+    Function::from_source(
+        module,
+        "import numpy as np\ndef f(source):\n    return eval(source)\n",
+        "f",
+    )
+    .unwrap()
 }
