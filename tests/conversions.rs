@@ -586,3 +586,27 @@ fn a_panic_in_a_result_type_of_your_own_unwinds_to_the_caller_and_the_next_call_
     let other = std::thread::spawn(move || g.call::<i64>(&[4.0, 5.0][..]).unwrap());
     assert_eq!(other.join().unwrap(), 9);
 }
+
+/// Lists of strings as arguments, in every common Rust shape: a Python
+/// `list` of `str` each time, with the strings intact.
+#[test]
+fn strings_in_a_vec_slice_or_array_are_a_list_of_str() -> Result<(), Error> {
+    let f = Function::from_source(
+        "pim_conv_str_lists",
+        "def show(names):\n    return type(names).__name__ + ':' + '|'.join(names)\n",
+        "show",
+    )?;
+    let owned = vec!["é".to_owned(), String::new(), "c d".to_owned()];
+    assert_eq!(f.call::<String>(&owned)?, "list:é||c d");
+    assert_eq!(f.call::<String>(&owned[..])?, "list:é||c d");
+    assert_eq!(f.call::<String>(owned.clone())?, "list:é||c d");
+    assert_eq!(f.call::<String>(vec!["a", "b"])?, "list:a|b");
+    assert_eq!(f.call::<String>(&vec!["a", "b"])?, "list:a|b");
+    assert_eq!(f.call::<String>(&["x"][..])?, "list:x");
+    assert_eq!(f.call::<String>(["p", "q", "r"])?, "list:p|q|r");
+    assert_eq!(f.call::<String>(Vec::<String>::new())?, "list:");
+    // Owned, so an async call takes them too.
+    let sent = pollster::block_on(f.call_async::<String>(vec!["s".to_owned()]))?;
+    assert_eq!(sent, "list:s");
+    Ok(())
+}

@@ -500,6 +500,34 @@ impl<'a> IntoArg<'a> for String {
     }
 }
 
+/// Strings given as a Python `list` of `str` (column names for pandas, the
+/// labels of a classifier), made for the call as [`Value::list`] makes
+/// one. Numbers go as arrays instead: a slice of numbers is lent to numpy.
+macro_rules! str_lists {
+    ($($t:ty),* $(,)?) => {$(
+        impl<'a> IntoArg<'a> for $t {
+            fn into_arg(self) -> Arg<'a> {
+                Value::list(self.iter().map(|s| Value::Str(String::from(&s[..])))).into_arg()
+            }
+        }
+    )*};
+}
+
+str_lists!(
+    Vec<String>,
+    Vec<&str>,
+    &[String],
+    &[&str],
+    &Vec<String>,
+    &Vec<&str>
+);
+
+impl<'a, const N: usize> IntoArg<'a> for [&str; N] {
+    fn into_arg(self) -> Arg<'a> {
+        Value::list(self.map(|s| Value::Str(s.to_owned()))).into_arg()
+    }
+}
+
 impl fmt::Display for Value {
     /// Python's `repr` of the value, roughly (arrays as `array(shape, dtype)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
