@@ -224,7 +224,10 @@ fn shared_libpython(config: &pyo3_build_config::InterpreterConfig) -> PathBuf {
 /// the Makefile out, so a registry download, a vendored copy or an unpacked
 /// `.crate` is not a checkout. A git dependency is a clone with both, but
 /// cargo keeps it under its home (`$CARGO_HOME/git/checkouts/`), where
-/// `make setup` would help nobody: that is not a checkout either.
+/// `make setup` would help nobody: that is not a checkout either. Nor is a
+/// checkout that another crate depends on by path: that crate builds into
+/// its own target directory, outside the checkout, with an interpreter of
+/// its own, which the checkout's `make setup` would not touch.
 fn in_checkout(manifest_dir: &Path) -> bool {
     println!("cargo:rerun-if-env-changed=CARGO_HOME");
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -237,9 +240,19 @@ fn in_checkout(manifest_dir: &Path) -> bool {
             .unwrap_or_else(|_| manifest_dir.into());
         dir.starts_with(home)
     });
+    // Cargo's own: the build's output directory.
+    let own_build = std::env::var_os("OUT_DIR").is_some_and(|out| {
+        let out = PathBuf::from(out);
+        let out = out.canonicalize().unwrap_or(out);
+        let dir = manifest_dir
+            .canonicalize()
+            .unwrap_or_else(|_| manifest_dir.into());
+        out.starts_with(dir)
+    });
     manifest_dir.join("Makefile").is_file()
         && manifest_dir.join(".git").exists()
         && !under_cargo_home
+        && own_build
 }
 
 fn require_header(dir: &Path, header: &str, python: &str, fix: &str) -> Result<(), String> {

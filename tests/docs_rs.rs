@@ -4,9 +4,15 @@
 //! script, not numpy). The same package, built for real with that Python,
 //! fails with the one line a dependency's user gets.
 //!
+//! A crate of a user's that depends on this checkout by path (and builds
+//! into a target directory of its own, outside it) gets that line too, not
+//! the checkout's `make setup`, which would not touch the user's Python.
+//!
 //! Everything runs under target/ with its own target directories: the
 //! package unpacked (tests/common/package.rs), a virtualenv made from the
-//! build's interpreter without pip or numpy, and the docs.
+//! build's interpreter without pip or numpy, and the docs; the dependent
+//! crate's target directory alone is outside, in the system's temporary
+//! directory.
 
 #[path = "common/package.rs"]
 mod package;
@@ -110,5 +116,49 @@ fn the_package_documents_with_docs_rs_settings_and_no_numpy_and_names_the_fix_wi
     ] {
         assert!(line.contains(part), "{part:?} not in {line}");
     }
+    assert!(!stderr.contains("make setup"), "{stderr}");
+}
+
+/// Before, a checkout was told apart by its Makefile and `.git` alone, so a
+/// user's crate with `py-in-mem = { path = ... }` on a checkout was told to
+/// `make setup` (the checkout's `.venv`), never to set its own PYO3_PYTHON.
+#[test]
+fn a_crate_that_depends_on_the_checkout_by_path_is_told_the_fix_for_a_dependent() {
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dependent");
+    let python = python_without_numpy(&work);
+    let app = work.join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    package::write_if_changed(
+        &app.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"pim-dependent\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\npy-in-mem = {{ path = {:?} }}\n\n[workspace]\n",
+            package::checkout().display().to_string()
+        ),
+    );
+    package::write_if_changed(&app.join("src/main.rs"), "fn main() {}\n");
+    // Outside the checkout, as a user's crate builds; kept between runs,
+    // named after the checkout, so that the build stays incremental.
+    let checkout_name = package::checkout()
+        .to_string_lossy()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let target = std::env::temp_dir().join(format!("py-in-mem-dependent-{checkout_name}"));
+    let output = package::cargo()
+        .args(["check", "--quiet"])
+        .current_dir(&app)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PYO3_PYTHON", &python)
+        .output()
+        .expect("run cargo check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "built without numpy:\n{stderr}");
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("numpy is not installed"))
+        .unwrap_or_else(|| panic!("no numpy message in:\n{stderr}"));
+    assert!(
+        line.contains("set PYO3_PYTHON to a Python that has numpy"),
+        "{line}"
+    );
     assert!(!stderr.contains("make setup"), "{stderr}");
 }

@@ -164,6 +164,26 @@ fn numpy_missing_at_run_time_is_an_init_error_that_says_to_install_it() {
     }
 }
 
+/// An interpreter that is not there (a virtualenv moved or deleted since
+/// the build, a mistyped `PY_IN_MEM_PYTHON`) is named as missing. Before,
+/// Python started on an installation of its own finding and the error said
+/// numpy was not installed, with a `pip install` for the missing path.
+#[test]
+fn a_missing_interpreter_is_an_init_error_that_says_it_is_missing() {
+    let missing = "/nonexistent/pim-venv/bin/python";
+    let stdout = startup_child(&[(py_in_mem::PYTHON_ENV, missing.as_ref())]);
+    assert_eq!(marked(&stdout, "ERROR-TYPE:"), "Some(\"\")");
+    let display = marked(&stdout, "ERROR-DISPLAY:");
+    for part in [
+        &format!("{missing} (PY_IN_MEM_PYTHON) does not exist"),
+        "set PY_IN_MEM_PYTHON to the path of a python",
+        py_in_mem::BUILD_PYTHON,
+    ] {
+        assert!(display.contains(part), "{part:?} not in {display}");
+    }
+    assert!(!display.contains("pip install"), "{display}");
+}
+
 #[test]
 fn a_broken_pythonhome_is_an_init_error_that_says_to_unset_it() {
     let home = "/nonexistent/pim-python-home";

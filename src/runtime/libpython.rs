@@ -69,6 +69,7 @@ pub(super) fn check(python: &str) -> Result<(), Error> {
         // The host started Python and chose its installation: see the module docs.
         return Ok(());
     }
+    missing_interpreter(python)?;
     let SymbolObject::Libpython(mapped) = symbol_object() else {
         // Not in a shared libpython (linked statically into the executable,
         // or the loader cannot say): no file to compare.
@@ -111,6 +112,39 @@ pub(super) fn check(python: &str) -> Result<(), Error> {
         None => Ok(()),
         Some(Wrong { cause, hint }) => Err(init_error(python, cause, hint)),
     }
+}
+
+/// Fails if `python`, a path, names no file (a virtualenv moved or deleted
+/// since the build, a mistyped [`PYTHON_ENV`]): Python would start anyway,
+/// on an installation it finds by itself, without the interpreter's
+/// packages, and the error would be numpy's import, with a fix that names
+/// the missing interpreter.
+fn missing_interpreter(python: &str) -> Result<(), Error> {
+    if !python.contains('/') || Path::new(python).is_file() {
+        return Ok(());
+    }
+    let build = major_minor(BUILD_PYTHON_VERSION);
+    let (cause, hint) = if python == BUILD_PYTHON {
+        (
+            format!(
+                "{python}, the Python interpreter py-in-mem was built against, does not exist \
+                 (was its virtualenv moved or deleted?)"
+            ),
+            format!(
+                "put it back, set {PYTHON_ENV} to a python {build} that has numpy, or build the \
+                 binary again against one that exists (PYO3_PYTHON)"
+            ),
+        )
+    } else {
+        (
+            format!("{python} ({PYTHON_ENV}) does not exist"),
+            format!(
+                "set {PYTHON_ENV} to the path of a python {build} executable that has numpy, \
+                 or unset it to use {BUILD_PYTHON}"
+            ),
+        )
+    };
+    Err(init_error(python, cause, hint))
 }
 
 fn init_error(python: &str, message: String, hint: String) -> Error {
