@@ -246,6 +246,22 @@ PyObject *pim_call_method(PyObject *name, PyObject *const *args, size_t nargs, P
     return PyObject_VectorcallMethod(name, args, nargs, kwnames);
 }
 
+PyObject *pim_array_row(PyObject *obj, Py_ssize_t index) {
+    PyObject *plain, *row;
+    if (PyArray_CheckExact(obj)) {
+        return PySequence_GetItem(obj, index);
+    }
+    /* A subclass's item may be of another shape (numpy.matrix: a 1 x n
+     * matrix for a row): the row of a plain view of the same data. */
+    plain = PyArray_View((PyArrayObject *)obj, NULL, &PyArray_Type);
+    if (plain == NULL) {
+        return NULL;
+    }
+    row = PySequence_GetItem(plain, index);
+    Py_DECREF(plain);
+    return row;
+}
+
 void pim_describe_what(PyObject *obj, char *what, size_t size) {
     PyArrayObject *array = (PyArrayObject *)obj;
     char *dtype;

@@ -337,6 +337,14 @@ typedef enum {
  * Returns one of the kinds above. */
 pim_result_kind pim_describe_result(PyObject *obj, pim_array_view *out);
 
+/* Row index of the numpy array obj (of 2 dimensions or more), as
+ * obj[index] gives it for a plain ndarray: for a subclass (numpy.matrix,
+ * whose rows are 1 x n matrices), the row of a plain view of the same data.
+ * GIL held. obj: borrowed, a numpy array; index within its first
+ * dimension (the caller checks). Returns a new reference, or NULL with an
+ * exception set. */
+PyObject *pim_array_row(PyObject *obj, Py_ssize_t index);
+
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
  * array of dtype int64", "an object of type list", or for an ndarray
  * subclass read as PIM_ARRAY_SUBCLASS, a coroutine, a generator or an async

@@ -14,7 +14,7 @@
 //!     -d '{"rows": [[1, 2, 3]]}'
 //! # 422 {"error":"ValueError","message":"expected rows of 4 features, got an array of shape (1, 3)"}
 //! curl -si 127.0.0.1:3000/spin -H 'content-type: application/json' -d '{"seconds": 10}'
-//! # 504 {"error":"Timeout","message":"Model.spin ran past its deadline of 1000 ms (stopped after ...)"}
+//! # 504 {"error":"Timeout","message":"Model.spin ran past its deadline of 1 s (stopped after 1.001 s)"}
 //! ```
 //!
 //! What it shows:

@@ -190,6 +190,7 @@ extern "C" {
         kwnames: *mut PyObject,
     ) -> *mut PyObject;
     pub fn pim_describe_result(obj: *mut PyObject, out: *mut pim_array_view) -> pim_result_kind;
+    pub fn pim_array_row(obj: *mut PyObject, index: Py_ssize_t) -> *mut PyObject;
     pub fn pim_describe_what(obj: *mut PyObject, what: *mut c_char, size: size_t);
     pub fn pim_call_one(func: *mut PyObject, arg: *mut PyObject) -> *mut PyObject;
     pub fn pim_array_copy(arr: *mut PyObject) -> *mut PyObject;

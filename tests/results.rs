@@ -859,9 +859,9 @@ fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
 }
 
 /// float16 reads as the float it is, everywhere a float32 does (every
-/// float16 is exactly an f32): a scalar, an array, a `Value`, serde. A view
-/// in place still needs the dtype exactly. Before, it was refused by
-/// every type.
+/// float16 is exactly an f32): a scalar, an array, a `Value` (an array as
+/// float32). A view in place still needs the dtype exactly. Before, it was
+/// refused by every type.
 #[test]
 fn float16_reads_as_the_float_it_is() {
     let eval = evaluator("pim_results_float16");
@@ -882,6 +882,19 @@ fn float16_reads_as_the_float_it_is() {
     assert_eq!(grid, [[1.0, 1.0], [1.0, 1.0]]);
     let value: py_in_mem::Value = eval.call("np.float16(0.5)").unwrap();
     assert_eq!(value, py_in_mem::Value::Float(0.5));
+    // As a Value, the float32 array that holds each value exactly.
+    let value: py_in_mem::Value = eval.call(halves).unwrap();
+    let py_in_mem::Value::Array(py_in_mem::ArrayValue::Float32(array)) = value else {
+        panic!("{value:?}");
+    };
+    assert_eq!(
+        array
+            .as_slice()
+            .iter()
+            .map(|&x| f64::from(x))
+            .collect::<Vec<_>>(),
+        python
+    );
     // Not an integer, and no view of another dtype.
     assert!(matches!(
         eval.call::<i64>("np.float16(2.0)"),
@@ -926,4 +939,33 @@ fn evaluator(module: &str) -> Function {
         "f",
     )
     .unwrap()
+}
+
+/// A `numpy.matrix` (whose rows are 1 × n matrices) reads row by row as a
+/// plain 2-D array does. Before, each row was a 2-D matrix, refused as a
+/// `Vec<f64>` ("found a 2-D numpy array") and read as one array by `Value`.
+#[test]
+fn a_numpy_matrix_reads_row_by_row_as_an_array_does() {
+    let eval = evaluator("pim_results_matrix");
+    let source = "np.matrix([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])";
+    let rows: Vec<Vec<f64>> = eval.call(source).unwrap();
+    assert_eq!(rows, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+    let values: Vec<Vec<py_in_mem::Value>> = eval.call(source).unwrap();
+    assert_eq!(
+        values[2],
+        [py_in_mem::Value::Float(5.0), py_in_mem::Value::Float(6.0)]
+    );
+    let whole: NdVec<f64> = eval.call(source).unwrap();
+    assert_eq!(whole.shape(), [3, 2]);
+    // A memmap, another subclass read as an array, row by row too.
+    let dir = std::env::temp_dir().join(format!("pim_matrix_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("m.dat");
+    let source = format!(
+        "np.memmap({:?}, dtype=np.int32, mode='w+', shape=(2, 2))",
+        file.display().to_string()
+    );
+    let mapped: Vec<Vec<i32>> = eval.call(source.as_str()).unwrap();
+    assert_eq!(mapped, [[0, 0], [0, 0]]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

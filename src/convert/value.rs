@@ -35,9 +35,11 @@ use crate::runtime::{Gil, StrongRef};
 /// | a numeric numpy array, any rank | [`Value::Array`], its dtype kept ([`ArrayValue`]) |
 /// | a numpy array of strings, bytes or objects | [`Value::List`] of its items (of lists, for 2-D and more), as `tolist()` gives |
 ///
+/// A float16 array is read as the float32 array that holds its values
+/// exactly ([`ArrayValue::Float32`]), a float16 scalar as a [`Value::Float`].
+///
 /// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
-/// numpy array of `float16` (a `Vec<f32>` reads one; a float16 scalar is a
-/// [`Value::Float`]) or of dates, a value nested more than
+/// numpy array of dates, a value nested more than
 /// [`Value::MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
 ///
@@ -133,6 +135,12 @@ macro_rules! array_value {
                         to_elements::<$t>(desc, expected)?,
                         desc.shape.to_vec(),
                     )),)*
+                    // float16, which no Rust type holds: as the float32
+                    // array that holds each value exactly.
+                    (b'f', 2) => ArrayValue::Float32(NdVec::from_c_order(
+                        to_elements::<f32>(desc, expected)?,
+                        desc.shape.to_vec(),
+                    )),
                     _ => return Err(Mismatch::new(expected(), desc.what())),
                 })
             }

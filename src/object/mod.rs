@@ -339,12 +339,15 @@ impl<'py> Held<'py> {
     }
 
     /// Row `index` of this numpy array of two dimensions or more (`a[i]`, a
-    /// view); callers check the index against the first dimension.
+    /// view; of a plain view for a subclass such as `numpy.matrix`, whose
+    /// rows are matrices); callers check the index against the first
+    /// dimension.
     pub(crate) fn array_row(&self, index: usize) -> Result<Held<'py>, PyException> {
         let index = Py_ssize_t::try_from(index).unwrap_or(Py_ssize_t::MAX);
-        // SAFETY: the GIL is held and the object is live; PySequence_GetItem
-        // returns a new reference or NULL with an exception set.
-        unsafe { Held::from_owned(self.gil, pyo3_ffi::PySequence_GetItem(self.as_ptr(), index)) }
+        // SAFETY: the GIL is held and the object is live, a numpy array of
+        // two dimensions or more (the callers' check); pim_array_row returns
+        // a new reference or NULL with an exception set.
+        unsafe { Held::from_owned(self.gil, raw::pim_array_row(self.as_ptr(), index)) }
     }
 
     /// The one element of this 0-D numpy array (`a[()]`): a numpy scalar,
