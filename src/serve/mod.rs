@@ -228,9 +228,9 @@ pub fn takeover_after() -> Duration {
 
 /// The most serving threads busy at once: one per core
 /// (`std::thread::available_parallelism`) for long calls, and the one that
-/// serves the queue meanwhile. A thread whose call waits in C code (little
-/// CPU time for two takeover times) is not busy, and another may start
-/// beside it, up to four times this many threads in all.
+/// serves the queue meanwhile. A thread whose call waits in C code (next to
+/// no CPU time for a quarter second after a takeover time) is not busy, and
+/// another may start beside it, up to four times this many threads in all.
 pub fn max_threads() -> usize {
     thread::max_threads()
 }

@@ -18,11 +18,12 @@
 //!   [`end`]: a store each, on a cache line of its own).
 //! - The timer, while it looks for a stalled leader (calls queued), reads
 //!   the CPU clock of each thread that has been inside one call for the
-//!   takeover time, and again a takeover time later: one that used less
-//!   than a twentieth of that time is waiting ([`look`]): a thread doing
-//!   work gets more than that even with twenty others on its core (or
-//!   under valgrind, which runs one thread at a time), and a waiting one
-//!   next to none.
+//!   takeover time, and again at its looks after: one that used less than
+//!   a twentieth of the time since, over at least [`OBSERVED`], is waiting
+//!   ([`look`]). A thread doing work gets more than that even with twenty
+//!   others on its core, and a waiting one next to none; the quarter
+//!   second spans schedulers' slices (valgrind's, which runs one thread at
+//!   a time, gave a working thread none over 20 ms).
 //! - A thread that waits is not counted: another may be started to lead,
 //!   up to [`HARD_MOST`] times the most. A thread doing work (numpy's
 //!   loops, without the GIL) counts, so long calls still overlap up to the
@@ -43,6 +44,9 @@ use super::lead::{self, Own};
 /// Threads started, waiting ones included, are at most this many times
 /// [`max_threads`](super::max_threads).
 pub(super) const HARD_MOST: usize = 4;
+
+/// How long a thread's CPU time is watched before it is found waiting.
+const OBSERVED: Duration = Duration::from_millis(250);
 
 /// A serving thread, as the timer sees it.
 struct Seen {
@@ -123,7 +127,7 @@ pub(super) fn look(now: Instant, after: Duration) {
         match seen.first_look {
             Some((looked_call, cpu_then, then)) if looked_call == call => {
                 let wall = now.saturating_duration_since(then);
-                if wall >= after && cpu.saturating_sub(cpu_then) < wall / 20 {
+                if wall >= OBSERVED && cpu.saturating_sub(cpu_then) < wall / 20 {
                     waiting += 1;
                 }
             }
