@@ -26,8 +26,6 @@
 //! A Python the crate started itself is never finalized, and needs none of
 //! this: the count below is kept only in a host's Python.
 //!
-//! # Limitations
-//!
 //! The callback is registered before the crate's first GIL: by the first
 //! caller if it holds the GIL already, else by a thread of the glue's own
 //! (`pim-at-exit`, pure C) that the first callers wait for, holding no GIL
@@ -35,6 +33,8 @@
 //! exit begun meanwhile, Python would have ended them inside the crate's
 //! frames as they took it; it ends that thread instead, and they see the
 //! finalization and are refused ([`Unavailable::Finalized`]).
+//!
+//! # Limitations
 //!
 //! An exit already running the `atexit` callbacks when the callback is
 //! registered does not run it (Python runs only the callbacks registered
@@ -104,10 +104,10 @@ fn aside() -> MutexGuard<'static, Aside> {
 /// starts (given [`at_host_exit`] and the function it calls once done;
 /// false if it could not), and waits for it (not for the GIL): in a Python
 /// the host started, before a first GIL that the calling thread does not
-/// hold already. Refused if the host's
-/// finalization begins meanwhile (the glue's thread is then ended by
-/// Python, or never gets the GIL), or in a forked child. If the thread
-/// cannot start, [`watch`] registers once the caller holds the GIL.
+/// hold already. Refused if the host's finalization begins meanwhile (the
+/// glue's thread is then ended by Python, or never gets the GIL), or in a
+/// forked child. If the thread cannot start, [`watch`] registers once the
+/// caller holds the GIL.
 pub(super) fn watch_before_gil(
     start: impl FnOnce(extern "C" fn(), extern "C" fn(raw::pim_status)) -> bool,
 ) -> Result<(), Unavailable> {
