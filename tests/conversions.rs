@@ -312,12 +312,11 @@ fn value_reads_numpy_scalars_and_arrays_by_their_dtype() -> Result<(), Error> {
         zero_d.as_array::<f64>().map(NdVec::as_slice),
         Some(&[2.5][..])
     );
-    // float16 has no Rust element type: an error naming the dtype.
-    let err = f.call::<Value>(8).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("returned a numpy array of dtype float16"),
-        "{err}"
+    // float16 has no Rust element type: the float32 array of its values.
+    let halves = f.call::<Value>(8)?;
+    assert_eq!(
+        halves.as_array::<f32>().map(NdVec::as_slice),
+        Some(&[0.5f32, 1.0][..])
     );
     Ok(())
 }
@@ -608,5 +607,58 @@ fn strings_in_a_vec_slice_or_array_are_a_list_of_str() -> Result<(), Error> {
     // Owned, so an async call takes them too.
     let sent = pollster::block_on(f.call_async::<String>(vec!["s".to_owned()]))?;
     assert_eq!(sent, "list:s");
+    Ok(())
+}
+
+/// A grid of values of a type of your own: its shape may not fit its
+/// values, which its `IntoArg` passes on as an invalid argument.
+struct Grid {
+    values: Vec<f64>,
+    shape: Vec<usize>,
+}
+
+impl<'a> py_in_mem::IntoArg<'a> for &'a Grid {
+    fn into_arg(self) -> py_in_mem::Arg<'a> {
+        py_in_mem::Arg::new(py_in_mem::NdSlice::new(&self.values, &self.shape))
+    }
+}
+
+/// An argument of your own that cannot be made is the call's
+/// `InvalidArgument`, and Python is not called; one that can is lent as
+/// any other. Before, an `IntoArg` impl had no way to fail but to panic.
+#[test]
+fn an_argument_of_your_own_that_cannot_be_made_is_an_invalid_argument() -> Result<(), Error> {
+    let f = Function::from_source(
+        "pim_conv_invalid_arg",
+        "CALLS = [0]\ndef total(x):\n    CALLS[0] += 1\n    return float(x.sum())\n\
+         def calls():\n    return CALLS[0]\n",
+        "total",
+    )?;
+    let calls = Function::load("pim_conv_invalid_arg", "calls")?;
+    let fits = Grid {
+        values: vec![1.0, 2.0, 3.0, 4.0],
+        shape: vec![2, 2],
+    };
+    assert_eq!(f.call::<f64>(&fits)?, 10.0);
+    let bad = Grid {
+        values: vec![1.0, 2.0, 3.0],
+        shape: vec![2, 2],
+    };
+    assert_eq!(
+        f.call::<f64>(&bad).unwrap_err(),
+        Error::InvalidArgument("a 2 × 2 array needs 4 values, the slice has 3".into())
+    );
+    assert_eq!(
+        f.arg(&fits)
+            .arg(py_in_mem::Arg::invalid("no"))
+            .call::<f64>()
+            .unwrap_err(),
+        Error::InvalidArgument("no".into())
+    );
+    assert_eq!(
+        calls.call0::<i64>()?,
+        1,
+        "Python was called for the valid grid only"
+    );
     Ok(())
 }

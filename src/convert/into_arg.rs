@@ -162,6 +162,48 @@ impl<'a> Arg<'a> {
     pub fn new(value: impl IntoArg<'a>) -> Arg<'a> {
         value.into_arg()
     }
+
+    /// An argument that cannot be made, `why`: the call returns
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) with it,
+    /// and Python is not called. For an [`IntoArg`] impl of your own whose
+    /// value may not fit (a `Result` is one too: see its impl).
+    ///
+    /// ```
+    /// use py_in_mem::{Arg, Error, Function, IntoArg};
+    ///
+    /// struct Percent(f64);
+    /// impl<'a> IntoArg<'a> for Percent {
+    ///     fn into_arg(self) -> Arg<'a> {
+    ///         match self.0 {
+    ///             p if (0.0..=100.0).contains(&p) => Arg::new(p),
+    ///             p => Arg::invalid(format!("{p} is not a percentage")),
+    ///         }
+    ///     }
+    /// }
+    /// let f = Function::from_source("doc_arg_invalid", "def f(p):\n    return p / 100\n", "f")?;
+    /// assert_eq!(f.call::<f64>(Percent(50.0))?, 0.5);
+    /// let err = f.call::<f64>(Percent(150.0)).unwrap_err();
+    /// assert_eq!(err, Error::InvalidArgument("150 is not a percentage".into()));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn invalid(why: impl Into<String>) -> Arg<'a> {
+        Arg(ArgKind::Invalid(why.into()))
+    }
+}
+
+/// The argument `Ok` makes, or for `Err`, one that cannot be made: the call
+/// returns [`Error::InvalidArgument`](crate::Error::InvalidArgument) with
+/// the error's reason (its text, for an error of another kind), before
+/// Python is called. So an [`IntoArg`] impl of your own can pass on what
+/// may fail, such as `NdSlice::new(&self.values, &self.shape)`.
+impl<'a, A: IntoArg<'a>> IntoArg<'a> for Result<A, crate::Error> {
+    fn into_arg(self) -> Arg<'a> {
+        match self {
+            Ok(value) => value.into_arg(),
+            Err(crate::Error::InvalidArgument(why)) => Arg::invalid(why),
+            Err(other) => Arg::invalid(other.to_string()),
+        }
+    }
 }
 
 impl Arg<'static> {
