@@ -188,11 +188,11 @@ fn each_bad_output_kind_is_the_right_error() {
         function("returns_list").call::<Vec<i64>>(&[1.0]).unwrap(),
         [0]
     );
-    // float16 is a float kind the crate does not read: the error says so.
-    match function("returns_float16").call::<Vec<f64>>(&[1.0]) {
-        Err(Error::BadResult { found, .. }) => assert_eq!(found, "a numpy array of dtype float16"),
-        other => panic!("{other:?}"),
-    }
+    // float16 reads as the floats it holds (tests/results.rs has more).
+    assert_eq!(
+        function("returns_float16").call::<Vec<f64>>(&[1.0]).unwrap(),
+        [1.0]
+    );
 }
 
 #[test]

@@ -196,11 +196,11 @@ impl<'a> Arg<'a> {
 /// the error's reason (its text, for an error of another kind), before
 /// Python is called. So an [`IntoArg`] impl of your own can pass on what
 /// may fail, such as `NdSlice::new(&self.values, &self.shape)`.
-impl<'a, A: IntoArg<'a>> IntoArg<'a> for Result<A, crate::Error> {
+impl<'a, A: IntoArg<'a>> IntoArg<'a> for Result<A, Error> {
     fn into_arg(self) -> Arg<'a> {
         match self {
             Ok(value) => value.into_arg(),
-            Err(crate::Error::InvalidArgument(why)) => Arg::invalid(why),
+            Err(Error::InvalidArgument(why)) => Arg::invalid(why),
             Err(other) => Arg::invalid(other.to_string()),
         }
     }
