@@ -190,7 +190,9 @@ fn each_bad_output_kind_is_the_right_error() {
     );
     // float16 reads as the floats it holds (tests/results.rs has more).
     assert_eq!(
-        function("returns_float16").call::<Vec<f64>>(&[1.0]).unwrap(),
+        function("returns_float16")
+            .call::<Vec<f64>>(&[1.0])
+            .unwrap(),
         [1.0]
     );
 }

@@ -613,3 +613,139 @@ fn a_child_killed_for_hanging_fails_the_test() {
     let message = *outcome.unwrap_err().downcast::<String>().unwrap();
     assert!(message.starts_with("child hung for 200ms"), "{message}");
 }
+
+// ---- A thread-exit destructor that calls the crate ------------------------------
+
+/// Outcomes of the calls made from pthread-key destructors: Ok, refused
+/// as the thread exits, other.
+static KEY_CALLS: [std::sync::atomic::AtomicUsize; 3] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
+
+/// [`spinner`]'s source.
+const SPIN_SOURCE: &str = "import time\n\
+def spin(us):\n\
+\x20   end = time.perf_counter() + us * 1e-6\n\
+\x20   while time.perf_counter() < end:\n\
+\x20       pass\n\
+\x20   return 1\n";
+
+/// A function that spins for `us` microseconds of Python bytecode.
+fn spinner() -> &'static Function {
+    static SPIN: std::sync::OnceLock<Function> = std::sync::OnceLock::new();
+    SPIN.get_or_init(|| Function::from_source("pim_lifecycle_spin", SPIN_SOURCE, "spin").unwrap())
+}
+
+/// One short call of [`spinner`], checked.
+fn spin_once() -> Result<(), Error> {
+    assert_eq!(spinner().call::<i64>(20.0)?, 1);
+    Ok(())
+}
+
+/// A pthread key's destructor, run at thread exit after Rust's
+/// thread-locals are gone (as a C library's per-thread clean-up hook is):
+/// a call and a held-GIL scope.
+unsafe extern "C" fn call_at_thread_exit(_value: *mut libc::c_void) {
+    for outcome in [spin_once(), py_in_mem::hold_gil(|_| spin_once())] {
+        let slot = match outcome {
+            Ok(()) => 0,
+            Err(Error::Unavailable(Unavailable::ThreadExiting)) => 1,
+            Err(_) => 2,
+        };
+        KEY_CALLS[slot].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_thread_exit_destructors_call_the_crate() {
+    if !is_child() {
+        return;
+    }
+    spin_once().unwrap();
+    // A thread keeps the turn (held-GIL scopes of 5 ms each, back to
+    // back), so that the destructors' calls wait for it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = (0..1)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    py_in_mem::hold_gil(|_| {
+                        spin_once()?;
+                        thread::sleep(Duration::from_millis(5));
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(20));
+    // Made after the crate's own thread-exit key (the busy thread's first
+    // call made it), so that its destructor runs after the crate's, as a
+    // library's key made later does.
+    static KEY: std::sync::OnceLock<libc::pthread_key_t> = std::sync::OnceLock::new();
+    let key = *KEY.get_or_init(|| {
+        let mut key = 0;
+        // SAFETY: `key` is written by the call; the destructor lives for
+        // the process.
+        let made = unsafe { libc::pthread_key_create(&mut key, Some(call_at_thread_exit)) };
+        assert_eq!(made, 0);
+        key
+    });
+    // Forty threads at once, five times, so that their destructors' calls
+    // wait for the turn behind each other too.
+    for _ in 0..5 {
+        let exiting: Vec<_> = (0..40)
+            .map(|i| {
+                thread::spawn(move || {
+                    // A thread-local with a destructor, as most Rust code has
+                    // one: the thread's Rust thread-locals are then torn
+                    // down before the pthread keys' destructors run.
+                    thread_local! {
+                        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+                    }
+                    SCRATCH.with(|scratch| scratch.borrow_mut().push(1));
+                    if i % 2 == 0 {
+                        spin_once().unwrap(); // a thread the crate knows, and one it does not
+                    }
+                    // SAFETY: a live key; the value only marks the thread for
+                    // its destructor.
+                    unsafe { libc::pthread_setspecific(key, 1 as *mut libc::c_void) };
+                })
+            })
+            .collect();
+        for thread in exiting {
+            thread.join().unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in busy {
+        thread.join().unwrap();
+    }
+    let [ok, exiting, other] = KEY_CALLS.each_ref().map(|n| n.load(Ordering::Relaxed));
+    println!("DESTRUCTOR-CALLS ok {ok} exiting {exiting} other {other}");
+    assert_eq!((ok + exiting, other), (400, 0));
+    spin_once().unwrap();
+}
+
+/// A call from a thread-exit destructor (a pthread key's, as a C library's
+/// per-thread hook is) returns, or is refused as `ThreadExiting`, while
+/// another thread holds the turn. Before, the call aborted the process
+/// when it had to wait for the turn (the child, 4 of 4 runs): the wait
+/// asked for `thread::current()`, which panics once the thread's Rust
+/// thread-locals are gone.
+#[test]
+fn a_call_from_a_thread_exit_destructor_returns_or_is_refused() {
+    for _ in 0..3 {
+        let stdout = child_passes(
+            "child_thread_exit_destructors_call_the_crate",
+            &[],
+            hang_limit(60),
+        );
+        assert!(stdout.contains("DESTRUCTOR-CALLS"), "{stdout}");
+    }
+}

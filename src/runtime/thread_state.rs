@@ -67,6 +67,16 @@ pub(super) fn kept() -> Option<*mut PyThreadState> {
     (!tstate.is_null()).then_some(tstate)
 }
 
+/// Fails once this thread's exit has begun (its state given back): before
+/// anything else of a call's, the scheduler's turn included.
+#[inline]
+pub(super) fn check_not_exiting() -> Result<(), Unavailable> {
+    match THIS_THREAD.get() {
+        Status::Exited => Err(Unavailable::ThreadExiting),
+        Status::Unknown | Status::Kept => Ok(()),
+    }
+}
+
 /// Makes sure this thread has a Python thread state that PyGILState_Ensure
 /// will use; on a thread Python has never seen, makes one and keeps it. Call
 /// only while Python runs, without the GIL held through a crate guard.

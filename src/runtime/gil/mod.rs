@@ -126,6 +126,7 @@ impl Interpreter {
         // Python (its thread state made) is taken in the turn too: outside
         // it, a thread that takes the GIL back to back (a loop of held
         // scopes) kept it from a new thread for seconds.
+        thread_state::check_not_exiting()?;
         let mut ticket = scheduler::enter(stats);
         thread_state::enter()?;
         let counted = host_exit::enter(true)?;
@@ -152,6 +153,7 @@ impl Interpreter {
             });
         }
         lifecycle::check()?;
+        thread_state::check_not_exiting()?;
         let ticket = if outer.is_null() {
             scheduler::enter_scope()
         } else {

@@ -7,8 +7,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, Thread};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::stats::{CallStats, LONG, SETTLED, VOTING};
@@ -61,10 +60,37 @@ const RELEASED: u8 = 2;
 
 struct Waiter {
     token: u32,
-    thread: Thread,
+    /// Its sleep ([`Waiter::sleep`], [`Waiter::wake`]): a condition
+    /// variable of its own, not `thread::park`, whose `thread::current()`
+    /// panics in a thread-exit destructor (a pthread key's) that calls the
+    /// crate once the thread's Rust thread-locals are gone.
+    woken: Mutex<bool>,
+    wake_up: Condvar,
     /// [`WAITING_STATE`], [`GRANTED`] (the turn was handed to it) or
     /// [`RELEASED`] (go to the GIL directly).
     state: AtomicU8,
+}
+
+impl Waiter {
+    /// Sleeps until woken or `limit` passes, as `thread::park_timeout`
+    /// does (a wake before the sleep is not lost).
+    fn sleep(&self, limit: Duration) {
+        let mut woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*woken {
+            woken = self
+                .wake_up
+                .wait_timeout(woken, limit)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *woken = false;
+    }
+
+    /// Wakes the waiter, asleep or about to sleep.
+    fn wake(&self) {
+        *self.woken.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake_up.notify_one();
+    }
 }
 
 fn queue() -> MutexGuard<'static, VecDeque<Arc<Waiter>>> {
@@ -410,7 +436,8 @@ fn wait_for_turn(token: u32) -> Option<u32> {
     }
     let me = Arc::new(Waiter {
         token,
-        thread: thread::current(),
+        woken: Mutex::new(false),
+        wake_up: Condvar::new(),
         state: AtomicU8::new(WAITING_STATE),
     });
     {
@@ -430,7 +457,7 @@ fn wait_for_turn(token: u32) -> Option<u32> {
         if first && first_since.is_none() {
             first_since = Some(Instant::now());
         }
-        thread::park_timeout(if first { POLL } else { switch_interval() });
+        me.sleep(if first { POLL } else { switch_interval() });
         match me.state.load(Ordering::Acquire) {
             GRANTED => return Some(token),
             RELEASED => return None,
@@ -487,7 +514,7 @@ fn leave_queue(me: &Arc<Waiter>) -> Option<u32> {
         WAITING.store(queue.len() as u32, Ordering::Relaxed);
         if at == 0 {
             if let Some(next) = queue.front() {
-                next.thread.unpark();
+                next.wake();
             }
         }
     }
@@ -521,9 +548,9 @@ fn hand_over(token: u32) -> bool {
     let first = queue.pop_front().expect("the queue has a first waiter");
     WAITING.store(queue.len() as u32, Ordering::Relaxed);
     first.state.store(GRANTED, Ordering::Release);
-    first.thread.unpark();
+    first.wake();
     if let Some(next) = queue.front() {
-        next.thread.unpark();
+        next.wake();
     }
     true
 }
@@ -543,7 +570,7 @@ pub(super) fn release_all_waiters() {
     let mut queue = queue();
     for waiter in queue.drain(..) {
         waiter.state.store(RELEASED, Ordering::Release);
-        waiter.thread.unpark();
+        waiter.wake();
     }
     WAITING.store(0, Ordering::Relaxed);
 }
