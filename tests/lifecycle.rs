@@ -714,7 +714,7 @@ fn child_thread_exit_destructors_call_the_crate() {
                     }
                     // SAFETY: a live key; the value only marks the thread for
                     // its destructor.
-                    unsafe { libc::pthread_setspecific(key, 1 as *mut libc::c_void) };
+                    unsafe { libc::pthread_setspecific(key, std::ptr::dangling_mut::<libc::c_void>()) };
                 })
             })
             .collect();
