@@ -10,7 +10,7 @@ use std::process::Command;
 /// include directory and version; or, for numpy, a line starting with
 /// `missing:` that names what is absent.
 const PROBE: &str = r#"
-import platform, sys, sysconfig
+import os, platform, sys, sysconfig
 print(platform.python_version())
 print(sysconfig.get_paths()["include"])
 try:
@@ -20,6 +20,7 @@ except Exception as e:
 else:
     print(numpy.get_include())
     print(numpy.__version__)
+    print(os.path.dirname(os.path.dirname(numpy.__file__)))
 "#;
 
 fn main() {
@@ -50,6 +51,7 @@ fn build() -> Result<(), String> {
         for name in [
             "PY_IN_MEM_BUILD_PYTHON",
             "PY_IN_MEM_NUMPY_VERSION",
+            "PY_IN_MEM_NUMPY_SITE",
             "PY_IN_MEM_MODULE_DIR",
             "PY_IN_MEM_LIBDIR",
             "PY_IN_MEM_BUILD_PYTHON_VERSION",
@@ -122,6 +124,9 @@ fn build() -> Result<(), String> {
     }
     let numpy_include = PathBuf::from(numpy_line);
     let numpy_version = lines.next().unwrap_or("unknown").to_owned();
+    // Where that numpy is installed: for the hint to a host whose own
+    // Python lacks numpy.
+    let numpy_site = lines.next().unwrap_or_default().to_owned();
     require_header(
         &python_include,
         "Python.h",
@@ -175,6 +180,7 @@ fn build() -> Result<(), String> {
     // that name would override the user's choice with the build's.
     println!("cargo:rustc-env=PY_IN_MEM_BUILD_PYTHON={python}");
     println!("cargo:rustc-env=PY_IN_MEM_NUMPY_VERSION={numpy_version}");
+    println!("cargo:rustc-env=PY_IN_MEM_NUMPY_SITE={numpy_site}");
     println!(
         "cargo:rustc-env=PY_IN_MEM_MODULE_DIR={}",
         manifest_dir.join("python").display()

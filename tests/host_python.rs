@@ -282,6 +282,15 @@ fn a_start_up_error_names_the_interpreter_the_host_started() {
         "{display}"
     );
     assert!(!display.contains(py_in_mem::BUILD_PYTHON), "{display}");
+    // Where a numpy is: the one the crate was built against. (Before, the
+    // hint named only the pip install into the host's interpreter.)
+    let site = python_says("__import__('os').path.dirname(__import__('os').path.dirname(__import__('numpy').__file__))");
+    assert!(
+        display.contains(&format!(
+            "or put {site} (where the numpy py-in-mem was built against"
+        )) && display.contains("before the crate's first call"),
+        "{display}"
+    );
 }
 
 /// The host finalizes 60 ms after three threads made the crate's first

@@ -20,6 +20,10 @@ pub const MODULE_DIR: &str = env!("PY_IN_MEM_MODULE_DIR");
 /// The version of the numpy whose headers the glue was compiled against.
 pub const BUILD_NUMPY: &str = env!("PY_IN_MEM_NUMPY_VERSION");
 
+/// The site-packages directory that numpy ([`BUILD_NUMPY`]) is installed
+/// in: for the hint to a host whose own Python lacks numpy.
+pub(crate) const BUILD_NUMPY_SITE: &str = env!("PY_IN_MEM_NUMPY_SITE");
+
 /// Environment variable naming another interpreter to take the prefix and
 /// site-packages from at run time (a virtualenv made from the same Python,
 /// say), instead of [`BUILD_PYTHON`]. It must be the same Python version as

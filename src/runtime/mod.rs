@@ -39,6 +39,7 @@ pub mod scheduler;
 mod thread_stack;
 mod thread_state;
 
+use build_info::BUILD_NUMPY_SITE;
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
 pub(crate) use deadline::{Deadline, Watch};
 pub(crate) use gil::SharedRef;
@@ -257,7 +258,15 @@ fn startup_hint(
 ) -> String {
     let message = cause.message.as_str();
     let mut install = format!("`{python} -m pip install 'numpy>=1.26'`");
-    if !host_started {
+    if host_started {
+        // The host's sys.path decides; add_sys_path cannot help, since the
+        // crate imports numpy before it adds anything.
+        install.push_str(&format!(
+            ", or put {BUILD_NUMPY_SITE} (where the numpy py-in-mem was built against is \
+             installed) on the host's sys.path (PYTHONPATH, or the host's own code) before \
+             the crate's first call"
+        ));
+    } else {
         // build.rs sets PY_IN_MEM_IN_CHECKOUT when built in this repository's
         // checkout, the one place where `make setup` exists.
         install.push_str(if option_env!("PY_IN_MEM_IN_CHECKOUT").is_some() {
