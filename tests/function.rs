@@ -491,3 +491,30 @@ fn a_keyword_given_twice_is_an_error_before_the_call() {
     // Distinct names still go through.
     assert_eq!(f.kwarg("a", 1).kwarg("b", 2).call::<i64>().unwrap(), 2);
 }
+
+/// `Call::call0`: the builder's keyword arguments and deadline, no
+/// positional argument; one given is an invalid argument, Python not
+/// called.
+#[test]
+fn call0_on_a_builder_takes_its_keywords_and_deadline_and_no_positional_argument() {
+    let f = Function::from_source(
+        "pim_function_call0",
+        "CALLS = [0]\ndef f(scale=1):\n    CALLS[0] += 1\n    return 2 * scale\n\
+         def calls():\n    return CALLS[0]\n",
+        "f",
+    )
+    .unwrap();
+    let calls = Function::load("pim_function_call0", "calls").unwrap();
+    assert_eq!(
+        f.timeout(std::time::Duration::from_secs(5))
+            .call0::<i64>()
+            .unwrap(),
+        2
+    );
+    assert_eq!(f.kwarg("scale", 7).call0::<i64>().unwrap(), 14);
+    assert!(matches!(
+        f.arg(3).call0::<i64>(),
+        Err(Error::InvalidArgument(why)) if why.contains("use call")
+    ));
+    assert_eq!(calls.call0::<i64>().unwrap(), 2);
+}

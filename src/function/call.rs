@@ -551,6 +551,30 @@ impl<'f, 'a> Call<'f, 'a> {
         )
     }
 
+    /// Calls with no positional argument, as [`Function::call0`] does, with
+    /// what the builder has besides (keyword arguments, a deadline):
+    /// `f.timeout(limit).call0()`. A positional argument given to the
+    /// builder makes the call [`Error::InvalidArgument`], Python not called
+    /// (use [`call`](Self::call)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = py_in_mem::Function::from_source("doc_call_call0", "def f(scale=1):\n    return 2 * scale\n", "f")?;
+    /// assert_eq!(f.timeout(Duration::from_secs(5)).call0::<i64>()?, 2);
+    /// assert_eq!(f.kwarg("scale", 10).call0::<i64>()?, 20);
+    /// assert!(f.arg(3).call0::<i64>().is_err());
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn call0<R: FromResult>(self) -> Result<R, Error> {
+        if !self.args.as_slice().is_empty() {
+            return Err(Error::InvalidArgument(
+                "call0 makes a call with no positional argument, and one was given: use call"
+                    .into(),
+            ));
+        }
+        self.call()
+    }
+
     /// Calls, reading the result in place (see [`Function::call_view`]).
     ///
     /// ```
