@@ -206,6 +206,12 @@ pub struct Lent<'scope> {
     _scope: PhantomData<&'scope mut &'scope ()>,
 }
 
+impl std::fmt::Debug for Lent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lent { .. }")
+    }
+}
+
 impl<'scope> IntoArg<'scope> for Lent<'scope> {
     fn into_arg(self) -> Arg<'scope> {
         Arg(ArgKind::Lent(self.slot))
@@ -248,6 +254,8 @@ impl<'scope> GilScope<'scope, '_> {
                         _scope: PhantomData,
                     })
                 }
+                // An argument that could not be made says why.
+                ArgKind::Invalid(why) => return Err(Error::InvalidArgument(why)),
                 _ => return Err(Error::InvalidArgument(
                     "GilScope::lend takes arrays; pass numbers, strings and objects to the calls directly"
                         .into(),

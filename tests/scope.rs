@@ -269,3 +269,27 @@ fn other_threads_call_while_a_scope_runs_python() {
         hang_limit(60),
     ));
 }
+
+/// What `lend` refuses says why: a number is no array, and an array that
+/// cannot be made (a shape that does not fit its slice) gives its own
+/// reason. Before, the second said only that `lend` takes arrays.
+#[test]
+fn lend_refuses_what_is_no_array_and_says_why() {
+    let values = [1.0, 2.0, 3.0];
+    hold_gil(|scope| {
+        match scope.lend(2.5) {
+            Err(Error::InvalidArgument(why)) => assert!(why.contains("takes arrays"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match scope.lend(NdSlice::new(&values, &[2, 2])) {
+            Err(Error::InvalidArgument(why)) => {
+                assert_eq!(why, "a 2 × 2 array needs 4 values, the slice has 3")
+            }
+            other => panic!("{other:?}"),
+        }
+        let lent = scope.lend(NdSlice::new(&values, &[3]))?;
+        assert_eq!(numpy("sum").call::<f64>(lent)?, 6.0);
+        Ok(())
+    })
+    .unwrap();
+}

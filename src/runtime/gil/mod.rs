@@ -90,8 +90,7 @@ impl Interpreter {
             return Ok(Gil::scoped().releasing_pending());
         }
         lifecycle::check()?;
-        thread_state::enter()?;
-        let counted = host_exit::enter(false)?;
+        let counted = enter_counted(false)?;
         Ok(Gil::ensure(counted).releasing_pending())
     }
 
@@ -114,8 +113,7 @@ impl Interpreter {
         if inside_a_scope() {
             // A callback inside a scope whose GIL C code gave up: the scope
             // holds this thread's turn already.
-            thread_state::enter()?;
-            let counted = host_exit::enter(true)?;
+            let counted = enter_counted(true)?;
             return Ok(CallGil {
                 gil: Gil::ensure(counted).releasing_pending(),
                 _ticket: Ticket::none(),
@@ -128,8 +126,7 @@ impl Interpreter {
         // scopes) kept it from a new thread for seconds.
         thread_state::check_not_exiting()?;
         let mut ticket = scheduler::enter(stats);
-        thread_state::enter()?;
-        let counted = host_exit::enter(true)?;
+        let counted = enter_counted(true)?;
         let gil = Gil::ensure(counted).releasing_pending();
         ticket.start_timing();
         Ok(CallGil {
@@ -160,8 +157,7 @@ impl Interpreter {
             Ticket::none() // the outer scope holds this thread's turn
         };
         // In the turn, as in `gil_for_call`.
-        thread_state::enter()?;
-        let counted = host_exit::enter(true)?;
+        let counted = enter_counted(true)?;
         let gil = Gil::ensure(counted);
         // SAFETY: this thread holds the GIL (just taken), so the current
         // thread state is its own; only read.
@@ -173,6 +169,25 @@ impl Interpreter {
             outer,
         })
     }
+}
+
+/// Counts the GIL about to be taken for a host's exit ([`host_exit::enter`],
+/// `call` as there), checks that Python still runs, then makes sure this
+/// thread has a Python thread state
+/// ([`thread_state::enter`], which takes the GIL once to make one): so that
+/// no take of the GIL, that one included, slips past the host's drain into
+/// its finalization, where Python would end the thread as it took it.
+fn enter_counted(call: bool) -> Result<bool, Unavailable> {
+    let counted = host_exit::enter(call)?;
+    // Looked at again once counted (and after the turn, which may have
+    // waited long): a finalization begun or over meanwhile is refused here,
+    // not met in a take of the GIL, or in a thread state made for a dead
+    // interpreter.
+    if let Err(why) = lifecycle::check().and_then(|()| thread_state::enter()) {
+        host_exit::gave(counted);
+        return Err(why);
+    }
+    Ok(counted)
 }
 
 /// Is this thread inside a held-GIL scope, whether or not it holds the GIL
