@@ -92,6 +92,9 @@ pub(super) struct State {
     pub(super) followers_idle: usize,
     /// Leads offered to followers and not yet taken.
     pub(super) offers: usize,
+    /// Idle followers asked to run the long jobs set aside, not yet up
+    /// ([`super::thread::serve_deferred`]).
+    pub(super) deferred_calls: usize,
     /// The serving thread that leads (its number), as it claimed the lead;
     /// a leader that finds another here has been relieved, and follows
     /// ([`super::lead`]).
@@ -121,6 +124,7 @@ pub(super) static QUEUE: Queue = Queue {
         leader_idle: false,
         followers_idle: 0,
         offers: 0,
+        deferred_calls: 0,
         leader: 0,
         relieved: 0,
     }),
@@ -232,6 +236,11 @@ impl State {
     }
 
     /// The first long job set aside; its room is granted (the wakers).
+    /// Whether long jobs wait aside.
+    pub(super) fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     pub(super) fn take_deferred(&mut self) -> Option<(Job, Vec<Waker>)> {
         let job = self.deferred.pop_front()?;
         DEFERRED.store(self.deferred.len(), Ordering::Relaxed);

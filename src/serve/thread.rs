@@ -56,9 +56,27 @@ static NAMED: AtomicUsize = AtomicUsize::new(0);
 /// it in `threads` already. False if the system refused a thread (the
 /// count is given back).
 pub(super) fn start_leader() -> bool {
+    start_thread(serve)
+}
+
+/// Starts a serving thread that first runs the long jobs set aside, then
+/// follows ([`serve_deferred`]); counted as [`start_leader`]'s.
+fn start_runner() -> bool {
+    start_thread(|n| loop {
+        follow();
+        lead(n);
+    })
+}
+
+/// Starts a serving thread running `life` (given its number); the caller
+/// counted it in `threads` already.
+fn start_thread(life: fn(usize)) -> bool {
     let n = NAMED.fetch_add(1, Ordering::Relaxed) + 1;
     // Python's threads' stack, not Rust's 2 MiB: numpy's OpenBLAS needs it.
-    let started = runtime::python_thread(format!("py-in-mem-serve-{n}")).spawn(move || serve(n));
+    let started = runtime::python_thread(format!("py-in-mem-serve-{n}")).spawn(move || {
+        waiting::register();
+        life(n)
+    });
     if started.is_ok() {
         return true;
     }
@@ -82,7 +100,6 @@ pub(super) fn start_leader() -> bool {
 /// A serving thread's life (`id`, its number): lead, then follow until led
 /// again.
 fn serve(id: usize) {
-    waiting::register();
     loop {
         lead(id);
         follow();
@@ -90,30 +107,43 @@ fn serve(id: usize) {
 }
 
 /// Runs the long jobs set aside while every thread was busy, then waits
-/// for the lead. (No look at the life cycle here or below: a forked child
-/// has no serving threads, and after a host's finalization the leader
-/// still resolves every job, with the error.)
+/// for the lead, or to be asked to run more such jobs
+/// ([`serve_deferred`]). (No look at the life cycle here or below: a
+/// forked child has no serving threads, and after a host's finalization
+/// the leader still resolves every job, with the error.)
 fn follow() {
     let mut state = QUEUE.lock();
-    // Under one hold of the lock with the count of idle followers: the
-    // leader defers a long job only while no follower is idle, so a job
-    // deferred is seen here, or the leader sees this thread idle.
-    while let Some((job, wake)) = state.take_deferred() {
-        drop(state);
-        wake_caught(wake);
-        if job.task.cancelled() {
-            drop_caught(job);
-        } else {
-            // Outside any scope, as a long call the leader handed over.
-            wake_caught(run(job, None).0);
+    loop {
+        // Under one hold of the lock with the count of idle followers: a
+        // long job is deferred while no follower may take it (none idle, or
+        // too many threads busy), and then the timer asks an idle one to
+        // run it once one may ([`serve_deferred`]).
+        while let Some((job, wake)) = state.take_deferred() {
+            drop(state);
+            wake_caught(wake);
+            if job.task.cancelled() {
+                drop_caught(job);
+            } else {
+                // Outside any scope, as a long call the leader handed over.
+                wake_caught(run(job, None).0);
+            }
+            state = QUEUE.lock();
         }
-        state = QUEUE.lock();
+        state.followers_idle += 1;
+        loop {
+            if state.offers > 0 {
+                // Promised the lead (`successor` counted it busy).
+                state.offers -= 1;
+                return;
+            }
+            if state.deferred_calls > 0 {
+                state.deferred_calls -= 1;
+                state.followers_idle -= 1;
+                break;
+            }
+            state = QUEUE.lead.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
     }
-    state.followers_idle += 1;
-    while state.offers == 0 {
-        state = QUEUE.lead.wait(state).unwrap_or_else(|e| e.into_inner());
-    }
-    state.offers -= 1;
 }
 
 /// Runs `job` ([`Task::run`](super::queue::Task::run)); in a child that
@@ -161,6 +191,9 @@ enum Handoff {
 fn lead(id: usize) {
     QUEUE.lock().leader = id;
     loop {
+        if queue::DEFERRED.load(Ordering::Relaxed) > 0 {
+            serve_deferred(Instant::now());
+        }
         if !wait_for_jobs(id) {
             return;
         }
@@ -312,7 +345,19 @@ fn wait_for_jobs(id: usize) -> bool {
     // A relieved leader leaves `leader_idle` alone: it is the new leader's.
     while state.jobs.is_empty() && state.leader == id {
         state.leader_idle = true;
-        state = QUEUE.jobs.wait(state).unwrap_or_else(|e| e.into_inner());
+        if !state.has_deferred() {
+            state = QUEUE.jobs.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        // Long jobs wait aside: the idle leader looks after them.
+        state = QUEUE
+            .jobs
+            .wait_timeout(state, look_every())
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        drop(state);
+        serve_deferred(Instant::now());
+        state = QUEUE.lock();
     }
     if state.leader == id {
         state.leader_idle = false;
@@ -389,6 +434,9 @@ fn next_job(id: usize) -> Next {
         } else if let Some(handoff) = successor(&mut state) {
             handoff
         } else {
+            // The threads for long calls may be waiting in C code: the
+            // leader looks after the jobs set aside ([`serve_deferred`]),
+            // at every round of the queue and while it is idle.
             state.defer(job);
             continue;
         };
@@ -449,6 +497,41 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
         return again;
     }
     None
+}
+
+/// How often the timer looks at the serving threads while it must: the
+/// takeover time, or four switch intervals if there is none.
+fn look_every() -> Duration {
+    lead::stall_after().unwrap_or_else(|| scheduler::switch_interval() * 4)
+}
+
+/// The leader's look while long jobs wait aside, at `now` (at each round
+/// of the queue, and every [`look_every`] while it is idle): the threads
+/// found waiting in C code ([`waiting`]) are not busy, so an idle follower
+/// or a new thread may run those jobs.
+fn serve_deferred(now: Instant) {
+    let every = look_every();
+    waiting::look(now, every);
+    let mut state = QUEUE.lock();
+    let busy = state
+        .threads
+        .saturating_sub(state.followers_idle)
+        .saturating_sub(waiting::waiting());
+    let mut runner = false;
+    if state.has_deferred() && state.deferred_calls == 0 && busy < max_threads() {
+        if state.followers_idle > 0 {
+            // An idle follower, not promised the lead, runs them.
+            state.deferred_calls += 1;
+            QUEUE.lead.notify_all();
+        } else if state.threads < waiting::HARD_MOST * max_threads() {
+            state.threads += 1;
+            runner = true;
+        }
+    }
+    drop(state);
+    if runner {
+        start_runner();
+    }
 }
 
 /// Drops `value` (a cancelled job, or a result nobody waits for) on a

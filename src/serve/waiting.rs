@@ -16,18 +16,21 @@
 //!
 //! - Each serving thread marks when its current call started ([`begin`],
 //!   [`end`]: a store each, on a cache line of its own).
-//! - The timer, while it looks for a stalled leader (calls queued), reads
-//!   the CPU clock of each thread that has been inside one call for the
-//!   takeover time, and again at its looks after: one that used less than
-//!   a twentieth of the time since, over at least [`OBSERVED`], is waiting
-//!   ([`look`]). A thread doing work gets more than that even with twenty
-//!   others on its core, and a waiting one next to none; the quarter
-//!   second spans schedulers' slices (valgrind's, which runs one thread at
-//!   a time, gave a working thread none over 20 ms).
-//! - A thread that waits is not counted: another may be started to lead,
-//!   up to [`HARD_MOST`] times the most. A thread doing work (numpy's
-//!   loops, without the GIL) counts, so long calls still overlap up to the
-//!   core count only.
+//! - The timer while calls are queued behind a leader inside a call, and
+//!   the leader while long jobs wait aside ([`super::thread`]), read the
+//!   CPU clock of each thread that has been inside one call for the
+//!   takeover time, and judges it over windows of at least [`OBSERVED`],
+//!   one after the other ([`look`]): one that used less than a twentieth
+//!   of a window is waiting, and counted in [`WAITING`] until its call
+//!   ends ([`end`]) or a window finds it working. A thread doing work gets
+//!   more than that even with twenty others on its core, and a waiting one
+//!   next to none; the quarter second spans schedulers' slices (valgrind's,
+//!   which runs one thread at a time, gave a working thread none over 20
+//!   ms).
+//! - A thread that waits is not busy: another may start to lead, or to run
+//!   the long jobs set aside, up to [`HARD_MOST`] times the most. A thread
+//!   doing work (numpy's loops, without the GIL) is busy, so CPU-bound long
+//!   calls still overlap up to the core count only.
 //!
 //! # Limitations
 //!
@@ -35,7 +38,7 @@
 //! good, and once [`HARD_MOST`] times the most are started, calls that
 //! never return can again keep them all.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,24 +51,34 @@ pub(super) const HARD_MOST: usize = 4;
 /// How long a thread's CPU time is watched before it is found waiting.
 const OBSERVED: Duration = Duration::from_millis(250);
 
+/// What a serving thread shares with the timer.
+struct Shared {
+    /// When its current call started ([`lead::mark`]); 0 between calls.
+    call: AtomicU64,
+    /// The timer found it waiting in its current call: counted in
+    /// [`WAITING`] while set. Cleared, and uncounted, by whoever clears it
+    /// first: the thread as its call ends ([`end`]), or the timer when it
+    /// finds it working again.
+    waiting: AtomicBool,
+}
+
 /// A serving thread, as the timer sees it.
 struct Seen {
-    /// When its current call started ([`lead::mark`]); 0 between calls.
-    call: &'static Own<AtomicU64>,
+    shared: &'static Own<Shared>,
     /// Its CPU-time clock.
     clock: libc::clockid_t,
-    /// The call, its CPU time and the instant at the timer's first look
-    /// inside it.
-    first_look: Option<(u64, Duration, Instant)>,
+    /// The call, its CPU time and the instant at the start of the window
+    /// the timer judges it over.
+    window: Option<(u64, Duration, Instant)>,
 }
 
 static THREADS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
-/// Serving threads found waiting at the timer's last look.
+/// Serving threads found waiting, in the calls they are still in.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    static CALL: std::cell::Cell<Option<&'static Own<AtomicU64>>> =
+    static SHARED: std::cell::Cell<Option<&'static Own<Shared>>> =
         const { std::cell::Cell::new(None) };
 }
 
@@ -81,60 +94,86 @@ pub(super) fn register() {
     if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } != 0 {
         return; // never seen waiting: counted, as before
     }
-    let call: &'static Own<AtomicU64> = Box::leak(Box::new(Own(AtomicU64::new(0))));
-    CALL.set(Some(call));
+    let shared: &'static Own<Shared> = Box::leak(Box::new(Own(Shared {
+        call: AtomicU64::new(0),
+        waiting: AtomicBool::new(false),
+    })));
+    SHARED.set(Some(shared));
     threads().push(Seen {
-        call,
+        shared,
         clock,
-        first_look: None,
+        window: None,
     });
 }
 
 /// This serving thread's call started at `at`.
 #[inline]
 pub(super) fn begin(at: Instant) {
-    if let Some(call) = CALL.get() {
-        call.0.store(lead::mark(at), Ordering::Relaxed);
+    if let Some(shared) = SHARED.get() {
+        shared.0.call.store(lead::mark(at), Ordering::Relaxed);
     }
 }
 
-/// This serving thread's call ended.
+/// This serving thread's call ended: it is not waiting any more.
 #[inline]
 pub(super) fn end() {
-    if let Some(call) = CALL.get() {
-        call.0.store(0, Ordering::Relaxed);
+    if let Some(shared) = SHARED.get() {
+        shared.0.call.store(0, Ordering::Relaxed);
+        uncount(&shared.0);
     }
 }
 
-/// Serving threads found waiting at the timer's last look.
+/// Serving threads found waiting, in the calls they are still in.
 pub(super) fn waiting() -> usize {
     WAITING.load(Ordering::Relaxed)
 }
 
-/// The timer's look, at `now`, with `after` the takeover time: counts the
-/// threads waiting (see the module's docs).
+fn uncount(shared: &Shared) {
+    // A load first: at the end of every call, the flag is nearly always
+    // clear, and a load costs less than a swap.
+    if shared.waiting.load(Ordering::Acquire) && shared.waiting.swap(false, Ordering::AcqRel) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The timer's look, at `now`, with `after` the takeover time: which
+/// threads wait (see the module's docs). Each is judged over windows of at
+/// least [`OBSERVED`], one after the other, so one that works again is
+/// counted as busy within one window.
 pub(super) fn look(now: Instant, after: Duration) {
-    let mut waiting = 0;
     for seen in threads().iter_mut() {
-        let call = seen.call.0.load(Ordering::Relaxed);
+        let shared = &seen.shared.0;
+        let call = shared.call.load(Ordering::Relaxed);
         if call == 0 || now.saturating_duration_since(lead::instant_of(call)) < after {
-            seen.first_look = None;
+            seen.window = None;
             continue;
         }
         let Some(cpu) = cpu_time(seen.clock) else {
             continue;
         };
-        match seen.first_look {
-            Some((looked_call, cpu_then, then)) if looked_call == call => {
+        match seen.window {
+            Some((window_call, cpu_then, then)) if window_call == call => {
                 let wall = now.saturating_duration_since(then);
-                if wall >= OBSERVED && cpu.saturating_sub(cpu_then) < wall / 20 {
-                    waiting += 1;
+                if wall < OBSERVED {
+                    continue;
                 }
+                if cpu.saturating_sub(cpu_then) < wall / 20 {
+                    // Counted unless its call ended meanwhile (`end` cleared
+                    // the mark: then it is not waiting).
+                    if !shared.waiting.swap(true, Ordering::AcqRel) {
+                        WAITING.fetch_add(1, Ordering::AcqRel);
+                        if shared.call.load(Ordering::Acquire) != call {
+                            uncount(shared);
+                        }
+                    }
+                } else {
+                    uncount(shared);
+                }
+                seen.window = Some((call, cpu, now));
             }
-            _ => seen.first_look = Some((call, cpu, now)),
+            _ => seen.window = Some((call, cpu, now)),
         }
     }
-    WAITING.store(waiting, Ordering::Relaxed);
 }
 
 /// The CPU time a thread has used, by its clock.
