@@ -360,21 +360,16 @@ fn finalize_during_first_calls() {
     println!("FIRST-CALLS-DRAINED");
 }
 
-/// The host finalizes while a thread's first call waits for the GIL,
-/// which the host holds from start-up until then: the call is refused as
-/// `Finalized` and the process lives. Before, the thread waited for the
-/// GIL itself, got it once the finalization had begun (when the host ran
-/// a `__del__`), and Python ended it inside the crate's frames: an abort.
-fn finalize_while_first_call_waits() {
-    use pyo3_ffi::*;
-    use std::sync::mpsc;
-    // SAFETY: this thread holds the GIL since start-up. The code leaves an
-    // object whose `__del__`, run as the finalization clears `__main__`,
-    // runs bytecode for a while: Python gives the GIL to a waiting thread
-    // there. Neither threading nor an atexit callback (this machine's
-    // site-packages register one), so that no bytecode runs before the
-    // finalization begins: an exit that hands the GIL over while it runs
-    // its atexit callbacks is the limitation in host_exit.rs.
+/// Leaves an object whose `__del__`, run as the finalization clears
+/// `__main__`, runs bytecode for a while: Python gives the GIL to a waiting
+/// thread there. Neither threading nor an atexit callback (this machine's
+/// site-packages register one), so that no bytecode runs before the
+/// finalization begins: an exit that hands the GIL over while it runs its
+/// atexit callbacks is the limitation in host_exit.rs. On the thread that
+/// started Python, holding the GIL.
+fn slow_finalization() {
+    // SAFETY: the caller holds the GIL since start-up; the code only
+    // clears atexit, drops threading from sys.modules and makes the object.
     unsafe {
         let code = c"import atexit, sys\n\
             atexit._clear()\n\
@@ -384,8 +379,19 @@ fn finalize_while_first_call_waits() {
             \x20       for _ in range(2_000_000):\n\
             \x20           pass\n\
             slow = Slow()\n";
-        assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
+        assert_eq!(pyo3_ffi::PyRun_SimpleString(code.as_ptr()), 0);
     }
+}
+
+/// The host finalizes while a thread's first call waits for the GIL,
+/// which the host holds from start-up until then: the call is refused as
+/// `Finalized` and the process lives. Before, the thread waited for the
+/// GIL itself, got it once the finalization had begun (when the host ran
+/// a `__del__`), and Python ended it inside the crate's frames: an abort.
+fn finalize_while_first_call_waits() {
+    use pyo3_ffi::*;
+    use std::sync::mpsc;
+    slow_finalization();
     let (tx, rx) = mpsc::channel();
     let first = thread::spawn(move || {
         let called = Function::from_source("pim_host_waits", "def f():\n    return 7\n", "f")
@@ -415,19 +421,7 @@ fn finalize_while_first_call_waits() {
 /// for an interpreter already gone (SIGSEGV), in 6 of 6 runs of trial 16.
 fn finalize_while_new_threads_wait_for_the_turn() {
     use pyo3_ffi::*;
-    // SAFETY: this thread holds the GIL since start-up; as in
-    // `finalize_while_first_call_waits`.
-    unsafe {
-        let code = c"import atexit, sys\n\
-            atexit._clear()\n\
-            sys.modules.pop('threading', None)\n\
-            class Slow:\n\
-            \x20   def __del__(self):\n\
-            \x20       for _ in range(2_000_000):\n\
-            \x20           pass\n\
-            slow = Slow()\n";
-        assert_eq!(PyRun_SimpleString(code.as_ptr()), 0);
-    }
+    slow_finalization();
     let f = Function::from_source("pim_host_turn", "def f():\n    return 7\n", "f").unwrap();
     assert_eq!(f.call0::<i64>().unwrap(), 7);
     py_in_mem::scheduler::set_switch_interval(Duration::from_secs(1));
