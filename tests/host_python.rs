@@ -494,6 +494,16 @@ fn a_host_that_finalizes_during_the_first_calls_lives() {
 
 #[test]
 fn a_host_that_finalizes_while_a_first_call_waits_for_the_gil_lives() {
+    // Python 3.9 itself can hang here: a thread that asked for the GIL
+    // while waiting for it, then was ended as the finalization began,
+    // leaves the finalizing thread waiting for ever to hand the GIL over
+    // (CPython gh-96387, fixed in 3.10 and 3.11, not in 3.9: the child hung
+    // in 1 of 10 runs on 3.9.18). The thread here is the crate's
+    // registration thread (before it, the first caller itself).
+    if py_in_mem::BUILD_PYTHON_VERSION.starts_with("3.9.") {
+        eprintln!("skipped on Python 3.9: CPython gh-96387");
+        return;
+    }
     for _ in 0..3 {
         host_finalizes(
             &[("PIM_FINALIZE_WHILE_FIRST_CALL_WAITS", "1")],

@@ -40,6 +40,13 @@
 //! registered does not run it (Python runs only the callbacks registered
 //! before it began), and a first call made then is not drained, as before.
 //!
+//! On Python 3.9, a host whose finalization begins while the registering
+//! thread waits for the GIL may hang in that finalization: the thread,
+//! having asked the GIL's holder to hand it over, is ended by Python,
+//! which then waits for ever for it to take the GIL (CPython gh-96387,
+//! fixed in 3.10 and 3.11). Any thread waiting for the GIL then does the
+//! same, the first caller itself before this registration.
+//!
 //! A call that does not end within [`DRAIN_WAIT`] (a wait in C code, an
 //! endless loop without a deadline) is left to the finalization: its thread
 //! is ended when it takes the GIL back, which may abort the process, as
