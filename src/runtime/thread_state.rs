@@ -32,7 +32,7 @@ use pyo3_ffi::{
     PyGILState_Release, PyGILState_STATE, PyThreadState,
 };
 
-use super::lifecycle;
+use super::{host_exit, lifecycle};
 use crate::error::Unavailable;
 use crate::raw;
 
@@ -208,12 +208,20 @@ fn reap() {
         };
         // The lock is released: the GIL is waited for holding nothing.
         for DeadState(tstate) in dead {
+            // Counted for a host's exit, as every take of the GIL: its drain
+            // waits for this one, or (latched finalized) it is not made.
+            // Uncounted, a take that met the finalization ended this thread
+            // inside Rust's frames: an abort (`make matrix`, Python 3.10).
+            let Ok(counted) = host_exit::enter(false) else {
+                continue; // the state goes with the interpreter
+            };
             if lifecycle::check().is_ok() {
                 // SAFETY: Python runs; tstate was made by PyGILState_Ensure
                 // on a thread that has exited, with the GIL released, and
                 // nothing else has it; this thread has no thread state.
                 unsafe { raw::pim_thread_state_delete(tstate) };
             }
+            host_exit::gave(counted);
         }
     }
 }

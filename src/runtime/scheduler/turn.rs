@@ -123,8 +123,6 @@ thread_local! {
             turn_since: Cell::new(None),
         }
     };
-    // Gives the turn back when its thread exits holding it.
-    static EXIT_HOOK: ExitHook = const { ExitHook };
 }
 
 impl Local {
@@ -150,24 +148,43 @@ fn token(local: &Local) -> u32 {
     }
     local.token.set(token);
     // Registers the exit hook (a no-op once registered).
-    let _ = EXIT_HOOK.try_with(|_| ());
+    watch_exit();
     token
 }
 
-struct ExitHook;
+/// Has [`on_thread_exit`] give the turn back when this thread exits
+/// holding it: a pthread key's destructor, not a Rust thread-local's, whose
+/// registration (`__cxa_thread_atexit`) leaks when the thread's first call
+/// comes from a thread-exit destructor, after those have run (32 bytes a
+/// thread, under `make memcheck`); a key's value may be set then.
+fn watch_exit() {
+    static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = 0;
+        // SAFETY: writes `key`; the destructor may run on any exiting
+        // thread, and the key is never deleted.
+        (unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0).then_some(key)
+    });
+    if let Some(key) = *key {
+        // SAFETY: a live key; the value only marks the thread (never read
+        // as a pointer).
+        unsafe { libc::pthread_setspecific(key, std::ptr::dangling_mut::<libc::c_void>()) };
+    }
+}
 
-impl Drop for ExitHook {
-    fn drop(&mut self) {
-        // In a child forked after start-up the queue's lock may have been
-        // held by a thread that does not exist there: touch nothing (no call
-        // is made there anyway).
-        if crate::runtime::lifecycle::check_latched().is_err() {
-            return;
-        }
-        let token = LOCAL.try_with(|local| local.token.get()).unwrap_or(0);
-        if token != 0 {
-            give_up(token);
-        }
+/// Runs as a thread that took a turn token exits.
+extern "C" fn on_thread_exit(_marker: *mut libc::c_void) {
+    // In a child forked after start-up the queue's lock may have been held
+    // by a thread that does not exist there: touch nothing (no call is made
+    // there anyway).
+    if crate::runtime::lifecycle::check_latched().is_err() {
+        return;
+    }
+    // LOCAL is `const` without a destructor: readable until the thread is
+    // gone.
+    let token = LOCAL.try_with(|local| local.token.get()).unwrap_or(0);
+    if token != 0 {
+        give_up(token);
     }
 }
 
@@ -565,7 +582,7 @@ fn stall(word: u64) {
 
 pub(super) fn release_all_waiters() {
     if crate::runtime::lifecycle::check_latched().is_err() {
-        return; // a forked child: see ExitHook
+        return; // a forked child: see on_thread_exit
     }
     let mut queue = queue();
     for waiter in queue.drain(..) {
