@@ -849,12 +849,13 @@ fn a_deadline_covers_the_conversion_of_the_result() {
 
 /// Calls `name` with a 20 ms timeout on a thread of its own, and waits for
 /// the timeout for at most [`common::hang_limit`]: a stopped call, its wall
-/// time.
+/// time. Under `make memcheck` the timeout is 50 times longer, so that the
+/// call starts before it (valgrind once took more than 20 ms to start one).
 fn stopped_on_a_thread(name: &'static str, asynchronously: bool) -> Duration {
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         let f = function(name);
-        let call = f.timeout(Duration::from_millis(20));
+        let call = f.timeout(Duration::from_millis(20) * common::slowdown());
         let started = Instant::now();
         let outcome = if asynchronously {
             pollster::block_on(call.call_async::<i64>())
