@@ -482,14 +482,17 @@ fn host_finalizes(env: &[(&str, &str)], said: &str) -> String {
     stdout
 }
 
+/// Runs `child_host_finalizes_python` three times with the case `var` set,
+/// each checked as [`host_finalizes`] checks it.
+fn host_finalizes_thrice(var: &str, said: &str) {
+    for _ in 0..3 {
+        host_finalizes(&[(var, "1")], said);
+    }
+}
+
 #[test]
 fn a_host_that_finalizes_during_the_first_calls_lives() {
-    for _ in 0..3 {
-        host_finalizes(
-            &[("PIM_FINALIZE_DURING_FIRST_CALLS", "1")],
-            "FIRST-CALLS-DRAINED",
-        );
-    }
+    host_finalizes_thrice("PIM_FINALIZE_DURING_FIRST_CALLS", "FIRST-CALLS-DRAINED");
 }
 
 #[test]
@@ -504,22 +507,12 @@ fn a_host_that_finalizes_while_a_first_call_waits_for_the_gil_lives() {
         eprintln!("skipped on Python 3.9: CPython gh-96387");
         return;
     }
-    for _ in 0..3 {
-        host_finalizes(
-            &[("PIM_FINALIZE_WHILE_FIRST_CALL_WAITS", "1")],
-            "FIRST-CALL-REFUSED",
-        );
-    }
+    host_finalizes_thrice("PIM_FINALIZE_WHILE_FIRST_CALL_WAITS", "FIRST-CALL-REFUSED");
 }
 
 #[test]
 fn a_host_that_finalizes_while_new_threads_wait_for_the_turn_lives() {
-    for _ in 0..3 {
-        host_finalizes(
-            &[("PIM_FINALIZE_WHILE_NEW_THREADS_WAIT", "1")],
-            "NEW-THREADS-DONE",
-        );
-    }
+    host_finalizes_thrice("PIM_FINALIZE_WHILE_NEW_THREADS_WAIT", "NEW-THREADS-DONE");
 }
 
 #[test]

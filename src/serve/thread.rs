@@ -365,17 +365,22 @@ fn wait_for_jobs(id: usize) -> bool {
     state.leader == id
 }
 
+/// The serving threads busy: leading, or in a call without waiting in C
+/// code ([`waiting`]).
+fn busy(state: &State) -> usize {
+    state
+        .threads
+        .saturating_sub(state.followers_idle)
+        .saturating_sub(waiting::waiting())
+}
+
 /// Who leads next when the leader cannot (it runs a long call, or is
 /// stalled inside one): a sleeping follower, promised the lead now, or a
 /// new thread, counted now, while fewer than [`max_threads`] are busy
 /// (leading, or in a call without waiting in C code: [`waiting`]); None
 /// when that many are. Then [`hand_lead`], after the lock.
 fn successor(state: &mut State) -> Option<Handoff> {
-    let busy = state
-        .threads
-        .saturating_sub(state.followers_idle)
-        .saturating_sub(waiting::waiting());
-    if busy >= max_threads() {
+    if busy(state) >= max_threads() {
         None
     } else if state.followers_idle > 0 {
         state.followers_idle -= 1;
@@ -513,12 +518,8 @@ fn serve_deferred(now: Instant) {
     let every = look_every();
     waiting::look(now, every);
     let mut state = QUEUE.lock();
-    let busy = state
-        .threads
-        .saturating_sub(state.followers_idle)
-        .saturating_sub(waiting::waiting());
     let mut runner = false;
-    if state.has_deferred() && state.deferred_calls == 0 && busy < max_threads() {
+    if state.has_deferred() && state.deferred_calls == 0 && busy(&state) < max_threads() {
         if state.followers_idle > 0 {
             // An idle follower, not promised the lead, runs them.
             state.deferred_calls += 1;

@@ -89,7 +89,7 @@ impl Interpreter {
             lifecycle::check_latched()?;
             return Ok(Gil::scoped().releasing_pending());
         }
-        lifecycle::check()?;
+        // `enter_counted` checks that Python runs.
         let counted = enter_counted(false)?;
         Ok(Gil::ensure(counted).releasing_pending())
     }
