@@ -323,6 +323,7 @@ pub enum Error {
     /// input, a deadline stopped it, its result was of the wrong kind),
     /// that error is kept in `error`, and is this one's
     /// [`source`](std::error::Error::source).
+    #[non_exhaustive]
     InputRetained {
         /// `module.function` that kept its input.
         function: String,

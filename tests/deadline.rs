@@ -442,6 +442,7 @@ fn an_interrupted_call_that_kept_its_input_follows_the_retention_rule() {
     let Error::InputRetained {
         function: name,
         error,
+        ..
     } = err
     else {
         panic!("{err:?}");

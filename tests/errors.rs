@@ -364,16 +364,30 @@ fn errors_that_are_not_python_exceptions_match_nothing() {
     let others = [
         Error::InvalidArgument("shape".into()),
         Error::InvalidName("a\0b".into()),
-        Error::InputRetained {
-            function: "m.f".into(),
-            error: None,
-        },
         Error::Unavailable(py_in_mem::Unavailable::Forked),
+        retained_input(),
     ];
     for err in others {
         assert!(!err.is_instance_of("Exception"), "{err:?}");
         assert!(!err.is_instance_of("object"), "{err:?}");
     }
+}
+
+/// An `Error::InputRetained` of a real call (the variant is not built by
+/// hand outside the crate).
+fn retained_input() -> Error {
+    let keep = Function::from_source(
+        "pim_cls_keep",
+        "kept = []\ndef f(x):\n    kept.append(x)\n    return 1.0\n",
+        "f",
+    )
+    .unwrap();
+    let err = keep.call::<f64>(&DATA).unwrap_err();
+    assert!(
+        matches!(&err, Error::InputRetained { function, error: None, .. } if function == "pim_cls_keep.f"),
+        "{err:?}"
+    );
+    err
 }
 
 #[test]

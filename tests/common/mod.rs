@@ -257,3 +257,16 @@ pub fn timeout_fields(
         other => panic!("expected Error::Timeout, got {other:?}"),
     }
 }
+
+/// The function named by an `Error::InputRetained` whose call did not fail
+/// otherwise (its `error` is None); None for any other error.
+pub fn retained_alone(err: &py_in_mem::Error) -> Option<String> {
+    match err {
+        py_in_mem::Error::InputRetained {
+            function,
+            error: None,
+            ..
+        } => Some(function.clone()),
+        _ => None,
+    }
+}
