@@ -969,3 +969,108 @@ fn a_numpy_matrix_reads_row_by_row_as_an_array_does() {
     assert_eq!(mapped, [[0, 0], [0, 0]]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `i128` and `u128` read any Python int in their ranges (beyond 64 bits
+/// too), numpy's integers and 0-D arrays of them; out of range, a bool or a
+/// float is a `BadResult` saying what it found.
+#[test]
+fn ints_beyond_64_bits_read_as_i128_and_u128() {
+    let eval = evaluator("pim_results_wide");
+    let wide = |source: &str| eval.call::<i128>(source);
+    assert_eq!(wide("2**100").unwrap(), 1 << 100);
+    assert_eq!(wide("-2**100 - 7").unwrap(), -(1 << 100) - 7);
+    assert_eq!(wide("-2**127").unwrap(), i128::MIN);
+    assert_eq!(wide("2**127 - 1").unwrap(), i128::MAX);
+    assert_eq!(wide("-5").unwrap(), -5);
+    assert_eq!(wide("2**64").unwrap(), 1 << 64);
+    assert_eq!(wide("-2**64 + 3").unwrap(), -(1 << 64) + 3);
+    assert_eq!(wide("np.int64(-9)").unwrap(), -9);
+    assert_eq!(wide("np.uint64(2**64 - 1)").unwrap(), u64::MAX.into());
+    assert_eq!(wide("np.array(-3, dtype=np.int8)").unwrap(), -3);
+    let unsigned = |source: &str| eval.call::<u128>(source);
+    assert_eq!(unsigned("2**128 - 1").unwrap(), u128::MAX);
+    assert_eq!(unsigned("2**127").unwrap(), 1 << 127);
+    assert_eq!(unsigned("3 * 2**70 + 11").unwrap(), 3 * (1 << 70) + 11);
+    assert_eq!(unsigned("np.uint8(200)").unwrap(), 200);
+    let lists: Vec<i128> = eval.call("[1, -2**90, np.int32(4)]").unwrap();
+    assert_eq!(lists, [1, -(1 << 90), 4]);
+    let items: Vec<u128> = eval.call("np.array([7, 8], dtype=np.uint16)").unwrap();
+    assert_eq!(items, [7, 8]);
+
+    let found = |result: Result<i128, Error>| match result {
+        Err(Error::BadResult {
+            expected, found, ..
+        }) => {
+            assert!(
+                expected.starts_with("an integer that fits in i128"),
+                "{expected}"
+            );
+            found
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        found(wide("2**127")),
+        "170141183460469231731687303715884105728 in an object of type int"
+    );
+    assert_eq!(found(wide("-2**200")), "an int outside the range of int128");
+    assert_eq!(found(wide("True")), "an object of type bool");
+    assert_eq!(found(wide("3.0")), "an object of type float");
+    // An array is found as what `i64` finds it.
+    let Err(Error::BadResult { found: as_i64, .. }) = eval.call::<i64>("np.array([1, 2])") else {
+        panic!("an array read as i64")
+    };
+    assert_eq!(found(wide("np.array([1, 2])")), as_i64);
+    match unsigned("-1") {
+        Err(Error::BadResult { found, .. }) => assert_eq!(found, "-1 in an object of type int"),
+        other => panic!("{other:?}"),
+    }
+    match unsigned("2**128") {
+        Err(Error::BadResult { found, .. }) => {
+            assert_eq!(found, "an int outside the range of uint128")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `i128` and `u128` arguments arrive as the Python ints of their values.
+#[test]
+fn i128_and_u128_arguments_arrive_as_python_ints() {
+    let show = Function::from_source(
+        "pim_args_wide",
+        "def f(x):\n    return type(x).__name__ + ' ' + str(x)\n",
+        "f",
+    )
+    .unwrap();
+    for value in [
+        0,
+        -1,
+        i128::from(i64::MIN),
+        i128::from(u64::MAX),
+        -(1 << 64),
+        -(1 << 64) - 1,
+        (1 << 100) + 12345,
+        i128::MIN,
+        i128::MAX,
+    ] {
+        let shown: String = show.call(value).unwrap();
+        assert_eq!(shown, format!("int {value}"));
+        let back: i128 = function("echo").call(value).unwrap();
+        assert_eq!(back, value);
+    }
+    for value in [0, u128::from(u64::MAX) + 1, 1 << 127, u128::MAX] {
+        let shown: String = show.call(value).unwrap();
+        assert_eq!(shown, format!("int {value}"));
+        let back: u128 = function("echo").call(value).unwrap();
+        assert_eq!(back, value);
+    }
+    assert_eq!(py_in_mem::Scalar::from(7i128), py_in_mem::Scalar::Int(7));
+    assert_eq!(
+        py_in_mem::Scalar::from(u128::from(u64::MAX)),
+        py_in_mem::Scalar::UInt(u64::MAX)
+    );
+    assert_eq!(
+        py_in_mem::Scalar::from(u128::MAX),
+        py_in_mem::Scalar::UInt128(u128::MAX)
+    );
+}

@@ -368,6 +368,11 @@ pub enum Scalar<'a> {
     Int(i64),
     /// Python `int`, above `i64::MAX`.
     UInt(u64),
+    /// Python `int`, outside 64 bits (an `i128` or a `u128` below
+    /// `i128::MAX`).
+    Int128(i128),
+    /// Python `int`, above `i128::MAX`.
+    UInt128(u128),
     /// Python `float`.
     Float(f64),
     /// Python `complex`.
@@ -417,6 +422,37 @@ macro_rules! scalar_from_wide {
     )*};
 }
 scalar_from_wide!(u64, usize, isize);
+
+impl From<i128> for Scalar<'_> {
+    fn from(value: i128) -> Self {
+        match (i64::try_from(value), u64::try_from(value)) {
+            (Ok(value), _) => Scalar::Int(value),
+            (_, Ok(value)) => Scalar::UInt(value),
+            _ => Scalar::Int128(value),
+        }
+    }
+}
+
+impl From<u128> for Scalar<'_> {
+    fn from(value: u128) -> Self {
+        match i128::try_from(value) {
+            Ok(value) => Scalar::from(value),
+            Err(_) => Scalar::UInt128(value),
+        }
+    }
+}
+
+impl<'a> IntoArg<'a> for i128 {
+    fn into_arg(self) -> Arg<'a> {
+        Arg(ArgKind::Value(Scalar::from(self)))
+    }
+}
+
+impl<'a> IntoArg<'a> for u128 {
+    fn into_arg(self) -> Arg<'a> {
+        Arg(ArgKind::Value(Scalar::from(self)))
+    }
+}
 
 impl From<Complex32> for Scalar<'_> {
     fn from(value: Complex32) -> Self {
@@ -490,6 +526,14 @@ impl Scalar<'_> {
                 Scalar::Bool(v) => pyo3_ffi::PyBool_FromLong(v.into()),
                 Scalar::Int(v) => pyo3_ffi::PyLong_FromLongLong(v),
                 Scalar::UInt(v) => pyo3_ffi::PyLong_FromUnsignedLongLong(v),
+                // The high 64 bits (arithmetic shift: floor) and the low.
+                Scalar::Int128(v) => {
+                    int_from_halves(pyo3_ffi::PyLong_FromLongLong((v >> 64) as i64), v as u64)
+                }
+                Scalar::UInt128(v) => int_from_halves(
+                    pyo3_ffi::PyLong_FromUnsignedLongLong((v >> 64) as u64),
+                    v as u64,
+                ),
                 Scalar::Float(v) => pyo3_ffi::PyFloat_FromDouble(v),
                 Scalar::Complex(v) => pyo3_ffi::PyComplex_FromDoubles(v.re, v.im),
                 Scalar::Str(v) => {
@@ -503,6 +547,40 @@ impl Scalar<'_> {
             };
             Held::from_owned(gil, obj)
         }
+    }
+}
+
+/// `high * 2**64 + low` as a Python int (`high << 64 | low`, which Python
+/// computes in two's complement for a negative `high`): a new reference, or
+/// NULL with an exception set.
+///
+/// # Safety
+/// The GIL is held; `high` is a new reference to an int, or NULL with an
+/// exception set, and is consumed.
+unsafe fn int_from_halves(high: *mut PyObject, low: u64) -> *mut PyObject {
+    if high.is_null() {
+        return high;
+    }
+    // SAFETY: as the caller promises; each constructor and operator returns
+    // a new reference or NULL with an exception set, and every reference
+    // but the result is dropped.
+    unsafe {
+        let (shift, low) = (
+            pyo3_ffi::PyLong_FromLong(64),
+            pyo3_ffi::PyLong_FromUnsignedLongLong(low),
+        );
+        let mut result = std::ptr::null_mut();
+        if !shift.is_null() && !low.is_null() {
+            let shifted = pyo3_ffi::PyNumber_Lshift(high, shift);
+            if !shifted.is_null() {
+                result = pyo3_ffi::PyNumber_Or(shifted, low);
+                pyo3_ffi::Py_DECREF(shifted);
+            }
+        }
+        for owned in [high, shift, low] {
+            pyo3_ffi::Py_XDECREF(owned);
+        }
+        result
     }
 }
 

@@ -208,6 +208,46 @@ impl<'py> Held<'py> {
         }
     }
 
+    /// A Python int (one outside 64 bits, [`Described::BigInt`]) as its
+    /// high and low 64 bits, `value == high * 2**64 + low`, if `high` is in
+    /// `i64::MIN..=u64::MAX` (`value` fits in an `i128` or a `u128`).
+    /// Public API only, on every Python the crate builds for: `value >> 64`
+    /// and `value & (2**64 - 1)`, each read as a C integer.
+    pub(crate) fn big_int_halves(&self) -> Option<(i128, u64)> {
+        let obj = self.as_ptr();
+        // SAFETY: the GIL is held and the object is live (an int, the
+        // caller's description says). Every constructor and operator returns
+        // a new reference or NULL with an exception set; each is dropped
+        // below, and each exception (an overflow past the C integers)
+        // cleared.
+        unsafe {
+            let shift = pyo3_ffi::PyLong_FromLong(64);
+            let mask = pyo3_ffi::PyLong_FromUnsignedLongLong(u64::MAX);
+            let high = if shift.is_null() {
+                std::ptr::null_mut()
+            } else {
+                pyo3_ffi::PyNumber_Rshift(obj, shift)
+            };
+            let low = if mask.is_null() {
+                std::ptr::null_mut()
+            } else {
+                pyo3_ffi::PyNumber_And(obj, mask)
+            };
+            let halves = if high.is_null() || low.is_null() {
+                None
+            } else {
+                read_i128_high(high).zip(read_u64(low))
+            };
+            for owned in [shift, mask, high, low] {
+                pyo3_ffi::Py_XDECREF(owned);
+            }
+            if halves.is_none() {
+                pyo3_ffi::PyErr_Clear();
+            }
+            halves
+        }
+    }
+
     /// The text of a str, or None if it is none (or holds lone surrogates,
     /// which UTF-8 cannot carry).
     pub(crate) fn str_value(&self) -> Option<String> {
@@ -372,6 +412,37 @@ impl<'py> Held<'py> {
         // describe them first); pim_array_copy returns a new reference or
         // NULL with an exception set.
         unsafe { Held::from_owned(self.gil, raw::pim_array_copy(self.as_ptr())) }
+    }
+}
+
+/// An int in `i64::MIN..=u64::MAX`, widened; None (an exception set) past
+/// it.
+///
+/// # Safety
+/// The GIL is held and `int` is a live Python int.
+unsafe fn read_i128_high(int: *mut PyObject) -> Option<i128> {
+    // SAFETY: as the caller promises; -1 with an exception set is the
+    // failure, cleared before the second reading.
+    unsafe {
+        let signed = pyo3_ffi::PyLong_AsLongLong(int);
+        if signed != -1 || pyo3_ffi::PyErr_Occurred().is_null() {
+            return Some(signed.into());
+        }
+        pyo3_ffi::PyErr_Clear();
+        read_u64(int).map(i128::from)
+    }
+}
+
+/// A non-negative int up to `u64::MAX`; None (an exception set) past it.
+///
+/// # Safety
+/// The GIL is held and `int` is a live Python int.
+unsafe fn read_u64(int: *mut PyObject) -> Option<u64> {
+    // SAFETY: as the caller promises; u64::MAX with an exception set is the
+    // failure.
+    unsafe {
+        let value = pyo3_ffi::PyLong_AsUnsignedLongLong(int);
+        (value != u64::MAX || pyo3_ffi::PyErr_Occurred().is_null()).then_some(value)
     }
 }
 

@@ -78,6 +78,90 @@ macro_rules! numbers {
 
 numbers!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool, Complex32, Complex64);
 
+/// A Python or numpy integer, as wide as the 128-bit types read.
+#[derive(Clone, Copy)]
+enum Wide {
+    Signed(i128),
+    Unsigned(u128),
+}
+
+impl std::fmt::Display for Wide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wide::Signed(n) => n.fmt(f),
+            Wide::Unsigned(n) => n.fmt(f),
+        }
+    }
+}
+
+/// `value` as a [`Wide`]: Ok(None) for an int outside 128 bits, Err with
+/// what it is for anything that is no integer (a bool and a float are
+/// none, as for the other integer types).
+fn read_wide(value: &Held<'_>) -> Result<Option<Wide>, String> {
+    if let Some(Exact::Int(n)) = value.exact() {
+        return Ok(Some(Wide::Signed(n.into())));
+    }
+    match value.describe() {
+        Described::Scalar(desc) | Described::Array(desc) => {
+            let read = match desc.kind {
+                b'u' => to_scalar::<u64>(&desc)
+                    .map(|n| Wide::Unsigned(n.into()))
+                    .ok(),
+                b'i' => to_scalar::<i64>(&desc).map(|n| Wide::Signed(n.into())).ok(),
+                _ => None,
+            };
+            read.map(Some).ok_or_else(|| desc.what())
+        }
+        // high is in i64::MIN..=u64::MAX: a negative one makes an i128,
+        // any other a u128.
+        Described::BigInt => {
+            Ok(value
+                .big_int_halves()
+                .map(|(high, low)| match u128::try_from(high) {
+                    Ok(high) => Wide::Unsigned((high << 64) | u128::from(low)),
+                    Err(_) => Wide::Signed((high << 64) | i128::from(low)),
+                }))
+        }
+        _ => Err(value.what()),
+    }
+}
+
+macro_rules! wide_integers {
+    ($($t:ty => $bits:literal),*) => {$(
+        /// Any Python int in its range, numpy's integers, and 0-D arrays of
+        /// them; like the other integer types, never a bool or a float.
+        impl FromResult for $t {
+            fn expected() -> String {
+                format!(
+                    "an integer that fits in {} (a Python or numpy integer, or a 0-D numpy \
+                     array of one; a float is not read as an integer, even a whole one)",
+                    stringify!($t)
+                )
+            }
+            fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+                let value = value.into_held();
+                let found = match read_wide(&value) {
+                    Ok(Some(wide)) => {
+                        let fits = match wide {
+                            Wide::Signed(n) => <$t>::try_from(n).ok(),
+                            Wide::Unsigned(n) => <$t>::try_from(n).ok(),
+                        };
+                        if let Some(n) = fits {
+                            return Ok(n);
+                        }
+                        format!("{wide} in {}", value.what())
+                    }
+                    Ok(None) => concat!("an int outside the range of ", $bits).to_owned(),
+                    Err(what) => what,
+                };
+                Err(Mismatch::new(Self::expected(), found))
+            }
+        }
+    )*};
+}
+
+wide_integers!(i128 => "int128", u128 => "uint128");
+
 /// The usual scalar results read at once: a Python float as `f64`, an int
 /// as `i64`, a bool as `bool`, each of exactly Python's own type, which the
 /// general path ([`Held::describe`], then a numpy cast) reads to the same
