@@ -56,6 +56,8 @@
  *
  * Every function here reads Python objects: the GIL is held throughout.
  */
+#include "retention.h"
+
 #include "arrays.h"
 #include "holds.h"
 
@@ -578,13 +580,54 @@ static void learn_python_class_traverse(void) {
     PyErr_Clear();
 }
 
+/* gc.collect and gc.get_objects as Python started them (owned, kept for
+ * good), or NULL where not found: found once (pim_find_collector, from
+ * pim_prepare, before any code of the caller's runs when the crate starts
+ * Python), not looked up at each release, so that Python code cannot hand
+ * the scan a list that hides a holder (a get_objects of its own put in
+ * the module, or another module in sys.modules). Without them the scan
+ * fails, and the array is pinned. */
+static PyObject *gc_collect = NULL;
+static PyObject *gc_get_objects = NULL;
+
+/* gc's function `name` (a new reference), if the module's attribute is that
+ * C function of the module gc; else NULL, no exception set. gc: borrowed. */
+static PyObject *gc_function(PyObject *gc, const char *name) {
+    PyObject *f = PyObject_GetAttrString(gc, name);
+    if (f != NULL && PyCFunction_Check(f)) {
+        PyObject *self = PyCFunction_GET_SELF(f);
+        const char *module = self != NULL && PyModule_Check(self) ? PyModule_GetName(self) : NULL;
+        const char *own = ((PyCFunctionObject *)f)->m_ml->ml_name;
+        if (module != NULL && strcmp(module, "gc") == 0 && own != NULL && strcmp(own, name) == 0) {
+            return f;
+        }
+    }
+    Py_XDECREF(f);
+    PyErr_Clear();
+    return NULL;
+}
+
+void pim_find_collector(void) {
+    PyObject *gc;
+    if (gc_collect != NULL || gc_get_objects != NULL) {
+        return;
+    }
+    gc = PyImport_ImportModule("gc");
+    if (gc != NULL) {
+        gc_collect = gc_function(gc, "collect");
+        gc_get_objects = gc_function(gc, "get_objects");
+    }
+    Py_XDECREF(gc);
+    PyErr_Clear();
+}
+
 /* Rules 3 to 5, with gc.get_objects(). arr: borrowed; base as for
  * is_retained; views, n_views: as for vet_holders. Never leaves an
  * exception set. */
 static int only_safe_holders(PyObject *arr, PyObject *base, PyObject **views, int *n_views) {
     const char *lent = NULL;
     size_t nbytes = 0;
-    PyObject *gc, *objects;
+    PyObject *objects;
     int safe = 0;
     *n_views = 0;
     if (((PyArrayObject_fields *)arr)->_buffer_info != NULL) {
@@ -595,13 +638,11 @@ static int only_safe_holders(PyObject *arr, PyObject *base, PyObject **views, in
         nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);
     }
     learn_python_class_traverse();
-    gc = PyImport_ImportModule("gc");
-    objects = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
-    if (objects != NULL && PyList_Check(objects) && (base == NULL || lent != NULL)) {
+    objects = gc_get_objects ? PyObject_CallObject(gc_get_objects, NULL) : NULL;
+    if (objects != NULL && PyList_CheckExact(objects) && (base == NULL || lent != NULL)) {
         safe = vet_holders(arr, objects, lent, nbytes, views, n_views);
     }
     Py_XDECREF(objects);
-    Py_XDECREF(gc);
     PyErr_Clear();
     return safe;
 }
@@ -614,7 +655,7 @@ int pim_borrow_is_kept(PyObject *arr) {
 pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
-    PyObject *gc, *collected;
+    PyObject *collected;
     PyObject *views[MAX_VETTED]; /* owned, n_views of them */
     int n_views = 0, i;
     pim_borrow_verdict verdict;
@@ -628,10 +669,8 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     }
     /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
      * collector is disabled. */
-    gc = PyImport_ImportModule("gc");
-    collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    collected = gc_collect ? PyObject_CallObject(gc_collect, NULL) : NULL;
     Py_XDECREF(collected);
-    Py_XDECREF(gc);
     PyErr_Clear();
     if (!is_retained(arr, base)) {
         verdict = PIM_BORROW_FREE;

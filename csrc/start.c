@@ -8,6 +8,7 @@
 #define PY_IN_MEM_DEFINE_ARRAY_API /* numpy's API table lives here */
 #include "arrays.h"
 #include "errors.h"
+#include "retention.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -221,6 +222,7 @@ pim_status pim_prepare(const char *module_dir) {
         return PIM_ERR;
     }
     pim_find_plain_subclasses();
+    pim_find_collector();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 
