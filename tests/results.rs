@@ -1074,3 +1074,34 @@ fn i128_and_u128_arguments_arrive_as_python_ints() {
         py_in_mem::Scalar::UInt128(u128::MAX)
     );
 }
+
+/// A structured view of the input (`numpy.void` items, which point into the
+/// array) is not read item by item: a `Vec` of other than numbers of it is
+/// a mismatch, as it was before 1-D arrays were listed. Listed, its items
+/// held the lent input, and the crate's own reading was found keeping it:
+/// the process aborted (trial 19: 3 of 3 runs).
+#[test]
+fn a_structured_view_of_the_input_is_a_mismatch_not_listed() {
+    let view = Function::from_source(
+        "pim_results_structured",
+        "def f(x):\n    return x.view([('a', 'f8')])\n",
+        "f",
+    )
+    .unwrap();
+    let data = vec![1.0, 2.0, 3.0];
+    match view.call::<Vec<py_in_mem::Object>>(&data) {
+        Err(Error::BadResult { found, .. }) => {
+            assert!(found.contains("[('a', '<f8')]"), "{found}")
+        }
+        other => panic!("{:?}", other.map(|items| items.len())),
+    }
+    assert!(matches!(
+        view.call::<Vec<py_in_mem::Value>>(&data),
+        Err(Error::BadResult { .. })
+    ));
+    // The same call goes on working, and numbers still list.
+    let listed: Vec<Option<f64>> = evaluator("pim_results_listed")
+        .call("np.array([1.5, 2.5])")
+        .unwrap();
+    assert_eq!(listed, [Some(1.5), Some(2.5)]);
+}

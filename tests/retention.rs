@@ -771,7 +771,11 @@ def read(_):
         drop(data);
         let churn: Vec<Vec<f64>> = (0..64).map(|i| vec![f64::from(i); 4]).collect();
         // The hidden view reads the values of the call, from the copy.
-        assert_eq!(read.call::<Vec<f64>>(0).unwrap(), [1.0, 2.0, 3.0, 4.0], "{keep}");
+        assert_eq!(
+            read.call::<Vec<f64>>(0).unwrap(),
+            [1.0, 2.0, 3.0, 4.0],
+            "{keep}"
+        );
         drop(churn);
     }
 }

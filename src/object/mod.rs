@@ -657,6 +657,14 @@ impl<'o> ArrayDesc<'o> {
         !self.is_scalar && matches!(self.kind, b'U' | b'S' | b'O')
     }
 
+    /// An array whose items, as indexing gives them, are numpy scalars
+    /// holding a copy of their value: bools, numbers, dates and durations.
+    /// Not a structured array's (`numpy.void`, which points into the
+    /// array's memory).
+    pub(crate) fn items_copy_out(&self) -> bool {
+        matches!(self.kind, b'b' | b'i' | b'u' | b'f' | b'c' | b'M' | b'm')
+    }
+
     /// The number of elements; `usize::MAX` if that overflows (numpy keeps
     /// it within `isize`, but a description is read defensively: a size it
     /// implies is allocated fallibly, see [`crate::convert`]).

@@ -290,7 +290,11 @@ impl<R: FromResult> FromResult for Vec<R> {
                         return read;
                     }
                 }
-                if desc.ndim() == 1 && !R::is_element() {
+                // Only scalars that copy their value: a structured array's
+                // (numpy.void) would point into the array, and so into a
+                // lent input the function returned a view of, which the
+                // retention check would then find kept by the crate itself.
+                if desc.ndim() == 1 && !R::is_element() && desc.items_copy_out() {
                     listed = true;
                 } else if desc.ndim() < 2 || R::is_element() {
                     return Err(Mismatch::new(Self::expected(), desc.what()));
