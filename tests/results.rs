@@ -1105,3 +1105,87 @@ fn a_structured_view_of_the_input_is_a_mismatch_not_listed() {
         .unwrap();
     assert_eq!(listed, [Some(1.5), Some(2.5)]);
 }
+
+/// An item read by a reader of your own that runs Python code (a
+/// property) which changes the list or dict being read: the read is a
+/// mismatch saying so, not a shorter list or a longer dict read as if
+/// nothing happened (trial 19: 5 items read as 2; 3 entries as 13).
+#[test]
+fn a_container_changed_while_it_is_read_is_a_mismatch() {
+    struct Weight(f64);
+    impl py_in_mem::FromResult for Weight {
+        fn from_result(value: py_in_mem::Reader<'_>) -> Result<Self, py_in_mem::Mismatch> {
+            Ok(Weight(value.getattr::<f64>("v")?))
+        }
+    }
+    let changing = Function::from_source(
+        "pim_results_changing",
+        "class P:
+    def __init__(self, into, i, change):
+        self.into, self.i, self.change = into, i, change
+    @property
+    def v(self):
+        if self.i == 0:
+            self.change(self.into)
+        return float(self.i)
+
+def shrink(lst):
+    del lst[2:]
+
+def grow(lst):
+    lst.append(P(lst, 9, None))
+
+def grow_dict(d):
+    for k in range(100, 110):
+        d[str(k)] = P(d, k, None)
+
+def listed(change):
+    out = []
+    out.extend(P(out, i, globals()[change]) for i in range(5))
+    return out
+
+def keyed(_):
+    d = {}
+    for i in range(3):
+        d[str(i)] = P(d, i, grow_dict)
+    return d
+",
+        "listed",
+    )
+    .unwrap();
+    for (change, found) in [
+        (
+            "shrink",
+            "a list that changed length while it was read (5 items, then 2)",
+        ),
+        (
+            "grow",
+            "a list that changed length while it was read (5 items, then 6)",
+        ),
+    ] {
+        match changing.call::<Vec<Weight>>(change) {
+            Err(Error::BadResult { found: got, .. }) => assert_eq!(got, found),
+            other => panic!("{change}: {:?}", other.map(|read| read.len())),
+        }
+    }
+    let keyed = Function::load("pim_results_changing", "keyed").unwrap();
+    match keyed.call::<HashMap<String, Weight>>(0) {
+        Err(Error::BadResult { found, .. }) => assert_eq!(
+            found,
+            "a dict that changed size while it was read (3 entries, then 13)"
+        ),
+        other => panic!("{:?}", other.map(|read| read.len())),
+    }
+    // A list nobody changes reads whole.
+    let fixed = Function::from_source(
+        "pim_results_unchanged",
+        "class P:\n    def __init__(self, i):\n        self.v = float(i)\ndef f(_):\n    return [P(i) for i in range(5)]\n",
+        "f",
+    )
+    .unwrap();
+    let read: Vec<Weight> = fixed.call(0).unwrap();
+    assert_eq!(
+        read.iter().map(|w| w.0).collect::<Vec<_>>(),
+        [0.0, 1.0, 2.0, 3.0, 4.0]
+    );
+}

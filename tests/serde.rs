@@ -847,3 +847,57 @@ fn arrays_of_strings_and_objects_read_as_sequences() {
          str, found an object of type int"
     );
 }
+
+/// A field read as an attribute runs Python code (a property) that changes
+/// the list or dict being read: a mismatch saying so, not what was left.
+#[test]
+fn a_container_changed_while_it_is_deserialized_is_a_mismatch() {
+    #[derive(Deserialize, Debug)]
+    struct Row {
+        #[allow(dead_code)] // read, to run the property
+        v: f64,
+    }
+    let changing = Function::from_source(
+        "pim_serde_changing",
+        "class P:
+    def __init__(self, into, i):
+        self.into, self.i = into, i
+    @property
+    def v(self):
+        if self.i == 0:
+            if isinstance(self.into, list):
+                del self.into[1:]
+            else:
+                self.into['late'] = P(self.into, 7)
+        return float(self.i)
+
+def listed(_):
+    out = []
+    out.extend(P(out, i) for i in range(4))
+    return out
+
+def keyed(_):
+    d = {}
+    for i in range(2):
+        d[str(i)] = P(d, i)
+    return d
+",
+        "listed",
+    )
+    .unwrap();
+    match changing.call::<Serde<Vec<Row>>>(0) {
+        Err(Error::BadResult { found, .. }) => assert_eq!(
+            found,
+            "a list that changed length while it was read (4 items, then 1)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let keyed = Function::load("pim_serde_changing", "keyed").unwrap();
+    match keyed.call::<Serde<HashMap<String, Row>>>(0) {
+        Err(Error::BadResult { found, .. }) => assert_eq!(
+            found,
+            "a dict that changed size while it was read (2 entries, then 3)"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -314,11 +314,15 @@ impl Value {
         };
         let container = items.container();
         let mut out = Vec::new();
-        for (index, item) in items.enumerate() {
+        let mut items = items;
+        for (index, item) in items.by_ref().enumerate() {
             out.push(
                 Value::read(item, depth - 1)
                     .map_err(|m| m.within(Step::Element { container, index }))?,
             );
+        }
+        if let Some(found) = items.changed() {
+            return Err(Mismatch::new(Value::expected(), found));
         }
         Ok(if container == "tuple" {
             Value::Tuple(out)
@@ -359,8 +363,8 @@ impl Value {
             Described::Tuple | Described::List => Value::read_items(&value, depth)?,
             Described::Dict => {
                 let mut out = Vec::new();
-                let entries = value.dict_entries().expect("a dict has entries");
-                for (position, (key, item)) in entries.enumerate() {
+                let mut entries = value.dict_entries().expect("a dict has entries");
+                for (position, (key, item)) in entries.by_ref().enumerate() {
                     let key = Value::read(key, depth - 1)
                         .map_err(|m| m.within(Step::DictKey(position)))?;
                     let item = Value::read(item, depth - 1).map_err(|m| {
@@ -370,6 +374,9 @@ impl Value {
                         })
                     })?;
                     out.push((key, item));
+                }
+                if let Some(found) = entries.changed() {
+                    return Err(Mismatch::new(Value::expected(), found));
                 }
                 Value::Dict(out)
             }

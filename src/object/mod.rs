@@ -337,6 +337,7 @@ impl<'py> Held<'py> {
             container,
             next: 0,
             len: len.max(0),
+            changed_to: None,
         })
     }
 
@@ -368,6 +369,7 @@ impl<'py> Held<'py> {
             container: Container::Array,
             next: 0,
             len: len.max(0),
+            changed_to: None,
         })
     }
 
@@ -375,7 +377,13 @@ impl<'py> Held<'py> {
     pub(crate) fn dict_entries(&self) -> Option<Entries<'_, 'py>> {
         // SAFETY: the GIL is held; PyDict_Check only reads the type.
         let is_dict = unsafe { pyo3_ffi::PyDict_Check(self.as_ptr()) } != 0;
-        is_dict.then_some(Entries { of: self, pos: 0 })
+        is_dict.then(|| Entries {
+            of: self,
+            pos: 0,
+            // SAFETY: the GIL is held; a dict's size cannot fail.
+            size: unsafe { pyo3_ffi::PyDict_Size(self.as_ptr()) },
+            changed_to: None,
+        })
     }
 
     /// Row `index` of this numpy array of two dimensions or more (`a[i]`, a
@@ -462,6 +470,9 @@ pub(crate) struct Items<'h, 'py> {
     container: Container,
     next: Py_ssize_t,
     len: Py_ssize_t,
+    /// The list's length when a step found it changed (by Python code a
+    /// reader ran: a property, a `__float__`); the walk stopped there.
+    changed_to: Option<Py_ssize_t>,
 }
 
 /// The tuple or list [`Items`] walks: the caller's, or one made of an
@@ -502,6 +513,18 @@ impl Items<'_, '_> {
     pub(crate) fn len(&self) -> usize {
         (self.len - self.next).max(0) as usize
     }
+
+    /// What was found, if the list changed length while it was walked
+    /// (the walk then stopped, and what was read is not the list as it
+    /// was, nor as it is): for the reader's mismatch.
+    pub(crate) fn changed(&self) -> Option<String> {
+        self.changed_to.map(|now| {
+            format!(
+                "a list that changed length while it was read ({} items, then {now})",
+                self.len
+            )
+        })
+    }
 }
 
 impl<'py> Iterator for Items<'_, 'py> {
@@ -514,13 +537,20 @@ impl<'py> Iterator for Items<'_, 'py> {
         let of = self.of.held();
         let obj = of.as_ptr();
         // SAFETY: the GIL is held; `obj` is a tuple or list we hold. A list
-        // is read through the bounds-checked PyList_GetItem, in case it
-        // shrank; each returns a borrowed item or NULL (with an IndexError,
-        // cleared). The item gets its own reference before anything else runs.
+        // is read through the bounds-checked PyList_GetItem, and its length
+        // checked first: Python code a reader ran may have changed it. Each
+        // returns a borrowed item or NULL (with an IndexError, cleared). The
+        // item gets its own reference before anything else runs.
         let item = unsafe {
             let item = if pyo3_ffi::PyTuple_Check(obj) != 0 {
                 pyo3_ffi::PyTuple_GetItem(obj, self.next)
             } else {
+                let now = pyo3_ffi::PyList_Size(obj);
+                if now != self.len {
+                    self.changed_to = Some(now);
+                    self.next = self.len;
+                    return None;
+                }
                 pyo3_ffi::PyList_GetItem(obj, self.next)
             };
             if item.is_null() {
@@ -539,6 +569,24 @@ impl<'py> Iterator for Items<'_, 'py> {
 pub(crate) struct Entries<'h, 'py> {
     of: &'h Held<'py>,
     pos: Py_ssize_t,
+    /// The dict's size at the start, and when a step found it changed (by
+    /// Python code a reader ran); the walk stopped there, as Python's own
+    /// iteration raises.
+    size: Py_ssize_t,
+    changed_to: Option<Py_ssize_t>,
+}
+
+impl Entries<'_, '_> {
+    /// What was found, if the dict changed size while it was walked: for
+    /// the reader's mismatch.
+    pub(crate) fn changed(&self) -> Option<String> {
+        self.changed_to.map(|now| {
+            format!(
+                "a dict that changed size while it was read ({} entries, then {now})",
+                self.size
+            )
+        })
+    }
 }
 
 impl<'py> Iterator for Entries<'_, 'py> {
@@ -546,10 +594,16 @@ impl<'py> Iterator for Entries<'_, 'py> {
 
     fn next(&mut self) -> Option<(Held<'py>, Held<'py>)> {
         let (mut key, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
-        // SAFETY: the GIL is held; the object is a dict we hold; PyDict_Next
-        // returns borrowed key and value (bounds-checked against the dict as
-        // it is now), which get their own references at once.
+        // SAFETY: the GIL is held; the object is a dict we hold; its size
+        // cannot fail; PyDict_Next returns borrowed key and value
+        // (bounds-checked against the dict as it is now), which get their
+        // own references at once.
         unsafe {
+            let now = pyo3_ffi::PyDict_Size(self.of.as_ptr());
+            if now != self.size {
+                self.changed_to.get_or_insert(now);
+                return None;
+            }
             if pyo3_ffi::PyDict_Next(self.of.as_ptr(), &mut self.pos, &mut key, &mut value) == 0 {
                 return None;
             }

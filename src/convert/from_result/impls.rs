@@ -335,13 +335,17 @@ impl<R: FromResult> FromResult for Vec<R> {
         let mut out = try_vec(len, || {
             format!("a {container} of {len} elements as Rust values")
         })?;
-        for (index, item) in items.enumerate() {
+        let mut items = items;
+        for (index, item) in items.by_ref().enumerate() {
             out.push(
                 R::from_result(Reader::new(item))
                     .map_err(|m| m.within(Step::Element { container, index }))?,
             );
         }
-        Ok(out)
+        match items.changed() {
+            Some(found) => Err(Mismatch::new(Self::expected(), found)),
+            None => Ok(out),
+        }
     }
 }
 
@@ -405,10 +409,10 @@ fn read_dict<R: FromResult>(
     value: &Held<'_>,
     mut insert: impl FnMut(String, R),
 ) -> Result<(), Mismatch> {
-    let Some(entries) = value.dict_entries() else {
+    let Some(mut entries) = value.dict_entries() else {
         return Err(Mismatch::new(expected_map::<R>(), value.what()));
     };
-    for (position, (key, item)) in entries.enumerate() {
+    for (position, (key, item)) in entries.by_ref().enumerate() {
         let Some(key) = key.str_value() else {
             return Err(Mismatch::new("a str key", key.what()).within(Step::DictKey(position)));
         };
@@ -416,7 +420,10 @@ fn read_dict<R: FromResult>(
             .map_err(|m| m.within(Step::DictValue(key.clone())))?;
         insert(key, item);
     }
-    Ok(())
+    match entries.changed() {
+        Some(found) => Err(Mismatch::new(expected_map::<R>(), found)),
+        None => Ok(()),
+    }
 }
 
 impl<R: FromResult, S: BuildHasher + Default> FromResult for HashMap<String, R, S> {

@@ -583,7 +583,13 @@ impl<'de> SeqAccess<'de> for ItemsSeq<'_, '_> {
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
         let Some(item) = self.items.next() else {
-            return Ok(None);
+            return match self.items.changed() {
+                Some(found) => Err(DeError::new(
+                    "a list that stays as it is while it is read",
+                    found,
+                )),
+                None => Ok(None),
+            };
         };
         let index = self.next;
         self.next += 1;
@@ -662,7 +668,13 @@ impl<'de> MapAccess<'de> for DictMap<'_, '_> {
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
         let Some((key, value)) = self.entries.next() else {
-            return Ok(None);
+            return match self.entries.changed() {
+                Some(found) => Err(DeError::new(
+                    "a dict that stays as it is while it is read",
+                    found,
+                )),
+                None => Ok(None),
+            };
         };
         if self.key.is_some() {
             self.position += 1;
