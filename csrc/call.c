@@ -293,7 +293,23 @@ void pim_describe_what(PyObject *obj, char *what, size_t size) {
         return;
     }
     if (!PyArray_Check(obj)) {
-        snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
+        /* pandas' Series and DataFrame, xarray's and torch's arrays: numpy
+         * reads them through __array__, which may drop what they are
+         * besides their values (an index, column names), so they are not
+         * read as arrays; the message says how. Looked up on the type, as
+         * Python looks up special methods; an error is cleared. */
+        int has_array = !PyArray_IsScalar(obj, Generic) &&
+                        PyObject_HasAttrString((PyObject *)Py_TYPE(obj), "__array__");
+        PyErr_Clear();
+        if (has_array == 1) {
+            snprintf(what, size,
+                     "an object of type %s (it converts to a numpy array, which may drop "
+                     "what it holds besides its values: return numpy.asarray() of it, or its "
+                     ".to_numpy(), to read its values as an array)",
+                     Py_TYPE(obj)->tp_name);
+        } else {
+            snprintf(what, size, "an object of type %s", Py_TYPE(obj)->tp_name);
+        }
         return;
     }
     dtype = pim_dup_str((PyObject *)PyArray_DESCR(array));

@@ -347,7 +347,8 @@ PyObject *pim_array_row(PyObject *obj, Py_ssize_t index);
 
 /* What obj is, for a message: "a numpy array of dtype float64", "a 2-D numpy
  * array of dtype int64", "an object of type list", or for an ndarray
- * subclass read as PIM_ARRAY_SUBCLASS, a coroutine, a generator or an async
+ * subclass read as PIM_ARRAY_SUBCLASS, an object that converts to an array
+ * (__array__: a pandas Series), a coroutine, a generator or an async
  * generator, what it is and what to return instead. GIL held. obj: borrowed;
  * what: caller's buffer of size bytes, always NUL-terminated on return. */
 void pim_describe_what(PyObject *obj, char *what, size_t size);

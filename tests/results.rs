@@ -1189,3 +1189,46 @@ def keyed(_):
         [0.0, 1.0, 2.0, 3.0, 4.0]
     );
 }
+
+/// An object that converts to an array (`__array__`: a pandas `Series` or
+/// `DataFrame`, an xarray or torch array) is not read as one, since the
+/// conversion may drop what it holds besides its values; the message says
+/// what to return. A numpy scalar (which has `__array__` too) is not
+/// described so.
+#[test]
+fn an_object_that_converts_to_an_array_is_refused_with_what_to_return() {
+    let eval = Function::from_source(
+        "pim_results_array_like",
+        "import numpy as np
+class Series:
+    def __init__(self, values):
+        self.values = np.asarray(values)
+    def __array__(self, dtype=None, copy=None):
+        return self.values
+    def to_numpy(self):
+        return self.values
+def f(source):
+    return eval(source)
+",
+        "f",
+    )
+    .unwrap();
+    match eval.call::<Vec<f64>>("Series([1.0, 2.0])") {
+        Err(Error::BadResult { found, .. }) => assert_eq!(
+            found,
+            "an object of type Series (it converts to a numpy array, which may drop what it \
+             holds besides its values: return numpy.asarray() of it, or its .to_numpy(), to \
+             read its values as an array)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // What the message says to do works.
+    let values: Vec<f64> = eval.call("Series([1.0, 2.0]).to_numpy()").unwrap();
+    assert_eq!(values, [1.0, 2.0]);
+    match eval.call::<String>("np.float64(2.5)") {
+        Err(Error::BadResult { found, .. }) => {
+            assert!(!found.contains("converts to a numpy array"), "{found}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
