@@ -548,7 +548,47 @@ fn a_huge_int_is_an_error() {
     assert_eq!(
         err.to_string(),
         "pim_serde_tests.huge returned an unexpected value under key 'n': expected an int that \
-         fits i64, found an int outside the ranges of int64 and uint64"
+         fits i64, found the int 1000000000000000000000000000000"
+    );
+    // An i128 or u128 field takes it (and any int in its range).
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Wide {
+        n: i128,
+    }
+    let Serde(wide) = f("huge").call0::<Serde<Wide>>().unwrap();
+    assert_eq!(wide, Wide { n: 10i128.pow(30) });
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Negative {
+        n: i128,
+        m: u128,
+        small: i128,
+    }
+    let wide = Function::from_source(
+        "pim_serde_wide",
+        "def f():\n    return {'n': -2**127, 'm': 2**128 - 1, 'small': -3}\n",
+        "f",
+    )
+    .unwrap();
+    let Serde(read) = wide.call0::<Serde<Negative>>().unwrap();
+    assert_eq!(
+        read,
+        Negative {
+            n: i128::MIN,
+            m: u128::MAX,
+            small: -3
+        }
+    );
+    let negative = Function::from_source(
+        "pim_serde_wide_negative",
+        "def f():\n    return -2**100\n",
+        "f",
+    )
+    .unwrap();
+    let err = negative.call0::<Serde<u128>>().unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("the int -1267650600228229401496703205376, expected an int that fits u128"),
+        "{err}"
     );
 }
 

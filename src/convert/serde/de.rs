@@ -901,10 +901,31 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             Described::Array(desc) => visit_array(&desc, depth, visitor),
             Described::Tuple | Described::List => visit_items(held, depth, visitor),
             Described::Dict => visit_dict(held, depth, visitor),
-            Described::BigInt => Err(refuse(
-                &visitor,
-                "an int outside the ranges of int64 and uint64",
-            )),
+            // An i128 or u128 field takes it; any other visitor refuses
+            // the 128-bit value by name.
+            Described::BigInt => match held.big_int_halves() {
+                Some((high, low)) => {
+                    let (visited, value) = match u128::try_from(high) {
+                        Ok(high) => {
+                            let value = (high << 64) | u128::from(low);
+                            (visitor.visit_u128(value), value.to_string())
+                        }
+                        Err(_) => {
+                            let value = (high << 64) | i128::from(low);
+                            (visitor.visit_i128(value), value.to_string())
+                        }
+                    };
+                    // A visitor's refusal of a scalar is about the scalar:
+                    // named by its value (serde's own says "i128").
+                    visited.map_err(|e: DeError| {
+                        DeError::new(e.mismatch.expected().to_owned(), format!("the int {value}"))
+                    })
+                }
+                None => Err(refuse(
+                    &visitor,
+                    "an int outside the ranges of int128 and uint128",
+                )),
+            },
             Described::Other => match held.bytes_value() {
                 Some(bytes) => visitor.visit_byte_buf(bytes),
                 None => Err(refuse(&visitor, held.what())),
