@@ -39,6 +39,11 @@ def work(t):\n\
 \x20   with lock:\n\
 \x20       running[0] -= 1\n\
 \x20   return 0\n\
+def phase(s, t):\n\
+\x20   time.sleep(s)\n\
+\x20   return work(t)\n\
+def computing():\n\
+\x20   return running[0]\n\
 def started():\n\
 \x20   return begun[0]\n\
 def release():\n\
@@ -60,6 +65,8 @@ struct Functions {
     release: Function,
     most: Function,
     reset: Function,
+    phase: Function,
+    computing: Function,
 }
 
 /// The functions, `wait` and `work` known long (timed in calls of 50 ms,
@@ -75,12 +82,20 @@ async fn functions() -> Functions {
         release: load("release"),
         most: load("most"),
         reset: load("reset"),
+        phase: load("phase"),
+        computing: load("computing"),
         wait,
     };
     scheduler::set_long_call(Duration::from_millis(20));
     for _ in 0..8 {
         f.wait.call_async::<i64>(-0.05).await.unwrap();
         f.work.call_async::<i64>(0.05).await.unwrap();
+        f.phase
+            .arg(0.0)
+            .arg(0.05)
+            .call_async::<i64>()
+            .await
+            .unwrap();
     }
     f.reset.call0::<()>().unwrap();
     f
@@ -160,4 +175,50 @@ async fn cpu_bound_long_calls_run_on_no_more_threads_than_cores_after_waiting_on
     let at_once = f.most.call0::<usize>().unwrap();
     eprintln!("CPU-bound long calls at once: {at_once} on {cores} cores");
     assert!(at_once <= cores, "{at_once} at once on {cores} cores");
+}
+
+/// Calls that wait, then compute ("fetch, then compute"): counted waiting
+/// while they waited, they count as busy again once they work, though no
+/// look at the threads runs then (no call queued, none set aside). Before,
+/// they stayed counted waiting while they computed, and a burst of
+/// CPU-bound long calls ran beside them: 4, 4 and 3 at once on 2 cores in
+/// trial 20.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_counted_waiting_that_compute_again_count_as_busy() {
+    let _serial = SERIAL.lock().await;
+    let f = functions().await;
+    let cores = serve::max_threads() - 1;
+    let phases: Vec<_> = (0..cores)
+        .map(|_| tokio::spawn(f.phase.arg(0.8).arg(1.5).call_async::<i64>()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A long call set aside beside them: the leader looks at the threads,
+    // finds the phases waiting, and runs it.
+    f.wait.call_async::<i64>(-0.3).await.unwrap();
+    let begun = Instant::now();
+    while f.computing.call0::<usize>().unwrap() < cores {
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "the phases never computed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A moment at work: what tells a working thread from a waiting one.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.reset.call0::<()>().unwrap();
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.push(tokio::spawn(f.work.call_async::<i64>(0.5)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for call in burst {
+        assert_eq!(call.await.unwrap().unwrap(), 0);
+    }
+    for phase in phases {
+        assert_eq!(phase.await.unwrap().unwrap(), 0);
+    }
+    let at_once = f.most.call0::<usize>().unwrap();
+    eprintln!("CPU-bound calls at once, the phases included: {at_once} on {cores} cores");
+    assert!(at_once <= cores, "{at_once} at once on {cores} cores");
+    f.reset.call0::<()>().unwrap();
 }

@@ -158,8 +158,12 @@ fn follow() {
 /// ends once it runs off the end of the script.
 fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
     waiting::begin(started.unwrap_or_else(Instant::now));
-    let ran = job.task.run(started);
-    waiting::end();
+    let ran = {
+        // Ended even if the job unwinds (it catches the caller's panics:
+        // none should), or the thread would count as in the call for good.
+        let _end = waiting::EndOnDrop;
+        job.task.run(started)
+    };
     if matches!(runtime::check_latched(), Err(Unavailable::Forked)) {
         const WHY: &str = "py-in-mem: a process forked by Python code in an async call \
             returned from that call on the crate's serving thread, which has nothing to return \
@@ -368,6 +372,9 @@ fn wait_for_jobs(id: usize) -> bool {
 /// The serving threads busy: leading, or in a call without waiting in C
 /// code ([`waiting`]).
 fn busy(state: &State) -> usize {
+    // Threads counted waiting that work again count as busy at once, not
+    // at the next look, which may be far off (trial 20).
+    waiting::recheck(Instant::now());
     state
         .threads
         .saturating_sub(state.followers_idle)
@@ -383,7 +390,11 @@ fn successor(state: &mut State) -> Option<Handoff> {
     if busy(state) >= max_threads() {
         None
     } else if state.followers_idle > 0 {
+        // The offer with the count, in one hold of the lock: a follower
+        // woken meanwhile (for jobs set aside) must find the offer, not
+        // take itself out of the idle count a second time.
         state.followers_idle -= 1;
+        state.offers += 1;
         Some(Handoff::Follower)
     } else if state.threads < waiting::HARD_MOST * max_threads() {
         state.threads += 1;
@@ -398,7 +409,8 @@ fn successor(state: &mut State) -> Option<Handoff> {
 fn hand_lead(handoff: &Handoff) -> bool {
     match handoff {
         Handoff::Follower => {
-            QUEUE.lock().offers += 1;
+            // Counted in `offers` already ([`successor`]); every waiter on
+            // `lead` is an idle follower, any of which may take it.
             QUEUE.lead.notify_one();
             true
         }
@@ -492,7 +504,9 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
             hand_lead(&handoff);
         }
     }
-    let again = now.checked_add(after);
+    // Not more often than every millisecond, however short the takeover
+    // time is set: the timer would spin.
+    let again = now.checked_add(after.max(Duration::from_millis(1)));
     if queue::QUEUED.load(Ordering::Relaxed) > 0 {
         return again;
     }

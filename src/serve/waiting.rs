@@ -32,11 +32,19 @@
 //!   doing work (numpy's loops, without the GIL) is busy, so CPU-bound long
 //!   calls still overlap up to the core count only.
 //!
+//! - A thread counted waiting is uncounted once its call ends, when a look
+//!   finds it working over a window, or, before the count is used, once it
+//!   has used [`WORKS_AGAIN`] of CPU time since it was last judged
+//!   ([`recheck`]).
+//!
 //! # Limitations
 //!
 //! Threads are never ended: a call that never returns keeps its thread for
 //! good, and once [`HARD_MOST`] times the most are started, calls that
-//! never return can again keep them all.
+//! never return can again keep them all. Calls started while others were
+//! counted waiting run on when those compute again: calls that wait, then
+//! compute, may compute on up to [`HARD_MOST`] times the most threads at
+//! once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -50,6 +58,12 @@ pub(super) const HARD_MOST: usize = 4;
 
 /// How long a thread's CPU time is watched before it is found waiting.
 const OBSERVED: Duration = Duration::from_millis(250);
+
+/// CPU time a thread counted waiting may use before it counts as busy
+/// again ([`recheck`]): a waiting thread uses next to none; one that waits
+/// in bursts of work is counted busy until the next look finds it waiting
+/// again (the safe side: fewer threads).
+const WORKS_AGAIN: Duration = Duration::from_millis(5);
 
 /// What a serving thread shares with the timer.
 struct Shared {
@@ -118,8 +132,21 @@ pub(super) fn begin(at: Instant) {
 #[inline]
 pub(super) fn end() {
     if let Some(shared) = SHARED.get() {
-        shared.0.call.store(0, Ordering::Relaxed);
+        // SeqCst, as [`look`]'s swap and load: of this store then load and
+        // that swap then load, one side sees the other's write (x86 would
+        // let a Relaxed store pass the load, and both miss).
+        shared.0.call.store(0, Ordering::SeqCst);
         uncount(&shared.0);
+    }
+}
+
+/// Calls [`end`] when dropped: the call ends even if its job unwinds.
+pub(super) struct EndOnDrop;
+
+impl Drop for EndOnDrop {
+    #[inline]
+    fn drop(&mut self) {
+        end();
     }
 }
 
@@ -131,8 +158,43 @@ pub(super) fn waiting() -> usize {
 fn uncount(shared: &Shared) {
     // A load first: at the end of every call, the flag is nearly always
     // clear, and a load costs less than a swap.
-    if shared.waiting.load(Ordering::Acquire) && shared.waiting.swap(false, Ordering::AcqRel) {
+    if shared.waiting.load(Ordering::SeqCst) && shared.waiting.swap(false, Ordering::AcqRel) {
         WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Before the count is used ([`super::thread`]'s `busy`): a thread counted
+/// waiting that has used [`WORKS_AGAIN`] of CPU time since it was last
+/// judged is uncounted at once. Without this, nothing but the next look
+/// (by the timer while calls are queued behind a stalled leader, by the
+/// leader while long calls wait aside) would see it work again, and a call
+/// that waits, then computes ("fetch, then compute") counted as waiting
+/// for as long as it computed, while other long calls started beside it
+/// (trial 20: four CPU-bound calls at once on 2 cores). Reads the CPU
+/// clock of counted threads only; costs a load when none is.
+pub(super) fn recheck(now: Instant) {
+    if WAITING.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    for seen in threads().iter_mut() {
+        let shared = &seen.shared.0;
+        if !shared.waiting.load(Ordering::Acquire) {
+            continue;
+        }
+        let Some((call, cpu_then, _)) = seen.window else {
+            continue;
+        };
+        if shared.call.load(Ordering::SeqCst) != call {
+            // Its call ended (and `end` uncounts it), or it is in another.
+            uncount(shared);
+            continue;
+        }
+        if let Some(cpu) = cpu_time(seen.clock) {
+            if cpu.saturating_sub(cpu_then) >= WORKS_AGAIN {
+                uncount(shared);
+                seen.window = Some((call, cpu, now));
+            }
+        }
     }
 }
 
@@ -159,10 +221,10 @@ pub(super) fn look(now: Instant, after: Duration) {
                 }
                 if cpu.saturating_sub(cpu_then) < wall / 20 {
                     // Counted unless its call ended meanwhile (`end` cleared
-                    // the mark: then it is not waiting).
-                    if !shared.waiting.swap(true, Ordering::AcqRel) {
+                    // the mark: then it is not waiting). SeqCst: see `end`.
+                    if !shared.waiting.swap(true, Ordering::SeqCst) {
                         WAITING.fetch_add(1, Ordering::AcqRel);
-                        if shared.call.load(Ordering::Acquire) != call {
+                        if shared.call.load(Ordering::SeqCst) != call {
                             uncount(shared);
                         }
                     }
