@@ -339,6 +339,12 @@ pub enum Error {
     ///   `except Exception:` does not catch it) was raised in it at its next
     ///   bytecode, after any loop in C (numpy's) it was inside had finished.
     ///   `elapsed` is the time from the start of the call to its end.
+    /// - `ran: true, still_running: true` (async calls only): the call was
+    ///   inside C code that had not returned (a `time.sleep`, a socket
+    ///   read) one switch interval past its deadline, and its future
+    ///   resolved then, without it: the serving thread finishes the call
+    ///   when its C code returns, and drops the result. `elapsed` is the
+    ///   time until the future resolved.
     /// - `ran: false`: the deadline passed while the call was still waiting
     ///   for its turn or the GIL, so the function was never called. `elapsed`
     ///   is the time it waited.
@@ -374,6 +380,11 @@ pub enum Error {
         elapsed: Duration,
         /// Whether the function's Python code had started.
         ran: bool,
+        /// Whether the call was still running when this was returned (an
+        /// async call's future resolved at its deadline while the call
+        /// waited in C code); false for a call that was stopped, or never
+        /// started.
+        still_running: bool,
     },
     /// An argument the crate cannot pass, such as a shape that does not
     /// match its slice.
@@ -546,6 +557,7 @@ impl fmt::Display for Error {
                 limit,
                 elapsed,
                 ran: true,
+                still_running: false,
             } => write!(
                 f,
                 "{function} ran past its deadline of {} (stopped after {})",
@@ -556,7 +568,21 @@ impl fmt::Display for Error {
                 function,
                 limit,
                 elapsed,
+                ran: true,
+                still_running: true,
+            } => write!(
+                f,
+                "{function} ran past its deadline of {} and was still running in C code after {} \
+                 (it goes on in its serving thread until that code returns; its result is dropped)",
+                Millis(*limit),
+                Millis(*elapsed)
+            ),
+            Error::Timeout {
+                function,
+                limit,
+                elapsed,
                 ran: false,
+                ..
             } => write!(
                 f,
                 "{function} was not called: its deadline of {} passed while the call waited \

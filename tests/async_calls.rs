@@ -1345,3 +1345,62 @@ async fn calls_waiting_in_c_code_on_every_serving_thread_do_not_stop_the_queue()
         assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
     }
 }
+
+/// An async call inside C code at its deadline (a `time.sleep`) is not
+/// stopped: its future resolves one switch interval on, and the error says
+/// the call was still running, not that it was stopped (trial 18: "stopped
+/// after 15.1 ms" of a call that slept on).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_of_a_call_still_in_c_code_says_it_was_still_running() {
+    let _serial = SERIAL.lock().await;
+    let sleep = source(
+        "pim_async_still_running",
+        "import time\ndef sleep(s):\n    time.sleep(s)\n    return s\n",
+        "sleep",
+    );
+    sleep.call_async::<f64>(0.0).await.unwrap();
+    let outcome = sleep
+        .timeout(Duration::from_millis(10))
+        .arg(0.3)
+        .call_async::<f64>()
+        .await;
+    match &outcome {
+        Err(Error::Timeout {
+            ran: true,
+            still_running: true,
+            elapsed,
+            ..
+        }) => assert!(*elapsed < Duration::from_millis(300), "{elapsed:?}"),
+        other => panic!("{other:?}"),
+    }
+    let text = outcome.unwrap_err().to_string();
+    assert!(
+        text.starts_with(
+            "pim_async_still_running.sleep ran past its deadline of 10 ms and was still running \
+             in C code after "
+        ),
+        "{text}"
+    );
+    // The sleep goes on; once it is over, a call stopped in Python code
+    // says it was stopped.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let spin = source(
+        "pim_async_stopped",
+        "def spin():\n    while True:\n        pass\n",
+        "spin",
+    );
+    match spin
+        .timeout(Duration::from_millis(10))
+        .call_async::<()>()
+        .await
+    {
+        Err(
+            err @ Error::Timeout {
+                ran: true,
+                still_running: false,
+                ..
+            },
+        ) => assert!(err.to_string().contains("(stopped after "), "{err}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -129,6 +129,7 @@ fn stopped(function: &str, deadline: &Deadline) -> Error {
         limit: deadline.limit,
         elapsed: deadline.started.elapsed(),
         ran: true,
+        still_running: false,
     }
 }
 

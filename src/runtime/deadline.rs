@@ -79,6 +79,7 @@ impl Deadline {
             limit: self.limit,
             elapsed: now.saturating_duration_since(self.started),
             ran: false,
+            still_running: false,
         }
     }
 }

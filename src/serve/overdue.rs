@@ -135,6 +135,7 @@ pub(super) fn resolve_overdue(now: Instant) -> Option<Instant> {
             limit: entry.deadline.limit,
             elapsed: now.saturating_duration_since(entry.deadline.started),
             ran: true,
+            still_running: true,
         };
         wake_caught(entry.future.overrun(timeout));
     }
