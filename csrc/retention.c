@@ -668,10 +668,19 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
         base = NULL; /* replaced by Python (numpy 1.x): see the top */
     }
     /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
-     * collector is disabled. */
-    collected = gc_collect ? PyObject_CallObject(gc_collect, NULL) : NULL;
+     * collector is disabled. The youngest generation first: a cycle the call
+     * made (a list holding the input and itself, a traceback kept in a
+     * frame) is in it, unless the call allocated enough to promote it, and
+     * collecting it costs microseconds, where a full collection costs
+     * milliseconds, more the larger Python's heap (2 to 5 ms here). */
+    collected = gc_collect ? PyObject_CallFunction(gc_collect, "i", 0) : NULL;
     Py_XDECREF(collected);
     PyErr_Clear();
+    if (is_retained(arr, base)) {
+        collected = gc_collect ? PyObject_CallObject(gc_collect, NULL) : NULL;
+        Py_XDECREF(collected);
+        PyErr_Clear();
+    }
     if (!is_retained(arr, base)) {
         verdict = PIM_BORROW_FREE;
     } else if ((base != NULL && Py_REFCNT(base) != 1) ||

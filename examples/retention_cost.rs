@@ -11,7 +11,8 @@ use std::time::Instant;
 use py_in_mem::Function;
 
 const SOURCE: &str =
-    "import numpy as np\nCONST = np.empty(0, dtype=np.int64)\ndef const(x):\n    return CONST\n";
+    "import numpy as np\nCONST = np.empty(0, dtype=np.int64)\ndef const(x):\n    return CONST\n\
+def cycle(x):\n    holder = [x]\n    holder.append(holder)\n    return CONST\n";
 const ROUNDS: usize = 41;
 const CALLS: usize = 20_000;
 
@@ -56,5 +57,18 @@ fn main() -> Result<(), py_in_mem::Error> {
     );
     let (m, lo, hi) = summary(difference);
     println!("cost of the check, per call:            {m:7.1} ns median (p10 {lo:.1}, p90 {hi:.1}); {ROUNDS} interleaved rounds of {CALLS} calls");
+    // The slow path: the input left in a garbage cycle, which the check
+    // collects (the youngest generation, here) before it decides.
+    let cycle = Function::load("retention_cost", "cycle")?;
+    let mut left = Vec::new();
+    for _ in 0..ROUNDS {
+        left.push(per_call_ns(|| {
+            black_box(cycle.call::<Vec<i64>>(black_box(&data)).unwrap());
+        }));
+    }
+    let (m, lo, hi) = summary(left);
+    println!(
+        "input left in a garbage cycle, per call: {m:7.1} ns median (p10 {lo:.1}, p90 {hi:.1})"
+    );
     Ok(())
 }

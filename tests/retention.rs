@@ -265,6 +265,30 @@ fn garbage_cycles_and_frames_are_not_retention() {
     assert_eq!(err.py_type(), Some("RuntimeError"));
 }
 
+/// The check collects the youngest generation first, then everything: a
+/// garbage cycle that the call's own allocations moved to an older
+/// generation (here by 5,000 new lists while the cycle was alive) is found
+/// by the full collection, and is no retention either.
+#[test]
+fn a_garbage_cycle_moved_to_an_older_generation_is_not_retention() {
+    let promoted = Function::from_source(
+        "pim_retention_promoted",
+        "import gc\n\
+def f(x):\n\
+\x20   holder = [x]\n\
+\x20   holder.append(holder)\n\
+\x20   before = gc.get_count()[1]\n\
+\x20   junk = [[] for _ in range(5000)]\n\
+\x20   assert gc.isenabled() and gc.get_count()[1] != before, 'no young collection ran'\n\
+\x20   return float(x.sum())\n",
+        "f",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(promoted.call::<f64>(&[1.0, 2.0]).unwrap(), 3.0);
+    }
+}
+
 #[test]
 fn returning_the_input_is_not_retention() {
     let data = [1.0, 2.0, 3.0];
