@@ -339,12 +339,13 @@ pub enum Error {
     ///   `except Exception:` does not catch it) was raised in it at its next
     ///   bytecode, after any loop in C (numpy's) it was inside had finished.
     ///   `elapsed` is the time from the start of the call to its end.
-    /// - `ran: true, still_running: true` (async calls only): the call was
-    ///   inside C code that had not returned (a `time.sleep`, a socket
-    ///   read) one switch interval past its deadline, and its future
-    ///   resolved then, without it: the serving thread finishes the call
-    ///   when its C code returns, and drops the result. `elapsed` is the
-    ///   time until the future resolved.
+    /// - `ran: true, still_running: true` (async calls only): the call had
+    ///   not returned one switch interval past its deadline (it was inside
+    ///   C code, a `time.sleep` or a socket read, or the exception had not
+    ///   stopped it yet on a busy machine), and its future resolved then,
+    ///   without it: the serving thread finishes the call when it stops,
+    ///   and drops the result. `elapsed` is the time until the future
+    ///   resolved.
     /// - `ran: false`: the deadline passed while the call was still waiting
     ///   for its turn or the GIL, so the function was never called. `elapsed`
     ///   is the time it waited.
@@ -381,9 +382,9 @@ pub enum Error {
         /// Whether the function's Python code had started.
         ran: bool,
         /// Whether the call was still running when this was returned (an
-        /// async call's future resolved at its deadline while the call
-        /// waited in C code); false for a call that was stopped, or never
-        /// started.
+        /// async call's future resolved one switch interval past its
+        /// deadline, the call not stopped yet); false for a call that was
+        /// stopped, or never started.
         still_running: bool,
     },
     /// An argument the crate cannot pass, such as a shape that does not
@@ -572,8 +573,9 @@ impl fmt::Display for Error {
                 still_running: true,
             } => write!(
                 f,
-                "{function} ran past its deadline of {} and was still running in C code after {} \
-                 (it goes on in its serving thread until that code returns; its result is dropped)",
+                "{function} ran past its deadline of {} and had not returned after {} (it goes \
+                 on in its serving thread until it stops, after any C code it is in returns; its \
+                 result is dropped)",
                 Millis(*limit),
                 Millis(*elapsed)
             ),
