@@ -621,6 +621,15 @@ void pim_find_collector(void) {
     PyErr_Clear();
 }
 
+/* gc.collect(generation): 0 the youngest, 2 all. gc.collect, unlike
+ * PyGC_Collect, runs even when the collector is disabled. Never leaves an
+ * exception set. */
+static void collect(int generation) {
+    PyObject *collected = gc_collect ? PyObject_CallFunction(gc_collect, "i", generation) : NULL;
+    Py_XDECREF(collected);
+    PyErr_Clear();
+}
+
 /* Rules 3 to 5, with gc.get_objects(). arr: borrowed; base as for
  * is_retained; views, n_views: as for vet_holders. Never leaves an
  * exception set. */
@@ -655,7 +664,6 @@ int pim_borrow_is_kept(PyObject *arr) {
 pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
     PyObject *base = PyArray_BASE(array);
-    PyObject *collected;
     PyObject *views[MAX_VETTED]; /* owned, n_views of them */
     int n_views = 0, i;
     pim_borrow_verdict verdict;
@@ -667,19 +675,14 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     if (!pim_is_borrow_capsule(base)) {
         base = NULL; /* replaced by Python (numpy 1.x): see the top */
     }
-    /* Rare path. gc.collect(), unlike PyGC_Collect, runs even when the
-     * collector is disabled. The youngest generation first: a cycle the call
-     * made (a list holding the input and itself, a traceback kept in a
-     * frame) is in it, unless the call allocated enough to promote it, and
-     * collecting it costs microseconds, where a full collection costs
-     * milliseconds, more the larger Python's heap (2 to 5 ms here). */
-    collected = gc_collect ? PyObject_CallFunction(gc_collect, "i", 0) : NULL;
-    Py_XDECREF(collected);
-    PyErr_Clear();
+    /* Rare path. The youngest generation first: a cycle the call made (a
+     * list holding the input and itself, a traceback kept in a frame) is in
+     * it, unless the call allocated enough to promote it, and collecting it
+     * costs microseconds, where a full collection costs milliseconds, more
+     * the larger Python's heap (2 to 5 ms here). */
+    collect(0);
     if (is_retained(arr, base)) {
-        collected = gc_collect ? PyObject_CallObject(gc_collect, NULL) : NULL;
-        Py_XDECREF(collected);
-        PyErr_Clear();
+        collect(2);
     }
     if (!is_retained(arr, base)) {
         verdict = PIM_BORROW_FREE;

@@ -356,6 +356,8 @@ impl<'a, A: IntoArg<'a>> IntoArg<'a> for Option<A> {
 /// assert_eq!(Scalar::from(2.5), Scalar::Float(2.5));
 /// assert_eq!(Scalar::from(3), Scalar::Int(3));
 /// assert_eq!(Scalar::from(u64::MAX), Scalar::UInt(u64::MAX));
+/// assert_eq!(Scalar::from(-(1i128 << 100)), Scalar::Int128(-(1 << 100)));
+/// assert_eq!(Scalar::from(u128::MAX), Scalar::UInt128(u128::MAX));
 /// assert_eq!(Scalar::from("mean"), Scalar::Str("mean"));
 /// assert_eq!(Scalar::from(None::<f64>), Scalar::None);
 /// ```

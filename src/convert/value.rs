@@ -306,7 +306,7 @@ impl Value {
     /// objects (a [`Value::List`]), each read at most `depth - 1` levels
     /// deep.
     fn read_items(value: &Held<'_>, depth: usize) -> Result<Value, Mismatch> {
-        let Some(items) = value.items() else {
+        let Some(mut items) = value.items() else {
             return Err(Mismatch::new(
                 "a tuple, a list or an array of strings, bytes or objects",
                 value.what(),
@@ -314,7 +314,6 @@ impl Value {
         };
         let container = items.container();
         let mut out = Vec::new();
-        let mut items = items;
         for (index, item) in items.by_ref().enumerate() {
             out.push(
                 Value::read(item, depth - 1)

@@ -208,12 +208,24 @@ impl<'py> Held<'py> {
         }
     }
 
-    /// A Python int (one outside 64 bits, [`Described::BigInt`]) as its
-    /// high and low 64 bits, `value == high * 2**64 + low`, if `high` is in
-    /// `i64::MIN..=u64::MAX` (`value` fits in an `i128` or a `u128`).
-    /// Public API only, on every Python the crate builds for: `value >> 64`
-    /// and `value & (2**64 - 1)`, each read as a C integer.
-    pub(crate) fn big_int_halves(&self) -> Option<(i128, u64)> {
+    /// A Python int (one outside 64 bits, [`Described::BigInt`]) as the
+    /// 128-bit integer that holds it, if one does.
+    pub(crate) fn big_int_wide(&self) -> Option<Wide> {
+        // high is in i64::MIN..=u64::MAX: a negative one makes an i128,
+        // any other a u128.
+        self.big_int_halves()
+            .map(|(high, low)| match u128::try_from(high) {
+                Ok(high) => Wide::Unsigned((high << 64) | u128::from(low)),
+                Err(_) => Wide::Signed((high << 64) | i128::from(low)),
+            })
+    }
+
+    /// A Python int as its high and low 64 bits, `value == high * 2**64 +
+    /// low`, if `high` is in `i64::MIN..=u64::MAX` (`value` fits in an
+    /// `i128` or a `u128`). Public API only, on every Python the crate
+    /// builds for: `value >> 64` and `value & (2**64 - 1)`, each read as a C
+    /// integer.
+    fn big_int_halves(&self) -> Option<(i128, u64)> {
         let obj = self.as_ptr();
         // SAFETY: the GIL is held and the object is live (an int, the
         // caller's description says). Every constructor and operator returns
@@ -611,6 +623,23 @@ impl<'py> Iterator for Entries<'_, 'py> {
                 Held::new_ref(self.of.gil, key),
                 Held::new_ref(self.of.gil, value),
             ))
+        }
+    }
+}
+
+/// A Python or numpy integer, as wide as the 128-bit types read
+/// ([`Held::big_int_wide`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Wide {
+    Signed(i128),
+    Unsigned(u128),
+}
+
+impl std::fmt::Display for Wide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wide::Signed(n) => n.fmt(f),
+            Wide::Unsigned(n) => n.fmt(f),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::convert::read::{
     expected_array, expected_scalar, expected_vec, to_elements, to_scalar, try_vec, Mismatch, Step,
 };
 use crate::convert::view::ResultView;
-use crate::object::{ArrayDesc, Described, Exact, Held};
+use crate::object::{ArrayDesc, Described, Exact, Held, Wide};
 
 /// A Python int outside 64 bits as `U`: a float or complex number that
 /// holds it exactly (`2**70`), never an integer type.
@@ -78,22 +78,6 @@ macro_rules! numbers {
 
 numbers!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool, Complex32, Complex64);
 
-/// A Python or numpy integer, as wide as the 128-bit types read.
-#[derive(Clone, Copy)]
-enum Wide {
-    Signed(i128),
-    Unsigned(u128),
-}
-
-impl std::fmt::Display for Wide {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Wide::Signed(n) => n.fmt(f),
-            Wide::Unsigned(n) => n.fmt(f),
-        }
-    }
-}
-
 /// `value` as a [`Wide`]: Ok(None) for an int outside 128 bits, Err with
 /// what it is for anything that is no integer (a bool and a float are
 /// none, as for the other integer types).
@@ -112,16 +96,7 @@ fn read_wide(value: &Held<'_>) -> Result<Option<Wide>, String> {
             };
             read.map(Some).ok_or_else(|| desc.what())
         }
-        // high is in i64::MIN..=u64::MAX: a negative one makes an i128,
-        // any other a u128.
-        Described::BigInt => {
-            Ok(value
-                .big_int_halves()
-                .map(|(high, low)| match u128::try_from(high) {
-                    Ok(high) => Wide::Unsigned((high << 64) | u128::from(low)),
-                    Err(_) => Wide::Signed((high << 64) | i128::from(low)),
-                }))
-        }
+        Described::BigInt => Ok(value.big_int_wide()),
         _ => Err(value.what()),
     }
 }
@@ -324,7 +299,7 @@ impl<R: FromResult> FromResult for Vec<R> {
             true => value.listed_items(),
             false => value.items(),
         };
-        let Some(items) = items else {
+        let Some(mut items) = items else {
             if let Some(read) = value.bytes_value().and_then(R::read_bytes_as_vec) {
                 return Ok(read);
             }
@@ -335,7 +310,6 @@ impl<R: FromResult> FromResult for Vec<R> {
         let mut out = try_vec(len, || {
             format!("a {container} of {len} elements as Rust values")
         })?;
-        let mut items = items;
         for (index, item) in items.by_ref().enumerate() {
             out.push(
                 R::from_result(Reader::new(item))

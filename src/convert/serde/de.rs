@@ -18,7 +18,7 @@ use crate::array::element::Value as Element;
 use crate::convert::read::{read_elements, to_scalar, Mismatch, Step};
 use crate::convert::value::Value;
 const MAX_DEPTH: usize = Value::MAX_DEPTH;
-use crate::object::{ArrayDesc, Described, Entries, Exact, Held, Items};
+use crate::object::{ArrayDesc, Described, Entries, Exact, Held, Items, Wide};
 
 /// Why a value did not deserialize: a [`Mismatch`], and what is still to
 /// be filled in by the deserializer that visited it (serde's visitors know
@@ -903,17 +903,11 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             Described::Dict => visit_dict(held, depth, visitor),
             // An i128 or u128 field takes it; any other visitor refuses
             // the 128-bit value by name.
-            Described::BigInt => match held.big_int_halves() {
-                Some((high, low)) => {
-                    let (visited, value) = match u128::try_from(high) {
-                        Ok(high) => {
-                            let value = (high << 64) | u128::from(low);
-                            (visitor.visit_u128(value), value.to_string())
-                        }
-                        Err(_) => {
-                            let value = (high << 64) | i128::from(low);
-                            (visitor.visit_i128(value), value.to_string())
-                        }
+            Described::BigInt => match held.big_int_wide() {
+                Some(value) => {
+                    let visited = match value {
+                        Wide::Unsigned(n) => visitor.visit_u128(n),
+                        Wide::Signed(n) => visitor.visit_i128(n),
                     };
                     // A visitor's refusal of a scalar is about the scalar:
                     // named by its value (serde's own says "i128").
