@@ -427,13 +427,18 @@ fn finalize_while_new_threads_wait_for_the_turn() {
     py_in_mem::scheduler::set_switch_interval(Duration::from_secs(1));
     // SAFETY: this thread holds the GIL since start-up.
     let main = unsafe { PyEval_SaveThread() };
-    let scope = thread::spawn(|| {
+    // The scope is inside before the callers start (a sleep was not
+    // enough on a loaded machine: the scope started after the
+    // finalization, and was refused).
+    let (inside, is_inside) = std::sync::mpsc::channel();
+    let scope = thread::spawn(move || {
         py_in_mem::hold_gil(|_| {
+            inside.send(()).unwrap();
             thread::sleep(Duration::from_millis(300));
             Ok(())
         })
     });
-    thread::sleep(Duration::from_millis(50));
+    is_inside.recv().unwrap();
     let callers: Vec<_> = (0..40)
         .map(|_| {
             let f = f.clone();
