@@ -17,16 +17,26 @@
 //! - Each serving thread marks when its current call started ([`begin`],
 //!   [`end`]: a store each, on a cache line of its own).
 //! - The timer while calls are queued behind a leader inside a call, and
-//!   the leader while long jobs wait aside ([`super::thread`]), read the
-//!   CPU clock of each thread that has been inside one call for the
-//!   takeover time, and judges it over windows of at least [`OBSERVED`],
-//!   one after the other ([`look`]): one that used less than a twentieth
-//!   of a window is waiting, and counted in [`WAITING`] until its call
-//!   ends ([`end`]) or a window finds it working. A thread doing work gets
-//!   more than that even with twenty others on its core, and a waiting one
-//!   next to none; the quarter second spans schedulers' slices (valgrind's,
-//!   which runs one thread at a time, gave a working thread none over 20
-//!   ms).
+//!   the leader while long jobs wait aside ([`super::thread`]), read how
+//!   much time each thread that has been inside one call for the takeover
+//!   time wanted a core ([`Seen::wanted`]: the time it ran and the time it
+//!   was ready to run but waited for a core, from Linux's per-thread
+//!   `schedstat`; its CPU clock where that cannot be read), and judge it
+//!   over windows of at least [`OBSERVED`], one after the other ([`look`]):
+//!   one that wanted a core for less than a twentieth of a window, and is
+//!   not ready to run at the end of it ([`Seen::ready`], its state in
+//!   `/proc`), is waiting, and counted in [`WAITING`] until its call ends
+//!   ([`end`]) or a window finds it working. A waiting thread is asleep,
+//!   wanting next to nothing; the quarter second spans schedulers' slices
+//!   (valgrind's, which runs one thread at a time, gave a working thread
+//!   none over 20 ms).
+//! - A thread that other load keeps from its core (other processes on a
+//!   busy machine) uses little CPU time, and by that alone looked waiting:
+//!   more threads then started, and CPU-bound long calls ran on more
+//!   threads than cores (3 at once on 2 in one cell of `make matrix` run
+//!   beside `make memcheck`). Its wait for a core counts as wanted, but
+//!   Linux adds that wait only when it ends, so a thread still on the run
+//!   queue is known by its state.
 //! - A thread that waits is not busy: another may start to lead, or to run
 //!   the long jobs set aside, up to [`HARD_MOST`] times the most. A thread
 //!   doing work (numpy's loops, without the GIL) is busy, so CPU-bound long
@@ -59,10 +69,10 @@ pub(super) const HARD_MOST: usize = 4;
 /// How long a thread's CPU time is watched before it is found waiting.
 const OBSERVED: Duration = Duration::from_millis(250);
 
-/// CPU time a thread counted waiting may use before it counts as busy
-/// again ([`recheck`]): a waiting thread uses next to none; one that waits
-/// in bursts of work is counted busy until the next look finds it waiting
-/// again (the safe side: fewer threads).
+/// Time a thread counted waiting may want a core ([`Seen::wanted`]) before
+/// it counts as busy again ([`recheck`]): a waiting thread wants next to
+/// none; one that waits in bursts of work is counted busy until the next
+/// look finds it waiting again (the safe side: fewer threads).
 const WORKS_AGAIN: Duration = Duration::from_millis(5);
 
 /// What a serving thread shares with the timer.
@@ -81,9 +91,32 @@ struct Seen {
     shared: &'static Own<Shared>,
     /// Its CPU-time clock.
     clock: libc::clockid_t,
-    /// The call, its CPU time and the instant at the start of the window
-    /// the timer judges it over.
+    /// Its folder in `/proc` (`/proc/self/task/<tid>`), if its scheduler
+    /// statistics could be read there when it started.
+    proc: Option<String>,
+    /// The call, the time it had wanted a core ([`Seen::wanted`]) and the
+    /// instant at the start of the window the timer judges it over.
     window: Option<(u64, Duration, Instant)>,
+}
+
+impl Seen {
+    /// The time this thread has wanted a core: run, or waited to run (on
+    /// the run queue, ready). From its `schedstat` when that was readable
+    /// at its start (None if it cannot be read now: not judged then), else
+    /// its CPU clock.
+    fn wanted(&self) -> Option<Duration> {
+        match &self.proc {
+            Some(proc) => read_schedstat(proc),
+            None => cpu_time(self.clock),
+        }
+    }
+
+    /// Whether this thread is ready to run (running, or on the run queue)
+    /// by its state in `/proc`: a thread waiting in C code sleeps. False
+    /// where that cannot be read.
+    fn ready(&self) -> bool {
+        self.proc.as_deref().is_some_and(is_ready)
+    }
 }
 
 static THREADS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
@@ -116,6 +149,7 @@ pub(super) fn register() {
     threads().push(Seen {
         shared,
         clock,
+        proc: proc_of_this_thread(),
         window: None,
     });
 }
@@ -164,14 +198,14 @@ fn uncount(shared: &Shared) {
 }
 
 /// Before the count is used ([`super::thread`]'s `busy`): a thread counted
-/// waiting that has used [`WORKS_AGAIN`] of CPU time since it was last
+/// waiting that has wanted a core for [`WORKS_AGAIN`] since it was last
 /// judged is uncounted at once. Without this, nothing but the next look
 /// (by the timer while calls are queued behind a stalled leader, by the
 /// leader while long calls wait aside) would see it work again, and a call
 /// that waits, then computes ("fetch, then compute") counted as waiting
 /// for as long as it computed, while other long calls started beside it
-/// (trial 20: four CPU-bound calls at once on 2 cores). Reads the CPU
-/// clock of counted threads only; costs a load when none is.
+/// (trial 20: four CPU-bound calls at once on 2 cores). Reads the times of
+/// counted threads only; costs a load when none is.
 pub(super) fn recheck(now: Instant) {
     if WAITING.load(Ordering::Acquire) == 0 {
         return;
@@ -181,7 +215,7 @@ pub(super) fn recheck(now: Instant) {
         if !shared.waiting.load(Ordering::Acquire) {
             continue;
         }
-        let Some((call, cpu_then, _)) = seen.window else {
+        let Some((call, wanted_then, _)) = seen.window else {
             continue;
         };
         if shared.call.load(Ordering::SeqCst) != call {
@@ -189,10 +223,10 @@ pub(super) fn recheck(now: Instant) {
             uncount(shared);
             continue;
         }
-        if let Some(cpu) = cpu_time(seen.clock) {
-            if cpu.saturating_sub(cpu_then) >= WORKS_AGAIN {
+        if let Some(wanted) = seen.wanted() {
+            if wanted.saturating_sub(wanted_then) >= WORKS_AGAIN || seen.ready() {
                 uncount(shared);
-                seen.window = Some((call, cpu, now));
+                seen.window = Some((call, wanted, now));
             }
         }
     }
@@ -210,16 +244,16 @@ pub(super) fn look(now: Instant, after: Duration) {
             seen.window = None;
             continue;
         }
-        let Some(cpu) = cpu_time(seen.clock) else {
-            continue;
-        };
         match seen.window {
-            Some((window_call, cpu_then, then)) if window_call == call => {
+            Some((window_call, wanted_then, then)) if window_call == call => {
                 let wall = now.saturating_duration_since(then);
                 if wall < OBSERVED {
                     continue;
                 }
-                if cpu.saturating_sub(cpu_then) < wall / 20 {
+                let Some(wanted) = seen.wanted() else {
+                    continue;
+                };
+                if wanted.saturating_sub(wanted_then) < wall / 20 && !seen.ready() {
                     // Counted unless its call ended meanwhile (`end` cleared
                     // the mark: then it is not waiting). SeqCst: see `end`.
                     if !shared.waiting.swap(true, Ordering::SeqCst) {
@@ -231,9 +265,9 @@ pub(super) fn look(now: Instant, after: Duration) {
                 } else {
                     uncount(shared);
                 }
-                seen.window = Some((call, cpu, now));
+                seen.window = Some((call, wanted, now));
             }
-            _ => seen.window = Some((call, cpu, now)),
+            _ => seen.window = seen.wanted().map(|wanted| (call, wanted, now)),
         }
     }
 }
@@ -253,4 +287,46 @@ fn cpu_time(clock: libc::clockid_t) -> Option<Duration> {
         u64::try_from(time.tv_sec).ok()?,
         u32::try_from(time.tv_nsec).ok()?,
     ))
+}
+
+/// This thread's folder in `/proc`, if its scheduler statistics can be
+/// read there and are kept: a kernel that keeps none writes "0 0 0", where
+/// this running thread has been given at least one slice.
+#[cfg(target_os = "linux")]
+fn proc_of_this_thread() -> Option<String> {
+    // SAFETY: gettid(2) takes nothing and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    let proc = format!("/proc/self/task/{tid}");
+    let text = std::fs::read_to_string(format!("{proc}/schedstat")).ok()?;
+    let slices = text.split_ascii_whitespace().nth(2)?.parse::<u64>().ok()?;
+    (slices > 0 && read_schedstat(&proc).is_some() && is_ready(&proc)).then_some(proc)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn proc_of_this_thread() -> Option<String> {
+    None
+}
+
+/// The time run and the time waited on the run queue, from the `schedstat`
+/// of the thread whose folder in `/proc` is `proc` ("run ns, waited ns,
+/// slices": Linux's `sched_info`, which adds a wait when the wait ends);
+/// None if it cannot be read.
+fn read_schedstat(proc: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("{proc}/schedstat")).ok()?;
+    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
+    let ran = fields.next()?.ok()?;
+    let waited = fields.next()?.ok()?;
+    Some(Duration::from_nanos(ran.saturating_add(waited)))
+}
+
+/// Whether the thread whose folder in `/proc` is `proc` is ready to run:
+/// state `R` in its `stat` (after the name in parentheses, which may hold
+/// any character, so found from the last `)`).
+fn is_ready(proc: &str) -> bool {
+    std::fs::read_to_string(format!("{proc}/stat")).is_ok_and(|text| {
+        text.rfind(')')
+            .and_then(|end| text.get(end + 1..))
+            .and_then(|rest| rest.split_ascii_whitespace().next())
+            == Some("R")
+    })
 }
