@@ -55,6 +55,11 @@
 //! counted waiting run on when those compute again: calls that wait, then
 //! compute, may compute on up to [`HARD_MOST`] times the most threads at
 //! once.
+//!
+//! A thread asleep for the GIL is asleep: one that waits a whole window for
+//! it (held by Python code that runs on, or by a thread kept from its core)
+//! counts as waiting, as a thread waiting for any other lock does, until it
+//! gets it and works again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
