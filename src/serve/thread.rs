@@ -118,7 +118,14 @@ fn follow() {
         // long job is deferred while no follower may take it (none idle, or
         // too many threads busy), and then the timer asks an idle one to
         // run it once one may ([`serve_deferred`]).
-        while let Some((job, wake)) = state.take_deferred() {
+        // This thread counts as busy: it takes the next one only while no
+        // more than the most are. A thread back from a call it was counted
+        // waiting in had its place taken meanwhile, and would compute beside
+        // the threads that took it (trial 21: 9 at once on 2 cores).
+        while busy(&state) <= max_threads() {
+            let Some((job, wake)) = state.take_deferred() else {
+                break;
+            };
             drop(state);
             wake_caught(wake);
             if job.task.cancelled() {
