@@ -18,7 +18,8 @@
  *     raw pointer. Pinned.
  *  4. Every other reference to the array must come from a plain container
  *     (list, tuple, dict, cell), a function, an instance of a class defined
- *     in Python, or a numpy view of it, each of those vetted the same way in
+ *     in Python, an exception of CPython's own (or of a class defined in
+ *     Python over one), or a numpy view of it, each of those vetted the same way in
  *     turn, up to the owners that end a chain: a module's namespace, or a
  *     frame, or Rust (an Object or Function handle, counted by holds.c).
  *     References are counted: every one must come from an object the
@@ -118,6 +119,28 @@ static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
         }
         if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || python_class_traverse == NULL ||
             type->tp_traverse != python_class_traverse) {
+            return 0;
+        }
+        type = type->tp_base;
+    }
+    return 0;
+}
+
+/* Is `type` (borrowed) an exception class of CPython's own (ValueError,
+ * OSError, ...), or a class defined in Python over one, with only such
+ * classes between them? CPython's exceptions keep all their state in Python
+ * objects (args, __dict__, the traceback, cause and context, and their own
+ * fields: OSError's filename, UnicodeError's object) that their tp_traverse
+ * visits. An exception type a C extension defines statically (its tp_name
+ * dotted, "module.Name") may keep a raw pointer out of sight. */
+static int is_builtin_exception_over(PyTypeObject *type) {
+    int depth;
+    for (depth = 0; type != NULL && depth < 64; depth++) {
+        if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            return PyType_FastSubclass(type, Py_TPFLAGS_BASE_EXC_SUBCLASS) &&
+                   strchr(type->tp_name, '.') == NULL;
+        }
+        if (python_class_traverse == NULL || type->tp_traverse != python_class_traverse) {
             return 0;
         }
         type = type->tp_base;
@@ -270,6 +293,12 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
         /* An instance of a class defined in Python (a model's
          * `self.X_ = X[:, :2]`): everything it holds is visible to the
          * scan, so a raw address in it is caught (rule 5). */
+        return 1;
+    }
+    if (is_builtin_exception_over(Py_TYPE(holder))) {
+        /* An exception kept with the input or a view in its args or
+         * attributes (`errors.append(e)`): seen whole, as such an instance
+         * is. */
         return 1;
     }
     return -1;

@@ -486,6 +486,20 @@ fn child_keeps_a_view() {
             None,
             vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0],
         ),
+        "exception" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("exception"),
+            None,
+            vec![2.0, 3.0],
+        ),
+        "exception_subclass" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("exception_subclass"),
+            None,
+            vec![3.0, 2.0, 1.0],
+        ),
         other => panic!("unknown case {other}"),
     }
 }
@@ -530,6 +544,16 @@ fn views_of_views_kept_are_moved_with_the_input() {
 fn subclass_and_broadcast_views_kept_are_moved_with_the_input() {
     view_case("matrix_view");
     view_case("broadcast");
+}
+
+/// An exception kept with a view in its args (caught, its traceback
+/// holding the frame that holds the input) or in an attribute of a class
+/// defined in Python over one of CPython's: the process aborted before
+/// (trial 21), as for any object of a type written in C.
+#[test]
+fn a_view_kept_in_an_exception_is_moved_with_the_input() {
+    view_case("exception");
+    view_case("exception_subclass");
 }
 
 #[test]
