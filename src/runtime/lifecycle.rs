@@ -43,8 +43,19 @@ pub(super) const EXIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
 /// on before the process's libraries are torn down: they stop at their
 /// next take of the GIL, and a multiplication takes a few milliseconds
 /// (OpenBLAS's exit code frees the buffers it uses). Python's own exit
-/// gives them the time its finalization takes.
+/// gives them the time its finalization takes. Then, while another thread
+/// of the process still runs or is ready to run ([`grace`]), up to
+/// [`EXIT_GRACE_MOST`].
 const EXIT_GRACE: Duration = Duration::from_millis(20);
+
+/// The most exit waits, holding the GIL, for other threads to stop running
+/// ([`grace`]): on a loaded machine a multiplication that takes half a
+/// millisecond alone took up to 124 ms, and one still in OpenBLAS when its
+/// exit code ran crashed the process.
+const EXIT_GRACE_MOST: Duration = Duration::from_millis(250);
+
+/// How often [`grace`] looks at the other threads.
+const EXIT_GRACE_STEP: Duration = Duration::from_millis(2);
 
 /// How long exit keeps the GIL (from a thread of its own) for the process
 /// to end: an exit handler registered before the crate's, which runs after
@@ -181,7 +192,7 @@ extern "C" fn at_process_exit() {
         // SAFETY: this thread holds the GIL (exit called from inside a
         // call), and keeps it to the end.
         unsafe { raw::pim_flush_stdio() };
-        sleep(EXIT_GRACE);
+        grace();
         return;
     }
     flush_on_helper_thread();
@@ -242,7 +253,7 @@ extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
         }
     });
     if held.is_some() {
-        sleep(EXIT_GRACE);
+        grace();
     }
     let done = [1u8];
     // SAFETY: one byte to the pipe the exiting thread polls; its
@@ -257,6 +268,34 @@ extern "C" fn flush_thread(write_end: *mut c_void) -> *mut c_void {
         unsafe { PyGILState_Release(state) };
     }
     ptr::null_mut()
+}
+
+/// Holding the GIL at exit: sleeps [`EXIT_GRACE`], then on while another
+/// thread of the process is running or ready to run (its state in `/proc`:
+/// still in C code without the GIL, such as a multiplication that a busy
+/// machine keeps from its core; a thread waiting for the GIL sleeps), up
+/// to [`EXIT_GRACE_MOST`] in all.
+fn grace() {
+    sleep(EXIT_GRACE);
+    let mut waited = EXIT_GRACE;
+    while waited < EXIT_GRACE_MOST && another_thread_runs() {
+        sleep(EXIT_GRACE_STEP);
+        waited += EXIT_GRACE_STEP;
+    }
+}
+
+/// Whether a thread of this process other than this one is running or
+/// ready to run (state `R` in `/proc/self/task/<tid>/stat`). False where
+/// that cannot be read.
+fn another_thread_runs() -> bool {
+    // SAFETY: gettid(2) takes nothing and cannot fail.
+    let me = unsafe { libc::gettid() }.to_string();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    tasks
+        .flatten()
+        .any(|task| task.file_name() != me.as_str() && super::task_state::is_ready(&task.path()))
 }
 
 /// Sleeps `how_long`, holding the GIL at exit. A raw nanosleep: Rust's

@@ -36,6 +36,7 @@ mod host_exit;
 mod libpython;
 mod lifecycle;
 pub mod scheduler;
+pub(crate) mod task_state;
 mod thread_stack;
 mod thread_state;
 

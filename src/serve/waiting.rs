@@ -324,14 +324,7 @@ fn read_schedstat(proc: &str) -> Option<Duration> {
     Some(Duration::from_nanos(ran.saturating_add(waited)))
 }
 
-/// Whether the thread whose folder in `/proc` is `proc` is ready to run:
-/// state `R` in its `stat` (after the name in parentheses, which may hold
-/// any character, so found from the last `)`).
+/// [`crate::runtime::task_state::is_ready`] of the folder `proc`.
 fn is_ready(proc: &str) -> bool {
-    std::fs::read_to_string(format!("{proc}/stat")).is_ok_and(|text| {
-        text.rfind(')')
-            .and_then(|end| text.get(end + 1..))
-            .and_then(|rest| rest.split_ascii_whitespace().next())
-            == Some("R")
-    })
+    crate::runtime::task_state::is_ready(std::path::Path::new(proc))
 }
