@@ -376,19 +376,31 @@ fn child_exits_while_python_threads_multiply() {
     }
     let start = Function::from_source(
         "pim_exit_numpy",
-        "import threading\n\
-         import os\n\
+        "import threading, time\n\
          import numpy as np\n\
+         def sized(seconds):\n\
+         \x20   a = np.ones((600, 600))\n\
+         \x20   a @ a\n\
+         \x20   t = time.perf_counter()\n\
+         \x20   a @ a\n\
+         \x20   t = time.perf_counter() - t\n\
+         \x20   return max(600, min(2000, int(600 * (seconds / t) ** (1 / 3))))\n\
          def spin(n):\n\
          \x20   a = np.ones((n, n))\n\
          \x20   while True:\n\
          \x20       a @ a\n\
          def start(n):\n\
+         \x20   if n == 0:\n\
+         \x20       n = sized(0.08)\n\
          \x20   for _ in range(2):\n\
          \x20       threading.Thread(target=spin, args=(n,), daemon=True).start()\n",
         "start",
     )
     .unwrap();
+    // Matrices of PIM_EXIT_SIZE rows, or (0) of the size whose
+    // multiplication takes about 80 ms here and now: far from both the
+    // 20 ms and the 250 ms of exit's wait, whichever BLAS numpy has (numpy
+    // 1.26's took 230 to 470 ms at 1,200 rows under load, numpy 2.4's 66).
     let n: i64 = std::env::var("PIM_EXIT_SIZE").unwrap().parse().unwrap();
     start.call::<()>(n).unwrap();
     thread::sleep(Duration::from_millis(300));
@@ -422,8 +434,8 @@ fn exit_stops_python_threads_before_the_libraries_go() {
 }
 
 /// Six children (returning from main, or calling exit) exit with their
-/// status while two Python threads multiply `size` x `size` matrices, with
-/// one BLAS thread.
+/// status while two Python threads multiply `size` x `size` matrices (0:
+/// of about 80 ms a multiplication), with one BLAS thread.
 fn exits_cleanly_while_python_threads_multiply(size: usize) {
     for how in ["return", "exit", "return", "exit", "return", "exit"] {
         let mut command = child_command("child_exits_while_python_threads_multiply");
@@ -446,7 +458,7 @@ fn exits_cleanly_while_python_threads_multiply(size: usize) {
 }
 
 /// Python threads in a multiplication that lasts longer than the 20 ms
-/// exit gave them (1,200 x 1,200, tens of milliseconds; a 300 x 300 one
+/// exit gave them (about 80 ms, sized by the child; a 300 x 300 one
 /// lasted as long on a loaded machine): OpenBLAS's exit code ran under it,
 /// and the process died of SIGSEGV (a fresh make test beside make memcheck
 /// and make matrix saw it in `exit_stops_python_threads_before_the_libraries_go`).
@@ -458,7 +470,7 @@ fn exit_waits_for_a_multiplication_still_running() {
         eprintln!("skipped under make memcheck: it depends on how long a multiplication takes");
         return;
     }
-    exits_cleanly_while_python_threads_multiply(1200);
+    exits_cleanly_while_python_threads_multiply(0);
 }
 
 /// An exit handler of the host's, registered before the crate's first call
