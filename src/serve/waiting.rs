@@ -61,11 +61,13 @@
 //! counts as waiting, as a thread waiting for any other lock does, until it
 //! gets it and works again.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::lead::{self, Own};
+use crate::runtime::task_state;
 
 /// Threads started, waiting ones included, are at most this many times
 /// [`max_threads`](super::max_threads).
@@ -98,7 +100,7 @@ struct Seen {
     clock: libc::clockid_t,
     /// Its folder in `/proc` (`/proc/self/task/<tid>`), if its scheduler
     /// statistics could be read there when it started.
-    proc: Option<String>,
+    proc: Option<PathBuf>,
     /// The call, the time it had wanted a core ([`Seen::wanted`]) and the
     /// instant at the start of the window the timer judges it over.
     window: Option<(u64, Duration, Instant)>,
@@ -111,7 +113,7 @@ impl Seen {
     /// its CPU clock.
     fn wanted(&self) -> Option<Duration> {
         match &self.proc {
-            Some(proc) => read_schedstat(proc),
+            Some(proc) => task_state::schedstat(proc).map(|stat| stat.wanted),
             None => cpu_time(self.clock),
         }
     }
@@ -120,7 +122,7 @@ impl Seen {
     /// by its state in `/proc`: a thread waiting in C code sleeps. False
     /// where that cannot be read.
     fn ready(&self) -> bool {
-        self.proc.as_deref().is_some_and(is_ready)
+        self.proc.as_deref().is_some_and(task_state::is_ready)
     }
 }
 
@@ -297,34 +299,8 @@ fn cpu_time(clock: libc::clockid_t) -> Option<Duration> {
 /// This thread's folder in `/proc`, if its scheduler statistics can be
 /// read there and are kept: a kernel that keeps none writes "0 0 0", where
 /// this running thread has been given at least one slice.
-#[cfg(target_os = "linux")]
-fn proc_of_this_thread() -> Option<String> {
-    // SAFETY: gettid(2) takes nothing and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    let proc = format!("/proc/self/task/{tid}");
-    let text = std::fs::read_to_string(format!("{proc}/schedstat")).ok()?;
-    let slices = text.split_ascii_whitespace().nth(2)?.parse::<u64>().ok()?;
-    (slices > 0 && read_schedstat(&proc).is_some() && is_ready(&proc)).then_some(proc)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn proc_of_this_thread() -> Option<String> {
-    None
-}
-
-/// The time run and the time waited on the run queue, from the `schedstat`
-/// of the thread whose folder in `/proc` is `proc` ("run ns, waited ns,
-/// slices": Linux's `sched_info`, which adds a wait when the wait ends);
-/// None if it cannot be read.
-fn read_schedstat(proc: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(format!("{proc}/schedstat")).ok()?;
-    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
-    let ran = fields.next()?.ok()?;
-    let waited = fields.next()?.ok()?;
-    Some(Duration::from_nanos(ran.saturating_add(waited)))
-}
-
-/// [`crate::runtime::task_state::is_ready`] of the folder `proc`.
-fn is_ready(proc: &str) -> bool {
-    crate::runtime::task_state::is_ready(std::path::Path::new(proc))
+fn proc_of_this_thread() -> Option<PathBuf> {
+    let task = task_state::this_thread();
+    let stat = task_state::schedstat(&task)?;
+    (stat.slices > 0 && task_state::is_ready(&task)).then_some(task)
 }
