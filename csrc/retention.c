@@ -19,8 +19,9 @@
  *  4. Every other reference to the array must come from a plain container
  *     (list, tuple, dict, cell), a function, an instance of a class defined
  *     in Python, an exception of CPython's own (or of a class defined in
- *     Python over one), or a numpy view of it, each of those vetted the same way in
- *     turn, up to the owners that end a chain: a module's namespace, or a
+ *     Python over one), a numpy view of it, or an element of a structured
+ *     view (a numpy.void, which points into the view's memory and holds the
+ *     view), each of those vetted the same way in turn, up to the owners that end a chain: a module's namespace, or a
  *     frame, or Rust (an Object or Function handle, counted by holds.c).
  *     References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
@@ -36,9 +37,9 @@
  *     input's address keeps no reference to the input at all), and every
  *     int not to be an address inside it (an __array_interface__ kept by an
  *     instance that rule 4 accepts). Pinned.
- *  If all that holds, only the array object and views of it were kept: they
- *  are moved onto one private copy of the data (Moved), so that nothing
- *  points into the lent memory any more.
+ *  If all that holds, only the array object and views of it (and elements
+ *  of them) were kept: they are moved onto one private copy of the data
+ *  (Moved), so that nothing points into the lent memory any more.
  *
  *  If the array's base is no longer the glue's capsule (numpy 1.x lets
  *  Python assign `data.data`, which drops the capsule and points the array
@@ -63,6 +64,7 @@
 #include "holds.h"
 
 #include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
+#include <numpy/arrayscalars.h> /* PyVoidScalarObject */
 #include <string.h>
 
 /* How many objects the vetting may visit, and in how many rounds (each a
@@ -106,24 +108,28 @@ typedef struct {
  * not exported), read from a class made once; NULL until then. GIL held. */
 static traverseproc python_class_traverse;
 
-/* Is `type` (borrowed) a class defined in Python (by a class statement)
- * over `root`, with only such classes between them? Such an instance keeps
- * all its state in Python objects (its __dict__, its slots) that its
- * tp_traverse visits, so the scan sees everything it holds; a C type may
- * keep a raw pointer out of sight. */
-static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
+/* The first type on the chain from `type` (borrowed) up its bases that is
+ * not a class defined in Python (by a class statement), or NULL past 64 of
+ * them. Borrowed. An instance of such a class keeps all its state in Python
+ * objects (its __dict__, its slots) that its tp_traverse visits, so the scan
+ * sees everything it holds, down to what the type returned keeps. */
+static PyTypeObject *first_base_not_in_python(PyTypeObject *type) {
     int depth;
     for (depth = 0; type != NULL && depth < 64; depth++) {
-        if (type == root) {
-            return 1;
-        }
         if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || python_class_traverse == NULL ||
             type->tp_traverse != python_class_traverse) {
-            return 0;
+            return type;
         }
         type = type->tp_base;
     }
-    return 0;
+    return NULL;
+}
+
+/* Is `type` (borrowed) `root`, or a class defined in Python over it with
+ * only such classes between them? A C type may keep a raw pointer out of
+ * sight. */
+static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
+    return first_base_not_in_python(type) == root;
 }
 
 /* Is `type` (borrowed) an exception class of CPython's own (ValueError,
@@ -134,18 +140,10 @@ static int is_python_class_over(PyTypeObject *type, PyTypeObject *root) {
  * visits. An exception type a C extension defines statically (its tp_name
  * dotted, "module.Name") may keep a raw pointer out of sight. */
 static int is_builtin_exception_over(PyTypeObject *type) {
-    int depth;
-    for (depth = 0; type != NULL && depth < 64; depth++) {
-        if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
-            return PyType_FastSubclass(type, Py_TPFLAGS_BASE_EXC_SUBCLASS) &&
-                   strchr(type->tp_name, '.') == NULL;
-        }
-        if (python_class_traverse == NULL || type->tp_traverse != python_class_traverse) {
-            return 0;
-        }
-        type = type->tp_base;
-    }
-    return 0;
+    PyTypeObject *own = first_base_not_in_python(type);
+    return own != NULL && !(own->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+           PyType_FastSubclass(own, Py_TPFLAGS_BASE_EXC_SUBCLASS) &&
+           strchr(own->tp_name, '.') == NULL;
 }
 
 static int vet_visit(PyObject *obj, void *arg);
@@ -230,16 +228,40 @@ static PyObject *view_base(PyObject *arr) {
     return base != NULL && PyArray_Check(base) ? base : NULL;
 }
 
+/* The array an element of a structured array reads (borrowed), if obj
+ * (borrowed) is one, else NULL. Such an element (`x.view([('a', 'f8')])[0]`,
+ * a numpy.void, or a numpy.record, a class defined in Python over it) points
+ * into the array's memory and holds the array as its base, which its type's
+ * traversal (numpy.void has none) does not show. */
+static PyObject *element_base(PyObject *obj) {
+    PyObject *base;
+    if (!PyObject_TypeCheck(obj, &PyVoidArrType_Type)) {
+        return NULL;
+    }
+    base = ((PyVoidScalarObject *)obj)->base;
+    return base != NULL && PyArray_Check(base) ? base : NULL;
+}
+
+/* The bytes an element (borrowed; element_base is not NULL) reads. */
+static size_t element_size(PyObject *element) {
+    PyArray_Descr *descr = ((PyVoidScalarObject *)element)->descr;
+#if NPY_ABI_VERSION >= 0x02000000
+    return (size_t)PyDataType_ELSIZE(descr);
+#else
+    return (size_t)descr->elsize;
+#endif
+}
+
 /* The collector lists only tracked objects; dicts and tuples holding only
  * untracked objects (such as arrays) are untracked, and so are exact
- * ndarrays, whose only reference is to their base: the scan follows them.
- * obj: borrowed. */
+ * ndarrays and numpy.void elements, whose only reference is to their base:
+ * the scan follows them. obj: borrowed. */
 static int is_untracked_container(PyObject *obj) {
     if (PyObject_GC_IsTracked(obj)) {
         return 0;
     }
     return PyDict_CheckExact(obj) || PyTuple_CheckExact(obj) ||
-           (PyArray_Check(obj) && view_base(obj) != NULL);
+           (PyArray_Check(obj) && view_base(obj) != NULL) || element_base(obj) != NULL;
 }
 
 /* Traverses `holder` (borrowed), counting its references to this round's
@@ -256,6 +278,9 @@ static void traverse_holder(vetting *v, PyObject *holder) {
         /* A view holds its base, which ndarray's (absent) tp_traverse does
          * not show. */
         (void)vet_visit(view_base(holder), v);
+    } else if (element_base(holder) != NULL) {
+        /* So does an element of a structured array. */
+        (void)vet_visit(element_base(holder), v);
     }
     v->holder = outer;
 }
@@ -266,6 +291,14 @@ static void traverse_holder(vetting *v, PyObject *holder) {
 static int is_movable_view(PyObject *view) {
     return ((PyArrayObject_fields *)view)->_buffer_info == NULL &&
            is_python_class_over(Py_TYPE(view), &PyArray_Type);
+}
+
+/* Can an element (borrowed; element_base is not NULL) be re-pointed at a
+ * copy? Not if it exported a buffer, nor if its type is written in C
+ * (other than numpy.void itself). */
+static int is_movable_element(PyObject *element) {
+    return ((PyVoidScalarObject *)element)->_buffer_info == NULL &&
+           is_python_class_over(Py_TYPE(element), &PyVoidArrType_Type);
 }
 
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
@@ -279,6 +312,11 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
     if (PyArray_Check(holder)) {
         /* A view of the lent array (or of such a view): moved with it. */
         return lent_known && is_movable_view(holder) ? 1 : -1;
+    }
+    if (element_base(holder) != NULL) {
+        /* An element of a structured view (or of the lent array): moved
+         * with it. */
+        return lent_known && is_movable_element(holder) ? 1 : -1;
     }
     if (PyModule_CheckExact(holder)) {
         /* A module holds its namespace; any other reference from a module
@@ -408,9 +446,9 @@ static void follow_untracked(vetting *v, PyObject *obj) {
 /* Rules 4 and 5: vets every holder of arr up to the owners that end a
  * chain, scanning `objects` (gc.get_objects(): a list the caller owns) once
  * a round. arr: borrowed; lent, nbytes: the lent memory (lent NULL if
- * unknown). Returns 1 if every rule held, with the views of arr found
- * (new references, the caller's to release) in views[0..*n_views), at most
- * MAX_VETTED. */
+ * unknown). Returns 1 if every rule held, with the views of arr and the
+ * elements of them found (new references, the caller's to release) in
+ * views[0..*n_views), at most MAX_VETTED. */
 static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_t nbytes,
                        PyObject **views, int *n_views) {
     vetting *v = PyMem_RawMalloc(sizeof *v);
@@ -458,7 +496,7 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
     *n_views = 0;
     if (ok) {
         for (i = 1; i < v->n; i++) {
-            if (PyArray_Check(v->items[i].obj)) {
+            if (PyArray_Check(v->items[i].obj) || element_base(v->items[i].obj) != NULL) {
                 Py_INCREF(v->items[i].obj);
                 views[(*n_views)++] = v->items[i].obj;
             }
@@ -517,6 +555,29 @@ static int copy_reached(PyArrayObject *a, const char *lent, size_t nbytes, char 
     return 0;
 }
 
+/* copy_reached for an element of a structured array (borrowed): its bytes,
+ * if they lie in the lent memory. Returns 0, or -1 if they straddle its
+ * edge. */
+static int copy_element(PyObject *element, const char *lent, size_t nbytes, char *copy) {
+    const char *lo = ((PyVoidScalarObject *)element)->obval;
+    const char *hi = lo + element_size(element);
+    if (inside_lent(lo, hi, lent, nbytes)) {
+        memcpy(copy + (lo - lent), lo, (size_t)(hi - lo));
+        return 0;
+    }
+    /* Its own bytes (numpy copied them), not the lent memory's. */
+    return (uintptr_t)hi <= (uintptr_t)lent || (uintptr_t)lo >= (uintptr_t)(lent + nbytes) ? 0
+                                                                                          : -1;
+}
+
+/* repoint for an element (borrowed; copied by copy_element). */
+static void repoint_element(PyObject *element, const char *lent, size_t nbytes, char *copy) {
+    PyVoidScalarObject *fields = (PyVoidScalarObject *)element;
+    if (inside_lent(fields->obval, fields->obval + element_size(element), lent, nbytes)) {
+        fields->obval = copy + (fields->obval - lent);
+    }
+}
+
 /* Points `a` (borrowed; copied by copy_reached) at the same offset in copy. */
 static void repoint(PyArrayObject *a, const char *lent, size_t nbytes, char *copy) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)a;
@@ -527,10 +588,11 @@ static void repoint(PyArrayObject *a, const char *lent, size_t nbytes, char *cop
     }
 }
 
-/* The kept array, and every view of it Python kept, read a private copy
- * from now on. arr: borrowed; base: the borrow capsule, held only by arr,
- * whose reference this call releases on success; views: borrowed, n_views
- * arrays whose memory lies in the lent memory (checked: -1 if not). The
+/* The kept array, and every view of it (and element of one) Python kept,
+ * read a private copy from now on. arr: borrowed; base: the borrow capsule,
+ * held only by arr, whose reference this call releases on success; views:
+ * borrowed, n_views arrays and elements whose memory lies in the lent
+ * memory (checked: -1 if not). The
  * copy spans what the capsule says was lent, at the same offsets, so every
  * array keeps its strides (negative ones too); only the elements the
  * arrays reach are read from the lent memory, so a strided lend never
@@ -556,8 +618,9 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *vie
         return -1;
     }
     for (i = -1; i < n_views; i++) {
-        PyArrayObject *a = i < 0 ? arr : (PyArrayObject *)views[i];
-        if (copy_reached(a, lent, nbytes, copy) < 0) {
+        PyObject *a = i < 0 ? (PyObject *)arr : views[i];
+        if ((PyArray_Check(a) ? copy_reached((PyArrayObject *)a, lent, nbytes, copy)
+                              : copy_element(a, lent, nbytes, copy)) < 0) {
             PyMem_RawFree(copy);
             return -1;
         }
@@ -572,7 +635,11 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *vie
      * its headers and stable since 1.7. The offset keeps every element each
      * array reaches. */
     for (i = 0; i < n_views; i++) {
-        repoint((PyArrayObject *)views[i], lent, nbytes, copy);
+        if (PyArray_Check(views[i])) {
+            repoint((PyArrayObject *)views[i], lent, nbytes, copy);
+        } else {
+            repoint_element(views[i], lent, nbytes, copy);
+        }
     }
     repoint(arr, lent, nbytes, copy);
     fields->base = owner;

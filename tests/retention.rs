@@ -500,6 +500,27 @@ fn child_keeps_a_view() {
             None,
             vec![3.0, 2.0, 1.0],
         ),
+        "element" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("element"),
+            None,
+            vec![2.0],
+        ),
+        "record" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("record"),
+            None,
+            vec![3.0],
+        ),
+        "elements_in_list" => assert_view_moved(
+            "keep_view_tagged",
+            "kept_view_tagged",
+            Some("elements_in_list"),
+            None,
+            vec![3.0, 1.0],
+        ),
         other => panic!("unknown case {other}"),
     }
 }
@@ -556,6 +577,16 @@ fn a_view_kept_in_an_exception_is_moved_with_the_input() {
     view_case("exception_subclass");
 }
 
+/// An element of a structured view of the input (a `numpy.void`, or a
+/// `numpy.record` of a recarray), which points into the input's memory:
+/// the process aborted before, as for any object of a type written in C.
+#[test]
+fn an_element_of_a_structured_view_kept_is_moved_with_the_input() {
+    view_case("element");
+    view_case("record");
+    view_case("elements_in_list");
+}
+
 #[test]
 fn a_view_kept_with_the_input_itself_is_moved_onto_the_same_copy() {
     view_case("array_and_view");
@@ -592,6 +623,9 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         "keep_view_memoryview",
         "keep_view_flat_iterator",
         "keep_view_in_partial",
+        // The same for an element of a structured view (a numpy.void).
+        "keep_element_memoryview",
+        "keep_element_in_partial",
         // An instance of a Python class is vetted like a container, so the
         // input's address it holds (as __array_interface__) is found.
         "keep_interface_object",
@@ -669,6 +703,9 @@ def tail_in_tuple(x):
 
 def transposed_in_dict(x):
     return {'a': x.T}
+
+def element(x):
+    return x.view([('a', 'f8')])[1]
 ";
 
 #[test]
@@ -699,6 +736,13 @@ fn a_view_of_the_input_returned_as_an_object_is_moved_not_fatal() {
     retained(in_dict.unwrap_err(), "transposed_in_dict");
     // Read as values, the view is no retention; the process goes on.
     assert_eq!(tail.call::<Vec<f64>>(&x).unwrap(), [2.0, 3.0]);
+    // An element of a structured view (a numpy.void pointing into the
+    // input), as an Object: only Rust holds it, as for the view above (the
+    // process aborted before).
+    retained(
+        keepers("element").call::<Object>(&x).unwrap_err(),
+        "element",
+    );
 }
 
 #[test]

@@ -270,6 +270,12 @@ VIEWS = {
     # Exceptions kept (a log of the errors seen): seen whole by the check.
     "exception": _caught,
     "exception_subclass": _row_error,
+    # An element of a structured view points into the input's memory
+    # (numpy.void), as does a record of a recarray over it (numpy.record,
+    # a class defined in Python over numpy.void).
+    "element": lambda x: x.view([("a", "f8")])[1],
+    "record": lambda x: x.view([("a", "f8")]).view(np.recarray)[2],
+    "elements_in_list": lambda x: [x.view([("a", "f8")])[i] for i in (2, 0)],
 }
 
 
@@ -298,6 +304,10 @@ def kept_view_tagged(data, how):
     kept = KEPT_VIEWS[how]
     if isinstance(kept, BaseException):
         kept = kept.args[1] if len(kept.args) > 1 else kept.rows
+    if isinstance(kept, np.void):
+        return np.array(kept.tolist(), dtype=np.float64)
+    if isinstance(kept, list):
+        return np.array([k.tolist() for k in kept], dtype=np.float64).ravel()
     if isinstance(kept, tuple):
         return np.concatenate([np.asarray(a).ravel() for a in kept]).astype(np.float64)
     return np.asarray(kept).ravel().astype(np.float64)
@@ -355,6 +365,19 @@ def kept_as_attribute(data):
 
 def keep_view_memoryview(data):
     KEPT.append(memoryview(data[1:]))
+    return np.array([0])
+
+
+def keep_element_memoryview(data):
+    """A buffer of an element of a structured view: a raw pointer."""
+    KEPT.append(memoryview(data.view([("a", "f8")])[1]))
+    return np.array([0])
+
+
+def keep_element_in_partial(data):
+    import functools
+
+    KEPT.append(functools.partial(print, data.view([("a", "f8")])[1]))
     return np.array([0])
 
 
