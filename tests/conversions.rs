@@ -321,6 +321,52 @@ fn value_reads_numpy_scalars_and_arrays_by_their_dtype() -> Result<(), Error> {
     Ok(())
 }
 
+/// A Python int outside 64 bits reads as `Value::Int128` or
+/// `Value::UInt128` (it was a BadResult), the same variant `Value::from`
+/// gives the Rust integer, and goes back to Python as the same int.
+#[test]
+fn ints_outside_64_bits_are_values_of_128_bits() {
+    let source = "VALUES = {'2**70': 2**70, '-2**70': -2**70, 'i128 min': -2**127,\n\
+                  \x20         'u128 max': 2**128 - 1, 'i128 max + 1': 2**127,\n\
+                  \x20         'u64 max + 1': 2**64, 'in a list': [1, 2**100]}\n\
+                  def f(kind):\n\
+                  \x20   return VALUES[kind]\n\
+                  def same(kind, x):\n\
+                  \x20   return x == VALUES[kind] and type(x) is type(VALUES[kind])\n";
+    let read = Function::from_source("conv_wide_values", source, "f").unwrap();
+    let same = Function::from_source("conv_wide_values", source, "same").unwrap();
+    let cases: [(&str, Value); 7] = [
+        ("2**70", Value::Int128(1 << 70)),
+        ("-2**70", Value::Int128(-(1 << 70))),
+        ("i128 min", Value::Int128(i128::MIN)),
+        ("u128 max", Value::UInt128(u128::MAX)),
+        ("i128 max + 1", Value::UInt128(1 << 127)),
+        ("u64 max + 1", Value::Int128(1 << 64)),
+        (
+            "in a list",
+            Value::list([Value::Int(1), Value::Int128(1 << 100)]),
+        ),
+    ];
+    for (kind, expected) in cases {
+        let value: Value = read.call(kind).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(value, expected, "{kind}");
+        // Value::from of the Rust integer gives the same variant.
+        match expected {
+            Value::Int128(n) => assert_eq!(Value::from(n), expected),
+            Value::UInt128(n) => assert_eq!(Value::from(n), expected),
+            _ => {}
+        }
+        // Back in Python, the same int.
+        assert!(same.arg(kind).arg(value).call::<bool>().unwrap(), "{kind}");
+    }
+    // The smallest variant that holds it, from any Rust integer type.
+    assert_eq!(Value::from(5i128), Value::Int(5));
+    assert_eq!(Value::from(u128::from(u64::MAX)), Value::UInt(u64::MAX));
+    assert_eq!(Value::from(1u128 << 100), Value::Int128(1 << 100));
+    assert_eq!(Value::from(u64::MAX).as_u128(), Some(u64::MAX.into()));
+    assert_eq!(Value::Int128(-1).as_u128(), None);
+}
+
 #[test]
 fn values_value_cannot_hold_are_errors_that_say_where() {
     let f = module(
@@ -332,7 +378,7 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
          \x20       a.append(a)\n\
          \x20       return a\n\
          \x20   if kind == 1:\n\
-         \x20       return {'n': 2**70}\n\
+         \x20       return {'n': 2**128}\n\
          \x20   if kind == 2:\n\
          \x20       return [1, {2, 3}]\n\
          \x20   if kind == 3:\n\
@@ -368,10 +414,7 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
             position, found, ..
         } => assert_eq!(
             (position.as_str(), found.as_str()),
-            (
-                "value under key 'n'",
-                "an int outside the ranges of int64 and uint64"
-            )
+            ("value under key 'n'", "an int outside 128 bits")
         ),
         other => panic!("{other:?}"),
     }

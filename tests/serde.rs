@@ -660,24 +660,78 @@ fn serde_bytes_like(b: &'static [u8]) -> impl Serialize {
     B(b)
 }
 
+/// A `Serialize` impl that fails, as one checking an invariant does.
+struct Refuses;
+
+impl Serialize for Refuses {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("the row is empty"))
+    }
+}
+
 #[test]
 fn a_serialization_error_is_a_clear_error_and_the_next_call_works() {
-    let err = f("echo").call::<Value>(Serde(1i128 << 100)).unwrap_err();
+    let err = f("echo").call::<Value>(Serde(Refuses)).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "invalid argument: i128 could not be made into a Python value: the i128 \
-         1267650600228229401496703205376 is outside the ranges of i64 and u64"
+        "invalid argument: serde::Refuses could not be made into a Python value: \
+         the row is empty"
     );
     // Among several arguments, too.
     let err = f("echo")
         .arg(1.0)
-        .kwarg("x", Serde(u128::MAX))
+        .kwarg("x", Serde(vec![Refuses]))
         .call::<Value>()
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
     let v: Value = f("echo").call(Serde(i128::from(i64::MIN))).unwrap();
     assert_eq!(v, Value::Int(i64::MIN));
+}
+
+/// 128-bit integers go to Python as the ints they are, and come back as
+/// the same `Value` (they were an InvalidArgument beyond 64 bits).
+#[test]
+fn integers_of_128_bits_go_to_python_and_back() {
+    let cases: [(Value, &str); 5] = [
+        (Value::from(1i128 << 100), "1267650600228229401496703205376"),
+        (
+            Value::from(i128::MIN),
+            "-170141183460469231731687303715884105728",
+        ),
+        (
+            Value::from(u128::MAX),
+            "340282366920938463463374607431768211455",
+        ),
+        (
+            Value::from(u128::from(u64::MAX) + 1),
+            "18446744073709551616",
+        ),
+        (
+            Value::from(i128::from(i64::MIN) - 1),
+            "-9223372036854775809",
+        ),
+    ];
+    for (value, text) in cases {
+        assert!(
+            matches!(value, Value::Int128(_) | Value::UInt128(_)),
+            "{value:?}"
+        );
+        let seen: String = f("type_names").call(Serde(value.clone())).unwrap();
+        assert_eq!(seen, format!("'int' {text}"), "{value:?}");
+        let back: Value = f("echo").call(value.clone()).unwrap();
+        assert_eq!(back, value);
+        assert_eq!(back.to_string(), text);
+    }
+    let sent = (1u128 << 127, -(1i128 << 90));
+    let back: (u128, i128) = f("echo")
+        .call(Serde(sent))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, sent);
+    assert_eq!(
+        py_in_mem::serde::to_value(&sent).unwrap(),
+        Value::tuple([Value::UInt128(1 << 127), Value::Int128(-(1 << 90))])
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::convert::from_result::Reader;
 use crate::convert::into_arg::{Arg, ArgKind, Given, IntoArg, Scalar};
 use crate::convert::read::{to_elements, to_scalar, Mismatch, Step};
 use crate::error::PyException;
-use crate::object::{ArrayDesc, Described, Held};
+use crate::object::{ArrayDesc, Described, Held, Wide};
 use crate::runtime::{Gil, StrongRef};
 
 /// A Python value of any of the kinds below, read whatever its shape, and
@@ -24,7 +24,7 @@ use crate::runtime::{Gil, StrongRef};
 /// |---|---|
 /// | `None` | [`Value::None`] |
 /// | `bool`, `numpy.bool_` | [`Value::Bool`] |
-/// | `int`, numpy integers | [`Value::Int`] (or [`Value::UInt`] above `i64::MAX`) |
+/// | `int`, numpy integers | [`Value::Int`] (or [`Value::UInt`] above `i64::MAX`, [`Value::Int128`] and [`Value::UInt128`] outside 64 bits) |
 /// | `float`, numpy floats | [`Value::Float`] |
 /// | `complex`, `numpy.complex64/128` | [`Value::Complex`] |
 /// | `str` | [`Value::Str`] |
@@ -38,7 +38,7 @@ use crate::runtime::{Gil, StrongRef};
 /// A float16 array is read as the float32 array that holds its values
 /// exactly ([`ArrayValue::Float32`]), a float16 scalar as a [`Value::Float`].
 ///
-/// Anything else (a set, an object of a class, an `int` beyond 64 bits, a
+/// Anything else (a set, an object of a class, an `int` beyond 128 bits, a
 /// numpy array of dates, a value nested more than
 /// [`Value::MAX_DEPTH`] deep) is [`Error::BadResult`](crate::Error::BadResult)
 /// saying which and where.
@@ -82,6 +82,11 @@ pub enum Value {
     Int(i64),
     /// An `int` above `i64::MAX`, up to `u64::MAX`.
     UInt(u64),
+    /// An `int` outside 64 bits that `i128` holds: below `i64::MIN`, or
+    /// above `u64::MAX` up to `i128::MAX`.
+    Int128(i128),
+    /// An `int` above `i128::MAX`, up to `u128::MAX`.
+    UInt128(u128),
     /// A `float`.
     Float(f64),
     /// A `complex`.
@@ -232,6 +237,32 @@ impl Value {
         }
     }
 
+    /// The `int`, if this is one that `i128` holds (any but a
+    /// [`Value::UInt128`]).
+    ///
+    /// ```
+    /// use py_in_mem::Value;
+    /// assert_eq!(Value::from(u64::MAX).as_i128(), Some(u64::MAX.into()));
+    /// assert_eq!(Value::from(-1i128 << 100).as_i128(), Some(-1 << 100));
+    /// assert_eq!(Value::from(u128::MAX).as_i128(), None);
+    /// ```
+    pub fn as_i128(&self) -> Option<i128> {
+        match self {
+            Value::Int(n) => Some((*n).into()),
+            Value::UInt(n) => Some((*n).into()),
+            Value::Int128(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The `int`, if this is one that `u128` holds (not a negative one).
+    pub fn as_u128(&self) -> Option<u128> {
+        match self {
+            Value::UInt128(n) => Some(*n),
+            _ => self.as_i128().and_then(|n| u128::try_from(n).ok()),
+        }
+    }
+
     /// The number as `f64`: a `float`, or an `int` that `f64` holds
     /// exactly.
     ///
@@ -353,12 +384,16 @@ impl Value {
                 Value::read_items(&value, depth)?
             }
             Described::Array(desc) => Value::Array(ArrayValue::read(&desc)?),
-            Described::BigInt => {
-                return Err(Mismatch::new(
-                    "an int in the range of int64 or uint64",
-                    "an int outside the ranges of int64 and uint64",
-                ))
-            }
+            Described::BigInt => match value.big_int_wide() {
+                Some(Wide::Signed(n)) => Value::from(n),
+                Some(Wide::Unsigned(n)) => Value::from(n),
+                None => {
+                    return Err(Mismatch::new(
+                        "an int that i128 or u128 holds",
+                        "an int outside 128 bits",
+                    ))
+                }
+            },
             Described::Tuple | Described::List => Value::read_items(&value, depth)?,
             Described::Dict => {
                 let mut out = Vec::new();
@@ -398,6 +433,8 @@ impl Value {
             Value::Bool(b) => scalar(Scalar::Bool(*b)),
             Value::Int(n) => scalar(Scalar::Int(*n)),
             Value::UInt(n) => scalar(Scalar::UInt(*n)),
+            Value::Int128(n) => scalar(Scalar::Int128(*n)),
+            Value::UInt128(n) => scalar(Scalar::UInt128(*n)),
             Value::Float(x) => scalar(Scalar::Float(*x)),
             Value::Complex(c) => scalar(Scalar::Complex(*c)),
             Value::Str(s) => scalar(Scalar::Str(s)),
@@ -560,6 +597,8 @@ impl fmt::Display for Value {
             Value::Bool(false) => f.write_str("False"),
             Value::Int(n) => write!(f, "{n}"),
             Value::UInt(n) => write!(f, "{n}"),
+            Value::Int128(n) => write!(f, "{n}"),
+            Value::UInt128(n) => write!(f, "{n}"),
             Value::Float(x) => write!(f, "{x:?}"),
             Value::Complex(c) => write!(f, "({}{:+}j)", c.re, c.im),
             Value::Str(s) => write!(f, "{s:?}"),
@@ -613,6 +652,14 @@ value_from! {
     u16 => |v| Value::Int(v.into()),
     u32 => |v| Value::Int(v.into()),
     u64 => |v| i64::try_from(v).map_or(Value::UInt(v), Value::Int),
+    // Each int has one variant, whatever type it came from: the smallest of
+    // Int, UInt, Int128 and UInt128 that holds it, as a read gives.
+    i128 => |v| match (i64::try_from(v), u64::try_from(v)) {
+        (Ok(n), _) => Value::Int(n),
+        (_, Ok(n)) => Value::UInt(n),
+        _ => Value::Int128(v),
+    },
+    u128 => |v| i128::try_from(v).map_or(Value::UInt128(v), Value::from),
     usize => |v| i64::try_from(v).map_or(Value::UInt(v as u64), Value::Int),
     isize => |v| Value::Int(v as i64),
     f32 => |v| Value::Float(v.into()),

@@ -28,7 +28,7 @@ use crate::error::Error;
 /// | `dict` | a map: a struct's fields by str key, a `HashMap`'s entries (keys of any kind) |
 /// | `list`, `tuple` | a sequence: `Vec`, tuples, tuple structs, and a struct by position |
 /// | a named tuple, a dataclass, any other object, read as a struct | the struct's fields by attribute (`getattr`); a missing attribute is a missing field |
-/// | `bool`, `int`, `float`, numpy scalars | bool, i64 (u64 above `i64::MAX`), f64 (an `f32` takes only a number it holds exactly) |
+/// | `bool`, `int`, `float`, numpy scalars | bool, i64 (u64 above `i64::MAX`; i128 or u128 outside 64 bits, which only an `i128` or `u128` takes), f64 (an `f32` takes only a number it holds exactly) |
 /// | `complex`, numpy complex | a sequence `[re, im]` |
 /// | `str` | a str, borrowed for the visit |
 /// | `bytes`, `bytearray` | bytes |
@@ -38,7 +38,7 @@ use crate::error::Error;
 ///
 /// A tuple is read as a struct by position unless it is a named tuple (a
 /// subclass of tuple) that has every one of the struct's fields as an
-/// attribute: then by name. An `int` beyond 64 bits, a value nested more
+/// attribute: then by name. An `int` beyond 128 bits, a value nested more
 /// than 128 levels deep (a list that holds itself) and
 /// any mismatch are [`Error::BadResult`], naming where (`element 1 of the
 /// list in the value under key 'rows'`, `attribute 'x'`).
@@ -46,9 +46,9 @@ use crate::error::Error;
 /// As an argument, `Serde<T>` (or `Serde<&T>`) for `T: Serialize` is the
 /// [`Value`] `T` serializes to ([`to_value`]): structs and maps dicts,
 /// sequences lists, tuples and tuple structs tuples, unit and `None`
-/// `None`, enums as serde_json writes them. A value that cannot be (an
-/// `i128` beyond 64 bits, one nested more than 128 levels deep, a
-/// `Serialize` impl's own error) makes the call [`Error::InvalidArgument`],
+/// `None`, enums as serde_json writes them. A value that cannot be (one
+/// nested more than 128 levels deep, a `Serialize` impl's own error) makes
+/// the call [`Error::InvalidArgument`],
 /// before Python is called.
 ///
 /// ```
@@ -122,9 +122,9 @@ pub fn into_arg<'a, T: ?Sized + Serialize>(value: &T) -> Arg<'a> {
 /// [`Value::List`], tuples and tuple structs [`Value::Tuple`], unit and
 /// `None` [`Value::None`], bytes [`Value::Bytes`], a unit variant its name
 /// as a str and any other variant a dict of one key (as serde_json writes
-/// them). An `i128` or `u128` outside `i64`'s and `u64`'s ranges, a value
-/// nested more than [`Value::MAX_DEPTH`] levels deep, or a `Serialize`
-/// impl's own error, is [`Error::InvalidArgument`].
+/// them); an `i128` or `u128` outside 64 bits [`Value::Int128`] or
+/// [`Value::UInt128`]. A value nested more than [`Value::MAX_DEPTH`] levels
+/// deep, or a `Serialize` impl's own error, is [`Error::InvalidArgument`].
 ///
 /// ```
 /// use py_in_mem::Value;
@@ -138,12 +138,8 @@ pub fn into_arg<'a, T: ?Sized + Serialize>(value: &T) -> Arg<'a> {
 ///     Value::dict([("Circle", Value::dict([("r", 1.5)]))]),
 ///     Value::dict([("Pair", Value::tuple([1, 2]))]),
 /// ]));
-/// let err = py_in_mem::serde::to_value(&(1u128 << 100)).unwrap_err();
-/// assert_eq!(
-///     err.to_string(),
-///     "invalid argument: u128 could not be made into a Python value: \
-///      the u128 1267650600228229401496703205376 is above u64::MAX"
-/// );
+/// assert_eq!(py_in_mem::serde::to_value(&(1u128 << 100))?, Value::Int128(1 << 100));
+/// assert_eq!(py_in_mem::serde::to_value(&u128::MAX)?, Value::UInt128(u128::MAX));
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub fn to_value<T: ?Sized + Serialize>(value: &T) -> Result<Value, Error> {

@@ -123,15 +123,7 @@ impl Serializer for ValueSerializer {
         Ok(Value::from(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value, SerError> {
-        if let Ok(v) = i64::try_from(v) {
-            Ok(Value::Int(v))
-        } else if let Ok(v) = u64::try_from(v) {
-            Ok(Value::UInt(v))
-        } else {
-            Err(SerError(format!(
-                "the i128 {v} is outside the ranges of i64 and u64"
-            )))
-        }
+        Ok(Value::from(v))
     }
     fn serialize_u8(self, v: u8) -> Result<Value, SerError> {
         Ok(Value::from(v))
@@ -146,10 +138,7 @@ impl Serializer for ValueSerializer {
         Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, SerError> {
-        match u64::try_from(v) {
-            Ok(v) => Ok(Value::from(v)),
-            Err(_) => Err(SerError(format!("the u128 {v} is above u64::MAX"))),
-        }
+        Ok(Value::from(v))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, SerError> {
         Ok(Value::Float(v.into()))
@@ -415,6 +404,8 @@ impl Serialize for Value {
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(n) => serializer.serialize_i64(*n),
             Value::UInt(n) => serializer.serialize_u64(*n),
+            Value::Int128(n) => serializer.serialize_i128(*n),
+            Value::UInt128(n) => serializer.serialize_u128(*n),
             Value::Float(x) => serializer.serialize_f64(*x),
             Value::Complex(z) => (z.re, z.im).serialize(serializer),
             Value::Str(s) => serializer.serialize_str(s),
@@ -479,9 +470,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::from(v))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        ValueSerializer::TOP
-            .serialize_i128(v)
-            .map_err(|_| E::invalid_value(de::Unexpected::Other("a 128-bit integer"), &self))
+        Ok(Value::from(v))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
