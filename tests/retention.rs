@@ -236,10 +236,17 @@ fn keeping_then_raising_reports_the_retention_and_the_exception() {
             .ends_with("; the call also failed: ValueError: kept, then raised"),
         "{err}"
     );
-    // A call that kept its input and returned keeps no other error.
-    let err = function("keep_global")
-        .call::<Vec<i64>>(&[1.0])
-        .unwrap_err();
+    // A call that kept its input and returned keeps no other error. (Its
+    // own module: kept_arrays_in_plain_containers_are_moved_and_reported,
+    // running at the same time, reads what pim_testfuncs.keep_global kept;
+    // this test called that function too, and the other once read [1.0].)
+    let keep = Function::from_source(
+        "pim_retention_keep_and_return",
+        "KEPT = []\ndef f(x):\n    KEPT.append(x)\n    return [0]\n",
+        "f",
+    )
+    .unwrap();
+    let err = keep.call::<Vec<i64>>(&[1.0]).unwrap_err();
     assert!(
         matches!(err, Error::InputRetained { error: None, .. }),
         "{err:?}"
