@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 use crate::array::element::Element;
 use crate::convert::read::{same_layout, Mismatch};
 use crate::object::{Described, Held};
-use crate::runtime::StrongRef;
+use crate::runtime::PlainRef;
 
 /// A Python function's numpy result, of any rank, read in place (no copy)
 /// for as long as the guard lives: it derefs to `&[U]`, the elements in C
@@ -25,8 +25,15 @@ use crate::runtime::StrongRef;
 /// `gc.get_objects()` cannot find it). A result that is not so (a view of
 /// something else, an array Python still holds, an instance of a subclass
 /// such as `numpy.matrix`, which the collector tracks, non-contiguous,
-/// misaligned) is first copied once, in numpy, into one that is. It may be sent to and dropped on any thread; dropping it takes the
-/// GIL to release the array.
+/// misaligned) is first copied once, in numpy, into one that is.
+///
+/// It may be sent to and dropped on any thread, and its drop never waits
+/// for the GIL: on a thread that does not hold it, the array waits to be
+/// freed by the next call of any thread (its release runs no Python code,
+/// only frees memory), or by the crate's releasing thread 20 ms later if
+/// no call comes first. So a drop never blocks an async executor, nor
+/// deadlocks with a [`hold_gil`](crate::hold_gil) scope that waits on the
+/// dropping thread.
 ///
 /// ```
 /// # use py_in_mem::{Function, ResultView};
@@ -42,7 +49,7 @@ use crate::runtime::StrongRef;
 /// # Ok::<(), py_in_mem::Error>(())
 /// ```
 pub struct ResultView<U: Element> {
-    _array: StrongRef,
+    _array: PlainRef,
     data: NonNull<U>,
     len: usize,
     shape: Vec<usize>,
@@ -50,7 +57,7 @@ pub struct ResultView<U: Element> {
 
 // SAFETY: the data belongs to the array behind `_array`, which nothing else
 // references (see `ResultView::new`), so no other thread can write it; U is
-// Send + Sync; StrongRef releases the array under the GIL on any thread.
+// Send + Sync; PlainRef releases the array under the GIL, from any thread.
 unsafe impl<U: Element> Send for ResultView<U> {}
 // SAFETY: as for Send: shared access only reads memory nobody writes.
 unsafe impl<U: Element> Sync for ResultView<U> {}
@@ -104,7 +111,10 @@ impl<U: Element> ResultView<U> {
                 NonNull::new(data as *mut U).expect("numpy data of a non-empty array is not NULL")
             };
             return Ok(ResultView {
-                _array: array.into_strong(),
+                // SAFETY: `ready`: an exact ndarray of numbers that owns its
+                // data, with no base, no weak reference and no other holder:
+                // its release frees memory and runs no Python code.
+                _array: unsafe { PlainRef::from_strong(array.into_strong()) },
                 data,
                 len,
                 shape,

@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use crate::convert::into_arg::{tuple_of, Arg, Scalar};
 use crate::error::PyException;
 use crate::object::Held;
-use crate::runtime::{Gil, StrongRef};
+use crate::runtime::{Gil, PlainRef};
 
 /// The keyword names of a function's last call with keywords, as the tuple a
 /// vectorcall takes them in: a loop of calls with the same keywords builds
@@ -17,7 +17,9 @@ pub(super) struct KeywordNames(UnsafeCell<Option<Keywords>>);
 /// Keyword names, and the tuple made of them.
 struct Keywords {
     names: Box<[Box<str>]>,
-    tuple: StrongRef,
+    /// A tuple of strs, released without waiting for the GIL when the
+    /// Function drops on a thread that does not hold it.
+    tuple: PlainRef,
 }
 
 // SAFETY: the cell is only used with the GIL held (`tuple` takes `&Gil`),
@@ -56,8 +58,9 @@ impl KeywordNames {
         let tuple = tuple_of(gil, kwargs.iter().map(|(name, _)| Scalar::Str(name)))?;
         let names = kwargs.iter().map(|(name, _)| Box::from(*name)).collect();
         // SAFETY: the tuple is live (we hold it); one more reference for
-        // the cache.
-        let kept = unsafe { Held::new_ref(gil, tuple.as_ptr()) }.into_strong();
+        // the cache. A tuple of strs: its release runs no Python code.
+        let kept =
+            unsafe { PlainRef::from_strong(Held::new_ref(gil, tuple.as_ptr()).into_strong()) };
         // SAFETY: the GIL is held; the old entry is moved out while the
         // cell is borrowed, and dropped (which may free a tuple of str) only
         // after.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use pyo3_ffi::{PyObject, PyThreadState};
 
-use super::gil::{Gil, Interpreter};
+use super::gil::{release_later, this_thread_holds_gil, Gil};
 use crate::error::PyException;
 use crate::raw;
 
@@ -45,16 +45,19 @@ impl StrongRef {
 }
 
 impl Drop for StrongRef {
+    /// Released at once on a thread that holds the GIL (nearly every drop:
+    /// inside a call or a conversion); on any other, handed to the
+    /// releasing thread ([`super::gil::release_later`]), never waited for
+    /// here: another thread may hold the GIL for a long time, or for a
+    /// held-GIL scope that waits on this very thread. Left as it is in a
+    /// forked child or once a host has finalized Python.
     fn drop(&mut self) {
-        // SAFETY: a StrongRef exists only once Python is initialized.
-        let python = unsafe { Interpreter::assume_started() };
-        // Without the GIL (Python finalized by the host, a forked child, a
-        // thread that is exiting) the reference is left as it is: the object
-        // is gone with its interpreter, or must not be touched from here.
-        if let Ok(gil) = python.gil() {
-            // SAFETY: we own this reference and hold the GIL.
+        if this_thread_holds_gil() {
+            // SAFETY: we own this reference, and this thread holds the GIL
+            // (so Python runs).
             unsafe { raw::pim_decref(self.ptr.as_ptr()) };
-            drop(gil);
+        } else {
+            release_later(self.ptr);
         }
     }
 }

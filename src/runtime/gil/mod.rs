@@ -29,7 +29,7 @@ use crate::error::Unavailable;
 use crate::raw;
 
 mod pending;
-pub(crate) use pending::SharedRef;
+pub(crate) use pending::{release_later, PlainRef, SharedRef};
 
 thread_local! {
     /// The thread state with which this thread's innermost held-GIL scope
@@ -55,6 +55,31 @@ fn in_held_scope() -> bool {
     // reading the current thread state is allowed on any thread, with or
     // without the GIL (it is only compared, never dereferenced).
     !scope_tstate.is_null() && unsafe { raw::pim_current_thread_state() } == scope_tstate
+}
+
+/// Does this thread hold the GIL right now: through a held-GIL scope, with
+/// the thread state the crate keeps for it (a call of the crate's in
+/// progress), or with the one PyGILState knows for it (a host's thread, an
+/// extension's callback)? Thread states are only compared, so any thread
+/// may ask, with or without the GIL. Not PyGILState_Check, which says yes
+/// to every thread once a host has made a subinterpreter.
+#[inline]
+pub(crate) fn this_thread_holds_gil() -> bool {
+    // SAFETY: reading the current thread state is allowed on any thread,
+    // with or without the GIL; it is only compared.
+    let current = unsafe { raw::pim_current_thread_state() };
+    if current.is_null() {
+        return false;
+    }
+    // Before 3.12 the current thread state is the GIL holder's, whichever
+    // thread that is; since, this thread's, and NULL while it is detached.
+    // Either way, it is one of this thread's own only while this thread
+    // holds the GIL.
+    // SAFETY: PyGILState_GetThisThreadState reads this thread's entry of
+    // PyGILState's thread-local key, and may be called without the GIL.
+    SCOPE_TSTATE.get() == current
+        || thread_state::kept() == Some(current)
+        || unsafe { pyo3_ffi::PyGILState_GetThisThreadState() } == current
 }
 
 /// Proof that Python ran in this process. Only [`crate::runtime`] makes one,
