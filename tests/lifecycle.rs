@@ -391,16 +391,19 @@ fn child_exits_while_python_threads_multiply() {
          \x20       a @ a\n\
          def start(n):\n\
          \x20   if n == 0:\n\
-         \x20       n = sized(0.08)\n\
+         \x20       n = sized(0.05)\n\
          \x20   for _ in range(2):\n\
          \x20       threading.Thread(target=spin, args=(n,), daemon=True).start()\n",
         "start",
     )
     .unwrap();
     // Matrices of PIM_EXIT_SIZE rows, or (0) of the size whose
-    // multiplication takes about 80 ms here and now: far from both the
-    // 20 ms and the 250 ms of exit's wait, whichever BLAS numpy has (numpy
-    // 1.26's took 230 to 470 ms at 1,200 rows under load, numpy 2.4's 66).
+    // multiplication alone takes about 50 ms here and now: past the 20 ms
+    // exit waited before, and short of its 250 ms whichever BLAS numpy has
+    // (numpy 1.26's took 230 to 470 ms at 1,200 rows under load, numpy
+    // 2.4's 66) and with the two threads sharing the cores with other
+    // load (sized to 80 ms, one exit of 6 died of SIGSEGV in a make test
+    // beside make memcheck and make matrix).
     let n: i64 = std::env::var("PIM_EXIT_SIZE").unwrap().parse().unwrap();
     start.call::<()>(n).unwrap();
     thread::sleep(Duration::from_millis(300));
@@ -430,14 +433,14 @@ fn exit_stops_python_threads_before_the_libraries_go() {
     // multiplication still in BLAS threads past the grace can make OpenBLAS's
     // join wait (1 run in 5 with make memcheck loading the machine), as in
     // plain Python: not asserted here.
-    exits_cleanly_while_python_threads_multiply(300);
+    exits_cleanly_while_python_threads_multiply(300, 3);
 }
 
-/// Six children (returning from main, or calling exit) exit with their
-/// status while two Python threads multiply `size` x `size` matrices (0:
-/// of about 80 ms a multiplication), with one BLAS thread.
-fn exits_cleanly_while_python_threads_multiply(size: usize) {
-    for how in ["return", "exit", "return", "exit", "return", "exit"] {
+/// `2 * pairs` children (returning from main, or calling exit) exit with
+/// their status while two Python threads multiply `size` x `size`
+/// matrices (0: of about 50 ms a multiplication), with one BLAS thread.
+fn exits_cleanly_while_python_threads_multiply(size: usize, pairs: usize) {
+    for how in ["return", "exit"].repeat(pairs) {
         let mut command = child_command("child_exits_while_python_threads_multiply");
         command
             .env("PIM_EXIT_HOW", how)
@@ -458,8 +461,9 @@ fn exits_cleanly_while_python_threads_multiply(size: usize) {
 }
 
 /// Python threads in a multiplication that lasts longer than the 20 ms
-/// exit gave them (about 80 ms, sized by the child; a 300 x 300 one
-/// lasted as long on a loaded machine): OpenBLAS's exit code ran under it,
+/// exit gave them (about 50 ms alone, sized by the child, and longer with
+/// both threads and the machine's load; a 300 x 300 one lasted as long on
+/// a loaded machine): OpenBLAS's exit code ran under it,
 /// and the process died of SIGSEGV (a fresh make test beside make memcheck
 /// and make matrix saw it in `exit_stops_python_threads_before_the_libraries_go`).
 /// Now exit waits while another thread runs or is ready to run, up to
@@ -470,7 +474,7 @@ fn exit_waits_for_a_multiplication_still_running() {
         eprintln!("skipped under make memcheck: it depends on how long a multiplication takes");
         return;
     }
-    exits_cleanly_while_python_threads_multiply(0);
+    exits_cleanly_while_python_threads_multiply(0, 5);
 }
 
 /// An exit handler of the host's, registered before the crate's first call
