@@ -6,7 +6,8 @@
 //! [`StrongRef`](crate::runtime::StrongRef) dropped without the GIL.
 //!
 //! A drop on a thread that holds the GIL right now releases the reference
-//! at once. Any other drop cannot know whether taking the GIL would wait
+//! at once (a [`SharedRef`]'s only inside a held-GIL scope: its object's
+//! `__del__` must not run inside a call). Any other drop cannot know whether taking the GIL would wait
 //! (another thread may hold it for a long call, or for a whole `hold_gil`
 //! scope, possibly waiting on this very thread), so it puts the reference
 //! in a pending list instead, as PyO3's reference pool does.
@@ -43,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use pyo3_ffi::PyObject;
 
-use super::{this_thread_holds_gil, Gil, Interpreter};
+use super::{in_held_scope, this_thread_holds_gil, Gil, Interpreter};
 use crate::raw;
 use crate::runtime::lifecycle;
 
@@ -92,9 +93,11 @@ impl Drop for SharedRef {
         if lifecycle::check_latched().is_err() {
             return;
         }
-        if this_thread_holds_gil() {
-            // SAFETY: this thread holds the GIL, right now, and we own the
-            // reference.
+        // Only inside a scope: on a thread that holds the GIL for a call,
+        // the object's `__del__` would run inside that call.
+        if in_held_scope() {
+            // SAFETY: this thread holds the GIL through its scope, right now,
+            // and we own the reference.
             unsafe { release(Pending::held(self.ptr)) };
             return;
         }
