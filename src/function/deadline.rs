@@ -66,7 +66,7 @@ impl<'g, 'n> Clock<'g, 'n> {
             return Err(deadline.not_called(function, now));
         }
         Ok(Clock {
-            deadline: Some((deadline, Watch::arm(gil, deadline.at))),
+            deadline: Some((deadline, Watch::arm(gil, &deadline))),
             function,
         })
     }
@@ -81,9 +81,9 @@ impl<'g, 'n> Clock<'g, 'n> {
         let Some((deadline, watch)) = &self.deadline else {
             return Error::Python(raised.fetch());
         };
-        let fired_before = watch.fired();
+        let raises_before = watch.raises();
         let exception = raised.fetch();
-        if !fired_before && watch.fired() {
+        if watch.raises() != raises_before {
             return stopped(self.function, deadline);
         }
         Error::Python(exception)
@@ -211,7 +211,12 @@ impl Call<'_, '_> {
     /// `DeadlineExceeded` derives from `BaseException`, as
     /// `KeyboardInterrupt` does, so `except Exception:` in the function
     /// does not swallow it (a bare `except:` or `except BaseException:`
-    /// does; the call then returns what the function returns). A call that
+    /// does; the call then returns what the function returns). A call still
+    /// running after the exception was raised has swallowed it (so, too,
+    /// when it lands in a `__del__` or a weakref callback, which Python
+    /// reports as "Exception ignored in ..." and goes on from): the
+    /// watchdog raises it again after as long as the limit (at least 100
+    /// ms, at most 1 s), and at that interval until the call returns. A call that
     /// returns by itself before Python raises the exception (it was in C
     /// code) returns its result. Deadlines work the same inside
     /// [`hold_gil`](crate::hold_gil).

@@ -25,7 +25,8 @@
 //! because both sides change it only holding the GIL:
 //!
 //! - `RUNNING` when armed;
-//! - `FIRED` by the watchdog once it raised the exception, which it does
+//! - `FIRED` by the watchdog once it raised the exception (and raises it
+//!   again while the call runs on, [`REFIRE_MIN`]), which it does
 //!   only in the call's own thread state: on CPython 3.11 and earlier a
 //!   thread the call is starting carries the call's thread ident until it
 //!   runs, and would take an exception raised by ident, so the watchdog
@@ -48,7 +49,7 @@
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,6 +95,9 @@ const FIRED: u8 = 2;
 /// What a call and the watchdog share.
 struct Shared {
     state: AtomicU8,
+    /// How many times the watchdog raised the exception in the call's
+    /// thread (it raises it again while the call runs on: [`REFIRE_MIN`]).
+    raises: AtomicU32,
     /// The calling thread's Python thread ident.
     thread: libc::c_ulong,
     /// Its thread state, as a number (only compared, never read): the
@@ -115,6 +119,17 @@ const RETRY_MAX: Duration = Duration::from_millis(100);
 /// got the GIL early.
 const EARLY_HOLD: Duration = Duration::from_millis(1);
 
+/// A call still running after the watchdog raised the exception has
+/// swallowed it: a bare `except:`, or an exception that landed in a
+/// `__del__` or a weakref callback, which Python reports ("Exception
+/// ignored in ...") and goes on from. The watchdog raises it again after
+/// as long as the call's limit, at least `REFIRE_MIN` and at most
+/// `REFIRE_MAX`, and again at that interval until the call returns, so
+/// that a call stopped once stays stopped: handlers that catch it and
+/// return at once still return what they return.
+const REFIRE_MIN: Duration = Duration::from_millis(100);
+const REFIRE_MAX: Duration = Duration::from_secs(1);
+
 /// How long before a deadline the watchdog asks for the GIL: one switch
 /// interval (as start-up read it), less [`LEAD_MARGIN`], at most 50 ms.
 /// Called holding the GIL (see `pim_switch_interval`).
@@ -129,8 +144,12 @@ fn lead() -> Duration {
 struct Entry {
     /// When the watchdog asks for the GIL: the order of the heap.
     ask_at: Instant,
-    /// The deadline.
+    /// The deadline, or once the exception was raised, when to raise it
+    /// again.
     at: Instant,
+    /// How long after a raise the watchdog raises the exception again
+    /// while the call runs ([`REFIRE_MIN`]).
+    refire: Duration,
     /// Order of arming, so that entries with one deadline compare unequal.
     seq: u64,
     call: Arc<Shared>,
@@ -202,15 +221,18 @@ pub(crate) struct Watch<'g> {
 
 impl<'g> Watch<'g> {
     /// Arms a call of this thread, which holds `gil` now and until the
-    /// watch ends, to be stopped at `at`. Starts the watchdog on first use.
+    /// watch ends, to be stopped at `deadline`. Starts the watchdog on
+    /// first use.
     ///
     /// # Panics
     /// If the operating system cannot start the watchdog thread (as
     /// `std::thread::spawn` panics).
-    pub(crate) fn arm(gil: &'g Gil, at: Instant) -> Watch<'g> {
+    pub(crate) fn arm(gil: &'g Gil, deadline: &Deadline) -> Watch<'g> {
         start_watchdog();
+        let at = deadline.at;
         let call = Arc::new(Shared {
             state: AtomicU8::new(RUNNING),
+            raises: AtomicU32::new(0),
             thread: glue::thread_ident(),
             tstate: glue::thread_state(),
         });
@@ -219,7 +241,7 @@ impl<'g> Watch<'g> {
         if queue.heap.len() >= queue.prune_at {
             queue
                 .heap
-                .retain(|Reverse(entry)| entry.call.state.load(Ordering::Acquire) == RUNNING);
+                .retain(|Reverse(entry)| entry.call.state.load(Ordering::Acquire) != FINISHED);
             queue.prune_at = PRUNE_FLOOR.max(2 * queue.heap.len());
         }
         queue.seq += 1;
@@ -227,6 +249,7 @@ impl<'g> Watch<'g> {
         queue.heap.push(Reverse(Entry {
             ask_at: at.checked_sub(lead()).unwrap_or(at),
             at,
+            refire: deadline.limit.clamp(REFIRE_MIN, REFIRE_MAX),
             seq,
             call: Arc::clone(&call),
         }));
@@ -238,10 +261,11 @@ impl<'g> Watch<'g> {
         Watch { gil, call }
     }
 
-    /// Whether the watchdog has raised the exception in the call's thread
-    /// (it cannot while this thread holds the GIL).
-    pub(crate) fn fired(&self) -> bool {
-        self.call.state.load(Ordering::Acquire) == FIRED
+    /// How many times the watchdog has raised the exception in the call's
+    /// thread (it cannot while this thread holds the GIL): 0 while it has
+    /// not fired.
+    pub(crate) fn raises(&self) -> u32 {
+        self.call.raises.load(Ordering::Acquire)
     }
 
     /// Marks the call finished (the Python call has returned), and tells
@@ -314,8 +338,8 @@ fn watch(python: Interpreter) {
             queue = WAKE.wait(queue).unwrap_or_else(PoisonError::into_inner);
             continue;
         };
-        if top.call.state.load(Ordering::Acquire) != RUNNING {
-            queue.heap.pop(); // returned in time
+        if top.call.state.load(Ordering::Acquire) == FINISHED {
+            queue.heap.pop(); // returned
         } else if top.ask_at > now {
             let wait = top.ask_at - now;
             queue = WAKE
@@ -334,12 +358,13 @@ fn watch(python: Interpreter) {
     }
 }
 
-/// Takes the GIL and, if the call still runs at its deadline, raises
-/// `DeadlineExceeded` in its thread. Returns the entry to ask again at the
-/// deadline itself if the GIL came too early.
+/// Takes the GIL and, if the call still runs at its deadline (or at its
+/// time to raise again, [`REFIRE_MIN`]), raises `DeadlineExceeded` in its
+/// thread. Returns the entry to ask again: at the deadline itself if the
+/// GIL came too early, or to raise again later.
 fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
     let call = &due.call;
-    if call.state.load(Ordering::Acquire) != RUNNING {
+    if call.state.load(Ordering::Acquire) == FINISHED {
         return None;
     }
     // Fails, touching nothing, once a host finalized Python or in a forked
@@ -361,12 +386,21 @@ fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
         thread::sleep(early);
     }
     // The calling thread changes the state only holding the GIL: it is
-    // RUNNING from this check to the store.
-    if call.state.load(Ordering::Acquire) != RUNNING {
+    // not FINISHED from this check to the store.
+    if call.state.load(Ordering::Acquire) == FINISHED {
         return None;
     }
     match glue::raise_deadline(&gil, call.thread, call.tstate) {
-        Ok(true) => call.state.store(FIRED, Ordering::Release),
+        Ok(true) => {
+            call.raises.fetch_add(1, Ordering::AcqRel);
+            call.state.store(FIRED, Ordering::Release);
+            // Raised again if the call swallows it (REFIRE_MIN); lead()
+            // reads Python's switch interval, with the GIL held.
+            let at = Instant::now() + due.refire;
+            let ask_at = at.checked_sub(lead()).unwrap_or(at);
+            drop(gil);
+            return Some(Entry { ask_at, at, ..due });
+        }
         Ok(false) => {
             // A thread the call is starting carries its ident, and would
             // take the exception (CPython 3.11 and earlier): ask again once
