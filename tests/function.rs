@@ -178,7 +178,7 @@ fn each_bad_output_kind_is_the_right_error() {
             position, found, ..
         }) => assert_eq!(
             (position.as_str(), found.as_str()),
-            ("element 1 of the array", "an object of type str")
+            ("element 1 of the 1-D array", "an object of type str")
         ),
         other => panic!("{other:?}"),
     }

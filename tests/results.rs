@@ -666,13 +666,27 @@ fn an_array_of_two_dimensions_or_more_reads_row_by_row_as_nested_vecs() {
     assert!(none.is_empty());
     // A mismatch says which row; a matrix is no Vec of numbers.
     match eval.call::<Vec<Vec<i8>>>("np.array([[1, 2], [3, 300]])") {
-        Err(Error::BadResult { position, .. }) => assert_eq!(position, "element 1 of the array"),
+        Err(Error::BadResult { position, .. }) => assert_eq!(position, "row 1 of the 2-D array"),
         other => panic!("{other:?}"),
     }
     match eval.call::<Vec<f64>>("np.zeros((2, 2))") {
         Err(Error::BadResult { found, .. }) => assert!(found.contains("2-D"), "{found}"),
         other => panic!("{other:?}"),
     }
+    // A vector is no matrix: the position names the rank (trial 19).
+    let err = eval
+        .call::<Vec<Vec<f64>>>("np.array([1.5, 2.5])")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("returned an unexpected element 0 of the 1-D array: expected "),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("found an object of type numpy.float64"),
+        "{err}"
+    );
 }
 
 /// What scikit-learn's classifiers with string labels return: arrays of
@@ -747,7 +761,7 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
     assert_eq!(
         (position.as_str(), expected.as_str(), found.as_str()),
         (
-            "element 1 of the array",
+            "element 1 of the 1-D array",
             "a str",
             "an object of type NoneType"
         )
@@ -755,13 +769,13 @@ fn arrays_of_strings_bytes_and_objects_read_item_by_item() {
     let (position, _, found) = mismatch_of(f.call::<Vec<f64>>("mixed"));
     assert_eq!(
         (position.as_str(), found.as_str()),
-        ("element 1 of the array", "an object of type str")
+        ("element 1 of the 1-D array", "an object of type str")
     );
     let (position, _, found) = mismatch_of(f.call::<Vec<Vec<String>>>("bytes"));
     assert_eq!(
         (position.as_str(), found.as_str()),
         (
-            "element 0 of the array in element 0 of the array",
+            "element 0 of the 1-D array in row 0 of the 2-D array",
             "an object of type numpy.bytes_"
         )
     );
@@ -849,7 +863,9 @@ fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
     // A mismatch names its element; a Vec of numbers still reads the
     // array whole, and a matrix row by row.
     match eval.call::<Vec<Option<i64>>>("np.array([1.0, 2.5])") {
-        Err(Error::BadResult { position, .. }) => assert_eq!(position, "element 0 of the array"),
+        Err(Error::BadResult { position, .. }) => {
+            assert_eq!(position, "element 0 of the 1-D array")
+        }
         other => panic!("{other:?}"),
     }
     let whole: Vec<f64> = eval.call("np.array([0.5, 1.0])").unwrap();

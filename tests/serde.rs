@@ -227,7 +227,7 @@ fn vecs_read_from_numpy_arrays_lists_and_nested_per_dimension() {
     let err = f("array").call0::<Serde<Vec<i64>>>().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "pim_serde_tests.array returned an unexpected element 0 of the array: expected an int \
+        "pim_serde_tests.array returned an unexpected element 0 of the 1-D array: expected an int \
          that fits i64, found the float 0.5, an element of a numpy array of dtype float64"
     );
 }
@@ -480,7 +480,7 @@ fn a_sequence_longer_than_a_fixed_length_reader_is_refused_not_cut() {
     assert_eq!(
         found(err),
         (
-            "element 0 of the array".into(),
+            "row 0 of the 2-D array".into(),
             "a list, tuple or numpy array of 2 elements".into(),
             "a row of a numpy array of 3 elements".into()
         )
@@ -937,7 +937,7 @@ fn arrays_of_strings_and_objects_read_as_sequences() {
     let err = bad.call0::<Serde<Vec<String>>>().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "pim_serde_string_arrays.bad returned an unexpected element 1 of the array: expected a \
+        "pim_serde_string_arrays.bad returned an unexpected element 1 of the 1-D array: expected a \
          str, found an object of type int"
     );
 }

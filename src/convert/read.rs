@@ -30,11 +30,14 @@ pub struct Mismatch {
 /// One step into a result, for [`Mismatch`]'s position.
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// Element `index` of a `container` ("tuple" or "list").
+    /// Element `index` of a `container` ("tuple", "list" or "1-D array").
     Element {
         container: &'static str,
         index: usize,
     },
+    /// Row `index` of an array of `ndim` dimensions (2 or more): a `Vec` of
+    /// the array's rows.
+    Row { index: usize, ndim: usize },
     /// The value under a key of a dict (or a mapping).
     DictValue(String),
     /// The key at a position of a dict (one that is not a str).
@@ -82,6 +85,7 @@ impl Mismatch {
             .enumerate()
             .map(|(i, step)| match step {
                 Step::Element { container, index } => format!("element {index} of the {container}"),
+                Step::Row { index, ndim } => format!("row {index} of the {ndim}-D array"),
                 Step::DictValue(key) if i == 0 => format!("value under key '{key}'"),
                 Step::DictValue(key) => format!("the value under key '{key}'"),
                 Step::DictKey(position) => format!("key {position} of the dict"),

@@ -517,7 +517,10 @@ impl Items<'_, '_> {
         match self.container {
             Container::Tuple => "tuple",
             Container::List => "list",
-            Container::Array => "array",
+            // Only 1-D arrays are walked item by item; one of more
+            // dimensions is read by rows (`Step::Row`). Naming the rank
+            // tells a `Vec<Vec<f64>>` read from a 1-D array at once.
+            Container::Array => "1-D array",
         }
     }
 

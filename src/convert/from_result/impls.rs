@@ -274,20 +274,17 @@ impl<R: FromResult> FromResult for Vec<R> {
                 } else if desc.ndim() < 2 || R::is_element() {
                     return Err(Mismatch::new(Self::expected(), desc.what()));
                 } else {
-                    rows = Some(desc.shape[0]);
+                    rows = Some((desc.shape[0], desc.ndim()));
                 }
             }
             _ => {}
         }
-        if let Some(rows) = rows {
+        if let Some((rows, ndim)) = rows {
             // An array of 2 dimensions or more: a Vec of its rows, each read
             // as R (a `Vec<Vec<f64>>` of a matrix).
             let mut out = try_vec(rows, || format!("{rows} rows of an array as Rust values"))?;
             for index in 0..rows {
-                let within = || Step::Element {
-                    container: "array",
-                    index,
-                };
+                let within = || Step::Row { index, ndim };
                 let row = value
                     .array_row(index)
                     .map_err(|e| Mismatch::new(Self::expected(), e.to_string()).within(within()))?;

@@ -457,9 +457,12 @@ impl<'de> SeqAccess<'de> for ArraySeq<'_> {
             })
         };
         value.map(Some).map_err(|e| {
-            e.within(Step::Element {
-                container: "array",
-                index,
+            e.within(match self.shape.len() {
+                1 => Step::Element {
+                    container: "1-D array",
+                    index,
+                },
+                ndim => Step::Row { index, ndim },
             })
         })
     }
