@@ -55,6 +55,39 @@ def huge_1d(_=None):
 def huge_list_of_tuples(_=None):
     return [(1.0, 2.0)] * 10
 
+def huge_strings(_=None):
+    # 2**40 strings of 2 characters: a list of them could not be made.
+    return np.broadcast_to(np.array('ab'), (2**40,))
+
+def invalid_text(_=None):
+    # A code point past U+10FFFF: numpy cannot make its str.
+    return np.array([0x110000, 0x41], dtype=np.uint32).view('U1')
+
+class Raising(dict):
+    def __getitem__(self, key):
+        raise RuntimeError('lookup of ' + key)
+
+class Props:
+    @property
+    def boom(self):
+        return 1 / 0
+
+class Text(str):
+    # Its own hash: a dict keeps it apart from the str of the same text.
+    def __hash__(self):
+        return 7
+    def __eq__(self, other):
+        return self is other
+
+def raising_dict(_=None):
+    return Raising(a=1)
+
+def props(_=None):
+    return Props()
+
+def twice(_=None):
+    return {Text('a'): 1, 'a': 2}
+
 STOP = threading.Event()
 SCANS = [0]
 
@@ -278,4 +311,87 @@ fn a_result_too_large_to_allocate_is_an_error_as_an_ndarray_too() {
         .call::<ndarray::Array3<f64>>(None::<f64>)
         .unwrap_err();
     assert!(bad_result_found(err).ends_with("more than could be allocated"));
+}
+
+#[test]
+fn an_array_numpy_cannot_list_says_what_numpy_raised() {
+    for (name, raised) in [
+        ("huge_strings", "MemoryError"),
+        ("invalid_text", "SystemError"),
+    ] {
+        let f = module(name);
+        for found in [
+            bad_result_found(f.call::<Vec<String>>(None::<f64>).unwrap_err()),
+            bad_result_found(f.call::<py_in_mem::Value>(None::<f64>).unwrap_err()),
+        ] {
+            assert!(
+                found.starts_with("a numpy array of dtype <U")
+                    && found.contains(" whose items could not be listed (")
+                    && found.contains(raised),
+                "{name}: {found}"
+            );
+        }
+    }
+    let pairs: Vec<(f64, f64)> = module("huge_list_of_tuples").call(None::<f64>).unwrap();
+    assert_eq!(pairs, vec![(1.0, 2.0); 10]);
+}
+
+/// Reads the key 'a' (or the attribute `boom`) as an i64.
+#[derive(Debug)]
+struct Looked<const ATTRIBUTE: bool>;
+
+impl<const ATTRIBUTE: bool> py_in_mem::FromResult for Looked<ATTRIBUTE> {
+    fn from_result(value: py_in_mem::Reader<'_>) -> Result<Self, py_in_mem::Mismatch> {
+        let _: i64 = match ATTRIBUTE {
+            true => value.getattr("boom")?,
+            false => value.get_item("a")?,
+        };
+        Ok(Looked)
+    }
+}
+
+#[test]
+fn an_exception_a_lookup_raises_is_named_not_taken_for_a_missing_key() {
+    for (err, found) in [
+        (
+            module("raising_dict")
+                .call::<Looked<false>>(None::<f64>)
+                .map(drop),
+            "an object of type Raising whose lookup of the key raised RuntimeError: lookup of a",
+        ),
+        (
+            module("props").call::<Looked<true>>(None::<f64>).map(drop),
+            "an object of type Props whose attribute raised ZeroDivisionError: division by zero",
+        ),
+    ] {
+        assert_eq!(bad_result_found(err.unwrap_err()), found);
+    }
+}
+
+#[test]
+fn two_keys_of_one_text_are_a_mismatch_not_a_value_lost() {
+    use std::collections::{BTreeMap, HashMap};
+    let twice = module("twice");
+    for err in [
+        twice.call::<HashMap<String, i64>>(None::<f64>).unwrap_err(),
+        twice
+            .call::<BTreeMap<String, i64>>(None::<f64>)
+            .unwrap_err(),
+    ] {
+        match err {
+            Error::BadResult {
+                position, found, ..
+            } => assert_eq!(
+                (position.as_str(), found.as_str()),
+                (
+                    "key 1 of the dict",
+                    "an object of type str, a second key 'a'"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A Value keeps both.
+    let value: py_in_mem::Value = twice.call(None::<f64>).unwrap();
+    assert_eq!(value.to_string(), r#"{"a": 1, "a": 2}"#);
 }

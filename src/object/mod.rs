@@ -350,6 +350,7 @@ impl<'py> Held<'py> {
             next: 0,
             len: len.max(0),
             changed_to: None,
+            unlisted: None,
         })
     }
 
@@ -370,18 +371,35 @@ impl<'py> Held<'py> {
     pub(crate) fn listed_items(&self) -> Option<Items<'_, 'py>> {
         // SAFETY: the GIL is held and the array is live; PySequence_List
         // returns a new reference to a new list, or NULL with an exception
-        // set (a MemoryError: cleared, and the array is then not walked,
-        // which its reader reports as a mismatch, never as fewer items).
+        // set (a MemoryError for an array too large to list, a SystemError
+        // for one of invalid characters).
         let list = unsafe { Held::from_owned(self.gil, pyo3_ffi::PySequence_List(self.as_ptr())) };
-        let list = list.ok()?;
-        // SAFETY: a list (just made); its size cannot fail.
-        let len = unsafe { pyo3_ffi::PyList_Size(list.as_ptr()) };
+        let (of, len, unlisted) = match list {
+            Ok(list) => {
+                // SAFETY: a list (just made); its size cannot fail.
+                let len = unsafe { pyo3_ffi::PyList_Size(list.as_ptr()) };
+                (Walked::Owned(list), len.max(0), None)
+            }
+            // Walked as empty, and reported by `changed`, never as fewer
+            // items: the reader's mismatch says what numpy raised.
+            Err(e) => (
+                Walked::Borrowed(self),
+                0,
+                Some(format!(
+                    "{} whose items could not be listed ({}: {})",
+                    self.what(),
+                    e.type_name,
+                    e.message
+                )),
+            ),
+        };
         Some(Items {
-            of: Walked::Owned(list),
+            of,
             container: Container::Array,
             next: 0,
-            len: len.max(0),
+            len,
             changed_to: None,
+            unlisted,
         })
     }
 
@@ -485,6 +503,9 @@ pub(crate) struct Items<'h, 'py> {
     /// The list's length when a step found it changed (by Python code a
     /// reader ran: a property, a `__float__`); the walk stopped there.
     changed_to: Option<Py_ssize_t>,
+    /// What was found, for an array whose items numpy could not list (the
+    /// walk is then empty): see [`Items::changed`].
+    unlisted: Option<String>,
 }
 
 /// The tuple or list [`Items`] walks: the caller's, or one made of an
@@ -529,10 +550,20 @@ impl Items<'_, '_> {
         (self.len - self.next).max(0) as usize
     }
 
+    /// Whether this is an array whose items numpy could not list: the walk
+    /// is empty, and [`changed`](Self::changed) says why.
+    pub(crate) fn is_unlisted(&self) -> bool {
+        self.unlisted.is_some()
+    }
+
     /// What was found, if the list changed length while it was walked
     /// (the walk then stopped, and what was read is not the list as it
-    /// was, nor as it is): for the reader's mismatch.
+    /// was, nor as it is), or if it is an array whose items could not be
+    /// listed: for the reader's mismatch.
     pub(crate) fn changed(&self) -> Option<String> {
+        if let Some(unlisted) = &self.unlisted {
+            return Some(unlisted.clone());
+        }
         self.changed_to.map(|now| {
             format!(
                 "a list that changed length while it was read ({} items, then {now})",

@@ -211,7 +211,8 @@ impl<'py> Reader<'py> {
     }
 
     /// `object[key]` as `R`, for a dict (or any mapping) with str keys. A
-    /// missing key is a mismatch naming the key.
+    /// missing key is a mismatch naming the key; so is an exception its
+    /// lookup raised (a mapping's `__getitem__`), which the mismatch names.
     pub fn get_item<R: FromResult>(&self, key: &str) -> Result<R, Mismatch> {
         let within = || Step::DictValue(key.to_owned());
         let gil = self.held.gil();
@@ -243,8 +244,17 @@ impl<'py> Reader<'py> {
                 format!("{} under key '{key}'", R::expected()),
                 match exception {
                     None => format!("{} with no such key", self.held.what()),
+                    Some(e) if e.type_name == "KeyError" => {
+                        format!(
+                            "{} with no such key (KeyError: {})",
+                            self.held.what(),
+                            e.message
+                        )
+                    }
+                    // The key may be there: its lookup failed (a
+                    // `__getitem__` or a key's `__eq__` raised).
                     Some(e) => format!(
-                        "{} with no such key ({}: {})",
+                        "{} whose lookup of the key raised {}: {}",
                         self.held.what(),
                         e.type_name,
                         e.message
@@ -259,6 +269,13 @@ impl<'py> Reader<'py> {
         let Some(mut items) = self.held.items() else {
             return Err(self.mismatch(format!("a tuple or list with an element {index}")));
         };
+        if let Some(found) = items.changed() {
+            // An array numpy could not list (too large, invalid text).
+            return Err(Mismatch::new(
+                format!("a sequence with an element {index}"),
+                found,
+            ));
+        }
         let container = items.container();
         let len = items.len();
         match items.nth(index) {
@@ -274,7 +291,8 @@ impl<'py> Reader<'py> {
     /// The attribute `name` (`object.name`) as `R`: a dataclass's field, a
     /// named tuple's, a fitted model's `coef_`. Reading an attribute may run
     /// Python code (a property); an exception it raises is a mismatch that
-    /// names it.
+    /// names it ("... whose attribute raised ZeroDivisionError: ..."; an
+    /// `AttributeError` is "... without it").
     pub fn getattr<R: FromResult>(&self, name: &str) -> Result<R, Mismatch> {
         let within = || Step::Attribute(name.to_owned());
         if name.contains('\0') {
@@ -284,21 +302,31 @@ impl<'py> Reader<'py> {
             Ok(value) => R::from_result(Reader::new(value)).map_err(|m| m.within(within())),
             Err(e) => Err(Mismatch::new(
                 format!("{} as attribute '{name}'", R::expected()),
-                format!(
-                    "{} without it ({}: {})",
-                    self.held.what(),
-                    e.type_name,
-                    e.message
-                ),
+                match e.type_name.as_str() {
+                    "AttributeError" => format!(
+                        "{} without it (AttributeError: {})",
+                        self.held.what(),
+                        e.message
+                    ),
+                    // The attribute may be there: reading it raised (a
+                    // property's code).
+                    _ => format!(
+                        "{} whose attribute raised {}: {}",
+                        self.held.what(),
+                        e.type_name,
+                        e.message
+                    ),
+                },
             )),
         }
     }
 
-    /// The number of items of a tuple, list or dict; `None` for anything
-    /// else.
+    /// The number of items of a tuple, list, dict or numpy array of
+    /// strings, bytes or objects; `None` for anything else (and for such
+    /// an array that numpy cannot list: too large, or of invalid text).
     pub fn len(&self) -> Option<usize> {
         if let Some(items) = self.held.items() {
-            return Some(items.len());
+            return (!items.is_unlisted()).then(|| items.len());
         }
         self.is_dict().then(|| {
             // SAFETY: the GIL is held and the object is a dict.
@@ -327,7 +355,12 @@ impl<'py> Reader<'py> {
         self.held.items().is_some()
     }
 
-    /// Whether the object has an attribute `name` (`hasattr`).
+    /// Whether the object has an attribute `name`, as the C API's
+    /// `PyObject_HasAttr` tells: reading it succeeds. Unlike Python's own
+    /// `hasattr` (and [`Object::hasattr`](crate::Object::hasattr)), an
+    /// exception other than `AttributeError` that reading it raises (a
+    /// property's) is no attribute too, not an error: read it with
+    /// [`getattr`](Reader::getattr) to have the exception named.
     pub fn hasattr(&self, name: &str) -> bool {
         let Ok(c_name) = CString::new(name) else {
             return false;
@@ -342,10 +375,13 @@ impl<'py> Reader<'py> {
         self.held.type_name()
     }
 
-    /// The items of a tuple or list, each a `Reader`; `None` for anything
-    /// else.
+    /// The items of a tuple, list or numpy array of strings, bytes or
+    /// objects, each a `Reader`; `None` for anything else (and for such an
+    /// array that numpy cannot list).
     pub fn items(&self) -> Option<impl Iterator<Item = Reader<'py>> + '_> {
-        Some(self.held.items()?.map(Reader::new))
+        // Not an array numpy could not list: no items is not its items.
+        let items = self.held.items().filter(|items| !items.is_unlisted())?;
+        Some(items.map(Reader::new))
     }
 
     /// A mismatch for this object: `expected` what it should have been,
