@@ -860,12 +860,21 @@ fn arrays_of_numbers_read_item_by_item_into_vecs_of_other_types() {
     assert_eq!(objects[1].getattr::<u8>("real").unwrap(), 8);
     let none: Vec<Option<f64>> = eval.call("np.array([])").unwrap();
     assert!(none.is_empty());
-    // A mismatch names its element; a Vec of numbers still reads the
-    // array whole, and a matrix row by row.
+    // Numbers as Options are read whole, as a Vec of numbers is: a
+    // mismatch is the array's.
     match eval.call::<Vec<Option<i64>>>("np.array([1.0, 2.5])") {
-        Err(Error::BadResult { position, .. }) => {
-            assert_eq!(position, "element 0 of the 1-D array")
-        }
+        Err(Error::BadResult {
+            position, found, ..
+        }) => assert_eq!(
+            (position.as_str(), found.as_str()),
+            ("", "a numpy array of dtype float64")
+        ),
+        other => panic!("{other:?}"),
+    }
+    let big: Vec<Option<u8>> = eval.call("np.arange(250, 256, dtype=np.int64)").unwrap();
+    assert_eq!(big, (250..=255).map(Some).collect::<Vec<_>>());
+    match eval.call::<Vec<Option<u8>>>("np.arange(254, 257, dtype=np.int64)") {
+        Err(Error::BadResult { found, .. }) => assert!(found.contains("256"), "{found}"),
         other => panic!("{other:?}"),
     }
     let whole: Vec<f64> = eval.call("np.array([0.5, 1.0])").unwrap();
