@@ -391,6 +391,11 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
          \x20       for _ in range(1000):\n\
          \x20           deep = [deep]\n\
          \x20       return deep\n\
+         \x20   if kind == 6:\n\
+         \x20       deep = None\n\
+         \x20       for _ in range(1000):\n\
+         \x20           deep = {'a': deep}\n\
+         \x20       return deep\n\
          \x20   return {(1, 2): 'tuple key', 'ok': [1.0]}\n",
     );
     // A list holding itself: an error, not a stack overflow.
@@ -411,6 +416,15 @@ fn values_value_cannot_hold_are_errors_that_say_where() {
     assert_eq!(
         position,
         format!("{step} in {step} in {step} in {step} in (120 levels more) in {step} in {step} in {step} in {step}")
+    );
+    // Of dicts: the value too deep, not its key, a str (trial 23).
+    let Error::BadResult { position, .. } = f.call::<Value>(6).unwrap_err() else {
+        panic!("a BadResult")
+    };
+    let step = "the value under key 'a'";
+    assert_eq!(
+        position,
+        format!("value under key 'a' in {step} in {step} in {step} in (120 levels more) in {step} in {step} in {step} in {step}")
     );
     match f.call::<Value>(1).unwrap_err() {
         Error::BadResult {

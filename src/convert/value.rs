@@ -399,8 +399,11 @@ impl Value {
                 let mut out = Vec::new();
                 let mut entries = value.dict_entries().expect("a dict has entries");
                 for (position, (key, item)) in entries.by_ref().enumerate() {
-                    let key = Value::read(key, depth - 1)
-                        .map_err(|m| m.within(Step::DictKey(position)))?;
+                    // A key at the dict's own level: hashable, so a str, a
+                    // number or a tuple (whose items count deeper), and at
+                    // the depth limit the value, not its key, is too deep.
+                    let key =
+                        Value::read(key, depth).map_err(|m| m.within(Step::DictKey(position)))?;
                     let item = Value::read(item, depth - 1).map_err(|m| {
                         m.within(match &key {
                             Value::Str(key) => Step::DictValue(key.clone()),
