@@ -1,7 +1,7 @@
 //! The crate's own [`FromResult`] impls: numbers, `String`, `()`,
 //! `Option`, `Vec`, tuples, maps, [`NdVec`] and [`ResultView`].
 
-use std::collections::{btree_map, hash_map, BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
 use num_complex::{Complex32, Complex64};
@@ -383,12 +383,12 @@ fn expected_map<R: FromResult>() -> String {
 }
 
 /// Reads a dict with str keys into `insert`, each value as `R`; `insert`
-/// gives the key back if the map has it already. Two keys of one text (a
-/// str subclass's with its own `__eq__` or `__hash__`, and a str) are a
+/// says whether the key was new to the map. Two keys of one text (a str
+/// subclass's with its own `__eq__` or `__hash__`, and a str) are a
 /// mismatch, not a value lost.
 fn read_dict<R: FromResult>(
     value: &Held<'_>,
-    mut insert: impl FnMut(String, R) -> Result<(), String>,
+    mut insert: impl FnMut(String, R) -> bool,
 ) -> Result<(), Mismatch> {
     let Some(mut entries) = value.dict_entries() else {
         return Err(Mismatch::new(expected_map::<R>(), value.what()));
@@ -401,7 +401,9 @@ fn read_dict<R: FromResult>(
         };
         let item = R::from_result(Reader::new(item))
             .map_err(|m| m.within(Step::DictValue(key.clone())))?;
-        if let Err(key) = insert(key, item) {
+        if !insert(key, item) {
+            // The text again, from the key (the map took the string).
+            let key = key_object.str_value().unwrap_or_default();
             let found = format!("{}, a second key '{key}'", key_object.what());
             return Err(
                 Mismatch::new("a key of a text of its own", found).within(Step::DictKey(position))
@@ -421,13 +423,7 @@ impl<R: FromResult, S: BuildHasher + Default> FromResult for HashMap<String, R, 
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
         let mut map = HashMap::with_hasher(S::default());
-        read_dict(&value, |key, item| match map.entry(key) {
-            hash_map::Entry::Occupied(taken) => Err(taken.key().clone()),
-            hash_map::Entry::Vacant(free) => {
-                free.insert(item);
-                Ok(())
-            }
-        })?;
+        read_dict(&value, |key, item| map.insert(key, item).is_none())?;
         Ok(map)
     }
 }
@@ -439,13 +435,7 @@ impl<R: FromResult> FromResult for BTreeMap<String, R> {
     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
         let value = value.into_held();
         let mut map = BTreeMap::new();
-        read_dict(&value, |key, item| match map.entry(key) {
-            btree_map::Entry::Occupied(taken) => Err(taken.key().clone()),
-            btree_map::Entry::Vacant(free) => {
-                free.insert(item);
-                Ok(())
-            }
-        })?;
+        read_dict(&value, |key, item| map.insert(key, item).is_none())?;
         Ok(map)
     }
 }

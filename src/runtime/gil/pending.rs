@@ -7,10 +7,11 @@
 //!
 //! A drop on a thread that holds the GIL right now releases the reference
 //! at once (a [`SharedRef`]'s only inside a held-GIL scope: its object's
-//! `__del__` must not run inside a call). Any other drop cannot know whether taking the GIL would wait
-//! (another thread may hold it for a long call, or for a whole `hold_gil`
-//! scope, possibly waiting on this very thread), so it puts the reference
-//! in a pending list instead, as PyO3's reference pool does.
+//! `__del__` must not run inside a call). Any other drop cannot know
+//! whether taking the GIL would wait (another thread may hold it for a
+//! long call, or for a whole `hold_gil` scope, possibly waiting on this
+//! very thread), so it puts the reference in a pending list instead, as
+//! PyO3's reference pool does.
 //!
 //! The list is released by a thread of the crate's, `pim-release`, started
 //! with the first reference: a push to an empty list wakes it, and it takes
