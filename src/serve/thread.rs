@@ -200,7 +200,7 @@ enum Handoff {
 /// and returns, to follow), or finds it relieved of the lead
 /// ([`super::lead`]).
 fn lead(id: usize) {
-    QUEUE.lock().leader = id;
+    claim(id);
     loop {
         if queue::DEFERRED.load(Ordering::Relaxed) > 0 {
             serve_deferred(Instant::now());
@@ -332,6 +332,24 @@ impl Wakers {
         self.since = None;
         wake_caught(self.waiting.drain(..));
     }
+}
+
+/// Claims the lead for this thread (`id`), and wakes a relieved leader
+/// asleep in [`wait_for_jobs`].
+///
+/// A leader relieved inside a call that ends before its successor claims
+/// the lead still leads: it may take the next job, then go to sleep on
+/// [`Queue::jobs`](super::queue::Queue::jobs) for the next. Left asleep
+/// there beside the new leader, it could take the wake-up of the next
+/// queued call (one thread is woken a call), find the lead gone, and
+/// follow, while the new leader slept on: the call waited for ever, or
+/// until its deadline (`make memcheck`, where threads start slowly: "its
+/// deadline of 10 s passed while the call waited 10 s to start").
+fn claim(id: usize) {
+    let mut state = QUEUE.lock();
+    state.leader = id;
+    // Only a relieved leader waits there now: this thread is not waiting.
+    QUEUE.jobs.notify_all();
 }
 
 /// Waits, without the GIL, until a job is queued; false if this thread
@@ -580,8 +598,30 @@ fn fail_all(error: &Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::{wake_now, KEEP_QUEUED, WAKE_WITHIN};
+    use super::{claim, wait_for_jobs, wake_now, KEEP_QUEUED, QUEUE, WAKE_WITHIN};
+    use std::sync::mpsc;
     use std::time::Duration;
+
+    /// The lost wake-up of [`claim`]'s doc: thread 1 leads and sleeps for a
+    /// job; thread 2 claims the lead. Thread 1 must wake and follow, so
+    /// that the next call's wake-up is not spent on it. (No Python: the
+    /// queue's state alone, which no other test of this crate's uses.)
+    #[test]
+    fn a_relieved_leader_asleep_for_a_job_wakes_and_follows_when_another_claims_the_lead() {
+        claim(1);
+        let (sender, woken) = mpsc::channel();
+        std::thread::spawn(move || sender.send(wait_for_jobs(1)).unwrap());
+        // Set under the lock just before the wait, which lets it go.
+        while !QUEUE.lock().leader_idle {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        claim(2);
+        let led = woken.recv_timeout(Duration::from_secs(10));
+        assert_eq!(led, Ok(false), "the relieved leader slept on");
+        let mut state = QUEUE.lock();
+        assert_eq!(state.leader, 2);
+        (state.leader, state.leader_idle) = (0, false);
+    }
 
     #[test]
     fn results_wait_while_the_queue_holds_more_than_keep_queued_calls_or_than_results_wait() {
