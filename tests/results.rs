@@ -391,6 +391,18 @@ fn numpy_and_python_scalars_of_every_kind() {
          expected an integer that fits in u64 (a Python or numpy integer, or a 0-D numpy array of \
          one; a float is not read as an integer, even a whole one)"
     );
+    // Nor is it a bool, any more than a small int is: its type is named,
+    // not its range.
+    for (name, found) in [("big_int", "int"), ("returns_python_int", "int")] {
+        let err = function(name).call::<bool>(&[0.0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "pim_testfuncs.{name} returned an object of type {found}, expected a bool \
+                 (Python's or numpy's, or a 0-D numpy array of bool)"
+            )
+        );
+    }
     // Lossless only: a Python float 2.5 is no integer, 0.1 no f32.
     let err = function("total").call::<i64>(&[2.5]).unwrap_err();
     assert!(

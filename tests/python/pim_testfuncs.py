@@ -76,6 +76,10 @@ def returns_len(data):
     return np.array([len(data)])
 
 
+def returns_python_int(data):
+    return 7
+
+
 def returns_negative(data):
     return np.array([0, -1])
 

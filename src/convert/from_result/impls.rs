@@ -18,6 +18,10 @@ use crate::object::{ArrayDesc, Described, Exact, Held, Wide};
 /// A Python int outside 64 bits as `U`: a float or complex number that
 /// holds it exactly (`2**70`), never an integer type.
 fn big_int<U: Element>(value: &Held<'_>) -> Result<U, Mismatch> {
+    if U::KIND == b'b' {
+        // No int is a bool, whatever its size: its type, not its range.
+        return Err(Mismatch::new(expected_scalar::<U>(), value.what()));
+    }
     let exact = match U::KIND {
         b'f' | b'c' => value
             .big_int_as_exact_float()
