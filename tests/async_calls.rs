@@ -1172,12 +1172,19 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
             .expect("a short call is served while the long calls run");
         assert_eq!(doubled.unwrap(), 2 * n);
     }
-    assert_eq!(
-        now.call0::<usize>().unwrap(),
-        cores,
-        "the long calls still run"
-    );
-    assert_eq!(serve::queued(), 2, "the extra long calls wait aside");
+    // Under valgrind (`make memcheck`), which runs one thread at a time, a
+    // thread computing a long call can want next to no core for a whole
+    // window, and be judged waiting in C code (`serve::waiting`): the calls
+    // set aside may then run beside it. Natively they wait.
+    let exact = common::slowdown() == 1;
+    if exact {
+        assert_eq!(
+            now.call0::<usize>().unwrap(),
+            cores,
+            "the long calls still run"
+        );
+        assert_eq!(serve::queued(), 2, "the extra long calls wait aside");
+    }
     // One waiting aside resolves at its deadline, as a queued one does.
     let late = long
         .timeout(Duration::from_millis(40))
@@ -1187,8 +1194,11 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
         .await
         .expect("resolves at its deadline while it waits aside");
     let (_, limit, _, ran) = common::timeout_fields(outcome);
-    assert_eq!((limit, ran), (Duration::from_millis(40), false));
-    assert_eq!(serve::queued(), 2);
+    assert_eq!(limit, Duration::from_millis(40));
+    if exact {
+        assert!(!ran, "it waited aside");
+        assert_eq!(serve::queued(), 2);
+    }
     drop(dropped);
     open.call0::<()>().unwrap();
     for (i, task) in running.into_iter().enumerate() {
@@ -1197,13 +1207,16 @@ async fn long_calls_beyond_one_per_core_wait_aside_and_the_queue_goes_on() {
     assert_eq!(aside.await.unwrap(), 300);
     let mut expected: Vec<i64> = (-8..0).chain(0..cores as i64).chain([100]).collect();
     expected.sort_unstable();
-    assert_eq!(
-        made.call0::<Vec<i64>>().unwrap(),
-        expected,
-        "the dropped call never ran"
-    );
+    let mut made = made.call0::<Vec<i64>>().unwrap();
+    if !exact {
+        // It may have started before it was dropped (above).
+        made.retain(|&i| i != 101 && i != 102);
+    }
+    assert_eq!(made, expected, "the dropped call never ran");
     let most = most.call0::<usize>().unwrap();
-    assert!((1..=cores).contains(&most), "{most} long calls ran at once");
+    if exact {
+        assert!((1..=cores).contains(&most), "{most} long calls ran at once");
+    }
     assert_eq!(serve::queued(), 0);
 }
 
