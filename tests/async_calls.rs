@@ -8,7 +8,8 @@
 //! errors; a poll on a thread that holds the GIL; an executor thread never
 //! blocked; a forked child; deadlines, a queued call's resolving at its
 //! deadline while nothing can serve it; a panic in the caller's result type
-//! reaching the awaiting task, the queue going on; a waker that panics.
+//! reaching the awaiting task, the queue going on; a waker that panics;
+//! the next call served after a stalled leader is taken over from.
 //!
 //! The tests of this file run one at a time ([`SERIAL`]): several of them
 //! stop the serving thread on a gate, and count what the queue holds.
@@ -1305,6 +1306,63 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
     for n in 0..20i64 {
         assert_eq!(double.call_async::<i64>(n).await.unwrap(), 2 * n);
     }
+}
+
+/// A stalled leader's call that ends just as the queue is handed over: the
+/// old leader may take the queued call, then sleep for the next one beside
+/// the new leader. The next call must still be served. Before, its wake-up
+/// could go to the old leader, which found the lead gone and followed,
+/// while the new one slept on: the call waited for ever (16 of this test's
+/// 300 rounds on 2 cores; `make memcheck` met it in `tests/service.rs`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_call_is_served_after_a_stalled_leader_is_taken_over_from() {
+    let _serial = SERIAL.lock().await;
+    let m = "pim_async_taken_over";
+    let code = "import time\n\
+def sleep(s):\n\
+\x20   time.sleep(s)\n\
+\x20   return 1\n\
+def double(x):\n\
+\x20   return 2 * x\n";
+    let sleep = source(m, code, "sleep");
+    let double = Function::load(m, "double").unwrap();
+    // Not known long (the leader makes it in its scope), no idle spin (the
+    // old leader goes to sleep at once), and a takeover 2 ms into a call.
+    let threshold = py_in_mem::scheduler::long_call();
+    py_in_mem::scheduler::set_long_call(Duration::from_secs(3600));
+    let spin = serve::idle_spin();
+    serve::set_idle_spin(Duration::ZERO);
+    let after = Duration::from_millis(2);
+    serve::set_takeover_after(Some(after));
+    let _restore = Restore(move || {
+        py_in_mem::scheduler::set_long_call(threshold);
+        serve::set_idle_spin(spin);
+        serve::set_takeover_after(None);
+    });
+    let slow = common::slowdown();
+    let rounds = 300 / slow as usize;
+    let within = Duration::from_millis(300) * slow;
+    double.call_async::<i64>(1).await.unwrap();
+    let mut lost = Vec::new();
+    for round in 0..rounds {
+        // Ends at the takeover, give or take the timer's and the threads'
+        // wake-ups: a sweep of 0 to 200 µs past it.
+        let seconds = after.as_secs_f64() + (round % 50) as f64 * 4e-6;
+        let stalled = tokio::spawn(sleep.call_async::<i64>(seconds));
+        tokio::time::sleep(Duration::from_micros(500) * slow).await;
+        assert_eq!(double.call_async::<i64>(3).await.unwrap(), 6);
+        assert_eq!(stalled.await.unwrap().unwrap(), 1);
+        // Every serving thread idle, then the next call.
+        std::thread::sleep(Duration::from_millis(1));
+        match tokio::time::timeout(within, double.call_async::<i64>(round as i64)).await {
+            Ok(doubled) => assert_eq!(doubled.unwrap(), 2 * round as i64),
+            Err(_) => lost.push(round),
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "the next call was not served within {within:?} after rounds {lost:?} of {rounds}"
+    );
 }
 
 /// Every serving thread inside a call that waits in C code (here for an
