@@ -40,7 +40,9 @@
 //!   a task of the executor's is a system call, paid by the serving thread
 //!   while it holds the GIL, so a result waits until the queue holds no
 //!   more than 8 calls, and no more than there are results waiting, or for
-//!   at most 1 ms. A lone caller's result is woken at once.
+//!   1 ms, counted when a call ends. A lone caller's result is woken at
+//!   once; a result made before a call that stays in the scope, when the
+//!   leader is taken over from (below), not when that call ends.
 //! - **Long calls overlap**: a function the scheduler has found long (numpy
 //!   runs it mostly without the GIL; see
 //!   [`scheduler::set_long_call`](crate::scheduler::set_long_call)) is
@@ -202,7 +204,11 @@ pub fn idle_spin() -> Duration {
 /// without the GIL for a second held every other async call for that
 /// second. After this long, a sleeping serving thread, or a new one while
 /// there are fewer than [`max_threads`], takes the queue over; the other
-/// finishes its call and sleeps.
+/// finishes its call and sleeps. The results the stalled thread made
+/// before that call, whose wake-ups it held back while the queue had a
+/// backlog, are woken then too. With `Duration::MAX`, the queue and those
+/// results wait for the call's end, and long calls set aside are looked
+/// after only between the leader's calls.
 ///
 /// ```
 /// use std::time::Duration;

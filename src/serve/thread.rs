@@ -28,7 +28,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -223,7 +223,10 @@ fn lead(id: usize) {
         let mut started = since;
         let mut wakers = Wakers::default();
         loop {
-            let (job, handoff) = match next_job(id) {
+            // The mark of the next job's start, which `next_job` stores if
+            // the job runs in the scope.
+            let call = lead::mark(started);
+            let (job, handoff) = match next_job(id, call) {
                 Next::Job(job, handoff) => (job, handoff),
                 Next::Empty => break,
                 Next::Relieved => {
@@ -234,8 +237,6 @@ fn lead(id: usize) {
             };
             match handoff {
                 Handoff::Keep => {
-                    let call = lead::mark(started);
-                    LEADER_CALL.0.store(call, Ordering::Relaxed);
                     let (waker, ended) = run(job, Some(started));
                     // Before the result is woken, whose caller's next call
                     // must not find this one still running.
@@ -279,10 +280,37 @@ const WAKE_WITHIN: Duration = Duration::from_millis(1);
 /// `make bench` (`bench/python/wake_cost.py`; more when the host is
 /// busy). So results wait to be woken together while the queue has a
 /// backlog ([`wake_now`]).
+///
+/// They wait in [`HELD`], where the timer reaches them: the leader decides
+/// to wake them only when its next call ends, and a call that stays in the
+/// scope (one not known long, waiting for I/O) kept the results made
+/// before it for as long, for ever if it never returned (trial 24: 3 s and
+/// more, deadlines or not, their calls being over). The timer wakes them
+/// once the leader has been inside one call for the takeover time, as it
+/// hands the queue over ([`relieve_stalled`]).
 #[derive(Default)]
 struct Wakers {
-    waiting: Vec<Waker>,
+    /// How many this leader put in [`HELD`] since it last woke them.
+    waiting: usize,
     since: Option<Instant>,
+    /// The wakers being woken: taken out of [`HELD`] under its lock, woken
+    /// after it (its capacity kept from one batch to the next).
+    waking: Vec<Waker>,
+}
+
+/// The wakers of results made and not woken yet ([`Wakers`]).
+static HELD: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+
+fn held() -> MutexGuard<'static, Vec<Waker>> {
+    // A list, whole between statements: go on after a panic.
+    HELD.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wakes every result held: by the timer, for a leader found inside one
+/// call for the takeover time.
+fn wake_held() {
+    let wake: Vec<Waker> = held().drain(..).collect();
+    wake_caught(wake);
 }
 
 /// The calls left in the queue when results are woken while it has a
@@ -314,23 +342,23 @@ impl Wakers {
     fn add(&mut self, waker: Option<Waker>, started: Instant, now: Instant) {
         if let Some(waker) = waker {
             self.since.get_or_insert(started);
-            self.waiting.push(waker);
+            held().push(waker);
+            self.waiting += 1;
         }
         let waited = self
             .since
             .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
-        if wake_now(
-            queue::QUEUED.load(Ordering::Relaxed),
-            self.waiting.len(),
-            waited,
-        ) {
+        if wake_now(queue::QUEUED.load(Ordering::Relaxed), self.waiting, waited) {
             self.wake_all();
         }
     }
 
     fn wake_all(&mut self) {
         self.since = None;
-        wake_caught(self.waiting.drain(..));
+        if std::mem::take(&mut self.waiting) > 0 {
+            self.waking.extend(held().drain(..));
+            wake_caught(self.waking.drain(..));
+        }
     }
 }
 
@@ -414,7 +442,12 @@ fn busy(state: &State) -> usize {
 fn successor(state: &mut State) -> Option<Handoff> {
     if busy(state) >= max_threads() {
         None
-    } else if state.followers_idle > 0 {
+    } else if state.followers_idle > state.deferred_calls {
+        // An idle follower besides those asked to run the jobs set aside
+        // and not up yet ([`serve_deferred`]): offered the lead, one of
+        // those would take the offer first, and leave the request standing
+        // with no follower idle to take it (none is asked again, nor a
+        // thread started, while it stands).
         // The offer with the count, in one hold of the lock: a follower
         // woken meanwhile (for jobs set aside) must find the offer, not
         // take itself out of the idle count a second time.
@@ -461,7 +494,7 @@ enum Next {
 /// A long job never runs in the scope: the queue would wait for it. With
 /// every thread for long calls busy, it is set aside, and the first of them
 /// to finish runs it ([`follow`]).
-fn next_job(id: usize) -> Next {
+fn next_job(id: usize, call: u64) -> Next {
     loop {
         let mut state = QUEUE.lock();
         if state.leader != id {
@@ -480,8 +513,24 @@ fn next_job(id: usize) -> Next {
             // leader looks after the jobs set aside ([`serve_deferred`]),
             // at every round of the queue and while it is idle.
             state.defer(job);
+            drop(state);
+            // Looked after by the timer too ([`relieve_stalled`]): the
+            // leader may next stay inside a call, and look after nothing
+            // meanwhile (trial 24: the job waited for that call's end,
+            // with the threads ahead of it asleep in C code).
+            if !STALL_WATCHED.swap(true, Ordering::SeqCst) {
+                super::timer::watch(Instant::now() + look_every());
+            }
             continue;
         };
+        if !cancelled && matches!(handoff, Handoff::Keep) {
+            // Under the lock: a call queued after this one was taken finds
+            // the leader inside a call, and has the timer look for a stall.
+            // Stored after the lock, a call queued in between found neither
+            // the mark nor a call ahead of it, and asked for no look
+            // ([`super::timer::watch_for_stall`]; trial 24).
+            LEADER_CALL.0.store(call, Ordering::Relaxed);
+        }
         let wake = state.grant_room();
         drop(state);
         wake_caught(wake);
@@ -495,9 +544,12 @@ fn next_job(id: usize) -> Next {
 }
 
 /// The timer's look for a stalled leader ([`super::lead`]), at `now`: if
-/// the leader has been inside one call for [`lead::stall_after`], with calls
-/// queued, a sleeping follower or a new thread is given the lead. When to
-/// look again: while calls are queued.
+/// the leader has been inside one call for [`lead::stall_after`], the
+/// results it made before that call are woken ([`Wakers`]), and, with calls
+/// queued, a sleeping follower or a new thread is given the lead. Long jobs
+/// set aside are looked after as the leader does ([`serve_deferred`]): a
+/// leader inside a call does not. When to look again: while calls are
+/// queued or set aside.
 pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
     if !STALL_WATCHED.load(Ordering::Acquire) {
         return None;
@@ -509,12 +561,17 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
     };
     // Which threads wait in C code, for the successor below.
     waiting::look(now, after);
+    if queue::DEFERRED.load(Ordering::Relaxed) > 0 {
+        serve_deferred(now);
+    }
     let call = LEADER_CALL.0.load(Ordering::Relaxed);
     if call != 0 {
         let due = lead::instant_of(call).checked_add(after).unwrap_or(now);
         if now < due {
             return Some(due);
         }
+        // The results made before this call do not wait for its end.
+        wake_held();
         let mut state = QUEUE.lock();
         let stalled = LEADER_CALL.0.load(Ordering::Relaxed) == call
             && state.relieved != call
@@ -532,12 +589,14 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
     // Not more often than every millisecond, however short the takeover
     // time is set: the timer would spin.
     let again = now.checked_add(after.max(Duration::from_millis(1)));
-    if queue::QUEUED.load(Ordering::Relaxed) > 0 {
+    let pending =
+        || queue::QUEUED.load(Ordering::SeqCst) + queue::DEFERRED.load(Ordering::SeqCst) > 0;
+    if pending() {
         return again;
     }
     STALL_WATCHED.store(false, Ordering::SeqCst);
     // A call queued before the store saw the timer looking, and did not ask.
-    if queue::QUEUED.load(Ordering::SeqCst) > 0 && !STALL_WATCHED.swap(true, Ordering::SeqCst) {
+    if pending() && !STALL_WATCHED.swap(true, Ordering::SeqCst) {
         return again;
     }
     None
