@@ -1497,7 +1497,7 @@ async fn a_long_call_set_aside_runs_beside_sleeping_threads_while_the_leader_sta
     }
     // One long call per core, asleep; the next one is set aside.
     let cores = serve::max_threads() - 1;
-    let sleeps = 8.0 * slow;
+    let sleeps = 4.0 * slow;
     let sleepers: Vec<_> = (0..cores as i64)
         .map(|i| tokio::spawn(lnap.arg(100 + i).arg(sleeps).call_async::<i64>()))
         .collect();
