@@ -512,15 +512,9 @@ fn next_job(id: usize, call: u64) -> Next {
             // The threads for long calls may be waiting in C code: the
             // leader looks after the jobs set aside ([`serve_deferred`]),
             // at every round of the queue and while it is idle.
+            // The timer looks after it too, once a call queued after it
+            // asks ([`super::timer::watch_for_stall`]).
             state.defer(job);
-            drop(state);
-            // Looked after by the timer too ([`relieve_stalled`]): the
-            // leader may next stay inside a call, and look after nothing
-            // meanwhile (trial 24: the job waited for that call's end,
-            // with the threads ahead of it asleep in C code).
-            if !STALL_WATCHED.swap(true, Ordering::SeqCst) {
-                super::timer::watch(Instant::now() + look_every());
-            }
             continue;
         };
         if !cancelled && matches!(handoff, Handoff::Keep) {

@@ -16,6 +16,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::lead::{self, LEADER_CALL, STALL_WATCHED};
+use super::queue::DEFERRED;
 
 struct Timer {
     /// The earliest instant to wake at; None when nothing is watched.
@@ -90,9 +91,15 @@ fn run() {
 }
 
 /// A call was queued, `behind` others: if the leader is inside a call, or
-/// calls wait before this one, the timer is to look for a stalled leader
-/// (unless it is looking already). A lone call to an idle leader costs two
-/// loads.
+/// calls wait before this one or aside, the timer is to look for a stalled
+/// leader (unless it is looking already), and after the calls set aside.
+/// A lone call to an idle leader costs three loads.
+///
+/// Calls set aside: a leader inside a call looks after none, and the calls
+/// ahead of them may wait in C code (trial 24: one waited for the whole of
+/// the leader's 3 s call, though the threads ahead of it slept). The leader
+/// gets inside a call only by taking a call queued after them, or before
+/// them and still queued then (`behind`): either asks here.
 pub(super) fn watch_for_stall(behind: usize) {
     // Ordered after the push, against the timer's giving up ([`super::thread::relieve_stalled`]):
     // one of the two sees the other.
@@ -101,7 +108,7 @@ pub(super) fn watch_for_stall(behind: usize) {
         return;
     }
     let call = LEADER_CALL.0.load(Ordering::Relaxed);
-    if call == 0 && behind == 0 {
+    if call == 0 && behind == 0 && DEFERRED.load(Ordering::Relaxed) == 0 {
         return;
     }
     // Never taken over (set so): nothing to look for.
