@@ -278,6 +278,7 @@ fn garbage_cycles_and_frames_are_not_retention() {
 /// by the full collection, and is no retention either.
 #[test]
 fn a_garbage_cycle_moved_to_an_older_generation_is_not_retention() {
+    let _real_gc = GC_MODULE.read().unwrap_or_else(|e| e.into_inner());
     let promoted = Function::from_source(
         "pim_retention_promoted",
         "import gc\n\
@@ -815,6 +816,12 @@ fn a_view_kept_by_a_model_rust_holds_as_an_object_is_moved_not_fatal() {
     assert_eq!(kept_as_attribute.call0::<Vec<f64>>().unwrap(), [8.0, 9.0]);
 }
 
+/// Held for writing while a test puts a module of its own in
+/// `sys.modules['gc']`, and for reading by a test that imports `gc`: run
+/// beside it, `import gc` found the fake, without `get_count` (`make
+/// matrix`, once: "module 'gc' has no attribute 'get_count'").
+static GC_MODULE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Python code that puts a `gc.get_objects` of its own in the module, or
 /// another `gc` in `sys.modules`, to hide a kept view from the scan (and
 /// count a reference twice so that the sums still match), does not blind
@@ -824,6 +831,7 @@ fn a_view_kept_by_a_model_rust_holds_as_an_object_is_moved_not_fatal() {
 /// invalid read).
 #[test]
 fn a_collector_replaced_by_python_code_does_not_hide_a_kept_view() {
+    let _fake_gc = GC_MODULE.write().unwrap_or_else(|e| e.into_inner());
     const SOURCE: &str = "
 import gc, sys, types
 _real_gc, _real_get_objects = gc, gc.get_objects
