@@ -90,6 +90,23 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) {
     .await
 }
 
+/// Awaits each of `tasks` within `limit` (else fails saying `what`), and
+/// checks that it doubled its number in `numbers`.
+async fn assert_doubled(
+    numbers: impl IntoIterator<Item = i64>,
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<Result<i64, Error>>>,
+    limit: Duration,
+    what: &str,
+) {
+    for (n, task) in numbers.into_iter().zip(tasks) {
+        let doubled = tokio::time::timeout(limit, task)
+            .await
+            .expect(what)
+            .unwrap();
+        assert_eq!(doubled.unwrap(), 2 * n);
+    }
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
@@ -1292,13 +1309,13 @@ async fn a_call_not_known_long_holds_the_queue_only_until_another_thread_takes_i
     let behind: Vec<_> = (10..20i64)
         .map(|n| tokio::spawn(double.call_async::<i64>(n)))
         .collect();
-    for (n, task) in (10..20i64).zip(behind) {
-        let doubled = tokio::time::timeout(limit, task)
-            .await
-            .expect("served by another thread while two calls wait")
-            .unwrap();
-        assert_eq!(doubled.unwrap(), 2 * n);
-    }
+    assert_doubled(
+        10..20,
+        behind,
+        limit,
+        "served by another thread while two calls wait",
+    )
+    .await;
     assert_eq!(started.call0::<i64>().unwrap(), 2, "both calls still wait");
     set.call0::<()>().unwrap();
     let mut values = [stuck.await.unwrap(), second.await.unwrap()];
@@ -1449,23 +1466,20 @@ async fn results_made_before_a_call_that_stalls_are_woken_without_waiting_for_it
     open.call0::<()>().unwrap();
     assert_eq!(gated.await.unwrap().unwrap(), 7);
     let within = Duration::from_secs(5) * slow;
-    for (i, task) in (100..103i64).zip(before) {
-        let doubled = tokio::time::timeout(within, task)
-            .await
-            .expect("woken while the call after it stalls")
-            .unwrap();
-        assert_eq!(doubled.unwrap(), 2 * i);
-    }
-    for (i, task) in (200..220i64)
-        .chain([300])
-        .zip(after.into_iter().chain([next]))
-    {
-        let doubled = tokio::time::timeout(within, task)
-            .await
-            .expect("served by another thread while the call stalls")
-            .unwrap();
-        assert_eq!(doubled.unwrap(), 2 * i);
-    }
+    assert_doubled(
+        100..103,
+        before,
+        within,
+        "woken while the call after it stalls",
+    )
+    .await;
+    assert_doubled(
+        (200..220).chain([300]),
+        after.into_iter().chain([next]),
+        within,
+        "served by another thread while the call stalls",
+    )
+    .await;
     unstall.call0::<()>().unwrap();
     assert_eq!(stalled.await.unwrap().unwrap(), 10);
 }
