@@ -651,9 +651,15 @@ fn fail_all(error: &Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::{claim, wait_for_jobs, wake_now, KEEP_QUEUED, QUEUE, WAKE_WITHIN};
-    use std::sync::mpsc;
+    use super::{
+        claim, max_threads, successor, wait_for_jobs, wake_now, Handoff, KEEP_QUEUED, QUEUE,
+        WAKE_WITHIN,
+    };
+    use std::sync::{mpsc, Mutex, PoisonError};
     use std::time::Duration;
+
+    /// The tests below set the queue's shared state by hand: one at a time.
+    static QUEUE_STATE: Mutex<()> = Mutex::new(());
 
     /// The lost wake-up of [`claim`]'s doc: thread 1 leads and sleeps for a
     /// job; thread 2 claims the lead. Thread 1 must wake and follow, so
@@ -661,6 +667,7 @@ mod tests {
     /// queue's state alone, which no other test of this crate's uses.)
     #[test]
     fn a_relieved_leader_asleep_for_a_job_wakes_and_follows_when_another_claims_the_lead() {
+        let _one = QUEUE_STATE.lock().unwrap_or_else(PoisonError::into_inner);
         claim(1);
         let (sender, woken) = mpsc::channel();
         std::thread::spawn(move || sender.send(wait_for_jobs(1)).unwrap());
@@ -674,6 +681,55 @@ mod tests {
         let mut state = QUEUE.lock();
         assert_eq!(state.leader, 2);
         (state.leader, state.leader_idle) = (0, false);
+    }
+
+    /// Trial 24: an idle follower asked to run the long jobs set aside, and
+    /// not up yet, is not offered the lead. Offered it, that follower would
+    /// take the offer first and leave the request standing, with no idle
+    /// follower left to run the jobs set aside and none asked again.
+    #[test]
+    fn the_lead_is_not_offered_to_a_follower_asked_to_run_the_jobs_set_aside() {
+        let _one = QUEUE_STATE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = QUEUE.lock();
+        let before = (
+            state.threads,
+            state.followers_idle,
+            state.offers,
+            state.deferred_calls,
+        );
+        assert_eq!(before, (0, 0, 0, 0), "no serving thread in this binary");
+        assert!(max_threads() >= 2, "max_threads() is at least 2");
+        // Two threads: a leader, and one idle follower asked for the jobs set
+        // aside. One thread is busy, fewer than the most.
+        (state.threads, state.followers_idle, state.deferred_calls) = (2, 1, 1);
+        let handoff = successor(&mut state);
+        let after = (
+            state.threads,
+            state.followers_idle,
+            state.offers,
+            state.deferred_calls,
+        );
+        // Another idle follower, besides the one asked: offered the lead.
+        (state.threads, state.followers_idle, state.offers) = (3, 2, 0);
+        let second = successor(&mut state);
+        let after_second = (state.threads, state.followers_idle, state.offers);
+        (
+            state.threads,
+            state.followers_idle,
+            state.offers,
+            state.deferred_calls,
+        ) = before;
+        drop(state);
+        assert!(
+            matches!(handoff, Some(Handoff::NewThread)),
+            "a new thread leads"
+        );
+        assert_eq!(after, (3, 1, 0, 1), "the asked follower is left to its job");
+        assert!(
+            matches!(second, Some(Handoff::Follower)),
+            "the other follower leads"
+        );
+        assert_eq!(after_second, (3, 1, 1));
     }
 
     #[test]
