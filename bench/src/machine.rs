@@ -60,12 +60,7 @@ fn commit() -> String {
 
 impl Machine {
     pub fn read() -> anyhow::Result<Machine> {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|line| line.strip_prefix("model name"))
-            .and_then(|rest| rest.split_once(':'))
-            .map_or_else(|| "unknown".to_owned(), |(_, name)| name.trim().to_owned());
+        let cpu = crate::cpu_model::describe();
         let read = |path: &str| {
             std::fs::read_to_string(path).map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
         };

@@ -18,6 +18,7 @@
 mod affinity;
 mod chart;
 mod contention;
+mod cpu_model;
 mod data;
 mod faults;
 mod http;

@@ -15,6 +15,8 @@
 
 #[path = "../affinity.rs"]
 mod affinity;
+#[path = "../cpu_model.rs"]
+mod cpu_model;
 #[path = "../data.rs"]
 #[allow(dead_code)]
 mod data;
@@ -36,6 +38,8 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = args.next().map_or(Ok(41), |a| a.parse())?;
     let which = args.next().unwrap_or_else(|| "detect".into());
     let case = data::Case::new(1_000);
+    // The ratio depends on the CPU under the vCPUs (`cpu_model`).
+    println!("cpu: {}", cpu_model::describe());
     let (m, name) = match which.as_str() {
         "detect" => (
             serve_async::measure(&case.data, case.expected.len(), calls, rounds)?,
