@@ -262,6 +262,78 @@ async fn a_full_queue_holds_futures_back_and_serves_them_in_order() {
     serve::set_queue_capacity(serve::DEFAULT_QUEUE_CAPACITY);
 }
 
+/// A waker that holds another future, for the executor's code a waker's
+/// drop may run.
+struct Holding {
+    _future: std::sync::Mutex<Pin<Box<serve::CallFuture<i64>>>>,
+}
+
+impl std::task::Wake for Holding {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A future waiting for room is dropped, and so is its waker, whose last
+/// handle the queue held: the waker drops another future waiting for room,
+/// which leaves the waiters in turn. The queue dropped that waker under its
+/// lock, and the second future's drop waited for the lock on the same
+/// thread, for ever (trial 25, by reading); it drops it after the lock now.
+/// A child process: a deadlock would keep the queue's lock for good.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "child process body"]
+async fn child_a_waker_dropped_by_the_queue_may_drop_another_future_waiting_for_room() {
+    if !common::is_child() {
+        return;
+    }
+    let gate = gate("pim_async_waker_drop");
+    let record = source("pim_async_waker_drop_record", RECORD, "record");
+    let order_of = source("pim_async_waker_drop_record", RECORD, "order_of");
+    serve::set_queue_capacity(1);
+    let blocker = tokio::spawn(gate.wait.call0_async::<f64>());
+    gate.until_started(1).await;
+    let queued = tokio::spawn(record.call_async::<i64>(0));
+    until("the call to be queued", || serve::queued() == 1).await;
+    // Both wait for room: `second` first, then `first`, whose waker holds
+    // `second`.
+    let mut second = Box::pin(record.call_async::<i64>(1));
+    poll_once(&mut second).await;
+    let holding = Arc::new(Holding {
+        _future: std::sync::Mutex::new(second),
+    });
+    let mut first = Box::pin(record.call_async::<i64>(2));
+    let waker = Waker::from(Arc::clone(&holding));
+    assert!(first
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    // The queue's copy of the waker is the last handle.
+    drop((waker, holding));
+    let (sender, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(first);
+        sender.send(()).unwrap();
+    });
+    dropped
+        .recv_timeout(Duration::from_secs(20))
+        .expect("dropping a future waiting for room never returned");
+    gate.open.call0::<()>().unwrap();
+    assert_eq!(blocker.await.unwrap().unwrap(), 0.0);
+    assert_eq!(queued.await.unwrap().unwrap(), 0);
+    // Neither dropped future ran, nor kept room: the next call goes on.
+    assert_eq!(record.call_async::<i64>(3).await.unwrap(), 3);
+    assert_eq!(order_of.call0::<Vec<i64>>().unwrap(), [0, 3]);
+}
+
+#[test]
+fn a_waker_dropped_by_the_queue_may_drop_another_future_waiting_for_room() {
+    let output = common::run_limited(
+        common::child_command(
+            "child_a_waker_dropped_by_the_queue_may_drop_another_future_waiting_for_room",
+        ),
+        common::hang_limit(60),
+    );
+    common::assert_child_passed(&output);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_never_holds_more_than_its_capacity_nor_python_more_than_the_threads() {
     let _serial = SERIAL.lock().await;

@@ -179,6 +179,7 @@ where
         let (result, kept) = give_back::collect(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| work(&self.function, &self.inputs)))
         });
+        thread::end_if_forked();
         drop(registered);
         let ended = Instant::now();
         if let Some(started) = started {
@@ -353,7 +354,10 @@ impl<R> Future for CallFuture<R> {
                 State::Start { job, slot, waiter } => {
                     if let Err(why) = runtime::check_callable() {
                         if let Some(id) = waiter {
-                            if runtime::check_latched().is_ok() {
+                            // After a finalization too: room granted to this
+                            // future goes on to the next waiter, which
+                            // resolves in turn (trial 25: they slept on).
+                            if queue::usable() {
                                 queue::abandon(id);
                             }
                         }
@@ -448,10 +452,9 @@ impl<R> Future for CallFuture<R> {
 impl<R> Drop for CallFuture<R> {
     fn drop(&mut self) {
         match &self.state {
-            // Not in a forked child: the queue's lock may be held there.
             State::Start {
                 waiter: Some(id), ..
-            } if runtime::check_latched().is_ok() => queue::abandon(*id),
+            } if queue::usable() => queue::abandon(*id),
             State::Queued(slot) => slot.cancel(),
             _ => {}
         }

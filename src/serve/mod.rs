@@ -129,8 +129,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = queue::DEFAULT_CAPACITY;
 /// ```
 pub fn set_queue_capacity(capacity: usize) {
     queue::CAPACITY.store(capacity.max(1), Ordering::Relaxed);
-    // Not in a forked child: the queue's lock may be held there.
-    if crate::runtime::check_latched().is_ok() {
+    if queue::usable() {
         queue::capacity_changed();
     }
 }

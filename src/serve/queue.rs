@@ -49,7 +49,8 @@ pub(super) trait Task: Send {
     /// ended (the clock read once, for the caller's own timing too).
     /// Records how long it took in its function's measure when `started`
     /// says when it began (in a held-GIL scope, where the call path itself
-    /// measures nothing).
+    /// measures nothing). In a child that the call forked, ends the process
+    /// as soon as the call returns (`thread::end_if_forked`).
     fn run(self: Box<Self>, started: Option<Instant>) -> (Option<Waker>, Instant);
     /// Resolves the future with `error`, without running the call.
     fn fail(self: Box<Self>, error: Error);
@@ -140,6 +141,13 @@ impl Queue {
         // statements: go on with them.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether the queue's lock may be taken: not in a child forked after
+/// start-up (the module's docs). After the host finalized Python it may:
+/// futures waiting for room still give it back, to the next waiter.
+pub(super) fn usable() -> bool {
+    crate::runtime::check_latched() != Err(crate::error::Unavailable::Forked)
 }
 
 /// What [`push`] did.
@@ -274,11 +282,17 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
         },
         None => state.waiters.is_empty() && state.taken() < State::capacity(),
     };
+    // A waker replaced is dropped after the lock: its drop is the
+    // executor's code, and may drop another future waiting for room, whose
+    // own drop takes this lock ([`abandon`]).
+    let mut replaced = None;
     if !room {
         let id = match waiter {
             Some(id) => {
                 if let Some(entry) = state.waiters.iter_mut().find(|w| w.id == id) {
-                    entry.waker.clone_from(waker);
+                    if !entry.waker.will_wake(waker) {
+                        replaced = Some(std::mem::replace(&mut entry.waker, waker.clone()));
+                    }
                 }
                 id
             }
@@ -294,6 +308,8 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
                 id
             }
         };
+        drop(state);
+        drop(replaced);
         return Pushed::Full(job, id);
     }
     state.jobs.push_back(job);
@@ -314,15 +330,20 @@ pub(super) fn push(job: Job, waiter: Option<u64>, waker: &Waker) -> Pushed {
 /// room to the next one.
 pub(super) fn abandon(id: u64) {
     let mut state = QUEUE.lock();
+    let mut left = None;
     let wake = if let Some(at) = state.granted.iter().position(|&g| g == id) {
         state.granted.swap_remove(at);
         state.reserved -= 1;
         state.grant_room()
     } else {
-        state.waiters.retain(|w| w.id != id);
+        // Its waker is dropped after the lock (see [`push`]).
+        if let Some(at) = state.waiters.iter().position(|w| w.id == id) {
+            left = state.waiters.remove(at);
+        }
         Vec::new()
     };
     drop(state);
+    drop(left);
     wake_caught(wake);
 }
 

@@ -154,8 +154,8 @@ fn follow() {
 }
 
 /// Runs `job` ([`Task::run`](super::queue::Task::run)); in a child that
-/// the job's Python code forked (`os.fork()`), ends the process instead of
-/// returning.
+/// the job's Python code forked (`os.fork()`), the job ends the process
+/// instead of returning ([`end_if_forked`]).
 ///
 /// In such a child this thread is the only one, and the caller it would
 /// hand the result to is in the parent: it would serve a queue nobody fills
@@ -165,12 +165,18 @@ fn follow() {
 /// ends once it runs off the end of the script.
 fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
     waiting::begin(started.unwrap_or_else(Instant::now));
-    let ran = {
-        // Ended even if the job unwinds (it catches the caller's panics:
-        // none should), or the thread would count as in the call for good.
-        let _end = waiting::EndOnDrop;
-        job.task.run(started)
-    };
+    // Ended even if the job unwinds (it catches the caller's panics: none
+    // should), or the thread would count as in the call for good.
+    let _end = waiting::EndOnDrop;
+    job.task.run(started)
+}
+
+/// In a child that a job's Python code forked, ends the process (see
+/// [`run`]). The job calls this as soon as its Python call returns, before
+/// it touches a lock: in the child, the overdue calls' list, the result's
+/// slot or the queue may have been locked at the fork by a thread of the
+/// parent's, and the child would wait for ever (trial 25).
+pub(super) fn end_if_forked() {
     if matches!(runtime::check_latched(), Err(Unavailable::Forked)) {
         const WHY: &str = "py-in-mem: a process forked by Python code in an async call \
             returned from that call on the crate's serving thread, which has nothing to return \
@@ -183,7 +189,6 @@ fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
             libc::_exit(0);
         }
     }
-    ran
 }
 
 /// What to do with a job.
@@ -583,8 +588,14 @@ pub(super) fn relieve_stalled(now: Instant) -> Option<Instant> {
     // Not more often than every millisecond, however short the takeover
     // time is set: the timer would spin.
     let again = now.checked_add(after.max(Duration::from_millis(1)));
-    let pending =
-        || queue::QUEUED.load(Ordering::SeqCst) + queue::DEFERRED.load(Ordering::SeqCst) > 0;
+    // Results held back count too: between the load of the mark above and
+    // this look, the leader may have taken the last queued call, and stall
+    // in it with results held; nothing would ask for a look again until a
+    // call is queued (trial 25).
+    let pending = || {
+        queue::QUEUED.load(Ordering::SeqCst) + queue::DEFERRED.load(Ordering::SeqCst) > 0
+            || !held().is_empty()
+    };
     if pending() {
         return again;
     }

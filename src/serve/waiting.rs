@@ -263,11 +263,16 @@ pub(super) fn look(now: Instant, after: Duration) {
                 if wanted.saturating_sub(wanted_then) < wall / 20 && !seen.ready() {
                     // Counted unless its call ended meanwhile (`end` cleared
                     // the mark: then it is not waiting). SeqCst: see `end`.
-                    if !shared.waiting.swap(true, Ordering::SeqCst) {
-                        WAITING.fetch_add(1, Ordering::AcqRel);
-                        if shared.call.load(Ordering::SeqCst) != call {
-                            uncount(shared);
-                        }
+                    // The count goes up before the flag is set: the thread's
+                    // `end` may clear the flag and take one off as soon as
+                    // it is set, and the count must not wrap below zero
+                    // meanwhile (trial 25: `busy` read 0 threads then).
+                    WAITING.fetch_add(1, Ordering::AcqRel);
+                    if shared.waiting.swap(true, Ordering::SeqCst) {
+                        // Counted already.
+                        WAITING.fetch_sub(1, Ordering::AcqRel);
+                    } else if shared.call.load(Ordering::SeqCst) != call {
+                        uncount(shared);
                     }
                 } else {
                     uncount(shared);
