@@ -3,7 +3,9 @@
 //!
 //! The lock is held only to push, to pop, or to change a count: never
 //! while waiting for the GIL or the turn, never while Python runs, never
-//! while a waker runs (wakers are collected under it, woken after). Every
+//! while a waker runs or is dropped (wakers are collected under it, woken
+//! or dropped after: either runs the executor's code, which may drop
+//! another future waiting for room, whose drop takes this lock). Every
 //! use is preceded by a look at the life cycle: in a child forked after
 //! start-up the lock may have been held by a thread that does not exist
 //! there, so nothing touches it.
