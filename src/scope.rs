@@ -285,6 +285,9 @@ impl<'scope> GilScope<'scope, '_> {
     /// threads, Python's own included, run while this thread does Rust work;
     /// takes them again after. `f` cannot use the scope (it is `Send`); the
     /// crate's calls inside it take the GIL as calls outside any scope do.
+    /// A child process that `f` forks must `exec` or `_exit`: one that
+    /// returns from `f` is ended there (status 0), since the scope cannot
+    /// take the GIL back in it (docs/lifecycle.md, "fork").
     ///
     /// ```
     /// let sum = py_in_mem::Function::load("numpy", "sum")?;

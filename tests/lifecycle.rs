@@ -299,6 +299,38 @@ fn a_child_forked_after_start_up_gets_an_error_and_never_hangs() {
     );
 }
 
+/// A child forked by Rust code inside `GilScope::without_gil`, while
+/// another thread holds the GIL, returns into the held-GIL scope, which
+/// cannot take the GIL back there: it ends the child (status 0, a line on
+/// stderr) rather than wait for ever. Before, the child waited for the GIL
+/// (or the turn's lock) for ever (trial 26: 3 of 3 runs).
+#[test]
+fn a_child_forked_inside_without_gil_ends_instead_of_waiting_for_the_gil() {
+    // Spins in Python, the GIL its own but at switch intervals, across the
+    // fork.
+    let spinning = thread::spawn(|| spinner().call::<i64>(600_000.0));
+    thread::sleep(Duration::from_millis(100));
+    let pid = py_in_mem::hold_gil(|scope| {
+        // SAFETY: fork(2); the child returns from the closure at once.
+        Ok(scope.without_gil(|| unsafe { libc::fork() }))
+    })
+    .unwrap();
+    if pid == 0 {
+        // Not reached: the scope ends the child as the closure returns.
+        // SAFETY: ends the child without the parent's exit hooks.
+        unsafe { libc::_exit(3) };
+    }
+    assert!(pid > 0, "fork failed");
+    let status = common::wait_child(pid, hang_limit(20));
+    assert!(
+        status.is_some_and(common::exited_cleanly),
+        "the child failed or hung: {status:?}"
+    );
+    assert_eq!(spinning.join().unwrap().unwrap(), 1);
+    // The parent's scopes go on.
+    py_in_mem::hold_gil(|_| spin_once()).unwrap();
+}
+
 #[test]
 #[ignore = "child process body"]
 fn child_forks_before_start_up() {
@@ -772,6 +804,61 @@ fn child_thread_exit_destructors_call_the_crate() {
     println!("DESTRUCTOR-CALLS ok {ok} exiting {exiting} other {other}");
     assert_eq!((ok + exiting, other), (400, 0));
     spin_once().unwrap();
+}
+
+/// Calls `answer` with a deadline as it is dropped, and prints what it got.
+struct CallsWithADeadlineOnDrop(Function);
+
+impl Drop for CallsWithADeadlineOnDrop {
+    fn drop(&mut self) {
+        let got = self.0.timeout(Duration::from_secs(5)).call0::<i64>();
+        println!("DEADLINE-CALL-IN-DESTRUCTOR {got:?}");
+    }
+}
+
+#[test]
+#[ignore = "child process body"]
+fn child_a_thread_local_s_destructor_calls_with_a_deadline() {
+    if !is_child() {
+        return;
+    }
+    let answer =
+        Function::from_source("pim_tls_deadline", "def f():\n    return 1\n", "f").unwrap();
+    thread::spawn(move || {
+        thread_local! {
+            static ON_EXIT: std::cell::RefCell<Option<CallsWithADeadlineOnDrop>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        // Made first, so torn down last: after the crate's list of the
+        // thread's calls with a deadline, which this call makes.
+        ON_EXIT.with(|slot| *slot.borrow_mut() = Some(CallsWithADeadlineOnDrop(answer.clone())));
+        assert_eq!(
+            answer
+                .timeout(Duration::from_secs(5))
+                .call0::<i64>()
+                .unwrap(),
+            1
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+/// A call with a deadline from a Rust thread-local's destructor that runs
+/// after the crate's own thread-locals' is made, as any other. Before, it
+/// aborted the process ("thread local panicked on drop"; trial 26, every
+/// run): the list of the thread's calls with a deadline was gone.
+#[test]
+fn a_call_with_a_deadline_from_a_thread_local_s_destructor_is_made() {
+    let stdout = child_passes(
+        "child_a_thread_local_s_destructor_calls_with_a_deadline",
+        &[],
+        hang_limit(60),
+    );
+    assert!(
+        stdout.contains("DEADLINE-CALL-IN-DESTRUCTOR Ok(1)"),
+        "{stdout}"
+    );
 }
 
 /// A call from a thread-exit destructor (a pthread key's, as a C library's

@@ -201,7 +201,10 @@ static WAKE: Condvar = Condvar::new();
 static WATCHDOG: Once = Once::new();
 
 thread_local! {
-    /// This thread's armed calls, outermost first (calls nest).
+    /// This thread's armed calls, outermost first (calls nest). It has a
+    /// destructor (the `Vec`): a call made from another thread-local's
+    /// destructor after it ran finds it gone, and is armed without it
+    /// (trial 26: `with_borrow_mut` there aborted the process).
     static ARMED: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -236,7 +239,7 @@ impl<'g> Watch<'g> {
             thread: glue::thread_ident(),
             tstate: glue::thread_state(),
         });
-        ARMED.with_borrow_mut(|armed| armed.push(Arc::clone(&call)));
+        let _ = ARMED.try_with(|armed| armed.borrow_mut().push(Arc::clone(&call)));
         let mut queue = queue();
         if queue.heap.len() >= queue.prune_at {
             queue
@@ -284,14 +287,18 @@ impl<'g> Watch<'g> {
         if before == FINISHED {
             return false; // ended already
         }
-        let outer_fired = ARMED.with_borrow_mut(|armed| {
-            if let Some(at) = armed.iter().rposition(|c| Arc::ptr_eq(c, &self.call)) {
-                armed.remove(at);
-            }
-            armed
-                .iter()
-                .any(|c| c.state.load(Ordering::Acquire) == FIRED)
-        });
+        // Gone (in a thread-exit destructor): no outer call is known.
+        let outer_fired = ARMED
+            .try_with(|armed| {
+                let mut armed = armed.borrow_mut();
+                if let Some(at) = armed.iter().rposition(|c| Arc::ptr_eq(c, &self.call)) {
+                    armed.remove(at);
+                }
+                armed
+                    .iter()
+                    .any(|c| c.state.load(Ordering::Acquire) == FIRED)
+            })
+            .unwrap_or(false);
         if before == FIRED {
             // Not done only if a thread this one started from C code, with
             // no bytecode run since the raise, has not run yet (CPython 3.11

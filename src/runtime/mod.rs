@@ -69,6 +69,65 @@ pub(crate) fn watch_fork() {
     lifecycle::watch_fork();
 }
 
+/// Forks while another thread holds what `hold` takes (a lock, held across
+/// the fork as a thread of the parent's may hold it): `hold` gets the
+/// callback to call while it holds it. Runs `child` in the child, which
+/// ends with the code `child` returns; that code, or `None` if the child
+/// ran past `limit` (then it is killed). For unit tests of what a forked
+/// child does.
+#[cfg(test)]
+pub(crate) fn fork_while_held(
+    hold: impl FnOnce(&mut dyn FnMut()) + Send + 'static,
+    child: impl FnOnce() -> i32,
+    limit: std::time::Duration,
+) -> Option<i32> {
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        hold(&mut || {
+            locked.send(()).unwrap();
+            let _ = released.recv();
+        });
+    });
+    is_locked.recv().unwrap();
+    // SAFETY: fork(2); the child runs `child` (the test keeps it to what a
+    // forked child of a threaded process may do) and ends with _exit(2),
+    // without the parent's exit hooks.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = child();
+        // SAFETY: as above.
+        unsafe { libc::_exit(code) };
+    }
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    wait_for_child(pid, limit)
+}
+
+/// The exit status of the forked child `pid`, or `None` if it ran past
+/// `limit` (then it is killed).
+#[cfg(test)]
+fn wait_for_child(pid: libc::pid_t, limit: std::time::Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut status = 0;
+        // SAFETY: waits for the caller's own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            return Some(libc::WEXITSTATUS(status)).filter(|_| libc::WIFEXITED(status));
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kills and reaps the caller's own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Does this thread hold the GIL right now (a held-GIL scope, a call, a
 /// Python thread)? Python must have started.
 pub(crate) fn holds_gil() -> bool {

@@ -481,7 +481,7 @@ mod tests {
     //! dropped once.
 
     use super::*;
-    use std::sync::{mpsc, Mutex};
+    use std::sync::Mutex;
     use std::task::{Context, Poll, Waker};
     use std::thread::{self, ThreadId};
     use std::time::Duration;
@@ -591,53 +591,19 @@ mod tests {
         // A thread of the parent's holds the lock across the fork, as a
         // serving thread delivering a result would.
         let slot = Arc::clone(slot);
-        let (locked, is_locked) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let holder = thread::spawn(move || {
-            let _inner = slot.inner.lock().unwrap();
-            locked.send(()).unwrap();
-            let _ = released.recv();
-        });
-        is_locked.recv().unwrap();
-        // SAFETY: fork(2); the child only polls the future (which takes no
-        // lock it cannot get) and leaves with _exit(2).
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let code = match poll(&mut future) {
+        let status = crate::runtime::fork_while_held(
+            move |held| {
+                let _inner = slot.inner.lock().unwrap();
+                held();
+            },
+            // A failed poll exits 3; a hung one is killed (None).
+            || match poll(&mut future) {
                 Poll::Ready(Err(Error::Unavailable(Unavailable::Forked))) => 0,
                 _ => 3,
-            };
-            // SAFETY: ends the child without the parent's exit hooks.
-            unsafe { libc::_exit(code) };
-        }
-        release.send(()).unwrap();
-        holder.join().unwrap();
-        // A failed poll exits 3; a hung one is killed (None).
-        let status = wait_for(pid, Duration::from_secs(20));
+            },
+            Duration::from_secs(20),
+        );
         assert_eq!(status, Some(0), "the child's poll failed or hung");
-    }
-
-    /// The child's exit status, or `None` if it ran past `limit` (then it
-    /// is killed).
-    fn wait_for(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let mut status = 0;
-            // SAFETY: waits for our own child, without blocking.
-            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-                return Some(libc::WEXITSTATUS(status)).filter(|_| libc::WIFEXITED(status));
-            }
-            if Instant::now() > deadline {
-                // SAFETY: kills and reaps our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
     }
 
     /// Notes the thread it is dropped on, then panics.

@@ -362,6 +362,7 @@ impl ScopeGil {
         }
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
+                end_if_forked_in_scope();
                 if self.scope.outer.is_null() {
                     self.scope._ticket = scheduler::enter_scope();
                 }
@@ -376,6 +377,31 @@ impl ScopeGil {
             scope: self,
         };
         f()
+    }
+}
+
+/// In a child forked (by the caller's Rust code) inside
+/// [`released`](ScopeGil::released), ends the process, with a line on
+/// stderr saying why, instead of taking the scope's GIL back.
+///
+/// The scope cannot go on in the child: the GIL (and the turn's lock) may
+/// have been held at the fork by a thread that does not exist there, so
+/// taking them back would wait for ever (trial 26: 3 of 3 children hung),
+/// and without them the scope can neither call Python nor give back what
+/// it lent. A child that does not `exec` ends here, as one that a served
+/// call's Python code forked does (status 0).
+fn end_if_forked_in_scope() {
+    if lifecycle::check_latched() == Err(Unavailable::Forked) {
+        const WHY: &str = "py-in-mem: a process forked inside GilScope::without_gil returned \
+            into the held-GIL scope, which cannot take the GIL back in the child: the child ends \
+            here (exec or _exit in the child instead)\n";
+        // SAFETY: write(2) of a static buffer, then _exit(2): async-signal
+        // safe, as a forked child of a threaded process needs; nothing of
+        // the parent's (its threads, their locks) is waited for.
+        unsafe {
+            libc::write(2, WHY.as_ptr().cast(), WHY.len());
+            libc::_exit(0);
+        }
     }
 }
 
