@@ -301,6 +301,29 @@ static int is_movable_element(PyObject *element) {
            is_python_class_over(Py_TYPE(element), &PyVoidArrType_Type);
 }
 
+/* numpy's `ndarray.ctypes` interface class (owned, kept for good), or NULL
+ * where not found: found once (pim_find_numpy_ctypes, from pim_prepare). */
+static PyObject *numpy_ctypes_class = NULL;
+
+void pim_find_numpy_ctypes(void) {
+    static const char *const modules[2] = {"numpy._core._internal", "numpy.core._internal"};
+    size_t i;
+    if (numpy_ctypes_class != NULL) {
+        return; /* a host's Python prepared again: the same class */
+    }
+    for (i = 0; i < 2 && numpy_ctypes_class == NULL; i++) {
+        PyObject *module = PyImport_ImportModule(modules[i]);
+        PyObject *type = module != NULL ? PyObject_GetAttrString(module, "_ctypes") : NULL;
+        if (type != NULL && PyType_Check(type)) {
+            numpy_ctypes_class = type;
+        } else {
+            Py_XDECREF(type);
+        }
+        Py_XDECREF(module);
+        PyErr_Clear();
+    }
+}
+
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
  * vetting on to its own holders? lent_known: the lent memory is known (so
  * a view can be moved). Returns 1 to vet the holder next round, 0 when it
@@ -326,6 +349,14 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
     if (PyList_CheckExact(holder) || PyTuple_CheckExact(holder) || PyDict_CheckExact(holder) ||
         PyCell_Check(holder) || Py_IS_TYPE(holder, &PyFunction_Type)) {
         return 1;
+    }
+    if (numpy_ctypes_class != NULL &&
+        PyObject_TypeCheck(holder, (PyTypeObject *)numpy_ctypes_class)) {
+        /* `x.ctypes` (a class defined in Python) holds the input's address
+         * in a ctypes object (`c_void_p`), which neither moves with the
+         * input nor shows as an int (trial 27: kept, it read the freed
+         * memory after InputRetained). Not safe, whoever holds it. */
+        return -1;
     }
     if (is_python_class_over(Py_TYPE(holder), &PyBaseObject_Type)) {
         /* An instance of a class defined in Python (a model's
@@ -757,40 +788,78 @@ int pim_borrow_is_kept(PyObject *arr) {
     return !pim_is_borrow_capsule(base) || is_retained(arr, base);
 }
 
+/* The array's base when it is the glue's capsule, else NULL (replaced by
+ * Python, numpy 1.x: see the top; or dropped, by `__setstate__`).
+ * Borrowed. */
+static PyObject *borrow_base(PyArrayObject *array) {
+    PyObject *base = PyArray_BASE(array);
+    return pim_is_borrow_capsule(base) ? base : NULL;
+}
+
+/* is_retained, with a reference of the caller's own to `base` (if not
+ * NULL) counted out. */
+static int is_retained_here(PyObject *arr, PyObject *base) {
+    return Py_REFCNT(arr) != 1 || (base != NULL && Py_REFCNT(base) != 2);
+}
+
+/* How many times the rare path looks again when the array's base changed
+ * under its scan, before it pins the array. */
+#define LOOKS 3
+
 pim_borrow_verdict pim_borrow_release(PyObject *arr) {
     PyArrayObject *array = (PyArrayObject *)arr;
-    PyObject *base = PyArray_BASE(array);
+    PyObject *base;              /* owned while set: see below */
     PyObject *views[MAX_VETTED]; /* owned, n_views of them */
-    int n_views = 0, i;
-    pim_borrow_verdict verdict;
+    int n_views = 0, i, look;
+    pim_borrow_verdict verdict = PIM_BORROW_PINNED;
     if (!pim_borrow_is_kept(arr)) {
         /* The common case: the array, or its capsule, is kept for reuse. */
         pim_return_borrowed(arr);
         return PIM_BORROW_FREE;
     }
-    if (!pim_is_borrow_capsule(base)) {
-        base = NULL; /* replaced by Python (numpy 1.x): see the top */
-    }
-    /* Rare path. The youngest generation first: a cycle the call made (a
-     * list holding the input and itself, a traceback kept in a frame) is in
-     * it, unless the call allocated enough to promote it, and collecting it
-     * costs microseconds, where a full collection costs milliseconds, more
-     * the larger Python's heap (2 to 5 ms here). */
+    /* Rare path. Python code runs in it (the class probe, once; finalizers,
+     * in the collections; any collection an allocation starts), and may
+     * change the array's base: numpy's `__setstate__` drops it, and the
+     * capsule may go with it (trial 27: its freed memory was read). So the
+     * base is read after them, and a reference of this function's keeps
+     * it while it is used (counted in is_retained_here below).
+     *
+     * The youngest generation first: a cycle the call made (a list holding
+     * the input and itself, a traceback kept in a frame) is in it, unless
+     * the call allocated enough to promote it, and collecting it costs
+     * microseconds, where a full collection costs milliseconds, more the
+     * larger Python's heap (2 to 5 ms here). */
+    learn_python_class_traverse();
     collect(0);
-    if (is_retained(arr, base)) {
+    if (is_retained(arr, borrow_base(array))) {
         collect(2);
     }
-    if (!is_retained(arr, base)) {
-        verdict = PIM_BORROW_FREE;
-    } else if ((base != NULL && Py_REFCNT(base) != 1) ||
-               !only_safe_holders(arr, base, views, &n_views)) {
-        verdict = PIM_BORROW_PINNED;
-    } else if (base == NULL) {
-        verdict = PIM_BORROW_FREE; /* kept, but it reads another buffer */
-    } else if (move_to_copy(array, base, views, n_views) < 0) {
-        verdict = PIM_BORROW_PINNED;
-    } else {
-        verdict = PIM_BORROW_MOVED;
+    for (look = 0; look < LOOKS; look++) {
+        base = borrow_base(array);
+        Py_XINCREF(base);
+        if (!is_retained_here(arr, base)) {
+            verdict = PIM_BORROW_FREE;
+        } else if ((base != NULL && Py_REFCNT(base) != 2) ||
+                   !only_safe_holders(arr, base, views, &n_views)) {
+            verdict = PIM_BORROW_PINNED;
+        } else if (borrow_base(array) != base) {
+            /* Changed during the scan (a collection it started): again. */
+            for (i = 0; i < n_views; i++) {
+                Py_DECREF(views[i]);
+            }
+            n_views = 0;
+            Py_XDECREF(base);
+            verdict = PIM_BORROW_PINNED;
+            continue;
+        } else if (base == NULL) {
+            verdict = PIM_BORROW_FREE; /* kept, but it reads another buffer */
+        } else if (move_to_copy(array, base, views, n_views) < 0) {
+            verdict = PIM_BORROW_PINNED;
+        } else {
+            verdict = PIM_BORROW_MOVED;
+        }
+        Py_XDECREF(base);
+        break;
     }
     for (i = 0; i < n_views; i++) {
         Py_DECREF(views[i]);

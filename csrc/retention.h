@@ -15,4 +15,10 @@
  * held. (retention.c) */
 PIM_INTERNAL void pim_find_collector(void);
 
+/* Finds numpy's `ndarray.ctypes` interface class once, and keeps it for
+ * good: the retention check refuses it as a holder of the input, since it
+ * keeps the input's address where no scan sees it. GIL held.
+ * (retention.c) */
+PIM_INTERNAL void pim_find_numpy_ctypes(void);
+
 #endif

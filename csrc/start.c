@@ -223,6 +223,7 @@ pim_status pim_prepare(const char *module_dir) {
     }
     pim_find_plain_subclasses();
     pim_find_collector();
+    pim_find_numpy_ctypes();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 

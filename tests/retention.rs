@@ -639,6 +639,12 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         "keep_interface_object",
         "keep_sliding_window",
         "keep_base",
+        // `data.ctypes`, numpy's ctypes interface, holds the input's
+        // address in a c_void_p: it was vetted as an object of a class
+        // defined in Python, the input moved and the call InputRetained,
+        // while the kept c_void_p still pointed into the Rust memory
+        // (trial 27: read back after the Vec was freed).
+        "keep_ctypes",
         // The input's address handed to np.asarray through an object's
         // __array_interface__, the input kept alive through a container
         // (a list, a closure) the object holds: the new array reads the Rust
@@ -679,6 +685,64 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         );
         assert!(!stdout.contains("returned"), "{func}: {stdout}");
     }
+}
+
+/// Keeps the input in a list and in a garbage cycle whose finalizer gives
+/// the input memory of its own (`__setstate__` drops its base, the
+/// capsule over the Rust memory): the finalizer runs in the check's
+/// collection.
+const SETSTATE_SOURCE: &str = "\
+import gc
+import numpy as np
+KEPT = []
+class Bomb:
+    def __init__(self, x):
+        self.x = x
+        self.me = self
+    def __del__(self):
+        self.x.__setstate__((1, (1,), np.dtype('f8'), False, bytes(8)))
+def keep_with_bomb(x):
+    gc.disable()
+    KEPT.append(x)
+    Bomb(x)
+    return 0.0
+def kept():
+    return KEPT[0]
+";
+
+#[test]
+#[ignore = "child process body"]
+fn child_a_finalizer_gives_the_kept_input_memory_of_its_own() {
+    if !is_child() {
+        return;
+    }
+    let keep =
+        Function::from_source("pim_retention_setstate", SETSTATE_SOURCE, "keep_with_bomb").unwrap();
+    let data = vec![7.0; 4];
+    println!("returned {:?}", keep.call::<f64>(&data));
+    let kept = Function::load("pim_retention_setstate", "kept").unwrap();
+    println!("kept {:?}", kept.call0::<Vec<f64>>());
+}
+
+/// The check's collection runs a finalizer that gives the kept input
+/// memory of its own: the input reads no Rust memory any more, and the
+/// call returns its value. Before, the check went on with the array's
+/// former base, the capsule over the Rust memory, which the finalizer had
+/// freed: it read freed memory, and aborted the process (trial 27).
+#[test]
+fn a_finalizer_that_gives_the_kept_input_memory_of_its_own_lets_the_call_return() {
+    let output = run(child_command(
+        "child_a_finalizer_gives_the_kept_input_memory_of_its_own",
+    ));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("returned Ok(0.0)"), "{stdout}");
+    assert!(stdout.contains("kept Ok([0.0])"), "{stdout}");
 }
 
 /// A model of a class defined in Python whose `fit` keeps a view of its

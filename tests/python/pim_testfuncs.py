@@ -419,6 +419,12 @@ def keep_base(data):
     return np.array([0])
 
 
+def keep_ctypes(data):
+    # numpy's ctypes interface: the address in a c_void_p, with the array.
+    KEPT.append(data.ctypes)
+    return np.array([0])
+
+
 # An object that hands the input's memory to np.asarray by address, as a
 # zero-copy wrapper does, and keeps the input alive through `base`: the
 # array np.asarray makes reads the Rust memory without holding the input.
