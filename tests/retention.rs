@@ -731,16 +731,9 @@ fn child_a_finalizer_gives_the_kept_input_memory_of_its_own() {
 /// freed: it read freed memory, and aborted the process (trial 27).
 #[test]
 fn a_finalizer_that_gives_the_kept_input_memory_of_its_own_lets_the_call_return() {
-    let output = run(child_command(
+    let stdout = assert_child_passed(&run(child_command(
         "child_a_finalizer_gives_the_kept_input_memory_of_its_own",
-    ));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    )));
     assert!(stdout.contains("returned Ok(0.0)"), "{stdout}");
     assert!(stdout.contains("kept Ok([0.0])"), "{stdout}");
 }

@@ -226,7 +226,7 @@ pub(super) fn gave(counted: bool) {
 extern "C" fn at_host_exit() {
     // A child forked after start-up calls nothing of the crate's, and the
     // calls its parent had in progress are not in it: nothing to wait for.
-    if matches!(lifecycle::check_latched(), Err(Unavailable::Forked)) {
+    if lifecycle::is_forked_child() {
         return;
     }
     // Registered twice (see `watch`): the first run drained.

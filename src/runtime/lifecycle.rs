@@ -81,6 +81,29 @@ pub(super) fn check_latched() -> Result<(), Unavailable> {
     }
 }
 
+/// Whether this process is a child forked after start-up: there a lock of
+/// the crate's (or the GIL) may have been held at the fork by a thread that
+/// does not exist in the child, so nothing may wait for one.
+pub(super) fn is_forked_child() -> bool {
+    STATE.load(Ordering::Acquire) == FORKED
+}
+
+/// In a child forked after start-up, ends the process with status 0,
+/// writing `why` (one line) to stderr first; elsewhere returns. For a thread
+/// of the child that would otherwise wait for ever for what a thread of
+/// the parent's held at the fork, or go back to a caller that is not there.
+pub(super) fn end_if_forked_child(why: &'static str) {
+    if is_forked_child() {
+        // SAFETY: write(2) of a static buffer, then _exit(2): async-signal
+        // safe, as a forked child of a threaded process needs; nothing of
+        // the parent's (its threads, their locks) is waited for.
+        unsafe {
+            libc::write(2, why.as_ptr().cast(), why.len());
+            libc::_exit(0);
+        }
+    }
+}
+
 /// Fails unless Python runs and this process may call it. On every call's
 /// path: one atomic load, `Py_IsInitialized` and whether a finalization
 /// has begun (a thread that takes the GIL then is ended by Python, inside

@@ -56,10 +56,21 @@ pub(crate) fn check_callable() -> Result<(), crate::error::Unavailable> {
 }
 
 /// Whether Python may still be called, as far as the hooks have seen (one
-/// load): guards the serving queue's lock, which a forked child must not
-/// touch.
+/// load): an async call's future, polled after a fork or a finalization,
+/// resolves with why not.
 pub(crate) fn check_latched() -> Result<(), crate::error::Unavailable> {
     lifecycle::check_latched()
+}
+
+/// Whether this is a child forked after start-up ([`lifecycle`]).
+pub(crate) fn is_forked_child() -> bool {
+    lifecycle::is_forked_child()
+}
+
+/// In a child forked after start-up, ends the process, saying `why` on
+/// stderr ([`lifecycle`]).
+pub(crate) fn end_if_forked_child(why: &'static str) {
+    lifecycle::end_if_forked_child(why);
 }
 
 /// Marks children forked from now on, as start-up does, without starting

@@ -321,9 +321,7 @@ fn lock_unless_forked<R>(slot: &Slot<R>) -> Option<MutexGuard<'_, SlotInner<R>>>
     match slot.inner.try_lock() {
         Ok(inner) => Some(inner),
         Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) if runtime::check_latched() == Err(Unavailable::Forked) => {
-            None
-        }
+        Err(TryLockError::WouldBlock) if runtime::is_forked_child() => None,
         // A delivery under way: a few stores.
         Err(TryLockError::WouldBlock) => {
             Some(slot.inner.lock().unwrap_or_else(PoisonError::into_inner))

@@ -149,7 +149,7 @@ impl Queue {
 /// start-up (the module's docs). After the host finalized Python it may:
 /// futures waiting for room still give it back, to the next waiter.
 pub(super) fn usable() -> bool {
-    crate::runtime::check_latched() != Err(crate::error::Unavailable::Forked)
+    !crate::runtime::is_forked_child()
 }
 
 /// What [`push`] did.

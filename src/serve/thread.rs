@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use super::lead::{self, LEADER_CALL, STALL_WATCHED};
 use super::queue::{self, wake_caught, Job, State, QUEUE};
 use super::waiting;
-use crate::error::{Error, PyException, Unavailable};
+use crate::error::{Error, PyException};
 use crate::runtime::{self, scheduler, CallStats};
 
 /// The most serving threads: one per core for long calls, and the leader,
@@ -177,18 +177,11 @@ fn run(job: Job, started: Option<Instant>) -> (Option<Waker>, Instant) {
 /// slot or the queue may have been locked at the fork by a thread of the
 /// parent's, and the child would wait for ever (trial 25).
 pub(super) fn end_if_forked() {
-    if matches!(runtime::check_latched(), Err(Unavailable::Forked)) {
-        const WHY: &str = "py-in-mem: a process forked by Python code in an async call \
-            returned from that call on the crate's serving thread, which has nothing to return \
-            to in the child: the child ends here (end it with os._exit in Python)\n";
-        // SAFETY: write(2) of a static buffer, then _exit(2): async-signal
-        // safe, as a forked child of a threaded process needs; nothing of
-        // the parent's (its threads, their locks) is waited for.
-        unsafe {
-            libc::write(2, WHY.as_ptr().cast(), WHY.len());
-            libc::_exit(0);
-        }
-    }
+    runtime::end_if_forked_child(
+        "py-in-mem: a process forked by Python code in an async call returned from that call \
+         on the crate's serving thread, which has nothing to return to in the child: the child \
+         ends here (end it with os._exit in Python)\n",
+    );
 }
 
 /// What to do with a job.

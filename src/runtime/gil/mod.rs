@@ -391,18 +391,11 @@ impl ScopeGil {
 /// it lent. A child that does not `exec` ends here, as one that a served
 /// call's Python code forked does (status 0).
 fn end_if_forked_in_scope() {
-    if lifecycle::check_latched() == Err(Unavailable::Forked) {
-        const WHY: &str = "py-in-mem: a process forked inside GilScope::without_gil returned \
-            into the held-GIL scope, which cannot take the GIL back in the child: the child ends \
-            here (exec or _exit in the child instead)\n";
-        // SAFETY: write(2) of a static buffer, then _exit(2): async-signal
-        // safe, as a forked child of a threaded process needs; nothing of
-        // the parent's (its threads, their locks) is waited for.
-        unsafe {
-            libc::write(2, WHY.as_ptr().cast(), WHY.len());
-            libc::_exit(0);
-        }
-    }
+    lifecycle::end_if_forked_child(
+        "py-in-mem: a process forked inside GilScope::without_gil returned into the held-GIL \
+         scope, which cannot take the GIL back in the child: the child ends here (exec or _exit \
+         in the child instead)\n",
+    );
 }
 
 impl Drop for ScopeGil {

@@ -546,7 +546,7 @@ fn hand_over(token: u32) -> bool {
     // then returns here) the queue's lock may have been held at the fork by
     // a waiter that does not exist in the child: no waiter to hand to, and
     // no lock to take (trial 26: 1 child in 100 to 200 hung on it).
-    if crate::runtime::lifecycle::check_latched() == Err(crate::error::Unavailable::Forked) {
+    if crate::runtime::lifecycle::is_forked_child() {
         return false;
     }
     HANDOFF.store(false, Ordering::Relaxed);
