@@ -336,6 +336,26 @@ PyObject *pim_borrow_array(const void *data, int ndim, const Py_ssize_t *dims,
     return with_base(arr, base);
 }
 
+int pim_borrow_is_as_lent(PyObject *arr, const void *data, int ndim, const Py_ssize_t *dims,
+                          const Py_ssize_t *strides, int typenum) {
+    PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
+    npy_intp itemsize = PyArray_ITEMSIZE((PyArrayObject *)arr);
+    int axis;
+    if (fields->data != (char *)data || fields->nd != ndim ||
+        fields->descr != builtin_descr(typenum) || (fields->flags & NPY_ARRAY_WRITEABLE)) {
+        return 0;
+    }
+    for (axis = 0; axis < ndim; axis++) {
+        /* NULL strides: a 1-D C-order lend, whose one stride numpy made the
+         * item size. */
+        npy_intp stride = strides != NULL ? strides[axis] : itemsize;
+        if (fields->dimensions[axis] != dims[axis] || fields->strides[axis] != stride) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 PyObject *pim_borrow_array_untracked(const void *data, int ndim, const Py_ssize_t *dims,
                                      const Py_ssize_t *strides, int typenum) {
     PyObject *arr;

@@ -246,6 +246,17 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr);
  * borrowed. Returns 1 or 0. */
 int pim_borrow_is_kept(PyObject *arr);
 
+/* Does arr (from pim_borrow_array with these arguments, which the caller
+ * still holds) still show what it was lent as: the same address, shape,
+ * strides and numpy's own descriptor of typenum, read-only? Python may
+ * change an array's shape, strides or dtype in place (`a.shape = (-1, 1)`,
+ * `a.dtype = np.int64`), and an array lent across several calls must not
+ * carry that to the next one: on 0 the caller gives it back and lends anew.
+ * GIL held. arr, dims, strides: borrowed (strides NULL as for
+ * pim_borrow_array). Returns 1 or 0. */
+int pim_borrow_is_as_lent(PyObject *arr, const void *data, int ndim, const Py_ssize_t *dims,
+                          const Py_ssize_t *strides, int typenum);
+
 /* Like pim_borrow_array, but without retention accounting: the base is one
  * capsule shared by every untracked array (made by pim_prepare), so nothing
  * can tell afterwards whether Python kept the array. The base still exposes

@@ -13,9 +13,15 @@
  *     of the same type, and the lent array owns none and has a capsule as
  *     its base, so a view's base, and a view of a view's, is the array
  *     itself: rule 4 counts it.)
- *  3. The array exported a buffer (memoryview, bytes(), a C extension):
- *     numpy records that in _buffer_info, and the holder of the buffer has a
- *     raw pointer. Pinned.
+ *  3. A buffer the array, a view or an element exported and that is still
+ *     held (a memoryview, a C extension's Py_buffer) gives its holder a raw
+ *     pointer. Every such export holds a reference to its exporter
+ *     (Py_buffer.obj), so rule 4 finds it: held by an object of a type written in C (a
+ *     memoryview's managed buffer), or by nothing the scan can see. Pinned.
+ *     (numpy's _buffer_info records that a buffer was exported once, not
+ *     that one is still held: it stays set after `bytes(x)` or a released
+ *     memoryview, so it decides nothing here; trial 27 saw such a call
+ *     abort where it could have returned InputRetained.)
  *  4. Every other reference to the array must come from a plain container
  *     (list, tuple, dict, cell), a function, an instance of a class defined
  *     in Python, an exception of CPython's own (or of a class defined in
@@ -27,8 +33,8 @@
  *     garbage collector can see (or from an untracked dict, tuple or view
  *     such an object, or Rust, holds; a view holds its base, which
  *     ndarray's traversal does not show), so an iterator or a C object holding the array
- *     or a view shows as a missing reference. A view that exported a buffer
- *     (rule 3), or whose type is a C subclass, a class, an object of a type
+ *     or a view shows as a missing reference. A view whose type is a C
+ *     subclass, a class, an object of a type
  *     written in C or any other object on a chain may hold a raw pointer
  *     (numpy's as_strided keeps one in an object whose attribute holds the
  *     array): not provably safe. Pinned.
@@ -286,19 +292,19 @@ static void traverse_holder(vetting *v, PyObject *holder) {
 }
 
 /* Can a view (borrowed) of the lent array be re-pointed at a copy? Not if
- * it exported a buffer (its holder has a raw pointer), nor if its type is
- * a C subclass of ndarray (which may keep one out of sight). */
+ * its type is a C subclass of ndarray (which may keep a raw pointer out of
+ * sight). A buffer it exported and that is still held is a reference rule 4
+ * judges (rule 3). */
 static int is_movable_view(PyObject *view) {
-    return ((PyArrayObject_fields *)view)->_buffer_info == NULL &&
-           is_python_class_over(Py_TYPE(view), &PyArray_Type);
+    return is_python_class_over(Py_TYPE(view), &PyArray_Type);
 }
 
 /* Can an element (borrowed; element_base is not NULL) be re-pointed at a
- * copy? Not if it exported a buffer, nor if its type is written in C
- * (other than numpy.void itself). */
+ * copy? Not if its type is written in C (other than numpy.void itself). A
+ * buffer it exported and that is still held is a reference rule 4 judges
+ * (rule 3). */
 static int is_movable_element(PyObject *element) {
-    return ((PyVoidScalarObject *)element)->_buffer_info == NULL &&
-           is_python_class_over(Py_TYPE(element), &PyVoidArrType_Type);
+    return is_python_class_over(Py_TYPE(element), &PyVoidArrType_Type);
 }
 
 /* numpy's `ndarray.ctypes` interface class (owned, kept for good), or NULL
@@ -348,6 +354,14 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
     }
     if (PyList_CheckExact(holder) || PyTuple_CheckExact(holder) || PyDict_CheckExact(holder) ||
         PyCell_Check(holder) || Py_IS_TYPE(holder, &PyFunction_Type)) {
+        return 1;
+    }
+    if (is_python_class_over(Py_TYPE(holder), &PyList_Type) ||
+        is_python_class_over(Py_TYPE(holder), &PyDict_Type) ||
+        is_python_class_over(Py_TYPE(holder), &PyTuple_Type)) {
+        /* A class defined in Python over list, dict or tuple (a cache that
+         * subclasses dict): its traversal shows its own state and then the
+         * container's items, so it is seen whole, as the container is. */
         return 1;
     }
     if (numpy_ctypes_class != NULL &&
@@ -766,9 +780,6 @@ static int only_safe_holders(PyObject *arr, PyObject *base, PyObject **views, in
     PyObject *objects;
     int safe = 0;
     *n_views = 0;
-    if (((PyArrayObject_fields *)arr)->_buffer_info != NULL) {
-        return 0;
-    }
     if (base != NULL) {
         lent = PyCapsule_GetPointer(base, PIM_BORROW_CAPSULE);
         nbytes = (size_t)(uintptr_t)PyCapsule_GetContext(base);

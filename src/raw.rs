@@ -159,6 +159,14 @@ extern "C" {
     ) -> *mut PyObject;
     pub fn pim_borrow_release(arr: *mut PyObject) -> pim_borrow_verdict;
     pub fn pim_borrow_is_kept(arr: *mut PyObject) -> c_int;
+    pub fn pim_borrow_is_as_lent(
+        arr: *mut PyObject,
+        data: *const c_void,
+        ndim: c_int,
+        dims: *const Py_ssize_t,
+        strides: *const Py_ssize_t,
+        typenum: c_int,
+    ) -> c_int;
     pub fn pim_borrow_array_untracked(
         data: *const c_void,
         ndim: c_int,

@@ -110,6 +110,35 @@ fn a_kept_scope_array_is_retention_for_that_call_and_lent_anew_after() {
 }
 
 #[test]
+fn a_call_that_changes_its_scope_array_in_place_leaves_the_next_call_the_array_as_lent() {
+    let describe = sched("describe");
+    let vector: Vec<f64> = (1..=6).map(f64::from).collect();
+    let matrix: Vec<f64> = (0..12).map(f64::from).collect();
+    for change in [
+        "reshape_in_place",
+        "retype_in_place",
+        "swap_byte_order_in_place",
+        "restride_in_place",
+    ] {
+        let change_it = sched(change);
+        let (before, after, again): (Vec<f64>, Vec<f64>, Vec<f64>) = hold_gil(|scope| {
+            let v = scope.lend(&vector)?;
+            let m = scope.lend(NdSlice::new(&matrix, &[3, 4])?)?;
+            let before = describe.call(v)?;
+            change_it.call::<f64>(v)?;
+            change_it.call::<f64>(m)?;
+            Ok((before, describe.call(v)?, describe.call(m)?))
+        })
+        .unwrap();
+        assert_eq!(before, [6.0, 21.0, 1.0]);
+        // Python changed how its array reads the memory; the next call gets
+        // the memory as Rust lent it, not what the last call left.
+        assert_eq!(after, before, "the 1-D lend after {change}");
+        assert_eq!(again, [3.0, 4.0, 66.0, 1.0], "the 2-D lend after {change}");
+    }
+}
+
+#[test]
 #[ignore = "child process body"]
 fn child_keeps_a_view_of_a_scope_array() {
     if !is_child() {

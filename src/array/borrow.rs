@@ -126,6 +126,28 @@ impl<'a> RustArray<'a> {
         }
     }
 
+    /// Calls `f` with this array as the glue takes it: address of element
+    /// [0, 0, ...], number of dimensions, dimensions, strides in bytes (NULL
+    /// for a 1-D contiguous one) and numpy type number.
+    fn with_glue_args<R>(
+        &self,
+        f: impl FnOnce(*const c_void, c_int, *const Py_ssize_t, *const Py_ssize_t, c_int) -> R,
+    ) -> R {
+        match &self.layout {
+            Layout::Vector(len) => f(self.data.cast(), 1, len, std::ptr::null(), self.typenum),
+            Layout::Strided(layout) => {
+                let ndim = layout.len() / 2;
+                f(
+                    self.data.cast(),
+                    ndim as c_int,
+                    layout.as_ptr(),
+                    layout[ndim..].as_ptr(),
+                    self.typenum,
+                )
+            }
+        }
+    }
+
     /// Makes the numpy array over this memory with `make` (`pim_borrow_array` or
     /// `pim_borrow_array_untracked`, which share a signature).
     ///
@@ -133,26 +155,27 @@ impl<'a> RustArray<'a> {
     /// The GIL is held, and the memory stays valid and unchanged for as long
     /// as Python may read it (what that takes is up to the caller).
     unsafe fn to_numpy(&self, make: MakeArray) -> *mut PyObject {
-        // SAFETY: data, the dimensions and the strides describe live memory
-        // of the element type `typenum` names; the rest is the caller's
-        // promise.
-        unsafe {
-            match &self.layout {
-                Layout::Vector(len) => {
-                    make(self.data.cast(), 1, len, std::ptr::null(), self.typenum)
-                }
-                Layout::Strided(layout) => {
-                    let ndim = layout.len() / 2;
-                    make(
-                        self.data.cast(),
-                        ndim as c_int,
-                        layout.as_ptr(),
-                        layout[ndim..].as_ptr(),
-                        self.typenum,
-                    )
-                }
-            }
-        }
+        self.with_glue_args(|data, ndim, dims, strides, typenum| {
+            // SAFETY: data, the dimensions and the strides describe live
+            // memory of the element type `typenum` names; the rest is the
+            // caller's promise.
+            unsafe { make(data, ndim, dims, strides, typenum) }
+        })
+    }
+
+    /// Whether `array`, lent over this memory and held by the caller, still
+    /// shows it as lent: Python may change an array's shape, strides or dtype
+    /// in place (`a.shape = (-1, 1)`), and an array lent across several calls
+    /// must not carry that to the next one.
+    pub(crate) fn is_shown_by(&self, _gil: &Gil, array: &BorrowedArray<'_>) -> bool {
+        let arr = array.as_ptr();
+        !arr.is_null()
+            && self.with_glue_args(|data, ndim, dims, strides, typenum| {
+                // SAFETY: `_gil` proves the GIL is held; `arr` is live (the
+                // caller holds it) and came from pim_borrow_array over this
+                // memory; the C function only reads them all.
+                unsafe { raw::pim_borrow_is_as_lent(arr, data, ndim, dims, strides, typenum) != 0 }
+            })
     }
 }
 

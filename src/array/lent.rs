@@ -43,11 +43,14 @@ impl LentSlot {
     }
 
     /// After a call it was passed to: if anything may have kept the array,
-    /// gives it back now, with the retention rule, naming `lent_to` (the next
-    /// call lends anew).
+    /// or the call changed its shape, strides or dtype in place, gives it
+    /// back now, with the retention rule, naming `lent_to` (the next call
+    /// lends anew).
     pub(crate) fn after_call(&self, gil: &Gil, lent_to: &str) -> Release {
         match self.array.take() {
-            Some(array) if array.is_kept(gil) => array.release_to(gil, lent_to),
+            Some(array) if array.is_kept(gil) || !self.source.is_shown_by(gil, &array) => {
+                array.release_to(gil, lent_to)
+            }
             other => {
                 self.array.set(other);
                 Release::Free

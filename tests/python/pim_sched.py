@@ -121,3 +121,37 @@ def keep_view(data):
     """Keeps a view of its input (moved onto a copy with the input)."""
     KEPT.append(data[1:])
     return 0.0
+
+
+# ---- Changes to an input's view of its memory, in place -------------------------
+
+
+def reshape_in_place(data):
+    """numpy lets any array's shape be set in place, as `x.shape = (-1, 1)`."""
+    data.shape = (data.size, 1)
+    return 0.0
+
+
+def retype_in_place(data):
+    data.dtype = np.int64
+    return 0.0
+
+
+def swap_byte_order_in_place(data):
+    data.dtype = data.dtype.newbyteorder()
+    return 0.0
+
+
+def restride_in_place(data):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy 2.3 deprecates setting strides
+        data.strides = (0,) * data.ndim
+    return 0.0
+
+
+def describe(data):
+    """Shape, sum, and whether the dtype is native float64."""
+    native = data.dtype == np.float64 and data.dtype.isnative
+    return np.array([*map(float, data.shape), float(data.sum()), float(native)])

@@ -2,6 +2,7 @@
 
 Every function takes the borrowed input array `data`.
 """
+import collections
 import sys
 
 import numpy as np
@@ -194,6 +195,88 @@ def dead_closure_cycle(data):
 
     reader.myself = reader  # a reference cycle nobody can reach: garbage
     return np.array([0])
+
+
+class _Cache(dict):
+    """A dict subclass defined in Python, as a model's cache may be."""
+
+
+class _History(list):
+    """A list subclass defined in Python."""
+
+
+_Pair = collections.namedtuple("_Pair", "array tag")
+
+KEPT_IN_SUBCLASSES = {"dict": _Cache(), "list": _History(), "namedtuple": []}
+
+
+def keep_in_dict_subclass(data):
+    KEPT_IN_SUBCLASSES["dict"]["x"] = data
+    return np.array([0])
+
+
+def kept_in_dict_subclass(data):
+    return KEPT_IN_SUBCLASSES["dict"]["x"].copy()
+
+
+def keep_in_list_subclass(data):
+    KEPT_IN_SUBCLASSES["list"].append(data)
+    return np.array([0])
+
+
+def kept_in_list_subclass(data):
+    return KEPT_IN_SUBCLASSES["list"][-1].copy()
+
+
+def keep_in_namedtuple(data):
+    KEPT_IN_SUBCLASSES["namedtuple"].append(_Pair(data, 1))
+    return np.array([0])
+
+
+def kept_in_namedtuple(data):
+    return KEPT_IN_SUBCLASSES["namedtuple"][-1].array.copy()
+
+
+KEPT_AFTER_EXPORT = []
+
+
+def keep_after_exports(data):
+    """Exports buffers of its input and lets them go (numpy still remembers
+    that it exported one), then keeps the input and a view of it."""
+    assert bytes(data) == data.tobytes()
+    with memoryview(data) as view:
+        assert view.nbytes == data.nbytes
+    tail = data[1:]
+    with memoryview(tail):
+        pass
+    element = data.view([("a", data.dtype)])[0]
+    with memoryview(element):
+        pass
+    KEPT_AFTER_EXPORT.append((data, tail, element))
+    return np.array([0])
+
+
+def kept_after_exports(data):
+    kept, tail, element = KEPT_AFTER_EXPORT[-1]
+    assert np.array_equal(kept[1:], tail)
+    assert element["a"] == kept[0]
+    return kept.copy()
+
+
+KEPT_FROMBUFFER = []
+
+
+def keep_frombuffer(data):
+    """np.frombuffer over the input itself: an array over the input's memory
+    whose base is the input, as a view's is."""
+    arr = np.frombuffer(data)
+    assert arr.base is data, type(arr.base)
+    KEPT_FROMBUFFER.append(arr)
+    return np.array([0])
+
+
+def kept_frombuffer(data):
+    return KEPT_FROMBUFFER[-1].copy()
 
 
 KEPT_BEFORE_RAISING = []  # not KEPT: tests running at the same time read KEPT[-1]
