@@ -341,8 +341,12 @@ int pim_borrow_is_as_lent(PyObject *arr, const void *data, int ndim, const Py_ss
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     npy_intp itemsize = PyArray_ITEMSIZE((PyArrayObject *)arr);
     int axis;
+    /* A weak reference lets a later call given other arguments reach the
+     * array and change it (trial 28); the array is given back now instead,
+     * and the weak reference dies with it. */
     if (fields->data != (char *)data || fields->nd != ndim ||
-        fields->descr != builtin_descr(typenum) || (fields->flags & NPY_ARRAY_WRITEABLE)) {
+        fields->descr != builtin_descr(typenum) || fields->weakreflist != NULL ||
+        (fields->flags & (NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED)) != NPY_ARRAY_ALIGNED) {
         return 0;
     }
     for (axis = 0; axis < ndim; axis++) {
@@ -398,14 +402,21 @@ int pim_is_owned_capsule(PyObject *obj) {
 
 /* Capsule destructor: runs once, with the GIL, when the last array or view
  * over the buffer is gone. capsule: borrowed (being freed); release(owner)
- * frees the owner and its buffer. */
+ * frees the owner and its buffer. It often runs while an exception is
+ * raised (numpy drops the operands of a failed operation, numpy refuses an
+ * array the glue was making): that exception is kept (trial 29: it was
+ * cleared, and Python code's `except` missed it). */
 static void owned_capsule_free(PyObject *capsule) {
-    void *owner = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
-    pim_release_fn release = (pim_release_fn)(uintptr_t)PyCapsule_GetContext(capsule);
+    pim_raised aside;
+    void *owner;
+    pim_release_fn release;
+    pim_set_raised_aside(&aside);
+    owner = PyCapsule_GetPointer(capsule, OWNED_CAPSULE);
+    release = (pim_release_fn)(uintptr_t)PyCapsule_GetContext(capsule);
     if (owner != NULL && release != NULL) {
         release(owner);
     }
-    PyErr_Clear();
+    pim_restore_raised(&aside);
 }
 
 PyObject *pim_own_array(void *data, int ndim, const Py_ssize_t *dims, int typenum,

@@ -160,12 +160,11 @@ static PyObject *same_source_module(PyObject *name, PyObject *text, const char *
 /* The body of `mod` has run, or failed (with the exception kept): threads
  * waiting for it go on. mod: borrowed. GIL held. */
 static void loaded(PyObject *mod) {
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    if (PyObject_DelAttrString(mod, PIM_LOADING_ATTR) < 0) {
-        PyErr_Clear(); /* the body deleted it itself */
-    }
-    PyErr_Restore(type, value, traceback);
+    pim_raised aside;
+    pim_set_raised_aside(&aside);
+    /* Fails if the body deleted it itself: pim_restore_raised clears that. */
+    (void)PyObject_DelAttrString(mod, PIM_LOADING_ATTR);
+    pim_restore_raised(&aside);
 }
 
 /* Marks `mod` as made from `text`, its body running on this thread. mod,

@@ -248,7 +248,8 @@ int pim_borrow_is_kept(PyObject *arr);
 
 /* Does arr (from pim_borrow_array with these arguments, which the caller
  * still holds) still show what it was lent as: the same address, shape,
- * strides and numpy's own descriptor of typenum, read-only? Python may
+ * strides and numpy's own descriptor of typenum, aligned and read-only,
+ * with no weak reference to it? Python may
  * change an array's shape, strides or dtype in place (`a.shape = (-1, 1)`,
  * `a.dtype = np.int64`), and an array lent across several calls must not
  * carry that to the next one: on 0 the caller gives it back and lends anew.

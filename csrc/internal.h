@@ -40,4 +40,36 @@
  * hidden from any shared object the glue ends up in. */
 #define PIM_INTERNAL __attribute__((visibility("hidden")))
 
+/* The exception being raised, if any, set aside while a destructor runs
+ * (a capsule's, which numpy may run as it drops an operand during the
+ * raise of an exception): whatever the destructor's code raises is cleared,
+ * and the exception in flight put back, so that Python code's `except`
+ * still sees it and a failed call still names it. GIL held. */
+typedef struct {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *raised;
+#else
+    PyObject *type, *value, *traceback;
+#endif
+} pim_raised;
+
+static inline void pim_set_raised_aside(pim_raised *aside) {
+#if PY_VERSION_HEX >= 0x030C0000
+    aside->raised = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&aside->type, &aside->value, &aside->traceback);
+#endif
+}
+
+/* Clears what was raised since pim_set_raised_aside, and restores what was
+ * set aside (owned by `aside`, consumed). */
+static inline void pim_restore_raised(pim_raised *aside) {
+    PyErr_Clear();
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(aside->raised);
+#else
+    PyErr_Restore(aside->type, aside->value, aside->traceback);
+#endif
+}
+
 #endif /* PY_IN_MEM_INTERNAL_H */

@@ -693,10 +693,13 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *vie
 }
 
 /* Capsule destructor of a moved array's copy (capsule: borrowed, being
- * freed): the last view is gone, so the copy is freed. */
+ * freed): the last view is gone, so the copy is freed. An exception being
+ * raised as it runs is kept, as owned_capsule_free (arrays.c) keeps it. */
 static void free_retained_copy(PyObject *capsule) {
+    pim_raised aside;
+    pim_set_raised_aside(&aside);
     PyMem_RawFree(PyCapsule_GetPointer(capsule, RETAINED_COPY_CAPSULE));
-    PyErr_Clear();
+    pim_restore_raised(&aside);
 }
 
 /* Rule 1: is anything but our reference left? arr: borrowed; base: arr's

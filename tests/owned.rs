@@ -102,3 +102,47 @@ fn python_keeps_given_buffers_and_frees_each_once() {
     assert_eq!(Arc::strong_count(&shared), 1);
     assert_eq!(&*shared, &[1.0, 2.0, 3.0]);
 }
+
+/// Python code that raises as it drops the last array over a given buffer
+/// (numpy drops the operands of a failed operation): the buffer is freed in
+/// the middle of the raise (trial 29: the free cleared the exception, so
+/// `except TypeError` missed it and the call failed with a `SystemError`).
+const RAISE_AS_IT_FREES: &str = "\
+KEPT = []
+def keep(a):
+    KEPT.append(a)
+def add_text():
+    try:
+        KEPT.pop() + 'x'
+    except TypeError:
+        return 'caught'
+    return 'missed'
+def add_text_uncaught():
+    KEPT.pop() + 'x'
+";
+
+#[test]
+fn an_exception_raised_as_a_given_buffer_is_freed_is_the_one_python_sees() {
+    let keep = Function::from_source("pim_owned_raise", RAISE_AS_IT_FREES, "keep").unwrap();
+    let add_text = Function::from_source("pim_owned_raise", RAISE_AS_IT_FREES, "add_text").unwrap();
+    let uncaught =
+        Function::from_source("pim_owned_raise", RAISE_AS_IT_FREES, "add_text_uncaught").unwrap();
+    keep.call_owned::<_, ()>(vec![1.0f64, 2.0]).unwrap();
+    assert_eq!(add_text.call0::<String>().unwrap(), "caught");
+    keep.call_owned::<_, ()>(vec![1.0f64, 2.0]).unwrap();
+    let err = uncaught.call0::<()>().unwrap_err();
+    assert!(err.is_instance_of("TypeError"), "{err:?}");
+    assert!(err.to_string().contains("ufunc 'add'"), "{err}");
+}
+
+#[test]
+fn numpy_s_refusal_of_a_given_array_is_its_own_error() {
+    let f = Function::from_source("pim_owned_refused", "def f(a):\n    return 0\n", "f").unwrap();
+    // 65 dimensions: numpy makes at most 64.
+    let too_many = py_in_mem::NdVec::new(vec![0u8], vec![1; 65]).unwrap();
+    let err = f.call_owned::<_, i64>(too_many).unwrap_err();
+    assert_eq!(err.py_type(), Some("ValueError"), "{err:?}");
+    assert!(err.to_string().contains("dimensions"), "{err}");
+    // And the next call works.
+    assert_eq!(f.call_owned::<_, i64>(vec![1.0f64]).unwrap(), 0);
+}

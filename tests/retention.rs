@@ -955,3 +955,19 @@ def read(_):
         drop(churn);
     }
 }
+
+/// A kept input, moved onto a copy, then dropped by Python code in the
+/// middle of raising an exception (numpy drops the operands of a failed
+/// operation): the copy is freed then, and the exception must survive it
+/// (trial 29: the free cleared it, and `except TypeError` missed it).
+#[test]
+fn an_exception_raised_as_a_moved_copy_is_freed_is_the_one_python_sees() {
+    let source = "KEPT = []\ndef keep(a):\n    KEPT.append(a)\n    return 0.0\n\
+                  def add_text():\n    try:\n        KEPT.pop() + 'x'\n    \
+                  except TypeError:\n        return 'caught'\n    return 'missed'\n";
+    let keep = Function::from_source("pim_moved_raise", source, "keep").unwrap();
+    let add_text = Function::from_source("pim_moved_raise", source, "add_text").unwrap();
+    let err = keep.call::<f64>(&[1.0, 2.0]).unwrap_err();
+    assert!(retained_alone(&err).is_some(), "{err:?}");
+    assert_eq!(add_text.call0::<String>().unwrap(), "caught");
+}

@@ -119,6 +119,7 @@ fn a_call_that_changes_its_scope_array_in_place_leaves_the_next_call_the_array_a
         "retype_in_place",
         "swap_byte_order_in_place",
         "restride_in_place",
+        "unalign_in_place",
     ] {
         let change_it = sched(change);
         let (before, after, again): (Vec<f64>, Vec<f64>, Vec<f64>) = hold_gil(|scope| {
@@ -136,6 +137,25 @@ fn a_call_that_changes_its_scope_array_in_place_leaves_the_next_call_the_array_a
         assert_eq!(after, before, "the 1-D lend after {change}");
         assert_eq!(again, [3.0, 4.0, 66.0, 1.0], "the 2-D lend after {change}");
     }
+}
+
+#[test]
+fn a_scope_array_reached_by_a_weak_reference_is_not_changed_for_later_calls() {
+    let (take, retype, describe) = (
+        sched("take_weak_reference"),
+        sched("retype_through_weak_reference"),
+        sched("describe"),
+    );
+    let (vector, other) = (vec![1.0, 2.0, 3.0], vec![0.0]);
+    let seen: Vec<f64> = hold_gil(|scope| {
+        let (v, o) = (scope.lend(&vector)?, scope.lend(&other)?);
+        take.call::<f64>(v)?;
+        // A call not given `v` reaches it through the weak reference.
+        retype.call::<f64>(o)?;
+        describe.call(v)
+    })
+    .unwrap();
+    assert_eq!(seen, [3.0, 6.0, 1.0]);
 }
 
 #[test]

@@ -151,7 +151,30 @@ def restride_in_place(data):
     return 0.0
 
 
+def unalign_in_place(data):
+    data.flags.aligned = False
+    return 0.0
+
+
+WEAK = {}
+
+
+def take_weak_reference(data):
+    import weakref
+
+    WEAK["input"] = weakref.ref(data)
+    return 0.0
+
+
+def retype_through_weak_reference(data):
+    """Changes the array another call was given, reached by a weak reference."""
+    held = WEAK["input"]()
+    if held is not None:
+        held.dtype = np.int8
+    return 0.0
+
+
 def describe(data):
     """Shape, sum, and whether the dtype is native float64."""
-    native = data.dtype == np.float64 and data.dtype.isnative
+    native = data.dtype == np.float64 and data.dtype.isnative and data.flags.aligned
     return np.array([*map(float, data.shape), float(data.sum()), float(native)])
