@@ -151,6 +151,7 @@ fn build() -> Result<(), String> {
                 "layout.c",
                 "deadline.c",
                 "holds.c",
+                "guards.c",
             ]
             .map(|f| manifest_dir.join("csrc").join(f)),
         )

@@ -60,7 +60,13 @@
  * the data while holding the array only through containers the rules
  * accept, and raw addresses taken from Python (ctypes, __array_interface__)
  * when the call keeps no reference to the array at all (the fast path runs
- * no scan).
+ * no scan). Rule 5 is a search, not a proof: an address kept in another form
+ * than an int (a string, a ctypes pointer), or an array over the lent memory
+ * that holds no reference to the input (numpy's as_strided, its helper's
+ * base and interface deleted) kept where the scan does not look (an object
+ * array, whose items no traversal shows; a C object), is not found, and the
+ * call returns InputRetained (trial 28). All of these take an address by
+ * hand, as ctypes does.
  *
  * Every function here reads Python objects: the GIL is held throughout.
  */

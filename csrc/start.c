@@ -8,6 +8,7 @@
 #define PY_IN_MEM_DEFINE_ARRAY_API /* numpy's API table lives here */
 #include "arrays.h"
 #include "errors.h"
+#include "guards.h"
 #include "retention.h"
 
 #include <pthread.h>
@@ -224,6 +225,7 @@ pim_status pim_prepare(const char *module_dir) {
     pim_find_plain_subclasses();
     pim_find_collector();
     pim_find_numpy_ctypes();
+    pim_guard_ufunc_at();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 

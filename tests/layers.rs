@@ -38,6 +38,7 @@ const C_LAYERS: &[(&str, u32)] = &[
     ("layout", 1),
     ("deadline", 1),
     ("holds", 1),
+    ("guards", 1),
     ("arrays", 2),
     ("call", 3),
     ("retention", 3),

@@ -57,3 +57,48 @@ fn numpy_refuses_to_make_an_unchecked_input_writeable() {
     let err = outcome.unwrap_err();
     assert_eq!(err.py_type(), Some("ValueError"), "{err}");
 }
+
+/// The values the refusals below leave: a `static`, in read-only memory,
+/// where a write would crash the process.
+static STATIC_DATA: [f64; 3] = [1.0, 2.0, 3.0];
+
+#[test]
+fn ufunc_at_is_refused_on_the_input_though_numpy_forgets_to() {
+    // numpy's ufunc.at does not check that its operand is writeable
+    // (numpy 1.26 to 2.4): it wrote into a `&[f64]`, and crashed on a
+    // static (trial 28). The glue's guard refuses it as numpy refuses
+    // every other write.
+    for func in ["add_at", "add_at_view", "add_at_unbound"] {
+        let data = vec![1.0, 2.0, 3.0];
+        for input in [&data[..], &STATIC_DATA[..]] {
+            let err = test_func(func).detect(input).unwrap_err();
+            assert_eq!(err.py_type(), Some("ValueError"), "{func}: {err}");
+            assert!(err.to_string().contains("read-only"), "{func}: {err}");
+        }
+        assert_eq!(data, [1.0, 2.0, 3.0], "{func} changed the Rust data");
+    }
+    assert_eq!(STATIC_DATA, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn ufunc_at_still_works_on_writeable_arrays_and_says_what_it_did_say() {
+    let source = "\
+import numpy as np
+def at_works():
+    a = np.zeros(3)
+    np.add.at(a, [0, 0, 2], 1.0)
+    np.ufunc.at(np.multiply, a, [2], 5.0)
+    return a
+def at_doc():
+    return np.add.at.__doc__ or ''
+def at_wrong_operand():
+    np.add.at([1.0], [0], 1.0)
+";
+    let works = Function::from_source("pim_ufunc_at", source, "at_works").unwrap();
+    assert_eq!(works.call0::<Vec<f64>>().unwrap(), [2.0, 0.0, 5.0]);
+    let doc = Function::from_source("pim_ufunc_at", source, "at_doc").unwrap();
+    assert!(doc.call0::<String>().unwrap().contains("in place"));
+    let wrong = Function::from_source("pim_ufunc_at", source, "at_wrong_operand").unwrap();
+    // numpy's own error, from numpy's own method.
+    assert!(wrong.call0::<()>().is_err());
+}

@@ -764,3 +764,20 @@ def retype_in_place(x):
 def keywords_seen(x, **kw):
     """The keyword arguments a call got, sorted, as text."""
     return repr(sorted(kw.items()))
+
+
+def add_at(data):
+    """`ufunc.at` writes in place, and numpy forgets to check that its
+    operand is writeable: the glue's guard refuses it."""
+    np.add.at(data, [0], 1.0)
+    return data
+
+
+def add_at_view(data):
+    np.multiply.at(data[1:], 0, 2.0)
+    return data
+
+
+def add_at_unbound(data):
+    np.ufunc.at(np.subtract, data, [0], 1.0)
+    return data
