@@ -336,6 +336,51 @@ void pim_find_numpy_ctypes(void) {
     }
 }
 
+/* Types of the standard library written in C whose instances hold only
+ * Python objects, every one shown by their traversal, and no raw pointer:
+ * collections.OrderedDict (its nodes' keys, then its dict), defaultdict
+ * (its factory, then its dict), deque (every item), and
+ * types.SimpleNamespace (its dict). Found once (pim_find_stdlib_holders,
+ * from pim_prepare); owned, kept for good; NULL where not found. */
+static PyTypeObject *stdlib_holders[4];
+
+void pim_find_stdlib_holders(void) {
+    static const char *const names[4][2] = {{"collections", "OrderedDict"},
+                                             {"collections", "defaultdict"},
+                                             {"collections", "deque"},
+                                             {"types", "SimpleNamespace"}};
+    size_t i;
+    for (i = 0; i < 4; i++) {
+        PyObject *module, *type;
+        if (stdlib_holders[i] != NULL) {
+            continue; /* a host's Python prepared again: the same types */
+        }
+        module = PyImport_ImportModule(names[i][0]);
+        type = module != NULL ? PyObject_GetAttrString(module, names[i][1]) : NULL;
+        if (type != NULL && PyType_Check(type) &&
+            !(((PyTypeObject *)type)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            stdlib_holders[i] = (PyTypeObject *)type;
+        } else {
+            Py_XDECREF(type); /* replaced by Python code: not vouched for */
+        }
+        Py_XDECREF(module);
+        PyErr_Clear();
+    }
+}
+
+/* Is `type` (borrowed) one of stdlib_holders, or a class defined in Python
+ * over one? */
+static int is_stdlib_holder(PyTypeObject *type) {
+    PyTypeObject *own = first_base_not_in_python(type);
+    size_t i;
+    for (i = 0; own != NULL && i < 4; i++) {
+        if (stdlib_holders[i] != NULL && own == stdlib_holders[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
  * vetting on to its own holders? lent_known: the lent memory is known (so
  * a view can be moved). Returns 1 to vet the holder next round, 0 when it
@@ -368,6 +413,11 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
         /* A class defined in Python over list, dict or tuple (a cache that
          * subclasses dict): its traversal shows its own state and then the
          * container's items, so it is seen whole, as the container is. */
+        return 1;
+    }
+    if (is_stdlib_holder(Py_TYPE(holder))) {
+        /* An OrderedDict, defaultdict, deque or SimpleNamespace (a model's
+         * `deque(maxlen=100)` of recent inputs): seen whole, as a list is. */
         return 1;
     }
     if (numpy_ctypes_class != NULL &&

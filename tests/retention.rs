@@ -44,6 +44,10 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
         ("keep_in_dict_subclass", "kept_in_dict_subclass"),
         ("keep_in_list_subclass", "kept_in_list_subclass"),
         ("keep_in_namedtuple", "kept_in_namedtuple"),
+        // The standard library's C containers, which show the check all
+        // they hold: OrderedDict, defaultdict, deque (and a Python class
+        // over it), SimpleNamespace (they stopped the process).
+        ("keep_in_stdlib_holders", "kept_in_stdlib_holders"),
         // Buffers exported and let go before the input and a view of it
         // were kept: numpy remembers the export, but nothing holds a raw
         // pointer any more (trial 27: it stopped the process).

@@ -237,6 +237,39 @@ def kept_in_namedtuple(data):
     return KEPT_IN_SUBCLASSES["namedtuple"][-1].array.copy()
 
 
+class _Recent(collections.deque):
+    """A deque subclass defined in Python."""
+
+
+KEPT_IN_STDLIB = {
+    "OrderedDict": collections.OrderedDict(),
+    "defaultdict": collections.defaultdict(list),
+    "deque": collections.deque(maxlen=4),
+    "deque_subclass": _Recent(),
+    "SimpleNamespace": [],
+}
+
+
+def keep_in_stdlib_holders(data):
+    """Keeps the input in the C containers of the standard library."""
+    KEPT_IN_STDLIB["OrderedDict"]["x"] = data
+    KEPT_IN_STDLIB["defaultdict"]["x"].append(data[1:])
+    KEPT_IN_STDLIB["deque"].append(data)
+    KEPT_IN_STDLIB["deque_subclass"].append(data)
+    import types
+
+    KEPT_IN_STDLIB["SimpleNamespace"].append(types.SimpleNamespace(x=data))
+    return np.array([0])
+
+
+def kept_in_stdlib_holders(data):
+    kept = KEPT_IN_STDLIB["OrderedDict"]["x"]
+    assert kept is KEPT_IN_STDLIB["deque"][-1] is KEPT_IN_STDLIB["deque_subclass"][-1]
+    assert kept is KEPT_IN_STDLIB["SimpleNamespace"][-1].x
+    assert np.array_equal(kept[1:], KEPT_IN_STDLIB["defaultdict"]["x"][-1])
+    return kept.copy()
+
+
 KEPT_AFTER_EXPORT = []
 
 
