@@ -867,7 +867,9 @@ static PyObject *borrow_base(PyArrayObject *array) {
 }
 
 /* is_retained, with a reference of the caller's own to `base` (if not
- * NULL) counted out. */
+ * NULL) counted out. arr: borrowed (the caller's reference is its one
+ * expected); base: borrowed from the caller, who owns one reference to it
+ * besides the array's. GIL held. */
 static int is_retained_here(PyObject *arr, PyObject *base) {
     return Py_REFCNT(arr) != 1 || (base != NULL && Py_REFCNT(base) != 2);
 }
