@@ -7,11 +7,11 @@
 
 #include "internal.h"
 
-/* Puts the glue's `ufunc.at` in place of numpy's on numpy's ufunc type,
- * once (a second call, a host's Python prepared again, keeps the first):
- * the same method, which first refuses a read-only first operand. Leaves
- * numpy's as it is, and sets nothing, where numpy's type has no such method
- * descriptor. GIL held. (guards.c) */
-PIM_INTERNAL void pim_guard_ufunc_at(void);
+/* Puts the glue's `ufunc.at` and `ufunc.accumulate` in place of numpy's on
+ * numpy's ufunc type, once (a second call, a host's Python prepared again,
+ * keeps the first): the same methods, which first refuse a read-only array
+ * where numpy's would write into it. Leaves numpy's method as it is where
+ * numpy's type has no such method descriptor. GIL held. (guards.c) */
+PIM_INTERNAL void pim_guard_ufuncs(void);
 
 #endif

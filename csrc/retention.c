@@ -344,28 +344,49 @@ void pim_find_numpy_ctypes(void) {
  * from pim_prepare); owned, kept for good; NULL where not found. */
 static PyTypeObject *stdlib_holders[4];
 
+/* Is `type` (borrowed) a type of the C module `module` (borrowed): a static
+ * type, or (Python 3.12 on, where _collections makes its types from specs)
+ * a heap type made for that module? A class defined in Python is neither. */
+static int is_c_type_of(PyObject *type, PyObject *module) {
+    PyObject *owner;
+    if (!PyType_Check(type)) {
+        return 0;
+    }
+    if (!(((PyTypeObject *)type)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return 1;
+    }
+    owner = PyType_GetModule((PyTypeObject *)type); /* borrowed; NULL for a class */
+    PyErr_Clear();
+    return owner != NULL && owner == module;
+}
+
 void pim_find_stdlib_holders(void) {
-    static const char *const names[4][2] = {{"collections", "OrderedDict"},
-                                             {"collections", "defaultdict"},
-                                             {"collections", "deque"},
-                                             {"types", "SimpleNamespace"}};
+    static const char *const names[3] = {"OrderedDict", "defaultdict", "deque"};
+    PyObject *collections, *implementation;
     size_t i;
-    for (i = 0; i < 4; i++) {
-        PyObject *module, *type;
-        if (stdlib_holders[i] != NULL) {
-            continue; /* a host's Python prepared again: the same types */
-        }
-        module = PyImport_ImportModule(names[i][0]);
-        type = module != NULL ? PyObject_GetAttrString(module, names[i][1]) : NULL;
-        if (type != NULL && PyType_Check(type) &&
-            !(((PyTypeObject *)type)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+    if (stdlib_holders[0] != NULL || stdlib_holders[3] != NULL) {
+        return; /* a host's Python prepared again: the same types */
+    }
+    /* The C module itself: what Python code may have put in `collections`
+     * in their place is not taken. */
+    collections = PyImport_ImportModule("_collections");
+    for (i = 0; collections != NULL && i < 3; i++) {
+        PyObject *type = PyObject_GetAttrString(collections, names[i]);
+        if (type != NULL && is_c_type_of(type, collections)) {
             stdlib_holders[i] = (PyTypeObject *)type;
         } else {
-            Py_XDECREF(type); /* replaced by Python code: not vouched for */
+            Py_XDECREF(type);
         }
-        Py_XDECREF(module);
         PyErr_Clear();
     }
+    Py_XDECREF(collections);
+    /* types.SimpleNamespace is the type of sys.implementation. */
+    implementation = PySys_GetObject("implementation"); /* borrowed */
+    if (implementation != NULL && !(Py_TYPE(implementation)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        Py_INCREF(Py_TYPE(implementation));
+        stdlib_holders[3] = Py_TYPE(implementation);
+    }
+    PyErr_Clear();
 }
 
 /* Is `type` (borrowed) one of stdlib_holders, or a class defined in Python

@@ -21,10 +21,11 @@ PIM_INTERNAL void pim_find_collector(void);
  * (retention.c) */
 PIM_INTERNAL void pim_find_numpy_ctypes(void);
 
-/* Finds collections.OrderedDict, defaultdict and deque, and
- * types.SimpleNamespace, once, and keeps them for good: the retention check
- * accepts their instances as holders, as it accepts a list. A type Python
- * code put in their place (a class) is not taken. GIL held.
+/* Finds collections.OrderedDict, defaultdict and deque (from the C module
+ * _collections), and types.SimpleNamespace (the type of
+ * sys.implementation), once, and keeps them for good: the retention check
+ * accepts their instances as holders, as it accepts a list. A class
+ * defined in Python in their place is not taken. GIL held.
  * (retention.c) */
 PIM_INTERNAL void pim_find_stdlib_holders(void);
 

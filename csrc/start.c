@@ -226,7 +226,7 @@ pim_status pim_prepare(const char *module_dir) {
     pim_find_collector();
     pim_find_numpy_ctypes();
     pim_find_stdlib_holders();
-    pim_guard_ufunc_at();
+    pim_guard_ufuncs();
     return pim_make_untracked_base() < 0 ? PIM_ERR : PIM_OK;
 }
 

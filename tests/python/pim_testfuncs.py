@@ -814,3 +814,20 @@ def add_at_view(data):
 def add_at_unbound(data):
     np.ufunc.at(np.subtract, data, [0], 1.0)
     return data
+
+
+def cumsum_out(data):
+    """`accumulate` into `out` on its 1-D path, as np.cumsum takes it: numpy
+    1.26 to 2.2 forget to check that `out` is writeable."""
+    np.cumsum(np.full(data.shape, 7.0), out=data)
+    return data
+
+
+def accumulate_out(data):
+    np.multiply.accumulate(np.full(data.shape, 7.0), 0, None, data)
+    return data
+
+
+def accumulate_out_tuple(data):
+    np.maximum.accumulate(np.full(data.shape, 7.0), out=(data,))
+    return data
