@@ -465,22 +465,10 @@ static PyObject *plain_subclasses[2] = {NULL, NULL};
 
 void pim_find_plain_subclasses(void) {
     static const char *const names[2] = {"matrix", "memmap"};
-    PyObject *numpy;
-    size_t i;
     if (plain_subclasses[0] != NULL || plain_subclasses[1] != NULL) {
         return; /* a host's Python prepared again: the same types */
     }
-    numpy = PyImport_ImportModule("numpy");
-    for (i = 0; numpy != NULL && i < 2; i++) {
-        PyObject *type = PyObject_GetAttrString(numpy, names[i]);
-        if (type != NULL && PyType_Check(type)) {
-            plain_subclasses[i] = type;
-        } else {
-            Py_XDECREF(type);
-        }
-    }
-    Py_XDECREF(numpy);
-    PyErr_Clear();
+    pim_find_types("numpy", names, 2, plain_subclasses, NULL);
 }
 
 int pim_is_plain_array(PyObject *obj) {

@@ -72,4 +72,25 @@ static inline void pim_restore_raised(pim_raised *aside) {
 #endif
 }
 
+/* Looks up each of names[0..n) in the module `module_name`, once as Python
+ * is prepared, and keeps in found[i] (owned, for good) each that is a type
+ * `accept` takes (accept(type, module), both borrowed; NULL: any type);
+ * found[i] stays as it was otherwise. GIL held; leaves no exception set. */
+static inline void pim_find_types(const char *module_name, const char *const *names, size_t n,
+                                  PyObject **found, int (*accept)(PyObject *, PyObject *)) {
+    PyObject *module = PyImport_ImportModule(module_name);
+    size_t i;
+    for (i = 0; module != NULL && i < n; i++) {
+        PyObject *type = PyObject_GetAttrString(module, names[i]);
+        if (type != NULL && PyType_Check(type) && (accept == NULL || accept(type, module))) {
+            found[i] = type;
+        } else {
+            Py_XDECREF(type);
+        }
+        PyErr_Clear();
+    }
+    Py_XDECREF(module);
+    PyErr_Clear();
+}
+
 #endif /* PY_IN_MEM_INTERNAL_H */

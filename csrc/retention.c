@@ -342,16 +342,13 @@ void pim_find_numpy_ctypes(void) {
  * (its factory, then its dict), deque (every item), and
  * types.SimpleNamespace (its dict). Found once (pim_find_stdlib_holders,
  * from pim_prepare); owned, kept for good; NULL where not found. */
-static PyTypeObject *stdlib_holders[4];
+static PyObject *stdlib_holders[4];
 
 /* Is `type` (borrowed) a type of the C module `module` (borrowed): a static
  * type, or (Python 3.12 on, where _collections makes its types from specs)
  * a heap type made for that module? A class defined in Python is neither. */
 static int is_c_type_of(PyObject *type, PyObject *module) {
     PyObject *owner;
-    if (!PyType_Check(type)) {
-        return 0;
-    }
     if (!(((PyTypeObject *)type)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         return 1;
     }
@@ -362,29 +359,18 @@ static int is_c_type_of(PyObject *type, PyObject *module) {
 
 void pim_find_stdlib_holders(void) {
     static const char *const names[3] = {"OrderedDict", "defaultdict", "deque"};
-    PyObject *collections, *implementation;
-    size_t i;
+    PyObject *implementation;
     if (stdlib_holders[0] != NULL || stdlib_holders[3] != NULL) {
         return; /* a host's Python prepared again: the same types */
     }
-    /* The C module itself: what Python code may have put in `collections`
-     * in their place is not taken. */
-    collections = PyImport_ImportModule("_collections");
-    for (i = 0; collections != NULL && i < 3; i++) {
-        PyObject *type = PyObject_GetAttrString(collections, names[i]);
-        if (type != NULL && is_c_type_of(type, collections)) {
-            stdlib_holders[i] = (PyTypeObject *)type;
-        } else {
-            Py_XDECREF(type);
-        }
-        PyErr_Clear();
-    }
-    Py_XDECREF(collections);
+    /* From the C module itself: what Python code may have put in
+     * `collections` in their place is not taken. */
+    pim_find_types("_collections", names, 3, stdlib_holders, is_c_type_of);
     /* types.SimpleNamespace is the type of sys.implementation. */
     implementation = PySys_GetObject("implementation"); /* borrowed */
     if (implementation != NULL && !(Py_TYPE(implementation)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         Py_INCREF(Py_TYPE(implementation));
-        stdlib_holders[3] = Py_TYPE(implementation);
+        stdlib_holders[3] = (PyObject *)Py_TYPE(implementation);
     }
     PyErr_Clear();
 }
@@ -395,7 +381,7 @@ static int is_stdlib_holder(PyTypeObject *type) {
     PyTypeObject *own = first_base_not_in_python(type);
     size_t i;
     for (i = 0; own != NULL && i < 4; i++) {
-        if (stdlib_holders[i] != NULL && own == stdlib_holders[i]) {
+        if (stdlib_holders[i] != NULL && (PyObject *)own == stdlib_holders[i]) {
             return 1;
         }
     }
