@@ -409,7 +409,7 @@ fn finalize_while_first_call_waits() {
     unsafe { assert_eq!(Py_FinalizeEx(), 0) };
     println!("FINALIZED");
     let called = rx
-        .recv_timeout(Duration::from_secs(20))
+        .recv_timeout(hang_limit(20))
         .expect("the first call ended");
     assert_eq!(called, Err(Error::Unavailable(Unavailable::Finalized)));
     first.join().unwrap();
