@@ -231,6 +231,15 @@ static PyArray_Descr *builtin_descr(int type_num) {
     return known[type_num];
 }
 
+/* Does an array lent as `typenum` (fields: its own, borrowed) carry nothing
+ * Python may have hung on it since: no weak reference (through which a later
+ * call could reach it, trial 28), and one of numpy's own descriptors of that
+ * type, not one Python set (`a.dtype = np.dtype('>f8')`)? The GIL held. */
+static int is_unadorned(PyArrayObject_fields *fields, int typenum) {
+    PyArray_Descr *builtin = builtin_descr(typenum);
+    return fields->weakreflist == NULL && builtin != NULL && fields->descr == builtin;
+}
+
 /* Can arr (borrowed; a 1-D lend nothing else holds) be re-pointed for the
  * next lend? Not if Python reshaped it to another rank, gave it a dtype that
  * is not one of numpy's own descriptors (`a.dtype = np.dtype('>f8')`), or
@@ -238,12 +247,8 @@ static PyArray_Descr *builtin_descr(int type_num) {
  * `a.dtype = np.int32`, passes here: take_spare checks the type number.) */
 static int can_repoint(PyObject *arr) {
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
-    PyArray_Descr *builtin;
-    if (fields->nd != 1 || fields->weakreflist != NULL || fields->_buffer_info != NULL) {
-        return 0;
-    }
-    builtin = builtin_descr(fields->descr->type_num);
-    return builtin != NULL && builtin == fields->descr;
+    return fields->nd == 1 && fields->_buffer_info == NULL &&
+           is_unadorned(fields, fields->descr->type_num);
 }
 
 /* Points arr (a spare, nothing else holds it) at `len` elements at data,
@@ -341,11 +346,9 @@ int pim_borrow_is_as_lent(PyObject *arr, const void *data, int ndim, const Py_ss
     PyArrayObject_fields *fields = (PyArrayObject_fields *)arr;
     npy_intp itemsize = PyArray_ITEMSIZE((PyArrayObject *)arr);
     int axis;
-    /* A weak reference lets a later call given other arguments reach the
-     * array and change it (trial 28); the array is given back now instead,
-     * and the weak reference dies with it. */
-    if (fields->data != (char *)data || fields->nd != ndim ||
-        fields->descr != builtin_descr(typenum) || fields->weakreflist != NULL ||
+    /* An adorned one is given back now instead, and a weak reference dies
+     * with it. */
+    if (fields->data != (char *)data || fields->nd != ndim || !is_unadorned(fields, typenum) ||
         (fields->flags & (NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED)) != NPY_ARRAY_ALIGNED) {
         return 0;
     }
