@@ -87,6 +87,14 @@ class Raising:
 def raising():
     return Raising()
 
+class RaisingPair(Pair):
+    @property
+    def first(self):
+        raise ValueError('no first here')
+
+def raising_named():
+    return RaisingPair(1, 'one')
+
 def enums():
     return ['Idle', {'Move': {'dx': 1, 'dy': -1}}, {'Say': 'hello'}, {'Pair': [1, 2]}]
 
@@ -324,12 +332,27 @@ fn an_object_missing_a_field_or_raising_says_which() {
         x: f64,
         y: f64,
     }
-    let err = f("raising").call0::<Serde<Xy>>().unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("expected an attribute 'x' that reads")
-            && text.contains("whose attribute raised ValueError: no x here"),
-        "{text}"
+    // Says which attribute raised, and what.
+    let says_raised = |err: Error, field: &str, message: &str| {
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("expected an attribute '{field}' that reads"))
+                && text.contains(&format!("whose attribute raised ValueError: {message}")),
+            "{text}"
+        );
+    };
+    says_raised(
+        f("raising").call0::<Serde<Xy>>().unwrap_err(),
+        "x",
+        "no x here",
+    );
+    // A named tuple whose field raises: that exception, not a read by
+    // position that would have found `first` to be 1 (`hasattr` in C
+    // swallowed the exception).
+    says_raised(
+        f("raising_named").call0::<Serde<PairStruct>>().unwrap_err(),
+        "first",
+        "no first here",
     );
     // The next call works.
     let Serde(p): Serde<Point> = f("dataclass").call0().unwrap();

@@ -299,14 +299,6 @@ impl<'py> Held<'py> {
         n.max(0) as usize
     }
 
-    /// Whether the object has an attribute `name` (`hasattr`).
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
-    pub(crate) fn hasattr(&self, name: &CStr) -> bool {
-        // SAFETY: the GIL is held, the object is live and `name` is a valid
-        // C string; HasAttrString never leaves an exception set.
-        unsafe { pyo3_ffi::PyObject_HasAttrString(self.as_ptr(), name.as_ptr()) != 0 }
-    }
-
     /// Whether this is a dict of exactly `dict` (which
     /// [`describe`](Self::describe) calls [`Described::Dict`]), without
     /// asking numpy.

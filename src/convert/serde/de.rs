@@ -4,7 +4,6 @@
 //! (borrowed for the visit), dicts walked with `PyDict_Next`; nothing goes
 //! through [`Value`](crate::Value) first.
 
-use std::ffi::CString;
 use std::fmt;
 
 use ::serde::de::value::BorrowedStrDeserializer;
@@ -795,12 +794,18 @@ fn visit_attrs<'de, V: Visitor<'de>>(
     })
 }
 
-/// Whether `held` has every one of `fields` as an attribute.
+/// Whether `held` has every one of `fields` as an attribute. One whose
+/// reading raises anything but `AttributeError` counts as there, as
+/// Python's `hasattr` has it: reading the fields then reports that
+/// exception, which `PyObject_HasAttrString` would have swallowed.
 fn has_all(held: &Held<'_>, fields: &[&str]) -> bool {
     !fields.is_empty()
-        && fields
-            .iter()
-            .all(|f| CString::new(*f).is_ok_and(|name| held.hasattr(&name)))
+        && fields.iter().all(|f| {
+            !f.contains('\0')
+                && held
+                    .getattr(f)
+                    .map_or_else(|e| !e.is_instance_of("AttributeError"), |_| true)
+        })
 }
 
 /// An enum given as a one-key dict: the key names the variant, the value
