@@ -34,7 +34,7 @@ impl FromResult for Prediction {
                 label: value.get_index(0)?,
                 score: value.get_index(1)?,
             })
-        } else if value.hasattr("label") {
+        } else if value.hasattr("label")? {
             Ok(Prediction {
                 label: value.getattr("label")?,
                 score: value.getattr("score")?,
@@ -52,6 +52,11 @@ import dataclasses
 class P:
     label: str
     score: float
+
+class NoLabelYet:
+    @property
+    def label(self):
+        raise ValueError('not fitted')
 
 class Raises:
     label = 'x'
@@ -76,6 +81,8 @@ def f(kind):
         return Raises()
     if kind == 7:
         return ('only one',)
+    if kind == 9:
+        return NoLabelYet()
     return 42
 ";
 
@@ -144,6 +151,18 @@ fn a_mismatch_in_a_type_of_your_own_says_where_and_what() {
     assert_eq!(
         found,
         "an object of type Raises whose attribute raised RuntimeError: no score yet"
+    );
+
+    // One whose `hasattr` raises (not AttributeError): named too, where
+    // the C API's `PyObject_HasAttr` said "no attribute", and the impl went
+    // on to its own expectation.
+    let (_, expected, found) = bad::<Prediction>(&f, 9);
+    assert_eq!(
+        (expected.as_str(), found.as_str()),
+        (
+            "an attribute 'label' that reads",
+            "an object of type NoLabelYet whose attribute raised ValueError: not fitted"
+        )
     );
 
     // A tuple too short.

@@ -5,11 +5,10 @@
 //! [`Function`](crate::Function)) knows nothing of the types, and calls
 //! [`convert`] on whatever came back.
 
-use std::ffi::CString;
-
 mod impls;
 
 use crate::convert::read::{expected_indices, to_indices, Mismatch, Step};
+use crate::error::PyException;
 use crate::object::{interned, ArrayDesc, Described, Held};
 use crate::runtime::{Gil, StrongRef};
 
@@ -310,12 +309,7 @@ impl<'py> Reader<'py> {
                     ),
                     // The attribute may be there: reading it raised (a
                     // property's code).
-                    _ => format!(
-                        "{} whose attribute raised {}: {}",
-                        self.held.what(),
-                        e.type_name,
-                        e.message
-                    ),
+                    _ => self.attribute_raised(&e),
                 },
             )),
         }
@@ -355,19 +349,31 @@ impl<'py> Reader<'py> {
         self.held.items().is_some()
     }
 
-    /// Whether the object has an attribute `name`, as the C API's
-    /// `PyObject_HasAttr` tells: reading it succeeds. Unlike Python's own
-    /// `hasattr` (and [`Object::hasattr`](crate::Object::hasattr)), an
-    /// exception other than `AttributeError` that reading it raises (a
-    /// property's) is no attribute too, not an error: read it with
-    /// [`getattr`](Reader::getattr) to have the exception named.
-    pub fn hasattr(&self, name: &str) -> bool {
-        let Ok(c_name) = CString::new(name) else {
-            return false;
-        };
-        // SAFETY: the GIL is held, the object is live and c_name is a valid
-        // C string; HasAttrString never leaves an exception set.
-        unsafe { pyo3_ffi::PyObject_HasAttrString(self.held.as_ptr(), c_name.as_ptr()) != 0 }
+    /// Whether the object has an attribute `name`, as Python's `hasattr`
+    /// (and [`Object::hasattr`](crate::Object::hasattr)) tell: reading it
+    /// succeeds, or raises `AttributeError` for no. Reading an attribute
+    /// may run Python code (a property); another exception it raises is a
+    /// mismatch that names it, as [`getattr`](Reader::getattr)'s is.
+    pub fn hasattr(&self, name: &str) -> Result<bool, Mismatch> {
+        match self.held.getattr(name) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_instance_of("AttributeError") => Ok(false),
+            Err(e) => Err(Mismatch::new(
+                format!("an attribute '{name}' that reads"),
+                self.attribute_raised(&e),
+            )),
+        }
+    }
+
+    /// What this object is found to be when reading an attribute of it
+    /// raised `e` (not `AttributeError`).
+    fn attribute_raised(&self, e: &PyException) -> String {
+        format!(
+            "{} whose attribute raised {}: {}",
+            self.held.what(),
+            e.type_name,
+            e.message
+        )
     }
 
     /// The name of the object's type (`dict`, `numpy.ndarray`, `Model`).
