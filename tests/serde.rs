@@ -385,6 +385,17 @@ fn enums_read_externally_tagged() {
         "pim_serde_tests.bad_enum returned a dict of 2 keys, expected a str or a dict of one key \
          for enum Command"
     );
+    // A wrong value inside a variant: where, from the variant down.
+    let moved = Value::dict([(
+        "Move",
+        Value::dict([("dx", Value::Int(1)), ("dy", Value::from("up"))]),
+    )]);
+    let err = f("echo").call::<Serde<Command>>(moved).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pim_serde_tests.echo returned an unexpected value under key 'dy' in the value under \
+         key 'Move': expected an int that fits i32, found an object of type str"
+    );
     let err = f("echo").call::<Serde<Command>>("Run").unwrap_err();
     assert_eq!(
         err.to_string(),
