@@ -203,10 +203,15 @@ fn child_host_finalizes_python() {
     // one, each running Python code for 0.6 s. Before the drain, their
     // threads took the GIL back once finalization had begun, and Python
     // ended them with pthread_exit through the crate's frames: an abort.
+    // Each says on a pipe that it has begun, and the host finalizes only
+    // then: under valgrind (`make memcheck`) a sleep of 200 ms did not
+    // always see the async call out of the queue, and a call not begun is
+    // refused (`Finalized`), as it should be.
     let spin = Function::from_source(
         "pim_host_spin",
-        "import time\n\
-         def spin(s):\n\
+        "import os, time\n\
+         def spin(s, fd):\n\
+         \x20   os.write(fd, b'x')\n\
          \x20   end = time.perf_counter() + s\n\
          \x20   while time.perf_counter() < end:\n\
          \x20       pass\n\
@@ -214,15 +219,28 @@ fn child_host_finalizes_python() {
         "spin",
     )
     .unwrap();
+    let mut begun = [0; 2];
+    // SAFETY: `begun` has room for the two descriptors pipe writes.
+    assert_eq!(unsafe { libc::pipe(begun.as_mut_ptr()) }, 0);
     let in_async = {
         let spin = spin.clone();
-        thread::spawn(move || pollster::block_on(spin.call_async::<String>(0.6)))
+        thread::spawn(move || {
+            pollster::block_on(spin.arg(0.6).arg(begun[1]).call_async::<String>())
+        })
     };
     let in_sync = {
         let spin = spin.clone();
-        thread::spawn(move || spin.call::<String>(0.6))
+        thread::spawn(move || spin.arg(0.6).arg(begun[1]).call::<String>())
     };
-    thread::sleep(Duration::from_millis(200));
+    let mut bytes = [0u8; 2];
+    let mut read = 0;
+    while read < 2 {
+        // SAFETY: reads into the unread rest of `bytes`, from the pipe's
+        // read end, which stays open.
+        let n = unsafe { libc::read(begun[0], bytes[read..].as_mut_ptr().cast(), 2 - read) };
+        assert!(n > 0, "a call ended before it began");
+        read += n as usize;
+    }
     // SAFETY: as a host ends Python: on the thread that started it,
     // with its thread state, holding the GIL.
     unsafe {
