@@ -841,6 +841,13 @@ fn values_round_trip_through_serde() {
     );
 }
 
+/// A function of the module `name` that returns what its source
+/// evaluates to (with numpy as `np`).
+fn evaluator(name: &str) -> Function {
+    let source = "import numpy as np\ndef f(source):\n    return eval(source)\n";
+    Function::from_source(name, source, "f").unwrap()
+}
+
 #[derive(Deserialize, Debug)]
 struct Narrow {
     a: f32,
@@ -848,12 +855,7 @@ struct Narrow {
 
 #[test]
 fn an_f32_reads_only_numbers_it_holds_exactly() {
-    let eval = Function::from_source(
-        "pim_serde_f32",
-        "import numpy as np\ndef f(source):\n    return eval(source)\n",
-        "f",
-    )
-    .unwrap();
+    let eval = evaluator("pim_serde_f32");
     let read = |source: &str| -> Result<Serde<Narrow>, Error> { eval.call(source) };
     for (source, want) in [
         ("{'a': 0.5}", 0.5f32),
@@ -871,22 +873,12 @@ fn an_f32_reads_only_numbers_it_holds_exactly() {
         ("{'a': 0.1}", "the float 0.1"),
         ("{'a': 16777217}", "the int 16777217"),
     ] {
-        match read(source).unwrap_err() {
-            Error::BadResult {
-                position,
-                expected,
-                found: got,
-                ..
-            } => {
-                assert_eq!(position, "value under key 'a'", "{source}");
-                assert!(
-                    expected.contains("f32 holds exactly"),
-                    "{source}: {expected}"
-                );
-                assert!(got.contains(found), "{source}: {got}");
-            }
-            other => panic!("{source}: {other:?}"),
-        }
+        refused_inexact(
+            read(source).unwrap_err(),
+            "f32",
+            "value under key 'a'",
+            found,
+        );
     }
     // Elements of numpy arrays alike.
     let floats = |source: &str| -> Result<Serde<Vec<f32>>, Error> { eval.call(source) };
@@ -897,6 +889,94 @@ fn an_f32_reads_only_numbers_it_holds_exactly() {
         floats("np.array([0.5, 0.1])"),
         Err(Error::BadResult { .. })
     ));
+}
+
+#[derive(Deserialize, Debug)]
+struct Wide {
+    a: f64,
+}
+
+/// `err` is the `BadResult` of a number the float type does not hold
+/// exactly: at `position`, found as `found`.
+fn refused_inexact(err: Error, float: &str, position: &str, found: &str) {
+    match err {
+        Error::BadResult {
+            position: at,
+            expected,
+            found: got,
+            ..
+        } => {
+            assert_eq!(at, position, "{found}");
+            assert!(
+                expected.contains(&format!("{float} holds exactly")),
+                "{found}: {expected}"
+            );
+            assert!(got.contains(found), "{found}: {got}");
+        }
+        other => panic!("{found}: {other:?}"),
+    }
+}
+
+#[test]
+fn an_f64_reads_only_ints_it_holds_exactly() {
+    let eval = evaluator("pim_serde_f64");
+    let read = |source: &str| -> Result<Serde<Wide>, Error> { eval.call(source) };
+    for (source, want) in [
+        ("{'a': 0.1}", 0.1),
+        ("{'a': 2**53}", 9_007_199_254_740_992.0),
+        ("{'a': -2**63}", -9_223_372_036_854_775_808.0),
+        ("{'a': 2**100}", 2f64.powi(100)),
+        ("{'a': -2**127}", -(2f64.powi(127))),
+        ("{'a': 2**127}", 2f64.powi(127)),
+        ("{'a': np.uint64(2**63)}", 2f64.powi(63)),
+    ] {
+        assert_eq!(read(source).unwrap().0.a, want, "{source}");
+    }
+    // serde's own f64 casts ints: each became the nearest float, silently.
+    for (source, found) in [
+        ("{'a': 2**53 + 1}", "the int 9007199254740993"),
+        ("{'a': 2**60 + 1}", "the int 1152921504606846977"),
+        ("{'a': 2**63 - 1}", "the int 9223372036854775807"),
+        (
+            "{'a': np.uint64(2**64 - 1)}",
+            "the int 18446744073709551615",
+        ),
+        (
+            "{'a': 2**100 + 1}",
+            "the int 1267650600228229401496703205377",
+        ),
+        (
+            "{'a': 2**127 - 1}",
+            "the int 170141183460469231731687303715884105727",
+        ),
+        (
+            "{'a': 2**128 - 1}",
+            "the int 340282366920938463463374607431768211455",
+        ),
+    ] {
+        refused_inexact(
+            read(source).unwrap_err(),
+            "f64",
+            "value under key 'a'",
+            found,
+        );
+    }
+    // Elements of numpy arrays, and plain values, alike.
+    let floats = |source: &str| -> Result<Serde<Vec<f64>>, Error> { eval.call(source) };
+    assert_eq!(
+        floats("np.array([1, 2**60])").unwrap().0,
+        [1.0, 2f64.powi(60)]
+    );
+    refused_inexact(
+        floats("np.array([1, 2**60 + 1])").unwrap_err(),
+        "f64",
+        "element 1 of the 1-D array",
+        "the int 1152921504606846977",
+    );
+    let one = eval.call::<Serde<f64>>("2**53 + 1").unwrap_err();
+    refused_inexact(one, "f64", "", "the int 9007199254740993");
+    // The next call works.
+    assert_eq!(read("{'a': 2.5}").unwrap().0.a, 2.5);
 }
 
 #[derive(Deserialize, Debug, PartialEq)]

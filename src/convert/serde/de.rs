@@ -5,6 +5,7 @@
 //! through [`Value`](crate::Value) first.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use ::serde::de::value::BorrowedStrDeserializer;
 use ::serde::de::{
@@ -513,11 +514,15 @@ impl<'de> de::Deserializer<'de> for ArrayDe<'_> {
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.deserialize_any(ExactF32(visitor))
+        self.deserialize_any(ExactFloat::<f32, _>::new(visitor))
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_any(ExactFloat::<f64, _>::new(visitor))
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f64 char str string
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
     }
@@ -559,11 +564,15 @@ impl<'de> de::Deserializer<'de> for ElementDe<'_> {
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.deserialize_any(ExactF32(visitor))
+        self.deserialize_any(ExactFloat::<f32, _>::new(visitor))
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_any(ExactFloat::<f64, _>::new(visitor))
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f64 char str string
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
     }
@@ -962,7 +971,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             Some(x) => visitor
                 .visit_f64(x)
                 .map_err(|e: DeError| e.found_in(self.held())),
-            None => self.deserialize_any(visitor),
+            None => self.deserialize_any(ExactFloat::<f64, _>::new(visitor)),
         }
     }
 
@@ -1067,7 +1076,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.deserialize_any(ExactF32(visitor))
+        self.deserialize_any(ExactFloat::<f32, _>::new(visitor))
     }
 
     /// `bytes` and `bytearray` as a sequence of their bytes (a `Vec<u8>`,
@@ -1088,27 +1097,62 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 }
 
-/// An `f32`'s visitor, refusing a number `f32` cannot hold exactly (as the
-/// crate's `f32` results refuse one): serde's own visitor casts an `f64`
-/// with `as`, so `1e300` became `inf` and `0.1` a nearby `f32`, silently.
-struct ExactF32<V>(V);
+/// A float type that [`ExactFloat`] reads numbers into.
+trait Float: Sized {
+    /// What a number it cannot hold exactly was expected to be.
+    const EXACTLY: &'static str;
+    /// `x` as this type, if it is one exactly (NaN and the infinities are).
+    fn exactly(x: f64) -> Option<Self>;
+    fn visit<'de, V: Visitor<'de>, E: de::Error>(self, visitor: V) -> Result<V::Value, E>;
+}
 
-impl<V> ExactF32<V> {
-    /// `x` as an `f32`, if it is one exactly (NaN and the infinities are).
-    fn exact<E: de::Error>(&self, x: f64) -> Result<f32, E> {
+impl Float for f32 {
+    const EXACTLY: &'static str = "a number that f32 holds exactly";
+    fn exactly(x: f64) -> Option<f32> {
         let narrow = x as f32;
-        if f64::from(narrow) == x || x.is_nan() {
-            Ok(narrow)
-        } else {
-            Err(E::invalid_value(
-                Unexpected::Float(x),
-                &"a number that f32 holds exactly",
-            ))
-        }
+        (f64::from(narrow) == x || x.is_nan()).then_some(narrow)
+    }
+    fn visit<'de, V: Visitor<'de>, E: de::Error>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_f32(self)
     }
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for ExactF32<V> {
+impl Float for f64 {
+    const EXACTLY: &'static str = "a number that f64 holds exactly";
+    fn exactly(x: f64) -> Option<f64> {
+        Some(x)
+    }
+    fn visit<'de, V: Visitor<'de>, E: de::Error>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_f64(self)
+    }
+}
+
+/// A float's visitor (`F`: `f32` or `f64`), refusing a number `F` cannot
+/// hold exactly, as the crate's own float results refuse one: serde's own
+/// visitors cast with `as`, so an `f32` read `1e300` as `inf` and `0.1` as
+/// a nearby `f32`, and an `f64` read the int `2**53 + 1` as `2**53`,
+/// silently.
+struct ExactFloat<F, V>(V, PhantomData<F>);
+
+impl<F: Float, V> ExactFloat<F, V> {
+    fn new(visitor: V) -> Self {
+        ExactFloat(visitor, PhantomData)
+    }
+
+    /// The int `n` as `F`, if it holds it exactly; else `unexpected`. (An
+    /// int's `f64` converts back to the same int only if it is that int:
+    /// `as` saturates, and the bounds themselves are not floats.)
+    fn int<E: de::Error>(n: i128, unexpected: Unexpected<'_>) -> Result<F, E> {
+        let x = n as f64;
+        let whole = x as i128 == n && n != i128::MAX;
+        whole
+            .then(|| F::exactly(x))
+            .flatten()
+            .ok_or_else(|| E::invalid_value(unexpected, &F::EXACTLY))
+    }
+}
+
+impl<'de, F: Float, V: Visitor<'de>> Visitor<'de> for ExactFloat<F, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1118,33 +1162,39 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for ExactF32<V> {
         self.0.visit_f32(x)
     }
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<V::Value, E> {
-        let narrow = self.exact(x)?;
-        self.0.visit_f32(narrow)
+        F::exactly(x)
+            .ok_or_else(|| E::invalid_value(Unexpected::Float(x), &F::EXACTLY))?
+            .visit(self.0)
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<V::Value, E> {
-        match self.exact::<E>(n as f64) {
-            Ok(narrow) if narrow as i64 == n && n != i64::MAX => self.0.visit_f32(narrow),
-            _ => Err(E::invalid_value(
-                Unexpected::Signed(n),
-                &"a number that f32 holds exactly",
-            )),
-        }
+        Self::int(n.into(), Unexpected::Signed(n))?.visit(self.0)
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<V::Value, E> {
-        match self.exact::<E>(n as f64) {
-            Ok(narrow) if narrow as u64 == n && n != u64::MAX => self.0.visit_f32(narrow),
-            _ => Err(E::invalid_value(
-                Unexpected::Unsigned(n),
-                &"a number that f32 holds exactly",
-            )),
+        Self::int(n.into(), Unexpected::Unsigned(n))?.visit(self.0)
+    }
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<V::Value, E> {
+        let shown = format!("the int {n}");
+        Self::int(n, Unexpected::Other(&shown))?.visit(self.0)
+    }
+    fn visit_u128<E: de::Error>(self, n: u128) -> Result<V::Value, E> {
+        let shown = format!("the int {n}");
+        match i128::try_from(n) {
+            Ok(n) => Self::int(n, Unexpected::Other(&shown))?.visit(self.0),
+            // Past i128: 2**127 to 2**128 - 1, of which f64 holds some.
+            Err(_) => {
+                let x = n as f64;
+                let whole = x as u128 == n && n != u128::MAX;
+                whole
+                    .then(|| F::exactly(x))
+                    .flatten()
+                    .ok_or_else(|| E::invalid_value(Unexpected::Other(&shown), &F::EXACTLY))?
+                    .visit(self.0)
+            }
         }
     }
     // Anything else goes to the type's own visitor, to accept or refuse.
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<V::Value, E> {
         self.0.visit_bool(b)
-    }
-    fn visit_i128<E: de::Error>(self, n: i128) -> Result<V::Value, E> {
-        self.0.visit_i128(n)
     }
     fn visit_str<E: de::Error>(self, text: &str) -> Result<V::Value, E> {
         self.0.visit_str(text)
