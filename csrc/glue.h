@@ -238,6 +238,13 @@ typedef enum {
  * from it (numpy 1.x lets Python replace it: `data.data = ...`). */
 pim_borrow_verdict pim_borrow_release(PyObject *arr);
 
+/* Why the last pim_borrow_release said PIM_BORROW_PINNED: what kept a
+ * pointer into the lent memory that the check could not move ("an object of
+ * type generator holds the input, an array of type numpy.ndarray, ..."), for
+ * the message of the abort that follows. GIL held, as for that release; the
+ * string is static (not to be freed), valid until the next release. */
+const char *pim_borrow_pinned_why(void);
+
 /* Does anything but the caller hold arr (from pim_borrow_array, which the
  * caller still holds) or its capsule, or was its base replaced? The first,
  * fast test of pim_borrow_release, for an array lent across several calls:

@@ -23,12 +23,16 @@
  *     memoryview, so it decides nothing here; trial 27 saw such a call
  *     abort where it could have returned InputRetained.)
  *  4. Every other reference to the array must come from a plain container
- *     (list, tuple, dict, cell), a function, an instance of a class defined
- *     in Python, an exception of CPython's own (or of a class defined in
- *     Python over one), a numpy view of it, or an element of a structured
- *     view (a numpy.void, which points into the view's memory and holds the
- *     view), each of those vetted the same way in turn, up to the owners that end a chain: a module's namespace, or a
- *     frame, or Rust (an Object or Function handle, counted by holds.c).
+ *     (list, tuple, dict, cell; a class defined in Python over one; the
+ *     standard library's OrderedDict, defaultdict, deque, SimpleNamespace),
+ *     a function, an instance of a class defined in Python, an exception of
+ *     CPython's own (or of a class defined in Python over one), a generator
+ *     or coroutine, an iterator of the builtins, a mapping proxy, a numpy
+ *     view of it, or an element of a structured view (a numpy.void, which
+ *     points into the view's memory and holds the view), each of those
+ *     vetted the same way in turn, up to the owners that end a chain: a
+ *     module's namespace, a class's, a frame, or Rust (an Object or
+ *     Function handle, counted by holds.c).
  *     References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
  *     such an object, or Rust, holds; a view holds its base, which
@@ -77,6 +81,7 @@
 
 #include <frameobject.h> /* PyFrame_Check: not in Python.h before 3.11 */
 #include <numpy/arrayscalars.h> /* PyVoidScalarObject */
+#include <stdarg.h>
 #include <string.h>
 
 /* How many objects the vetting may visit, and in how many rounds (each a
@@ -161,6 +166,33 @@ static int is_builtin_exception_over(PyTypeObject *type) {
 static int vet_visit(PyObject *obj, void *arg);
 static void follow_untracked(vetting *v, PyObject *obj);
 
+/* Why the last pim_borrow_release pinned its array, for the message of the
+ * abort that follows (pim_borrow_pinned_why): the first reason found, or ""
+ * if none was. Written and read with the GIL held. */
+static char pinned_why[256];
+
+/* Records `why` (printf-style) as the reason, unless one is recorded. */
+static void pin_because(const char *why, ...) {
+    va_list args;
+    if (pinned_why[0] != '\0') {
+        return;
+    }
+    va_start(args, why);
+    (void)PyOS_vsnprintf(pinned_why, sizeof pinned_why, why, args);
+    va_end(args);
+}
+
+/* The vetting fails, for `why` (printf-style). */
+#define REFUSE(v, ...)                                                                             \
+    do {                                                                                           \
+        pin_because(__VA_ARGS__);                                                                  \
+        (v)->unsafe = 1;                                                                           \
+    } while (0)
+
+const char *pim_borrow_pinned_why(void) {
+    return pinned_why[0] != '\0' ? pinned_why : "no reason recorded";
+}
+
 /* Does [lo, hi) overlap the lent memory? */
 static int overlaps_lent(const vetting *v, const char *lo, const char *hi) {
     return v->lent != NULL && lo < v->lent + v->nbytes && v->lent < hi;
@@ -196,7 +228,9 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (pim_extent(PyArray_BYTES(array), PyArray_NDIM(array), PyArray_DIMS(array),
                    PyArray_STRIDES(array), PyArray_ITEMSIZE(array), &lo, &hi) &&
             overlaps_lent(v, lo, hi)) {
-            v->unsafe = 1;
+            REFUSE(v, "an array of type %.80s over the input's memory that is no view of "
+                      "the input (built from its address)",
+                   Py_TYPE(obj)->tp_name);
         }
     } else if (PyMemoryView_Check(obj)) {
         Py_buffer *view = PyMemoryView_GET_BUFFER(obj);
@@ -216,7 +250,7 @@ static void check_pointer(vetting *v, PyObject *obj) {
             return;
         }
         if (overlaps_lent(v, lo, hi)) {
-            v->unsafe = 1;
+            REFUSE(v, "a memoryview over the input's memory, still held");
         }
     } else if (PyLong_Check(obj) && v->lent != NULL) {
         /* A raw address (an __array_interface__'s data, x.ctypes.data):
@@ -226,7 +260,8 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (address == NULL && PyErr_Occurred()) {
             PyErr_Clear(); /* too large or negative: not an address */
         } else if (address != NULL && overlaps_lent(v, address, address + 1)) {
-            v->unsafe = 1;
+            REFUSE(v, "an int that is an address inside the input's memory "
+                      "(data.ctypes.data, an __array_interface__)");
         }
     }
 }
@@ -388,6 +423,30 @@ static int is_stdlib_holder(PyTypeObject *type) {
     return 0;
 }
 
+/* Is `holder` (borrowed) an object of CPython's own that holds only Python
+ * objects, all shown by its traversal: a generator or coroutine (its frame's
+ * locals, `for batch in batches(x)`), a read-only view of a mapping
+ * (`types.MappingProxyType`), or an iterator of the builtins (`iter(x)`,
+ * `enumerate`, `zip`, `map`, `filter`, `reversed`, a list's or tuple's).
+ * Vetted as a list is (trial 31: each stopped the process). */
+static int is_seen_whole(PyObject *holder) {
+    static PyTypeObject *const types[] = {
+        &PyDictProxy_Type, &PySeqIter_Type, &PyCallIter_Type, &PyListIter_Type,
+        &PyTupleIter_Type, &PyEnum_Type,    &PyReversed_Type, &PyZip_Type,
+        &PyMap_Type,       &PyFilter_Type,
+    };
+    size_t i;
+    if (PyGen_CheckExact(holder) || PyCoro_CheckExact(holder) || PyAsyncGen_CheckExact(holder)) {
+        return 1;
+    }
+    for (i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (Py_IS_TYPE(holder, types[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* May `holder` (borrowed) hold `held` (this round's item) and pass the
  * vetting on to its own holders? lent_known: the lent memory is known (so
  * a view can be moved). Returns 1 to vet the holder next round, 0 when it
@@ -409,6 +468,22 @@ static int judge_holder(PyObject *holder, PyObject *held, int lent_known) {
         /* A module holds its namespace; any other reference from a module
          * comes from C state, which may hold a raw pointer. */
         return PyModule_GetDict(holder) == held ? 0 : -1;
+    }
+    if (PyType_Check(holder)) {
+        /* A class holds its namespace as a module does (a model's
+         * `history = []` at class level, trial 31), if its metaclass is
+         * `type` or a class defined in Python over it (ABCMeta): a class
+         * object keeps no state of its own beyond Python objects. Any other
+         * reference from a class (its bases, its MRO) is not expected. */
+        PyTypeObject *type = (PyTypeObject *)holder;
+        return (type->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+                       is_python_class_over(Py_TYPE(holder), &PyType_Type) &&
+                       type->tp_dict == held
+                   ? 0
+                   : -1;
+    }
+    if (is_seen_whole(holder)) {
+        return 1;
     }
     if (PyList_CheckExact(holder) || PyTuple_CheckExact(holder) || PyDict_CheckExact(holder) ||
         PyCell_Check(holder) || Py_IS_TYPE(holder, &PyFunction_Type)) {
@@ -486,7 +561,7 @@ static void vet_later(vetting *v, PyObject *obj) {
         return;
     }
     if (v->n == MAX_VETTED) {
-        v->unsafe = 1;
+        REFUSE(v, "more than %d holders and views in all, past the check's bound", MAX_VETTED - 1);
         return;
     }
     item = &v->items[v->n++];
@@ -510,7 +585,11 @@ static int vet_visit(PyObject *obj, void *arg) {
             v->items[i].found++;
             v->n_found++;
             if (verdict < 0) {
-                v->unsafe = 1;
+                REFUSE(v, "an object of type %.80s, which may keep a raw pointer out of sight, "
+                          "holds %s%.80s",
+                       Py_TYPE(v->holder)->tp_name,
+                       obj == v->arr ? "the input" : "an object on the input's chain of holders: a ",
+                       obj == v->arr ? "" : Py_TYPE(obj)->tp_name);
             } else if (verdict > 0) {
                 vet_later(v, v->holder);
             }
@@ -535,7 +614,7 @@ static void follow_untracked(vetting *v, PyObject *obj) {
         }
     }
     if (v->nesting == MAX_NESTING) {
-        v->unsafe = 1;
+        REFUSE(v, "containers nested more than %d deep, past the check's bound", MAX_NESTING);
         return;
     }
     v->nesting++;
@@ -544,7 +623,7 @@ static void follow_untracked(vetting *v, PyObject *obj) {
     if (v->n_found != before) {
         /* Reached again from another holder, it must not count twice. */
         if (v->n_followed == MAX_FOLLOWED) {
-            v->unsafe = 1;
+            REFUSE(v, "more than %d untracked containers, past the check's bound", MAX_FOLLOWED);
         } else {
             v->followed[v->n_followed++] = obj;
         }
@@ -596,10 +675,20 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
         }
         for (i = v->round_start; i < v->round_end; i++) {
             if (v->items[i].found != v->items[i].expected) {
-                v->unsafe = 1; /* a holder nobody can see: an iterator,
-                                  C state, a view held by one of those */
+                /* A holder nobody can see: an iterator, C state, a view
+                 * held by one of those. */
+                int input = v->items[i].obj == arr;
+                REFUSE(v, "%s%.80s%s has %zd holder(s) the garbage collector does not show "
+                          "(an object of a type written in C, such as a numpy iterator, a "
+                          "functools.partial or a bound method)",
+                       input ? "the input" : "a ", input ? "" : Py_TYPE(v->items[i].obj)->tp_name,
+                       input ? "" : " on the input's chain of holders",
+                       v->items[i].expected - v->items[i].found);
             }
         }
+    }
+    if (!ok && !v->unsafe) {
+        pin_because("a chain of more than %d holders, past the check's bound", MAX_ROUNDS - 1);
     }
     *n_views = 0;
     if (ok) {
@@ -723,12 +812,14 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *vie
     /* PyMem_RawCalloc: any thread may free it, with or without the GIL. */
     copy = PyMem_RawCalloc(1, nbytes > 0 ? nbytes : 1);
     if (copy == NULL) {
+        pin_because("no memory for a copy of %zu bytes", nbytes);
         return -1;
     }
     for (i = -1; i < n_views; i++) {
         PyObject *a = i < 0 ? (PyObject *)arr : views[i];
         if ((PyArray_Check(a) ? copy_reached((PyArrayObject *)a, lent, nbytes, copy)
                               : copy_element(a, lent, nbytes, copy)) < 0) {
+            pin_because("a view of type %.80s reaches outside the lent memory", Py_TYPE(a)->tp_name);
             PyMem_RawFree(copy);
             return -1;
         }
@@ -854,6 +945,8 @@ static int only_safe_holders(PyObject *arr, PyObject *base, PyObject **views, in
     objects = gc_get_objects ? PyObject_CallObject(gc_get_objects, NULL) : NULL;
     if (objects != NULL && PyList_CheckExact(objects) && (base == NULL || lent != NULL)) {
         safe = vet_holders(arr, objects, lent, nbytes, views, n_views);
+    } else {
+        pin_because("the garbage collector's objects could not be listed (gc.get_objects)");
     }
     Py_XDECREF(objects);
     PyErr_Clear();
@@ -908,6 +1001,7 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
      * the call allocated enough to promote it, and collecting it costs
      * microseconds, where a full collection costs milliseconds, more the
      * larger Python's heap (2 to 5 ms here). */
+    pinned_why[0] = '\0';
     learn_python_class_traverse();
     collect(0);
     if (is_retained(arr, borrow_base(array))) {
@@ -918,8 +1012,10 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
         Py_XINCREF(base);
         if (!is_retained_here(arr, base)) {
             verdict = PIM_BORROW_FREE;
-        } else if ((base != NULL && Py_REFCNT(base) != 2) ||
-                   !only_safe_holders(arr, base, views, &n_views)) {
+        } else if (base != NULL && Py_REFCNT(base) != 2) {
+            pin_because("its capsule (data.base), the crate's record of the lent memory, is held");
+            verdict = PIM_BORROW_PINNED;
+        } else if (!only_safe_holders(arr, base, views, &n_views)) {
             verdict = PIM_BORROW_PINNED;
         } else if (borrow_base(array) != base) {
             /* Changed during the scan (a collection it started): again. */
@@ -939,6 +1035,9 @@ pim_borrow_verdict pim_borrow_release(PyObject *arr) {
         }
         Py_XDECREF(base);
         break;
+    }
+    if (look == LOOKS) {
+        pin_because("its base changed while the check ran, %d times", LOOKS);
     }
     for (i = 0; i < n_views; i++) {
         Py_DECREF(views[i]);

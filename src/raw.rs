@@ -158,6 +158,7 @@ extern "C" {
         typenum: c_int,
     ) -> *mut PyObject;
     pub fn pim_borrow_release(arr: *mut PyObject) -> pim_borrow_verdict;
+    pub fn pim_borrow_pinned_why() -> *const c_char;
     pub fn pim_borrow_is_kept(arr: *mut PyObject) -> c_int;
     pub fn pim_borrow_is_as_lent(
         arr: *mut PyObject,

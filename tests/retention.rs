@@ -48,6 +48,12 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
         // they hold: OrderedDict, defaultdict, deque (and a Python class
         // over it), SimpleNamespace (they stopped the process).
         ("keep_in_stdlib_holders", "kept_in_stdlib_holders"),
+        // Class attributes (a class's namespace ends the chain, as a
+        // module's does), generators, the builtins' iterators and a
+        // mapping proxy, which show the check all they hold (trial 31:
+        // they stopped the process).
+        ("keep_in_class", "kept_in_class"),
+        ("keep_iterating", "kept_iterating"),
         // Buffers exported and let go before the input and a view of it
         // were kept: numpy remembers the export, but nothing holds a raw
         // pointer any more (trial 27: it stopped the process).
@@ -640,27 +646,60 @@ fn child_keeps_input() {
 #[test]
 fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
     let funcs = [
-        "keep_memoryview",
-        "keep_flat_iterator",
+        (
+            "keep_memoryview",
+            "a memoryview over the input's memory, still held",
+        ),
+        (
+            "keep_flat_iterator",
+            "the input has 1 holder(s) the garbage collector does not show",
+        ),
         // A view kept through what cannot be moved or seen into: a
         // memoryview of it (a raw pointer), an iterator over it, a C object.
-        "keep_view_memoryview",
-        "keep_view_flat_iterator",
-        "keep_view_in_partial",
+        (
+            "keep_view_memoryview",
+            "a memoryview over the input's memory, still held",
+        ),
+        (
+            "keep_view_flat_iterator",
+            "the input has 1 holder(s) the garbage collector does not show",
+        ),
+        (
+            "keep_view_in_partial",
+            "an object of type functools.partial, which may keep a raw pointer out of sight, holds an object on the input's chain of holders: a tuple",
+        ),
         // The same for an element of a structured view (a numpy.void).
-        "keep_element_memoryview",
-        "keep_element_in_partial",
+        (
+            "keep_element_memoryview",
+            "a memoryview over the input's memory, still held",
+        ),
+        (
+            "keep_element_in_partial",
+            "an object of type functools.partial, which may keep a raw pointer out of sight",
+        ),
         // An instance of a Python class is vetted like a container, so the
         // input's address it holds (as __array_interface__) is found.
-        "keep_interface_object",
-        "keep_sliding_window",
-        "keep_base",
+        (
+            "keep_interface_object",
+            "an int that is an address inside the input's memory",
+        ),
+        (
+            "keep_sliding_window",
+            "an array of type numpy.ndarray over the input's memory that is no view of the input",
+        ),
+        (
+            "keep_base",
+            "its capsule (data.base), the crate's record of the lent memory, is held",
+        ),
         // `data.ctypes`, numpy's ctypes interface, holds the input's
         // address in a c_void_p: it was vetted as an object of a class
         // defined in Python, the input moved and the call InputRetained,
         // while the kept c_void_p still pointed into the Rust memory
         // (trial 27: read back after the Vec was freed).
-        "keep_ctypes",
+        (
+            "keep_ctypes",
+            "an object of type _ctypes, which may keep a raw pointer out of sight, holds the input",
+        ),
         // The input's address handed to np.asarray through an object's
         // __array_interface__, the input kept alive through a container
         // (a list, a closure) the object holds: the new array reads the Rust
@@ -668,17 +707,27 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         // enough. Before containers were vetted up to their owners these
         // returned Error::InputRetained, and the kept array read the slice
         // after Rust overwrote it.
-        "keep_interface_with_list_base",
-        "keep_interface_with_closure_base",
+        (
+            "keep_interface_with_list_base",
+            "an array of type numpy.ndarray over the input's memory that is no view of the input",
+        ),
+        (
+            "keep_interface_with_closure_base",
+            "an array of type numpy.ndarray over the input's memory that is no view of the input",
+        ),
         // The same with a module (not in sys.modules) as the object: the
         // container check ends at a module, so the scan for arrays over the
         // lent memory catches it.
-        "keep_interface_with_module_base",
+        (
+            "keep_interface_with_module_base",
+            "an array of type numpy.ndarray over the input's memory that is no view of the input",
+        ),
     ];
-    // The same verdict for a 1-D and a strided 2-D input.
-    for (func, nd) in funcs
+    // The same verdict for a 1-D and a strided 2-D input, and the message
+    // says what the check found.
+    for (func, why, nd) in funcs
         .iter()
-        .flat_map(|func| [(*func, false), (*func, true)])
+        .flat_map(|(func, why)| [(*func, *why, false), (*func, *why, true)])
     {
         let mut command = child_command("child_keeps_input");
         command.env("PIM_RETAINING_FUNC", func);
@@ -695,7 +744,8 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         );
         assert!(
             stderr.contains(&format!(
-                "the Python function pim_testfuncs.{func} kept a pointer into its borrowed input"
+                "the Python function pim_testfuncs.{func} kept a pointer into its borrowed input \
+                 that cannot be moved to a copy: {why}"
             )),
             "{func}: {stderr}"
         );

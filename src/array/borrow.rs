@@ -8,7 +8,7 @@
 //! out (see `csrc/retention.c` for the rules), moves a kept array onto a
 //! private copy where that is safe, and stops the process where it is not.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -276,7 +276,13 @@ unsafe fn release_held(arr: Option<NonNull<PyObject>>, lent_to: &str) -> Release
     match unsafe { raw::pim_borrow_release(arr.as_ptr()) } {
         raw::pim_borrow_verdict::PIM_BORROW_FREE => Release::Free,
         raw::pim_borrow_verdict::PIM_BORROW_MOVED => Release::Moved,
-        raw::pim_borrow_verdict::PIM_BORROW_PINNED => retention_abort(lent_to),
+        raw::pim_borrow_verdict::PIM_BORROW_PINNED => {
+            // SAFETY: the GIL is still held, since that release: the string
+            // is the glue's, static and NUL-terminated, unchanged until the
+            // next release.
+            let why = unsafe { CStr::from_ptr(raw::pim_borrow_pinned_why()) };
+            retention_abort(lent_to, &why.to_string_lossy())
+        }
     }
 }
 
@@ -315,18 +321,18 @@ impl Drop for BorrowedArray<'_> {
 
 /// Python kept a pointer into memory Rust is about to reuse. Going on would
 /// let Python read freed memory; stopping the process is the safe choice.
+/// `why`: what the check found (the glue's words), so that the user knows
+/// what to change.
 #[cold]
-fn retention_abort(lent_to: &str) -> ! {
+fn retention_abort(lent_to: &str, why: &str) -> ! {
     eprintln!(
         "py-in-mem: fatal: the Python function {lent_to} kept a pointer into its borrowed \
-         input that cannot be moved to a copy: a buffer or memoryview of the array or of a \
-         view of it, an array or a number built from its address, or the array or a view of \
-         it held by something this crate cannot see into (an iterator, an object of a type \
-         written in C). The array points into Rust memory that is valid only during the \
-         call, so the process is aborted rather than let Python read freed memory. A \
-         function must not keep its borrowed input; keep data.copy() instead, or give the \
-         input owned (arg_owned, call_owned): a fit that keeps its data, as scikit-learn's \
-         neighbors estimators do, needs one."
+         input that cannot be moved to a copy: {why}. The array points into Rust memory that \
+         is valid only during the call, so the process is aborted rather than let Python \
+         read freed memory. A function must not keep its borrowed input; keep data.copy() \
+         instead, or give the input owned (arg_owned, call_owned): a fit that keeps its \
+         data, as scikit-learn's neighbors estimators do, needs one. docs/calls.md (The \
+         retention rule) lists what can be kept."
     );
     std::process::abort();
 }

@@ -2,8 +2,10 @@
 
 Every function takes the borrowed input array `data`.
 """
+import abc
 import collections
 import sys
+import types
 
 import numpy as np
 
@@ -267,6 +269,67 @@ def kept_in_stdlib_holders(data):
     assert kept is KEPT_IN_STDLIB["deque"][-1] is KEPT_IN_STDLIB["deque_subclass"][-1]
     assert kept is KEPT_IN_STDLIB["SimpleNamespace"][-1].x
     assert np.array_equal(kept[1:], KEPT_IN_STDLIB["defaultdict"]["x"][-1])
+    return kept.copy()
+
+
+class _History:
+    history = []  # a class attribute: the class's namespace holds it
+
+
+class _AbcHistory(abc.ABC):
+    history = []
+
+
+def keep_in_class(data):
+    """Keeps the input and a view of it in class attributes, of a plain class
+    and of an ABC (whose metaclass, ABCMeta, is defined in Python)."""
+    _History.history.append(data[:2])
+    _History.last = data
+    _AbcHistory.history.append(data)
+    return np.array([0])
+
+
+def kept_in_class(data):
+    kept = _History.last
+    assert kept is _AbcHistory.history[-1]
+    assert np.array_equal(kept[:2], _History.history[-1])
+    return kept.copy()
+
+
+KEPT_ITERATING = []
+
+
+def _batches(x, k):
+    for i in range(0, len(x), k):
+        yield x[i:i + k]
+
+
+def keep_iterating(data):
+    """Keeps the input in generators, builtin iterators and a mapping
+    proxy."""
+    started = _batches(data, 2)
+    assert next(started).tolist() == data[:2].tolist()
+    KEPT_ITERATING[:] = [
+        _batches(data, 2), started, iter(data), enumerate(data), zip(data, data[1:]),
+        map(float, data), reversed(data), filter(None, data), iter([data]),
+        types.MappingProxyType({"x": data}),
+    ]
+    return np.array([0])
+
+
+def kept_iterating(data):
+    fresh, started, it, en, zi, ma, rev, fi, listed, proxy = KEPT_ITERATING
+    kept = proxy["x"]
+    assert next(listed) is kept
+    values = kept.tolist()
+    assert [b.tolist() for b in fresh] == [values[:2], values[2:]]
+    assert [b.tolist() for b in started] == [values[2:]]
+    assert [float(v) for v in it] == values
+    assert [(i, float(v)) for i, v in en] == list(enumerate(values))
+    assert [(float(a), float(b)) for a, b in zi] == list(zip(values, values[1:]))
+    assert list(ma) == values
+    assert [float(v) for v in rev] == values[::-1]
+    assert [float(v) for v in fi] == [v for v in values if v]
     return kept.copy()
 
 
