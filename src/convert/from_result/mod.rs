@@ -384,6 +384,35 @@ impl<'py> Reader<'py> {
     /// The items of a tuple, list or numpy array of strings, bytes or
     /// objects, each a `Reader`; `None` for anything else (and for such an
     /// array that numpy cannot list).
+    ///
+    /// An item's `Reader` does not know its index: a mismatch read from it
+    /// says where inside the item, not which item. To have the index in the
+    /// error's position, read the items with
+    /// [`get_index`](Reader::get_index), or all at once as a `Vec<R>` (or a
+    /// tuple) with [`read`](Reader::read).
+    ///
+    /// ```
+    /// use py_in_mem::{FromResult, Function, Mismatch, Reader};
+    ///
+    /// /// Scores, each a number or None.
+    /// #[derive(Debug)]
+    /// struct Scores(Vec<Option<f64>>);
+    ///
+    /// impl FromResult for Scores {
+    ///     fn expected() -> String {
+    ///         "a list of scores".into()
+    ///     }
+    ///     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+    ///         let n = value.len().ok_or_else(|| value.mismatch(Self::expected()))?;
+    ///         (0..n).map(|i| value.get_index(i)).collect::<Result<_, _>>().map(Scores)
+    ///     }
+    /// }
+    ///
+    /// let f = Function::from_source("doc_items", "def f():\n    return [0.5, None, 'high']\n", "f")?;
+    /// let err = f.call0::<Scores>().unwrap_err();
+    /// assert!(err.to_string().contains("unexpected element 2 of the list"), "{err}");
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn items(&self) -> Option<impl Iterator<Item = Reader<'py>> + '_> {
         // Not an array numpy could not list: no items is not its items.
         let items = self.held.items().filter(|items| !items.is_unlisted())?;
