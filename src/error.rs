@@ -327,6 +327,10 @@ pub enum Error {
     InputRetained {
         /// `module.function` that kept its input.
         function: String,
+        /// Which of the call's lent arguments were kept, in order:
+        /// `"argument 0"`, `"keyword 'sample_weight'"` (in a held-GIL scope,
+        /// `"array 1 lent to the scope"`).
+        arguments: Vec<String>,
         /// The call's own error, if it failed as well.
         error: Option<Box<Error>>,
     },
@@ -542,11 +546,20 @@ impl fmt::Display for Error {
                 f,
                 "{function} returned an unexpected {position}: expected {expected}, found {found}"
             ),
-            Error::InputRetained { function, error } => {
+            Error::InputRetained {
+                function,
+                arguments,
+                error,
+            } => {
+                write!(f, "{function} retained its input array")?;
+                if !arguments.is_empty() {
+                    write!(f, " ({})", arguments.join(", "))?;
+                }
                 write!(
                     f,
-                    "{function} retained its input array after returning; the kept array \
-                     now reads a private copy (keep data.copy() in Python, or use call_owned)"
+                    " after returning; the kept array now reads a private copy (keep \
+                     data.copy() in Python, or give the array owned: call_owned, arg_owned, \
+                     kwarg_owned)"
                 )?;
                 match error {
                     Some(error) => write!(f, "; the call also failed: {error}"),

@@ -147,8 +147,8 @@ where
     // GIL (and before the data, which outlives this call, can go); the GIL
     // and the turn go as `scope` drops, on return.
     let kept = scope.state.release_lent();
-    if kept {
-        return Err(retained_error(IN_A_SCOPE, outcome));
+    if !kept.is_empty() {
+        return Err(retained_error(IN_A_SCOPE, kept, outcome));
     }
     outcome
 }
@@ -174,15 +174,18 @@ struct ScopeState {
 }
 
 impl ScopeState {
-    /// Gives back every lent array, with the retention rule. True if Python
-    /// kept one (moved onto a copy).
-    fn release_lent(&self) -> bool {
+    /// Gives back every lent array, with the retention rule. Those Python
+    /// kept (moved onto a copy): "array N lent to the scope", in the order
+    /// they were lent.
+    fn release_lent(&self) -> Vec<String> {
         let held = self.held.borrow();
         let gil = held.gil();
-        let mut kept = false;
-        for slot in self.lent.borrow().iter() {
+        let mut kept = Vec::new();
+        for (i, slot) in self.lent.borrow().iter().enumerate() {
             if let Some(array) = slot.array.take() {
-                kept |= array.release_to(gil, IN_A_SCOPE) == Release::Moved;
+                if array.release_to(gil, IN_A_SCOPE) == Release::Moved {
+                    kept.push(format!("array {i} lent to the scope"));
+                }
             }
         }
         kept

@@ -70,8 +70,9 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
             "{err:?} {keep}"
         );
         assert!(
-            err.to_string()
-                .starts_with(&format!("pim_testfuncs.{keep} retained its input array")),
+            err.to_string().starts_with(&format!(
+                "pim_testfuncs.{keep} retained its input array (argument 0) after returning"
+            )),
             "{err}"
         );
         assert_eq!(
@@ -79,6 +80,50 @@ fn kept_arrays_in_plain_containers_are_moved_and_reported() {
             [1.0, 2.0, 3.0],
             "{keep}: the kept array lost the call's values"
         );
+    }
+}
+
+/// The error names the arguments kept, positional and keyword, and only
+/// those: a model's `fit(X, y, sample_weight=w)` that keeps `X` and `w`.
+#[test]
+fn input_retained_names_the_arguments_kept() {
+    let fit = Function::from_source(
+        "pim_retained_which",
+        "KEPT = []\n\
+         def fit(X, y, sample_weight=None):\n    KEPT.append((X[:1], sample_weight))\n    return float(y.sum())\n\
+         def keep(X):\n    KEPT.append(X)\n    return 0.0\n",
+        "fit",
+    )
+    .unwrap();
+    let (x, y, w) = (vec![1.0, 2.0], vec![3.0], vec![4.0, 5.0]);
+    let err = fit
+        .arg(&x)
+        .arg(&y)
+        .kwarg("sample_weight", &w)
+        .call::<f64>()
+        .unwrap_err();
+    let Error::InputRetained {
+        function,
+        arguments,
+        error: None,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(function, "pim_retained_which.fit");
+    assert_eq!(arguments, &["argument 0", "keyword 'sample_weight'"]);
+    assert_eq!(
+        err.to_string(),
+        "pim_retained_which.fit retained its input array (argument 0, keyword \
+         'sample_weight') after returning; the kept array now reads a private copy (keep \
+         data.copy() in Python, or give the array owned: call_owned, arg_owned, kwarg_owned)"
+    );
+    // The one-argument path (`call`) says so too.
+    let keep = Function::load("pim_retained_which", "keep").unwrap();
+    match keep.call::<f64>(&x).unwrap_err() {
+        Error::InputRetained { arguments, .. } => assert_eq!(arguments, ["argument 0"]),
+        other => panic!("{other:?}"),
     }
 }
 

@@ -337,11 +337,17 @@ fn retention_abort(lent_to: &str, why: &str) -> ! {
     std::process::abort();
 }
 
-/// The outcome of a call whose function kept its input array (now a copy):
+/// The outcome of a call whose function kept its input arrays (now
+/// copies), `arguments` ("argument 0", "keyword 'w'"):
 /// [`Error::InputRetained`], with the call's own error if it failed too.
-pub(crate) fn retained_error<R>(function: &str, outcome: Result<R, Error>) -> Error {
+pub(crate) fn retained_error<R>(
+    function: &str,
+    arguments: Vec<String>,
+    outcome: Result<R, Error>,
+) -> Error {
     Error::InputRetained {
         function: function.to_owned(),
+        arguments,
         error: outcome.err().map(Box::new),
     }
 }

@@ -312,14 +312,19 @@ impl Function {
         });
         // The result and any exception are released by now, so the counts
         // are exact.
-        let mut moved = false;
-        for made in made {
-            moved |= made.release(&gil, &self.0.name) == Release::Moved;
+        let mut moved = Vec::new();
+        for (i, made) in made.into_iter().enumerate() {
+            if made.release(&gil, &self.0.name) == Release::Moved {
+                moved.push(match i.checked_sub(args.len()) {
+                    Some(k) => format!("keyword '{}'", kwargs[k].0),
+                    None => format!("argument {i}"),
+                });
+            }
         }
         drop(callee);
         drop(gil);
-        if moved {
-            return Err(retained_error(&self.0.name, outcome));
+        if !moved.is_empty() {
+            return Err(retained_error(&self.0.name, moved, outcome));
         }
         outcome
     }
@@ -350,7 +355,8 @@ impl Function {
         drop(callee);
         drop(gil);
         if moved {
-            return Err(retained_error(&self.0.name, outcome));
+            let arguments = vec!["argument 0".to_owned()];
+            return Err(retained_error(&self.0.name, arguments, outcome));
         }
         outcome
     }
