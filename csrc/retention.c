@@ -27,7 +27,7 @@
  *     standard library's OrderedDict, defaultdict, deque, SimpleNamespace),
  *     a function, an instance of a class defined in Python, an exception of
  *     CPython's own (or of a class defined in Python over one), a generator
- *     or coroutine, an iterator of the builtins, a mapping proxy, a numpy
+ *     or coroutine, an iterator of the builtins, a dict view, a mapping proxy, a numpy
  *     view of it, or an element of a structured view (a numpy.void, which
  *     points into the view's memory and holds the view), each of those
  *     vetted the same way in turn, up to the owners that end a chain: a
@@ -36,7 +36,7 @@
  *     References are counted: every one must come from an object the
  *     garbage collector can see (or from an untracked dict, tuple or view
  *     such an object, or Rust, holds; a view holds its base, which
- *     ndarray's traversal does not show), so an iterator or a C object holding the array
+ *     ndarray's traversal does not show), so a C object (a numpy iterator) holding the array
  *     or a view shows as a missing reference. A view whose type is a C
  *     subclass, a class, an object of a type
  *     written in C or any other object on a chain may hold a raw pointer
@@ -65,7 +65,8 @@
  * accept, and raw addresses taken from Python (ctypes, __array_interface__)
  * when the call keeps no reference to the array at all (the fast path runs
  * no scan). Rule 5 is a search, not a proof: an address kept in another form
- * than an int (a string, a ctypes pointer), or an array over the lent memory
+ * than an int (a string, a ctypes pointer, the C counter of an enumerate or
+ * itertools.count started at it: trial 32), or an array over the lent memory
  * that holds no reference to the input (numpy's as_strided, its helper's
  * base and interface deleted) kept where the scan does not look (an object
  * array, whose items no traversal shows; a C object), is not found, and the
@@ -189,6 +190,25 @@ static void pin_because(const char *why, ...) {
         (v)->unsafe = 1;                                                                           \
     } while (0)
 
+/* The longest type name a reason shows, in bytes. */
+#define NAME_MAX_SHOWN 80
+
+/* The name of obj's type (borrowed), cut to at most NAME_MAX_SHOWN bytes
+ * at the start of a character (a name is UTF-8), into buf. Returns buf. */
+static const char *type_name(PyObject *obj, char buf[NAME_MAX_SHOWN + 1]) {
+    const char *name = Py_TYPE(obj)->tp_name;
+    size_t n = strlen(name);
+    if (n > NAME_MAX_SHOWN) {
+        n = NAME_MAX_SHOWN;
+        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 const char *pim_borrow_pinned_why(void) {
     return pinned_why[0] != '\0' ? pinned_why : "no reason recorded";
 }
@@ -228,9 +248,10 @@ static void check_pointer(vetting *v, PyObject *obj) {
         if (pim_extent(PyArray_BYTES(array), PyArray_NDIM(array), PyArray_DIMS(array),
                    PyArray_STRIDES(array), PyArray_ITEMSIZE(array), &lo, &hi) &&
             overlaps_lent(v, lo, hi)) {
-            REFUSE(v, "an array of type %.80s over the input's memory that is no view of "
-                      "the input (built from its address)",
-                   Py_TYPE(obj)->tp_name);
+            char name[NAME_MAX_SHOWN + 1];
+            REFUSE(v, "an array of type %s over the input's memory that is no view of the input "
+                      "(built from its address)",
+                   type_name(obj, name));
         }
     } else if (PyMemoryView_Check(obj)) {
         Py_buffer *view = PyMemoryView_GET_BUFFER(obj);
@@ -426,14 +447,19 @@ static int is_stdlib_holder(PyTypeObject *type) {
 /* Is `holder` (borrowed) an object of CPython's own that holds only Python
  * objects, all shown by its traversal: a generator or coroutine (its frame's
  * locals, `for batch in batches(x)`), a read-only view of a mapping
- * (`types.MappingProxyType`), or an iterator of the builtins (`iter(x)`,
- * `enumerate`, `zip`, `map`, `filter`, `reversed`, a list's or tuple's).
+ * (`types.MappingProxyType`), a dict's views (`d.values()`), or an iterator
+ * of the builtins (`iter(x)`, `enumerate`, `zip`, `map`, `filter`,
+ * `reversed`, a list's, a tuple's or a dict's, forwards or backwards).
  * Vetted as a list is (trial 31: each stopped the process). */
 static int is_seen_whole(PyObject *holder) {
     static PyTypeObject *const types[] = {
-        &PyDictProxy_Type, &PySeqIter_Type, &PyCallIter_Type, &PyListIter_Type,
-        &PyTupleIter_Type, &PyEnum_Type,    &PyReversed_Type, &PyZip_Type,
-        &PyMap_Type,       &PyFilter_Type,
+        &PyDictProxy_Type,       &PySeqIter_Type,          &PyCallIter_Type,
+        &PyListIter_Type,        &PyListRevIter_Type,      &PyTupleIter_Type,
+        &PyEnum_Type,            &PyReversed_Type,         &PyZip_Type,
+        &PyMap_Type,             &PyFilter_Type,           &PyDictKeys_Type,
+        &PyDictValues_Type,      &PyDictItems_Type,        &PyDictIterKey_Type,
+        &PyDictIterValue_Type,   &PyDictIterItem_Type,     &PyDictRevIterKey_Type,
+        &PyDictRevIterValue_Type, &PyDictRevIterItem_Type,
     };
     size_t i;
     if (PyGen_CheckExact(holder) || PyCoro_CheckExact(holder) || PyAsyncGen_CheckExact(holder)) {
@@ -585,11 +611,13 @@ static int vet_visit(PyObject *obj, void *arg) {
             v->items[i].found++;
             v->n_found++;
             if (verdict < 0) {
-                REFUSE(v, "an object of type %.80s, which may keep a raw pointer out of sight, "
-                          "holds %s%.80s",
-                       Py_TYPE(v->holder)->tp_name,
-                       obj == v->arr ? "the input" : "an object on the input's chain of holders: a ",
-                       obj == v->arr ? "" : Py_TYPE(obj)->tp_name);
+                char holder[NAME_MAX_SHOWN + 1], held[NAME_MAX_SHOWN + 1];
+                int input = obj == v->arr;
+                REFUSE(v, "an object of type %s, which may keep a raw pointer out of sight, "
+                          "holds %s%s%s",
+                       type_name(v->holder, holder), input ? "the input" : "an object of type ",
+                       input ? "" : type_name(obj, held),
+                       input ? "" : " on the input's chain of holders");
             } else if (verdict > 0) {
                 vet_later(v, v->holder);
             }
@@ -677,11 +705,13 @@ static int vet_holders(PyObject *arr, PyObject *objects, const char *lent, size_
             if (v->items[i].found != v->items[i].expected) {
                 /* A holder nobody can see: an iterator, C state, a view
                  * held by one of those. */
+                char held[NAME_MAX_SHOWN + 1];
                 int input = v->items[i].obj == arr;
-                REFUSE(v, "%s%.80s%s has %zd holder(s) the garbage collector does not show "
-                          "(an object of a type written in C, such as a numpy iterator, a "
+                REFUSE(v, "%s%s%s has %zd holder(s) the garbage collector does not show (an "
+                          "object of a type written in C, such as a numpy iterator, a "
                           "functools.partial or a bound method)",
-                       input ? "the input" : "a ", input ? "" : Py_TYPE(v->items[i].obj)->tp_name,
+                       input ? "the input" : "an object of type ",
+                       input ? "" : type_name(v->items[i].obj, held),
                        input ? "" : " on the input's chain of holders",
                        v->items[i].expected - v->items[i].found);
             }
@@ -819,7 +849,8 @@ static int move_to_copy(PyArrayObject *arr, PyObject *base, PyObject *const *vie
         PyObject *a = i < 0 ? (PyObject *)arr : views[i];
         if ((PyArray_Check(a) ? copy_reached((PyArrayObject *)a, lent, nbytes, copy)
                               : copy_element(a, lent, nbytes, copy)) < 0) {
-            pin_because("a view of type %.80s reaches outside the lent memory", Py_TYPE(a)->tp_name);
+            char name[NAME_MAX_SHOWN + 1];
+            pin_because("a view of type %s reaches outside the lent memory", type_name(a, name));
             PyMem_RawFree(copy);
             return -1;
         }

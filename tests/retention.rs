@@ -711,7 +711,13 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         ),
         (
             "keep_view_in_partial",
-            "an object of type functools.partial, which may keep a raw pointer out of sight, holds an object on the input's chain of holders: a tuple",
+            "an object of type functools.partial, which may keep a raw pointer out of sight, holds an object of type tuple on the input's chain of holders",
+        ),
+        // A type's name is cut at 80 bytes, at a character's start.
+        (
+            "keep_in_long_named_partial",
+            "an object of type L\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}, which may keep a raw pointer out of sight, holds an object of type \
+             tuple on the input's chain of holders",
         ),
         // The same for an element of a structured view (a numpy.void).
         (

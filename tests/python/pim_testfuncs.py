@@ -312,15 +312,20 @@ def keep_iterating(data):
     KEPT_ITERATING[:] = [
         _batches(data, 2), started, iter(data), enumerate(data), zip(data, data[1:]),
         map(float, data), reversed(data), filter(None, data), iter([data]),
-        types.MappingProxyType({"x": data}),
+        types.MappingProxyType({"x": data}), reversed([data[:1]]), {"v": data}.values(),
+        iter({"i": data}.items()), reversed({"r": data}.values()),
     ]
     return np.array([0])
 
 
 def kept_iterating(data):
-    fresh, started, it, en, zi, ma, rev, fi, listed, proxy = KEPT_ITERATING
+    fresh, started, it, en, zi, ma, rev, fi, listed, proxy = KEPT_ITERATING[:10]
+    list_rev, dict_values, dict_items, dict_rev = KEPT_ITERATING[10:]
     kept = proxy["x"]
     assert next(listed) is kept
+    assert next(dict_items)[1] is kept and next(dict_rev) is kept
+    assert next(iter(dict_values)) is kept
+    assert next(list_rev).tolist() == kept[:1].tolist()
     values = kept.tolist()
     assert [b.tolist() for b in fresh] == [values[:2], values[2:]]
     assert [b.tolist() for b in started] == [values[2:]]
@@ -573,6 +578,16 @@ def keep_view_in_partial(data):
     import functools
 
     KEPT.append(functools.partial(print, data[1:]))
+    return np.array([0])
+
+
+def keep_in_long_named_partial(data):
+    """The input held by a functools.partial of a class whose name is long
+    and not ASCII: the abort's message cuts the name whole."""
+    import functools
+
+    named = type("L" + "\u00e9" * 60, (functools.partial,), {})
+    KEPT.append(named(print, data))
     return np.array([0])
 
 
