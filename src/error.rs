@@ -595,6 +595,16 @@ impl fmt::Display for Error {
             Error::Timeout {
                 function,
                 limit,
+                ran: false,
+                ..
+            } if limit.is_zero() => write!(
+                f,
+                "{function} was not called: its deadline had passed when the call was made (a \
+                 timeout of zero, or a deadline in the past)"
+            ),
+            Error::Timeout {
+                function,
+                limit,
                 elapsed,
                 ran: false,
                 ..
