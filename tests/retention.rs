@@ -749,7 +749,9 @@ fn kept_buffers_addresses_and_unknown_holders_abort_with_a_message() {
         // (trial 27: read back after the Vec was freed).
         (
             "keep_ctypes",
-            "an object of type _ctypes, which may keep a raw pointer out of sight, holds the input",
+            // Through its instance dict on Python 3.10 and earlier: "holds
+            // an object of type dict on the input's chain of holders".
+            "an object of type _ctypes, which may keep a raw pointer out of sight, holds",
         ),
         // The input's address handed to np.asarray through an object's
         // __array_interface__, the input kept alive through a container
