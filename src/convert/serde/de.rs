@@ -1144,8 +1144,13 @@ impl<F: Float, V> ExactFloat<F, V> {
     /// `as` saturates, and the bounds themselves are not floats.)
     fn int<E: de::Error>(n: i128, unexpected: Unexpected<'_>) -> Result<F, E> {
         let x = n as f64;
-        let whole = x as i128 == n && n != i128::MAX;
-        whole
+        Self::whole(x, x as i128 == n && n != i128::MAX, unexpected)
+    }
+
+    /// `x`, an int's nearest `f64`, as `F` if `is_int` (it is that int)
+    /// and `F` holds it; else `unexpected`.
+    fn whole<E: de::Error>(x: f64, is_int: bool, unexpected: Unexpected<'_>) -> Result<F, E> {
+        is_int
             .then(|| F::exactly(x))
             .flatten()
             .ok_or_else(|| E::invalid_value(unexpected, &F::EXACTLY))
@@ -1183,12 +1188,8 @@ impl<'de, F: Float, V: Visitor<'de>> Visitor<'de> for ExactFloat<F, V> {
             // Past i128: 2**127 to 2**128 - 1, of which f64 holds some.
             Err(_) => {
                 let x = n as f64;
-                let whole = x as u128 == n && n != u128::MAX;
-                whole
-                    .then(|| F::exactly(x))
-                    .flatten()
-                    .ok_or_else(|| E::invalid_value(Unexpected::Other(&shown), &F::EXACTLY))?
-                    .visit(self.0)
+                let is_int = x as u128 == n && n != u128::MAX;
+                Self::whole(x, is_int, Unexpected::Other(&shown))?.visit(self.0)
             }
         }
     }
