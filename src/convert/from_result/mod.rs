@@ -354,6 +354,37 @@ impl<'py> Reader<'py> {
     /// succeeds, or raises `AttributeError` for no. Reading an attribute
     /// may run Python code (a property); another exception it raises is a
     /// mismatch that names it, as [`getattr`](Reader::getattr)'s is.
+    ///
+    /// ```
+    /// use py_in_mem::{FromResult, Function, Mismatch, Reader};
+    ///
+    /// /// A fitted model's coefficients, or none before `fit`.
+    /// struct Coef(Option<Vec<f64>>);
+    ///
+    /// impl FromResult for Coef {
+    ///     fn expected() -> String {
+    ///         "a model".into()
+    ///     }
+    ///     fn from_result(value: Reader<'_>) -> Result<Self, Mismatch> {
+    ///         if value.hasattr("coef_")? {
+    ///             Ok(Coef(Some(value.getattr("coef_")?)))
+    ///         } else {
+    ///             Ok(Coef(None))
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let source = "class Fitted:\n    coef_ = [0.5, 2.0]\n\
+    ///               class Unfitted:\n    pass\n\
+    ///               class Broken:\n    @property\n    def coef_(self):\n        raise ValueError('not fitted')\n";
+    /// let make = |class: &str| Function::from_source("doc_hasattr", source, class);
+    /// assert_eq!(make("Fitted")?.call0::<Coef>()?.0, Some(vec![0.5, 2.0]));
+    /// assert_eq!(make("Unfitted")?.call0::<Coef>()?.0, None);
+    /// // Not AttributeError: the exception is named, not taken for "no".
+    /// let err = make("Broken")?.call0::<Coef>().err().unwrap();
+    /// assert!(err.to_string().contains("whose attribute raised ValueError: not fitted"), "{err}");
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
     pub fn hasattr(&self, name: &str) -> Result<bool, Mismatch> {
         match self.held.getattr(name) {
             Ok(_) => Ok(true),
