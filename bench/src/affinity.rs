@@ -38,6 +38,45 @@ impl Affinity {
 
 /// Pins the calling thread to the CPUs in `cpus`.
 pub fn pin(cpus: std::ops::Range<usize>) -> anyhow::Result<()> {
+    set_of(cpus)?.set()
+}
+
+/// Pins every thread of this process whose name starts with one of
+/// `prefixes` (Linux keeps a name's first 15 bytes) to the CPUs in `cpus`;
+/// how many it pinned. For threads of the crate's, which inherit the pin of
+/// whichever thread started them: a serving thread started by the timer
+/// thread, itself started from one of tokio's workers, would serve on the
+/// workers' CPU.
+pub fn pin_named(prefixes: &[&str], cpus: std::ops::Range<usize>) -> anyhow::Result<usize> {
+    let set = set_of(cpus)?;
+    let mut pinned = 0;
+    for task in std::fs::read_dir("/proc/self/task")?.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+            continue;
+        }
+        let tid: libc::pid_t = task.file_name().to_string_lossy().parse()?;
+        // SAFETY: a set built by `set_of`, for a thread of this process
+        // (one that ended meanwhile fails with ESRCH, and is skipped).
+        let failed =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set.0) }
+                != 0;
+        if !failed {
+            pinned += 1;
+            continue;
+        }
+        let error = std::io::Error::last_os_error();
+        anyhow::ensure!(
+            error.raw_os_error() == Some(libc::ESRCH),
+            "sched_setaffinity({tid}, {}): {error}",
+            name.trim_end()
+        );
+    }
+    Ok(pinned)
+}
+
+/// The set of the CPUs in `cpus`.
+fn set_of(cpus: std::ops::Range<usize>) -> anyhow::Result<Affinity> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for cpu in cpus {
@@ -46,5 +85,5 @@ pub fn pin(cpus: std::ops::Range<usize>) -> anyhow::Result<()> {
         // CPU_SETSIZE (checked).
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
-    Affinity(set).set()
+    Ok(Affinity(set))
 }

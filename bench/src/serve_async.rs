@@ -8,9 +8,16 @@
 //! This machine's two vCPUs can differ in speed by 1.5x at times, so the
 //! two paths are compared on the same CPU: the synchronous thread and the
 //! serving thread are pinned to the last CPU, tokio's workers (which only
-//! copy the values and await) to the others. The serving thread inherits
-//! the pin: it is started by the first async call, which this thread makes
-//! (pinned) before the runtime makes any. With one CPU nothing is pinned.
+//! copy the values and await) to the others. The first serving thread
+//! inherits the pin: it is started by the first async call, which this
+//! thread makes (pinned) before the runtime makes any. Other threads of the
+//! crate's inherit the pin of whichever thread started them: the timer
+//! thread, started from a tokio worker, starts a serving thread when it
+//! finds the leader inside one call for the takeover time (which a vCPU
+//! the host takes away for that long can do to a short call), and that
+//! thread would serve on tokio's CPU (seen here when the host is busy). So the
+//! serving threads and the timer are pinned again before every async
+//! round. With one CPU nothing is pinned.
 //! The 64 tasks are awaited by a task of the runtime, not by this thread's
 //! `block_on`, which would wake on the serving thread's CPU as each ends.
 
@@ -18,13 +25,16 @@ use std::time::{Duration, Instant};
 
 use py_in_mem::Function;
 
-use crate::affinity::{pin, Affinity};
+use crate::affinity::{pin, pin_named, Affinity};
 use crate::stats::percentile;
 use crate::steal::{cpu_times, describe as describe_steal, Steal};
 use crate::thread_time;
 
 /// The serving threads' names (`py-in-mem-serve-N`), as /proc keeps them.
 const SERVING_THREADS: &str = "py-in-mem-serve";
+
+/// The serving layer's timer thread, which starts serving threads too.
+const TIMER_THREAD: &str = "pim-serve-timer";
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
@@ -57,6 +67,9 @@ pub struct ServeAsync {
     /// where the system has no per-thread figures.
     pub cpu_sync_us: Option<f64>,
     pub cpu_serving_us: Option<f64>,
+    /// The serving threads there were at the end (one unless a call was
+    /// taken over from, or found long).
+    pub serving_threads: usize,
 }
 
 /// Measures `rounds` interleaved rounds of `calls` calls each way on
@@ -116,8 +129,16 @@ fn measure_pinned(
         .build()?;
     let data: std::sync::Arc<[f64]> = data.into();
     let per_task = calls.div_ceil(TASKS);
+    let pin_serving = || -> anyhow::Result<usize> {
+        if cpus > 1 {
+            pin_named(&[SERVING_THREADS, TIMER_THREAD], cpus - 1..cpus)
+        } else {
+            Ok(0)
+        }
+    };
     // Warm up both paths (Python's caches, the serving thread started).
     sync_round(function, &data, expected, calls / 10 + 1)?;
+    pin_serving()?;
     runtime.block_on(async_round(function, &data, expected, per_task / 10 + 1))?;
     let (mut sync_rates, mut async_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut steal_sync, mut steal_async) = (Steal::default(), Steal::default());
@@ -130,6 +151,7 @@ fn measure_pinned(
         let between = cpu_times();
         steal_sync.add(&before, &between);
         let sync = calls as f64 / sync.as_secs_f64();
+        pin_serving()?;
         let ran = thread_time::named(SERVING_THREADS);
         let served = runtime.block_on(async_round(function, &data, expected, per_task))?;
         add_since(&mut cpu_serving, ran, thread_time::named(SERVING_THREADS));
@@ -155,6 +177,7 @@ fn measure_pinned(
         steal_async: steal_async.shares(),
         cpu_sync_us: cpu_sync.map(|ns| ns as f64 / 1e3 / (calls * rounds) as f64),
         cpu_serving_us: cpu_serving.map(|ns| ns as f64 / 1e3 / (per_task * TASKS * rounds) as f64),
+        serving_threads: thread_time::count(SERVING_THREADS),
     })
 }
 
@@ -262,8 +285,9 @@ pub fn section(md: &mut String, m: &ServeAsync) {
              steal out on this kernel): the synchronous thread {sync:.2} µs; the serving thread \
              {serving:.2} µs ({:.2}×), its idle spin included. The rest of the gap between the \
              paths' calls/s is time the serving thread did not run: stolen by the host, or \
-             asleep.\n",
-            serving / sync
+             asleep. Serving threads at the end: {} (one unless a call was taken over from).\n",
+            serving / sync,
+            m.serving_threads
         );
     }
 }

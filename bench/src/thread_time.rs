@@ -31,6 +31,20 @@ pub fn named(prefix: &str) -> Option<u64> {
     sum
 }
 
+/// How many of this process's threads have a name starting with `prefix`.
+pub fn count(prefix: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .count()
+}
+
 /// The first field of a schedstat file: time run, in nanoseconds.
 fn run_ns(schedstat: &Path) -> Option<u64> {
     std::fs::read_to_string(schedstat)

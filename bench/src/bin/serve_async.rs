@@ -69,8 +69,10 @@ fn main() -> anyhow::Result<()> {
     );
     if let (Some(sync), Some(serving)) = (m.cpu_sync_us, m.cpu_serving_us) {
         println!(
-            "cpu per call: sync thread {sync:.2} us, serving thread {serving:.2} us ({:.3}x)",
-            serving / sync
+            "cpu per call: sync thread {sync:.2} us, serving thread {serving:.2} us ({:.3}x); \
+             serving threads {}",
+            serving / sync,
+            m.serving_threads
         );
     }
     Ok(())
