@@ -810,7 +810,23 @@ class Model(Base):
     // A lent array is kept: moved onto a copy, and reported.
     let mut lent = vec![3.0, 4.0];
     let err = model.setattr("kept", &lent).unwrap_err();
-    assert!(matches!(err, Error::InputRetained { .. }), "{err:?}");
+    let Error::InputRetained {
+        function,
+        arguments,
+        error,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(function, "Object::setattr(\"kept\")");
+    assert_eq!(arguments, &["the value"]);
+    assert!(error.is_none(), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("Object::setattr(\"kept\") retained its input array (the value) after"),
+        "{err}"
+    );
     lent.iter_mut().for_each(|v| *v = -1.0);
     drop(lent);
     assert_eq!(model.getattr::<Vec<f64>>("kept")?, [3.0, 4.0]);

@@ -244,8 +244,9 @@ impl Object {
     /// [`Value`](crate::Value), another `Object`, an owned array. The object
     /// keeps the value: an array lent by reference (`&vec`) is kept past
     /// the call, so it is moved onto a copy and the call is
-    /// [`Error::InputRetained`], as any call that keeps its input; give an
-    /// owned one ([`Arg::owned`]) instead.
+    /// [`Error::InputRetained`] (naming `Object::setattr("name")` and "the
+    /// value"), as any call that keeps its input; give an owned one
+    /// ([`Arg::owned`]) instead.
     ///
     /// ```
     /// use py_in_mem::{Arg, Function, Object};
@@ -259,11 +260,21 @@ impl Object {
     /// ```
     pub fn setattr<'a>(&'a self, name: &'a str, value: impl IntoArg<'a>) -> Result<(), Error> {
         check_name(name)?;
-        builtin(&SETATTR, "setattr")?
+        let set = builtin(&SETATTR, "setattr")?
             .arg(self)
             .arg(name)
             .arg(value)
-            .call()
+            .call();
+        // The call is builtins.setattr's, and the value its argument 2:
+        // named as the caller wrote them.
+        set.map_err(|error| match error {
+            Error::InputRetained { error, .. } => Error::InputRetained {
+                function: format!("Object::setattr({name:?})"),
+                arguments: vec!["the value".to_owned()],
+                error,
+            },
+            other => other,
+        })
     }
 
     /// Whether the object is an instance of the class `class`, named as

@@ -96,6 +96,15 @@
 //! - **Threads stay**: the serving threads sleep when idle and are never
 //!   joined; at process exit they are left asleep. A forked child has none
 //!   (its async calls resolve to [`Unavailable::Forked`](crate::Unavailable::Forked)).
+//! - **Threads inherit their starter's CPU affinity**, as every thread does
+//!   on Linux: the first serving thread that of the first async call's
+//!   thread; the timer that of the thread whose call first needed it (a
+//!   deadline, a call queued behind a running one); a serving thread
+//!   started to take over from a stalled leader, the timer's. A program
+//!   that pins its executor's threads to one core each may find serving
+//!   threads on those cores: pin the crate's threads (named
+//!   `py-in-mem-serve-N` and `pim-serve-timer`) where they should run, as
+//!   `make bench` does (`bench/src/serve_async.rs`).
 
 mod expire;
 mod future;
