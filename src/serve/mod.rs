@@ -40,7 +40,7 @@
 //!   a task of the executor's is a system call, paid by the serving thread
 //!   while it holds the GIL, so a result waits until the queue holds no
 //!   more than 8 calls, and no more than there are results waiting, or for
-//!   1 ms, counted when a call ends. A lone caller's result is woken at
+//!   2 ms, counted when a call ends. A lone caller's result is woken at
 //!   once; a result made before a call that stays in the scope, when the
 //!   leader is taken over from (below), not when that call ends.
 //! - **Long calls overlap**: a function the scheduler has found long (numpy

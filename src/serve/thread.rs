@@ -266,8 +266,11 @@ fn lead(id: usize) {
 }
 
 /// A result waits to be woken for at most this long (from its call's
-/// start) while the queue has a backlog.
-const WAKE_WITHIN: Duration = Duration::from_millis(1);
+/// start) while the queue has a backlog: under the switch interval (5 ms),
+/// and long enough for a batch of tens of results with calls of tens of
+/// microseconds (1 ms cut `make bench`'s batches to about 23 results, and
+/// fewer when the host was busy; the CHANGELOG has the runs).
+const WAKE_WITHIN: Duration = Duration::from_millis(2);
 
 /// The wakers of the futures whose results are in, not woken yet.
 ///
@@ -324,9 +327,11 @@ const KEEP_QUEUED: usize = 8;
 /// calls than results wait: until then the serving thread has work, and
 /// the callers' next calls are not needed yet. From then on, they are, or
 /// the queue runs dry: all are woken at once, one wake-up of the executor
-/// for all the calls in flight but the few still queued (with 64 callers,
-/// 56 results a wake-up, with 8 calls still queued), which keep the serving
-/// thread busy while the executor wakes up and makes the next ones. A lone
+/// for the calls in flight but the few still queued (with 64 callers, up
+/// to 56 results a wake-up, with 8 calls still queued; about 36 in
+/// `make bench`'s `serve_async`, where the executor has some of the calls
+/// in hand), which keep the serving thread busy while the executor wakes
+/// up and makes the next ones. A lone
 /// caller (nothing queued) is woken at once; with a deep queue of many
 /// callers, no result waits longer than [`WAKE_WITHIN`].
 ///
