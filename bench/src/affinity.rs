@@ -41,18 +41,20 @@ pub fn pin(cpus: std::ops::Range<usize>) -> anyhow::Result<()> {
     set_of(cpus)?.set()
 }
 
-/// Pins every thread of this process whose name starts with one of
-/// `prefixes` (Linux keeps a name's first 15 bytes) to the CPUs in `cpus`;
-/// how many it pinned. For threads of the crate's, which inherit the pin of
+/// Pins every thread of this process whose name `matches` (as /proc has
+/// it) to the CPUs in `cpus`; how many it pinned. For threads of the crate's, which inherit the pin of
 /// whichever thread started them: a serving thread started by the timer
 /// thread, itself started from one of tokio's workers, would serve on the
 /// workers' CPU.
-pub fn pin_named(prefixes: &[&str], cpus: std::ops::Range<usize>) -> anyhow::Result<usize> {
+pub fn pin_named(
+    matches: impl Fn(&str) -> bool,
+    cpus: std::ops::Range<usize>,
+) -> anyhow::Result<usize> {
     let set = set_of(cpus)?;
     let mut pinned = 0;
     for task in std::fs::read_dir("/proc/self/task")?.flatten() {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+        let name = crate::thread_time::name_of(&task.path());
+        if !matches(&name) {
             continue;
         }
         let tid: libc::pid_t = task.file_name().to_string_lossy().parse()?;
@@ -68,8 +70,7 @@ pub fn pin_named(prefixes: &[&str], cpus: std::ops::Range<usize>) -> anyhow::Res
         let error = std::io::Error::last_os_error();
         anyhow::ensure!(
             error.raw_os_error() == Some(libc::ESRCH),
-            "sched_setaffinity({tid}, {}): {error}",
-            name.trim_end()
+            "sched_setaffinity({tid}, {name}): {error}"
         );
     }
     Ok(pinned)

@@ -30,11 +30,17 @@ use crate::stats::percentile;
 use crate::steal::{cpu_times, describe as describe_steal, Steal};
 use crate::thread_time;
 
-/// The serving threads' names (`py-in-mem-serve-N`), as /proc keeps them.
-const SERVING_THREADS: &str = "py-in-mem-serve";
+/// A serving thread's name: `pim-serve-N`.
+fn is_serving(name: &str) -> bool {
+    name.strip_prefix("pim-serve-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
 
-/// The serving layer's timer thread, which starts serving threads too.
-const TIMER_THREAD: &str = "pim-serve-timer";
+/// A serving thread, or the serving layer's timer, `pim-serve-timer`,
+/// which starts serving threads too.
+fn is_serving_or_timer(name: &str) -> bool {
+    is_serving(name) || name == "pim-serve-timer"
+}
 
 /// Concurrent tasks on the async side.
 pub const TASKS: usize = 64;
@@ -131,7 +137,7 @@ fn measure_pinned(
     let per_task = calls.div_ceil(TASKS);
     let pin_serving = || -> anyhow::Result<usize> {
         if cpus > 1 {
-            pin_named(&[SERVING_THREADS, TIMER_THREAD], cpus - 1..cpus)
+            pin_named(is_serving_or_timer, cpus - 1..cpus)
         } else {
             Ok(0)
         }
@@ -152,9 +158,9 @@ fn measure_pinned(
         steal_sync.add(&before, &between);
         let sync = calls as f64 / sync.as_secs_f64();
         pin_serving()?;
-        let ran = thread_time::named(SERVING_THREADS);
+        let ran = thread_time::named(is_serving);
         let served = runtime.block_on(async_round(function, &data, expected, per_task))?;
-        add_since(&mut cpu_serving, ran, thread_time::named(SERVING_THREADS));
+        add_since(&mut cpu_serving, ran, thread_time::named(is_serving));
         steal_async.add(&between, &cpu_times());
         let served = (per_task * TASKS) as f64 / served.as_secs_f64();
         sync_rates.push(sync);
@@ -177,7 +183,7 @@ fn measure_pinned(
         steal_async: steal_async.shares(),
         cpu_sync_us: cpu_sync.map(|ns| ns as f64 / 1e3 / (calls * rounds) as f64),
         cpu_serving_us: cpu_serving.map(|ns| ns as f64 / 1e3 / (per_task * TASKS * rounds) as f64),
-        serving_threads: thread_time::count(SERVING_THREADS),
+        serving_threads: thread_time::count(is_serving),
     })
 }
 

@@ -13,15 +13,14 @@ pub fn this_thread() -> Option<u64> {
     run_ns(Path::new("/proc/thread-self/schedstat"))
 }
 
-/// Nanoseconds run by this process's threads whose name starts with
-/// `prefix` (Linux keeps the first 15 bytes of a name), summed; None where
-/// there is no schedstat.
-pub fn named(prefix: &str) -> Option<u64> {
+/// Nanoseconds run by this process's threads whose name `matches` (as
+/// /proc has it: Linux keeps the first 15 bytes of a name), summed; None
+/// where there is no schedstat.
+pub fn named(matches: impl Fn(&str) -> bool) -> Option<u64> {
     let mut sum = None;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = task.path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if name.starts_with(prefix) {
+        if matches(&name_of(&dir)) {
             // A thread that ended meanwhile counts nothing.
             if let Some(ns) = run_ns(&dir.join("schedstat")) {
                 *sum.get_or_insert(0) += ns;
@@ -31,18 +30,21 @@ pub fn named(prefix: &str) -> Option<u64> {
     sum
 }
 
-/// How many of this process's threads have a name starting with `prefix`.
-pub fn count(prefix: &str) -> usize {
+/// How many of this process's threads have a name that `matches`.
+pub fn count(matches: impl Fn(&str) -> bool) -> usize {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
     tasks
         .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.starts_with(prefix))
-        })
+        .filter(|task| matches(&name_of(&task.path())))
         .count()
+}
+
+/// A thread's name, from its /proc/self/task directory ("" once it ended).
+pub fn name_of(task: &Path) -> String {
+    let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+    name.trim_end_matches('\n').to_owned()
 }
 
 /// The first field of a schedstat file: time run, in nanoseconds.

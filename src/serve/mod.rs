@@ -20,7 +20,7 @@
 //!   so a burst of requests never grows it without bound. Calls are served
 //!   in the order they entered the queue (a long call may wait aside,
 //!   below); a future granted room enters when its executor next polls it.
-//! - **The serving threads**, named `py-in-mem-serve-N`, start on the first
+//! - **The serving threads**, named `pim-serve-N`, start on the first
 //!   async call, one more each time a long call needs one, up to one per
 //!   core and the leader ([`max_threads`]) busy at once; a thread waiting
 //!   in C code in a long call is not busy, and up to four times that many
@@ -103,7 +103,7 @@
 //!   started to take over from a stalled leader, the timer's. A program
 //!   that pins its executor's threads to one core each may find serving
 //!   threads on those cores: pin the crate's threads (named
-//!   `py-in-mem-serve-N` and `pim-serve-timer`) where they should run, as
+//!   `pim-serve-N` and `pim-serve-timer`) where they should run, as
 //!   `make bench` does (`bench/src/serve_async.rs`).
 
 mod expire;
