@@ -42,38 +42,35 @@ pub fn pin(cpus: std::ops::Range<usize>) -> anyhow::Result<()> {
 }
 
 /// Pins every thread of this process whose name `matches` (as /proc has
-/// it) to the CPUs in `cpus`; how many it pinned. For threads of the crate's, which inherit the pin of
-/// whichever thread started them: a serving thread started by the timer
-/// thread, itself started from one of tokio's workers, would serve on the
-/// workers' CPU.
+/// it) to the CPUs in `cpus`. For threads of the crate's, which inherit
+/// the pin of whichever thread started them: a serving thread started by
+/// the timer thread, itself started from one of tokio's workers, would
+/// serve on the workers' CPU.
 pub fn pin_named(
     matches: impl Fn(&str) -> bool,
     cpus: std::ops::Range<usize>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let set = set_of(cpus)?;
-    let mut pinned = 0;
-    for task in std::fs::read_dir("/proc/self/task")?.flatten() {
-        let name = crate::thread_time::name_of(&task.path());
-        if !matches(&name) {
-            continue;
-        }
-        let tid: libc::pid_t = task.file_name().to_string_lossy().parse()?;
+    for (dir, name) in crate::thread_time::threads(matches)? {
+        let tid: libc::pid_t = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .parse()?;
         // SAFETY: a set built by `set_of`, for a thread of this process
         // (one that ended meanwhile fails with ESRCH, and is skipped).
         let failed =
             unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set.0) }
                 != 0;
-        if !failed {
-            pinned += 1;
-            continue;
+        if failed {
+            let error = std::io::Error::last_os_error();
+            anyhow::ensure!(
+                error.raw_os_error() == Some(libc::ESRCH),
+                "sched_setaffinity({tid}, {name}): {error}"
+            );
         }
-        let error = std::io::Error::last_os_error();
-        anyhow::ensure!(
-            error.raw_os_error() == Some(libc::ESRCH),
-            "sched_setaffinity({tid}, {name}): {error}"
-        );
     }
-    Ok(pinned)
+    Ok(())
 }
 
 /// The set of the CPUs in `cpus`.

@@ -15,9 +15,9 @@
 //! thread, started from a tokio worker, starts a serving thread when it
 //! finds the leader inside one call for the takeover time (which a vCPU
 //! the host takes away for that long can do to a short call), and that
-//! thread would serve on tokio's CPU (seen here when the host is busy). So the
-//! serving threads and the timer are pinned again before every async
-//! round. With one CPU nothing is pinned.
+//! thread would serve on tokio's CPU (seen here when the host is busy).
+//! So the serving threads and the timer are pinned again before every
+//! async round. With one CPU nothing is pinned.
 //! The 64 tasks are awaited by a task of the runtime, not by this thread's
 //! `block_on`, which would wake on the serving thread's CPU as each ends.
 
@@ -135,12 +135,11 @@ fn measure_pinned(
         .build()?;
     let data: std::sync::Arc<[f64]> = data.into();
     let per_task = calls.div_ceil(TASKS);
-    let pin_serving = || -> anyhow::Result<usize> {
+    let pin_serving = || -> anyhow::Result<()> {
         if cpus > 1 {
-            pin_named(is_serving_or_timer, cpus - 1..cpus)
-        } else {
-            Ok(0)
+            pin_named(is_serving_or_timer, cpus - 1..cpus)?;
         }
+        Ok(())
     };
     // Warm up both paths (Python's caches, the serving thread started).
     sync_round(function, &data, expected, calls / 10 + 1)?;

@@ -5,7 +5,7 @@
 //! is left out, so a path's CPU time per call tells its own cost apart
 //! from the host's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Nanoseconds the calling thread has run; None where there is no
 /// schedstat.
@@ -18,13 +18,10 @@ pub fn this_thread() -> Option<u64> {
 /// where there is no schedstat.
 pub fn named(matches: impl Fn(&str) -> bool) -> Option<u64> {
     let mut sum = None;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let dir = task.path();
-        if matches(&name_of(&dir)) {
-            // A thread that ended meanwhile counts nothing.
-            if let Some(ns) = run_ns(&dir.join("schedstat")) {
-                *sum.get_or_insert(0) += ns;
-            }
+    for (dir, _) in threads(matches).ok()? {
+        // A thread that ended meanwhile counts nothing.
+        if let Some(ns) = run_ns(&dir.join("schedstat")) {
+            *sum.get_or_insert(0) += ns;
         }
     }
     sum
@@ -32,19 +29,23 @@ pub fn named(matches: impl Fn(&str) -> bool) -> Option<u64> {
 
 /// How many of this process's threads have a name that `matches`.
 pub fn count(matches: impl Fn(&str) -> bool) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter(|task| matches(&name_of(&task.path())))
-        .count()
+    threads(matches).map_or(0, |threads| threads.len())
 }
 
-/// A thread's name, from its /proc/self/task directory ("" once it ended).
-pub fn name_of(task: &Path) -> String {
-    let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-    name.trim_end_matches('\n').to_owned()
+/// This process's threads whose name `matches` (as /proc has it): each
+/// one's /proc/self/task directory, and its name.
+pub fn threads(matches: impl Fn(&str) -> bool) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")?.flatten() {
+        let dir = task.path();
+        // "" for a thread that ended meanwhile.
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let name = name.trim_end_matches('\n');
+        if matches(name) {
+            found.push((dir, name.to_owned()));
+        }
+    }
+    Ok(found)
 }
 
 /// The first field of a schedstat file: time run, in nanoseconds.

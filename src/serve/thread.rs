@@ -331,10 +331,10 @@ const KEEP_QUEUED: usize = 8;
 /// for the calls in flight but the few still queued (with 64 callers, up
 /// to 56 results a wake-up, with 8 calls still queued; about 36 in
 /// `make bench`'s `serve_async` on 6 December, at 30 to 45 µs a call,
-/// where the executor has some of the calls in hand), which keep the serving thread busy while the executor wakes
-/// up and makes the next ones. A lone
-/// caller (nothing queued) is woken at once; with a deep queue of many
-/// callers, no result waits longer than [`WAKE_WITHIN`].
+/// where the executor has some of the calls in hand), which keep the
+/// serving thread busy while the executor wakes up and makes the next
+/// ones. A lone caller (nothing queued) is woken at once; with a deep
+/// queue of many callers, no result waits longer than [`WAKE_WITHIN`].
 ///
 /// Larger batches measured faster (the CHANGELOG has the runs).
 fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
