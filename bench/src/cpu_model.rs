@@ -4,7 +4,7 @@
 //! Why: the host under this machine's two vCPUs has changed between days
 //! (an AMD EPYC on some, an Intel Xeon on others, both named without a
 //! model number), and a figure that moves the data between the vCPUs' caches
-//! (async calls from many tasks, `docs/async.md`) differs with it. The
+//! (async calls from many tasks, `docs/benchmark.md`) differs with it. The
 //! family and model numbers and the cache sizes tell the hosts apart.
 
 /// "Intel(R) Xeon(R) Processor (family 6, model 207, stepping 2; L1d 48K,

@@ -270,7 +270,7 @@ fn lead(id: usize) {
 /// start) while the queue has a backlog: under the switch interval (5 ms),
 /// and long enough for a batch of tens of results with calls of tens of
 /// microseconds (1 ms cut `make bench`'s batches to about 23 results, and
-/// fewer when the host was busy; the CHANGELOG has the runs).
+/// fewer when the host was busy; `docs/benchmark.md` has the runs).
 const WAKE_WITHIN: Duration = Duration::from_millis(2);
 
 /// The wakers of the futures whose results are in, not woken yet.
@@ -336,7 +336,7 @@ const KEEP_QUEUED: usize = 8;
 /// ones. A lone caller (nothing queued) is woken at once; with a deep
 /// queue of many callers, no result waits longer than [`WAKE_WITHIN`].
 ///
-/// Larger batches measured faster (the CHANGELOG has the runs).
+/// Larger batches measured faster (`docs/benchmark.md` has the runs).
 fn wake_now(queued: usize, waiting: usize, waited: Duration) -> bool {
     queued <= waiting.min(KEEP_QUEUED) || waited >= WAKE_WITHIN
 }
