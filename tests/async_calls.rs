@@ -1158,7 +1158,8 @@ async fn numpy_linear_algebra_on_a_serving_thread_gives_numpys_answer() {
         // The reference, on a thread with a stack as large as the main
         // thread's: OpenBLAS's LU recursion keeps work arrays on the stack,
         // and on Rust's default 2 MiB it crashed (n = 300) or returned
-        // wrong numbers (n = 1000).
+        // wrong numbers (n = 1000) on the host of 5 December (not on every
+        // CPU: the stack itself is checked below).
         let reference = {
             let solve = solve.clone();
             std::thread::Builder::new()
@@ -1179,6 +1180,47 @@ async fn numpy_linear_algebra_on_a_serving_thread_gives_numpys_answer() {
             );
         }
     }
+}
+
+/// The size of the calling thread's stack, as glibc records it
+/// (`pthread_getattr_np`).
+const STACK_SIZE: &str = "import ctypes\n\
+libc = ctypes.CDLL(None)\n\
+libc.pthread_self.restype = ctypes.c_ulong\n\
+def stack_size():\n\
+\x20   attr = ctypes.create_string_buffer(256)\n\
+\x20   if libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr) != 0:\n\
+\x20       raise OSError('pthread_getattr_np failed')\n\
+\x20   try:\n\
+\x20       addr, size = ctypes.c_void_p(), ctypes.c_size_t()\n\
+\x20       if libc.pthread_attr_getstack(attr, ctypes.byref(addr), ctypes.byref(size)) != 0:\n\
+\x20           raise OSError('pthread_attr_getstack failed')\n\
+\x20       return size.value\n\
+\x20   finally:\n\
+\x20       libc.pthread_attr_destroy(attr)\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serving_threads_have_a_stack_of_8_mib_or_more_not_rusts_2_mib() {
+    let _serial = SERIAL.lock().await;
+    let stack_size = source("pim_async_stack_size", STACK_SIZE, "stack_size");
+    // The measure sees a thread's own stack: Rust's default on a thread of
+    // the test's, 2 MiB (numpy's linear algebra ran out of it, above).
+    let small = {
+        let stack_size = stack_size.clone();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || stack_size.call0::<usize>())
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap()
+    };
+    assert!((2 << 20..3 << 20).contains(&small), "{small}");
+    let served = stack_size.call0_async::<usize>().await.unwrap();
+    assert!(
+        served >= 8 << 20,
+        "a serving thread's stack: {served} bytes"
+    );
 }
 
 /// A long function that works without the GIL (hashing: CPU time, as
