@@ -76,7 +76,8 @@ old-numpy: setup
 		a_numpy_older_than_compiled_against_is_an_init_error_that_says_to_upgrade
 
 # Every CPython 3.9-3.13 here x numpy 1.26 / 2.x: the whole suite per cell.
-# Long (about 20 minutes); not part of `make test` or CI.
+# Long (70 to 85 minutes on 2 cores in the runs of 6 December); not part of
+# `make test` or CI.
 matrix:
 	bash scripts/matrix.sh
 
