@@ -30,6 +30,11 @@
 //! - **Deadlines**: every call carries `--deadline-ms` (default 1000). Python
 //!   code still running at the deadline is stopped by the crate's watchdog,
 //!   and the request answers 504; the service goes on serving.
+//! - **A client that disconnects stops its call**: axum drops the handler's
+//!   future, and the call, made with
+//!   [`stop_on_drop`](py_in_mem::Call::stop_on_drop), is stopped by the
+//!   same watchdog instead of running on to its deadline in a serving
+//!   thread.
 //! - **Errors by exception class**: `ValueError` and `TypeError` (the model
 //!   refusing its input) are the request's fault, 422 with Python's message;
 //!   [`Error::Timeout`] is 504; anything else is 500. A body that is not
@@ -118,7 +123,11 @@ async fn predict(State(service): State<Service>, Json(body): Json<Rows>) -> Resp
         Ok(rows) => rows,
         Err(error) => return python_error(error),
     };
-    let call = service.predict.arg_owned(rows).timeout(service.deadline);
+    let call = service
+        .predict
+        .arg_owned(rows)
+        .timeout(service.deadline)
+        .stop_on_drop();
     match call.call_async::<(Vec<i64>, Vec<f64>)>().await {
         Ok((labels, scores)) => Json(Prediction { labels, scores }).into_response(),
         Err(error) => python_error(error),
@@ -126,7 +135,11 @@ async fn predict(State(service): State<Service>, Json(body): Json<Rows>) -> Resp
 }
 
 async fn spin(State(service): State<Service>, Json(body): Json<Spin>) -> Response {
-    let call = service.spin.arg(body.seconds).timeout(service.deadline);
+    let call = service
+        .spin
+        .arg(body.seconds)
+        .timeout(service.deadline)
+        .stop_on_drop();
     match call.call_async::<u64>().await {
         Ok(rounds) => Json(Spun { rounds }).into_response(),
         Err(error) => python_error(error),

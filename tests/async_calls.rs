@@ -401,6 +401,114 @@ async fn a_future_dropped_before_its_call_starts_never_runs() {
     assert_eq!(calls_of.call0::<Vec<i64>>().unwrap(), [2]);
 }
 
+/// A pure-Python loop for `seconds` that records how it ended: finished
+/// (the loop ran out), or stopped by an exception (its class's name).
+const RUNS: &str = "import time\n\
+state = {}\n\
+def reset():\n\
+\x20   state.update(begun=0, finished=0, stopped_by='')\n\
+reset()\n\
+def run(seconds):\n\
+\x20   state['begun'] += 1\n\
+\x20   end = time.monotonic() + seconds\n\
+\x20   try:\n\
+\x20       while time.monotonic() < end:\n\
+\x20           pass\n\
+\x20   except BaseException as e:\n\
+\x20       state['stopped_by'] = type(e).__name__\n\
+\x20       raise\n\
+\x20   state['finished'] += 1\n\
+\x20   return seconds\n\
+def state_of():\n\
+\x20   return state['begun'], state['finished'], state['stopped_by']\n";
+
+/// [`RUNS`] in one module: `run`, and its record.
+struct Runs {
+    run: Function,
+    state_of: Function,
+    reset: Function,
+}
+
+impl Runs {
+    fn new(module: &str) -> Runs {
+        Runs {
+            run: source(module, RUNS, "run"),
+            state_of: source(module, RUNS, "state_of"),
+            reset: source(module, RUNS, "reset"),
+        }
+    }
+
+    /// Calls begun, calls finished, and the class of the exception that
+    /// stopped one ("" if none).
+    fn state(&self) -> (i64, i64, String) {
+        self.state_of.call0().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_stops_on_drop_is_stopped_when_its_future_is_dropped() {
+    let _serial = SERIAL.lock().await;
+    let runs = Runs::new("pim_async_stop_on_drop");
+    // Without it (the default), a dropped future's call runs to its end.
+    let mut call = Box::pin(runs.run.arg(0.5).call_async::<f64>());
+    poll_once(&mut call).await;
+    until("the call to begin", || runs.state().0 == 1).await;
+    drop(call);
+    until("the call to finish", || runs.state().1 == 1).await;
+    assert_eq!(runs.state(), (1, 1, String::new()));
+
+    // With it, the Python code is stopped: a call of 30 s, and one whose
+    // deadline (20 s) is far off; both dropped once begun.
+    let calls = [
+        runs.run.stop_on_drop().arg(30.0).call_async::<f64>(),
+        runs.run
+            .timeout(Duration::from_secs(20))
+            .stop_on_drop()
+            .arg(30.0)
+            .call_async::<f64>(),
+    ];
+    for (n, call) in calls.into_iter().enumerate() {
+        runs.reset.call0::<()>().unwrap();
+        let mut call = Box::pin(call);
+        poll_once(&mut call).await;
+        until("the call to begin", || runs.state().0 == 1).await;
+        let dropped = Instant::now();
+        drop(call);
+        until("the call to be stopped", || !runs.state().2.is_empty()).await;
+        let took = dropped.elapsed();
+        assert_eq!(runs.state(), (1, 0, "DeadlineExceeded".into()), "call {n}");
+        // A switch interval (5 ms) and the watchdog's wake-up, here.
+        assert!(
+            took < Duration::from_secs(2),
+            "call {n} stopped after {took:?}"
+        );
+        // The serving thread goes on with the queue.
+        assert_eq!(runs.run.call_async::<f64>(0.0).await.unwrap(), 0.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_stops_on_drop_runs_to_its_end_while_its_future_lives() {
+    let _serial = SERIAL.lock().await;
+    let runs = Runs::new("pim_async_stop_on_drop_kept");
+    // Awaited: its result, never stopped (its deadline is never).
+    let call = runs.run.stop_on_drop().arg(0.2).call_async::<f64>();
+    assert_eq!(call.await.unwrap(), 0.2);
+    assert_eq!(runs.state(), (1, 1, String::new()));
+    // Dropped after its call returned, its result not taken: nothing is
+    // stopped, neither then nor in the serving thread's next call.
+    runs.reset.call0::<()>().unwrap();
+    let mut call = Box::pin(runs.run.stop_on_drop().arg(0.0).call_async::<f64>());
+    poll_once(&mut call).await;
+    until("the call to finish", || runs.state().1 == 1).await;
+    drop(call);
+    let next = runs.run.arg(0.3).call_async::<f64>();
+    assert_eq!(next.await.unwrap(), 0.3);
+    assert_eq!(runs.state(), (2, 2, String::new()));
+    // Synchronous: nothing to drop, a plain call.
+    assert_eq!(runs.run.stop_on_drop().arg(0.0).call::<f64>().unwrap(), 0.0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_future_dropped_during_its_call_frees_its_input_when_python_lets_it_go() {
     let _serial = SERIAL.lock().await;

@@ -369,6 +369,64 @@ fn a_call_past_its_deadline_is_504_and_the_service_goes_on() {
     assert_matches(&rows, server.predict(&rows));
 }
 
+/// The CPU time the service has used so far (`/proc/PID/stat`: user and
+/// system, in clock ticks).
+fn cpu_ticks(server: &Server) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap();
+    // The fields after the command's name, which ends at the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_client_that_disconnects_stops_its_call() {
+    use std::io::{Read, Write};
+    let slow = common::slowdown();
+    // A deadline that never comes in this test: only the drop stops it.
+    let server = start(Duration::from_secs(3600));
+    let rows = rows(3, 7);
+    assert_matches(&rows, server.predict(&rows));
+    // A pure-Python loop of an hour, its client gone after 300 ms.
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    let body = json!({ "seconds": 3600.0 }).to_string();
+    write!(
+        client,
+        "POST /spin HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let ticks = cpu_ticks(&server);
+    std::thread::sleep(Duration::from_millis(300) * slow);
+    assert!(cpu_ticks(&server) > ticks, "the spin is not running");
+    client.set_nonblocking(true).unwrap();
+    let mut answer = [0u8; 1];
+    assert!(
+        client.read(&mut answer).is_err(),
+        "the service answered already"
+    );
+    drop(client);
+    // Stopped: its CPU time stays put over half a second, soon.
+    // SAFETY: sysconf reads a constant of the system; no memory involved.
+    let ticks_per_s = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
+    let limit = Instant::now() + Duration::from_secs(10) * slow;
+    loop {
+        let before = cpu_ticks(&server);
+        std::thread::sleep(Duration::from_millis(500));
+        let used = cpu_ticks(&server) - before;
+        if used * 10 < ticks_per_s {
+            break; // under a tenth of a core
+        }
+        assert!(
+            Instant::now() < limit,
+            "the spin still runs after its client left ({used} ticks in 0.5 s)"
+        );
+    }
+    // The service goes on.
+    assert_matches(&rows, server.predict(&rows));
+}
+
 #[test]
 fn sixteen_clients_at_once_each_get_their_own_answer() {
     let server = start(GENEROUS);

@@ -458,6 +458,9 @@ pub struct Call<'f, 'a> {
     kwargs: Vec<(&'a str, Arg<'a>)>,
     /// Its timeout or deadline, if any ([`super::deadline`]).
     pub(super) limit: Option<Limit>,
+    /// An async call stops when its future is dropped
+    /// ([`Call::stop_on_drop`]).
+    pub(super) stop_on_drop: bool,
 }
 
 /// What [`Call::into_parts`] gives.
@@ -466,6 +469,7 @@ pub(super) type CallParts<'f, 'a> = (
     Args<'a>,
     Vec<(&'a str, Arg<'a>)>,
     Option<Deadline>,
+    bool,
 );
 
 impl<'f, 'a> Call<'f, 'a> {
@@ -476,6 +480,7 @@ impl<'f, 'a> Call<'f, 'a> {
             args: Args::None,
             kwargs: Vec::new(),
             limit: None,
+            stop_on_drop: false,
         }
     }
 
@@ -483,7 +488,13 @@ impl<'f, 'a> Call<'f, 'a> {
     /// deadline, fixed now (for [`Call::call_async`](super::call_async)).
     pub(super) fn into_parts(self) -> CallParts<'f, 'a> {
         let deadline = starting_now(self.limit);
-        (self.function, self.args, self.kwargs, deadline)
+        (
+            self.function,
+            self.args,
+            self.kwargs,
+            deadline,
+            self.stop_on_drop,
+        )
     }
 
     /// Adds the next positional argument.

@@ -84,7 +84,7 @@ impl Function {
     where
         R: FromResult + Send + 'static,
     {
-        self.spawn_call(Args::One(input.into_arg()), Vec::new(), None)
+        self.spawn_call(Args::One(input.into_arg()), Vec::new(), None, false)
     }
 
     /// Calls the function with no argument on a serving thread, as
@@ -94,7 +94,7 @@ impl Function {
     where
         R: FromResult + Send + 'static,
     {
-        self.spawn_call(Args::None, Vec::new(), None)
+        self.spawn_call(Args::None, Vec::new(), None, false)
     }
 
     /// The future of a call of a clone of this function with `args` and
@@ -104,6 +104,7 @@ impl Function {
         args: Args<'static>,
         kwargs: Vec<(&'static str, Arg<'static>)>,
         deadline: Option<Deadline>,
+        stop_on_drop: bool,
     ) -> CallFuture<R>
     where
         R: FromResult + Send + 'static,
@@ -119,6 +120,7 @@ impl Function {
             self.clone(),
             owned,
             deadline,
+            stop_on_drop,
             move |function, owned: &Owned| {
                 function.invoke_until(
                     deadline,
@@ -161,7 +163,73 @@ impl Call<'_, 'static> {
     where
         R: FromResult + Send + 'static,
     {
-        let (function, args, kwargs, deadline) = self.into_parts();
-        function.spawn_call(args, kwargs, deadline)
+        let (function, args, kwargs, deadline, stop_on_drop) = self.into_parts();
+        function.spawn_call(args, kwargs, deadline, stop_on_drop)
+    }
+}
+
+impl Function {
+    /// Starts an async call that is stopped if its future is dropped while
+    /// it runs: see [`Call::stop_on_drop`].
+    pub fn stop_on_drop<'a>(&self) -> Call<'_, 'a> {
+        Call::new(self).stop_on_drop()
+    }
+}
+
+impl Call<'_, '_> {
+    /// Has an async call ([`call_async`](Self::call_async)) stopped if its
+    /// future is dropped while the call runs: a client that disconnects, a
+    /// `tokio::time::timeout` or a `select!` that gives up on it. Without
+    /// it, the call runs on to its end in its serving thread, however long
+    /// that is, and only its result is dropped.
+    ///
+    /// The call is stopped as a deadline stops it ([`timeout`](Self::timeout),
+    /// whose rules hold): the crate's watchdog takes the GIL, a switch
+    /// interval (5 ms) later if Python code is running, and raises
+    /// `py_in_mem.DeadlineExceeded` in the serving thread, which Python
+    /// raises at the call's next bytecode; C code (a numpy loop, a
+    /// `time.sleep`) finishes first. The exception may land anywhere in
+    /// the call's Python code, and code not written for it may be left half
+    /// done (docs/calls.md, "Deadlines"): ask for it for calls that compute,
+    /// not for calls that fork or manage processes. A future dropped before
+    /// its call starts never runs, with or without it; a synchronous call
+    /// cannot be dropped while it runs, and ignores it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use py_in_mem::{Function, Object};
+    ///
+    /// let spin = Function::from_source(
+    ///     "doc_stop_on_drop",
+    ///     "stopped_by = None\n\
+    ///      def spin():\n\
+    ///      \x20   global stopped_by\n\
+    ///      \x20   try:\n\
+    ///      \x20       while True:\n\
+    ///      \x20           pass\n\
+    ///      \x20   except BaseException as e:\n\
+    ///      \x20       stopped_by = type(e).__name__\n\
+    ///      \x20       raise\n",
+    ///     "spin",
+    /// )?;
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// // The request gives up after 50 ms: the future is dropped.
+    /// let gave_up = runtime.block_on(async {
+    ///     let call = spin.stop_on_drop().call_async::<()>();
+    ///     tokio::time::timeout(Duration::from_millis(50), call).await
+    /// });
+    /// assert!(gave_up.is_err());
+    /// // The Python loop was stopped, and the serving thread is free.
+    /// let module = Object::import("doc_stop_on_drop")?;
+    /// let stopped_by = (0..500).find_map(|_| {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    ///     module.getattr::<Option<String>>("stopped_by").unwrap()
+    /// });
+    /// assert_eq!(stopped_by.as_deref(), Some("DeadlineExceeded"));
+    /// # Ok::<(), py_in_mem::Error>(())
+    /// ```
+    pub fn stop_on_drop(mut self) -> Self {
+        self.stop_on_drop = true;
+        self
     }
 }

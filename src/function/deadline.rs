@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Call, Function};
 use crate::error::Error;
 use crate::runtime::glue::Raised;
-use crate::runtime::{Deadline, Gil, Watch};
+use crate::runtime::{take_stopper, Deadline, Gil, Watch};
 
 /// A call's limit as the caller gave it: from the start of the call, or a
 /// point in time.
@@ -55,7 +55,11 @@ impl<'g, 'n> Clock<'g, 'n> {
         deadline: Option<Deadline>,
         function: &'n str,
     ) -> Result<Clock<'g, 'n>, Error> {
-        let Some(deadline) = deadline else {
+        // An async call that stops when its future is dropped is armed
+        // without a deadline too (the outermost call of its job only).
+        let stopper = take_stopper();
+        let Some(deadline) = deadline.or_else(|| stopper.as_ref().and_then(|_| Deadline::never()))
+        else {
             return Ok(Clock {
                 deadline: None,
                 function,
@@ -66,7 +70,7 @@ impl<'g, 'n> Clock<'g, 'n> {
             return Err(deadline.not_called(function, now));
         }
         Ok(Clock {
-            deadline: Some((deadline, Watch::arm(gil, &deadline))),
+            deadline: Some((deadline, Watch::arm(gil, &deadline, stopper))),
             function,
         })
     }

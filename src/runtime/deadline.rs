@@ -46,7 +46,7 @@
 //! the GIL. A finished call's entry stays in the heap until its deadline
 //! comes up (it is then dropped unfired) or a prune removes it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
@@ -208,6 +208,130 @@ thread_local! {
     static ARMED: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The stopper of the async call this serving thread is making
+    /// ([`with_stopper`]), for the call's outermost [`Watch`] to take.
+    static STOPPER: Cell<Option<Arc<Stopper>>> = const { Cell::new(None) };
+}
+
+/// Stops a running call when its async future is dropped
+/// (`Call::stop_on_drop`): shared by the future and the call's [`Watch`],
+/// which registers the call in it when armed. [`stop`](Stopper::stop) has
+/// the watchdog raise `DeadlineExceeded` in the call's thread now, as at a
+/// deadline.
+#[derive(Default)]
+pub(crate) struct Stopper {
+    inner: Mutex<StopperInner>,
+}
+
+#[derive(Default)]
+struct StopperInner {
+    /// The future was dropped.
+    stopped: bool,
+    /// The call, once armed.
+    call: Option<Arc<Shared>>,
+}
+
+impl Stopper {
+    fn lock(&self) -> MutexGuard<'_, StopperInner> {
+        // Two fields, each set in one statement: go on after a panic.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The future is dropped: the call, if armed and still running, is
+    /// stopped by the watchdog as soon as it gets the GIL; if not armed
+    /// yet, it is stopped when armed. Never waits for the GIL (the heap's
+    /// lock is never held while waiting for it), so an executor's thread
+    /// may call it. Not in a forked child: the locks may be held by a
+    /// thread of the parent's.
+    pub(crate) fn stop(&self) {
+        let call = {
+            let mut inner = self.lock();
+            inner.stopped = true;
+            inner.call.take()
+        };
+        if let Some(call) = call {
+            stop_now(call);
+        }
+    }
+
+    /// Registers `call` (just armed) to be stopped; true if the future was
+    /// dropped already, and the call is to be stopped now.
+    fn register(&self, call: &Arc<Shared>) -> bool {
+        let mut inner = self.lock();
+        if inner.stopped {
+            return true;
+        }
+        inner.call = Some(Arc::clone(call));
+        false
+    }
+}
+
+/// Runs `work` (an async call, on a serving thread) with `stopper` for
+/// the call's outermost [`Watch`] to take; a call without a deadline is
+/// then armed all the same, so that it can be stopped.
+pub(crate) fn with_stopper<T>(stopper: Option<Arc<Stopper>>, work: impl FnOnce() -> T) -> T {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            // A call that never armed (it failed before Python ran) leaves
+            // it: the next job must not find it.
+            let _ = STOPPER.try_with(Cell::take);
+        }
+    }
+    let Some(stopper) = stopper else {
+        return work();
+    };
+    let _ = STOPPER.try_with(|cell| cell.set(Some(stopper)));
+    let _clear = Clear;
+    work()
+}
+
+/// The stopper of the async call this thread is making, taken: by the
+/// call's outermost [`Watch`], so that calls nested in it do not see it.
+#[inline]
+pub(crate) fn take_stopper() -> Option<Arc<Stopper>> {
+    STOPPER.try_with(Cell::take).ok().flatten()
+}
+
+/// How far off the deadline of a call armed only to be stopped
+/// ([`Stopper`]) is: never reached.
+const NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+impl Deadline {
+    /// The deadline of a call armed only so that it can be stopped
+    /// ([`Stopper`]): one that never passes.
+    pub(crate) fn never() -> Option<Deadline> {
+        let started = Instant::now();
+        Some(Deadline {
+            started,
+            at: started.checked_add(NO_DEADLINE)?,
+            limit: NO_DEADLINE,
+        })
+    }
+}
+
+/// Has the watchdog raise `DeadlineExceeded` in `call`'s thread now, as
+/// at its deadline, unless it has returned.
+fn stop_now(call: Arc<Shared>) {
+    if call.state.load(Ordering::Acquire) == FINISHED {
+        return;
+    }
+    let now = Instant::now();
+    let mut queue = queue();
+    queue.seq += 1;
+    let seq = queue.seq;
+    queue.heap.push(Reverse(Entry {
+        ask_at: now,
+        at: now,
+        refire: REFIRE_MIN,
+        seq,
+        call,
+    }));
+    drop(queue);
+    WAKE.notify_one();
+}
+
 /// The heap's lock. Nothing that holds it can panic halfway through a
 /// change, so a poisoned lock is taken as it is.
 fn queue() -> MutexGuard<'static, Queue> {
@@ -230,7 +354,11 @@ impl<'g> Watch<'g> {
     /// # Panics
     /// If the operating system cannot start the watchdog thread (as
     /// `std::thread::spawn` panics).
-    pub(crate) fn arm(gil: &'g Gil, deadline: &Deadline) -> Watch<'g> {
+    pub(crate) fn arm(
+        gil: &'g Gil,
+        deadline: &Deadline,
+        stopper: Option<Arc<Stopper>>,
+    ) -> Watch<'g> {
         start_watchdog();
         let at = deadline.at;
         let call = Arc::new(Shared {
@@ -260,6 +388,10 @@ impl<'g> Watch<'g> {
         drop(queue);
         if earliest {
             WAKE.notify_one();
+        }
+        // Its future dropped between the job's start and now: stopped now.
+        if stopper.is_some_and(|stopper| stopper.register(&call)) {
+            stop_now(Arc::clone(&call));
         }
         Watch { gil, call }
     }
@@ -424,4 +556,40 @@ fn stop(python: Interpreter, due: Entry) -> Option<Entry> {
     }
     drop(gil);
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call's share, returned already: the watchdog leaves it alone.
+    fn returned() -> Arc<Shared> {
+        Arc::new(Shared {
+            state: AtomicU8::new(FINISHED),
+            raises: AtomicU32::new(0),
+            thread: 0,
+            tstate: 0,
+        })
+    }
+
+    #[test]
+    fn a_stopper_stops_its_call_whichever_comes_first_the_drop_or_the_arming() {
+        // Armed, then dropped: the drop takes the call, to stop it.
+        let stopper = Stopper::default();
+        let call = returned();
+        assert!(!stopper.register(&call));
+        assert!(stopper.lock().call.is_some());
+        stopper.stop();
+        let inner = stopper.lock();
+        assert!(inner.stopped && inner.call.is_none());
+        drop(inner);
+        // Dropped between the job's start and the arming: the arming says
+        // to stop the call at once, and keeps nothing.
+        let stopper = Stopper::default();
+        stopper.stop();
+        assert!(stopper.register(&call));
+        assert!(stopper.lock().call.is_none());
+        // Nothing kept it: only this test holds the call.
+        assert_eq!(Arc::strong_count(&call), 1);
+    }
 }

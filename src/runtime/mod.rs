@@ -42,7 +42,7 @@ mod thread_state;
 
 use build_info::BUILD_NUMPY_SITE;
 pub use build_info::{BUILD_NUMPY, BUILD_PYTHON, BUILD_PYTHON_VERSION, MODULE_DIR, PYTHON_ENV};
-pub(crate) use deadline::{Deadline, Watch};
+pub(crate) use deadline::{take_stopper, with_stopper, Deadline, Stopper, Watch};
 pub(crate) use gil::{Gil, Interpreter, ScopeGil};
 pub(crate) use gil::{PlainRef, SharedRef};
 pub(crate) use glue::StrongRef;

@@ -17,7 +17,7 @@ use super::queue::{self, Job, Pushed, Task};
 use super::thread;
 use super::timer;
 use crate::error::{Error, Unavailable};
-use crate::runtime::{self, CallStats, Deadline};
+use crate::runtime::{self, CallStats, Deadline, Stopper};
 
 /// Where a job puts its result, shared by the job and its future.
 struct Slot<R> {
@@ -25,6 +25,9 @@ struct Slot<R> {
     /// and its result dropped if it has.
     cancelled: AtomicBool,
     inner: Mutex<SlotInner<R>>,
+    /// For a call that stops when its future is dropped
+    /// (`Call::stop_on_drop`).
+    stopper: Option<Arc<Stopper>>,
 }
 
 /// What a job gives its future: the call's result, or the payload of a
@@ -176,8 +179,11 @@ where
             }
             registered
         });
+        let stopper = slot.stopper.clone();
         let (result, kept) = give_back::collect(|| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| work(&self.function, &self.inputs)))
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                runtime::with_stopper(stopper, || work(&self.function, &self.inputs))
+            }))
         });
         thread::end_if_forked();
         drop(registered);
@@ -228,7 +234,9 @@ where
 /// Polling it never blocks: the first poll puts the call in the serving
 /// queue (or, if the queue is full, waits for room, asleep), later polls
 /// look for the result. Dropping it before its call starts means the call
-/// never runs; dropping it during the call discards the result.
+/// never runs; dropping it during the call discards the result, and stops
+/// the call if it was made with
+/// [`Call::stop_on_drop`](crate::Call::stop_on_drop).
 ///
 /// # Panics
 ///
@@ -276,10 +284,12 @@ impl<R: Send + 'static> CallFuture<R> {
         function: C,
         inputs: I,
         deadline: Option<Deadline>,
+        stop_on_drop: bool,
         work: impl FnOnce(&C, &I) -> Result<R, Error> + Send + 'static,
     ) -> CallFuture<R> {
         let slot = Arc::new(Slot {
             cancelled: AtomicBool::new(false),
+            stopper: stop_on_drop.then(Arc::default),
             inner: Mutex::new(SlotInner {
                 result: None,
                 kept: Kept::default(),
@@ -453,7 +463,14 @@ impl<R> Drop for CallFuture<R> {
             State::Start {
                 waiter: Some(id), ..
             } if queue::usable() => queue::abandon(*id),
-            State::Queued(slot) => slot.cancel(),
+            State::Queued(slot) => {
+                slot.cancel();
+                if let Some(stopper) = &slot.stopper {
+                    if queue::usable() {
+                        stopper.stop();
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -521,7 +538,9 @@ mod tests {
             _noted: Noted("function", Arc::clone(drops)),
         };
         let result = Noted("result", Arc::clone(drops));
-        let mut future = CallFuture::new(function, (), None, move |_: &Probe, _: &()| Ok(result));
+        let mut future = CallFuture::new(function, (), None, false, move |_: &Probe, _: &()| {
+            Ok(result)
+        });
         let State::Start { job, slot, .. } = std::mem::replace(&mut future.state, State::Done)
         else {
             unreachable!("a new future has its job");
@@ -631,7 +650,9 @@ mod tests {
             _noted: Noted("function", Arc::clone(&drops)),
         };
         let result = PanicsOnDrop(Arc::clone(&drops));
-        let mut future = CallFuture::new(function, (), None, move |_: &Probe, _: &()| Ok(result));
+        let mut future = CallFuture::new(function, (), None, false, move |_: &Probe, _: &()| {
+            Ok(result)
+        });
         let State::Start { job, slot, .. } = std::mem::replace(&mut future.state, State::Done)
         else {
             unreachable!("a new future has its job");

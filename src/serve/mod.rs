@@ -63,7 +63,10 @@
 //!   a full queue resolves at its deadline too.
 //! - **Cancellation**: a future dropped before its call starts means the
 //!   call never runs; dropped during the call, the result is dropped, and
-//!   the arguments given to Python are freed when Python lets them go.
+//!   the arguments given to Python are freed when Python lets them go. The
+//!   call runs on to its end unless it was made with
+//!   [`Call::stop_on_drop`](crate::Call::stop_on_drop), which has the
+//!   deadline watchdog stop it as at a deadline.
 //! - **Inputs are freed by the caller**: an owned array Python lets go of
 //!   during its call goes back with the result, and is freed on the thread
 //!   that polls the future, not on the serving thread: freeing memory of
