@@ -209,6 +209,12 @@ thread_local! {
 }
 
 thread_local! {
+    /// Whether [`STOPPER`] holds a stopper: read by every call, and with no
+    /// destructor, so that a thread that never makes an async call's job
+    /// registers none (a call made from another thread-local's destructor
+    /// at thread exit would register one then, and glibc would lose it:
+    /// `make memcheck`, `tests/lifecycle.rs`).
+    static HAS_STOPPER: Cell<bool> = const { Cell::new(false) };
     /// The stopper of the async call this serving thread is making
     /// ([`with_stopper`]), for the call's outermost [`Watch`] to take.
     static STOPPER: Cell<Option<Arc<Stopper>>> = const { Cell::new(None) };
@@ -276,13 +282,16 @@ pub(crate) fn with_stopper<T>(stopper: Option<Arc<Stopper>>, work: impl FnOnce()
         fn drop(&mut self) {
             // A call that never armed (it failed before Python ran) leaves
             // it: the next job must not find it.
+            HAS_STOPPER.set(false);
             let _ = STOPPER.try_with(Cell::take);
         }
     }
     let Some(stopper) = stopper else {
         return work();
     };
-    let _ = STOPPER.try_with(|cell| cell.set(Some(stopper)));
+    if STOPPER.try_with(|cell| cell.set(Some(stopper))).is_ok() {
+        HAS_STOPPER.set(true);
+    }
     let _clear = Clear;
     work()
 }
@@ -291,6 +300,9 @@ pub(crate) fn with_stopper<T>(stopper: Option<Arc<Stopper>>, work: impl FnOnce()
 /// call's outermost [`Watch`], so that calls nested in it do not see it.
 #[inline]
 pub(crate) fn take_stopper() -> Option<Arc<Stopper>> {
+    if !HAS_STOPPER.replace(false) {
+        return None;
+    }
     STOPPER.try_with(Cell::take).ok().flatten()
 }
 
